@@ -1,0 +1,149 @@
+package flows
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+)
+
+// Tuple is the addressing of one packet as it was seen on the wire:
+// source and destination address and port, plus the VLAN tags that carried
+// it. IPv4 addresses are stored as IPv4-mapped IPv6 addresses with V6 false.
+//
+// It is a plain comparable value without pointers, rather than a pair of
+// netip.AddrPort, because netip.Addr carries a zone pointer: as a map key a
+// pointer-free array hashes faster and the garbage collector never scans it.
+type Tuple struct {
+	Src, Dst         [16]byte
+	SrcPort, DstPort uint16
+	V6               bool
+	VLAN             VLAN
+}
+
+// VLAN holds up to two 802.1Q tags (outer and inner), so that the same
+// 4-tuple on different VLANs is tracked as different connections.
+type VLAN struct {
+	Outer, Inner uint16 // 12-bit VLAN IDs
+	N            uint8  // number of tags present: 0, 1 or 2
+}
+
+// String returns "" without tags, "42" with one, and "10.20" (outer.inner)
+// with two.
+func (v VLAN) String() string {
+	switch v.N {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprint(v.Outer)
+	default:
+		return fmt.Sprintf("%d.%d", v.Outer, v.Inner)
+	}
+}
+
+// Tags returns the tags, outermost first.
+func (v VLAN) Tags() []uint16 {
+	switch v.N {
+	case 0:
+		return nil
+	case 1:
+		return []uint16{v.Outer}
+	default:
+		return []uint16{v.Outer, v.Inner}
+	}
+}
+
+// Push adds a tag; tags beyond the second are ignored.
+func (v *VLAN) Push(id uint16) {
+	switch v.N {
+	case 0:
+		v.Outer = id & 0xfff
+		v.N = 1
+	case 1:
+		v.Inner = id & 0xfff
+		v.N = 2
+	}
+}
+
+// SetV4 stores IPv4 source and destination addresses.
+func (t *Tuple) SetV4(src, dst []byte) {
+	t.V6 = false
+	t.Src = v4mapped(src)
+	t.Dst = v4mapped(dst)
+}
+
+// SetV6 stores IPv6 source and destination addresses.
+func (t *Tuple) SetV6(src, dst []byte) {
+	t.V6 = true
+	copy(t.Src[:], src)
+	copy(t.Dst[:], dst)
+}
+
+func v4mapped(a []byte) (m [16]byte) {
+	m[10], m[11] = 0xff, 0xff
+	copy(m[12:], a)
+	return m
+}
+
+// SrcAddrPort returns the source as a netip.AddrPort.
+func (t Tuple) SrcAddrPort() netip.AddrPort { return addrPort(t.Src, t.SrcPort, t.V6) }
+
+// DstAddrPort returns the destination as a netip.AddrPort.
+func (t Tuple) DstAddrPort() netip.AddrPort { return addrPort(t.Dst, t.DstPort, t.V6) }
+
+func addrPort(a [16]byte, port uint16, v6 bool) netip.AddrPort {
+	ip := netip.AddrFrom16(a)
+	if !v6 {
+		ip = ip.Unmap()
+	}
+	return netip.AddrPortFrom(ip, port)
+}
+
+// Key identifies a connection's 4-tuple independent of direction: the lower
+// endpoint (by address, then port) comes first, so both halves of a
+// connection find the same entry.
+type Key struct {
+	Addr [2][16]byte
+	Port [2]uint16
+	V6   bool
+	VLAN VLAN
+}
+
+// Dir says which way a packet travelled relative to its Key: Dir0 from
+// endpoint 0 to endpoint 1, Dir1 the reverse.
+type Dir uint8
+
+// The two directions of a Key.
+const (
+	Dir0 Dir = 0
+	Dir1 Dir = 1
+)
+
+// Key returns the canonical key of the tuple and the direction the packet
+// travelled in.
+func (t *Tuple) Key() (Key, Dir) {
+	c := bytes.Compare(t.Src[:], t.Dst[:])
+	if c < 0 || (c == 0 && t.SrcPort <= t.DstPort) {
+		return Key{Addr: [2][16]byte{t.Src, t.Dst}, Port: [2]uint16{t.SrcPort, t.DstPort}, V6: t.V6, VLAN: t.VLAN}, Dir0
+	}
+	return Key{Addr: [2][16]byte{t.Dst, t.Src}, Port: [2]uint16{t.DstPort, t.SrcPort}, V6: t.V6, VLAN: t.VLAN}, Dir1
+}
+
+// Endpoint returns endpoint i (0 or 1) of the key.
+func (k Key) Endpoint(i int) netip.AddrPort { return addrPort(k.Addr[i], k.Port[i], k.V6) }
+
+// hash is a symmetric, cheap hash of the key used to pick a shard.
+func (k *Key) hash() uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < 2; i++ {
+		a := &k.Addr[i]
+		for j := 0; j < 16; j += 4 {
+			h ^= uint32(a[j]) | uint32(a[j+1])<<8 | uint32(a[j+2])<<16 | uint32(a[j+3])<<24
+			h *= 16777619
+		}
+		h ^= uint32(k.Port[i])
+		h *= 16777619
+	}
+	h ^= uint32(k.VLAN.Outer)<<16 | uint32(k.VLAN.Inner)
+	h *= 16777619
+	return h ^ h>>15
+}

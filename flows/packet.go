@@ -1,0 +1,65 @@
+package flows
+
+// Flags are the TCP header flags, in their wire bit positions.
+type Flags uint16
+
+// TCP flags.
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+	NS
+)
+
+// Has reports whether all of f2 are set in f.
+func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
+
+// String returns the flags as tcpdump prints them ("S", "S.", "F.", "R").
+func (f Flags) String() string {
+	var b [10]byte
+	n := 0
+	for _, c := range []struct {
+		f Flags
+		c byte
+	}{{SYN, 'S'}, {FIN, 'F'}, {PSH, 'P'}, {RST, 'R'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}, {ACK, '.'}} {
+		if f&c.f != 0 {
+			b[n] = c.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
+}
+
+// Kind says what a Packet carries.
+type Kind uint8
+
+const (
+	// KindTCP is a packet with a complete TCP header.
+	KindTCP Kind = iota
+	// KindFragment is a later IP fragment of a datagram whose first
+	// fragment carried a TCP header: it adds only to the connection's
+	// frame bytes, not to its packet count or state.
+	KindFragment
+)
+
+// Packet is what flows needs to know of one TCP segment: a small value that
+// a decoder fills without allocating and hands to Table.Apply.
+type Packet struct {
+	Tuple      Tuple
+	TS         int64  // capture timestamp, Unix nanoseconds
+	Seq, Ack   uint32 // raw sequence and acknowledgement numbers
+	PayloadLen uint32 // TCP payload bytes (from IP lengths, not the snapshot)
+	FrameLen   uint32 // the frame's original length on the wire
+	Window     uint16 // raw (unscaled) window field
+	WScale     int8   // window scale option of a SYN, or -1 if absent
+	Flags      Flags
+	Kind       Kind
+}

@@ -1,0 +1,3 @@
+module github.com/flowtrack/flowtrack
+
+go 1.26.8
