@@ -38,18 +38,6 @@ func (f Flags) String() string {
 	return string(b[:n])
 }
 
-// Kind says what a Packet carries.
-type Kind uint8
-
-const (
-	// KindTCP is a packet with a complete TCP header.
-	KindTCP Kind = iota
-	// KindFragment is a later IP fragment of a datagram whose first
-	// fragment carried a TCP header: it adds only to the connection's
-	// frame bytes, not to its packet count or state.
-	KindFragment
-)
-
 // Packet is what flows needs to know of one TCP segment: a small value that
 // a decoder fills without allocating and hands to Table.Apply.
 type Packet struct {
@@ -57,9 +45,9 @@ type Packet struct {
 	TS         int64  // capture timestamp, Unix nanoseconds
 	Seq, Ack   uint32 // raw sequence and acknowledgement numbers
 	PayloadLen uint32 // TCP payload bytes (from IP lengths, not the snapshot)
-	FrameLen   uint32 // the frame's original length on the wire
+	FrameLen   uint32 // original wire length of the frame; for an IP datagram that
+	//                    arrived in fragments, the sum over all its fragments
 	Window     uint16 // raw (unscaled) window field
 	WScale     int8   // window scale option of a SYN, or -1 if absent
 	Flags      Flags
-	Kind       Kind
 }
