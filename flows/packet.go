@@ -45,8 +45,7 @@ type Packet struct {
 	TS         int64  // capture timestamp, Unix nanoseconds
 	Seq, Ack   uint32 // raw sequence and acknowledgement numbers
 	PayloadLen uint32 // TCP payload bytes (from IP lengths, not the snapshot)
-	FrameLen   uint32 // original wire length of the frame; for an IP datagram that
-	//                    arrived in fragments, the sum over all its fragments
+	FrameLen   uint32 // original wire length; for a fragmented datagram, of all its fragments
 	Window     uint16 // raw (unscaled) window field
 	WScale     int8   // window scale option of a SYN, or -1 if absent
 	Flags      Flags
