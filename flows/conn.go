@@ -1,0 +1,429 @@
+package flows
+
+// epFlags are facts about one endpoint, packed in a byte.
+type epFlags uint16
+
+const (
+	sentSYN    epFlags = 1 << iota // it sent a SYN; isn is valid
+	seqKnown                       // nxt is valid
+	sentFIN                        // it sent a FIN; finSeq is valid
+	gotFIN                         // it has received (processed) its peer's FIN
+	finPending                     // its peer's FIN arrived after a gap; not yet processed
+	sentData                       // it sent payload after its SYN
+	fuzzyRST                       // it was closed by an in-window but inexact RST
+	wsKnown                        // wscale holds its SYN's window scale option
+	sentSYNACK                     // it sent a SYN-ACK
+)
+
+// endpoint is what the observer knows of one side of a connection.
+type endpoint struct {
+	state   State
+	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
+	wscale  uint8
+	flags   epFlags
+	isn     uint32 // initial sequence number (its SYN's)
+	nxt     uint32 // highest sequence number it sent, plus one
+	finSeq  uint32 // sequence number of its FIN
+	window  uint16 // last raw window it advertised
+	twStart int64  // capture time it entered TIME_WAIT
+	EndpointStats
+}
+
+// EndpointStats are the traffic counters of one direction of a connection:
+// what one endpoint sent.
+type EndpointStats struct {
+	Packets     uint64 // TCP segments sent
+	Bytes       uint64 // sum of the frames' original lengths
+	Payload     uint64 // TCP payload bytes
+	Retransmits uint64 // segments that carried only sequence space already sent
+}
+
+func (e *endpoint) has(f epFlags) bool { return e.flags&f != 0 }
+
+// Role says how a connection's client was chosen.
+type Role uint8
+
+// Reasons for the choice of client and server.
+const (
+	RoleBySYN     Role = iota // the client sent the first SYN
+	RoleBySYNACK              // the server sent a SYN-ACK (the SYN was not seen)
+	RoleByPort                // no handshake seen: the server has the well-known or non-ephemeral port
+	RoleByFirstTx             // no handshake and no port hint: the first packet's receiver is the server
+)
+
+// String explains the role choice in a few words.
+func (r Role) String() string {
+	switch r {
+	case RoleBySYN:
+		return "client sent the SYN"
+	case RoleBySYNACK:
+		return "server sent a SYN-ACK"
+	case RoleByPort:
+		return "server port is well-known or not ephemeral"
+	default:
+		return "server received the first packet seen"
+	}
+}
+
+// conn is one tracked connection. Its fields are guarded by the lock of the
+// shard that holds it.
+type conn struct {
+	key       Key
+	ep        [2]endpoint // indexed like key's endpoints
+	client    uint8       // index of the client in ep
+	firstDir  Dir         // direction of the first packet seen
+	midstream bool        // the connection's opening SYN was not seen
+	role      Role
+	first     int64 // capture time of first and last packet
+	last      int64
+	synTS     int64 // time of the client's latest SYN
+	rtt       int64 // handshake round-trip time (ns), or -1
+	zeek      zeekConn
+}
+
+// newConn starts a connection with packet p, sent in direction d.
+func newConn(key Key, p *Packet, d Dir) *conn {
+	c := &conn{key: key, firstDir: d, first: p.TS, last: p.TS, rtt: -1}
+	s := uint8(d)
+	switch {
+	case p.Flags&(SYN|ACK) == SYN:
+		c.client, c.role = s, RoleBySYN
+	case p.Flags.Has(SYN | ACK):
+		c.client, c.role, c.midstream = 1-s, RoleBySYNACK, true
+		// The client must have sent a SYN that the SYN-ACK acknowledges.
+		cl := &c.ep[c.client]
+		cl.state = StateSynSent
+		cl.isn, cl.nxt = p.Ack-1, p.Ack
+		cl.flags |= sentSYN | seqKnown
+	default:
+		c.midstream = true
+		c.client, c.role = clientByPort(p, s)
+		c.ep[0].state, c.ep[1].state = StateEstablished, StateEstablished
+	}
+	return c
+}
+
+// clientByPort picks the client of a connection seen without a handshake,
+// from the ports of its first packet (sent by endpoint s).
+func clientByPort(p *Packet, s uint8) (uint8, Role) {
+	sp, dp := p.Tuple.SrcPort, p.Tuple.DstPort
+	srcServer := func() (uint8, Role) { return 1 - s, RoleByPort }
+	dstServer := func() (uint8, Role) { return s, RoleByPort }
+	switch {
+	case sp == dp:
+	case sp < 1024 && dp >= 1024:
+		return srcServer()
+	case dp < 1024 && sp >= 1024:
+		return dstServer()
+	case ephemeral(dp) && !ephemeral(sp):
+		return srcServer()
+	case ephemeral(sp) && !ephemeral(dp):
+		return dstServer()
+	case sp < dp:
+		return srcServer()
+	case dp < sp:
+		return dstServer()
+	}
+	return s, RoleByFirstTx
+}
+
+// ephemeral reports whether a port is in the range operating systems use
+// for outgoing connections (Linux 32768-60999, IANA and Windows 49152-65535).
+func ephemeral(port uint16) bool { return port >= 32768 }
+
+// startsNew reports whether p, a SYN without ACK sent by endpoint s, opens a
+// new connection on c's 4-tuple rather than belonging to c.
+func (c *conn) startsNew(p *Packet, s int) bool {
+	S, R := &c.ep[s], &c.ep[1-s]
+	if S.has(sentSYN) && p.Seq == S.isn {
+		return false // a retransmitted SYN
+	}
+	if !S.has(sentSYN) && R.has(sentSYN) && R.state == StateSynSent && S.state == StateClosed {
+		return false // simultaneous open: both ends sent a SYN
+	}
+	return true
+}
+
+// supersede marks c as replaced by a new connection that endpoint s opened
+// with a new SYN: s's old socket must be gone, and a peer in TIME_WAIT
+// accepts the new SYN by dropping its old socket.
+func (c *conn) supersede(s int) {
+	c.ep[s].state = StateClosed
+	if r := &c.ep[1-s]; r.state == StateTimeWait {
+		r.state = StateClosed
+	}
+}
+
+// apply updates c with packet p sent by endpoint s.
+func (c *conn) apply(p *Packet, s int, cfg *Config) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	c.expireTimers(p.TS, cfg)
+	if p.TS > c.last {
+		c.last = p.TS
+	}
+	c.zeek.observe(p, Dir(s) == c.firstDir)
+	f := p.Flags
+
+	seqLen := p.PayloadLen
+	if f&SYN != 0 {
+		seqLen++
+	}
+	if f&FIN != 0 {
+		seqLen++
+	}
+	end := p.Seq + seqLen
+	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
+
+	S.Packets++
+	S.Bytes += uint64(p.FrameLen)
+	S.Payload += uint64(p.PayloadLen)
+	if S.has(seqKnown) && seqLen > 0 && seqLE(end, S.nxt) && f&RST == 0 && !keepalive(p, S) {
+		S.Retransmits++
+	}
+	if f&SYN != 0 && p.WScale >= 0 {
+		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
+	}
+	if f&RST == 0 {
+		S.window = p.Window
+		if p.PayloadLen > 0 && f&SYN == 0 {
+			S.flags |= sentData
+		}
+	}
+
+	if f&RST != 0 {
+		c.reset(p, s)
+	} else {
+		// What S's packet proves S has received.
+		if f&ACK != 0 {
+			if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
+				c.receiveFIN(S, p.TS)
+			}
+			if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
+				S.state = StateEstablished // it only ACKs a SYN-ACK it accepted
+			}
+			if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
+				S.state = S.preRST // a challenge ACK: the RST did not close it
+			}
+			S.flags &^= fuzzyRST
+		}
+		// What sending p does to S.
+		if f&SYN != 0 {
+			if f&ACK == 0 {
+				c.sendSYN(p, s)
+			} else {
+				c.sendSYNACK(p, S)
+			}
+		}
+		if f&FIN != 0 {
+			c.sendFIN(p, S, R)
+		}
+		// What receiving p does to R.
+		if f&ACK != 0 {
+			c.receiveACK(p, R, cfg)
+		}
+		if f&FIN != 0 {
+			if inOrder {
+				c.receiveFIN(R, p.TS)
+			} else {
+				R.flags |= finPending
+			}
+		} else if R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq {
+			c.receiveFIN(R, p.TS) // the gap before the FIN is filled
+		}
+		if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
+			R.has(sentSYN) && p.Ack == R.isn+1 {
+			c.rtt = p.TS - c.synTS
+		}
+	}
+
+	if !S.has(seqKnown) || seqGT(end, S.nxt) {
+		S.nxt = end
+		S.flags |= seqKnown
+	}
+}
+
+// keepalive reports whether p is a keep-alive probe: at most one byte,
+// one below the next sequence number.
+func keepalive(p *Packet, S *endpoint) bool {
+	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == S.nxt-1
+}
+
+func (c *conn) sendSYN(p *Packet, s int) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	retransmit := S.has(sentSYN) && p.Seq == S.isn
+	S.isn = p.Seq
+	S.flags |= sentSYN
+	if s == int(c.client) {
+		c.synTS = p.TS
+		if c.midstream && c.role == RoleBySYNACK && retransmit {
+			c.midstream, c.role = false, RoleBySYN // the SYN was only captured late
+		}
+	}
+	switch {
+	case !retransmit && R.has(sentSYN) && R.state == StateSynSent:
+		// Simultaneous open: the SYNs crossed, and each end answers the
+		// other's SYN from SYN_RECEIVED (RFC 793 figure 8).
+		S.state, R.state = StateSynReceived, StateSynReceived
+	case S.state == StateClosed:
+		S.state = StateSynSent
+	case retransmit && S.state == StateEstablished && !S.has(sentData) && R.has(sentSYN):
+		// The SYN is sent again after the peer's SYN-ACK: the SYN-ACK
+		// never reached it (an end that had it would not resend its SYN).
+		S.state = StateSynSent
+	}
+}
+
+func (c *conn) sendSYNACK(p *Packet, S *endpoint) {
+	retransmit := S.has(sentSYNACK) && p.Seq == S.isn
+	S.isn = p.Seq
+	S.flags |= sentSYN | sentSYNACK
+	switch S.state {
+	case StateClosed, StateSynSent:
+		S.state = StateSynReceived
+	case StateEstablished:
+		if retransmit && !S.has(sentData) && !S.has(sentFIN) {
+			// The SYN-ACK is sent again after the peer's ACK: that ACK
+			// never reached it.
+			S.state = StateSynReceived
+		}
+	}
+}
+
+func (c *conn) sendFIN(p *Packet, S, R *endpoint) {
+	fs := p.Seq + p.PayloadLen
+	if p.Flags&SYN != 0 {
+		fs++
+	}
+	S.finSeq = fs
+	S.flags |= sentFIN
+	if S.state == StateCloseWait && R.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, R.finSeq+1) {
+		// Its FIN does not acknowledge the peer's: the FINs crossed, and
+		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
+		S.state = StateClosing
+		return
+	}
+	switch S.state {
+	case StateEstablished, StateSynReceived, StateSynSent:
+		S.state = StateFinWait1
+	case StateCloseWait:
+		S.state = StateLastAck
+	}
+}
+
+// receiveACK applies the acknowledgement in p to its receiver R.
+func (c *conn) receiveACK(p *Packet, R *endpoint, cfg *Config) {
+	a := p.Ack
+	switch R.state {
+	case StateSynSent:
+		// A SYN-ACK must acknowledge the SYN and no more than was sent
+		// with it (data on a SYN, RFC 7413).
+		if p.Flags&SYN != 0 && (!R.has(sentSYN) || seqGE(a, R.isn+1) && seqLE(a, R.nxt)) {
+			R.state = StateEstablished
+		}
+	case StateSynReceived:
+		if !R.has(sentSYN) || seqGE(a, R.isn+1) {
+			R.state = StateEstablished
+		}
+	}
+	if R.has(sentFIN) && seqGE(a, R.finSeq+1) {
+		switch R.state {
+		case StateFinWait1:
+			R.state = StateFinWait2
+		case StateClosing:
+			R.enterTimeWait(p.TS)
+		case StateLastAck:
+			R.state = StateClosed
+		}
+	}
+}
+
+// receiveFIN processes the peer's FIN at endpoint E.
+func (c *conn) receiveFIN(E *endpoint, ts int64) {
+	if E.has(gotFIN) {
+		return
+	}
+	E.flags = E.flags&^finPending | gotFIN
+	switch E.state {
+	case StateEstablished, StateSynReceived:
+		E.state = StateCloseWait
+	case StateFinWait1:
+		E.state = StateClosing
+	case StateFinWait2:
+		E.enterTimeWait(ts)
+	}
+}
+
+func (e *endpoint) enterTimeWait(ts int64) {
+	e.state = StateTimeWait
+	e.twStart = ts
+}
+
+// reset applies an RST sent by endpoint s. An RST that its receiver would
+// not accept (RFC 793 3.4; RFC 5961) changes nothing.
+func (c *conn) reset(p *Packet, s int) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	exact := true
+	switch {
+	case R.state == StateSynSent && R.has(sentSYN):
+		if p.Flags&ACK == 0 || p.Ack != R.isn+1 {
+			return
+		}
+	case R.state == StateClosed || !S.has(seqKnown):
+	default:
+		d := int64(int32(p.Seq - S.nxt))
+		if d < -1 || d > R.recvWindow(S) {
+			return
+		}
+		exact = d == 0 || (d == -1 && R.has(gotFIN))
+	}
+	if S.state == StateSynSent && S.has(seqKnown) && p.Seq != S.nxt {
+		// An RST answering an unacceptable segment: the SYN_SENT socket
+		// stays (RFC 793 3.9, SYN-SENT, "If the ACK bit is set").
+	} else {
+		S.state = StateClosed
+	}
+	if R.state != StateClosed {
+		if !exact {
+			R.preRST = R.state
+			R.flags |= fuzzyRST
+		}
+		R.state = StateClosed
+	}
+}
+
+// recvWindow returns the receive window (bytes) that e last advertised to
+// its peer. Without both SYNs' window scale options seen, the scale is
+// unknown and the largest one is assumed, so that no valid RST is ignored.
+func (e *endpoint) recvWindow(peer *endpoint) int64 {
+	w := int64(e.window)
+	switch {
+	case e.has(wsKnown) && peer.has(wsKnown):
+		w <<= e.wscale
+	case e.has(sentSYN) && peer.has(sentSYN):
+		// both SYNs seen, at least one without the option: no scaling
+	default:
+		w <<= 14
+	}
+	if w == 0 {
+		w = 1
+	}
+	return w
+}
+
+// expireTimers moves endpoints whose kernel timers have run out by capture
+// time now: TIME_WAIT ends, and a handshake that got no answer is given up.
+func (c *conn) expireTimers(now int64, cfg *Config) {
+	for i := range c.ep {
+		e := &c.ep[i]
+		switch e.state {
+		case StateTimeWait:
+			if now-e.twStart >= int64(cfg.TimeWait) {
+				e.state = StateClosed
+			}
+		case StateSynSent, StateSynReceived:
+			if now-c.last >= int64(cfg.HandshakeTimeout) {
+				e.state = StateClosed
+			}
+		}
+	}
+}

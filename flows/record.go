@@ -1,0 +1,62 @@
+package flows
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Record is an immutable copy of one connection: what Snapshot, Flush and
+// the retire callback hand out. Its zero value is not meaningful.
+type Record struct {
+	Key          Key
+	Client       netip.AddrPort
+	Server       netip.AddrPort
+	ClientState  State
+	ServerState  State
+	Midstream    bool // the opening SYN was not seen
+	Role         Role // why Client is the client
+	C2S, S2C     EndpointStats
+	RTT          time.Duration // handshake round-trip time, or -1 if not seen
+	FirstSeen    time.Time
+	LastSeen     time.Time
+	ClientWindow uint16 // last raw windows advertised
+	ServerWindow uint16
+	zeek         zeekConn
+}
+
+// ConnState returns Zeek's conn_state code for the connection (S0, SF, ...).
+func (r *Record) ConnState() string { return r.zeek.connState() }
+
+// History returns Zeek's history string for the connection.
+func (r *Record) History() string { return r.zeek.history() }
+
+// Closed reports whether both endpoints are CLOSED.
+func (r *Record) Closed() bool {
+	return r.ClientState == StateClosed && r.ServerState == StateClosed
+}
+
+// record copies c into a Record.
+func (c *conn) record() Record {
+	cl, sv := int(c.client), 1-int(c.client)
+	r := Record{
+		Key:          c.key,
+		Client:       c.key.Endpoint(cl),
+		Server:       c.key.Endpoint(sv),
+		ClientState:  c.ep[cl].state,
+		ServerState:  c.ep[sv].state,
+		Midstream:    c.midstream,
+		Role:         c.role,
+		C2S:          c.ep[cl].EndpointStats,
+		S2C:          c.ep[sv].EndpointStats,
+		RTT:          -1,
+		FirstSeen:    time.Unix(0, c.first).UTC(),
+		LastSeen:     time.Unix(0, c.last).UTC(),
+		ClientWindow: c.ep[cl].window,
+		ServerWindow: c.ep[sv].window,
+		zeek:         c.zeek,
+	}
+	if c.rtt >= 0 {
+		r.RTT = time.Duration(c.rtt)
+	}
+	return r
+}

@@ -1,0 +1,248 @@
+package flows
+
+import (
+	"cmp"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config sets a Table's timers (all on capture time) and its output.
+// Zero fields take the defaults named.
+type Config struct {
+	// Shards is the number of lock shards, rounded up to a power of two
+	// (default 16 per CPU).
+	Shards int
+	// TimeWait is how long an endpoint stays in TIME_WAIT (default 60s,
+	// Linux's TCP_TIMEWAIT_LEN).
+	TimeWait time.Duration
+	// HandshakeTimeout is how long an unanswered handshake lasts before
+	// its endpoints give up and are CLOSED (default 3m: Linux gives up a
+	// SYN after 6 retries, about 127 s).
+	HandshakeTimeout time.Duration
+	// IdleTimeout retires a connection that has carried no packet for this
+	// long (default 1h).
+	IdleTimeout time.Duration
+	// ClosedTimeout retires a connection this long after its last packet
+	// once both endpoints are CLOSED (default 30s), so that late
+	// retransmissions still find it.
+	ClosedTimeout time.Duration
+	// SweepEvery is how often, in capture time, expired connections are
+	// looked for (default 1s).
+	SweepEvery time.Duration
+	// OnRetire, if set, receives the records of connections that ended
+	// and expired, or were replaced by a new connection on the same
+	// 4-tuple, in the order they started. It is called without any table
+	// lock held, possibly from several goroutines at once.
+	OnRetire func([]Record)
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.TimeWait, 60*time.Second)
+	def(&c.HandshakeTimeout, 3*time.Minute)
+	def(&c.IdleTimeout, time.Hour)
+	def(&c.ClosedTimeout, 30*time.Second)
+	def(&c.SweepEvery, time.Second)
+	if c.Shards <= 0 {
+		c.Shards = 16 * runtime.GOMAXPROCS(0)
+	}
+	n := 1
+	for n < c.Shards {
+		n <<= 1
+	}
+	c.Shards = n
+}
+
+// Table tracks connections keyed by 4-tuple. It is safe for concurrent use.
+type Table struct {
+	cfg       Config
+	shards    []shard
+	mask      uint32
+	now       atomic.Int64 // newest packet time applied
+	nextSweep atomic.Int64
+	sweepMu   sync.Mutex // serialises sweeps
+	opened    atomic.Uint64
+	retired   atomic.Uint64
+}
+
+type shard struct {
+	mu sync.Mutex // guards the following
+	m  map[Key]*conn
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg Config) *Table {
+	cfg.setDefaults()
+	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
+	for i := range t.shards {
+		t.shards[i].m = make(map[Key]*conn)
+	}
+	return t
+}
+
+// Apply updates the table with one packet.
+func (t *Table) Apply(p *Packet) {
+	for {
+		now := t.now.Load()
+		if p.TS <= now || t.now.CompareAndSwap(now, p.TS) {
+			break
+		}
+	}
+	if next := t.nextSweep.Load(); p.TS >= next {
+		if next == 0 {
+			t.nextSweep.CompareAndSwap(0, p.TS+int64(t.cfg.SweepEvery))
+		} else {
+			t.Sweep()
+		}
+	}
+
+	key, d := p.Tuple.Key()
+	sh := &t.shards[key.hash()&t.mask]
+	var old Record
+	replaced := false
+	sh.mu.Lock()
+	c := sh.m[key]
+	switch {
+	case c == nil:
+		c = newConn(key, p, d)
+		sh.m[key] = c
+		t.opened.Add(1)
+	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
+		c.expireTimers(p.TS, &t.cfg)
+		c.supersede(int(d))
+		old, replaced = c.record(), true
+		c = newConn(key, p, d)
+		sh.m[key] = c
+		t.opened.Add(1)
+	}
+	c.apply(p, int(d), &t.cfg)
+	sh.mu.Unlock()
+	if replaced {
+		t.retired.Add(1)
+		if t.cfg.OnRetire != nil {
+			t.cfg.OnRetire([]Record{old})
+		}
+	}
+}
+
+// Now returns the capture time of the newest packet applied.
+func (t *Table) Now() time.Time { return time.Unix(0, t.now.Load()).UTC() }
+
+// Len returns the number of connections in the table. It is not consistent
+// with concurrent updates; it is meant for status lines and metrics.
+func (t *Table) Len() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Opened returns how many connection records have been started.
+func (t *Table) Opened() uint64 { return t.opened.Load() }
+
+// Sweep retires the connections that have expired by the newest packet
+// time, handing them to OnRetire. Apply calls it every SweepEvery of
+// capture time.
+func (t *Table) Sweep() {
+	if !t.sweepMu.TryLock() {
+		return // another goroutine is sweeping
+	}
+	defer t.sweepMu.Unlock()
+	now := t.now.Load()
+	t.nextSweep.Store(now + int64(t.cfg.SweepEvery))
+	t.emit(t.collect(func(c *conn) bool { return c.expired(now, &t.cfg) }))
+}
+
+// Flush retires every connection left, expiring timers by the newest packet
+// time first, and returns their records in the order they started. It is
+// what a replay calls at the end of its file.
+func (t *Table) Flush() []Record {
+	now := t.now.Load()
+	recs := t.collect(func(c *conn) bool {
+		c.expireTimers(now, &t.cfg)
+		return true
+	})
+	t.retired.Add(uint64(len(recs)))
+	return recs
+}
+
+// Snapshot returns a copy of every connection in the table, in no
+// particular order. Each shard is copied under its own lock, so the copy is
+// consistent per connection, not across the table.
+func (t *Table) Snapshot() []Record {
+	var recs []Record
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, c := range sh.m {
+			recs = append(recs, c.record())
+		}
+		sh.mu.Unlock()
+	}
+	return recs
+}
+
+// collect removes the connections for which drop is true and returns their
+// records sorted by start time.
+func (t *Table) collect(drop func(*conn) bool) []Record {
+	var recs []Record
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.m {
+			if drop(c) {
+				recs = append(recs, c.record())
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	SortByStart(recs)
+	return recs
+}
+
+func (t *Table) emit(recs []Record) {
+	if len(recs) == 0 {
+		return
+	}
+	t.retired.Add(uint64(len(recs)))
+	if t.cfg.OnRetire != nil {
+		t.cfg.OnRetire(recs)
+	}
+}
+
+// expired reports whether c should leave the table at capture time now.
+func (c *conn) expired(now int64, cfg *Config) bool {
+	c.expireTimers(now, cfg)
+	idle := now - c.last
+	if c.ep[0].state == StateClosed && c.ep[1].state == StateClosed {
+		return idle >= int64(cfg.ClosedTimeout)
+	}
+	return idle >= int64(cfg.IdleTimeout)
+}
+
+// SortByStart sorts records by first-seen time, then by key, so that
+// output is deterministic.
+func SortByStart(recs []Record) {
+	slices.SortStableFunc(recs, func(a, b Record) int {
+		if c := a.FirstSeen.Compare(b.FirstSeen); c != 0 {
+			return c
+		}
+		if c := a.Client.Compare(b.Client); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Server.String(), b.Server.String())
+	})
+}
