@@ -1,0 +1,30 @@
+# flowtrack: `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+PCAP  ?= pcaps/wikipedia.pcap
+
+.PHONY: help setup build demo test check bench fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+setup: ## install the system packages flowtrack needs (idempotent; uses sudo when not root)
+	@./scripts/setup.sh
+
+build: setup ## build ./flowtrack
+	$(GO) build -o flowtrack .
+
+demo: build ## set up, build, and show every connection in a bundled capture
+	./flowtrack -r $(PCAP) -o table
+
+check: ## formatting, vet and staticcheck
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+test: setup check ## set up, then run every check and test (race detector on), and every benchmark once
+	$(GO) test -race -count=1 ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+bench: build ## run the benchmarks properly
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./...

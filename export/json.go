@@ -1,0 +1,98 @@
+package export
+
+import (
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// JSON writes records as NDJSON, one object per connection, in the field
+// order of the README's contract. It is safe for concurrent use.
+type JSON struct {
+	mu  sync.Mutex // guards the following
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+// NewJSON returns a writer to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
+
+// Write writes one line per record. It returns the first write error, after
+// which it writes nothing more.
+func (j *JSON) Write(recs []flows.Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.buf = j.buf[:0]
+	for i := range recs {
+		j.buf = AppendJSON(j.buf, &recs[i])
+		j.buf = append(j.buf, '\n')
+	}
+	_, j.err = j.w.Write(j.buf)
+	return j.err
+}
+
+// AppendJSON appends r as one JSON object (without a newline) to b.
+func AppendJSON(b []byte, r *flows.Record) []byte {
+	str := func(name, v string) {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendQuote(b, v)
+		b = append(b, ',')
+	}
+	num := func(name string, v uint64) {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendUint(b, v, 10)
+		b = append(b, ',')
+	}
+	b = append(b, '{')
+	str("proto", "tcp")
+	str("client", r.Client.String())
+	str("server", r.Server.String())
+	str("client_state", r.ClientState.String())
+	str("server_state", r.ServerState.String())
+	b = append(b, `"midstream":`...)
+	b = strconv.AppendBool(b, r.Midstream)
+	b = append(b, ',')
+	str("role", r.Role.String())
+	num("packets_c2s", r.C2S.Packets)
+	num("packets_s2c", r.S2C.Packets)
+	num("bytes_c2s", r.C2S.Bytes)
+	num("bytes_s2c", r.S2C.Bytes)
+	num("payload_c2s", r.C2S.Payload)
+	num("payload_s2c", r.S2C.Payload)
+	num("retransmits_c2s", r.C2S.Retransmits)
+	num("retransmits_s2c", r.S2C.Retransmits)
+	b = append(b, `"rtt_ms":`...)
+	if r.RTT >= 0 {
+		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	str("first_seen", r.FirstSeen.Format(time.RFC3339Nano))
+	str("last_seen", r.LastSeen.Format(time.RFC3339Nano))
+	str("conn_state", r.ConnState())
+	str("history", r.History())
+	if tags := r.Key.VLAN.Tags(); len(tags) > 0 {
+		b = append(b, `"vlan":[`...)
+		for i, t := range tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(t), 10)
+		}
+		b = append(b, "],"...)
+	}
+	b[len(b)-1] = '}'
+	return b
+}

@@ -1,0 +1,212 @@
+// Command flowtrack watches TCP connections the way netstat shows them, but
+// from the wire: it captures packets live or reads a pcap/pcapng file,
+// tracks every connection by its 4-tuple, and infers the state of both of
+// its endpoints.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/export"
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command line's settings.
+type options struct {
+	file, iface, output, filter string
+	list                        bool
+	count                       uint64
+	duration                    time.Duration
+	snaplen                     int
+	bufferMB                    int
+	promisc                     bool
+	table                       flows.Config
+}
+
+const usage = `usage: flowtrack [-r FILE | -i IFACE] [-o table|json] [options] [BPF filter]
+       flowtrack -D
+
+flowtrack tracks every TCP connection in a capture file or on a live
+interface, and infers the state of both endpoints (client and server) as
+each host's kernel would report it.
+
+examples:
+  flowtrack -r pcaps/eth-http-get.pcap -o table
+  flowtrack -r capture.pcapng -o json port 443
+  sudo flowtrack -i eth0 -o table --duration 10s
+  sudo flowtrack -i any -c 10000 -o json 'tcp and net 10.0.0.0/8'
+
+options:
+`
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("flowtrack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
+	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
+	fs.StringVar(&o.output, "o", "table", "output `format`: table or json (NDJSON, one object per connection)")
+	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
+	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
+	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after this long (e.g. 10s; 0: until Ctrl-C)")
+	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
+	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
+	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.DurationVar(&o.table.TimeWait, "time-wait", 60*time.Second, "how long an endpoint stays in TIME_WAIT (capture time)")
+	fs.DurationVar(&o.table.IdleTimeout, "idle-timeout", time.Hour, "retire a connection idle this long (capture time)")
+	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
+	fs.DurationVar(&o.table.HandshakeTimeout, "handshake-timeout", 3*time.Minute, "an unanswered handshake is given up after this long")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		if o.filter != "" {
+			return nil, errors.New("give the filter either with -f or as trailing arguments, not both")
+		}
+		o.filter = strings.Join(rest, " ")
+	}
+	switch {
+	case o.list:
+	case o.file != "" && o.iface != "":
+		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
+	case o.file == "" && o.iface == "":
+		return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
+	}
+	if o.output != "table" && o.output != "json" {
+		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", o.output)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "flowtrack:", err)
+		return 2
+	}
+	if o.list {
+		if err := listInterfaces(stdout); err != nil {
+			fmt.Fprintln(stderr, "flowtrack:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := track(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "flowtrack:", err)
+		return 1
+	}
+	return 0
+}
+
+func listInterfaces(w io.Writer) error {
+	ifs, err := capture.Interfaces()
+	if err != nil {
+		return err
+	}
+	for i, ifc := range ifs {
+		line := fmt.Sprintf("%d.%s", i+1, ifc.Name)
+		if ifc.Description != "" {
+			line += " (" + ifc.Description + ")"
+		}
+		if len(ifc.Addresses) > 0 {
+			line += " [" + strings.Join(ifc.Addresses, ", ") + "]"
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+// track runs one capture to its end and writes the records. Records already
+// tracked are written even when the capture fails part-way; the error is
+// returned after them.
+func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	var src capture.Source
+	var err error
+	if o.file != "" {
+		src, err = capture.OpenFile(o.file, o.filter)
+	} else {
+		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
+			Snaplen:    o.snaplen,
+			Promisc:    o.promisc,
+			BufferSize: o.bufferMB << 20,
+			Filter:     o.filter,
+		})
+		if err == nil && o.duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.duration)
+			defer cancel()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	var (
+		jw   *export.JSON
+		recs []flows.Record
+	)
+	cfg := o.table
+	if o.output == "json" {
+		jw = export.NewJSON(stdout)
+		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
+	} else {
+		cfg.OnRetire = func(r []flows.Record) { recs = append(recs, r...) }
+	}
+	table := flows.NewTable(cfg)
+	var counters capture.Counters
+	runErr := capture.Run(ctx, src, capture.NewDecoder(), &counters, o.count, table.Apply)
+
+	rest := table.Flush()
+	var werr error
+	if jw != nil {
+		werr = jw.Write(rest)
+	} else {
+		recs = append(recs, rest...)
+		flows.SortByStart(recs)
+		werr = export.WriteTable(stdout, recs)
+	}
+	summary(stderr, src, &counters, table)
+	if runErr != nil {
+		return runErr
+	}
+	if werr != nil && !errors.Is(werr, syscall.EPIPE) {
+		return fmt.Errorf("writing output: %w", werr)
+	}
+	return nil
+}
+
+// summary prints one line of totals to stderr.
+func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Table) {
+	fmt.Fprintf(w, "%s: %d packets (%d TCP, %d other, %d malformed), %d connections",
+		src.Name(), c.Frames.Load(), c.TCP.Load(), c.NonTCP.Load(), c.Malformed.Load(), t.Opened())
+	if st, err := src.Stats(); err == nil && (st.PacketsDropped > 0 || st.IfDropped > 0) {
+		fmt.Fprintf(w, ", %d dropped by the kernel, %d by the interface", st.PacketsDropped, st.IfDropped)
+	}
+	fmt.Fprintln(w)
+}

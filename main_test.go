@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// jsonRecord is the JSON contract as a client would decode it.
+type jsonRecord struct {
+	Proto          string   `json:"proto"`
+	Client         string   `json:"client"`
+	Server         string   `json:"server"`
+	ClientState    string   `json:"client_state"`
+	ServerState    string   `json:"server_state"`
+	Midstream      bool     `json:"midstream"`
+	PacketsC2S     uint64   `json:"packets_c2s"`
+	PacketsS2C     uint64   `json:"packets_s2c"`
+	BytesC2S       uint64   `json:"bytes_c2s"`
+	BytesS2C       uint64   `json:"bytes_s2c"`
+	PayloadC2S     uint64   `json:"payload_c2s"`
+	PayloadS2C     uint64   `json:"payload_s2c"`
+	RetransmitsC2S uint64   `json:"retransmits_c2s"`
+	RetransmitsS2C uint64   `json:"retransmits_s2c"`
+	RTTms          *float64 `json:"rtt_ms"`
+	FirstSeen      string   `json:"first_seen"`
+	LastSeen       string   `json:"last_seen"`
+	ConnState      string   `json:"conn_state"`
+	History        string   `json:"history"`
+	VLAN           []int    `json:"vlan"`
+}
+
+// flowtrack runs the command with args and returns its exit code, the
+// records it printed and its stderr.
+func flowtrack(t *testing.T, args ...string) (int, []jsonRecord, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	var recs []jsonRecord
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r jsonRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("flowtrack %v: bad JSON line %q: %v", args, sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return code, recs, stderr.String()
+}
+
+// tuple is an unordered 4-tuple: a is the lower endpoint.
+type tuple struct{ a, b netip.AddrPort }
+
+// counts are per-direction totals of a 4-tuple: index 0 from a to b.
+type counts struct{ pkts, bytes, payload [2]uint64 }
+
+func mkTuple(x, y netip.AddrPort) (tuple, int) {
+	if x.Compare(y) <= 0 {
+		return tuple{x, y}, 0
+	}
+	return tuple{y, x}, 1
+}
+
+// oracle reads tshark's per-stream counts and sums them per 4-tuple, since
+// tshark splits conversations differently (see pcaps/README.md).
+func oracle(t *testing.T, name string) map[tuple]*counts {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".streams.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[tuple]*counts{}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Split(line, "\t")
+		if i == 0 || len(f) < 11 {
+			continue
+		}
+		ap := netip.AddrPortFrom(netip.MustParseAddr(f[1]), uint16(atoi(t, f[2])))
+		bp := netip.AddrPortFrom(netip.MustParseAddr(f[3]), uint16(atoi(t, f[4])))
+		k, d := mkTuple(ap, bp)
+		c := out[k]
+		if c == nil {
+			c = &counts{}
+			out[k] = c
+		}
+		c.pkts[d] += atoi(t, f[5])
+		c.pkts[1-d] += atoi(t, f[6])
+		c.bytes[d] += atoi(t, f[7])
+		c.bytes[1-d] += atoi(t, f[8])
+		c.payload[d] += atoi(t, f[9])
+		c.payload[1-d] += atoi(t, f[10])
+	}
+	return out
+}
+
+func atoi(t *testing.T, s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("bad number %q", s)
+	}
+	return n
+}
+
+// ours sums flowtrack's records per 4-tuple (records of one 4-tuple on
+// different VLANs or reused ports add up, as tshark counts them together).
+func ours(t *testing.T, recs []jsonRecord) map[tuple]*counts {
+	out := map[tuple]*counts{}
+	for _, r := range recs {
+		k, d := mkTuple(netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server))
+		c := out[k]
+		if c == nil {
+			c = &counts{}
+			out[k] = c
+		}
+		c.pkts[d] += r.PacketsC2S
+		c.pkts[1-d] += r.PacketsS2C
+		c.bytes[d] += r.BytesC2S
+		c.bytes[1-d] += r.BytesS2C
+		c.payload[d] += r.PayloadC2S
+		c.payload[1-d] += r.PayloadS2C
+	}
+	return out
+}
+
+// fragmentBytes are the frame bytes of the captures whose TCP segments
+// arrive in IP fragments. tshark credits a reassembled datagram with only
+// the length of its last fragment's frame; flowtrack counts every fragment's
+// frame. The figures are the sums of tshark's own frame.len over each file.
+var fragmentBytes = map[string]uint64{
+	"frag-ipv4-syn.pcap":        58 + 50,
+	"vlan-frag-tcp-syn.pcap":    46 * 3,
+	"frag-ipv6-rawip6-tcp.pcap": 512 + 512 + 140,
+}
+
+// rejected reports whether tshark refused the capture's header (its oracle
+// has a .conv.err and no packets).
+func rejected(name string) bool {
+	b, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".conv.err"))
+	return err == nil && !bytes.Contains(b, []byte("cut short"))
+}
+
+func captures(t *testing.T) []string {
+	var names []string
+	for _, pat := range []string{"pcaps/*.pcap", "pcaps/*.pcapng"} {
+		m, _ := filepath.Glob(pat)
+		for _, p := range m {
+			names = append(names, filepath.Base(p))
+		}
+	}
+	if len(names) < 60 {
+		t.Fatalf("only %d captures in pcaps/", len(names))
+	}
+	return names
+}
+
+// TestCountsMatchTshark replays every bundled capture and compares packets,
+// frame bytes and payload bytes per 4-tuple and direction with tshark's.
+func TestCountsMatchTshark(t *testing.T) {
+	for _, name := range captures(t) {
+		if rejected(name) {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			code, recs, stderr := flowtrack(t, "-r", filepath.Join("pcaps", name), "-o", "json")
+			cut := strings.HasPrefix(name, "cut-")
+			if cut != (code != 0) {
+				t.Fatalf("exit code %d (stderr %q)", code, stderr)
+			}
+			want, got := oracle(t, name), ours(t, recs)
+			if fb, ok := fragmentBytes[name]; ok {
+				for _, c := range want {
+					c.bytes = [2]uint64{fb, 0}
+				}
+			}
+			for k, w := range want {
+				g := got[k]
+				if g == nil {
+					t.Errorf("%v <-> %v: missing (tshark: %+v)", k.a, k.b, *w)
+					continue
+				}
+				if *g != *w {
+					t.Errorf("%v <-> %v: got pkts %v bytes %v payload %v, tshark pkts %v bytes %v payload %v",
+						k.a, k.b, g.pkts, g.bytes, g.payload, w.pkts, w.bytes, w.payload)
+				}
+			}
+			for k := range got {
+				if want[k] == nil {
+					t.Errorf("%v <-> %v: not in tshark's output", k.a, k.b)
+				}
+			}
+		})
+	}
+}
+
+// TestBadFiles checks that files tshark rejects, and other bad input, give
+// one clear line on stderr and a non-zero exit.
+func TestBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	notCapture := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notCapture, []byte("these are not packets\n"), 0o644)
+	cases := []struct{ path, want string }{
+		{filepath.Join(dir, "missing.pcap"), "no such file"},
+		{dir, "directory"},
+		{notCapture, "not a pcap"},
+	}
+	for _, name := range captures(t) {
+		if rejected(name) {
+			cases = append(cases, struct{ path, want string }{filepath.Join("pcaps", name), name})
+		}
+	}
+	for _, c := range cases {
+		t.Run(filepath.Base(c.path), func(t *testing.T) {
+			code, recs, stderr := flowtrack(t, "-r", c.path, "-o", "json")
+			if code == 0 || len(recs) != 0 {
+				t.Fatalf("exit %d with %d records, want an error", code, len(recs))
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(strings.ToLower(lines[0]), strings.ToLower(c.want)) {
+				t.Fatalf("stderr %q: want one line mentioning %q", stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "table"}, "nothing to read"},
+		{[]string{"-r", "pcaps/eth-http-get.pcap", "-o", "xml"}, "unknown output format"},
+		{[]string{"-r", "pcaps/eth-http-get.pcap", "port", "80", "and"}, "filter"},
+		{[]string{"-i", "no-such-interface0", "-o", "json", "-c", "1"}, "no-such-interface0"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, _, stderr := flowtrack(t, c.args...)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d, stderr %q: want failure mentioning %q", code, stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestFilterArguments(t *testing.T) {
+	_, all, _ := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-o", "json")
+	_, some, _ := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-o", "json", "port", "80")
+	_, viaF, _ := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-o", "json", "-f", "port 80")
+	if len(some) == 0 || len(some) >= len(all) || len(viaF) != len(some) {
+		t.Fatalf("records: %d unfiltered, %d with 'port 80', %d with -f: want 0 < filtered < all, equal", len(all), len(some), len(viaF))
+	}
+	for _, r := range some {
+		if !strings.HasSuffix(r.Client, ":80") && !strings.HasSuffix(r.Server, ":80") {
+			t.Errorf("%s -> %s passed the filter 'port 80'", r.Client, r.Server)
+		}
+	}
+}
+
+func Example_table() {
+	run(context.Background(), []string{"-r", "pcaps/eth-http-get.pcap", "-o", "table"}, os.Stdout, nopWriter{})
+	// Output:
+	// Proto  Client               Server             Client state  Server state  Pkts  Bytes  Pkts c>s/s>c  Bytes c>s/s>c  RTT     Retrans  Zeek  Flags
+	// tcp    141.142.228.5:59856  192.150.187.43:80  TIME_WAIT     CLOSED        14    6087   7/7           610/5477       25.9ms  0/0      SF    -
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+var _ = fmt.Sprint

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what flowtrack needs to build and test on Debian or Ubuntu:
+# libpcap (headers for cgo), and tcpdump and iproute2 for the live tests.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+pkgs=(libpcap-dev gcc tcpdump iproute2)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
