@@ -1,0 +1,6 @@
+# client	server	client_state	server_state
+# taken after packet 8 of the capture
+10.99.0.1:41016	10.99.0.2:7016	CLOSED	CLOSED
+# ss -tanH in ftrec-cli (client):
+# ss -tanH in ftrec-srv (server):
+#   LISTEN 0      4096   10.99.0.2:7016 0.0.0.0:*

@@ -1,0 +1,7 @@
+# client	server	client_state	server_state
+# taken after packet 10 of the capture
+10.99.0.1:41015	10.99.0.2:7015	CLOSED	TIME-WAIT
+# ss -tanH in ftrec-cli (client):
+# ss -tanH in ftrec-srv (server):
+#   LISTEN    0      4096   10.99.0.2:7015   0.0.0.0:*    
+#   TIME-WAIT 0      0      10.99.0.2:7015 10.99.0.1:41015

@@ -1,0 +1,5 @@
+# client	server	client_state	server_state
+10.99.0.1:41528	10.99.0.2:7011	CLOSED	CLOSED
+# ss -tanH in ftrec-cli (client):
+# ss -tanH in ftrec-srv (server):
+#   LISTEN 0      4096   10.99.0.2:7011 0.0.0.0:*

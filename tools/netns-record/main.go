@@ -1,0 +1,716 @@
+// Command netns-record drives real kernel TCP sockets into chosen states
+// between two network namespaces, for the captures in pcaps/kernel.
+//
+// It is run by record.sh, never on its own: the script creates the
+// namespaces, the firewall rules and the capture, and runs this binary once
+// in the server namespace and once in the client namespace (via
+// `ip netns exec`). The two processes and the script meet through marker
+// files in a control directory: a process creates ctl/NAME to say it reached
+// a step (mark) and waits for ctl/NAME created by the script (await) before
+// a step that needs a firewall rule or a capture first.
+//
+// Subcommands:
+//
+//	server -scenario S -addr HOST:PORT -ctl DIR
+//	client -scenario S -addr HOST:PORT -ctl DIR [-lport N] [-filler HOST:PORT]
+//	pair   -cli FILE -srv FILE -tuples FILE[,FILE] -port N [-packets FILE]
+//	count  FILE        (number of records in a pcap file)
+//
+// Every process exits by itself after -deadline (default 40s) even if
+// nobody kills it; every wait is bounded.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	fillerAddr string
+	ctlDir     string
+	role       string
+	waitStep   = 15 * time.Second
+)
+
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "[%s %s] %s\n", role, time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
+}
+
+func die(format string, a ...any) {
+	logf("FATAL: "+format, a...)
+	mark("failed")
+	os.Exit(1)
+}
+
+// mark records that this process reached step name (file ctl/ROLE.name).
+func mark(name string) {
+	if ctlDir == "" {
+		return
+	}
+	p := filepath.Join(ctlDir, role+"."+name)
+	if err := os.WriteFile(p, []byte(time.Now().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		logf("mark %s: %v", name, err)
+	}
+}
+
+// await blocks until the script created ctl/go.NAME.
+func await(name string) {
+	p := filepath.Join(ctlDir, "go."+name)
+	end := time.Now().Add(waitStep)
+	for time.Now().Before(end) {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	die("timed out waiting for %s", p)
+}
+
+// tuple appends "client\tserver" to ctl/ROLE.tuples so that connections
+// that ss no longer lists (RST, refused) still get a row.
+func tuple(client, server string) {
+	f, err := os.OpenFile(filepath.Join(ctlDir, role+".tuples"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		die("tuples: %v", err)
+	}
+	fmt.Fprintf(f, "%s\t%s\n", client, server)
+	f.Close()
+}
+
+// hold keeps the process (and so its sockets) alive until it is killed or
+// the deadline timer ends it.
+func hold() {
+	mark("holding")
+	select {}
+}
+
+func payload(n int, tag byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	if n > 0 {
+		b[0] = tag
+	}
+	return b
+}
+
+func send(c net.Conn, n int, tag byte) {
+	if _, err := c.Write(payload(n, tag)); err != nil {
+		die("write %d bytes: %v", n, err)
+	}
+}
+
+func recv(c net.Conn, n int) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		die("read %d bytes: %v", n, err)
+	}
+}
+
+// drain reads until EOF and returns the number of bytes read.
+func drain(c net.Conn) int {
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		die("read to EOF: %v", err)
+	}
+	return int(n)
+}
+
+// expectReset reads until the connection fails with a reset.
+func expectReset(c net.Conn) {
+	_, err := io.Copy(io.Discard, c)
+	if err == nil {
+		die("expected a reset, got EOF")
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		logf("read ended with %v (wanted ECONNRESET)", err)
+	} else {
+		logf("read ended with ECONNRESET as expected")
+	}
+}
+
+func closeWrite(c net.Conn) {
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		die("shutdown(SHUT_WR): %v", err)
+	}
+}
+
+func abort(c net.Conn) {
+	tc := c.(*net.TCPConn)
+	if err := tc.SetLinger(0); err != nil {
+		die("SO_LINGER 0: %v", err)
+	}
+	if err := tc.Close(); err != nil {
+		die("close: %v", err)
+	}
+}
+
+func network(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		die("bad address %q: %v", addr, err)
+	}
+	if strings.Contains(host, ":") {
+		return "tcp6"
+	}
+	return "tcp4"
+}
+
+// ---- server ----
+
+func server(scenario, addr string) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), network(addr), addr)
+	if err != nil {
+		die("listen %s: %v", addr, err)
+	}
+	logf("listening on %s for %s", ln.Addr(), scenario)
+	mark("listening")
+	accept := func() net.Conn {
+		c, err := ln.Accept()
+		if err != nil {
+			die("accept: %v", err)
+		}
+		logf("accepted %s -> %s", c.RemoteAddr(), c.LocalAddr())
+		tuple(c.RemoteAddr().String(), c.LocalAddr().String())
+		return c
+	}
+	switch scenario {
+	case "syn-sent", "syn-recv":
+		// The listener exists but no connection completes: SYNs (or the
+		// SYN-ACKs) are dropped by the script's firewall rules.
+		hold()
+	case "established", "established6":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		mark("done")
+		_ = c
+		hold()
+	case "close-client", "close-client6":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		n := drain(c)
+		logf("EOF after %d more bytes; closing", n)
+		c.Close()
+		mark("done")
+		hold()
+	case "close-server":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		c.Close()
+		mark("done")
+		hold()
+	case "half-close":
+		c := accept()
+		n := drain(c)
+		logf("EOF after %d bytes; answering on the half-open connection", n)
+		send(c, 300, 'S')
+		mark("done")
+		hold()
+	case "fin-wait-1", "fin-lost":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		if scenario == "fin-wait-1" {
+			n := drain(c)
+			logf("EOF after %d more bytes; not closing", n)
+		}
+		mark("done")
+		_ = c
+		hold()
+	case "last-ack", "last-ack6":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		n := drain(c)
+		logf("EOF after %d more bytes", n)
+		mark("eof")
+		await("close")
+		c.Close()
+		mark("done")
+		hold()
+	case "simultaneous-close":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		mark("ready")
+		await("close")
+		filler(fillerAddr)
+		closeWrite(c)
+		mark("done")
+		hold()
+	case "rst-client":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		expectReset(c)
+		mark("done")
+		_ = c
+		hold()
+	case "rst-server":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		abort(c)
+		mark("done")
+		hold()
+	case "many":
+		const total, closing = 8, 3
+		done := make(chan bool, total)
+		for i := 0; i < total; i++ {
+			c := accept()
+			go func(c net.Conn) {
+				recv(c, 100)
+				send(c, 200, 'S')
+				n, err := io.Copy(io.Discard, c)
+				if err == nil {
+					logf("EOF on %s after %d bytes; closing", c.RemoteAddr(), n)
+					c.Close()
+					done <- true
+				}
+			}(c)
+		}
+		for i := 0; i < closing; i++ {
+			<-done
+		}
+		mark("done")
+		hold()
+	case "port-reuse-tw":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		c.Close() // server closes first: its side goes to TIME_WAIT
+		c2 := accept()
+		recv(c2, 100)
+		send(c2, 200, 'S')
+		mark("done")
+		hold()
+	case "port-reuse-rst":
+		c := accept()
+		recv(c, 100)
+		send(c, 200, 'S')
+		expectReset(c)
+		c2 := accept()
+		recv(c2, 100)
+		send(c2, 200, 'S')
+		mark("done")
+		hold()
+	case "long-transfer":
+		c := accept()
+		n := int64(1 << 20)
+		if _, err := io.CopyN(io.Discard, c, n); err != nil {
+			die("upload: %v", err)
+		}
+		send(c, 2<<20, 'S')
+		m := drain(c)
+		logf("EOF after %d more bytes; closing", m)
+		c.Close()
+		mark("done")
+		hold()
+	case "midstream-halfclose", "midstream-close":
+		c := accept()
+		for i := 0; i < 20; i++ {
+			recv(c, 1000)
+			send(c, 1000, 'S')
+		}
+		n := drain(c)
+		logf("EOF after %d more bytes", n)
+		if scenario == "midstream-close" {
+			c.Close()
+		} else {
+			send(c, 500, 'T') // data after the client's FIN
+		}
+		mark("done")
+		hold()
+	default:
+		die("unknown scenario %q", scenario)
+	}
+}
+
+// ---- client ----
+
+func dialer(lport int) *net.Dialer {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: -1}
+	if lport != 0 {
+		d.LocalAddr = &net.TCPAddr{Port: lport}
+		d.Control = func(network, address string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return d
+}
+
+func dial(addr string, lport int) net.Conn {
+	c, err := dialer(lport).Dial(network(addr), addr)
+	if err != nil {
+		die("dial %s: %v", addr, err)
+	}
+	logf("connected %s -> %s", c.LocalAddr(), c.RemoteAddr())
+	tuple(c.LocalAddr().String(), c.RemoteAddr().String())
+	return c
+}
+
+// filler sends one UDP datagram to addr (dropped by the peer's firewall) so
+// that the rate-limited qdisc of the script holds the next packet, the FIN,
+// back for a while: both FINs are then in flight at once.
+func filler(addr string) {
+	if addr == "" {
+		return
+	}
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		die("filler: %v", err)
+	}
+	if _, err := u.Write(make([]byte, 1000)); err != nil {
+		die("filler: %v", err)
+	}
+	u.Close()
+}
+
+func client(scenario, addr string, lport int) {
+	switch scenario {
+	case "syn-sent", "syn-recv":
+		mark("dialing")
+		c, err := dialer(lport).Dial(network(addr), addr)
+		if err == nil {
+			die("connect unexpectedly succeeded: %s", c.LocalAddr())
+		}
+		die("connect: %v", err)
+	case "refused":
+		if lport == 0 {
+			die("refused needs -lport so the tuple is known")
+		}
+		host := "10.99.0.1"
+		if network(addr) == "tcp6" {
+			host = "fd99::1"
+		}
+		tuple(net.JoinHostPort(host, fmt.Sprint(lport)), addr)
+		_, err := dialer(lport).Dial(network(addr), addr)
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			die("wanted connection refused, got %v", err)
+		}
+		logf("connect: %v (as expected)", err)
+		mark("done")
+		hold()
+	case "established", "established6":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		mark("done")
+		hold()
+	case "close-client", "close-client6":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		c.Close()
+		mark("done")
+		hold()
+	case "close-server":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		n := drain(c)
+		logf("EOF after %d more bytes; closing", n)
+		c.Close()
+		mark("done")
+		hold()
+	case "half-close":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		closeWrite(c)
+		recv(c, 300)
+		mark("done")
+		hold()
+	case "fin-wait-1", "fin-lost":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		mark("ready")
+		await("close")
+		closeWrite(c)
+		mark("done")
+		hold()
+	case "last-ack", "last-ack6":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		closeWrite(c)
+		n := drain(c)
+		logf("EOF after %d more bytes (server's FIN)", n)
+		mark("done")
+		hold()
+	case "simultaneous-close":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		mark("ready")
+		await("close")
+		filler(fillerAddr)
+		closeWrite(c)
+		mark("done")
+		hold()
+	case "rst-client":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		abort(c)
+		mark("done")
+		hold()
+	case "rst-server":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		expectReset(c)
+		mark("done")
+		hold()
+	case "many":
+		var conns []net.Conn
+		for i := 0; i < 8; i++ {
+			c := dial(addr, lport)
+			send(c, 100, 'C')
+			recv(c, 200)
+			conns = append(conns, c)
+		}
+		for _, c := range conns[:3] {
+			c.Close()
+		}
+		mark("done")
+		hold()
+	case "port-reuse-tw":
+		if lport == 0 {
+			die("port-reuse needs -lport")
+		}
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		n := drain(c)
+		logf("EOF after %d more bytes; closing", n)
+		c.Close()
+		mark("first")
+		await("second")
+		c2 := dial(addr, lport)
+		send(c2, 100, 'C')
+		recv(c2, 200)
+		mark("done")
+		hold()
+	case "port-reuse-rst":
+		if lport == 0 {
+			die("port-reuse needs -lport")
+		}
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		abort(c)
+		mark("first")
+		await("second")
+		c2 := dial(addr, lport)
+		send(c2, 100, 'C')
+		recv(c2, 200)
+		mark("done")
+		hold()
+	case "long-transfer":
+		c := dial(addr, lport)
+		send(c, 1<<20, 'C')
+		recv(c, 2<<20)
+		c.Close()
+		mark("done")
+		hold()
+	case "midstream-halfclose", "midstream-close":
+		c := dial(addr, lport)
+		for i := 0; i < 20; i++ {
+			if i == 10 {
+				// The script starts the capture now, mid-stream.
+				mark("ready")
+				await("continue")
+			}
+			send(c, 1000, 'C')
+			recv(c, 1000)
+		}
+		if scenario == "midstream-close" {
+			c.Close()
+		} else {
+			closeWrite(c)
+			recv(c, 500)
+		}
+		mark("done")
+		hold()
+	default:
+		die("unknown scenario %q", scenario)
+	}
+}
+
+// ---- pair: build the ground-truth TSV from two ss outputs ----
+
+type ssRow struct{ state, local, peer string }
+
+func readSS(path string) []ssRow {
+	f, err := os.Open(path)
+	if err != nil {
+		die("%v", err)
+	}
+	defer f.Close()
+	var rows []ssRow
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 5 {
+			continue
+		}
+		rows = append(rows, ssRow{fl[0], fl[3], fl[4]})
+	}
+	return rows
+}
+
+func pair(cliSS, srvSS, tuples string, port int, pcap string) {
+	type key struct{ c, s string }
+	cst := map[key]string{}
+	sst := map[key]string{}
+	keys := map[key]bool{}
+	suffix := fmt.Sprintf(":%d", port)
+	skip := func(st string) bool { return st == "LISTEN" || st == "UNCONN" }
+	for _, r := range readSS(cliSS) {
+		if skip(r.state) || !strings.HasSuffix(r.peer, suffix) {
+			continue
+		}
+		k := key{r.local, r.peer}
+		cst[k] = r.state
+		keys[k] = true
+	}
+	for _, r := range readSS(srvSS) {
+		if skip(r.state) || !strings.HasSuffix(r.local, suffix) {
+			continue
+		}
+		k := key{r.peer, r.local}
+		sst[k] = r.state
+		keys[k] = true
+	}
+	for _, tf := range strings.Split(tuples, ",") {
+		b, err := os.ReadFile(tf)
+		if err != nil {
+			continue // no process wrote tuples (e.g. SYN_SENT)
+		}
+		for _, ln := range strings.Split(string(b), "\n") {
+			fl := strings.Split(ln, "\t")
+			if len(fl) == 2 {
+				keys[key{fl[0], fl[1]}] = true
+			}
+		}
+	}
+	var ks []key
+	for k := range keys {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].c != ks[j].c {
+			return ks[i].c < ks[j].c
+		}
+		return ks[i].s < ks[j].s
+	})
+	w := bufio.NewWriter(os.Stdout)
+	fmt.Fprintln(w, "# client\tserver\tclient_state\tserver_state")
+	if pcap != "" {
+		fmt.Fprintf(w, "# taken after packet %d of the capture\n", countPcap(pcap))
+	}
+	for _, k := range ks {
+		c, s := cst[k], sst[k]
+		if c == "" {
+			c = "CLOSED"
+		}
+		if s == "" {
+			s = "CLOSED"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.c, k.s, c, s)
+	}
+	w.Flush()
+}
+
+func countPcap(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 24 {
+		die("pcap %s: %v", path, err)
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	switch binary.LittleEndian.Uint32(b) {
+	case 0xa1b2c3d4, 0xa1b23c4d:
+	default:
+		bo = binary.BigEndian
+	}
+	n := 0
+	for off := 24; off+16 <= len(b); n++ {
+		incl := int(bo.Uint32(b[off+8:]))
+		off += 16 + incl
+		if off > len(b) {
+			break
+		}
+	}
+	return n
+}
+
+// ---- main ----
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|count ...")
+		os.Exit(2)
+	}
+	role = os.Args[1]
+	fs := flag.NewFlagSet(role, flag.ExitOnError)
+	scenario := fs.String("scenario", "", "scenario name")
+	addr := fs.String("addr", "", "server address HOST:PORT")
+	lport := fs.Int("lport", 0, "client: bind this local port (SO_REUSEADDR)")
+	deadline := fs.Duration("deadline", 40*time.Second, "exit after this long whatever happens")
+	cli := fs.String("cli", "", "pair: ss output of the client namespace")
+	srv := fs.String("srv", "", "pair: ss output of the server namespace")
+	tuples := fs.String("tuples", "", "pair: comma-separated tuple files")
+	port := fs.Int("port", 0, "pair: server port")
+	pcap := fs.String("packets", "", "pair: note how many packets this pcap holds")
+	fs.StringVar(&fillerAddr, "filler", "", "send one UDP datagram here just before the FIN (simultaneous-close)")
+	fs.StringVar(&ctlDir, "ctl", "", "control directory")
+	fs.Parse(os.Args[2:])
+
+	switch role {
+	case "server", "client":
+		if *scenario == "" || *addr == "" || ctlDir == "" {
+			die("need -scenario, -addr and -ctl")
+		}
+		time.AfterFunc(*deadline, func() {
+			logf("deadline %s reached, exiting", *deadline)
+			os.Exit(3)
+		})
+		if role == "server" {
+			server(*scenario, *addr)
+		} else {
+			client(*scenario, *addr, *lport)
+		}
+	case "pair":
+		pair(*cli, *srv, *tuples, *port, *pcap)
+	case "count":
+		fmt.Println(countPcap(fs.Arg(0)))
+	default:
+		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
+		os.Exit(2)
+	}
+}

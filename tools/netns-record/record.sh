@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# record.sh: drive real kernel TCP sockets into each RFC 793 state between two
+# network namespaces, capture the packets, and write what `ss` reported on
+# both hosts as ground truth.
+#
+#   sudo tools/netns-record/record.sh            # all scenarios
+#   sudo tools/netns-record/record.sh NAME...    # only these scenarios
+#
+# Writes pcaps/kernel/NAME.pcap, NAME.ss (and NAME.mid.ss for the two
+# port-reuse scenarios) and pcaps/kernel/SCENARIOS.tsv. See README.md here.
+#
+# Topology: namespace ftrec-cli (veth vcli: 10.99.0.1/24, fd99::1/64) and
+# namespace ftrec-srv (veth vsrv: 10.99.0.2/24, fd99::2/64), joined by one
+# veth pair created inside the namespaces (nothing is added to the host's
+# own namespace). Every capture is taken in ftrec-srv on vsrv. Firewall drops
+# are only ever made on the *input* hook of the receiving namespace, so every
+# dropped packet has crossed the veth and is in the capture.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${OUT:-$ROOT/pcaps/kernel}
+
+NS_CLI=ftrec-cli
+NS_SRV=ftrec-srv
+IF_CLI=vcli
+IF_SRV=vsrv
+CLI4=10.99.0.1
+SRV4=10.99.0.2
+CLI6=fd99::1
+SRV6=fd99::2
+CAP_NS=$NS_SRV
+CAP_IF=$IF_SRV
+SNAPLEN=128
+
+for tool in ip ss nft tcpdump ethtool tc go; do
+	command -v "$tool" >/dev/null || { echo "record.sh: $tool not found (see tools/netns-record/README.md)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "record.sh: run as root" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+BIN=$WORK/netns-record
+PIDS=() # every process this run started (ours only)
+FAILS=0
+
+log() { printf '[record %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
+
+kill_ours() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# Remove our namespaces. Any process still inside them was started by this
+# script (now or in an earlier, interrupted run): end those by PID first.
+remove_namespaces() {
+	local ns pid
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		[ -e "/run/netns/$ns" ] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	kill_ours
+	remove_namespaces
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM HUP
+
+setup() {
+	remove_namespaces
+	ip netns add "$NS_CLI"
+	ip netns add "$NS_SRV"
+	ip -n "$NS_CLI" link add "$IF_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
+	local ns ifc a4 a6
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI a4=$CLI4 a6=$CLI6; else ifc=$IF_SRV a4=$SRV4 a6=$SRV6; fi
+		ip -n "$ns" link set lo up
+		# Real-NIC-like packets in the capture: MTU-sized segments (no
+		# TSO/GSO/GRO super-packets) and correct checksums (no offload).
+		ip netns exec "$ns" ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null
+		ip -n "$ns" addr add "$a4/24" dev "$ifc"
+		ip -n "$ns" -6 addr add "$a6/64" dev "$ifc" nodad
+		ip -n "$ns" link set "$ifc" up
+		ip netns exec "$ns" nft add table inet ftrec
+		ip netns exec "$ns" nft add chain inet ftrec in '{ type filter hook input priority 0; policy accept; }'
+	done
+}
+
+# ---- per-scenario helpers ----
+
+SC= PORT= SADDR= CTL= EXPECT= DESC= DROPS= FAM= TD_PID= CAPSTART=
+
+begin() { # NAME PORT FAMILY(4|6) EXPECTED DESCRIPTION
+	SC=$1 PORT=$2 FAM=$3 EXPECT=$4 DESC=$5
+	DROPS= CAPSTART=handshake TD_PID=
+	CTL=$WORK/$SC
+	mkdir -p "$CTL"
+	if [ "$FAM" = 6 ]; then SADDR="[$SRV6]:$PORT"; else SADDR="$SRV4:$PORT"; fi
+	rm -f "$OUT/$SC.pcap" "$OUT/$SC.ss" "$OUT/$SC.mid.ss"
+	log "== $SC (port $PORT, IPv$FAM)"
+}
+
+start_capture() {
+	ip netns exec "$CAP_NS" tcpdump -i "$CAP_IF" -s "$SNAPLEN" -U --immediate-mode -Z root -n \
+		-w "$OUT/$SC.pcap" "tcp port $PORT" 2>"$CTL/tcpdump.err" &
+	TD_PID=$!
+	PIDS+=("$TD_PID")
+	local i
+	for i in $(seq 500); do
+		grep -q "listening on" "$CTL/tcpdump.err" 2>/dev/null && return 0
+		kill -0 "$TD_PID" 2>/dev/null || break
+		sleep 0.01
+	done
+	cat "$CTL/tcpdump.err" >&2
+	fail "tcpdump did not start"
+}
+
+stop_capture() {
+	[ -n "$TD_PID" ] || return 0
+	sleep 0.2 # let tcpdump read the last packets from its ring
+	kill -INT "$TD_PID" 2>/dev/null || true
+	wait "$TD_PID" 2>/dev/null || true
+	local got
+	got=$(grep -E "packets (captured|dropped by kernel)" "$CTL/tcpdump.err" | tr '\n' ' ')
+	log "tcpdump: $got"
+	grep -q "^0 packets dropped by kernel" "$CTL/tcpdump.err" || log "WARNING: tcpdump dropped packets"
+	TD_PID=
+}
+
+start_server() { # extra args
+	ip netns exec "$NS_SRV" "$BIN" server -scenario "$SC" -addr "$SADDR" -ctl "$CTL" "$@" 2>>"$CTL/server.log" &
+	PIDS+=("$!")
+}
+
+start_client() { # extra args
+	ip netns exec "$NS_CLI" "$BIN" client -scenario "$SC" -addr "$SADDR" -ctl "$CTL" "$@" 2>>"$CTL/client.log" &
+	PIDS+=("$!")
+}
+
+fail() {
+	log "FAILED in $SC: $*"
+	local f
+	for f in "$CTL"/*.log; do [ -e "$f" ] && sed "s/^/    /" "$f" >&2; done
+	exit 1
+}
+
+await() { # ROLE.STEP...
+	local step i
+	for step in "$@"; do
+		for i in $(seq 1000); do
+			[ -e "$CTL/$step" ] && continue 2
+			compgen -G "$CTL/*.failed" >/dev/null && fail "a process failed while waiting for $step"
+			sleep 0.01
+		done
+		fail "timed out waiting for $step"
+	done
+}
+
+signal() { : >"$CTL/go.$1"; }
+
+fw() { # cli|srv RULE...
+	local ns=$NS_CLI
+	[ "$1" = srv ] && ns=$NS_SRV
+	shift
+	ip netns exec "$ns" nft add rule inet ftrec in "$@"
+	DROPS="${DROPS:+$DROPS; }$([ "$ns" = "$NS_CLI" ] && echo cli || echo srv) input: $*"
+}
+
+ss_both() { # outfile-prefix
+	ip netns exec "$NS_CLI" ss -tanH state all "( sport = :$PORT or dport = :$PORT )" >"$1.cli"
+	ip netns exec "$NS_SRV" ss -tanH state all "( sport = :$PORT or dport = :$PORT )" >"$1.srv"
+}
+
+# write_ss OUTFILE SSPREFIX [count-packets]
+write_ss() {
+	local out=$1 pre=$2 extra=()
+	[ "${3:-}" = count ] && extra=(-packets "$OUT/$SC.pcap")
+	{
+		"$BIN" pair -cli "$pre.cli" -srv "$pre.srv" -port "$PORT" \
+			-tuples "$CTL/client.tuples,$CTL/server.tuples" "${extra[@]}"
+		echo "# ss -tanH in $NS_CLI (client):"
+		sed 's/^/#   /' "$pre.cli"
+		echo "# ss -tanH in $NS_SRV (server):"
+		sed 's/^/#   /' "$pre.srv"
+	} >"$out"
+}
+
+# The multiset of client/server states in a .ss file, e.g. "ESTAB/ESTAB*5 TIME-WAIT/CLOSED*3".
+states_of() {
+	grep -v '^#' "$1" | awk -F'\t' '{print $3 "/" $4}' | sort | uniq -c |
+		awk '{printf "%s%s%s", (NR>1?" ":""), $2, ($1>1?"*"$1:"")}'
+}
+
+check() { # FILE EXPECTED
+	local got
+	got=$(states_of "$1")
+	if [ "$got" = "$2" ]; then
+		log "OK   $(basename "$1"): $got"
+	else
+		log "DIFF $(basename "$1"): got '$got', expected '$2'"
+		FAILS=$((FAILS + 1))
+	fi
+}
+
+mid_snapshot() { # EXPECTED
+	sleep 0.3
+	ss_both "$CTL/mid"
+	write_ss "$OUT/$SC.mid.ss" "$CTL/mid" count
+	check "$OUT/$SC.mid.ss" "$1"
+}
+
+finish() { # [settle seconds]
+	sleep "${1:-0.3}"
+	ss_both "$CTL/final" # before anything is stopped
+	write_ss "$OUT/$SC.ss" "$CTL/final"
+	stop_capture
+	kill_ours
+	ip netns exec "$NS_CLI" nft flush chain inet ftrec in
+	ip netns exec "$NS_SRV" nft flush chain inet ftrec in
+	check "$OUT/$SC.ss" "$EXPECT"
+	local fam=IPv$FAM
+	printf '%s\t%s\t%s\t%s:%s\t%s\t%s\t%s\t%s\n' "$SC" "$PORT" "$fam" "$CAP_NS" "$CAP_IF" "$CAPSTART" \
+		"$EXPECT" "${DROPS:--}" "$DESC" >>"$WORK/scenarios.tsv"
+}
+
+# A scenario whose processes need no help from the script.
+plain() { # NAME PORT FAM EXPECTED DESCRIPTION
+	begin "$@"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.done server.done
+	finish
+}
+
+# ---- scenarios ----
+
+sc_established() {
+	plain established 7001 4 "ESTAB/ESTAB" \
+		"handshake, 100 bytes client->server, 200 bytes back; both hold the socket"
+}
+sc_close_client() {
+	plain close-client 7002 4 "TIME-WAIT/CLOSED" \
+		"data both ways, client close() first, server close() on EOF"
+}
+sc_close_server() {
+	plain close-server 7003 4 "CLOSED/TIME-WAIT" \
+		"data both ways, server close() first, client close() on EOF"
+}
+sc_half_close() {
+	plain half-close 7004 4 "FIN-WAIT-2/CLOSE-WAIT" \
+		"client sends 100 bytes then shutdown(SHUT_WR); server reads EOF, sends 300 bytes on the half-open connection and never closes"
+}
+sc_fin_wait_1() {
+	begin fin-wait-1 7005 4 "FIN-WAIT-1/CLOSE-WAIT" \
+		"data both ways, then every packet from the server is dropped at the client; client shutdown(SHUT_WR): the FIN arrives, its ACK (and the ACKs of the FIN's retransmissions) never does"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.ready
+	sleep 0.1
+	fw cli tcp sport "$PORT" drop
+	signal close
+	await client.done server.done
+	finish 0.7
+}
+sc_fin_lost() {
+	begin fin-lost 7006 4 "FIN-WAIT-1/ESTAB" \
+		"data both ways, then the client's FIN (and its retransmissions) is dropped at the server"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.ready server.done
+	sleep 0.1
+	fw srv tcp dport "$PORT" tcp flags \& fin == fin drop
+	signal close
+	await client.done
+	finish 0.7
+}
+last_ack() { # NAME PORT FAM
+	begin "$1" "$2" "$3" "TIME-WAIT/LAST-ACK" \
+		"data both ways, client shutdown(SHUT_WR), server reads EOF; then every packet from the client is dropped at the server and the server close()s: the client ACKs the FIN (goes TIME_WAIT), the ACK never arrives"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await server.eof
+	sleep 0.1
+	fw srv tcp dport "$PORT" drop
+	signal close
+	await client.done server.done
+	finish 0.7
+}
+sc_last_ack() { last_ack last-ack 7007 4; }
+sc_simultaneous_close() {
+	begin simultaneous-close 7008 4 "CLOSING/CLOSING" \
+		"data both ways, then both sides shutdown(SHUT_WR) at once while an HTB rate limit on both veths holds each FIN back ~100 ms (behind a 1000-byte UDP filler to port 9, dropped), so the FINs cross; pure ACKs (the ACKs of the FINs) are dropped both ways and each side lets only its peer's first FIN in"
+	start_capture
+	start_server -filler "$CLI4:9"
+	await server.listening
+	start_client -filler "$SRV4:9"
+	await client.ready server.ready
+	sleep 0.1
+	fw cli udp dport 9 drop
+	fw srv udp dport 9 drop
+	fw cli tcp sport "$PORT" tcp flags \& \(fin \| syn \| rst\) == 0 drop
+	fw srv tcp dport "$PORT" tcp flags \& \(fin \| syn \| rst\) == 0 drop
+	fw cli tcp sport "$PORT" tcp flags \& fin == fin quota over 80 bytes drop
+	fw srv tcp dport "$PORT" tcp flags \& fin == fin quota over 80 bytes drop
+	local ns ifc
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI; else ifc=$IF_SRV; fi
+		ip netns exec "$ns" tc qdisc add dev "$ifc" root handle 1: htb default 10
+		ip netns exec "$ns" tc class add dev "$ifc" parent 1: classid 1:10 htb rate 80kbit burst 100b cburst 100b
+	done
+	DROPS="$DROPS; both egress: htb rate 80kbit burst 100b"
+	signal close
+	await client.done server.done
+	finish 0.8
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI; else ifc=$IF_SRV; fi
+		ip netns exec "$ns" tc qdisc del dev "$ifc" root
+	done
+}
+sc_syn_sent() {
+	begin syn-sent 7009 4 "SYN-SENT/CLOSED" \
+		"the server listens, but every SYN is dropped at the server's input: the client retransmits its SYN once (after 1 s) before ss runs"
+	fw srv tcp dport "$PORT" drop
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.dialing
+	finish 1.4
+}
+sc_syn_recv() {
+	begin syn-recv 7010 4 "SYN-SENT/SYN-RECV" \
+		"the server listens; every SYN-ACK is dropped at the client's input: client SYN and its retransmission, server SYN-ACK and its retransmission"
+	fw cli tcp sport "$PORT" tcp flags \& \(syn \| ack\) == syn \| ack drop
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.dialing
+	finish 1.4
+}
+sc_rst_client() {
+	plain rst-client 7011 4 "CLOSED/CLOSED" \
+		"data both ways, then the client sets SO_LINGER 0 and close()s: RST"
+}
+sc_rst_server() {
+	plain rst-server 7012 4 "CLOSED/CLOSED" \
+		"data both ways, then the server sets SO_LINGER 0 and close()s: RST"
+}
+sc_refused() {
+	begin refused 7013 4 "CLOSED/CLOSED" \
+		"no listener on the port: SYN answered by RST+ACK (client port fixed at 41013)"
+	start_capture
+	start_client -lport 41013
+	await client.done
+	finish
+}
+sc_many() {
+	plain many 7014 4 "ESTAB/ESTAB*5 TIME-WAIT/CLOSED*3" \
+		"8 connections from one client to one listener, data on each; the client close()s 3 of them (server close()s on EOF), 5 stay open"
+}
+sc_port_reuse_tw() {
+	begin port-reuse-tw 7015 4 "ESTAB/ESTAB" \
+		"client port 41015 (SO_REUSEADDR) twice: first connection closed by the server first (server TIME_WAIT, see NAME.mid.ss), then a new SYN on the same 4-tuple, accepted out of the server's TIME_WAIT"
+	start_capture
+	start_server
+	await server.listening
+	start_client -lport 41015
+	await client.first
+	mid_snapshot "CLOSED/TIME-WAIT"
+	signal second
+	await client.done server.done
+	finish
+}
+sc_port_reuse_rst() {
+	begin port-reuse-rst 7016 4 "ESTAB/ESTAB" \
+		"client port 41016 (SO_REUSEADDR) twice: first connection aborted by the client with RST (SO_LINGER 0; see NAME.mid.ss), then a new connection on the same 4-tuple"
+	start_capture
+	start_server
+	await server.listening
+	start_client -lport 41016
+	await client.first
+	mid_snapshot "CLOSED/CLOSED"
+	signal second
+	await client.done server.done
+	finish
+}
+sc_long_transfer() {
+	plain long-transfer 7017 4 "TIME-WAIT/CLOSED" \
+		"client uploads 1 MiB, server sends 2 MiB back, client close()s first, server close()s on EOF"
+}
+midstream() { # NAME PORT EXPECTED DESC
+	begin "$1" "$2" 4 "$3" "$4"
+	CAPSTART=midstream
+	start_server
+	await server.listening
+	start_client
+	await client.ready
+	sleep 0.2
+	start_capture
+	signal continue
+	await client.done server.done
+	finish
+}
+sc_midstream_halfclose() {
+	midstream midstream-halfclose 7018 "FIN-WAIT-2/CLOSE-WAIT" \
+		"capture starts mid-stream after 10 exchanges of 1000 bytes each way; 10 more, then the client shutdown(SHUT_WR)s, the server sends 500 more bytes and holds"
+}
+sc_midstream_close() {
+	midstream midstream-close 7019 "TIME-WAIT/CLOSED" \
+		"capture starts mid-stream after 10 exchanges of 1000 bytes each way; 10 more, then the client close()s first, the server close()s on EOF"
+}
+sc_established6() {
+	plain established6 7020 6 "ESTAB/ESTAB" "IPv6: as established"
+}
+sc_close_client6() {
+	plain close-client6 7021 6 "TIME-WAIT/CLOSED" "IPv6: as close-client"
+}
+sc_last_ack6() { last_ack last-ack6 7022 6; }
+
+ALL=(established close_client close_server half_close fin_wait_1 fin_lost last_ack
+	simultaneous_close syn_sent syn_recv rst_client rst_server refused many
+	port_reuse_tw port_reuse_rst long_transfer midstream_halfclose midstream_close
+	established6 close_client6 last_ack6)
+
+main() {
+	local want=("$@") s
+	[ ${#want[@]} -gt 0 ] || want=("${ALL[@]}")
+	for s in "${want[@]}"; do
+		s=${s//-/_}
+		declare -F "sc_$s" >/dev/null || { log "unknown scenario $s"; exit 2; }
+	done
+	mkdir -p "$OUT"
+	log "building the harness"
+	(cd "$ROOT" && go build -o "$BIN" ./tools/netns-record)
+	setup
+	local start=$SECONDS
+	for s in "${want[@]}"; do
+		"sc_${s//-/_}"
+	done
+	log "all done in $((SECONDS - start)) s, $FAILS scenario(s) differ from the expected states"
+	# SCENARIOS.tsv: rows of this run replace older rows of the same names.
+	local manifest=$OUT/SCENARIOS.tsv header
+	header=$'# name\tport\tfamily\tcapture\tcapture_start\texpected_client/server\tfirewall\tdescription'
+	{
+		echo "$header"
+		echo "# kernel: $(uname -r)"
+		{
+			if [ -f "$manifest" ]; then
+				grep -v '^#' "$manifest" | awk -F'\t' 'NR==FNR{skip[$1]=1; next} !($1 in skip)' "$WORK/scenarios.tsv" -
+			fi
+			cat "$WORK/scenarios.tsv"
+		} | sort -t$'\t' -k2,2n
+	} >"$manifest.new"
+	mv "$manifest.new" "$manifest"
+}
+
+main "$@"
