@@ -68,6 +68,7 @@ func (r Role) String() string {
 // conn is one tracked connection. Its fields are guarded by the lock of the
 // shard that holds it.
 type conn struct {
+	id        uint64 // unique in its table, in order of creation
 	key       Key
 	ep        [2]endpoint // indexed like key's endpoints
 	client    uint8       // index of the client in ep

@@ -8,6 +8,7 @@ import (
 // Record is an immutable copy of one connection: what Snapshot, Flush and
 // the retire callback hand out. Its zero value is not meaningful.
 type Record struct {
+	ID           uint64 // unique in its table; later connections have larger IDs
 	Key          Key
 	Client       netip.AddrPort
 	Server       netip.AddrPort
@@ -39,6 +40,7 @@ func (r *Record) Closed() bool {
 func (c *conn) record() Record {
 	cl, sv := int(c.client), 1-int(c.client)
 	r := Record{
+		ID:           c.id,
 		Key:          c.key,
 		Client:       c.key.Endpoint(cl),
 		Server:       c.key.Endpoint(sv),

@@ -113,15 +113,15 @@ func (t *Table) Apply(p *Packet) {
 	switch {
 	case c == nil:
 		c = newConn(key, p, d)
+		c.id = t.opened.Add(1)
 		sh.m[key] = c
-		t.opened.Add(1)
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, &t.cfg)
 		c.supersede(int(d))
 		old, replaced = c.record(), true
 		c = newConn(key, p, d)
+		c.id = t.opened.Add(1)
 		sh.m[key] = c
-		t.opened.Add(1)
 	}
 	c.apply(p, int(d), &t.cfg)
 	sh.mu.Unlock()

@@ -1,0 +1,165 @@
+package flows
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+)
+
+func TestPortReuseStartsNewRecord(t *testing.T) {
+	var out retired
+	tab := runWith(t, out.config(), seq(handshake, []step{
+		{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+		{'s', FIN | ACK, 5001, 1002, 0, ms(6), TW, LA},
+		{'c', ACK, 1002, 5002, 0, ms(7), TW, CL},
+	}))
+	p := pkt('c', SYN, 90000, 0, 0, time.Second)
+	tab.Apply(&p)
+	if len(out.recs) != 1 {
+		t.Fatalf("%d records retired by the new SYN, want 1", len(out.recs))
+	}
+	if old := out.recs[0]; old.ClientState != CL || old.ServerState != CL || old.C2S.Packets != 4 {
+		t.Fatalf("old connection: %v %v with %d client packets, want CLOSED CLOSED with 4", old.ClientState, old.ServerState, old.C2S.Packets)
+	}
+	recs := tab.Flush()
+	if len(recs) != 1 || recs[0].ClientState != SS || recs[0].C2S.Packets != 1 || recs[0].Midstream {
+		t.Fatalf("new connection: %+v", recs)
+	}
+	// A retransmitted SYN (same ISN) is not a new connection.
+	tab = run(t, []step{{'c', SYN, 1000, 0, 0, 0, SS, CL}, {'c', SYN, 1000, 0, 0, time.Second, SS, CL}})
+	if r := tab.Flush(); len(r) != 1 || r[0].C2S.Retransmits != 1 {
+		t.Fatalf("SYN retransmission: %d records, want 1 with 1 retransmit", len(r))
+	}
+}
+
+func TestCountersAndRTT(t *testing.T) {
+	tab := run(t, seq(handshake, []step{
+		{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES},
+		{'c', PSH | ACK, 1001, 5001, 100, ms(300), ES, ES}, // retransmission
+		{'s', ACK, 5001, 1101, 0, ms(301), ES, ES},
+		{'c', ACK, 1100, 5001, 0, ms(5000), ES, ES}, // keep-alive: not a retransmission
+	}))
+	r := tab.Flush()[0]
+	if r.C2S.Packets != 5 || r.S2C.Packets != 2 || r.C2S.Payload != 200 || r.C2S.Bytes != 5*54+200 {
+		t.Errorf("counters c2s %+v s2c %+v", r.C2S, r.S2C)
+	}
+	if r.C2S.Retransmits != 1 || r.S2C.Retransmits != 0 {
+		t.Errorf("retransmits %d/%d, want 1/0", r.C2S.Retransmits, r.S2C.Retransmits)
+	}
+	if r.RTT != 2*time.Millisecond {
+		t.Errorf("RTT %v, want 2ms (SYN at 0, handshake ACK at 2 ms)", r.RTT)
+	}
+	if r.Client != cliAP || r.Server != srvAP || r.Role != RoleBySYN {
+		t.Errorf("roles: client %v server %v (%v)", r.Client, r.Server, r.Role)
+	}
+}
+
+func TestMidstreamRolesByPort(t *testing.T) {
+	cases := []struct {
+		sport, dport uint16
+		serverPort   uint16
+		role         Role
+	}{
+		{40000, 443, 443, RoleByPort},
+		{443, 40000, 443, RoleByPort},
+		{50000, 8080, 8080, RoleByPort},
+		{6000, 7000, 6000, RoleByPort},
+		{5060, 5060, 5060, RoleByFirstTx},
+	}
+	for _, c := range cases {
+		tab := NewTable(Config{})
+		p := pkt('c', ACK, 1, 1, 10, 0)
+		p.Tuple.SrcPort, p.Tuple.DstPort = c.sport, c.dport
+		tab.Apply(&p)
+		r := tab.Flush()[0]
+		if r.Server.Port() != c.serverPort || r.Role != c.role || !r.Midstream {
+			t.Errorf("%d -> %d: server %v (%v, midstream %v), want port %d (%v)", c.sport, c.dport, r.Server, r.Role, r.Midstream, c.serverPort, c.role)
+		}
+	}
+}
+
+func TestApplyDoesNotAllocate(t *testing.T) {
+	tab := run(t, handshake)
+	p := pkt('c', PSH|ACK, 1001, 5001, 100, ms(3))
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Seq += 100
+		tab.Apply(&p)
+	})
+	if allocs != 0 {
+		t.Fatalf("Apply on an existing connection: %v allocations per packet, want 0", allocs)
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	b.Run("existing", func(b *testing.B) {
+		tab := NewTable(Config{})
+		p := pkt('c', PSH|ACK, 1001, 5001, 100, 0)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			p.Seq += 100
+			tab.Apply(&p)
+		}
+	})
+	b.Run("new", func(b *testing.B) {
+		tab := NewTable(Config{})
+		p := pkt('c', SYN, 1000, 0, 0, 0)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			binary.BigEndian.PutUint32(p.Tuple.Src[12:], uint32(i))
+			tab.Apply(&p)
+		}
+	})
+}
+
+// FuzzApply feeds arbitrary packet sequences on a few 4-tuples and checks
+// the table's invariants: states are valid, counters never decrease, and a
+// connection's client and server are different endpoints.
+func FuzzApply(f *testing.F) {
+	f.Add([]byte{0x02, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x12, 1, 0, 0, 0x10, 0, 0, 0, 0, 0})
+	f.Add(make([]byte, 200))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tab := NewTable(Config{TimeWait: time.Second, ClosedTimeout: time.Second, IdleTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second})
+		prev := map[uint64]Record{}
+		var ts int64
+		for len(data) >= 12 {
+			b := data[:12]
+			data = data[12:]
+			var p Packet
+			s4 := [4]byte{10, 0, 0, 1 + b[0]&1}
+			d4 := [4]byte{10, 0, 0, 2 - b[0]&1}
+			p.Tuple.SetV4(s4[:], d4[:])
+			p.Tuple.SrcPort, p.Tuple.DstPort = 1000+uint16(b[1]&3), 80
+			if b[0]&1 == 1 {
+				p.Tuple.SrcPort, p.Tuple.DstPort = 80, 1000+uint16(b[1]&3)
+			}
+			p.Flags = Flags(b[2]) | Flags(b[3]&1)<<8
+			p.Seq = binary.BigEndian.Uint32(b[4:]) >> (b[1] >> 4)
+			p.Ack = binary.BigEndian.Uint32(b[8:]) >> (b[1] >> 4)
+			p.PayloadLen = uint32(b[3] >> 1)
+			p.Window = uint16(b[10])
+			p.WScale = int8(b[11]&15) - 1
+			ts += int64(b[11]>>4) * int64(time.Second/4)
+			p.TS, p.FrameLen = ts, 54+p.PayloadLen
+			tab.Apply(&p)
+			for _, r := range tab.Snapshot() {
+				if r.ClientState >= numStates || r.ServerState >= numStates {
+					t.Fatalf("invalid state %d/%d", r.ClientState, r.ServerState)
+				}
+				if r.Client == r.Server {
+					t.Fatalf("client and server are both %v", r.Client)
+				}
+				if o, ok := prev[r.ID]; ok {
+					if r.C2S.Packets < o.C2S.Packets || r.S2C.Packets < o.S2C.Packets ||
+						r.C2S.Bytes < o.C2S.Bytes || r.S2C.Bytes < o.S2C.Bytes ||
+						r.C2S.Retransmits < o.C2S.Retransmits || r.S2C.Retransmits < o.S2C.Retransmits {
+						t.Fatalf("counters decreased: %+v %+v -> %+v %+v", o.C2S, o.S2C, r.C2S, r.S2C)
+					}
+				}
+				prev[r.ID] = r
+				_ = r.ConnState()
+				_ = r.History()
+			}
+		}
+		tab.Flush()
+	})
+}
