@@ -13,6 +13,9 @@ const (
 	fuzzyRST                       // it was closed by an in-window but inexact RST
 	wsKnown                        // wscale holds its SYN's window scale option
 	sentSYNACK                     // it sent a SYN-ACK
+	finAcked                       // its FIN has been acknowledged
+	ackSent                        // acked is valid
+	resetClosed                    // an RST closed it
 )
 
 // endpoint is what the observer knows of one side of a connection.
@@ -24,6 +27,7 @@ type endpoint struct {
 	isn     uint32 // initial sequence number (its SYN's)
 	nxt     uint32 // highest sequence number it sent, plus one
 	finSeq  uint32 // sequence number of its FIN
+	acked   uint32 // highest acknowledgement number it sent
 	window  uint16 // last raw window it advertised
 	twStart int64  // capture time it entered TIME_WAIT
 	EndpointStats
@@ -196,6 +200,10 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 	} else {
 		// What S's packet proves S has received.
 		if f&ACK != 0 {
+			if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
+				S.acked = p.Ack
+				S.flags |= ackSent
+			}
 			if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
 				c.receiveFIN(S, p.TS)
 			}
@@ -215,14 +223,18 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 				c.sendSYNACK(p, S)
 			}
 		}
+		resent := false
 		if f&FIN != 0 {
-			c.sendFIN(p, S, R)
+			resent = c.sendFIN(p, S, R)
 		}
-		// What receiving p does to R.
-		if f&ACK != 0 {
+		// What receiving p does to R. A FIN sent again shows that the
+		// first did not arrive or was not acknowledged: whether this one
+		// arrives is left to the evidence that follows.
+		if f&ACK != 0 && !resent {
 			c.receiveACK(p, R, cfg)
 		}
-		if f&FIN != 0 {
+		if resent {
+		} else if f&FIN != 0 {
 			if inOrder {
 				c.receiveFIN(R, p.TS)
 			} else {
@@ -290,10 +302,15 @@ func (c *conn) sendSYNACK(p *Packet, S *endpoint) {
 	}
 }
 
-func (c *conn) sendFIN(p *Packet, S, R *endpoint) {
+// sendFIN applies a FIN sent by S and reports whether it was sent before.
+func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
 	fs := p.Seq + p.PayloadLen
 	if p.Flags&SYN != 0 {
 		fs++
+	}
+	if S.has(sentFIN) && fs == S.finSeq {
+		c.resendFIN(S, R)
+		return true
 	}
 	S.finSeq = fs
 	S.flags |= sentFIN
@@ -301,13 +318,42 @@ func (c *conn) sendFIN(p *Packet, S, R *endpoint) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
 		S.state = StateClosing
-		return
+		return false
 	}
 	switch S.state {
 	case StateEstablished, StateSynReceived, StateSynSent:
 		S.state = StateFinWait1
 	case StateCloseWait:
 		S.state = StateLastAck
+	}
+	return false
+}
+
+// resendFIN applies what a retransmitted FIN from S proves: S has not
+// received an acknowledgement of it, and R, if it never acknowledged it,
+// has not received it.
+func (c *conn) resendFIN(S, R *endpoint) {
+	if S.has(finAcked) {
+		S.flags &^= finAcked
+		switch {
+		case S.state == StateFinWait2:
+			S.state = StateFinWait1
+		case S.state == StateTimeWait && S.has(gotFIN):
+			S.state = StateClosing
+		case S.state == StateClosed && S.has(gotFIN) && !S.has(resetClosed):
+			S.state = StateLastAck
+		}
+	}
+	if R.has(gotFIN) && !(R.has(ackSent) && seqGE(R.acked, S.finSeq+1)) {
+		R.flags &^= gotFIN
+		switch R.state {
+		case StateCloseWait:
+			R.state = StateEstablished
+		case StateClosing:
+			R.state = StateFinWait1
+		case StateTimeWait:
+			R.state = StateFinWait2
+		}
 	}
 }
 
@@ -327,6 +373,7 @@ func (c *conn) receiveACK(p *Packet, R *endpoint, cfg *Config) {
 		}
 	}
 	if R.has(sentFIN) && seqGE(a, R.finSeq+1) {
+		R.flags |= finAcked
 		switch R.state {
 		case StateFinWait1:
 			R.state = StateFinWait2
@@ -382,8 +429,10 @@ func (c *conn) reset(p *Packet, s int) {
 		// stays (RFC 793 3.9, SYN-SENT, "If the ACK bit is set").
 	} else {
 		S.state = StateClosed
+		S.flags |= resetClosed
 	}
 	if R.state != StateClosed {
+		R.flags |= resetClosed
 		if !exact {
 			R.preRST = R.state
 			R.flags |= fuzzyRST

@@ -140,16 +140,38 @@ func TestStateTransitions(t *testing.T) {
 			{'s', ACK, 5001, 1051, 0, ms(6), F1, CW}, // acks the data, not the FIN
 			{'s', ACK, 5001, 1052, 0, ms(7), F2, CW},
 		})},
-		{"retransmitted FIN changes nothing", seq(handshake, []step{
+		{"a FIN sent again was not acknowledged", seq(handshake, []step{
 			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+			{'s', ACK, 5001, 1002, 0, ms(6), F2, CW},
 			{'c', FIN | ACK, 1001, 5001, 0, ms(205), F1, CW},
-			{'s', ACK, 5001, 1002, 0, ms(206), F2, CW},
+		})},
+		{"a FIN sent again and never acknowledged was not received", seq(handshake, []step{
+			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+			{'c', FIN | ACK, 1001, 5001, 0, ms(205), F1, ES},
+		})},
+		{"the last ACK was lost: LAST_ACK sends its FIN again", seq(handshake, []step{
+			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+			{'s', ACK, 5001, 1002, 0, ms(6), F2, CW},
+			{'s', FIN | ACK, 5001, 1002, 0, ms(7), TW, LA},
+			{'c', ACK, 1002, 5002, 0, ms(8), TW, CL},
+			{'s', FIN | ACK, 5001, 1002, 0, ms(300), TW, LA},
+		})},
+		{"simultaneous close, both final ACKs lost", seq(handshake, []step{
+			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+			{'s', FIN | ACK, 5001, 1001, 0, ms(5), CG, CG},
+			{'c', ACK, 1002, 5002, 0, ms(6), CG, TW},
+			{'s', ACK, 5002, 1002, 0, ms(6), TW, TW},
+			{'c', FIN | ACK, 1001, 5002, 0, ms(300), CG, TW},
+			{'s', FIN | ACK, 5001, 1002, 0, ms(300), CG, CG},
 		})},
 		{"LAST_ACK waits for the ACK of its FIN", seq(handshake, []step{
 			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
 			{'s', ACK, 5001, 1002, 0, ms(6), F2, CW},
 			{'s', FIN | ACK, 5001, 1002, 0, ms(100), TW, LA},
-			{'s', FIN | ACK, 5001, 1002, 0, ms(300), TW, LA},
+			// Sent again, and the client had not acknowledged it: the
+			// first never reached the client.
+			{'s', FIN | ACK, 5001, 1002, 0, ms(300), F2, LA},
+			{'c', ACK, 1002, 5002, 0, ms(301), TW, CL},
 		})},
 		{"FIN overtakes data: processed when the gap fills", seq(handshake, []step{
 			{'c', FIN | ACK, 1101, 5001, 0, ms(5), F1, ES},
