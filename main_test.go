@@ -277,3 +277,72 @@ type nopWriter struct{}
 func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 var _ = fmt.Sprint
+
+// TestKernelStates replays the captures of real Linux sockets in
+// pcaps/kernel and compares both endpoints' inferred states with what
+// `ss -tan` reported on each host when the capture ended.
+func TestKernelStates(t *testing.T) {
+	ssFiles, _ := filepath.Glob("pcaps/kernel/*.ss")
+	var truth []string
+	for _, f := range ssFiles {
+		if !strings.HasSuffix(f, ".mid.ss") {
+			truth = append(truth, f)
+		}
+	}
+	if len(truth) < 15 {
+		t.Fatalf("only %d kernel captures with ss truth", len(truth))
+	}
+	for _, ssFile := range truth {
+		name := strings.TrimSuffix(filepath.Base(ssFile), ".ss")
+		t.Run(name, func(t *testing.T) {
+			code, recs, stderr := flowtrack(t, "-r", filepath.Join("pcaps", "kernel", name+".pcap"), "-o", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			// The last record of each 4-tuple is the connection ss saw.
+			last := map[[2]string]jsonRecord{}
+			for _, r := range recs {
+				last[[2]string{r.Client, r.Server}] = r
+			}
+			data, err := os.ReadFile(ssFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, line := range strings.Split(string(data), "\n") {
+				f := strings.Split(line, "\t")
+				if strings.HasPrefix(line, "#") || len(f) != 4 {
+					continue
+				}
+				n++
+				r, ok := last[[2]string{f[0], f[1]}]
+				if !ok {
+					t.Errorf("%s -> %s: no record", f[0], f[1])
+					continue
+				}
+				wc, ws := ssState(t, f[2]), ssState(t, f[3])
+				if r.ClientState != wc || r.ServerState != ws {
+					t.Errorf("%s -> %s: client %s server %s; ss: client %s server %s",
+						f[0], f[1], r.ClientState, r.ServerState, wc, ws)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no connections in the ss file")
+			}
+		})
+	}
+}
+
+// ssState converts ss's state name to netstat's.
+func ssState(t *testing.T, s string) string {
+	names := map[string]string{
+		"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECEIVED",
+		"FIN-WAIT-1": "FIN_WAIT_1", "FIN-WAIT-2": "FIN_WAIT_2", "CLOSE-WAIT": "CLOSE_WAIT",
+		"CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK", "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSED",
+	}
+	n, ok := names[s]
+	if !ok {
+		t.Fatalf("unknown ss state %q", s)
+	}
+	return n
+}

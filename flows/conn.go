@@ -84,6 +84,7 @@ type conn struct {
 	synTS     int64 // time of the client's latest SYN
 	rtt       int64 // handshake round-trip time (ns), or -1
 	zeek      zeekConn
+	log       *[]Transition // state changes, when the table keeps them
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -159,10 +160,28 @@ func (c *conn) supersede(s int) {
 	}
 }
 
-// apply updates c with packet p sent by endpoint s.
+// apply updates c with packet p sent by endpoint s, logging the state
+// changes it causes when the table keeps transitions.
 func (c *conn) apply(p *Packet, s int, cfg *Config) {
-	S, R := &c.ep[s], &c.ep[1-s]
 	c.expireTimers(p.TS, cfg)
+	before := [2]State{c.ep[0].state, c.ep[1].state}
+	c.update(p, s, cfg)
+	if cfg.Transitions > 0 {
+		for i := range c.ep {
+			if c.ep[i].state != before[i] {
+				c.logTransition(cfg, Transition{
+					TS: p.TS, Client: i == int(c.client), From: before[i], To: c.ep[i].state,
+					Packet: true, FromClient: s == int(c.client),
+					Flags: p.Flags, Seq: p.Seq, Ack: p.Ack, PayloadLen: p.PayloadLen,
+				})
+			}
+		}
+	}
+}
+
+// update applies packet p, sent by endpoint s, to both endpoints.
+func (c *conn) update(p *Packet, s int, cfg *Config) {
+	S, R := &c.ep[s], &c.ep[1-s]
 	if p.TS > c.last {
 		c.last = p.TS
 	}
@@ -465,15 +484,20 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 func (c *conn) expireTimers(now int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
+		var at int64
 		switch e.state {
 		case StateTimeWait:
-			if now-e.twStart >= int64(cfg.TimeWait) {
-				e.state = StateClosed
-			}
+			at = e.twStart + int64(cfg.TimeWait)
 		case StateSynSent, StateSynReceived:
-			if now-c.last >= int64(cfg.HandshakeTimeout) {
-				e.state = StateClosed
+			at = c.last + int64(cfg.HandshakeTimeout)
+		default:
+			continue
+		}
+		if now >= at {
+			if cfg.Transitions > 0 {
+				c.logTransition(cfg, Transition{TS: at, Client: i == int(c.client), From: e.state, To: StateClosed})
 			}
+			e.state = StateClosed
 		}
 	}
 }

@@ -22,6 +22,7 @@ type Record struct {
 	LastSeen     time.Time
 	ClientWindow uint16 // last raw windows advertised
 	ServerWindow uint16
+	Transitions  []Transition // oldest first; empty unless Config.Transitions is set
 	zeek         zeekConn
 }
 
@@ -59,6 +60,9 @@ func (c *conn) record() Record {
 	}
 	if c.rtt >= 0 {
 		r.RTT = time.Duration(c.rtt)
+	}
+	if c.log != nil {
+		r.Transitions = append([]Transition(nil), *c.log...)
 	}
 	return r
 }

@@ -32,6 +32,9 @@ type Config struct {
 	// SweepEvery is how often, in capture time, expired connections are
 	// looked for (default 1s).
 	SweepEvery time.Duration
+	// Transitions is how many state changes to keep per connection, for
+	// a detailed view (default 0: none, which saves memory).
+	Transitions int
 	// OnRetire, if set, receives the records of connections that ended
 	// and expired, or were replaced by a new connection on the same
 	// 4-tuple, in the order they started. It is called without any table

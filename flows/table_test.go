@@ -163,3 +163,50 @@ func FuzzApply(f *testing.F) {
 		tab.Flush()
 	})
 }
+
+func TestTransitionsLogged(t *testing.T) {
+	var out retired
+	cfg := out.config()
+	cfg.Transitions = 16
+	tab := NewTable(cfg)
+	for _, s := range seq(handshake, []step{
+		{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+		{'s', FIN | ACK, 5001, 1002, 0, ms(6), TW, LA},
+		{'c', ACK, 1002, 5002, 0, ms(7), TW, CL},
+	}) {
+		p := pkt(s.from, s.flags, s.seq, s.ack, s.len, s.at)
+		tab.Apply(&p)
+	}
+	later := pkt('c', SYN, 1, 0, 0, time.Minute+ms(6))
+	later.Tuple.SrcPort = 40001
+	tab.Apply(&later)
+	var r Record
+	for _, x := range append(out.recs, tab.Flush()...) {
+		if x.Client.Port() == 40000 {
+			r = x
+		}
+	}
+	type tr struct {
+		client   bool
+		from, to State
+	}
+	want := []tr{
+		{true, CL, SS}, {true, SS, ES}, {false, CL, SR}, {false, SR, ES},
+		{true, ES, F1}, {false, ES, CW}, {true, F1, TW}, {false, CW, LA}, {false, LA, CL}, {true, TW, CL},
+	}
+	if len(r.Transitions) != len(want) {
+		t.Fatalf("%d transitions, want %d: %+v", len(r.Transitions), len(want), r.Transitions)
+	}
+	for i, w := range want {
+		g := r.Transitions[i]
+		if g.Client != w.client || g.From != w.from || g.To != w.to {
+			t.Errorf("transition %d: client=%v %v->%v, want client=%v %v->%v (%s)", i, g.Client, g.From, g.To, w.client, w.from, w.to, g.Cause())
+		}
+	}
+	if last := r.Transitions[len(want)-1]; last.Packet || last.Time() != t0.Add(time.Minute+ms(6)) {
+		t.Errorf("last transition %+v: want the TIME_WAIT timer at 60 s after it began", last)
+	}
+	if c := r.Transitions[0].Cause(); c != "client sent S seq=1000 ack=0 len=0" {
+		t.Errorf("cause %q", c)
+	}
+}
