@@ -4,18 +4,18 @@ package flows
 type epFlags uint16
 
 const (
-	sentSYN    epFlags = 1 << iota // it sent a SYN; isn is valid
-	seqKnown                       // nxt is valid
-	sentFIN                        // it sent a FIN; finSeq is valid
-	gotFIN                         // it has received (processed) its peer's FIN
-	finPending                     // its peer's FIN arrived after a gap; not yet processed
-	sentData                       // it sent payload after its SYN
-	fuzzyRST                       // it was closed by an in-window but inexact RST
-	wsKnown                        // wscale holds its SYN's window scale option
-	sentSYNACK                     // it sent a SYN-ACK
-	finAcked                       // its FIN has been acknowledged
-	ackSent                        // acked is valid
-	resetClosed                    // an RST closed it
+	sentSYN     epFlags = 1 << iota // it sent a SYN; isn is valid
+	seqKnown                        // nxt is valid
+	sentFIN                         // it sent a FIN; finSeq is valid
+	gotFIN                          // it has received (processed) its peer's FIN
+	finPending                      // its peer's FIN arrived after a gap; not yet processed
+	sentData                        // it sent payload after its SYN
+	fuzzyRST                        // it was closed by an in-window but inexact RST
+	wsKnown                         // wscale holds its SYN's window scale option
+	sentSYNACK                      // it sent a SYN-ACK
+	finAcked                        // its FIN has been acknowledged
+	ackSent                         // acked is valid
+	resetClosed                     // an RST closed it
 )
 
 // endpoint is what the observer knows of one side of a connection.
