@@ -22,7 +22,7 @@ type Record struct {
 	LastSeen     time.Time
 	ClientWindow uint16 // last raw windows advertised
 	ServerWindow uint16
-	Transitions  []Transition // oldest first; empty unless Config.Transitions is set
+	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
 	zeek         zeekConn
 }
 
@@ -37,8 +37,8 @@ func (r *Record) Closed() bool {
 	return r.ClientState == StateClosed && r.ServerState == StateClosed
 }
 
-// record copies c into a Record.
-func (c *conn) record() Record {
+// record copies c into a Record; the transition log only if withLog.
+func (c *conn) record(withLog bool) Record {
 	cl, sv := int(c.client), 1-int(c.client)
 	r := Record{
 		ID:           c.id,
@@ -61,7 +61,7 @@ func (c *conn) record() Record {
 	if c.rtt >= 0 {
 		r.RTT = time.Duration(c.rtt)
 	}
-	if c.log != nil {
+	if withLog && c.log != nil {
 		r.Transitions = append([]Transition(nil), *c.log...)
 	}
 	return r

@@ -121,7 +121,7 @@ func (t *Table) Apply(p *Packet) {
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, &t.cfg)
 		c.supersede(int(d))
-		old, replaced = c.record(), true
+		old, replaced = c.record(true), true
 		c = newConn(key, p, d)
 		c.id = t.opened.Add(1)
 		sh.m[key] = c
@@ -182,19 +182,35 @@ func (t *Table) Flush() []Record {
 }
 
 // Snapshot returns a copy of every connection in the table, in no
-// particular order. Each shard is copied under its own lock, so the copy is
-// consistent per connection, not across the table.
-func (t *Table) Snapshot() []Record {
-	var recs []Record
+// particular order, without transition logs (see Lookup). Each shard is
+// copied under its own lock, so the copy is consistent per connection, not
+// across the table.
+func (t *Table) Snapshot() []Record { return t.AppendSnapshot(nil) }
+
+// AppendSnapshot is Snapshot appending to dst, so that a caller refreshing
+// a view many times a second can reuse one buffer.
+func (t *Table) AppendSnapshot(dst []Record) []Record {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.m {
-			recs = append(recs, c.record())
+			dst = append(dst, c.record(false))
 		}
 		sh.mu.Unlock()
 	}
-	return recs
+	return dst
+}
+
+// Lookup returns the current record of the connection with the given key
+// and ID, with its transition log, if it is still in the table.
+func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
+	sh := &t.shards[key.hash()&t.mask]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c := sh.m[key]; c != nil && c.id == id {
+		return c.record(true), true
+	}
+	return Record{}, false
 }
 
 // collect removes the connections for which drop is true and returns their
@@ -206,7 +222,7 @@ func (t *Table) collect(drop func(*conn) bool) []Record {
 		sh.mu.Lock()
 		for k, c := range sh.m {
 			if drop(c) {
-				recs = append(recs, c.record())
+				recs = append(recs, c.record(true))
 				delete(sh.m, k)
 			}
 		}
