@@ -1,0 +1,368 @@
+package capture
+
+import (
+	"encoding/binary"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// Result says what Decode made of a frame.
+type Result uint8
+
+// The results of Decode.
+const (
+	// ResultTCP: the Packet holds a TCP segment.
+	ResultTCP Result = iota
+	// ResultNonTCP: well-formed traffic that is not TCP (ARP, UDP, ICMP,
+	// a datagram that is not TCP, ...). The Packet is not filled.
+	ResultNonTCP
+	// ResultFragmentPending: an IP fragment, held until its datagram is
+	// complete. The frame that completes it gives the datagram's result.
+	ResultFragmentPending
+	// ResultMalformed: the frame cannot be decoded (a header that is cut
+	// short or contradicts itself, an unknown link type), or its TCP
+	// header's 20 fixed bytes were not all captured.
+	ResultMalformed
+)
+
+func (r Result) String() string {
+	switch r {
+	case ResultTCP:
+		return "tcp"
+	case ResultNonTCP:
+		return "non-tcp"
+	case ResultFragmentPending:
+		return "fragment-pending"
+	case ResultMalformed:
+		return "malformed"
+	}
+	return "Result(?)"
+}
+
+// Link types that gopacket has no constant for.
+const (
+	linkTypeRawAlt1   layers.LinkType = 12 // DLT_RAW on most systems
+	linkTypeRawAlt2   layers.LinkType = 14 // DLT_RAW on OpenBSD
+	linkTypePPPSerial layers.LinkType = 50 // PPP in HDLC-like framing
+)
+
+const ipProtoTCP = 6
+
+// Decoder turns frames into flows.Packet values. It holds preallocated
+// layers and a table of IP fragments being reassembled, so use one Decoder
+// per goroutine: it is not safe for concurrent use.
+type Decoder struct {
+	st state
+
+	eth     layers.Ethernet
+	vlan    vlanLayer
+	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
+	pppoe   pppoeLayer
+	ppp     pppLayer
+	mpls    mplsLayer
+	ip4     ip4Layer
+	ip6     ip6Layer
+	hbh     extLayer
+	route   extLayer
+	frag6   extLayer
+	dstopts extLayer
+	ah      extLayer
+	gre     layers.GRE
+	udp     udpLayer
+	vxlan   layers.VXLAN
+	gtp     gtpLayer
+	tcp     tcpLayer
+
+	dlc     gopacket.DecodingLayerContainer
+	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	// parsers for the link types, looked up without the map
+	pEth, pSLL, pSLL2, pLoop, pIP4, pIP6, pPPP, pPPPoE *gopacket.DecodingLayerParser
+	decoded                                            []gopacket.LayerType
+
+	frags     fragTable
+	fkey      fragKey            // key of the fragment being held
+	reasm     [fragHeadSize]byte // start of the datagram being decoded after reassembly
+	depth     int                // nesting of reassembled datagrams being decoded
+	unmatched uint64             // fragments dropped from the table, not yet counted by Run
+}
+
+// NewDecoder returns a Decoder with its layers allocated.
+func NewDecoder() *Decoder {
+	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 32)}
+	st := &d.st
+	d.vlan.st = st
+	d.ip4.st = st
+	d.ip6.st = st
+	d.udp.st = st
+	d.pppoe.st = st
+	d.tcp.st = st
+	for _, e := range []struct {
+		l   *extLayer
+		typ gopacket.LayerType
+	}{
+		{&d.hbh, layers.LayerTypeIPv6HopByHop},
+		{&d.route, layers.LayerTypeIPv6Routing},
+		{&d.frag6, layers.LayerTypeIPv6Fragment},
+		{&d.dstopts, layers.LayerTypeIPv6Destination},
+		{&d.ah, layers.LayerTypeIPSecAH},
+	} {
+		e.l.typ, e.l.st = e.typ, st
+	}
+	var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, l := range []gopacket.DecodingLayer{
+		&d.eth, &d.vlan, &d.sll, &d.sll2, &d.loop, &d.pppoe, &d.ppp, &d.mpls,
+		&d.ip4, &d.ip6, &d.hbh, &d.route, &d.frag6, &d.dstopts, &d.ah,
+		&d.gre, &d.udp, &d.vxlan, &d.gtp, &d.tcp,
+	} {
+		dlc = dlc.Put(l)
+	}
+	d.dlc = dlc
+	d.parsers = make(map[gopacket.LayerType]*gopacket.DecodingLayerParser)
+	d.pEth = d.parser(layers.LayerTypeEthernet)
+	d.pSLL = d.parser(layers.LayerTypeLinuxSLL)
+	d.pSLL2 = d.parser(layers.LayerTypeLinuxSLL2)
+	d.pLoop = d.parser(layers.LayerTypeLoopback)
+	d.pIP4 = d.parser(layers.LayerTypeIPv4)
+	d.pIP6 = d.parser(layers.LayerTypeIPv6)
+	d.pPPP = d.parser(layers.LayerTypePPP)
+	d.pPPPoE = d.parser(layers.LayerTypePPPoE)
+	return d
+}
+
+// parser returns the parser that starts at layer type first, sharing the
+// Decoder's layers, or nil if no layer decodes first.
+func (d *Decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	if p, ok := d.parsers[first]; ok {
+		return p
+	}
+	var p *gopacket.DecodingLayerParser
+	if _, ok := d.dlc.Decoder(first); ok {
+		p = gopacket.NewDecodingLayerParser(first)
+		p.SetDecodingLayerContainer(d.dlc)
+		p.IgnoreUnsupported = true
+	}
+	d.parsers[first] = p
+	return p
+}
+
+// Decode fills p from one frame of the given link type. It returns
+// ResultTCP when p holds a TCP segment, ResultNonTCP for any other
+// well-formed traffic, ResultFragmentPending when the frame was an IP
+// fragment being held for its datagram (the fragment that completes a
+// datagram returns the datagram's result), and ResultMalformed for a frame
+// it cannot decode. p is written only for ResultTCP.
+//
+// Decode never panics and, for a TCP frame that is not a fragment, does
+// not allocate.
+func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
+	wire := ci.Length
+	if wire < len(data) {
+		wire = len(data) // a broken record header: the wire carried at least what was captured
+	}
+	var pr *gopacket.DecodingLayerParser
+	switch link {
+	case layers.LinkTypeEthernet:
+		pr = d.pEth
+	case layers.LinkTypeLinuxSLL:
+		pr = d.pSLL
+	case layers.LinkTypeLinuxSLL2:
+		pr = d.pSLL2
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		pr = d.pLoop
+	case layers.LinkTypeRaw, linkTypeRawAlt1, linkTypeRawAlt2:
+		if len(data) == 0 {
+			return ResultMalformed
+		}
+		switch data[0] >> 4 {
+		case 4:
+			pr = d.pIP4
+		case 6:
+			pr = d.pIP6
+		default:
+			return ResultMalformed
+		}
+	case layers.LinkTypeIPv4:
+		pr = d.pIP4
+	case layers.LinkTypeIPv6:
+		pr = d.pIP6
+	case layers.LinkTypePPP, linkTypePPPSerial:
+		pr = d.pPPP
+	case layers.LinkTypePPPEthernet:
+		pr = d.pPPPoE
+	default:
+		return ResultMalformed
+	}
+	d.st = state{frame: data, end: wire}
+	return d.walk(pr, data, ci.Timestamp.UnixNano(), uint64(wire), p)
+}
+
+// walk runs the parser over data, with d.st prepared, and concludes.
+func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, frameLen uint64, p *flows.Packet) Result {
+	st := &d.st
+	if err := pr.DecodeLayers(data, &d.decoded); err != nil {
+		if st.afterUDP {
+			// The payload of a UDP datagram that its port made us take
+			// for a tunnel: the datagram itself was fine.
+			return ResultNonTCP
+		}
+		return ResultMalformed
+	}
+	switch {
+	case st.tcp != nil:
+		return d.tcpPacket(ts, frameLen, p)
+	case st.ipVer != 0 && st.fragmented:
+		return d.fragment(ts, frameLen, p)
+	case st.ipVer != 0 && st.proto == ipProtoTCP:
+		return ResultMalformed // TCP, but not one byte of its header captured
+	}
+	return ResultNonTCP
+}
+
+// tcpPacket fills p from the TCP header in d.st.
+func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
+	st := &d.st
+	b := st.tcp
+	if len(b) < 20 {
+		return ResultMalformed
+	}
+	hl := int(b[12]>>4) * 4
+	seg := st.l4Len - st.extLen // the TCP segment's length, from the IP header
+	if hl < 20 || seg < hl {
+		return ResultMalformed
+	}
+	if st.ipVer == 4 {
+		p.Tuple.SetV4(st.src, st.dst)
+	} else {
+		p.Tuple.SetV6(st.src, st.dst)
+	}
+	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
+	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
+	p.Tuple.VLAN = st.vlan
+	p.TS = ts
+	p.Seq = binary.BigEndian.Uint32(b[4:8])
+	p.Ack = binary.BigEndian.Uint32(b[8:12])
+	p.PayloadLen = uint32(seg - hl)
+	p.FrameLen = uint32(min(frameLen, 1<<32-1))
+	p.Window = binary.BigEndian.Uint16(b[14:16])
+	p.Flags = flows.Flags(b[13]) | flows.Flags(b[12]&1)<<8
+	p.WScale = -1
+	if p.Flags&flows.SYN != 0 {
+		p.WScale = windowScale(b[20:min(hl, len(b))])
+	}
+	return ResultTCP
+}
+
+// windowScale returns the shift count of the window scale option among the
+// TCP options in opts (as far as they were captured), capped at 14 as RFC
+// 7323 says a receiver must, or -1 if there is none.
+func windowScale(opts []byte) int8 {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case 0: // end of options
+			return -1
+		case 1: // no-op
+			i++
+			continue
+		}
+		if i+1 >= len(opts) {
+			return -1
+		}
+		n := int(opts[i+1])
+		if n < 2 {
+			return -1
+		}
+		if opts[i] == 3 && n == 3 && i+2 < len(opts) {
+			return int8(min(opts[i+2], 14))
+		}
+		i += n
+	}
+	return -1
+}
+
+// canCarryTCP reports whether the payload of an IP packet of protocol proto
+// may hold a TCP header: TCP itself, a tunnel, or an extension header.
+func canCarryTCP(proto uint8) bool {
+	switch layers.IPProtocol(proto) {
+	case layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolGRE,
+		layers.IPProtocolIPv4, layers.IPProtocolIPv6, layers.IPProtocolMPLSInIP,
+		layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination, layers.IPProtocolAH:
+		return true
+	}
+	return false
+}
+
+// maxDepth bounds the nesting of fragmented datagrams inside reassembled
+// ones (a fragmented tunnel packet inside a fragmented carrier).
+const maxDepth = 2
+
+// fragment holds the IP fragment described by d.st and, when it completes
+// its datagram, decodes the datagram.
+func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
+	st := &d.st
+	if !canCarryTCP(st.proto) {
+		return ResultNonTCP
+	}
+	n := st.l4Len - st.fragHdrEnd // the fragment's share of the datagram
+	if n < 0 || st.fragOff+n > maxDatagram {
+		return ResultMalformed
+	}
+	k := &d.fkey
+	*k = fragKey{id: st.fragID, proto: st.proto, v6: st.ipVer == 6, vlan: st.vlan}
+	if k.v6 {
+		copy(k.src[:], st.src)
+		copy(k.dst[:], st.dst)
+	} else {
+		k.src[10], k.src[11] = 0xff, 0xff
+		k.dst[10], k.dst[11] = 0xff, 0xff
+		copy(k.src[12:], st.src)
+		copy(k.dst[12:], st.dst)
+	}
+	i, complete, dropped := d.frags.add(k, ts, st.fragOff, n, st.fragMore, st.fragData, frameLen)
+	d.unmatched += dropped
+	if !complete {
+		return ResultFragmentPending
+	}
+	e := &d.frags.entries[i]
+	head := d.reasm[:copy(d.reasm[:], e.head[:e.valid()])]
+	total, sum := int(e.total), e.frameSum
+	d.frags.remove(i)
+	if d.depth >= maxDepth {
+		return ResultMalformed
+	}
+
+	// Decode the datagram's start as what its IP header said follows.
+	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, l4Len: total, proto: k.proto}
+	if k.v6 {
+		d.st.ipVer, d.st.src, d.st.dst = 6, k.src[:], k.dst[:]
+	} else {
+		d.st.ipVer, d.st.src, d.st.dst = 4, k.src[12:], k.dst[12:]
+	}
+	pr := d.parser(layers.IPProtocol(k.proto).LayerType())
+	if pr == nil {
+		return ResultNonTCP
+	}
+	if len(head) == 0 {
+		if k.proto == ipProtoTCP {
+			return ResultMalformed
+		}
+		return ResultNonTCP
+	}
+	d.depth++
+	r := d.walk(pr, head, ts, sum, p)
+	d.depth--
+	return r
+}
+
+// Flush drops every datagram still being reassembled, as at the end of a
+// capture, and returns how many fragments that discards. Run calls it when
+// it returns.
+func (d *Decoder) Flush() uint64 {
+	n := d.frags.flush() + d.unmatched
+	d.unmatched = 0
+	return n
+}
