@@ -1,7 +1,8 @@
 # client	server	client_state	server_state
-[fd99::1]:56748	[fd99::2]:7020	ESTAB	ESTAB
+# ss snapshot taken after packet 7 of established6.pcap
+[fd99::1]:53784	[fd99::2]:7020	ESTAB	ESTAB
 # ss -tanH in ftrec-cli (client):
-#   ESTAB 0      0      [fd99::1]:56748 [fd99::2]:7020
+#   ESTAB 0      0      [fd99::1]:53784 [fd99::2]:7020
 # ss -tanH in ftrec-srv (server):
 #   LISTEN 0      4096   [fd99::2]:7020      [::]:*    
-#   ESTAB  0      0      [fd99::2]:7020 [fd99::1]:56748
+#   ESTAB  0      0      [fd99::2]:7020 [fd99::1]:53784

@@ -1,7 +1,8 @@
 # client	server	client_state	server_state
-[fd99::1]:52642	[fd99::2]:7022	TIME-WAIT	LAST-ACK
+# ss snapshot taken after packet 15 of last-ack6.pcap
+[fd99::1]:46746	[fd99::2]:7022	TIME-WAIT	LAST-ACK
 # ss -tanH in ftrec-cli (client):
-#   TIME-WAIT 0      0      [fd99::1]:52642 [fd99::2]:7022
+#   TIME-WAIT 0      0      [fd99::1]:46746 [fd99::2]:7022
 # ss -tanH in ftrec-srv (server):
 #   LISTEN   0      4096   [fd99::2]:7022      [::]:*    
-#   LAST-ACK 0      1      [fd99::2]:7022 [fd99::1]:52642
+#   LAST-ACK 0      1      [fd99::2]:7022 [fd99::1]:46746

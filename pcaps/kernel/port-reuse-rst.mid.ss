@@ -1,5 +1,5 @@
 # client	server	client_state	server_state
-# taken after packet 8 of the capture
+# ss snapshot taken after packet 8 of port-reuse-rst.pcap
 10.99.0.1:41016	10.99.0.2:7016	CLOSED	CLOSED
 # ss -tanH in ftrec-cli (client):
 # ss -tanH in ftrec-srv (server):

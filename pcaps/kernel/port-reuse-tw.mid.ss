@@ -1,5 +1,5 @@
 # client	server	client_state	server_state
-# taken after packet 10 of the capture
+# ss snapshot taken after packet 10 of port-reuse-tw.pcap
 10.99.0.1:41015	10.99.0.2:7015	CLOSED	TIME-WAIT
 # ss -tanH in ftrec-cli (client):
 # ss -tanH in ftrec-srv (server):

@@ -13,8 +13,8 @@
 //
 //	server -scenario S -addr HOST:PORT -ctl DIR
 //	client -scenario S -addr HOST:PORT -ctl DIR [-lport N] [-filler HOST:PORT]
-//	pair   -cli FILE -srv FILE -tuples FILE[,FILE] -port N [-packets FILE]
-//	count  FILE        (number of records in a pcap file)
+//	pair   -cli FILE -srv FILE -tuples FILE[,FILE] -port N [-packets FILE -until NS]
+//	trim   -until NS FILE  (drop the pcap records stamped after NS)
 //
 // Every process exits by itself after -deadline (default 40s) even if
 // nobody kills it; every wait is bounded.
@@ -584,7 +584,7 @@ func readSS(path string) []ssRow {
 	return rows
 }
 
-func pair(cliSS, srvSS, tuples string, port int, pcap string) {
+func pair(cliSS, srvSS, tuples string, port int, pcap string, until int64) {
 	type key struct{ c, s string }
 	cst := map[key]string{}
 	sst := map[key]string{}
@@ -632,7 +632,7 @@ func pair(cliSS, srvSS, tuples string, port int, pcap string) {
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(w, "# client\tserver\tclient_state\tserver_state")
 	if pcap != "" {
-		fmt.Fprintf(w, "# taken after packet %d of the capture\n", countPcap(pcap))
+		fmt.Fprintf(w, "# ss snapshot taken after packet %d of %s\n", readPcap(pcap).countUntil(until), filepath.Base(pcap))
 	}
 	for _, k := range ks {
 		c, s := cst[k], sst[k]
@@ -647,33 +647,79 @@ func pair(cliSS, srvSS, tuples string, port int, pcap string) {
 	w.Flush()
 }
 
-func countPcap(path string) int {
+// pcapFile is a classic pcap file split into its records.
+type pcapFile struct {
+	header []byte
+	recs   [][]byte // each record with its 16-byte header
+	ts     []int64  // each record's time in Unix nanoseconds
+}
+
+func readPcap(path string) *pcapFile {
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) < 24 {
-		die("pcap %s: %v", path, err)
+	if err != nil {
+		die("pcap: %v", err)
+	}
+	if len(b) < 24 {
+		die("pcap %s: too short", path)
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-	default:
+	magic := binary.LittleEndian.Uint32(b)
+	if magic != 0xa1b2c3d4 && magic != 0xa1b23c4d {
 		bo = binary.BigEndian
+		magic = binary.BigEndian.Uint32(b)
 	}
-	n := 0
-	for off := 24; off+16 <= len(b); n++ {
+	frac := int64(1000) // microseconds
+	if magic == 0xa1b23c4d {
+		frac = 1
+	}
+	p := &pcapFile{header: b[:24]}
+	for off := 24; off+16 <= len(b); {
 		incl := int(bo.Uint32(b[off+8:]))
+		if off+16+incl > len(b) {
+			die("pcap %s: cut short", path)
+		}
+		p.recs = append(p.recs, b[off:off+16+incl])
+		p.ts = append(p.ts, int64(bo.Uint32(b[off:]))*1e9+int64(bo.Uint32(b[off+4:]))*frac)
 		off += 16 + incl
-		if off > len(b) {
-			break
+	}
+	return p
+}
+
+// countUntil returns the number of records stamped at or before until (Unix ns).
+func (p *pcapFile) countUntil(until int64) int {
+	n := 0
+	for _, t := range p.ts {
+		if t <= until {
+			n++
 		}
 	}
 	return n
+}
+
+// trim rewrites the pcap at path without the records stamped after until,
+// so that the capture ends where ss took its snapshot.
+func trim(path string, until int64) {
+	p := readPcap(path)
+	var out []byte
+	out = append(out, p.header...)
+	kept := 0
+	for i, r := range p.recs {
+		if p.ts[i] <= until {
+			out = append(out, r...)
+			kept++
+		}
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		die("trim: %v", err)
+	}
+	fmt.Printf("%d %d\n", kept, len(p.recs)-kept)
 }
 
 // ---- main ----
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|count ...")
+		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim ...")
 		os.Exit(2)
 	}
 	role = os.Args[1]
@@ -686,7 +732,8 @@ func main() {
 	srv := fs.String("srv", "", "pair: ss output of the server namespace")
 	tuples := fs.String("tuples", "", "pair: comma-separated tuple files")
 	port := fs.Int("port", 0, "pair: server port")
-	pcap := fs.String("packets", "", "pair: note how many packets this pcap holds")
+	pcap := fs.String("packets", "", "pair: say after which packet of this pcap the snapshot was taken")
+	until := fs.Int64("until", 0, "pair, trim: time of the ss snapshot, Unix nanoseconds")
 	fs.StringVar(&fillerAddr, "filler", "", "send one UDP datagram here just before the FIN (simultaneous-close)")
 	fs.StringVar(&ctlDir, "ctl", "", "control directory")
 	fs.Parse(os.Args[2:])
@@ -706,9 +753,9 @@ func main() {
 			client(*scenario, *addr, *lport)
 		}
 	case "pair":
-		pair(*cli, *srv, *tuples, *port, *pcap)
-	case "count":
-		fmt.Println(countPcap(fs.Arg(0)))
+		pair(*cli, *srv, *tuples, *port, *pcap, *until)
+	case "trim":
+		trim(fs.Arg(0), *until)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
 		os.Exit(2)

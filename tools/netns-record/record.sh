@@ -33,10 +33,16 @@ CAP_NS=$NS_SRV
 CAP_IF=$IF_SRV
 SNAPLEN=128
 
-for tool in ip ss nft tcpdump ethtool tc go; do
+for tool in ip ss nft tcpdump ethtool tc flock go; do
 	command -v "$tool" >/dev/null || { echo "record.sh: $tool not found (see tools/netns-record/README.md)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "record.sh: run as root" >&2; exit 1; }
+
+# One run at a time: a second run would tear down the first one's namespaces.
+LOCKDIR=/run/lock
+[ -d "$LOCKDIR" ] || LOCKDIR=/tmp
+exec 9>"$LOCKDIR/netns-record.lock"
+flock -n 9 || { echo "record.sh: another run is in progress" >&2; exit 1; }
 
 WORK=$(mktemp -d)
 BIN=$WORK/netns-record
@@ -102,7 +108,9 @@ setup() {
 
 # ---- per-scenario helpers ----
 
-SC= PORT= SADDR= CTL= EXPECT= DESC= DROPS= FAM= TD_PID= CAPSTART=
+SC= PORT= SADDR= CTL= EXPECT= DESC= DROPS= FAM= TD_PID= CAPSTART= MID= SNAP_T=
+# A scenario's files are made in $CTL and moved to $OUT only once it is
+# complete, so an interrupted run leaves the previous files in place.
 
 begin() { # NAME PORT FAMILY(4|6) EXPECTED DESCRIPTION
 	SC=$1 PORT=$2 FAM=$3 EXPECT=$4 DESC=$5
@@ -110,13 +118,13 @@ begin() { # NAME PORT FAMILY(4|6) EXPECTED DESCRIPTION
 	CTL=$WORK/$SC
 	mkdir -p "$CTL"
 	if [ "$FAM" = 6 ]; then SADDR="[$SRV6]:$PORT"; else SADDR="$SRV4:$PORT"; fi
-	rm -f "$OUT/$SC.pcap" "$OUT/$SC.ss" "$OUT/$SC.mid.ss"
+	MID=
 	log "== $SC (port $PORT, IPv$FAM)"
 }
 
 start_capture() {
 	ip netns exec "$CAP_NS" tcpdump -i "$CAP_IF" -s "$SNAPLEN" -U --immediate-mode -Z root -n \
-		-w "$OUT/$SC.pcap" "tcp port $PORT" 2>"$CTL/tcpdump.err" &
+		-w "$CTL/$SC.pcap" "tcp port $PORT" 2>"$CTL/tcpdump.err" &
 	TD_PID=$!
 	PIDS+=("$TD_PID")
 	local i
@@ -180,18 +188,18 @@ fw() { # cli|srv RULE...
 	DROPS="${DROPS:+$DROPS; }$([ "$ns" = "$NS_CLI" ] && echo cli || echo srv) input: $*"
 }
 
-ss_both() { # outfile-prefix
+ss_both() { # outfile-prefix; sets SNAP_T (Unix ns, just after both ss ran)
 	ip netns exec "$NS_CLI" ss -tanH state all "( sport = :$PORT or dport = :$PORT )" >"$1.cli"
 	ip netns exec "$NS_SRV" ss -tanH state all "( sport = :$PORT or dport = :$PORT )" >"$1.srv"
+	SNAP_T=$(date +%s%N)
 }
 
-# write_ss OUTFILE SSPREFIX [count-packets]
+# write_ss OUTFILE SSPREFIX SNAPSHOT_TIME
 write_ss() {
-	local out=$1 pre=$2 extra=()
-	[ "${3:-}" = count ] && extra=(-packets "$OUT/$SC.pcap")
+	local out=$1 pre=$2
 	{
 		"$BIN" pair -cli "$pre.cli" -srv "$pre.srv" -port "$PORT" \
-			-tuples "$CTL/client.tuples,$CTL/server.tuples" "${extra[@]}"
+			-tuples "$CTL/client.tuples,$CTL/server.tuples" -packets "$CTL/$SC.pcap" -until "$3"
 		echo "# ss -tanH in $NS_CLI (client):"
 		sed 's/^/#   /' "$pre.cli"
 		echo "# ss -tanH in $NS_SRV (server):"
@@ -219,22 +227,33 @@ check() { # FILE EXPECTED
 mid_snapshot() { # EXPECTED
 	sleep 0.3
 	ss_both "$CTL/mid"
-	write_ss "$OUT/$SC.mid.ss" "$CTL/mid" count
-	check "$OUT/$SC.mid.ss" "$1"
+	MID="$SNAP_T $1"
 }
 
 finish() { # [settle seconds]
 	sleep "${1:-0.3}"
 	ss_both "$CTL/final" # before anything is stopped
-	write_ss "$OUT/$SC.ss" "$CTL/final"
 	stop_capture
+	# The capture ends where ss looked: drop what came after (retransmissions
+	# that the firewall keeps dropping, in the scenarios that have them).
+	local cut
+	cut=$("$BIN" trim -until "$SNAP_T" "$CTL/$SC.pcap")
+	log "capture: ${cut% *} packets up to the ss snapshot, ${cut#* } after it cut off"
+	write_ss "$CTL/$SC.ss" "$CTL/final" "$SNAP_T"
+	check "$CTL/$SC.ss" "$EXPECT"
+	if [ -n "$MID" ]; then
+		write_ss "$CTL/$SC.mid.ss" "$CTL/mid" "${MID%% *}"
+		check "$CTL/$SC.mid.ss" "${MID#* }"
+	fi
 	kill_ours
 	ip netns exec "$NS_CLI" nft flush chain inet ftrec in
 	ip netns exec "$NS_SRV" nft flush chain inet ftrec in
-	check "$OUT/$SC.ss" "$EXPECT"
+	rm -f "$OUT/$SC.pcap" "$OUT/$SC.ss" "$OUT/$SC.mid.ss"
+	mv "$CTL/$SC.pcap" "$CTL/$SC.ss" "$OUT/"
+	[ -z "$MID" ] || mv "$CTL/$SC.mid.ss" "$OUT/"
 	local fam=IPv$FAM
-	printf '%s\t%s\t%s\t%s:%s\t%s\t%s\t%s\t%s\n' "$SC" "$PORT" "$fam" "$CAP_NS" "$CAP_IF" "$CAPSTART" \
-		"$EXPECT" "${DROPS:--}" "$DESC" >>"$WORK/scenarios.tsv"
+	printf '%s\t%s\t%s\t%s:%s\t%s\t%s\t%s\t%s\t%s\n' "$SC" "$PORT" "$fam" "$CAP_NS" "$CAP_IF" "$CAPSTART" \
+		"$EXPECT" "${DROPS:--}" "$(uname -r)" "$DESC" >>"$WORK/scenarios.tsv"
 }
 
 # A scenario whose processes need no help from the script.
@@ -383,7 +402,7 @@ sc_many() {
 }
 sc_port_reuse_tw() {
 	begin port-reuse-tw 7015 4 "ESTAB/ESTAB" \
-		"client port 41015 (SO_REUSEADDR) twice: first connection closed by the server first (server TIME_WAIT, see NAME.mid.ss), then a new SYN on the same 4-tuple, accepted out of the server's TIME_WAIT"
+		"client port 41015 (SO_REUSEADDR) twice: first connection closed by the server first (server TIME_WAIT, see port-reuse-tw.mid.ss), then a new SYN on the same 4-tuple, accepted out of the server's TIME_WAIT"
 	start_capture
 	start_server
 	await server.listening
@@ -396,7 +415,7 @@ sc_port_reuse_tw() {
 }
 sc_port_reuse_rst() {
 	begin port-reuse-rst 7016 4 "ESTAB/ESTAB" \
-		"client port 41016 (SO_REUSEADDR) twice: first connection aborted by the client with RST (SO_LINGER 0; see NAME.mid.ss), then a new connection on the same 4-tuple"
+		"client port 41016 (SO_REUSEADDR) twice: first connection aborted by the client with RST (SO_LINGER 0; see port-reuse-rst.mid.ss), then a new connection on the same 4-tuple"
 	start_capture
 	start_server
 	await server.listening
@@ -463,10 +482,9 @@ main() {
 	log "all done in $((SECONDS - start)) s, $FAILS scenario(s) differ from the expected states"
 	# SCENARIOS.tsv: rows of this run replace older rows of the same names.
 	local manifest=$OUT/SCENARIOS.tsv header
-	header=$'# name\tport\tfamily\tcapture\tcapture_start\texpected_client/server\tfirewall\tdescription'
+	header=$'# name\tport\tfamily\tcapture\tcapture_start\texpected_client/server\tfirewall\tkernel\tdescription'
 	{
 		echo "$header"
-		echo "# kernel: $(uname -r)"
 		{
 			if [ -f "$manifest" ]; then
 				grep -v '^#' "$manifest" | awk -F'\t' 'NR==FNR{skip[$1]=1; next} !($1 in skip)' "$WORK/scenarios.tsv" -
@@ -475,6 +493,9 @@ main() {
 		} | sort -t$'\t' -k2,2n
 	} >"$manifest.new"
 	mv "$manifest.new" "$manifest"
+	if [ $# -eq 0 ] && [ -f "$OUT/README.md" ]; then
+		sed -i "s/^Recorded on Linux kernel .*/Recorded on Linux kernel \`$(uname -r)\`./" "$OUT/README.md"
+	fi
 }
 
 main "$@"
