@@ -1,0 +1,124 @@
+package capture
+
+import (
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+type benchFrame struct {
+	name  string
+	link  layers.LinkType
+	frame []byte
+}
+
+func benchFrames() []benchFrame {
+	inner := ipv4{src: "10.1.1.1", dst: "10.2.2.2", proto: 6}.wrap(seg.bytes())
+	outer := func(proto byte, payload []byte) []byte {
+		return ether(0x0800, ipv4{src: "203.0.113.1", dst: "203.0.113.2", proto: proto}.wrap(payload))
+	}
+	return []benchFrame{
+		{"eth-ipv4-tcp", layers.LinkTypeEthernet, ether(0x0800, v4seg)},
+		{"eth-ipv4-syn-options", layers.LinkTypeEthernet, ether(0x0800, v4.wrap(syn.bytes()))},
+		{"qinq-ipv6-tcp", layers.LinkTypeEthernet, etherTagged(0x86dd, v6seg, tag(0x88a8, 1), tag(0x8100, 2))},
+		{"sll-ipv4-tcp", layers.LinkTypeLinuxSLL, sll(0x0800, v4seg)},
+		{"sll2-ipv6-tcp", layers.LinkTypeLinuxSLL2, sll2(0x86dd, v6seg)},
+		{"null-ipv6-tcp", layers.LinkTypeNull, cat(le32(30), v6seg)},
+		{"raw-ipv4-tcp", layers.LinkTypeRaw, v4seg},
+		{"pppoe-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8864, pppoe(0, cat(be16(0x0021), v4seg)))},
+		{"ipv6-ext-headers", layers.LinkTypeIPv6, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 43}.wrap(
+			cat(ext6(60, []byte{1, 0}), ext6(44, make([]byte, 6)), frag6(6, 0, false, 1), seg.bytes()))},
+		{"gre-ipv4-tcp", layers.LinkTypeEthernet, outer(47, gre(0x0800, true, inner))},
+		{"vxlan-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(50000, 4789, vxlan(5, ether(0x0800, inner))))},
+		{"gtpu-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(2152, 2152, gtpu(true, inner)))},
+		{"mpls-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8847, mpls(2, v4seg))},
+	}
+}
+
+// Decoding a TCP frame that is not a fragment allocates nothing, for every
+// encapsulation.
+func TestDecodeZeroAllocs(t *testing.T) {
+	d := NewDecoder()
+	var p flows.Packet
+	for _, f := range benchFrames() {
+		info := ci(len(f.frame))
+		if r := d.Decode(f.link, f.frame, info, &p); r != ResultTCP {
+			t.Fatalf("%s: %v", f.name, r)
+		}
+		if n := testing.AllocsPerRun(200, func() { d.Decode(f.link, f.frame, info, &p) }); n != 0 {
+			t.Errorf("%s: %v allocations per Decode, want 0", f.name, n)
+		}
+	}
+	// Non-TCP frames do not allocate either.
+	arp := ether(0x0806, make([]byte, 28))
+	if n := testing.AllocsPerRun(200, func() { d.Decode(layers.LinkTypeEthernet, arp, ci(len(arp)), &p) }); n != 0 {
+		t.Errorf("arp: %v allocations per Decode", n)
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, f := range benchFrames() {
+		b.Run(f.name, func(b *testing.B) {
+			d := NewDecoder()
+			var p flows.Packet
+			info := ci(len(f.frame))
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.frame)))
+			for b.Loop() {
+				if d.Decode(f.link, f.frame, info, &p) != ResultTCP {
+					b.Fatal("not TCP")
+				}
+			}
+		})
+	}
+	b.Run("ipv4-fragment-pair", func(b *testing.B) {
+		payload := tcpSeg{sport: 1, dport: 2, flags: tACK, payload: 1380}.bytes()
+		fr := frags4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, id: 1}, payload, []int{704})
+		d := NewDecoder()
+		var p flows.Packet
+		b.ReportAllocs()
+		for b.Loop() {
+			d.Decode(layers.LinkTypeEthernet, fr[0], ci(len(fr[0])), &p)
+			if d.Decode(layers.LinkTypeEthernet, fr[1], ci(len(fr[1])), &p) != ResultTCP {
+				b.Fatal("not TCP")
+			}
+		}
+	})
+	b.Run("file-wikipedia", func(b *testing.B) {
+		benchFile(b, "../pcaps/wikipedia.pcap")
+	})
+}
+
+// benchFile decodes a capture's frames, read into memory once.
+func benchFile(b *testing.B, path string) {
+	src, err := OpenFile(path, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	type fr struct {
+		link layers.LinkType
+		data []byte
+	}
+	var frames []fr
+	var bytes int64
+	for {
+		data, _, link, err := src.Next()
+		if err != nil {
+			break
+		}
+		frames = append(frames, fr{link, append([]byte(nil), data...)})
+		bytes += int64(len(data))
+	}
+	src.Close()
+	d := NewDecoder()
+	var p flows.Packet
+	b.ReportAllocs()
+	b.SetBytes(bytes)
+	for b.Loop() {
+		for _, f := range frames {
+			d.Decode(f.link, f.data, ci(len(f.data)), &p)
+		}
+	}
+}

@@ -1,0 +1,298 @@
+package capture
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+const (
+	tFIN = 0x01
+	tSYN = 0x02
+	tRST = 0x04
+	tPSH = 0x08
+	tACK = 0x10
+	tNS  = 0x100
+)
+
+var (
+	seg = tcpSeg{sport: 40000, dport: 80, seq: 1000, ack: 2000, flags: tACK | tPSH, win: 512, payload: 100}
+	// a SYN with MSS, SACK permitted, timestamps, NOP and window scale 7
+	synOpts = []byte{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}
+	syn     = tcpSeg{sport: 40000, dport: 80, seq: 1000, flags: tSYN, win: 64240, opts: synOpts}
+
+	v4    = ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}
+	v6    = ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 6}
+	v4seg = v4.wrap(seg.bytes())
+	v6seg = v6.wrap(seg.bytes())
+)
+
+func ci(n int) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 5), CaptureLength: n, Length: n}
+}
+
+type decodeCase struct {
+	name    string
+	link    layers.LinkType
+	frame   []byte
+	wire    int // original length; 0: len(frame)
+	want    Result
+	src     string // "addr:port"; "" skips the tuple check
+	dst     string
+	vlan    flows.VLAN
+	payload uint32
+	wscale  int8
+	flags   flows.Flags
+}
+
+func (c decodeCase) run(t *testing.T, d *Decoder) {
+	t.Helper()
+	info := ci(len(c.frame))
+	if c.wire > 0 {
+		info.Length = c.wire
+	}
+	var p flows.Packet
+	got := d.Decode(c.link, c.frame, info, &p)
+	if got != c.want {
+		t.Fatalf("Decode = %v, want %v", got, c.want)
+	}
+	if got != ResultTCP {
+		return
+	}
+	if c.src != "" {
+		if s := p.Tuple.SrcAddrPort(); s != netip.MustParseAddrPort(c.src) {
+			t.Errorf("src %v, want %v", s, c.src)
+		}
+		if s := p.Tuple.DstAddrPort(); s != netip.MustParseAddrPort(c.dst) {
+			t.Errorf("dst %v, want %v", s, c.dst)
+		}
+		if v6 := netip.MustParseAddrPort(c.src).Addr().Is6(); p.Tuple.V6 != v6 {
+			t.Errorf("V6 = %v", p.Tuple.V6)
+		}
+	}
+	if p.Tuple.VLAN != c.vlan {
+		t.Errorf("VLAN %+v, want %+v", p.Tuple.VLAN, c.vlan)
+	}
+	if p.PayloadLen != c.payload {
+		t.Errorf("PayloadLen %d, want %d", p.PayloadLen, c.payload)
+	}
+	if want := uint32(info.Length); p.FrameLen != want {
+		t.Errorf("FrameLen %d, want %d", p.FrameLen, want)
+	}
+	if p.TS != info.Timestamp.UnixNano() {
+		t.Errorf("TS %d, want %d", p.TS, info.Timestamp.UnixNano())
+	}
+	if p.WScale != c.wscale {
+		t.Errorf("WScale %d, want %d", p.WScale, c.wscale)
+	}
+	if c.flags != 0 && p.Flags != c.flags {
+		t.Errorf("Flags %v, want %v", p.Flags, c.flags)
+	}
+}
+
+// Every link type and tunnel carrying the same TCP segment.
+func TestDecodeLinkTypes(t *testing.T) {
+	const (
+		s4 = "192.0.2.1:40000"
+		d4 = "198.51.100.2:80"
+		s6 = "[2001:db8::1]:40000"
+		d6 = "[2001:db8::2]:80"
+	)
+	inner4 := ipv4{src: "10.1.1.1", dst: "10.2.2.2", proto: 6}.wrap(seg.bytes())
+	outer := func(proto byte, payload []byte) []byte {
+		return ether(0x0800, ipv4{src: "203.0.113.1", dst: "203.0.113.2", proto: proto}.wrap(payload))
+	}
+	const si, di = "10.1.1.1:40000", "10.2.2.2:80"
+	cases := []decodeCase{
+		{name: "ethernet/ipv4", link: layers.LinkTypeEthernet, frame: ether(0x0800, v4seg), src: s4, dst: d4},
+		{name: "ethernet/ipv6", link: layers.LinkTypeEthernet, frame: ether(0x86dd, v6seg), src: s6, dst: d6},
+		{name: "802.1q", link: layers.LinkTypeEthernet, frame: etherTagged(0x0800, v4seg, tag(0x8100, 42)),
+			src: s4, dst: d4, vlan: flows.VLAN{Outer: 42, N: 1}},
+		{name: "qinq 8100/8100", link: layers.LinkTypeEthernet, frame: etherTagged(0x0800, v4seg, tag(0x8100, 10), tag(0x8100, 20)),
+			src: s4, dst: d4, vlan: flows.VLAN{Outer: 10, Inner: 20, N: 2}},
+		{name: "802.1ad 88a8/8100", link: layers.LinkTypeEthernet, frame: etherTagged(0x86dd, v6seg, tag(0x88a8, 100), tag(0x8100, 200)),
+			src: s6, dst: d6, vlan: flows.VLAN{Outer: 100, Inner: 200, N: 2}},
+		{name: "three tags keep two", link: layers.LinkTypeEthernet, frame: etherTagged(0x0800, v4seg, tag(0x88a8, 1), tag(0x8100, 2), tag(0x8100, 3)),
+			src: s4, dst: d4, vlan: flows.VLAN{Outer: 1, Inner: 2, N: 2}},
+		{name: "vlan 0 and priority bits", link: layers.LinkTypeEthernet, frame: etherTagged(0x0800, v4seg, tag(0x8100, 0xe000)),
+			src: s4, dst: d4, vlan: flows.VLAN{N: 1}},
+		{name: "linux sll", link: layers.LinkTypeLinuxSLL, frame: sll(0x0800, v4seg), src: s4, dst: d4},
+		{name: "linux sll ipv6", link: layers.LinkTypeLinuxSLL, frame: sll(0x86dd, v6seg), src: s6, dst: d6},
+		{name: "linux sll2", link: layers.LinkTypeLinuxSLL2, frame: sll2(0x0800, v4seg), src: s4, dst: d4},
+		{name: "linux sll2 ipv6", link: layers.LinkTypeLinuxSLL2, frame: sll2(0x86dd, v6seg), src: s6, dst: d6},
+		{name: "null AF_INET little-endian", link: layers.LinkTypeNull, frame: cat(le32(2), v4seg), src: s4, dst: d4},
+		{name: "null AF_INET big-endian", link: layers.LinkTypeNull, frame: cat(be32(2), v4seg), src: s4, dst: d4},
+		{name: "null AF_INET6 24 (NetBSD/OpenBSD)", link: layers.LinkTypeNull, frame: cat(le32(24), v6seg), src: s6, dst: d6},
+		{name: "null AF_INET6 28 (FreeBSD)", link: layers.LinkTypeNull, frame: cat(le32(28), v6seg), src: s6, dst: d6},
+		{name: "null AF_INET6 30 (macOS) big-endian", link: layers.LinkTypeNull, frame: cat(be32(30), v6seg), src: s6, dst: d6},
+		{name: "null AF_INET6 10 (Linux)", link: layers.LinkTypeNull, frame: cat(le32(10), v6seg), src: s6, dst: d6},
+		{name: "loop (108) AF_INET", link: layers.LinkTypeLoop, frame: cat(be32(2), v4seg), src: s4, dst: d4},
+		{name: "loop (108) AF_INET6", link: layers.LinkTypeLoop, frame: cat(be32(24), v6seg), src: s6, dst: d6},
+		{name: "raw 101 ipv4", link: layers.LinkTypeRaw, frame: v4seg, src: s4, dst: d4},
+		{name: "raw 101 ipv6", link: layers.LinkTypeRaw, frame: v6seg, src: s6, dst: d6},
+		{name: "raw 12 ipv4", link: 12, frame: v4seg, src: s4, dst: d4},
+		{name: "raw 14 ipv6", link: 14, frame: v6seg, src: s6, dst: d6},
+		{name: "ipv4 228", link: layers.LinkTypeIPv4, frame: v4seg, src: s4, dst: d4},
+		{name: "ipv6 229", link: layers.LinkTypeIPv6, frame: v6seg, src: s6, dst: d6},
+		{name: "pppoe ipv4", link: layers.LinkTypeEthernet, frame: ether(0x8864, pppoe(0, cat(be16(0x0021), v4seg))), src: s4, dst: d4},
+		{name: "pppoe ipv6", link: layers.LinkTypeEthernet, frame: ether(0x8864, pppoe(0, cat(be16(0x0057), v6seg))), src: s6, dst: d6},
+		{name: "pppoe in qinq", link: layers.LinkTypeEthernet, frame: etherTagged(0x8864, pppoe(0, cat(be16(0x0021), v4seg)), tag(0x88a8, 5), tag(0x8100, 6)),
+			src: s4, dst: d4, vlan: flows.VLAN{Outer: 5, Inner: 6, N: 2}},
+		{name: "ppp (9) with hdlc address", link: layers.LinkTypePPP, frame: cat([]byte{0xff, 0x03}, be16(0x0021), v4seg), src: s4, dst: d4},
+		{name: "ppp compressed protocol", link: layers.LinkTypePPP, frame: cat([]byte{0x21}, v4seg), src: s4, dst: d4},
+		{name: "mpls two labels", link: layers.LinkTypeEthernet, frame: ether(0x8847, mpls(2, v4seg)), src: s4, dst: d4},
+		{name: "gre ipv4", link: layers.LinkTypeEthernet, frame: outer(47, gre(0x0800, false, inner4)), src: si, dst: di},
+		{name: "gre with key", link: layers.LinkTypeEthernet, frame: outer(47, gre(0x0800, true, inner4)), src: si, dst: di},
+		{name: "gre ethernet (0x6558) with vlan", link: layers.LinkTypeEthernet,
+			frame: outer(47, gre(0x6558, false, etherTagged(0x0800, inner4, tag(0x8100, 7)))), src: si, dst: di, vlan: flows.VLAN{Outer: 7, N: 1}},
+		{name: "vxlan", link: layers.LinkTypeEthernet, frame: outer(17, udp(51000, 4789, vxlan(99, ether(0x0800, inner4)))), src: si, dst: di},
+		{name: "vxlan keeps outer tag first", link: layers.LinkTypeEthernet,
+			frame: etherTagged(0x0800, ipv4{src: "203.0.113.1", dst: "203.0.113.2", proto: 17}.wrap(udp(51000, 4789, vxlan(99, etherTagged(0x0800, inner4, tag(0x8100, 9))))), tag(0x8100, 8)),
+			src: si, dst: di, vlan: flows.VLAN{Outer: 8, Inner: 9, N: 2}},
+		{name: "gtp-u", link: layers.LinkTypeEthernet, frame: outer(17, udp(2152, 2152, gtpu(false, inner4))), src: si, dst: di},
+		{name: "gtp-u with extension header", link: layers.LinkTypeEthernet, frame: outer(17, udp(2152, 2152, gtpu(true, inner4))), src: si, dst: di},
+		{name: "gtp-u over ipv6 carrying ipv6", link: layers.LinkTypeEthernet,
+			frame: ether(0x86dd, ipv6{src: "2001:db8:ff::1", dst: "2001:db8:ff::2", next: 17}.wrap(udp(2152, 2152, gtpu(true, v6seg)))), src: s6, dst: d6},
+		{name: "ipv4 in ipv4", link: layers.LinkTypeEthernet, frame: outer(4, inner4), src: si, dst: di},
+		{name: "ipv6 in ipv4 (6in4)", link: layers.LinkTypeEthernet, frame: outer(41, v6seg), src: s6, dst: d6},
+		{name: "ipv4 in ipv6", link: layers.LinkTypeIPv6, frame: ipv6{src: "2001:db8:ff::1", dst: "2001:db8:ff::2", next: 4}.wrap(inner4), src: si, dst: di},
+	}
+	d := NewDecoder()
+	for _, c := range cases {
+		if c.want == ResultTCP && c.payload == 0 {
+			c.payload = 100
+		}
+		if c.wscale == 0 {
+			c.wscale = -1
+		}
+		t.Run(c.name, func(t *testing.T) { c.run(t, d) })
+	}
+}
+
+// Headers and lengths: options, extension headers, truncation, BIG TCP.
+func TestDecodeHeaders(t *testing.T) {
+	const s4, d4 = "192.0.2.1:40000", "198.51.100.2:80"
+	const s6, d6 = "[2001:db8::1]:40000", "[2001:db8::2]:80"
+	eth4 := func(h ipv4, s tcpSeg) []byte { return ether(0x0800, h.wrap(s.bytes())) }
+	full := ether(0x0800, v4seg)
+	hbhJumbo := ext6(6, []byte{0xc2, 4, 0, 1, 0x38, 0x80}) // jumbo length 80000
+	cases := []decodeCase{
+		{name: "syn window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, syn), src: s4, dst: d4, wscale: 7, flags: flows.SYN},
+		{name: "syn-ack window scale 14 cap", link: layers.LinkTypeEthernet,
+			frame: eth4(v4, tcpSeg{sport: 80, dport: 40000, flags: tSYN | tACK, opts: []byte{3, 3, 20}}), src: "192.0.2.1:80", dst: "198.51.100.2:40000", wscale: 14, flags: flows.SYN | flows.ACK},
+		{name: "syn without window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tSYN, opts: []byte{2, 4, 5, 0xb4}}), wscale: -1},
+		{name: "window scale ignored without syn", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tACK, opts: []byte{3, 3, 7}}), wscale: -1},
+		{name: "ns cwr ece flags", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tNS | 0xc0 | tACK}), wscale: -1,
+			flags: flows.NS | flows.CWR | flows.ECE | flows.ACK},
+		{name: "fin rst", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tFIN | tRST}), wscale: -1, flags: flows.FIN | flows.RST},
+		{name: "ipv4 options", link: layers.LinkTypeEthernet,
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, opts: []byte{0x94, 4, 0, 0, 1, 1, 1, 0}}, seg), src: s4, dst: d4, payload: 100},
+		{name: "ethernet padding not payload", link: layers.LinkTypeEthernet,
+			frame: append(eth4(v4, tcpSeg{flags: tACK}), 0, 0, 0, 0, 0, 0), payload: 0},
+		{name: "snaplen cuts payload", link: layers.LinkTypeEthernet, frame: full[:14+20+20+10], wire: len(full), src: s4, dst: d4, payload: 100},
+		{name: "snaplen cuts tcp options", link: layers.LinkTypeEthernet,
+			frame: eth4(v4, tcpSeg{flags: tSYN, opts: synOpts, payload: 0})[:14+20+22], wire: 14 + 20 + 40, wscale: -1, flags: flows.SYN},
+		{name: "snaplen cuts tcp fixed header", link: layers.LinkTypeEthernet, frame: full[:14+20+19], wire: len(full), want: ResultMalformed},
+		{name: "snaplen leaves no tcp byte", link: layers.LinkTypeEthernet, frame: full[:14+20], wire: len(full), want: ResultMalformed},
+		{name: "tcp data offset below 5", link: layers.LinkTypeEthernet,
+			frame: func() []byte { b := eth4(v4, seg); b[14+20+12] = 0x40; return b }(), want: ResultMalformed},
+		{name: "tcp header longer than ip payload", link: layers.LinkTypeEthernet,
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 20 + 20}, tcpSeg{opts: []byte{1, 1, 1, 1}}), want: ResultMalformed},
+		{name: "ip total length beyond the frame", link: layers.LinkTypeEthernet,
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 1500}, seg), src: s4, dst: d4, payload: 100},
+		{name: "ipv4 total length 0 (BIG TCP)", link: layers.LinkTypeEthernet,
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000},
+		{name: "ipv6 jumbo payload", link: layers.LinkTypeEthernet,
+			frame: ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, plen: -1}.wrap(cat(hbhJumbo, tcpSeg{flags: tACK}.bytes()))),
+			wire: 14 + 40 + 80000, payload: 80000 - 8 - 20},
+		{name: "ipv6 hop-by-hop routing destination", link: layers.LinkTypeIPv6,
+			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0}.wrap(cat(ext6(43, []byte{1, 0}), ext6(60, make([]byte, 14)), ext6(6, []byte{1, 4, 0, 0, 0, 0}), seg.bytes())),
+			src: s6, dst: d6, payload: 100},
+		{name: "ipv6 atomic fragment", link: layers.LinkTypeIPv6,
+			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 44}.wrap(cat(frag6(6, 0, false, 9), seg.bytes())), src: s6, dst: d6, payload: 100},
+		{name: "ipv6 extension header cut short", link: layers.LinkTypeIPv6,
+			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 60, plen: 100}.wrap([]byte{6, 8, 0, 0, 0, 0, 0, 0}), wire: 140, want: ResultMalformed},
+		{name: "ipsec ah then tcp", link: layers.LinkTypeIPv4,
+			frame: ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 51}.wrap(cat([]byte{6, 4, 0, 0}, be32(1), be32(1), make([]byte, 12), seg.bytes())),
+			src: s4, dst: d4, payload: 100},
+		{name: "pppoe length shorter than ip length", link: layers.LinkTypeEthernet,
+			frame: func() []byte {
+				b := ether(0x8864, pppoe(0, cat(be16(0x0021), ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(tcpSeg{flags: tACK, payload: 6}.bytes()))))
+				b[14+4], b[14+5] = 0, 42 // PPPoE says 2+40: the 6 bytes after are padding
+				return b
+			}(), payload: 0},
+	}
+	d := NewDecoder()
+	for _, c := range cases {
+		if c.wscale == 0 && c.want == ResultTCP {
+			c.wscale = -1
+		}
+		t.Run(c.name, func(t *testing.T) { c.run(t, d) })
+	}
+}
+
+func TestDecodeNonTCP(t *testing.T) {
+	arp := ether(0x0806, make([]byte, 28))
+	dns := ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.53", proto: 17}.wrap(udp(5353, 53, make([]byte, 30))))
+	icmp6 := ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 58}.wrap(make([]byte, 16)))
+	notVXLAN := ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 17}.wrap(udp(1000, 4789, []byte{1, 2, 3})))
+	cases := []decodeCase{
+		{name: "arp", link: layers.LinkTypeEthernet, frame: arp, want: ResultNonTCP},
+		{name: "udp dns", link: layers.LinkTypeEthernet, frame: dns, want: ResultNonTCP},
+		{name: "icmpv6", link: layers.LinkTypeEthernet, frame: icmp6, want: ResultNonTCP},
+		{name: "802.3 llc", link: layers.LinkTypeEthernet, frame: ether(40, make([]byte, 40)), want: ResultNonTCP},
+		{name: "802.1ad arp", link: layers.LinkTypeEthernet, frame: etherTagged(0x0806, make([]byte, 28), tag(0x88a8, 3)), want: ResultNonTCP},
+		{name: "pppoe discovery", link: layers.LinkTypeEthernet, frame: ether(0x8863, pppoe(0x09, make([]byte, 8))), want: ResultNonTCP},
+		{name: "ppp lcp", link: layers.LinkTypeEthernet, frame: ether(0x8864, pppoe(0, cat(be16(0xc021), make([]byte, 8)))), want: ResultNonTCP},
+		{name: "udp to 4789 that is not vxlan", link: layers.LinkTypeEthernet, frame: notVXLAN, want: ResultNonTCP},
+		{name: "vxlan arp", link: layers.LinkTypeEthernet,
+			frame: ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 17}.wrap(udp(1000, 4789, vxlan(1, arp)))), want: ResultNonTCP},
+		{name: "icmp fragment not held", link: layers.LinkTypeEthernet,
+			frame: ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 1, flagsOff: 0x2000}.wrap(make([]byte, 64))), want: ResultNonTCP},
+		{name: "empty frame", link: layers.LinkTypeEthernet, frame: nil, want: ResultMalformed},
+		{name: "short ethernet", link: layers.LinkTypeEthernet, frame: make([]byte, 10), want: ResultMalformed},
+		{name: "unknown link type", link: 147, frame: v4seg, want: ResultMalformed},
+		{name: "raw, not ip", link: layers.LinkTypeRaw, frame: []byte{0x50, 1, 2, 3}, want: ResultMalformed},
+		{name: "ipv6 in an ipv4 ethertype", link: layers.LinkTypeEthernet, frame: ether(0x0800, v6seg), want: ResultMalformed},
+		{name: "ipv4 header length below 5", link: layers.LinkTypeIPv4, frame: func() []byte { b := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(seg.bytes()); b[0] = 0x44; return b }(), want: ResultMalformed},
+		{name: "null unknown family", link: layers.LinkTypeNull, frame: cat(le32(7), v4seg), want: ResultNonTCP},
+	}
+	d := NewDecoder()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, d) })
+	}
+}
+
+// A frame from a host to itself on one port decodes like any other.
+func TestDecodeSelfConnection(t *testing.T) {
+	frame := ether(0x0800, ipv4{src: "127.0.0.1", dst: "127.0.0.1", proto: 6}.wrap(tcpSeg{sport: 5000, dport: 5000, flags: tSYN}.bytes()))
+	decodeCase{link: layers.LinkTypeEthernet, frame: frame, src: "127.0.0.1:5000", dst: "127.0.0.1:5000", wscale: -1, flags: flows.SYN}.run(t, NewDecoder())
+}
+
+// The same Packet value is reused: every field must be rewritten.
+func TestDecodeOverwritesPacket(t *testing.T) {
+	d := NewDecoder()
+	var p flows.Packet
+	tagged := etherTagged(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 6}.wrap(syn.bytes()), tag(0x8100, 5), tag(0x8100, 6))
+	if r := d.Decode(layers.LinkTypeEthernet, tagged, ci(len(tagged)), &p); r != ResultTCP {
+		t.Fatal(r)
+	}
+	plain := ether(0x0800, v4seg)
+	if r := d.Decode(layers.LinkTypeEthernet, plain, ci(len(plain)), &p); r != ResultTCP {
+		t.Fatal(r)
+	}
+	var want flows.Packet
+	want.Tuple.SetV4(addr("192.0.2.1"), addr("198.51.100.2"))
+	want.Tuple.SrcPort, want.Tuple.DstPort = 40000, 80
+	want.TS = ci(0).Timestamp.UnixNano()
+	want.Seq, want.Ack, want.PayloadLen, want.FrameLen = 1000, 2000, 100, uint32(len(plain))
+	want.Window, want.WScale, want.Flags = 512, -1, flows.ACK|flows.PSH
+	if p != want {
+		t.Errorf("got  %+v\nwant %+v", p, want)
+	}
+}
