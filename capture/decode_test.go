@@ -153,7 +153,7 @@ func TestDecodeLinkTypes(t *testing.T) {
 		{name: "vxlan", link: layers.LinkTypeEthernet, frame: outer(17, udp(51000, 4789, vxlan(99, ether(0x0800, inner4)))), src: si, dst: di},
 		{name: "vxlan keeps outer tag first", link: layers.LinkTypeEthernet,
 			frame: etherTagged(0x0800, ipv4{src: "203.0.113.1", dst: "203.0.113.2", proto: 17}.wrap(udp(51000, 4789, vxlan(99, etherTagged(0x0800, inner4, tag(0x8100, 9))))), tag(0x8100, 8)),
-			src: si, dst: di, vlan: flows.VLAN{Outer: 8, Inner: 9, N: 2}},
+			src:   si, dst: di, vlan: flows.VLAN{Outer: 8, Inner: 9, N: 2}},
 		{name: "gtp-u", link: layers.LinkTypeEthernet, frame: outer(17, udp(2152, 2152, gtpu(false, inner4))), src: si, dst: di},
 		{name: "gtp-u with extension header", link: layers.LinkTypeEthernet, frame: outer(17, udp(2152, 2152, gtpu(true, inner4))), src: si, dst: di},
 		{name: "gtp-u over ipv6 carrying ipv6", link: layers.LinkTypeEthernet,
@@ -209,17 +209,17 @@ func TestDecodeHeaders(t *testing.T) {
 			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000},
 		{name: "ipv6 jumbo payload", link: layers.LinkTypeEthernet,
 			frame: ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, plen: -1}.wrap(cat(hbhJumbo, tcpSeg{flags: tACK}.bytes()))),
-			wire: 14 + 40 + 80000, payload: 80000 - 8 - 20},
+			wire:  14 + 40 + 80000, payload: 80000 - 8 - 20},
 		{name: "ipv6 hop-by-hop routing destination", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0}.wrap(cat(ext6(43, []byte{1, 0}), ext6(60, make([]byte, 14)), ext6(6, []byte{1, 4, 0, 0, 0, 0}), seg.bytes())),
-			src: s6, dst: d6, payload: 100},
+			src:   s6, dst: d6, payload: 100},
 		{name: "ipv6 atomic fragment", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 44}.wrap(cat(frag6(6, 0, false, 9), seg.bytes())), src: s6, dst: d6, payload: 100},
 		{name: "ipv6 extension header cut short", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 60, plen: 100}.wrap([]byte{6, 8, 0, 0, 0, 0, 0, 0}), wire: 140, want: ResultMalformed},
 		{name: "ipsec ah then tcp", link: layers.LinkTypeIPv4,
 			frame: ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 51}.wrap(cat([]byte{6, 4, 0, 0}, be32(1), be32(1), make([]byte, 12), seg.bytes())),
-			src: s4, dst: d4, payload: 100},
+			src:   s4, dst: d4, payload: 100},
 		{name: "pppoe length shorter than ip length", link: layers.LinkTypeEthernet,
 			frame: func() []byte {
 				b := ether(0x8864, pppoe(0, cat(be16(0x0021), ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(tcpSeg{flags: tACK, payload: 6}.bytes()))))
@@ -259,7 +259,11 @@ func TestDecodeNonTCP(t *testing.T) {
 		{name: "unknown link type", link: 147, frame: v4seg, want: ResultMalformed},
 		{name: "raw, not ip", link: layers.LinkTypeRaw, frame: []byte{0x50, 1, 2, 3}, want: ResultMalformed},
 		{name: "ipv6 in an ipv4 ethertype", link: layers.LinkTypeEthernet, frame: ether(0x0800, v6seg), want: ResultMalformed},
-		{name: "ipv4 header length below 5", link: layers.LinkTypeIPv4, frame: func() []byte { b := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(seg.bytes()); b[0] = 0x44; return b }(), want: ResultMalformed},
+		{name: "ipv4 header length below 5", link: layers.LinkTypeIPv4, frame: func() []byte {
+			b := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(seg.bytes())
+			b[0] = 0x44
+			return b
+		}(), want: ResultMalformed},
 		{name: "null unknown family", link: layers.LinkTypeNull, frame: cat(le32(7), v4seg), want: ResultNonTCP},
 	}
 	d := NewDecoder()
