@@ -584,7 +584,7 @@ func readSS(path string) []ssRow {
 	return rows
 }
 
-func pair(cliSS, srvSS, tuples string, port int, pcap string, until int64) {
+func pair(out io.Writer, cliSS, srvSS, tuples string, port int, pcap string, until int64) {
 	type key struct{ c, s string }
 	cst := map[key]string{}
 	sst := map[key]string{}
@@ -629,7 +629,7 @@ func pair(cliSS, srvSS, tuples string, port int, pcap string, until int64) {
 		}
 		return ks[i].s < ks[j].s
 	})
-	w := bufio.NewWriter(os.Stdout)
+	w := bufio.NewWriter(out)
 	fmt.Fprintln(w, "# client\tserver\tclient_state\tserver_state")
 	if pcap != "" {
 		fmt.Fprintf(w, "# ss snapshot taken after packet %d of %s\n", readPcap(pcap).countUntil(until), filepath.Base(pcap))
@@ -753,7 +753,7 @@ func main() {
 			client(*scenario, *addr, *lport)
 		}
 	case "pair":
-		pair(*cli, *srv, *tuples, *port, *pcap, *until)
+		pair(os.Stdout, *cli, *srv, *tuples, *port, *pcap, *until)
 	case "trim":
 		trim(fs.Arg(0), *until)
 	default:
