@@ -19,7 +19,7 @@ import (
 // VLAN tags.
 func WriteTable(w io.Writer, recs []flows.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags\t")
+	fmt.Fprintln(tw, "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags")
 	for i := range recs {
 		r := &recs[i]
 		rtt := "-"
@@ -37,7 +37,7 @@ func WriteTable(w io.Writer, recs []flows.Record) error {
 		if fl == "" {
 			fl = "-"
 		}
-		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s\n",
 			r.Client, r.Server, r.ClientState, r.ServerState,
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),

@@ -1,5 +1,7 @@
 package flows
 
+import "time"
+
 // epFlags are facts about one endpoint, packed in a byte.
 type epFlags uint16
 
@@ -16,6 +18,7 @@ const (
 	finAcked                        // its FIN has been acknowledged
 	ackSent                         // acked is valid
 	resetClosed                     // an RST closed it
+	doubt                           // a delivery it awaits (SYN-ACK, ACK) failed before
 )
 
 // endpoint is what the observer knows of one side of a connection.
@@ -30,6 +33,9 @@ type endpoint struct {
 	acked   uint32 // highest acknowledgement number it sent
 	window  uint16 // last raw window it advertised
 	twStart int64  // capture time it entered TIME_WAIT
+	lastTx  int64  // capture time it last sent a SYN or FIN
+	rto     int64  // interval between its last two SYNs or FINs
+	pending int64  // capture time a doubtful delivery to it was seen, or 0
 	EndpointStats
 }
 
@@ -227,7 +233,10 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 				c.receiveFIN(S, p.TS)
 			}
 			if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-				S.state = StateEstablished // it only ACKs a SYN-ACK it accepted
+				S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
+			}
+			if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
+				S.ackArrived(p.TS) // it only sends a plain ACK once established
 			}
 			if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 				S.state = S.preRST // a challenge ACK: the RST did not close it
@@ -285,6 +294,7 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
 	S.isn = p.Seq
 	S.flags |= sentSYN
+	S.resent(p.TS, retransmit)
 	if s == int(c.client) {
 		c.synTS = p.TS
 		if c.midstream && c.role == RoleBySYNACK && retransmit {
@@ -302,13 +312,26 @@ func (c *conn) sendSYN(p *Packet, s int) {
 		// The SYN is sent again after the peer's SYN-ACK: the SYN-ACK
 		// never reached it (an end that had it would not resend its SYN).
 		S.state = StateSynSent
+		S.flags |= doubt
 	}
+}
+
+// resent notes the time of a SYN or FIN transmission and, for a
+// retransmission, the interval since the last one (the sender's current
+// retransmission timeout), clearing any delivery that was waiting for it.
+func (e *endpoint) resent(ts int64, retransmit bool) {
+	if retransmit {
+		e.rto = ts - e.lastTx
+		e.pending = 0
+	}
+	e.lastTx = ts
 }
 
 func (c *conn) sendSYNACK(p *Packet, S *endpoint) {
 	retransmit := S.has(sentSYNACK) && p.Seq == S.isn
 	S.isn = p.Seq
 	S.flags |= sentSYN | sentSYNACK
+	S.resent(p.TS, retransmit)
 	switch S.state {
 	case StateClosed, StateSynSent:
 		S.state = StateSynReceived
@@ -317,6 +340,7 @@ func (c *conn) sendSYNACK(p *Packet, S *endpoint) {
 			// The SYN-ACK is sent again after the peer's ACK: that ACK
 			// never reached it.
 			S.state = StateSynReceived
+			S.flags |= doubt
 		}
 	}
 }
@@ -328,11 +352,12 @@ func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
 		fs++
 	}
 	if S.has(sentFIN) && fs == S.finSeq {
-		c.resendFIN(S, R)
+		c.resendFIN(p, S, R)
 		return true
 	}
 	S.finSeq = fs
 	S.flags |= sentFIN
+	S.resent(p.TS, false)
 	if S.state == StateCloseWait && R.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, R.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
@@ -351,9 +376,10 @@ func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
 // resendFIN applies what a retransmitted FIN from S proves: S has not
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
-func (c *conn) resendFIN(S, R *endpoint) {
-	if S.has(finAcked) {
-		S.flags &^= finAcked
+func (c *conn) resendFIN(p *Packet, S, R *endpoint) {
+	S.resent(p.TS, true)
+	if S.has(finAcked) || S.pending != 0 {
+		S.flags = S.flags&^finAcked | doubt
 		switch {
 		case S.state == StateFinWait2:
 			S.state = StateFinWait1
@@ -384,23 +410,54 @@ func (c *conn) receiveACK(p *Packet, R *endpoint, cfg *Config) {
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
 		if p.Flags&SYN != 0 && (!R.has(sentSYN) || seqGE(a, R.isn+1) && seqLE(a, R.nxt)) {
-			R.state = StateEstablished
+			R.deliver(p.TS, R.ackArrived)
 		}
 	case StateSynReceived:
 		if !R.has(sentSYN) || seqGE(a, R.isn+1) {
-			R.state = StateEstablished
+			R.deliver(p.TS, R.ackArrived)
 		}
 	}
-	if R.has(sentFIN) && seqGE(a, R.finSeq+1) {
-		R.flags |= finAcked
-		switch R.state {
-		case StateFinWait1:
-			R.state = StateFinWait2
-		case StateClosing:
-			R.enterTimeWait(p.TS)
-		case StateLastAck:
-			R.state = StateClosed
-		}
+	if R.has(sentFIN) && seqGE(a, R.finSeq+1) && !R.has(finAcked) {
+		R.deliver(p.TS, R.ackArrived)
+	}
+}
+
+// deliver applies an arrival at e with apply, unless earlier arrivals of
+// the same kind evidently failed: then it waits, until e shows it arrived
+// or until e's retransmission timer has run out twice without e sending
+// again (see expireTimers).
+func (e *endpoint) deliver(ts int64, apply func(int64)) {
+	if !e.has(doubt) {
+		apply(ts)
+		return
+	}
+	if e.pending == 0 {
+		e.pending = ts
+	}
+}
+
+// ackArrived applies the arrival at e of what it waits for in its state:
+// the SYN-ACK in SYN_SENT, the ACK of its SYN in SYN_RECEIVED, or the ACK
+// of its FIN.
+func (e *endpoint) ackArrived(ts int64) {
+	e.pending = 0
+	e.flags &^= doubt
+	switch e.state {
+	case StateSynSent, StateSynReceived:
+		e.state = StateEstablished
+		return
+	}
+	if !e.has(sentFIN) {
+		return
+	}
+	e.flags |= finAcked
+	switch e.state {
+	case StateFinWait1:
+		e.state = StateFinWait2
+	case StateClosing:
+		e.enterTimeWait(ts)
+	case StateLastAck:
+		e.state = StateClosed
 	}
 }
 
@@ -479,11 +536,25 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
+// minRTO is the least retransmission timeout assumed when confirming a
+// doubtful delivery (Linux's TCP_RTO_MIN).
+const minRTO = 200 * time.Millisecond
+
 // expireTimers moves endpoints whose kernel timers have run out by capture
 // time now: TIME_WAIT ends, and a handshake that got no answer is given up.
 func (c *conn) expireTimers(now int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
+		if e.pending != 0 {
+			// No retransmission within twice its timeout: it arrived.
+			if at := e.pending + 2*max(e.rto, int64(minRTO)); now >= at {
+				from := e.state
+				e.ackArrived(e.pending)
+				if cfg.Transitions > 0 && e.state != from {
+					c.logTransition(cfg, Transition{TS: at, Client: i == int(c.client), From: from, To: e.state, Confirmed: true})
+				}
+			}
+		}
 		var at int64
 		switch e.state {
 		case StateTimeWait:

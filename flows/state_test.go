@@ -240,12 +240,25 @@ func TestStateTransitions(t *testing.T) {
 			{'c', SYN, 1000, 0, 0, 0, SS, CL},
 			{'s', SYN | ACK, 5000, 1001, 0, ms(1), ES, SR},
 			{'c', SYN, 1000, 0, 0, time.Second, SS, SR},
-			{'s', SYN | ACK, 5000, 1001, 0, time.Second + ms(1), ES, SR},
+			// The first SYN-ACK was lost: this one may be too, until the
+			// client shows it arrived.
+			{'s', SYN | ACK, 5000, 1001, 0, time.Second + ms(1), SS, SR},
 			{'c', ACK, 1001, 5001, 0, time.Second + ms(2), ES, ES},
 		}},
 		{"handshake ACK lost: the server sends its SYN-ACK again", seq(handshake, []step{
 			{'s', SYN | ACK, 5000, 1001, 0, time.Second, ES, SR},
-			{'c', ACK, 1001, 5001, 0, time.Second + ms(1), ES, ES},
+			// The ACK answering it arrives unless the server sends its
+			// SYN-ACK again within twice its timeout.
+			{'c', ACK, 1001, 5001, 0, time.Second + ms(1), ES, SR},
+			{'c', PSH | ACK, 1001, 5001, 10, 2 * time.Second, ES, SR},
+			{'c', PSH | ACK, 1011, 5001, 10, 3*time.Second + ms(2), ES, ES},
+		})},
+		{"handshake ACK lost twice", seq(handshake, []step{
+			{'s', SYN | ACK, 5000, 1001, 0, time.Second, ES, SR},
+			{'c', ACK, 1001, 5001, 0, time.Second + ms(1), ES, SR},
+			{'s', SYN | ACK, 5000, 1001, 0, 3 * time.Second, ES, SR},
+			{'c', ACK, 1001, 5001, 0, 3*time.Second + ms(1), ES, SR},
+			{'s', ACK, 5001, 1001, 0, 3*time.Second + ms(2), ES, ES}, // only an established server sends this
 		})},
 		{"simultaneous open (RFC 793 figure 8)", []step{
 			{'c', SYN, 1000, 0, 0, 0, SS, CL},

@@ -12,6 +12,7 @@ type Transition struct {
 	Client     bool  // the client's state changed (else the server's)
 	From, To   State
 	Packet     bool // caused by a packet (else by a timer running out)
+	Confirmed  bool // a delayed delivery, confirmed when no retransmission followed
 	FromClient bool // the packet was sent by the client
 	Flags      Flags
 	Seq, Ack   uint32
@@ -24,6 +25,9 @@ func (t Transition) Time() time.Time { return time.Unix(0, t.TS).UTC() }
 // Cause describes what caused the transition, for example
 // "client sent F. seq=1101 ack=5001 len=0" or "timer".
 func (t Transition) Cause() string {
+	if t.Confirmed {
+		return "delivery confirmed: no retransmission followed"
+	}
 	if !t.Packet {
 		switch t.From {
 		case StateTimeWait:
