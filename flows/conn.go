@@ -248,7 +248,7 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 			if f&ACK == 0 {
 				c.sendSYN(p, s)
 			} else {
-				c.sendSYNACK(p, S)
+				c.sendSYNACK(p, S, R)
 			}
 		}
 		resent := false
@@ -277,7 +277,7 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 		}
 	}
 
-	if !S.has(seqKnown) || seqGT(end, S.nxt) {
+	if f&RST == 0 && (!S.has(seqKnown) || seqGT(end, S.nxt)) {
 		S.nxt = end
 		S.flags |= seqKnown
 	}
@@ -298,7 +298,11 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	if s == int(c.client) {
 		c.synTS = p.TS
 		if c.midstream && c.role == RoleBySYNACK && retransmit {
-			c.midstream, c.role = false, RoleBySYN // the SYN was only captured late
+			// The SYN was only captured after the SYN-ACK: not a
+			// retransmission, and not a connection picked up mid-stream.
+			c.midstream, c.role = false, RoleBySYN
+			S.Retransmits--
+			retransmit = false
 		}
 	}
 	switch {
@@ -327,7 +331,12 @@ func (e *endpoint) resent(ts int64, retransmit bool) {
 	e.lastTx = ts
 }
 
-func (c *conn) sendSYNACK(p *Packet, S *endpoint) {
+func (c *conn) sendSYNACK(p *Packet, S, R *endpoint) {
+	if R.has(sentSYN) && R.state != StateClosed && (seqLT(p.Ack, R.isn+1) || seqGT(p.Ack, R.nxt)) {
+		// It answers another SYN than the peer's (an earlier
+		// connection's, on a reused port): not this connection's.
+		return
+	}
 	retransmit := S.has(sentSYNACK) && p.Seq == S.isn
 	S.isn = p.Seq
 	S.flags |= sentSYN | sentSYNACK
