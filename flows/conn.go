@@ -191,7 +191,7 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 	if p.TS > c.last {
 		c.last = p.TS
 	}
-	c.zeek.observe(p, Dir(s) == c.firstDir)
+	c.zeek.observeCaptured(p, Dir(s) == c.firstDir, !p.Snapped)
 	f := p.Flags
 
 	seqLen := p.PayloadLen

@@ -49,4 +49,5 @@ type Packet struct {
 	Window     uint16 // raw (unscaled) window field
 	WScale     int8   // window scale option of a SYN, or -1 if absent
 	Flags      Flags
+	Snapped    bool // the payload was cut short by the snapshot length
 }
