@@ -79,6 +79,7 @@ type Decoder struct {
 	tcp     tcpLayer
 
 	dlc     gopacket.DecodingLayerContainer
+	panics  bool // let gopacket's panics through instead of recovering them (fuzzing)
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	// parsers for the link types, looked up without the map
 	pEth, pSLL, pSLL2, pLoop, pIP4, pIP6, pPPP, pPPPoE *gopacket.DecodingLayerParser
@@ -145,9 +146,22 @@ func (d *Decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser
 		p = gopacket.NewDecodingLayerParser(first)
 		p.SetDecodingLayerContainer(d.dlc)
 		p.IgnoreUnsupported = true
+		p.IgnorePanic = d.panics
 	}
 	d.parsers[first] = p
 	return p
+}
+
+// letPanicsThrough makes the parsers let a panic in a gopacket layer
+// through rather than turn it into an error (ResultMalformed), so that
+// fuzzing finds them.
+func (d *Decoder) letPanicsThrough() {
+	d.panics = true
+	for _, p := range d.parsers {
+		if p != nil {
+			p.IgnorePanic = true
+		}
+	}
 }
 
 // Decode fills p from one frame of the given link type. It returns

@@ -169,8 +169,12 @@ func filterError(filter string, err error) error {
 
 // readError turns a reader's error in the middle of a file into an *Error.
 func readError(path string, err error) error {
+	return readErrorIn(path, "the middle of a packet", err)
+}
+
+func readErrorIn(path, where string, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "truncated") {
-		return newError(ErrTruncated, err, "%s: file is cut short in the middle of a packet (truncated capture?)", path)
+		return newError(ErrTruncated, err, "%s: file is cut short in %s (truncated capture?)", path, where)
 	}
 	return newError(ErrDamaged, err, "%s: damaged capture file: %v", path, err)
 }
@@ -305,7 +309,10 @@ type goReader struct {
 
 func newGoReader(path string, f *os.File, r *bufio.Reader, filter string) (*goReader, error) {
 	g := &goReader{path: path, f: f, filter: filter}
-	head, _ := r.Peek(24)
+	head, perr := r.Peek(24)
+	if perr != nil && perr != io.EOF {
+		return nil, readErrorIn(path, "its header", perr)
+	}
 	if !bytes.HasPrefix(head, magicPcapng) {
 		if _, ok := pcapMagic(head); !ok {
 			return nil, newError(ErrNotCapture, nil, "%s is gzip-compressed, but what it holds is not a pcap or pcapng file", path)

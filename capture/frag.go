@@ -101,20 +101,32 @@ func (e *fragEntry) complete() bool {
 }
 
 type fragTable struct {
-	entries        []fragEntry // allocated with the first fragment
+	entries        []fragEntry // grown as needed up to fragMaxDatagrams
 	index          map[fragKey]int32
 	free           []int32
 	oldest, newest int32
 }
 
 func (t *fragTable) init() {
-	t.entries = make([]fragEntry, fragMaxDatagrams)
-	t.index = make(map[fragKey]int32, fragMaxDatagrams)
-	t.free = make([]int32, fragMaxDatagrams)
-	for i := range t.free {
-		t.free[i] = int32(len(t.free) - 1 - i)
-	}
+	t.entries = make([]fragEntry, 0, 16)
+	t.index = make(map[fragKey]int32, 16)
 	t.oldest, t.newest = fragNone, fragNone
+}
+
+// alloc returns a free entry: a recycled one, a new one while the table is
+// below its bound, or the oldest datagram's, whose fragments it adds to
+// dropped.
+func (t *fragTable) alloc(dropped *uint64) int32 {
+	if len(t.free) == 0 {
+		if len(t.entries) < fragMaxDatagrams {
+			t.entries = append(t.entries, fragEntry{})
+			return int32(len(t.entries) - 1)
+		}
+		*dropped += t.remove(t.oldest)
+	}
+	i := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	return i
 }
 
 // add records a fragment: n bytes of the datagram's fragmentable part at
@@ -132,11 +144,7 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 	}
 	i, ok := t.index[*k]
 	if !ok {
-		if len(t.free) == 0 {
-			dropped += t.remove(t.oldest)
-		}
-		i = t.free[len(t.free)-1]
-		t.free = t.free[:len(t.free)-1]
+		i = t.alloc(&dropped)
 		e := &t.entries[i]
 		e.key, e.first, e.total, e.frames, e.frameSum, e.nspan = *k, ts, -1, 0, 0, 0
 		e.have = [fragHeadSize / 64]uint64{}
@@ -169,8 +177,11 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 		}
 		hi := min(off+len(c), fragHeadSize)
 		copy(e.head[off:hi], c)
-		for b := off; b < hi; b++ {
-			e.have[b/64] |= 1 << (b % 64)
+		for b := off; b < hi; {
+			w, lo := b/64, b%64
+			n := min(hi-b, 64-lo)
+			e.have[w] |= (^uint64(0) >> (64 - n)) << lo
+			b += n
 		}
 	}
 	return i, e.complete(), dropped
