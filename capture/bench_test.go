@@ -3,6 +3,7 @@ package capture
 import (
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/flowtrack/flowtrack/flows"
@@ -12,6 +13,13 @@ type benchFrame struct {
 	name  string
 	link  layers.LinkType
 	frame []byte
+	wire  int // original length, if more than len(frame)
+}
+
+func (f benchFrame) ci() gopacket.CaptureInfo {
+	info := ci(len(f.frame))
+	info.Length = max(f.wire, len(f.frame))
+	return info
 }
 
 func benchFrames() []benchFrame {
@@ -20,20 +28,24 @@ func benchFrames() []benchFrame {
 		return ether(0x0800, ipv4{src: "203.0.113.1", dst: "203.0.113.2", proto: proto}.wrap(payload))
 	}
 	return []benchFrame{
-		{"eth-ipv4-tcp", layers.LinkTypeEthernet, ether(0x0800, v4seg)},
-		{"eth-ipv4-syn-options", layers.LinkTypeEthernet, ether(0x0800, v4.wrap(syn.bytes()))},
-		{"qinq-ipv6-tcp", layers.LinkTypeEthernet, etherTagged(0x86dd, v6seg, tag(0x88a8, 1), tag(0x8100, 2))},
-		{"sll-ipv4-tcp", layers.LinkTypeLinuxSLL, sll(0x0800, v4seg)},
-		{"sll2-ipv6-tcp", layers.LinkTypeLinuxSLL2, sll2(0x86dd, v6seg)},
-		{"null-ipv6-tcp", layers.LinkTypeNull, cat(le32(30), v6seg)},
-		{"raw-ipv4-tcp", layers.LinkTypeRaw, v4seg},
-		{"pppoe-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8864, pppoe(0, cat(be16(0x0021), v4seg)))},
+		{"eth-ipv4-tcp", layers.LinkTypeEthernet, ether(0x0800, v4seg), 0},
+		{"eth-ipv4-syn-options", layers.LinkTypeEthernet, ether(0x0800, v4.wrap(syn.bytes())), 0},
+		{"qinq-ipv6-tcp", layers.LinkTypeEthernet, etherTagged(0x86dd, v6seg, tag(0x88a8, 1), tag(0x8100, 2)), 0},
+		{"sll-ipv4-tcp", layers.LinkTypeLinuxSLL, sll(0x0800, v4seg), 0},
+		{"sll2-ipv6-tcp", layers.LinkTypeLinuxSLL2, sll2(0x86dd, v6seg), 0},
+		{"null-ipv6-tcp", layers.LinkTypeNull, cat(le32(30), v6seg), 0},
+		{"raw-ipv4-tcp", layers.LinkTypeRaw, v4seg, 0},
+		{"pppoe-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8864, pppoe(0, cat(be16(0x0021), v4seg))), 0},
 		{"ipv6-ext-headers", layers.LinkTypeIPv6, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 43}.wrap(
-			cat(ext6(60, []byte{1, 0}), ext6(44, make([]byte, 6)), frag6(6, 0, false, 1), seg.bytes()))},
-		{"gre-ipv4-tcp", layers.LinkTypeEthernet, outer(47, gre(0x0800, true, inner))},
-		{"vxlan-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(50000, 4789, vxlan(5, ether(0x0800, inner))))},
-		{"gtpu-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(2152, 2152, gtpu(true, inner)))},
-		{"mpls-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8847, mpls(2, v4seg))},
+			cat(ext6(60, []byte{1, 0}), ext6(44, make([]byte, 6)), frag6(6, 0, false, 1), seg.bytes())), 0},
+		{"gre-ipv4-tcp", layers.LinkTypeEthernet, outer(47, gre(0x0800, true, inner)), 0},
+		{"vxlan-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(50000, 4789, vxlan(5, ether(0x0800, inner)))), 0},
+		{"gtpu-ipv4-tcp", layers.LinkTypeEthernet, outer(17, udp(2152, 2152, gtpu(true, inner))), 0},
+		{"mpls-ipv4-tcp", layers.LinkTypeEthernet, ether(0x8847, mpls(2, v4seg)), 0},
+		// BIG TCP: a 64 KB+ segment, captured with a 256-byte snapshot
+		{"bigtcp-ipv6-jumbo", layers.LinkTypeEthernet, ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, plen: -1}.wrap(
+			cat(ext6(6, []byte{0xc2, 4, 0, 1, 0x38, 0x80}), seg.bytes()))), 14 + 40 + 80000},
+		{"bigtcp-ipv4-total-0", layers.LinkTypeEthernet, ether(0x0800, ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}.wrap(seg.bytes())), 14 + 20 + 80000},
 	}
 }
 
@@ -43,7 +55,7 @@ func TestDecodeZeroAllocs(t *testing.T) {
 	d := NewDecoder()
 	var p flows.Packet
 	for _, f := range benchFrames() {
-		info := ci(len(f.frame))
+		info := f.ci()
 		if r := d.Decode(f.link, f.frame, info, &p); r != ResultTCP {
 			t.Fatalf("%s: %v", f.name, r)
 		}
@@ -63,7 +75,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(f.name, func(b *testing.B) {
 			d := NewDecoder()
 			var p flows.Packet
-			info := ci(len(f.frame))
+			info := f.ci()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(f.frame)))
 			for b.Loop() {

@@ -167,7 +167,7 @@ func mpls(labels int, payload []byte) []byte {
 		if i == labels-1 {
 			bos = 1
 		}
-		b = append(b, 0, 0x10, bos|0x00, 64)
+		b = append(b, 0, 0x10, bos, 64) // label 1, bottom-of-stack bit, TTL 64
 	}
 	return append(b, payload...)
 }

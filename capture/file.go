@@ -96,6 +96,13 @@ func OpenFile(path, filter string) (Source, error) {
 	if path == "" {
 		return nil, newError(ErrNotCapture, nil, "no capture file named")
 	}
+	if path == "-" { // standard input, as tcpdump -r - reads it: libpcap only
+		h, err := pcap.OpenOffline(path)
+		if err != nil {
+			return nil, libpcapOpenError("standard input", err)
+		}
+		return newFileSource("-", h, filter, false, false)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fileError(path, err)
@@ -127,9 +134,13 @@ func OpenFile(path, filter string) (Source, error) {
 	if err != nil {
 		return nil, libpcapOpenError(path, err)
 	}
-	s := &fileSource{path: path, h: h, link: h.LinkType(), filter: filter,
-		pcapng: bytes.HasPrefix(head, magicPcapng), regular: fi.Mode().IsRegular()}
+	return newFileSource(path, h, filter, bytes.HasPrefix(head, magicPcapng), fi.Mode().IsRegular())
+}
+
+func newFileSource(path string, h *pcap.Handle, filter string, pcapng, regular bool) (Source, error) {
+	s := &fileSource{path: path, h: h, link: h.LinkType(), filter: filter, pcapng: pcapng, regular: regular}
 	if filter != "" {
+		var err error
 		if s.bpf, err = h.NewBPF(filter); err != nil {
 			h.Close()
 			return nil, filterError(filter, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,4 +353,28 @@ func mustOpen(t *testing.T, path string) Source {
 	}
 	t.Cleanup(src.Close)
 	return src
+}
+
+// "-" reads standard input, as tcpdump -r - does.
+func TestOpenFileStdin(t *testing.T) {
+	f, err := os.Open(pcapDir + "/eth-http-get.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// libpcap reads descriptor 0 itself: point it at the file for the test.
+	saved, err := syscall.Dup(0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer func() { syscall.Dup2(saved, 0); syscall.Close(saved) }()
+	if err := syscall.Dup2(int(f.Fd()), 0); err != nil {
+		t.Skip(err)
+	}
+	got, err := packetsOf(t, "-", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := packetsOf(t, pcapDir+"/eth-http-get.pcap", "")
+	samePackets(t, got, want)
 }

@@ -48,8 +48,16 @@ func parseRecords(b []byte) []fuzzFrame {
 	return out
 }
 
+// fuzzLinkTypes are the link types Decode knows, and one it does not.
+var fuzzLinkTypes = []layers.LinkType{
+	layers.LinkTypeNull, layers.LinkTypeEthernet, layers.LinkTypePPP, 12, 14, linkTypePPPSerial,
+	layers.LinkTypePPPEthernet, layers.LinkTypeRaw, layers.LinkTypeLoop, layers.LinkTypeLinuxSLL,
+	layers.LinkTypeIPv4, layers.LinkTypeIPv6, layers.LinkTypeLinuxSLL2, 147,
+}
+
 // fuzzSeeds returns, for every bundled capture, its first frames as one
-// sequence and each of its first frames alone, and the builder's frames.
+// sequence, each of its first frames alone, and its first two frames as
+// every other link type; then the builder's frames and fragment sequences.
 func fuzzSeeds(t testing.TB) [][]byte {
 	var seeds [][]byte
 	for _, path := range captureFiles(t) {
@@ -70,6 +78,14 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			if i < 12 {
 				seeds = append(seeds, appendRecord(nil, link, extra, data))
 			}
+			if i < 2 {
+				// the same bytes as every other link type
+				for _, other := range fuzzLinkTypes {
+					if other != link {
+						seeds = append(seeds, appendRecord(nil, other, extra, data))
+					}
+				}
+			}
 		}
 		src.Close()
 		if len(seq) > 0 {
@@ -77,7 +93,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		}
 	}
 	for _, f := range benchFrames() {
-		seeds = append(seeds, appendRecord(nil, f.link, 0, f.frame))
+		seeds = append(seeds, appendRecord(nil, f.link, uint16(min(max(f.wire-len(f.frame), 0), 0xffff)), f.frame))
 	}
 	payload := tcpSeg{sport: 1, dport: 2, flags: tACK, payload: 780}.bytes()
 	var seq []byte

@@ -147,45 +147,68 @@ func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	return nil
 }
 
-// ip6Layer is gopacket's IPv6 layer, noting the header in state. gopacket
-// decodes a Hop-by-Hop header as part of IPv6 (for its Jumbo Payload
-// option), so it counts as an extension header here.
+// ip6Layer is gopacket's IPv6 layer, noting the header in state. A packet
+// whose first extension header is Hop-by-Hop it decodes itself: gopacket's
+// layer decodes that header with it (for the Jumbo Payload option of BIG
+// TCP), allocating for each option, and BIG TCP is a steady stream of such
+// packets. The Hop-by-Hop header counts as an extension header.
 type ip6Layer struct {
 	layers.IPv6
 	st *state
+
+	own        bool // decoded here, not by gopacket: next and payload hold
+	ownNext    uint8
+	ownPayload []byte
 }
 
 const optJumbo = 0xc2 // IPv6 Jumbo Payload option type (RFC 2675)
+
+var (
+	errJumbo   = errors.New("IPv6 payload length 0 without a valid Jumbo Payload option")
+	errNoJumbo = errors.New("IPv6 Jumbo Payload option with a non-zero payload length")
+)
+
+func (l *ip6Layer) NextLayerType() gopacket.LayerType {
+	if l.own {
+		return layers.IPProtocol(l.ownNext).LayerType()
+	}
+	return l.IPv6.NextLayerType()
+}
+
+func (l *ip6Layer) LayerPayload() []byte {
+	if l.own {
+		return l.ownPayload
+	}
+	return l.IPv6.LayerPayload()
+}
 
 func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	if len(data) > 0 && data[0]>>4 != 6 {
 		return errVersion
 	}
-	if err := l.IPv6.DecodeFromBytes(data, df); err != nil {
-		return err
-	}
 	st := l.st
+	l.own = len(data) >= 40 && data[6] == uint8(layers.IPProtocolIPv6HopByHop)
+	if l.own {
+		plen, hbh, err := decodeHopByHop(data, df)
+		if err != nil {
+			return err
+		}
+		l.ownNext, l.ownPayload = data[40], data[40+hbh:min(len(data), 40+max(plen, hbh))]
+		st.extLen, st.proto = hbh, data[40]
+		st.ipOff = offsetIn(st.frame, data)
+		st.ipHdr = 40
+		st.setL4(data, plen)
+	} else {
+		if err := l.IPv6.DecodeFromBytes(data, df); err != nil {
+			return err
+		}
+		st.extLen, st.proto = 0, data[6]
+		st.ipOff = offsetIn(st.frame, data)
+		st.ipHdr = 40
+		st.setL4(data, int(l.Length))
+	}
 	st.ipVer = 6
 	st.src, st.dst = data[8:24], data[24:40]
-	st.ipOff = offsetIn(st.frame, data)
-	st.ipHdr = 40
-	plen := int(l.Length)
-	st.extLen = 0
-	st.proto = data[6]
-	if h := l.HopByHop; h != nil {
-		st.extLen = h.ActualLength
-		st.proto = uint8(h.NextHeader)
-		if l.Length == 0 {
-			// gopacket accepted the packet, so a Jumbo Payload option is
-			// there; its length counts the extension headers.
-			for _, o := range h.Options {
-				if o.OptionType == optJumbo && len(o.OptionData) == 4 {
-					plen = int(binary.BigEndian.Uint32(o.OptionData))
-				}
-			}
-		}
-	}
-	st.setL4(data, plen)
 	if st.l4Len < st.extLen {
 		return errExtLength
 	}
@@ -194,6 +217,49 @@ func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	st.fragData = nil
 	st.tcp = nil
 	return nil
+}
+
+// decodeHopByHop reads an IPv6 header (at least 40 bytes) followed by a
+// Hop-by-Hop header, and returns the payload length (the Jumbo Payload
+// option's if the header's is 0) and the Hop-by-Hop header's length.
+func decodeHopByHop(data []byte, df gopacket.DecodeFeedback) (plen, hbh int, err error) {
+	plen = int(binary.BigEndian.Uint16(data[4:6]))
+	h := data[40:]
+	if len(h) < 8 {
+		df.SetTruncated()
+		return 0, 0, errShort
+	}
+	hbh = (int(h[1]) + 1) * 8
+	if len(h) < hbh {
+		df.SetTruncated()
+		return 0, 0, errShort
+	}
+	jumbo := -1
+	for o := h[2:hbh]; len(o) > 0; {
+		if o[0] == 0 { // Pad1
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 || len(o) < 2+int(o[1]) {
+			return 0, 0, errShort
+		}
+		if o[0] == optJumbo && o[1] == 4 {
+			jumbo = int(binary.BigEndian.Uint32(o[2:6]))
+		}
+		o = o[2+int(o[1]):]
+	}
+	switch {
+	case plen == 0 && jumbo <= 0xffff:
+		return 0, 0, errJumbo
+	case plen != 0 && jumbo >= 0:
+		return 0, 0, errNoJumbo
+	case plen == 0:
+		plen = jumbo
+	}
+	if plen < hbh {
+		return 0, 0, errExtLength
+	}
+	return plen, hbh, nil
 }
 
 // extLayer is one IPv6 extension header (Hop-by-Hop after the first header,
@@ -282,10 +348,10 @@ type udpLayer struct {
 }
 
 func (l *udpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	l.st.afterUDP = true
 	if err := l.UDP.DecodeFromBytes(data, df); err != nil {
 		return err
 	}
+	l.st.afterUDP = true
 	if l.Length >= 8 {
 		l.st.limit(data, int(l.Length))
 	}
