@@ -31,9 +31,10 @@ type Counters struct {
 // maxFrames frames (0: no limit), decoding each frame with d and calling
 // apply for each TCP packet. apply must not keep the pointer it is given.
 //
-// Run returns nil at the end of a file or after maxFrames frames,
-// ctx.Err() when ctx is done, and otherwise the source's error. A live
-// source returns within its read timeout of ctx being done.
+// Run returns nil at the end of a file, after maxFrames frames, and when
+// ctx is done (a requested stop is no failure: check ctx.Err() to tell);
+// otherwise the source's error, after every frame before it was applied. A
+// live capture stops within its read timeout of ctx being done.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	defer func() {
 		if n := d.Flush(); n > 0 {
@@ -45,7 +46,7 @@ func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
 		select {
 		case <-done:
-			return ctx.Err()
+			return nil
 		default:
 		}
 		data, ci, link, err := src.Next()
