@@ -1,0 +1,384 @@
+package ui
+
+import (
+	"bytes"
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// request is what the UI asks the builder for: every piece of UI state that
+// changes what a frame holds. The event goroutine publishes a new request
+// on each change; a published request is never modified.
+type request struct {
+	view       view
+	sort       colID
+	desc       bool
+	svcSort    svcCol
+	svcDesc    bool
+	filter     string
+	scope      *endpoint // the service the connection list is limited to
+	frozen     bool
+	hideClosed bool
+	detailID   uint64 // the connection the detail view shows
+	detailKey  flows.Key
+}
+
+// frame is one immutable, ready-to-draw state of the UI's data. The builder
+// never writes to a frame once handed over.
+type frame struct {
+	req    *request
+	seq    uint64 // the builder numbers its frames
+	now    int64  // capture time of the snapshot, Unix ns
+	wall   int64  // the builder's clock at the snapshot, for new-row highlights
+	rows   []row  // every connection in the table and every lingering retired one, by ID
+	order  []int32
+	pos    []int32 // pos[i] is the index in order of rows[i], or -1
+	w      widths
+	svcs   []service
+	svcW   int           // widest service name
+	detail *flows.Record // nil if not asked for, or gone
+	head   header
+
+	newRows, newOrder bool // which builder buffers this frame took
+}
+
+// header is the capture status shown on the first line.
+type header struct {
+	st       Status
+	capture  int64 // capture time, Unix ns
+	pps, bps float64
+	active   int    // connections in the table
+	total    uint64 // connections ever opened
+	unshown  uint64 // retired records dropped by the bounded sink
+}
+
+// find returns the index of the row with the given ID.
+func (f *frame) find(id uint64) (int, bool) {
+	return slices.BinarySearchFunc(f.rows, id, func(r row, id uint64) int { return cmp.Compare(r.id, id) })
+}
+
+// selectedRow returns the row at position i of the view order.
+func (f *frame) at(i int) *row { return &f.rows[f.order[i]] }
+
+// builder turns snapshots of the flow table into frames. It runs on one
+// goroutine; its buffers are reused from frame to frame, double-buffered
+// against the frame the UI shows.
+type builder struct {
+	table   *flows.Table
+	retired *Retired
+	status  func() Status
+	linger  int64
+	clock   func() time.Time
+
+	recs      []flows.Record
+	items     []sortItem
+	scratch   []sortItem
+	rowBuf    [2][]row
+	rowCur    int // rowBuf[rowCur] is what the shown frame uses
+	ordBuf    [2][]int32
+	posBuf    [2][]int32
+	ordCur    int
+	svcIdx    []int32
+	lingering []retiredRec
+	shown     *frame
+	builds    int
+	seq       uint64
+
+	prevPkts, prevBytes uint64
+	prevAt              int64
+	pps, bps            float64
+}
+
+func newBuilder(cfg *Config, clock func() time.Time) *builder {
+	b := &builder{
+		table:   cfg.Table,
+		retired: cfg.Retired,
+		status:  cfg.Status,
+		linger:  int64(cfg.Linger),
+		clock:   clock,
+	}
+	if b.retired == nil {
+		b.retired = NewRetired(0)
+	}
+	return b
+}
+
+// full builds a frame from a new snapshot of the table.
+func (b *builder) full(req *request) *frame {
+	now := b.table.Now().UnixNano()
+	b.seq++
+	f := &frame{req: req, seq: b.seq, now: now, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	b.takeRetired(now)
+	b.recs = b.table.AppendSnapshot(b.recs[:0])
+
+	// Sort the table's and the lingering records by ID.
+	items := b.items[:0]
+	for i := range b.recs {
+		items = append(items, sortItem{b.recs[i].ID, uint32(i)})
+	}
+	for i := range b.lingering {
+		items = append(items, sortItem{b.lingering[i].rec.ID, uint32(len(b.recs) + i)})
+	}
+	sorted, scratch := radixSort(items, b.scratch)
+
+	// Merge with the rows shown, by ID, for rates and first sightings.
+	var prev []row
+	var dt float64
+	if b.shown != nil {
+		prev = b.shown.rows
+		dt = float64(now-b.shown.now) / 1e9
+	}
+	rows := b.rowBuf[1-b.rowCur][:0]
+	p := 0
+	for _, it := range sorted {
+		var rec *flows.Record
+		retired := int(it.i) >= len(b.recs)
+		if retired {
+			rec = &b.lingering[int(it.i)-len(b.recs)].rec
+		} else {
+			rec = &b.recs[it.i]
+		}
+		if n := len(rows); n > 0 && rows[n-1].id == rec.ID {
+			rows = rows[:n-1] // in the table and already retired: the retired copy wins
+		}
+		rows = append(rows, row{})
+		r := &rows[len(rows)-1]
+		r.setRecord(rec, retired)
+		for p < len(prev) && prev[p].id < r.id {
+			p++
+		}
+		var before [2]uint64
+		switch {
+		case p < len(prev) && prev[p].id == r.id:
+			r.born = prev[p].born
+			before = prev[p].bytes
+		case b.builds > 0:
+			r.born = f.wall
+		}
+		if dt > 0 && !retired {
+			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
+			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
+		}
+	}
+	b.items, b.scratch = sorted[:0], scratch
+	b.rowBuf[1-b.rowCur] = rows
+	f.rows = rows
+	b.builds++
+	b.poll(&f.head)
+	b.derive(f, req)
+	return f
+}
+
+// takeRetired moves the records retired since the last frame into the
+// lingering set, stamped with the capture time, and expires those older
+// than the linger.
+func (b *builder) takeRetired(now int64) {
+	n := len(b.lingering)
+	b.lingering = b.retired.take(b.lingering)
+	for i := n; i < len(b.lingering); i++ {
+		if b.lingering[i].at == 0 {
+			b.lingering[i].at = now
+		}
+	}
+	keep := b.lingering[:0]
+	for _, l := range b.lingering {
+		if now-l.at < b.linger {
+			keep = append(keep, l)
+		}
+	}
+	if over := len(keep) - b.retired.limit; over > 0 {
+		keep = keep[:copy(keep, keep[over:])]
+	}
+	clear(b.lingering[len(keep):])
+	b.lingering = keep
+}
+
+// derived builds a frame from the rows shown, for a new sort, filter or
+// view, without a new snapshot.
+func (b *builder) derived(req *request) *frame {
+	f := *b.shown
+	b.seq++
+	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
+	f.detail = nil
+	b.derive(&f, req)
+	return &f
+}
+
+// refreshed is the frame shown with a new status line: what a frozen display
+// gets on each tick.
+func (b *builder) refreshed(req *request) *frame {
+	f := *b.shown
+	b.seq++
+	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, false
+	b.poll(&f.head)
+	return &f
+}
+
+// commit records that f is now the frame shown.
+func (b *builder) commit(f *frame) {
+	if f.newRows {
+		b.rowCur = 1 - b.rowCur
+	}
+	if f.newOrder {
+		b.ordCur = 1 - b.ordCur
+	}
+	b.shown = f
+}
+
+// derive filters and sorts f.rows into f.order, aggregates services when
+// they are shown, and fetches the connection the detail view asks for.
+func (b *builder) derive(f *frame, req *request) {
+	rows := f.rows
+	flt := compileFilter(req.filter)
+	items := b.items[:0]
+	svcIdx := b.svcIdx[:0]
+	exact := true
+	for i := range rows {
+		r := &rows[i]
+		if req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
+			continue
+		}
+		if req.view == viewServices {
+			svcIdx = append(svcIdx, int32(i))
+		}
+		if req.scope != nil && r.serverEndpoint() != *req.scope {
+			continue
+		}
+		k, ex, missing := r.sortKey(req.sort, f.now)
+		if req.desc {
+			k = ^k
+		}
+		if missing {
+			k = math.MaxUint64
+		}
+		exact = exact && ex
+		items = append(items, sortItem{k, uint32(i)})
+	}
+	sorted, scratch := radixSort(items, b.scratch)
+	if !exact {
+		refine(sorted, rows, req.sort, req.desc)
+	}
+	order := b.ordBuf[1-b.ordCur][:0]
+	f.w = widths{}
+	for _, it := range sorted {
+		order = append(order, int32(it.i))
+		f.w.add(&rows[it.i])
+	}
+	pos := b.posBuf[1-b.ordCur]
+	if cap(pos) < len(rows) {
+		pos = make([]int32, len(rows), len(rows)+len(rows)/4)
+	}
+	pos = pos[:len(rows)]
+	for i := range pos {
+		pos[i] = -1
+	}
+	for j, i := range order {
+		pos[i] = int32(j)
+	}
+	b.ordBuf[1-b.ordCur], b.posBuf[1-b.ordCur] = order, pos
+	b.items, b.scratch, b.svcIdx = sorted[:0], scratch, svcIdx
+	f.order, f.pos = order, pos
+
+	f.svcs, f.svcW = nil, 0
+	if req.view == viewServices {
+		f.svcs = aggregate(rows, svcIdx, len(b.shown.svcsOrNil()))
+		sortServices(f.svcs, req.svcSort, req.svcDesc)
+		for i := range f.svcs {
+			ep := &f.svcs[i].ep
+			w := apWidth(&ep.addr, ep.port, ep.v6)
+			if ep.vlan.N > 0 {
+				w += len(" vlan ") + len(ep.vlan.String())
+			}
+			f.svcW = max(f.svcW, w)
+		}
+	}
+	if req.detailID != 0 {
+		f.detail = b.lookup(req.detailKey, req.detailID)
+	}
+}
+
+func (f *frame) svcsOrNil() []service {
+	if f == nil {
+		return nil
+	}
+	return f.svcs
+}
+
+// lookup returns the record, with its transitions, of a lingering or live
+// connection.
+func (b *builder) lookup(key flows.Key, id uint64) *flows.Record {
+	for i := range b.lingering {
+		if b.lingering[i].rec.ID == id {
+			r := b.lingering[i].rec
+			return &r
+		}
+	}
+	if r, ok := b.table.Lookup(key, id); ok {
+		return &r
+	}
+	return nil
+}
+
+// refine sorts the runs of equal keys that an inexact key (an IPv6
+// address's first 63 bits) left unordered.
+func refine(items []sortItem, rows []row, c colID, desc bool) {
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].k == items[i].k {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortStableFunc(items[i:j], func(a, b sortItem) int {
+				ra, rb := &rows[a.i], &rows[b.i]
+				ia, ib := ra.ci(), rb.ci()
+				if c == colServer {
+					ia, ib = ra.si(), rb.si()
+				}
+				r := bytes.Compare(ra.key.Addr[ia][:], rb.key.Addr[ib][:])
+				if r == 0 {
+					r = cmp.Compare(ra.key.Port[ia], rb.key.Port[ib])
+				}
+				if desc {
+					r = -r
+				}
+				return r
+			})
+		}
+		i = j
+	}
+}
+
+// poll reads the capture status and the replay's state, and derives the
+// packet and byte rates from the previous poll, over capture time.
+func (b *builder) poll(h *header) {
+	var st Status
+	if b.status != nil {
+		st = b.status()
+	}
+	at := st.CaptureTime.UnixNano()
+	if st.CaptureTime.IsZero() {
+		at = b.table.Now().UnixNano()
+	}
+	switch {
+	case at > b.prevAt && b.prevAt != 0 && st.Packets >= b.prevPkts:
+		dt := float64(at-b.prevAt) / 1e9
+		b.pps = float64(st.Packets-b.prevPkts) / dt
+		b.bps = float64(st.Bytes-min(b.prevBytes, st.Bytes)) / dt
+	case at == b.prevAt:
+		b.pps, b.bps = 0, 0
+	}
+	b.prevAt, b.prevPkts, b.prevBytes = at, st.Packets, st.Bytes
+	*h = header{
+		st:      st,
+		capture: at,
+		pps:     b.pps,
+		bps:     b.bps,
+		active:  b.table.Len(),
+		total:   b.table.Opened(),
+		unshown: b.retired.Dropped(),
+	}
+}

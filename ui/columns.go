@@ -1,0 +1,220 @@
+package ui
+
+import (
+	"math"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// colID names a column of the connection table.
+type colID uint8
+
+const (
+	colClient colID = iota
+	colServer
+	colCState
+	colSState
+	colAge
+	colIdle
+	colPkts
+	colBytes
+	colRate
+	colRTT
+	colRetrans
+	colZeek
+	numCols
+)
+
+// column describes one column of the connection table.
+type column struct {
+	name  string
+	short string // header when state names are abbreviated
+	width int    // fixed width; 0 for the address columns (from the data)
+	right bool   // right-aligned
+	keep  int    // priority for narrow screens: 0 always shown, then 1, 2...
+	desc  bool   // sorts descending (largest first) by default
+	help  string
+}
+
+var columns = [numCols]column{
+	colClient:  {name: "Client", help: "the endpoint that opened the connection (sent the SYN)"},
+	colServer:  {name: "Server", help: "the endpoint that accepted it: the service's address:port"},
+	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it"},
+	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state"},
+	colAge:     {name: "Age", width: 6, right: true, keep: 3, desc: true, help: "capture time since the first packet"},
+	colIdle:    {name: "Idle", width: 6, right: true, keep: 4, help: "capture time since the last packet"},
+	colPkts:    {name: "Pkts", right: true, keep: 5, desc: true, help: "packets, both directions"},
+	colBytes:   {name: "Bytes ↑/↓", right: true, keep: 1, desc: true, help: "frame bytes client→server / server→client"},
+	colRate:    {name: "Rate ↑/↓", right: true, keep: 2, desc: true, help: "bytes per second each way, over capture time"},
+	colRTT:     {name: "RTT", width: 6, right: true, keep: 6, desc: true, help: "handshake round-trip time at the capture point"},
+	colRetrans: {name: "Retrans", right: true, keep: 7, desc: true, help: "retransmitted segments client→server / server→client"},
+	colZeek:    {name: "conn_state", width: 10, keep: 8, help: "Zeek's conn_state"},
+}
+
+// shortStates are the state names used when the screen is narrow.
+var shortStates = [...]string{
+	flows.StateClosed:      "CLOSED",
+	flows.StateSynSent:     "SYN_SENT",
+	flows.StateSynReceived: "SYN_RECV",
+	flows.StateEstablished: "ESTAB",
+	flows.StateFinWait1:    "FIN_WAIT_1",
+	flows.StateFinWait2:    "FIN_WAIT_2",
+	flows.StateCloseWait:   "CLOSE_WAIT",
+	flows.StateClosing:     "CLOSING",
+	flows.StateLastAck:     "LAST_ACK",
+	flows.StateTimeWait:    "TIME_WAIT",
+}
+
+func stateName(s flows.State, short bool) string {
+	if short && int(s) < len(shortStates) {
+		return shortStates[s]
+	}
+	return s.String()
+}
+
+// widths are the widest values of the variable-width columns over the rows
+// of a frame, computed by the builder so that columns keep their width
+// while the user scrolls.
+type widths struct {
+	addr    [2]int // client, server
+	pkts    int
+	bytes   [2]int
+	rate    [2]int
+	retrans [2]int
+}
+
+func (w *widths) add(r *row) {
+	ci, si := r.ci(), r.si()
+	if w.addr[0] < maxAddrWidth {
+		w.addr[0] = max(w.addr[0], apWidth(&r.key.Addr[ci], r.key.Port[ci], r.key.V6))
+	}
+	if w.addr[1] < maxAddrWidth {
+		w.addr[1] = max(w.addr[1], apWidth(&r.key.Addr[si], r.key.Port[si], r.key.V6))
+	}
+	w.pkts = max(w.pkts, countWidth(r.pkts))
+	for d := range 2 {
+		w.bytes[d] = max(w.bytes[d], countWidth(r.bytes[d]))
+		w.rate[d] = max(w.rate[d], countWidth(uint64(r.rate[d]+0.5)))
+		w.retrans[d] = max(w.retrans[d], countWidth(uint64(r.retrans[d])))
+	}
+}
+
+// maxAddrWidth is the longest "[addr]:port" of an IPv6 endpoint.
+const maxAddrWidth = 47
+
+// countWidth is len(fmtCount(n)) without formatting.
+func countWidth(n uint64) int {
+	if n < 1024 {
+		return digits(uint32(n))
+	}
+	v := float64(n)
+	for v >= 1024 {
+		v /= 1024
+	}
+	if v < 9.95 {
+		return 4
+	}
+	return digits(uint32(math.Round(v))) + 1
+}
+
+// dataWidth is the width the values of column c need in frame f.
+func (w *widths) data(c colID) int {
+	switch c {
+	case colClient:
+		return w.addr[0]
+	case colServer:
+		return w.addr[1]
+	case colPkts:
+		return w.pkts
+	case colBytes:
+		return w.bytes[0] + 1 + w.bytes[1]
+	case colRate:
+		return w.rate[0] + 1 + w.rate[1]
+	case colRetrans:
+		return w.retrans[0] + 1 + w.retrans[1]
+	}
+	return columns[c].width
+}
+
+// sortKey returns row r's key for sorting by column c, ascending; exact is
+// false when rows with equal keys must be compared further (IPv6
+// addresses), and missing when the row has no value (unknown RTT), which
+// sorts last either way.
+func (r *row) sortKey(c colID, now int64) (k uint64, exact, missing bool) {
+	switch c {
+	case colClient, colServer:
+		i := r.ci()
+		if c == colServer {
+			i = r.si()
+		}
+		a := &r.key.Addr[i]
+		if !r.key.V6 {
+			return uint64(be32(a[12:]))<<16 | uint64(r.key.Port[i]), true, false
+		}
+		return 1<<63 | be64(a[:8])>>1, false, false
+	case colCState:
+		return uint64(r.cst)<<8 | uint64(r.sst), true, false
+	case colSState:
+		return uint64(r.sst)<<8 | uint64(r.cst), true, false
+	case colAge:
+		return ^(uint64(r.first) ^ 1<<63), true, false // older is larger
+	case colIdle:
+		return ^(uint64(r.last) ^ 1<<63), true, false
+	case colPkts:
+		return r.pkts, true, false
+	case colBytes:
+		return r.bytes[0] + r.bytes[1], true, false
+	case colRate:
+		return uint64(math.Float32bits(r.rate[0] + r.rate[1])), true, false
+	case colRTT:
+		return uint64(r.rtt), true, r.rtt < 0
+	case colRetrans:
+		return uint64(r.retrans[0]) + uint64(r.retrans[1]), true, false
+	case colZeek:
+		return uint64(r.zeek), true, r.zeek == 0
+	}
+	return 0, true, false
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+func be64(b []byte) uint64 { return uint64(be32(b[:4]))<<32 | uint64(be32(b[4:8])) }
+
+// text returns the text of column c for row r in frame f.
+func (r *row) text(c colID, now int64, short bool) string {
+	switch c {
+	case colClient:
+		return r.client().String()
+	case colServer:
+		return r.server().String()
+	case colCState:
+		return stateName(r.cst, short)
+	case colSState:
+		return stateName(r.sst, short)
+	case colAge:
+		return fmtAge(time.Duration(now - r.first))
+	case colIdle:
+		return fmtAge(time.Duration(now - r.last))
+	case colPkts:
+		return fmtCount(r.pkts)
+	case colBytes:
+		return fmtPair(fmtCount(r.bytes[0]), fmtCount(r.bytes[1]))
+	case colRate:
+		return fmtPair(fmtRate(float64(r.rate[0])), fmtRate(float64(r.rate[1])))
+	case colRTT:
+		if r.rtt < 0 {
+			return "-"
+		}
+		return fmtRTT(time.Duration(r.rtt) * time.Microsecond)
+	case colRetrans:
+		return fmtPair(fmtCount(uint64(r.retrans[0])), fmtCount(uint64(r.retrans[1])))
+	case colZeek:
+		if r.zeek == 0 {
+			return "-"
+		}
+		return zeekStates[r.zeek]
+	}
+	return ""
+}

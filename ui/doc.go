@@ -1,0 +1,27 @@
+// Package ui shows the connection table live in a terminal.
+//
+// # Data flow
+//
+// The UI never touches the flow table per packet. A builder goroutine takes
+// a snapshot of the table on a ticker (at most ten a second, slower when a
+// snapshot is expensive), merges the records of connections that recently
+// left the table (see [Retired]), and filters, sorts and aggregates them into
+// an immutable frame. It then swaps the frame in with one QueueUpdateDraw.
+// The connection and service tables are virtual: they format only the rows
+// on screen, so a million connections cost no more to draw than ten.
+//
+// # Concurrency
+//
+// UI state (view, sort, filter, freeze, selection) lives on the tview event
+// goroutine and changes only there; key handlers publish a new request for
+// the builder and wake it without blocking, and never call Draw or
+// QueueUpdate. The builder only reads the frame it last handed over, which
+// the event goroutine no longer changes.
+//
+// # Clock
+//
+// Ages, idle times, rates and the linger of closed connections run on
+// capture time (the newest packet's timestamp), like the flow table's
+// timers, so a replay shows what happened at the pace it happened. Only the
+// brief highlight of new rows uses the wall clock.
+package ui

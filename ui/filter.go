@@ -1,0 +1,95 @@
+package ui
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// filter is a compiled filter expression: words separated by spaces, all of
+// which must match a row. A word matches when it is part of the client's or
+// the server's "address:port", of either endpoint's state name, or of the
+// conn_state, ignoring case. ":443" matches port 443 exactly, "10.0.0.0/8"
+// addresses in that prefix, and a leading "!" negates a word.
+type filter struct {
+	terms []term
+}
+
+type term struct {
+	text   []byte // lower case
+	neg    bool
+	states uint32 // states whose names contain text
+	zeek   uint32 // conn_state codes that contain text
+	addr   bool   // text could be part of an address
+	port   int    // >= 0: exact port match
+	prefix netip.Prefix
+}
+
+func compileFilter(expr string) *filter {
+	f := &filter{}
+	for _, w := range strings.Fields(expr) {
+		t := term{port: -1}
+		if len(w) > 1 && w[0] == '!' {
+			t.neg, w = true, w[1:]
+		}
+		w = strings.ToLower(w)
+		t.text = []byte(w)
+		if p, ok := strings.CutPrefix(w, ":"); ok {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				t.port = int(n)
+			}
+		}
+		if p, err := netip.ParsePrefix(w); err == nil {
+			t.prefix = p.Masked()
+		}
+		st := strings.ReplaceAll(w, "-", "_")
+		for s := flows.StateClosed; s <= flows.StateTimeWait; s++ {
+			if strings.Contains(strings.ToLower(s.String()), st) || strings.Contains(strings.ToLower(shortStates[s]), st) {
+				t.states |= 1 << s
+			}
+		}
+		for i, z := range zeekStates {
+			if i > 0 && strings.Contains(strings.ToLower(z), w) {
+				t.zeek |= 1 << i
+			}
+		}
+		t.addr = strings.Trim(w, "0123456789abcdef.:[]") == ""
+		f.terms = append(f.terms, t)
+	}
+	return f
+}
+
+// empty reports whether the filter matches everything.
+func (f *filter) empty() bool { return len(f.terms) == 0 }
+
+// match reports whether row r matches every word of the filter.
+func (f *filter) match(r *row) bool {
+	var buf [2][64]byte
+	var text [2][]byte
+	formatted := false
+	for i := range f.terms {
+		t := &f.terms[i]
+		m := t.states&(1<<r.cst|1<<r.sst) != 0 || t.zeek&(1<<r.zeek) != 0
+		if !m && t.port >= 0 {
+			m = int(r.key.Port[0]) == t.port || int(r.key.Port[1]) == t.port
+		}
+		if !m && t.prefix.IsValid() {
+			m = t.prefix.Contains(r.client().Addr()) || t.prefix.Contains(r.server().Addr())
+		}
+		if !m && t.addr {
+			if !formatted {
+				text[0] = r.client().AppendTo(buf[0][:0])
+				text[1] = r.server().AppendTo(buf[1][:0])
+				formatted = true
+			}
+			m = bytes.Contains(text[0], t.text) || bytes.Contains(text[1], t.text)
+		}
+		if m == t.neg {
+			return false
+		}
+	}
+	return true
+}

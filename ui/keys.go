@@ -1,0 +1,198 @@
+package ui
+
+import (
+	"strings"
+
+	"github.com/gdamore/tcell/v2"
+)
+
+// view is what the body of the screen shows.
+type view uint8
+
+const (
+	viewConns view = iota
+	viewServices
+	viewDetail
+)
+
+// views is a set of views an action applies in.
+type views uint8
+
+const (
+	inConns    views = 1 << viewConns
+	inServices views = 1 << viewServices
+	inDetail   views = 1 << viewDetail
+	inLists          = inConns | inServices
+	inAll            = inLists | inDetail
+)
+
+// binding is one key that triggers an action.
+type binding struct {
+	key tcell.Key
+	ch  rune // for tcell.KeyRune
+}
+
+func ch(r rune) binding       { return binding{tcell.KeyRune, r} }
+func key(k tcell.Key) binding { return binding{k, 0} }
+
+// action is one entry of the key table, which drives both the handling of
+// keys and the hints in the footer and the help overlay (as k9s's
+// action.go does), so the two never disagree.
+type action struct {
+	keys   []binding
+	shown  string // the keys as the footer and help show them
+	label  string // footer label; "" keeps it out of the footer
+	help   string
+	in     views
+	replay bool // only when replaying a file
+	// do handles the key on the event goroutine; nil passes it on to the
+	// focused widget (movement).
+	do func(u *ui)
+	// labelFn, if set, overrides label depending on the UI's state.
+	labelFn func(u *ui) string
+}
+
+// keyTable is every key the UI understands, in the order the footer shows
+// them (the footer drops hints from the end when the screen is narrow). It
+// is set in init because the help overlay's handler reads it.
+var keyTable []action
+
+func init() { keyTable = keys() }
+
+func keys() []action {
+	return []action{
+		{keys: []binding{ch('q'), key(tcell.KeyCtrlC)}, shown: "q", label: "quit", help: "quit (Ctrl-C too); the terminal is restored", in: inAll, do: (*ui).quit},
+		{keys: []binding{ch('?')}, shown: "?", label: "help", help: "show or hide this help", in: inAll, do: (*ui).toggleHelp},
+		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "details", help: "details: both ends, each state transition and its cause", in: inConns, do: (*ui).openDetail},
+		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections of the selected service", in: inServices, do: (*ui).openService},
+		{keys: []binding{key(tcell.KeyEnter), key(tcell.KeyEscape), key(tcell.KeyBackspace), key(tcell.KeyBackspace2)}, shown: "Esc Enter", label: "back", help: "back to the list", in: inDetail, do: (*ui).closeDetail},
+		{keys: []binding{key(tcell.KeyTab), key(tcell.KeyBacktab)}, shown: "Tab", label: "services", help: "switch between connections and services", in: inLists, do: (*ui).switchView,
+			labelFn: func(u *ui) string {
+				if u.view == viewServices {
+					return "connections"
+				}
+				return "services"
+			}},
+		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter},
+		{keys: []binding{ch('s')}, shown: "s", label: "sort", help: "sort by the next column (or click a column header)", in: inLists, do: (*ui).cycleSort},
+		{keys: []binding{ch('S')}, shown: "S", label: "reverse", help: "reverse the sort order", in: inLists, do: (*ui).reverseSort},
+		{keys: []binding{ch(' ')}, shown: "Space", label: "freeze", help: "freeze the display; capture and counting go on", in: inAll, do: (*ui).toggleFreeze,
+			labelFn: func(u *ui) string {
+				if u.frozen {
+					return "unfreeze"
+				}
+				return "freeze"
+			}},
+		{keys: []binding{ch('c')}, shown: "c", label: "hide closed", help: "hide or show closed connections (the dimmed rows)", in: inLists, do: (*ui).toggleClosed,
+			labelFn: func(u *ui) string {
+				if u.hideClosed {
+					return "show closed"
+				}
+				return "hide closed"
+			}},
+		{keys: []binding{ch('p')}, shown: "p", label: "pause", help: "pause or resume the replay", in: inAll, replay: true, do: (*ui).togglePause,
+			labelFn: func(u *ui) string {
+				if u.cfg.Replay != nil && u.cfg.Replay.Paused() {
+					return "resume"
+				}
+				return "pause"
+			}},
+		{keys: []binding{ch('+'), ch('=')}, shown: "+", label: "faster", help: "replay faster", in: inAll, replay: true, do: (*ui).faster},
+		{keys: []binding{ch('-'), ch('_')}, shown: "-", label: "slower", help: "replay slower", in: inAll, replay: true, do: (*ui).slower},
+		{keys: []binding{ch('.')}, shown: ".", label: "step", help: "pause the replay and step one packet", in: inAll, replay: true, do: (*ui).step},
+		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter, then leave a service's connections", in: inLists, do: (*ui).escape},
+		{keys: []binding{key(tcell.KeyUp), key(tcell.KeyDown), ch('k'), ch('j')}, shown: "↑ ↓ k j", help: "move", in: inAll},
+		{keys: []binding{key(tcell.KeyPgUp), key(tcell.KeyPgDn), key(tcell.KeyCtrlB), key(tcell.KeyCtrlF)}, shown: "PgUp PgDn", help: "move a page", in: inAll},
+		{keys: []binding{key(tcell.KeyHome), key(tcell.KeyEnd), ch('g'), ch('G')}, shown: "Home End g G", help: "first or last row", in: inAll},
+	}
+}
+
+// lookup returns the action for event ev in the UI's current state.
+func (u *ui) lookup(ev *tcell.EventKey) *action {
+	k, r := ev.Key(), ev.Rune()
+	for i := range keyTable {
+		a := &keyTable[i]
+		if a.in&(1<<u.view) == 0 || a.replay && u.cfg.Replay == nil {
+			continue
+		}
+		for _, b := range a.keys {
+			if b.key == k && (k != tcell.KeyRune || b.ch == r) {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// hints returns the footer's key hints for the current state.
+func (u *ui) hints() []hint {
+	var hs []hint
+	for i := range keyTable {
+		a := &keyTable[i]
+		if a.label == "" || a.in&(1<<u.view) == 0 || a.replay && u.cfg.Replay == nil {
+			continue
+		}
+		label := a.label
+		if a.labelFn != nil {
+			label = a.labelFn(u)
+		}
+		hs = append(hs, hint{a.shown, label})
+	}
+	return hs
+}
+
+type hint struct{ key, label string }
+
+// helpText renders the help overlay from the key table and the column
+// descriptions.
+func (u *ui) helpText() string {
+	th := u.theme
+	var b strings.Builder
+	section := func(title string) { b.WriteString("\n " + th.tagHeading + title + "[-:-:-]\n") }
+	line := func(k, text string) {
+		b.WriteString(" " + th.tagKey + pad(k, 13) + "[-:-:-] " + escape(text) + "\n")
+	}
+	groups := []struct {
+		title  string
+		in     views
+		replay bool
+	}{
+		{"Everywhere", inAll, false},
+		{"Lists (connections and services)", inLists, false},
+		{"Connections", inConns, false},
+		{"Services", inServices, false},
+		{"Details", inDetail, false},
+		{"Replay", inAll, true},
+	}
+	for _, g := range groups {
+		if g.replay && u.cfg.Replay == nil {
+			continue
+		}
+		section(g.title)
+		for i := range keyTable {
+			if a := &keyTable[i]; a.in == g.in && a.replay == g.replay {
+				line(a.shown, a.help)
+			}
+		}
+	}
+	section("Filter")
+	b.WriteString(" Words separated by spaces must all match. A word matches part of the\n")
+	b.WriteString(" client's or server's address:port, a state name or the conn_state,\n")
+	b.WriteString(" ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and\n")
+	b.WriteString(" !word keeps what does not match.\n")
+	section("Connection columns")
+	for c := range numCols {
+		line(columns[c].name, columns[c].help)
+	}
+	section("Service columns")
+	for c := range numSvcCols {
+		line(svcColumns[c].name, svcColumns[c].help)
+	}
+	section("Colours")
+	b.WriteString(" " + th.tagGroup[1] + "SYN_SENT SYN_RECEIVED[-:-:-] connecting  " + th.tagGroup[2] + "ESTABLISHED[-:-:-]\n")
+	b.WriteString(" " + th.tagGroup[3] + "FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT[-:-:-] closing\n")
+	b.WriteString(" " + th.tagGroup[0] + "CLOSED[-:-:-]. Dimmed rows are closed, or gone from the table and shown\n")
+	b.WriteString(" for a while (the linger); new rows are highlighted briefly.\n")
+	b.WriteString(" ↑ is client→server, ↓ server→client. Times are capture time.\n")
+	return b.String()
+}

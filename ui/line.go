@@ -1,0 +1,218 @@
+package ui
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+)
+
+// lineView is a one-line primitive drawn from styled segments computed at
+// draw time for the width available: the header, the view bar and the
+// footer.
+type lineView struct {
+	*tview.Box
+	segs func(width int) []seg
+}
+
+type seg struct {
+	text  string
+	style tcell.Style
+}
+
+func newLineView(segs func(int) []seg) *lineView {
+	return &lineView{Box: tview.NewBox(), segs: segs}
+}
+
+func (l *lineView) Draw(screen tcell.Screen) {
+	l.Box.DrawForSubclass(screen, l)
+	x, y, w, _ := l.GetInnerRect()
+	end := x + w
+	for _, s := range l.segs(w) {
+		for _, r := range s.text {
+			if x >= end {
+				return
+			}
+			screen.SetContent(x, y, r, nil, s.style)
+			x++
+		}
+	}
+}
+
+// part is one piece of a line: its text, a shorter form for narrow
+// screens, and its priority (lower survives longer).
+type part struct {
+	text, short string
+	style       tcell.Style
+	prio        int
+}
+
+// fit joins parts with two spaces, shortening and then dropping the
+// least important ones until the line fits in width.
+func fit(parts []part, width int, lead string) []seg {
+	length := func() int {
+		n := strlen(lead)
+		for i, p := range parts {
+			if i > 0 {
+				n += 2
+			}
+			n += strlen(p.text)
+		}
+		return n
+	}
+	for prio := 9; prio >= 0 && length() > width; prio-- {
+		for i := range parts {
+			if parts[i].prio == prio && parts[i].short != "" {
+				parts[i].text = parts[i].short
+			}
+		}
+	}
+	for prio := 9; prio > 0 && length() > width; prio-- {
+		kept := parts[:0]
+		for _, p := range parts {
+			if p.prio != prio {
+				kept = append(kept, p)
+			}
+		}
+		parts = kept
+	}
+	segs := []seg{{lead, tcell.StyleDefault}}
+	for i, p := range parts {
+		if i > 0 {
+			segs = append(segs, seg{"  ", tcell.StyleDefault})
+		}
+		segs = append(segs, seg{p.text, p.style})
+	}
+	return segs
+}
+
+// headerSegs is the first line: the capture's source and state.
+func (u *ui) headerSegs(width int) []seg {
+	th := u.theme
+	f := u.frame
+	h := &f.head
+	st := &h.st
+	d := th.base
+	var parts []part
+	if st.Err != "" {
+		parts = append(parts, part{text: "error: " + st.Err, style: th.warn})
+	}
+	src := st.Source
+	if src == "" {
+		src = "flowtrack"
+	}
+	if st.Live {
+		src += " (live)"
+	}
+	parts = append(parts, part{text: src, style: th.key, prio: 1})
+	if st.Filter != "" {
+		parts = append(parts, part{text: "filter " + st.Filter, prio: 6})
+	}
+	ct := time.Unix(0, h.capture)
+	if h.capture <= 0 {
+		parts = append(parts, part{text: "waiting for packets", style: d, prio: 2})
+	} else {
+		parts = append(parts, part{text: ct.UTC().Format("2006-01-02 15:04:05.000"), short: ct.UTC().Format("15:04:05"), prio: 2})
+	}
+	if r := u.cfg.Replay; r != nil {
+		switch {
+		case st.Done:
+			parts = append(parts, part{text: "end of file", style: th.key, prio: 1})
+		case r.Paused():
+			parts = append(parts, part{text: "PAUSED " + fmtSpeed(r.Speed()), short: "PAUSED", style: th.warn, prio: 1})
+		default:
+			t := "replay " + fmtSpeed(r.Speed())
+			if st.Progress > 0 {
+				t += " " + strconv.Itoa(int(st.Progress*100)) + "%"
+			}
+			parts = append(parts, part{text: t, short: fmtSpeed(r.Speed()), prio: 3})
+		}
+	} else if st.Done && !st.Live {
+		parts = append(parts, part{text: "end of input", style: th.key, prio: 1})
+	}
+	parts = append(parts, part{
+		text:  fmtRate(h.pps) + " pkt/s " + fmtRate(h.bps) + "B/s",
+		short: fmtRate(h.pps) + " pkt/s",
+		prio:  4,
+	})
+	parts = append(parts, part{
+		text:  strconv.Itoa(h.active) + " active / " + strconv.FormatUint(h.total, 10) + " connections",
+		short: strconv.Itoa(h.active) + "/" + strconv.FormatUint(h.total, 10) + " conns",
+		prio:  2,
+	})
+	if st.Dropped > 0 {
+		parts = append(parts, part{text: "dropped " + strconv.FormatUint(st.Dropped, 10), short: "drop " + fmtCount(st.Dropped), style: th.warn, prio: 0})
+	}
+	if st.Malformed > 0 {
+		parts = append(parts, part{text: "malformed " + strconv.FormatUint(st.Malformed, 10), short: "bad " + fmtCount(st.Malformed), style: th.warn, prio: 0})
+	}
+	if h.unshown > 0 {
+		parts = append(parts, part{text: "unshown ended " + fmtCount(h.unshown), style: th.dim, prio: 7})
+	}
+	return fit(parts, width, " ")
+}
+
+// barSegs is the second line: the views, and what limits or freezes the
+// one shown.
+func (u *ui) barSegs(width int) []seg {
+	th := u.theme
+	f := u.frame
+	tab := func(name string, active bool, prio int) part {
+		if active {
+			return part{text: " " + name + " ", style: th.barActive, prio: prio}
+		}
+		return part{text: " " + name + " ", style: th.bar, prio: prio}
+	}
+	var parts []part
+	conns := "Connections " + strconv.Itoa(len(f.order))
+	svcs := "Services"
+	if u.view == viewServices {
+		svcs += " " + strconv.Itoa(len(f.svcs))
+	}
+	parts = append(parts, tab(conns, u.view == viewConns, 0), tab(svcs, u.view == viewServices, 0))
+	if u.view == viewDetail {
+		parts = append(parts, tab("Connection #"+strconv.FormatUint(u.detailID, 10), true, 0))
+	}
+	f2 := f.req
+	if u.view == viewServices {
+		parts = append(parts, part{text: "sorted by " + svcColumns[f2.svcSort].name + " " + sortArrow(f2.svcDesc), style: th.dim, prio: 3})
+	} else {
+		parts = append(parts, part{text: "sorted by " + columns[f2.sort].name + " " + sortArrow(f2.desc), style: th.dim, prio: 3})
+	}
+	if u.scope != nil {
+		parts = append(parts, part{text: "service " + u.scope.String(), style: th.key, prio: 1})
+	}
+	if u.filter != "" {
+		parts = append(parts, part{text: "filter: " + u.filter, style: th.key, prio: 1})
+	}
+	if u.frozen {
+		parts = append(parts, part{text: "FROZEN", style: th.warn, prio: 0})
+	}
+	if u.hideClosed {
+		parts = append(parts, part{text: "closed hidden", short: "-closed", style: th.dim, prio: 2})
+	}
+	return fit(parts, width, "")
+}
+
+// footerSegs is the last line: key hints from the key table.
+func (u *ui) footerSegs(width int) []seg {
+	th := u.theme
+	segs := []seg{{" ", th.base}}
+	n := 1
+	for i, h := range u.hints() {
+		add := strlen(h.key) + 1 + strlen(h.label)
+		if i > 0 {
+			add += 2
+		}
+		if n+add > width {
+			break
+		}
+		if i > 0 {
+			segs = append(segs, seg{"  ", th.base})
+		}
+		segs = append(segs, seg{h.key, th.key}, seg{" " + h.label, th.base})
+		n += add
+	}
+	return segs
+}

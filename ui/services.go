@@ -1,0 +1,158 @@
+package ui
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// service aggregates the connections of one server endpoint (address and
+// port): one service, with one socket per connection.
+type service struct {
+	ep     endpoint
+	conns  int
+	groups [4]int // connections by connGroup
+	pkts   uint64
+	bytes  [2]uint64
+	rate   [2]float64
+}
+
+// svcCol names a column of the services table.
+type svcCol uint8
+
+const (
+	scServer svcCol = iota
+	scConns
+	scConnecting
+	scEstablished
+	scClosing
+	scClosed
+	scPkts
+	scBytes
+	scRate
+	numSvcCols
+)
+
+var svcColumns = [numSvcCols]column{
+	scServer:      {name: "Server", help: "the service: server address and port"},
+	scConns:       {name: "Conns", width: 5, right: true, desc: true, help: "connections to it (sockets on the server side)"},
+	scConnecting:  {name: "Connecting", width: 10, right: true, desc: true, help: "connections whose handshake is under way"},
+	scEstablished: {name: "Established", width: 11, right: true, desc: true, help: "connections ESTABLISHED at both ends"},
+	scClosing:     {name: "Closing", width: 7, right: true, keep: 2, desc: true, help: "connections being closed (one end not yet CLOSED)"},
+	scClosed:      {name: "Closed", width: 6, right: true, keep: 3, desc: true, help: "connections CLOSED at both ends (reset, refused...)"},
+	scPkts:        {name: "Pkts", width: 5, right: true, keep: 5, desc: true, help: "packets, both directions"},
+	scBytes:       {name: "Bytes ↑/↓", width: 11, right: true, keep: 1, desc: true, help: "bytes to / from the service"},
+	scRate:        {name: "Rate ↑/↓", width: 11, right: true, keep: 4, desc: true, help: "bytes per second to / from the service"},
+}
+
+// connGroup classifies a connection by both its endpoints' states, as the
+// services' columns count them: 0 connecting (a handshake under way), 1
+// established (both ends), 2 closing (the rest: one end closing or already
+// closed), 3 closed (both ends).
+func connGroup(r *row) int {
+	c, s := r.cst.Group(), r.sst.Group()
+	switch {
+	case c == flows.GroupConnecting || s == flows.GroupConnecting:
+		return 0
+	case c == flows.GroupEstablished && s == flows.GroupEstablished:
+		return 1
+	case c == flows.GroupClosed && s == flows.GroupClosed:
+		return 3
+	default:
+		return 2
+	}
+}
+
+// aggregate groups rows (the indices in idx) by server endpoint.
+func aggregate(rows []row, idx []int32, hint int) []service {
+	m := make(map[endpoint]int32, hint)
+	var svcs []service
+	for _, i := range idx {
+		r := &rows[i]
+		ep := r.serverEndpoint()
+		j, ok := m[ep]
+		if !ok {
+			j = int32(len(svcs))
+			m[ep] = j
+			svcs = append(svcs, service{ep: ep})
+		}
+		s := &svcs[j]
+		s.conns++
+		s.groups[connGroup(r)]++
+		s.pkts += r.pkts
+		s.bytes[0] += r.bytes[0]
+		s.bytes[1] += r.bytes[1]
+		s.rate[0] += float64(r.rate[0])
+		s.rate[1] += float64(r.rate[1])
+	}
+	return svcs
+}
+
+// sortServices sorts by column c, ties by endpoint.
+func sortServices(svcs []service, c svcCol, desc bool) {
+	slices.SortStableFunc(svcs, func(a, b service) int {
+		r := cmpService(&a, &b, c)
+		if desc {
+			r = -r
+		}
+		if r != 0 {
+			return r
+		}
+		return cmpEndpoint(a.ep, b.ep)
+	})
+}
+
+func cmpService(a, b *service, c svcCol) int {
+	switch c {
+	case scServer:
+		return cmpEndpoint(a.ep, b.ep)
+	case scConns:
+		return cmp.Compare(a.conns, b.conns)
+	case scConnecting, scEstablished, scClosing, scClosed:
+		g := int(c - scConnecting)
+		return cmp.Compare(a.groups[g], b.groups[g])
+	case scPkts:
+		return cmp.Compare(a.pkts, b.pkts)
+	case scBytes:
+		return cmp.Compare(a.bytes[0]+a.bytes[1], b.bytes[0]+b.bytes[1])
+	case scRate:
+		return cmp.Compare(a.rate[0]+a.rate[1], b.rate[0]+b.rate[1])
+	}
+	return 0
+}
+
+func cmpEndpoint(a, b endpoint) int {
+	if a.v6 != b.v6 {
+		if !a.v6 {
+			return -1
+		}
+		return 1
+	}
+	if c := slices.Compare(a.addr[:], b.addr[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.port, b.port); c != 0 {
+		return c
+	}
+	return cmp.Compare(uint32(a.vlan.Outer)<<16|uint32(a.vlan.Inner), uint32(b.vlan.Outer)<<16|uint32(b.vlan.Inner))
+}
+
+// text returns the text of column c for service s.
+func (s *service) text(c svcCol) string {
+	switch c {
+	case scServer:
+		return s.ep.String()
+	case scConns:
+		return fmtCount(uint64(s.conns))
+	case scConnecting, scEstablished, scClosing, scClosed:
+		return fmtCount(uint64(s.groups[c-scConnecting]))
+	case scPkts:
+		return fmtCount(s.pkts)
+	case scBytes:
+		return fmtPair(fmtCount(s.bytes[0]), fmtCount(s.bytes[1]))
+	case scRate:
+		return fmtPair(fmtRate(s.rate[0]), fmtRate(s.rate[1]))
+	}
+	return ""
+}

@@ -1,0 +1,282 @@
+package ui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+)
+
+// highlight is how long a new connection's row stands out.
+const highlight = 2 * time.Second
+
+// connTable is the connection list: a tview.Table over a virtual content
+// that lays its columns out for the width it is drawn at.
+type connTable struct {
+	*tview.Table
+	c *connContent
+}
+
+// connContent is the tview.TableContent of the connection list: a
+// read-only window onto the current frame that formats only the rows the
+// table asks for, and caches them until the frame or the layout changes.
+type connContent struct {
+	tview.TableContentReadOnly
+	u     *ui
+	f     *frame
+	lay   connLayout
+	cache map[int][]*tview.TableCell
+}
+
+// connLayout is the choice of columns for one width.
+type connLayout struct {
+	width int
+	cols  []colID
+	w     []int
+	short bool // abbreviated state names
+}
+
+func newConnTable(u *ui) *connTable {
+	c := &connContent{u: u, f: &frame{req: &request{}}, cache: map[int][]*tview.TableCell{}}
+	t := &connTable{Table: tview.NewTable(), c: c}
+	t.SetContent(c).SetFixed(1, 0).SetSelectable(true, false).SetSelectedStyle(u.theme.selected)
+	t.SetSelectionChangedFunc(func(row, _ int) {
+		if u.following || row < 1 || row > len(c.f.order) {
+			return
+		}
+		u.selID = c.f.at(row - 1).id
+	})
+	return t
+}
+
+func (t *connTable) setFrame(f *frame) {
+	t.c.f = f
+	t.c.lay.width = -1
+	clear(t.c.cache)
+}
+
+// Draw lays the columns out for the table's width, then draws it.
+func (t *connTable) Draw(screen tcell.Screen) {
+	_, _, w, _ := t.GetInnerRect()
+	if w != t.c.lay.width {
+		t.c.lay = layoutConns(&t.c.f.w, w)
+		t.c.u.connCols = t.c.lay.cols
+		clear(t.c.cache)
+	}
+	if len(t.c.cache) > 512 {
+		clear(t.c.cache)
+	}
+	t.Table.Draw(screen)
+}
+
+// MouseHandler adds double-click for details to the table's own handling.
+func (t *connTable) MouseHandler() func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
+	inner := t.Table.MouseHandler()
+	return func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
+		if action == tview.MouseLeftDoubleClick {
+			if x, y := event.Position(); t.InRect(x, y) {
+				if row, _ := t.CellAt(x, y); row > 0 {
+					t.Select(row, 0)
+					t.c.u.openDetail()
+					return true, nil
+				}
+			}
+		}
+		return inner(action, event, setFocus)
+	}
+}
+
+func (c *connContent) GetRowCount() int    { return len(c.f.order) + 1 }
+func (c *connContent) GetColumnCount() int { return len(c.lay.cols) }
+
+func (c *connContent) GetCell(row, col int) *tview.TableCell {
+	if col < 0 || col >= len(c.lay.cols) || row < 0 || row > len(c.f.order) {
+		return nil
+	}
+	cells, ok := c.cache[row]
+	if !ok {
+		if row == 0 {
+			cells = c.headerCells()
+		} else {
+			cells = c.rowCells(row - 1)
+		}
+		c.cache[row] = cells
+	}
+	return cells[col]
+}
+
+func (c *connContent) headerCells() []*tview.TableCell {
+	th := c.u.theme
+	req := c.f.req
+	cells := make([]*tview.TableCell, len(c.lay.cols))
+	for i, id := range c.lay.cols {
+		col := &columns[id]
+		name := col.name
+		if c.lay.short && col.short != "" {
+			name = col.short
+		}
+		style := th.header
+		if id == req.sort {
+			style = th.sorted
+			if strlen(name)+2 <= c.lay.w[i] {
+				name += " " + sortArrow(req.desc)
+			}
+		}
+		cells[i] = &tview.TableCell{
+			Text:          escape(alignText(name, c.lay.w[i], col.right)),
+			MaxWidth:      c.lay.w[i],
+			Style:         style,
+			NotSelectable: true,
+			Clicked: func() bool {
+				c.u.sortBy(id)
+				return true
+			},
+		}
+	}
+	return cells
+}
+
+func sortArrow(desc bool) string {
+	if desc {
+		return "▼"
+	}
+	return "▲"
+}
+
+// alignText pads a header to its column's width, so that the header row
+// fixes every column's width whatever the rows on screen hold.
+func alignText(s string, w int, right bool) string {
+	if n := strlen(s); n < w {
+		if right {
+			return strings.Repeat(" ", w-n) + s
+		}
+		return s + strings.Repeat(" ", w-n)
+	}
+	return s
+}
+
+func (c *connContent) rowCells(i int) []*tview.TableCell {
+	th := c.u.theme
+	f := c.f
+	r := f.at(i)
+	fresh := r.born != 0 && f.wall-r.born < int64(highlight)
+	cells := make([]*tview.TableCell, len(c.lay.cols))
+	for j, id := range c.lay.cols {
+		col := &columns[id]
+		style := th.base
+		switch {
+		case r.ended():
+			style = th.ended
+		case id == colCState:
+			style = th.group[r.cst.Group()]
+		case id == colSState:
+			style = th.group[r.sst.Group()]
+		}
+		if fresh {
+			style = overlay(style, th.fresh)
+		}
+		align := tview.AlignLeft
+		if col.right {
+			align = tview.AlignRight
+		}
+		cells[j] = &tview.TableCell{
+			Text:     escape(r.text(id, f.now, c.lay.short)),
+			Align:    align,
+			MaxWidth: c.lay.w[j],
+			Style:    style,
+		}
+	}
+	return cells
+}
+
+// overlay adds o's background and attributes to s.
+func overlay(s, o tcell.Style) tcell.Style {
+	_, bg, attr := o.Decompose()
+	if bg != tcell.ColorDefault {
+		s = s.Background(bg)
+	}
+	_, _, a := s.Decompose()
+	return s.Attributes(a | attr)
+}
+
+// escape keeps tview from reading "[...]" (an IPv6 address) as a style tag.
+func escape(s string) string {
+	if strings.IndexByte(s, '[') < 0 {
+		return s
+	}
+	return tview.Escape(s)
+}
+
+// layoutConns chooses the columns that fit in width: the addresses and
+// states always (addresses shortened if need be), then the others by
+// priority; with abbreviated state names if that fits more of them.
+func layoutConns(w *widths, width int) connLayout {
+	best := connLayout{}
+	for _, short := range []bool{false, true} {
+		l := tryLayout(w, width, short)
+		if best.cols == nil || len(l.cols) > len(best.cols) {
+			best = l
+		}
+	}
+	best.width = width
+	return best
+}
+
+func tryLayout(w *widths, width int, short bool) connLayout {
+	cw := func(c colID) int {
+		col := &columns[c]
+		name := col.name
+		if short && col.short != "" {
+			name = col.short
+		}
+		d := w.data(c)
+		if short && (c == colCState || c == colSState) {
+			d = 10
+		}
+		return max(d, strlen(name))
+	}
+	total := -1
+	var in [numCols]bool
+	for c := range numCols {
+		if columns[c].keep == 0 {
+			in[c] = true
+			total += cw(c) + 1
+		}
+	}
+	for prio := 1; prio <= int(numCols); prio++ {
+		for c := range numCols {
+			if columns[c].keep == prio && total+1+cw(c) <= width {
+				in[c] = true
+				total += cw(c) + 1
+			}
+		}
+	}
+	l := connLayout{short: short}
+	for c := range numCols {
+		if in[c] {
+			l.cols = append(l.cols, c)
+			l.w = append(l.w, cw(c))
+		}
+	}
+	// Too narrow even for the essentials: shorten the addresses.
+	for over := total - width; over > 0; over = sum(l.w) + len(l.w) - 1 - width {
+		i := 0
+		if l.w[1] > l.w[0] {
+			i = 1
+		}
+		if l.w[i] <= 8 {
+			break
+		}
+		l.w[i]--
+	}
+	return l
+}
+
+func sum(s []int) int {
+	n := 0
+	for _, v := range s {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,92 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// Status is the capture's state, as the header line shows it.
+type Status struct {
+	Source string // interface or file name
+	Filter string // BPF filter, if any
+	Live   bool
+	// Packets and Bytes count the frames read (every protocol) and their
+	// wire lengths; the header shows their rates over capture time.
+	Packets, Bytes uint64
+	Malformed      uint64 // frames that could not be decoded
+	Dropped        uint64 // packets the kernel or interface dropped (live)
+	// CaptureTime is the newest packet's timestamp; zero means the
+	// table's clock (flows.Table.Now).
+	CaptureTime time.Time
+	// Progress is the fraction of the file read, in (0, 1]; zero if
+	// unknown or live.
+	Progress float64
+	Done     bool   // the end of the file was reached, or the capture stopped
+	Err      string // a capture error to show, if any
+}
+
+// Replay controls the pacing of a file replay. Its methods are called from
+// the UI's goroutines (so they must be safe for concurrent use) and must
+// not block.
+type Replay interface {
+	// Speed returns the replay speed: 1 is real time, 0 as fast as
+	// possible.
+	Speed() float64
+	SetSpeed(float64)
+	Paused() bool
+	SetPaused(bool)
+	// Step reads one more packet while paused.
+	Step()
+}
+
+// Config is what Run needs.
+type Config struct {
+	Table *flows.Table // required; set flows.Config.Transitions for the detail view's log
+	// Retired receives the records of connections that leave the table
+	// (wire its Add to flows.Config.OnRetire), so that they stay visible
+	// for Linger. Nil: connections vanish when they leave the table.
+	Retired *Retired
+	// Status is polled on every refresh, off the UI goroutine. Nil shows
+	// only what the table knows.
+	Status func() Status
+	Replay Replay // nil for live capture
+	// Linger is how long, in capture time, connections that left the table
+	// stay on screen, dimmed.
+	Linger time.Duration
+	// Screen is the terminal; nil opens the real one. Tests pass a
+	// tcell.SimulationScreen (not yet initialised).
+	Screen tcell.Screen
+}
+
+// Run shows the UI until the user quits (q or Ctrl-C) or ctx is done, then
+// restores the terminal. It returns an error only if the terminal could not
+// be used.
+func Run(ctx context.Context, cfg Config) error {
+	return run(ctx, cfg, options{})
+}
+
+// options are knobs for tests.
+type options struct {
+	clock func() time.Time // wall clock for new-row highlights; default time.Now
+	tick  time.Duration    // refresh interval; default 100 ms
+	// ticks, if set, replaces the refresh timer: a frame is built on each
+	// receive (tests).
+	ticks <-chan struct{}
+	// drawn, if set, is called on the event goroutine after each draw
+	// with the sequence number of the frame drawn.
+	drawn func(seq uint64)
+	// barrier, if not zero, is a key that calls settled once every earlier
+	// key has been handled and the frame shown reflects the UI's state.
+	barrier tcell.Key
+	settled func()
+	// ready, if set, gets the UI before it starts.
+	ready func(*ui)
+}
+
+// errNoTable is returned by Run without a table.
+var errNoTable = errors.New("ui: Config.Table is nil")
