@@ -16,7 +16,8 @@ import (
 // what the parser walks through (VLAN tags, the innermost IP header and its
 // lengths); the others cover headers for which gopacket has no DecodingLayer
 // (PPPoE, PPP, MPLS), or whose gopacket layer allocates per packet (GTP-U,
-// IPv6 extension headers). None allocates.
+// IPv6 extension headers, an IPv6 Hop-by-Hop header). None of these
+// allocates.
 
 var (
 	errShort     = errors.New("header cut short")
