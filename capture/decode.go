@@ -262,6 +262,11 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	p.Ack = binary.BigEndian.Uint32(b[8:12])
 	p.PayloadLen = uint32(seg - hl)
 	p.FrameLen = uint32(min(frameLen, 1<<32-1))
+	if st.reassembled {
+		p.Snapped = st.reasmCut
+	} else {
+		p.Snapped = max(len(b)-hl, 0) < int(p.PayloadLen) // fewer payload bytes captured than sent
+	}
 	p.Window = binary.BigEndian.Uint16(b[14:16])
 	p.Flags = flows.Flags(b[13]) | flows.Flags(b[12]&1)<<8
 	p.WScale = -1
@@ -336,21 +341,25 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 		copy(k.src[12:], st.src)
 		copy(k.dst[12:], st.dst)
 	}
-	i, complete, dropped := d.frags.add(k, ts, st.fragOff, n, st.fragMore, st.fragData, frameLen)
+	cut := len(st.fragData) < n
+	if st.reassembled {
+		cut = st.reasmCut // a fragment inside a reassembled datagram: its start is all that is kept
+	}
+	i, complete, dropped := d.frags.add(k, ts, st.fragOff, n, st.fragMore, st.fragData, cut, frameLen)
 	d.unmatched += dropped
 	if !complete {
 		return ResultFragmentPending
 	}
 	e := &d.frags.entries[i]
 	head := d.reasm[:copy(d.reasm[:], e.head[:e.valid()])]
-	total, sum := int(e.total), e.frameSum
+	total, sum, cut := int(e.total), e.frameSum, e.cut
 	d.frags.remove(i)
 	if d.depth >= maxDepth {
 		return ResultMalformed
 	}
 
 	// Decode the datagram's start as what its IP header said follows.
-	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, l4Len: total, proto: k.proto}
+	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut}
 	if k.v6 {
 		d.st.ipVer, d.st.src, d.st.dst = 6, k.src[:], k.dst[:]
 	} else {

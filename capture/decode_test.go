@@ -48,6 +48,7 @@ type decodeCase struct {
 	payload uint32
 	wscale  int8
 	flags   flows.Flags
+	snapped bool
 }
 
 func (c decodeCase) run(t *testing.T, d *Decoder) {
@@ -92,6 +93,9 @@ func (c decodeCase) run(t *testing.T, d *Decoder) {
 	}
 	if c.flags != 0 && p.Flags != c.flags {
 		t.Errorf("Flags %v, want %v", p.Flags, c.flags)
+	}
+	if p.Snapped != c.snapped {
+		t.Errorf("Snapped %v, want %v", p.Snapped, c.snapped)
 	}
 }
 
@@ -194,7 +198,8 @@ func TestDecodeHeaders(t *testing.T) {
 			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, opts: []byte{0x94, 4, 0, 0, 1, 1, 1, 0}}, seg), src: s4, dst: d4, payload: 100},
 		{name: "ethernet padding not payload", link: layers.LinkTypeEthernet,
 			frame: append(eth4(v4, tcpSeg{flags: tACK}), 0, 0, 0, 0, 0, 0), payload: 0},
-		{name: "snaplen cuts payload", link: layers.LinkTypeEthernet, frame: full[:14+20+20+10], wire: len(full), src: s4, dst: d4, payload: 100},
+		{name: "snaplen cuts payload", link: layers.LinkTypeEthernet, frame: full[:14+20+20+10], wire: len(full), src: s4, dst: d4, payload: 100, snapped: true},
+		{name: "snaplen leaves the whole payload", link: layers.LinkTypeEthernet, frame: full, wire: len(full) + 4, src: s4, dst: d4, payload: 100},
 		{name: "snaplen cuts tcp options", link: layers.LinkTypeEthernet,
 			frame: eth4(v4, tcpSeg{flags: tSYN, opts: synOpts, payload: 0})[:14+20+22], wire: 14 + 20 + 40, wscale: -1, flags: flows.SYN},
 		{name: "snaplen cuts tcp fixed header", link: layers.LinkTypeEthernet, frame: full[:14+20+19], wire: len(full), want: ResultMalformed},
@@ -206,10 +211,10 @@ func TestDecodeHeaders(t *testing.T) {
 		{name: "ip total length beyond the frame", link: layers.LinkTypeEthernet,
 			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 1500}, seg), src: s4, dst: d4, payload: 100},
 		{name: "ipv4 total length 0 (BIG TCP)", link: layers.LinkTypeEthernet,
-			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000},
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000, snapped: true},
 		{name: "ipv6 jumbo payload", link: layers.LinkTypeEthernet,
 			frame: ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, plen: -1}.wrap(cat(hbhJumbo, tcpSeg{flags: tACK}.bytes()))),
-			wire:  14 + 40 + 80000, payload: 80000 - 8 - 20},
+			wire:  14 + 40 + 80000, payload: 80000 - 8 - 20, snapped: true},
 		{name: "ipv6 hop-by-hop routing destination", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0}.wrap(cat(ext6(43, []byte{1, 0}), ext6(60, make([]byte, 14)), ext6(6, []byte{1, 4, 0, 0, 0, 0}), seg.bytes())),
 			src:   s6, dst: d6, payload: 100},

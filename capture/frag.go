@@ -37,6 +37,7 @@ type fragEntry struct {
 	total      int32 // length of the fragmentable part, -1 until the last fragment came
 	frames     uint32
 	frameSum   uint64
+	cut        bool // the snapshot length cut one of its fragments short
 	nspan      int
 	spans      [fragMaxSpans]span        // claimed byte ranges received, sorted, disjoint, not adjacent
 	have       [fragHeadSize / 64]uint64 // which bytes of head were captured
@@ -131,11 +132,12 @@ func (t *fragTable) alloc(dropped *uint64) int32 {
 
 // add records a fragment: n bytes of the datagram's fragmentable part at
 // byte offset off, more if further fragments follow, data its captured
-// bytes. It returns the datagram's entry, whether the datagram is now
-// complete (the caller then reads and removes the entry), and how many
-// fragments were dropped from the table on the way (expired or evicted
-// datagrams, or this one if it contradicts itself).
-func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte, frameLen uint64) (i int32, complete bool, dropped uint64) {
+// bytes, cut whether the snapshot length cut them short. It returns the
+// datagram's entry, whether the datagram is now complete (the caller then
+// reads and removes the entry), and how many fragments were dropped from
+// the table on the way (expired or evicted datagrams, or this one if it
+// contradicts itself).
+func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte, cut bool, frameLen uint64) (i int32, complete bool, dropped uint64) {
 	if t.entries == nil {
 		t.init()
 	}
@@ -146,7 +148,7 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 	if !ok {
 		i = t.alloc(&dropped)
 		e := &t.entries[i]
-		e.key, e.first, e.total, e.frames, e.frameSum, e.nspan = *k, ts, -1, 0, 0, 0
+		e.key, e.first, e.total, e.frames, e.frameSum, e.cut, e.nspan = *k, ts, -1, 0, 0, false, 0
 		e.have = [fragHeadSize / 64]uint64{}
 		e.prev, e.next = t.newest, fragNone
 		if t.newest != fragNone {
@@ -160,6 +162,7 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 	e := &t.entries[i]
 	e.frames++
 	e.frameSum += frameLen
+	e.cut = e.cut || cut
 	end := int32(off + n)
 	if !more {
 		if e.total >= 0 && e.total != end {

@@ -188,6 +188,24 @@ func TestFragmentsOddCases(t *testing.T) {
 			{link: layers.LinkTypeEthernet, data: fr[1], want: ResultMalformed},
 		})
 	})
+	t.Run("a fragment cut by the snapshot length", func(t *testing.T) {
+		feed(t, NewDecoder(), []frameIn{
+			{link: layers.LinkTypeEthernet, data: fr[0], want: ResultFragmentPending},
+			{link: layers.LinkTypeEthernet, data: fr[1][:100], wire: len(fr[1]), want: ResultTCP, check: func(t *testing.T, p *flows.Packet) {
+				if !p.Snapped || p.PayloadLen != 780 || p.FrameLen != uint32(len(fr[0])+len(fr[1])) {
+					t.Errorf("got %+v", *p)
+				}
+			}},
+		})
+		feed(t, NewDecoder(), []frameIn{
+			{link: layers.LinkTypeEthernet, data: fr[0], want: ResultFragmentPending},
+			{link: layers.LinkTypeEthernet, data: fr[1], want: ResultTCP, check: func(t *testing.T, p *flows.Packet) {
+				if p.Snapped {
+					t.Error("Snapped, with every fragment whole")
+				}
+			}},
+		})
+	})
 	t.Run("two different ends", func(t *testing.T) {
 		d := NewDecoder()
 		short := frags4(h, payload[:600], []int{400})[1]

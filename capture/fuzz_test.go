@@ -162,6 +162,9 @@ func FuzzDecode(f *testing.F) {
 			if uint64(p.PayloadLen)+20 > 1<<32-1 {
 				t.Fatalf("frame %d: PayloadLen %d", i, p.PayloadLen)
 			}
+			if p.Snapped && int(p.FrameLen) == wire && frames[i].ci.Length <= len(frames[i].data) {
+				t.Fatalf("frame %d: Snapped, but the whole frame was captured", i)
+			}
 			// The ports and addresses of a packet that is not reassembled
 			// are in the frame, in the order of the tuple.
 			if int(p.FrameLen) == wire && !containsPorts(frames[i].data, p.Tuple.SrcPort, p.Tuple.DstPort) {

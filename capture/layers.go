@@ -56,6 +56,9 @@ type state struct {
 	fragData   []byte // the fragment's captured bytes of the fragmentable part
 
 	tcp []byte // the captured TCP header and what follows; nil if the parse did not reach TCP
+
+	reassembled bool // frame is the start of a reassembled datagram
+	reasmCut    bool // ... one of whose fragments the snapshot length cut short
 }
 
 // offsetIn returns where sub starts in frame, both being views of one array
