@@ -73,6 +73,7 @@ type Decoder struct {
 	dstopts extLayer
 	ah      extLayer
 	gre     layers.GRE
+	erspan  layers.ERSPANII
 	udp     udpLayer
 	vxlan   layers.VXLAN
 	gtp     gtpLayer
@@ -118,7 +119,7 @@ func NewDecoder() *Decoder {
 	for _, l := range []gopacket.DecodingLayer{
 		&d.eth, &d.vlan, &d.sll, &d.sll2, &d.loop, &d.pppoe, &d.ppp, &d.mpls,
 		&d.ip4, &d.ip6, &d.hbh, &d.route, &d.frag6, &d.dstopts, &d.ah,
-		&d.gre, &d.udp, &d.vxlan, &d.gtp, &d.tcp,
+		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.gtp, &d.tcp,
 	} {
 		dlc = dlc.Put(l)
 	}

@@ -37,9 +37,9 @@
 // preallocated layers: Ethernet with up to two 802.1Q/802.1ad tags (kept in
 // the packet's Tuple.VLAN, outer first), Linux SLL and SLL2, BSD NULL and
 // LOOP, raw IPv4/IPv6, PPP and PPPoE, MPLS, IPv4 with options, IPv6 with
-// extension headers, and TCP inside GRE, VXLAN (UDP 4789) and GTP-U (UDP
-// 2152), which is tracked by its innermost IP/TCP header as tshark and
-// Zeek do. It reads the TCP header itself: the 20 fixed bytes must have
+// extension headers and IPsec AH, and TCP inside IP-in-IP, GRE (also
+// PPTP's GRE with PPP, and ERSPAN), VXLAN (UDP 4789) and GTP-U (UDP 2152),
+// which is tracked by its innermost IP/TCP header as tshark and Zeek do. It reads the TCP header itself: the 20 fixed bytes must have
 // been captured, options need not be; the window scale option of a SYN is
 // parsed. Lengths follow tshark: the IP payload length comes from the IP
 // header, limited by the lengths of the headers around it and by the

@@ -12,7 +12,7 @@ import (
 
 // This file holds the DecodingLayers that Decoder registers with gopacket's
 // DecodingLayerParser besides gopacket's own Ethernet, Linux SLL/SLL2,
-// Loopback, GRE, UDP and VXLAN layers. Some wrap a gopacket layer to note
+// Loopback, GRE, ERSPAN II, UDP and VXLAN layers. Some wrap a gopacket layer to note
 // what the parser walks through (VLAN tags, the innermost IP header and its
 // lengths); the others cover headers for which gopacket has no DecodingLayer
 // (PPPoE, PPP, MPLS), or whose gopacket layer allocates per packet (GTP-U,
