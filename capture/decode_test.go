@@ -156,7 +156,7 @@ func TestDecodeLinkTypes(t *testing.T) {
 			frame: outer(47, gre(0x6558, false, etherTagged(0x0800, inner4, tag(0x8100, 7)))), src: si, dst: di, vlan: flows.VLAN{Outer: 7, N: 1}},
 		{name: "pptp: gre v1 with ppp", link: layers.LinkTypeEthernet,
 			frame: outer(47, cat([]byte{0x30, 0x81}, be16(0x880b), be16(uint16(4+len(inner4))), be16(7), be32(1), be32(0), []byte{0xff, 0x03}, be16(0x0021), inner4)),
-			src: si, dst: di},
+			src:   si, dst: di},
 		{name: "erspan type ii", link: layers.LinkTypeEthernet,
 			frame: outer(47, cat([]byte{0x10, 0}, be16(0x88be), be32(1), []byte{0x10, 0x01, 0, 0, 0, 0, 0, 0}, ether(0x0800, inner4))), src: si, dst: di},
 		{name: "vxlan", link: layers.LinkTypeEthernet, frame: outer(17, udp(51000, 4789, vxlan(99, ether(0x0800, inner4)))), src: si, dst: di},
