@@ -405,6 +405,18 @@ func readConnLog(t *testing.T, path string) []zeekConn {
 	return out
 }
 
+// zeekDeviations are history letters left out of the comparison, per
+// capture, where Zeek and tshark disagree and flowtrack follows tshark.
+var zeekDeviations = map[string]string{
+	// Six server segments (frames 19, 33, 41, ...) have a PPPoE payload
+	// length 6 bytes shorter than their IPv4 total length. Zeek believes
+	// the IP header and sees 6 bytes of data, which moves its responder
+	// retransmission letter 't'; tshark (and flowtrack) trim to the PPPoE
+	// length and see none. The next segment's sequence number does not
+	// advance, so the 6 bytes are trailer, not data.
+	"pppoe-qinq-tls": "t",
+}
+
 // TestZeekBaselines compares conn_state and history with Zeek's conn.log
 // for every capture that has one, with Zeek's inactivity timeout (5 min).
 func TestZeekBaselines(t *testing.T) {
@@ -454,6 +466,9 @@ func TestZeekBaselines(t *testing.T) {
 				g := got[k][i]
 				if w.hasState && g.ConnState != w.state {
 					t.Errorf("%v -> %v: conn_state %s, Zeek %s", w.orig, w.resp, g.ConnState, w.state)
+				}
+				if d, ok := zeekDeviations[name]; ok {
+					w.history, g.History = strings.ReplaceAll(w.history, d, ""), strings.ReplaceAll(g.History, d, "")
 				}
 				if w.hasHistory && g.History != w.history {
 					t.Errorf("%v -> %v: history %s, Zeek %s", w.orig, w.resp, g.History, w.history)
