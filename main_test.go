@@ -282,7 +282,6 @@ type nopWriter struct{}
 
 func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-
 // TestKernelStates replays the captures of real Linux sockets in
 // pcaps/kernel and compares both endpoints' inferred states with what
 // `ss -tan` reported on each host when the capture ended.
@@ -396,9 +395,9 @@ func readConnLog(t *testing.T, path string) []zeekConn {
 		_, hs := cols["conn_state"]
 		_, hh := cols["history"]
 		out = append(out, zeekConn{
-			orig:     netip.AddrPortFrom(netip.MustParseAddr(get("id.orig_h")), uint16(atoi(t, get("id.orig_p")))),
-			resp:     netip.AddrPortFrom(netip.MustParseAddr(get("id.resp_h")), uint16(atoi(t, get("id.resp_p")))),
-			state:    get("conn_state"), history: get("history"), hasState: hs, hasHistory: hh,
+			orig:  netip.AddrPortFrom(netip.MustParseAddr(get("id.orig_h")), uint16(atoi(t, get("id.orig_p")))),
+			resp:  netip.AddrPortFrom(netip.MustParseAddr(get("id.resp_h")), uint16(atoi(t, get("id.resp_p")))),
+			state: get("conn_state"), history: get("history"), hasState: hs, hasHistory: hh,
 			origPkts: get("orig_pkts"), respPkts: get("resp_pkts"),
 		})
 	}
