@@ -356,7 +356,6 @@ type zeekConn struct {
 	orig, resp           netip.AddrPort
 	state, history       string
 	origPkts, respPkts   string
-	vlan, innerVLAN      string
 	hasState, hasHistory bool
 }
 
