@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonRecord is the JSON contract as a client would decode it.
@@ -521,5 +522,40 @@ func TestVLANKeys(t *testing.T) {
 		if fmt.Sprint(r.VLAN) != "[0 0]" {
 			t.Errorf("qinq-vlan0-http: %s -> %s vlan %v, want [0 0]", r.Client, r.Server, r.VLAN)
 		}
+	}
+}
+
+// TestJSONContract checks every field the README promises, on a tagged
+// capture so that vlan is present too.
+func TestJSONContract(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-r", "pcaps/vlan-collisions.pcap", "-o", "json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	keys := []string{"client", "server", "client_state", "server_state", "midstream", "packets_c2s", "packets_s2c",
+		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "rtt_ms",
+		"first_seen", "last_seen", "conn_state", "history"}
+	sawVLAN := false
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				t.Errorf("no %q in %s", k, line)
+			}
+		}
+		if _, ok := m["vlan"]; ok {
+			sawVLAN = true
+		}
+		for _, k := range []string{"first_seen", "last_seen"} {
+			if _, err := time.Parse(time.RFC3339Nano, m[k].(string)); err != nil {
+				t.Errorf("%s: %v", k, err)
+			}
+		}
+	}
+	if !sawVLAN {
+		t.Error("no record with vlan tags")
 	}
 }
