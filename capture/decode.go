@@ -102,6 +102,7 @@ func NewDecoder() *Decoder {
 	d.ip6.st = st
 	d.udp.st = st
 	d.pppoe.st = st
+	d.gtp.st = st
 	d.tcp.st = st
 	for _, e := range []struct {
 		l   *extLayer

@@ -478,6 +478,7 @@ func (l *mplsLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 type gtpLayer struct {
 	layers.BaseLayer
 	next gopacket.LayerType
+	st   *state
 }
 
 func (l *gtpLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeGTPv1U }
@@ -522,6 +523,7 @@ func (l *gtpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	if end < n {
 		return errors.New("GTP message length shorter than its header")
 	}
+	l.st.limit(data, end)
 	if end > len(data) {
 		end = len(data)
 	}
