@@ -26,28 +26,29 @@ type ui struct {
 	kick chan struct{}           // wakes the builder for a new request
 
 	// Event goroutine state.
-	frame      *frame
-	view       view
-	listView   view // the list the detail view returns to
-	sort       colID
-	desc       bool
-	svcSort    svcCol
-	svcDesc    bool
-	filter     string
-	scope      *endpoint
-	frozen     bool
-	hideClosed bool
-	helpShown  bool
-	filterOpen bool
-	selID      uint64   // the selected connection
-	selSvc     endpoint // the selected service
-	detailID   uint64
-	detailKey  flows.Key
-	detailRec  *flows.Record // last record the detail view got
-	following  bool          // the UI, not the user, is moving the selection
-	barrier    bool          // a test waits for the frame to catch up
-	connCols   []colID       // the connection columns on screen, for s
-	svcCols    []svcCol
+	frame         *frame
+	view          view
+	listView      view // the list the detail view returns to
+	sort          colID
+	desc          bool
+	svcSort       svcCol
+	svcDesc       bool
+	filter        string
+	scope         *endpoint
+	frozen        bool
+	hideClosed    bool
+	helpShown     bool
+	filterOpen    bool
+	selID         uint64   // the selected connection
+	selSvc        endpoint // the selected service
+	detailID      uint64
+	detailKey     flows.Key
+	detailRec     *flows.Record // last record the detail view got
+	detailRetired bool          // it had left the table
+	following     bool          // the UI, not the user, is moving the selection
+	barrier       bool          // a test waits for the frame to catch up
+	connCols      []colID       // the connection columns on screen, for s
+	svcCols       []svcCol
 
 	// Widgets.
 	root        *tview.Pages
@@ -254,7 +255,7 @@ func (u *ui) swap(f *frame) {
 	u.followSvc()
 	if u.view == viewDetail && f.req.detailID == u.detailID {
 		if f.detail != nil {
-			u.detailRec = f.detail
+			u.detailRec, u.detailRetired = f.detail, f.detailRetired
 		}
 		u.showDetail(f.detail == nil)
 	}

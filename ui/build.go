@@ -41,7 +41,9 @@ type frame struct {
 	svcs   []service
 	svcW   int           // widest service name
 	detail *flows.Record // nil if not asked for, or gone
-	head   header
+	// detailRetired says the detail's connection has left the table.
+	detailRetired bool
+	head          header
 
 	newRows, newOrder bool // which builder buffers this frame took
 }
@@ -83,6 +85,7 @@ type builder struct {
 	posBuf    [2][]int32
 	ordCur    int
 	svcIdx    []int32
+	rank      []uint32
 	lingering []retiredRec
 	shown     *frame
 	builds    int
@@ -113,10 +116,11 @@ func (b *builder) full(req *request) *frame {
 	b.seq++
 	f := &frame{req: req, seq: b.seq, now: now, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
 	b.takeRetired(now)
-	b.recs = b.table.AppendSnapshot(b.recs[:0])
+	b.recs = b.table.AppendSnapshot(sized(b.recs, b.table.Len()))
 
 	// Sort the table's and the lingering records by ID.
-	items := b.items[:0]
+	n := len(b.recs) + len(b.lingering)
+	items := sized(b.items, n)
 	for i := range b.recs {
 		items = append(items, sortItem{b.recs[i].ID, uint32(i)})
 	}
@@ -125,29 +129,41 @@ func (b *builder) full(req *request) *frame {
 	}
 	sorted, scratch := radixSort(items, b.scratch)
 
-	// Merge with the rows shown, by ID, for rates and first sightings.
+	// Convert the records in the order they were copied, which reads them
+	// sequentially (a million records are 290 MB), and scatter the rows to
+	// their places in ID order.
+	rank := sized(b.rank, n)[:n]
+	for j, it := range sorted {
+		rank[it.i] = uint32(j)
+	}
+	rows := sized(b.rowBuf[1-b.rowCur], n)[:n]
+	for i := range b.recs {
+		rows[rank[i]].setRecord(&b.recs[i], false)
+	}
+	for i := range b.lingering {
+		rows[rank[len(b.recs)+i]].setRecord(&b.lingering[i].rec, true)
+	}
+	b.rank = rank
+
+	// Merge with the rows shown, both in ID order, for rates and first
+	// sightings. A connection both in the table and retired (it left the
+	// table between the two copies) keeps its retired row, the later one.
 	var prev []row
 	var dt float64
 	if b.shown != nil {
 		prev = b.shown.rows
 		dt = float64(now-b.shown.now) / 1e9
 	}
-	rows := b.rowBuf[1-b.rowCur][:0]
-	p := 0
-	for _, it := range sorted {
-		var rec *flows.Record
-		retired := int(it.i) >= len(b.recs)
-		if retired {
-			rec = &b.lingering[int(it.i)-len(b.recs)].rec
-		} else {
-			rec = &b.recs[it.i]
+	out, p := 0, 0
+	for i := range rows {
+		if out > 0 && rows[out-1].id == rows[i].id {
+			out--
 		}
-		if n := len(rows); n > 0 && rows[n-1].id == rec.ID {
-			rows = rows[:n-1] // in the table and already retired: the retired copy wins
+		if out != i {
+			rows[out] = rows[i]
 		}
-		rows = append(rows, row{})
-		r := &rows[len(rows)-1]
-		r.setRecord(rec, retired)
+		r := &rows[out]
+		out++
 		for p < len(prev) && prev[p].id < r.id {
 			p++
 		}
@@ -159,11 +175,13 @@ func (b *builder) full(req *request) *frame {
 		case b.builds > 0:
 			r.born = f.wall
 		}
-		if dt > 0 && !retired {
+		if dt > 0 && r.flags&rowRetired == 0 {
 			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
 			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
+			r.setRateWidths()
 		}
 	}
+	rows = rows[:out]
 	b.items, b.scratch = sorted[:0], scratch
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
@@ -171,6 +189,16 @@ func (b *builder) full(req *request) *frame {
 	b.poll(&f.head)
 	b.derive(f, req)
 	return f
+}
+
+// sized returns s emptied, with room for n elements: grown with some slack
+// rather than by doubling, and shrunk when it is far too large, so that a
+// burst of connections does not hold memory for ever.
+func sized[T any](s []T, n int) []T {
+	if c := cap(s); c < n || c > 4*n && c > 1<<16 {
+		return make([]T, 0, n+n/8)
+	}
+	return s[:0]
 }
 
 // takeRetired moves the records retired since the last frame into the
@@ -203,7 +231,7 @@ func (b *builder) derived(req *request) *frame {
 	f := *b.shown
 	b.seq++
 	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
-	f.detail = nil
+	f.detail, f.detailRetired = nil, false
 	b.derive(&f, req)
 	return &f
 }
@@ -234,7 +262,7 @@ func (b *builder) commit(f *frame) {
 func (b *builder) derive(f *frame, req *request) {
 	rows := f.rows
 	flt := compileFilter(req.filter)
-	items := b.items[:0]
+	items := sized(b.items, len(rows))
 	svcIdx := b.svcIdx[:0]
 	exact := true
 	for i := range rows {
@@ -262,17 +290,13 @@ func (b *builder) derive(f *frame, req *request) {
 	if !exact {
 		refine(sorted, rows, req.sort, req.desc)
 	}
-	order := b.ordBuf[1-b.ordCur][:0]
+	order := sized(b.ordBuf[1-b.ordCur], len(sorted))
 	f.w = widths{}
 	for _, it := range sorted {
 		order = append(order, int32(it.i))
 		f.w.add(&rows[it.i])
 	}
-	pos := b.posBuf[1-b.ordCur]
-	if cap(pos) < len(rows) {
-		pos = make([]int32, len(rows), len(rows)+len(rows)/4)
-	}
-	pos = pos[:len(rows)]
+	pos := sized(b.posBuf[1-b.ordCur], len(rows))[:len(rows)]
 	for i := range pos {
 		pos[i] = -1
 	}
@@ -297,7 +321,7 @@ func (b *builder) derive(f *frame, req *request) {
 		}
 	}
 	if req.detailID != 0 {
-		f.detail = b.lookup(req.detailKey, req.detailID)
+		f.detail, f.detailRetired = b.lookup(req.detailKey, req.detailID)
 	}
 }
 
@@ -309,18 +333,18 @@ func (f *frame) svcsOrNil() []service {
 }
 
 // lookup returns the record, with its transitions, of a lingering or live
-// connection.
-func (b *builder) lookup(key flows.Key, id uint64) *flows.Record {
+// connection, and whether it has left the table.
+func (b *builder) lookup(key flows.Key, id uint64) (*flows.Record, bool) {
 	for i := range b.lingering {
 		if b.lingering[i].rec.ID == id {
 			r := b.lingering[i].rec
-			return &r
+			return &r, true
 		}
 	}
 	if r, ok := b.table.Lookup(key, id); ok {
-		return &r
+		return &r, false
 	}
-	return nil
+	return nil, false
 }
 
 // refine sorts the runs of equal keys that an inexact key (an IPv6

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
@@ -76,63 +77,54 @@ func stateName(s flows.State, short bool) string {
 // widths are the widest values of the variable-width columns over the rows
 // of a frame, computed by the builder so that columns keep their width
 // while the user scrolls.
-type widths struct {
-	addr    [2]int // client, server
-	pkts    int
-	bytes   [2]int
-	rate    [2]int
-	retrans [2]int
-}
+type widths [numWid]uint8
 
 func (w *widths) add(r *row) {
-	ci, si := r.ci(), r.si()
-	if w.addr[0] < maxAddrWidth {
-		w.addr[0] = max(w.addr[0], apWidth(&r.key.Addr[ci], r.key.Port[ci], r.key.V6))
-	}
-	if w.addr[1] < maxAddrWidth {
-		w.addr[1] = max(w.addr[1], apWidth(&r.key.Addr[si], r.key.Port[si], r.key.V6))
-	}
-	w.pkts = max(w.pkts, countWidth(r.pkts))
-	for d := range 2 {
-		w.bytes[d] = max(w.bytes[d], countWidth(r.bytes[d]))
-		w.rate[d] = max(w.rate[d], countWidth(uint64(r.rate[d]+0.5)))
-		w.retrans[d] = max(w.retrans[d], countWidth(uint64(r.retrans[d])))
+	for i, v := range r.wid {
+		w[i] = max(w[i], v)
 	}
 }
 
-// maxAddrWidth is the longest "[addr]:port" of an IPv6 endpoint.
-const maxAddrWidth = 47
-
 // countWidth is len(fmtCount(n)) without formatting.
-func countWidth(n uint64) int {
-	if n < 1024 {
-		return digits(uint32(n))
-	}
-	v := float64(n)
-	for v >= 1024 {
-		v /= 1024
-	}
-	if v < 9.95 {
+func countWidth(n uint64) uint8 {
+	switch {
+	case n < 10:
+		return 1
+	case n < 100:
+		return 2
+	case n < 1000:
+		return 3
+	case n < 1024:
 		return 4
 	}
-	return digits(uint32(math.Round(v))) + 1
+	u := (bits.Len64(n) - 1) / 10 // n is at least 1024^u
+	v := float64(n) / float64(uint64(1)<<(10*u))
+	switch {
+	case v < 9.95:
+		return 4 // 9.9K
+	case v < 99.5:
+		return 3 // 99K
+	case v < 999.5:
+		return 4 // 999K
+	}
+	return 5 // 1023K
 }
 
 // dataWidth is the width the values of column c need in frame f.
 func (w *widths) data(c colID) int {
 	switch c {
 	case colClient:
-		return w.addr[0]
+		return int(w[widClient])
 	case colServer:
-		return w.addr[1]
+		return int(w[widServer])
 	case colPkts:
-		return w.pkts
+		return int(w[widPkts])
 	case colBytes:
-		return w.bytes[0] + 1 + w.bytes[1]
+		return int(w[widBytesUp]) + 1 + int(w[widBytesDn])
 	case colRate:
-		return w.rate[0] + 1 + w.rate[1]
+		return int(w[widRateUp]) + 1 + int(w[widRateDn])
 	case colRetrans:
-		return w.retrans[0] + 1 + w.retrans[1]
+		return int(w[widRetransU]) + 1 + int(w[widRetransD])
 	}
 	return columns[c].width
 }

@@ -13,17 +13,17 @@ import (
 // says the connection is no longer in the table nor lingering.
 func (u *ui) showDetail(gone bool) {
 	row, col := u.detail.GetScrollOffset()
-	u.detail.SetText(u.detailText(u.detailRec, gone, u.frame.now))
+	u.detail.SetText(u.detailText(u.detailRec, u.detailRetired, gone, u.frame.now))
 	u.detail.ScrollTo(row, col)
 }
 
 // detailText describes one connection: both endpoints side by side, its
 // timing and Zeek summary, why the roles were chosen, and every state
 // transition with its capture time and cause.
-func (u *ui) detailText(r *flows.Record, gone bool, now int64) string {
+func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	th := u.theme
 	if r == nil {
-		return "\n " + th.tagDim + "the connection is gone: it left the table and its linger has passed[-:-:-]\n"
+		return "\n " + th.tagDim + "the connection is gone: it left the table and its linger is over[-:-:-]\n"
 	}
 	var b strings.Builder
 	const lw = 16 // label width
@@ -36,12 +36,14 @@ func (u *ui) detailText(r *flows.Record, gone bool, now int64) string {
 		return th.tagGroup[s.Group()] + pad(s.String(), cw) + "[-:-:-]"
 	}
 
-	status := "in the table"
+	status := "open"
 	switch {
 	case gone:
-		status = "gone from the table"
+		status = "gone: left the table, and its linger is over"
+	case retired:
+		status = "left the table; shown for the linger"
 	case r.Closed():
-		status = "closed"
+		status = "closed; still in the table"
 	}
 	w(" %sConnection #%d[-:-:-]  tcp  %s → %s", th.tagHeading, r.ID, escape(r.Client.String()), escape(r.Server.String()))
 	if v := r.Key.VLAN.String(); v != "" {

@@ -26,7 +26,22 @@ type row struct {
 	sst     flows.State
 	zeek    uint8 // index in zeekStates
 	flags   rowFlags
+	wid     [numWid]uint8 // display widths of the variable-width values
 }
+
+// Indices in row.wid.
+const (
+	widClient = iota
+	widServer
+	widPkts
+	widBytesUp
+	widBytesDn
+	widRateUp
+	widRateDn
+	widRetransU
+	widRetransD
+	numWid
+)
 
 type rowFlags uint8
 
@@ -48,22 +63,24 @@ func zeekIndex(s string) uint8 {
 	return 0
 }
 
-// setRecord fills r from rec, leaving born and rate alone.
+// setRecord makes r the row of rec, with no rate and not new.
 func (r *row) setRecord(rec *flows.Record, retired bool) {
-	r.id = rec.ID
-	r.first = rec.FirstSeen.UnixNano()
-	r.last = rec.LastSeen.UnixNano()
-	r.bytes = [2]uint64{rec.C2S.Bytes, rec.S2C.Bytes}
-	r.pkts = rec.C2S.Packets + rec.S2C.Packets
-	r.rtt = -1
+	*r = row{
+		id:      rec.ID,
+		first:   rec.FirstSeen.UnixNano(),
+		last:    rec.LastSeen.UnixNano(),
+		bytes:   [2]uint64{rec.C2S.Bytes, rec.S2C.Bytes},
+		pkts:    rec.C2S.Packets + rec.S2C.Packets,
+		rtt:     -1,
+		retrans: [2]uint32{sat32(rec.C2S.Retransmits), sat32(rec.S2C.Retransmits)},
+		key:     rec.Key,
+		cst:     rec.ClientState,
+		sst:     rec.ServerState,
+		zeek:    zeekIndex(rec.ConnState()),
+	}
 	if rec.RTT >= 0 {
 		r.rtt = int32(min(rec.RTT/time.Microsecond, 1<<31-1))
 	}
-	r.retrans = [2]uint32{sat32(rec.C2S.Retransmits), sat32(rec.S2C.Retransmits)}
-	r.key = rec.Key
-	r.cst, r.sst = rec.ClientState, rec.ServerState
-	r.zeek = zeekIndex(rec.ConnState())
-	r.flags = 0
 	if rec.Client.Port() != rec.Key.Port[0] || rec.Client.Addr().As16() != rec.Key.Addr[0] {
 		r.flags |= rowClient1
 	}
@@ -73,6 +90,24 @@ func (r *row) setRecord(rec *flows.Record, retired bool) {
 	if retired {
 		r.flags |= rowRetired
 	}
+	ci, si := r.ci(), r.si()
+	r.wid = [numWid]uint8{
+		widClient:   uint8(apWidth(&r.key.Addr[ci], r.key.Port[ci], r.key.V6)),
+		widServer:   uint8(apWidth(&r.key.Addr[si], r.key.Port[si], r.key.V6)),
+		widPkts:     countWidth(r.pkts),
+		widBytesUp:  countWidth(r.bytes[0]),
+		widBytesDn:  countWidth(r.bytes[1]),
+		widRetransU: countWidth(uint64(r.retrans[0])),
+		widRetransD: countWidth(uint64(r.retrans[1])),
+		widRateUp:   1,
+		widRateDn:   1,
+	}
+}
+
+// setRateWidths updates the widths of the rates once they are known.
+func (r *row) setRateWidths() {
+	r.wid[widRateUp] = countWidth(uint64(r.rate[0] + 0.5))
+	r.wid[widRateDn] = countWidth(uint64(r.rate[1] + 0.5))
 }
 
 func sat32(n uint64) uint32 { return uint32(min(n, 1<<32-1)) }

@@ -151,8 +151,12 @@ func (c *svcContent) cells(row int) []*tview.TableCell {
 		if g := int(id - scConnecting); id >= scConnecting && id <= scClosed && s.groups[g] > 0 {
 			style = th.group[[4]int{1, 2, 3, 0}[g]]
 		}
+		text := s.text(id)
+		if id == scServer && strlen(text) > c.w[j] {
+			text = cutLeft(text, c.w[j])
+		}
 		cells[j] = &tview.TableCell{
-			Text:     escape(s.text(id)),
+			Text:     escape(text),
 			Align:    align,
 			MaxWidth: c.w[j],
 			Style:    style,

@@ -35,6 +35,7 @@ type connLayout struct {
 	cols  []colID
 	w     []int
 	short bool // abbreviated state names
+	cut   int  // characters taken from the addresses to fit
 }
 
 func newConnTable(u *ui) *connTable {
@@ -180,14 +181,28 @@ func (c *connContent) rowCells(i int) []*tview.TableCell {
 		if col.right {
 			align = tview.AlignRight
 		}
+		text := r.text(id, f.now, c.lay.short)
+		if (id == colClient || id == colServer) && strlen(text) > c.lay.w[j] {
+			text = cutLeft(text, c.lay.w[j])
+		}
 		cells[j] = &tview.TableCell{
-			Text:     escape(r.text(id, f.now, c.lay.short)),
+			Text:     escape(text),
 			Align:    align,
 			MaxWidth: c.lay.w[j],
 			Style:    style,
 		}
 	}
 	return cells
+}
+
+// cutLeft shortens s to w characters by cutting its start, so that an
+// address keeps its port: "…0.0.1:40001".
+func cutLeft(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w || w < 1 {
+		return s
+	}
+	return "…" + string(r[len(r)-w+1:])
 }
 
 // overlay adds o's background and attributes to s.
@@ -212,12 +227,10 @@ func escape(s string) string {
 // states always (addresses shortened if need be), then the others by
 // priority; with abbreviated state names if that fits more of them.
 func layoutConns(w *widths, width int) connLayout {
-	best := connLayout{}
-	for _, short := range []bool{false, true} {
-		l := tryLayout(w, width, short)
-		if best.cols == nil || len(l.cols) > len(best.cols) {
-			best = l
-		}
+	long, short := tryLayout(w, width, false), tryLayout(w, width, true)
+	best := long
+	if short.cut < long.cut || short.cut == long.cut && len(short.cols) > len(long.cols) {
+		best = short
 	}
 	best.width = width
 	return best
@@ -269,6 +282,7 @@ func tryLayout(w *widths, width int, short bool) connLayout {
 			break
 		}
 		l.w[i]--
+		l.cut++
 	}
 	return l
 }

@@ -1,0 +1,293 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// line returns the first screen line that contains s, and its number.
+func (h *harness) line(s string) (string, int) {
+	h.t.Helper()
+	for i, l := range strings.Split(h.text(), "\n") {
+		if strings.Contains(l, s) {
+			return l, i
+		}
+	}
+	return "", -1
+}
+
+// styleAt returns the style of the cell where s starts on the screen.
+func (h *harness) styleAt(s string) tcell.Style {
+	h.t.Helper()
+	l, y := h.line(s)
+	if y < 0 {
+		h.t.Fatalf("%q is not on the screen:\n%s", s, h.text())
+	}
+	x := len([]rune(l[:strings.Index(l, s)]))
+	var st tcell.Style
+	h.cells(func(cells []tcell.SimCell, w, _ int) { st = cells[y*w+x].Style })
+	return st
+}
+
+// selected returns the text of the selected row (drawn in reverse).
+func (h *harness) selected() string {
+	h.t.Helper()
+	lines := strings.Split(h.text(), "\n")
+	var out string
+	h.cells(func(cells []tcell.SimCell, w, hgt int) {
+		for y := 3; y < hgt-1; y++ {
+			if _, _, a := cells[y*w].Style.Decompose(); a&tcell.AttrReverse != 0 {
+				out = lines[y]
+				return
+			}
+		}
+	})
+	return out
+}
+
+func TestSelectionFollowsConnection(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyDown)
+	sel := h.selected()
+	if !strings.Contains(sel, "10.0.0.3:50000") {
+		t.Fatalf("third row selected: %q", sel)
+	}
+	h.keys("S") // newest first: the row moves
+	if got := h.selected(); got != sel {
+		t.Errorf("after a new sort order, selected %q, want %q", got, sel)
+	}
+	_, y := h.line("10.0.0.3:50000")
+	if y == 5 {
+		t.Errorf("the connection did not move: the test proves nothing")
+	}
+	// New connections arrive before it: it stays selected.
+	h.apply(pkt("10.0.0.7:40100", "10.0.0.2:80", flows.SYN, 1000, 0, 0, 3*time.Second))
+	h.tick()
+	if got := h.selected(); !strings.Contains(got, "10.0.0.3:50000") {
+		t.Errorf("after a refresh, selected %q", got)
+	}
+	h.key(tcell.KeyEnter)
+	if l, _ := h.line("Connection #3"); l == "" {
+		t.Errorf("Enter did not open the selected connection:\n%s", h.text())
+	}
+}
+
+func TestMouse(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	// Click the Bytes header: sort by it, largest first.
+	_, y := h.line("Client state")
+	l, _ := h.line("Client state")
+	x := len([]rune(l[:strings.Index(l, "Bytes")]))
+	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
+	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
+	h.sync()
+	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Bytes ↑/↓ ▼") {
+		t.Fatalf("a click on the Bytes header: %q", l)
+	}
+	if _, first := h.line("1.5K/20K"); first != 3 {
+		t.Errorf("the largest connection is on line %d, want 3:\n%s", first, h.text())
+	}
+	// Double-click a row: its details.
+	_, y = h.line("10.0.0.9:22")
+	for range 2 {
+		h.screen.InjectMouse(2, y, tcell.Button1, tcell.ModNone)
+		h.screen.InjectMouse(2, y, tcell.ButtonNone, tcell.ModNone)
+	}
+	h.sync()
+	if l, _ := h.line("Connection #6"); l == "" {
+		t.Errorf("a double click did not open the connection's details:\n%s", h.text())
+	}
+}
+
+func TestNarrowScreen(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	for _, w := range []int{80, 66, 50} {
+		h.resize(w, 20)
+		head, _ := h.line("Client")
+		for _, col := range []string{"Client", "Server"} {
+			if !strings.Contains(head, col) {
+				t.Errorf("width %d: no %s column: %q", w, col, head)
+			}
+		}
+		if l, _ := h.line(".5:40010"); !strings.Contains(l, "CLOSE_WAIT") || !strings.Contains(l, "FIN_WAIT_2") {
+			t.Errorf("width %d: states missing: %q", w, l)
+		}
+		for _, l := range strings.Split(h.text(), "\n") {
+			if n := len([]rune(l)); n > w {
+				t.Errorf("width %d: a line of %d: %q", w, n, l)
+			}
+		}
+	}
+	h.resize(200, 50)
+	if l, _ := h.line("Client"); !strings.Contains(l, "conn_state") {
+		t.Errorf("200 wide: not every column: %q", l)
+	}
+}
+
+func TestStyles(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	fg := func(s tcell.Style) tcell.Color { c, _, _ := s.Decompose(); return c }
+	if c := fg(h.styleAt("ESTABLISHED")); c != tcell.ColorLime {
+		t.Errorf("ESTABLISHED in %v, want lime", c)
+	}
+	if c := fg(h.styleAt("SYN_SENT")); c != tcell.ColorYellow {
+		t.Errorf("SYN_SENT in %v, want yellow", c)
+	}
+	if c := fg(h.styleAt("CLOSE_WAIT")); c != tcell.ColorOrange {
+		t.Errorf("CLOSE_WAIT in %v, want orange", c)
+	}
+	if c := fg(h.styleAt("10.0.0.4:51000")); c != tcell.ColorGray {
+		t.Errorf("a closed row in %v, want gray", c)
+	}
+	if _, bg, _ := h.styleAt("10.0.0.5:40010").Decompose(); bg == tcell.ColorNavy {
+		t.Errorf("a row of the first frame is highlighted as new")
+	}
+	h.apply(pkt("10.0.0.7:40100", "10.0.0.2:80", flows.SYN, 1000, 0, 0, 3*time.Second))
+	h.tick()
+	if _, bg, _ := h.styleAt("10.0.0.7:40100").Decompose(); bg != tcell.ColorNavy {
+		t.Errorf("a new connection is not highlighted (background %v)", bg)
+	}
+}
+
+func TestNoColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	h := newHarness(t, 120, 30, scenario())
+	for _, s := range []string{"ESTABLISHED", "SYN_SENT", "10.0.0.4:51000", "Client state", "q quit"} {
+		if fg, bg, _ := h.styleAt(s).Decompose(); fg != tcell.ColorDefault || bg != tcell.ColorDefault {
+			t.Errorf("%s drawn in colour (%v on %v) with NO_COLOR set", s, fg, bg)
+		}
+	}
+	if _, _, a := h.styleAt("10.0.0.4:51000").Decompose(); a&tcell.AttrDim == 0 {
+		t.Errorf("a closed row is not dim without colour")
+	}
+}
+
+func TestReplayKeys(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	h.keys("++")
+	if s := h.replay.Speed(); s != 5 {
+		t.Errorf("speed %v after ++ from 1, want 5", s)
+	}
+	h.keys("-")
+	if l, _ := h.line("replay"); !strings.Contains(l, "replay 2x") {
+		t.Errorf("header: %q", l)
+	}
+	h.keys("++++++++")
+	if s := h.replay.Speed(); s != 0 {
+		t.Errorf("speed %v at the top, want 0 (as fast as possible)", s)
+	}
+	if l, _ := h.line("replay"); !strings.Contains(l, "replay max") {
+		t.Errorf("header: %q", l)
+	}
+	h.keys("p")
+	if !h.replay.Paused() {
+		t.Error("p did not pause")
+	}
+	if l, _ := h.line("PAUSED"); l == "" {
+		t.Errorf("no PAUSED in the header:\n%s", h.text())
+	}
+	h.keys("p.")
+	if !h.replay.Paused() || h.replay.steps != 1 {
+		t.Errorf(". gave paused %v and %d steps, want paused and 1", h.replay.Paused(), h.replay.steps)
+	}
+}
+
+func TestLingerAndRetiredDetail(t *testing.T) {
+	h := newHarness(t, 120, 40, scenario())
+	// The first connection retired at 1 s (its port was reused); select it.
+	h.keys("g")
+	if sel := h.selected(); !strings.Contains(sel, "10.0.0.1:40001") || !strings.Contains(sel, "CLOSED       CLOSED") {
+		t.Fatalf("selected %q, want the retired 10.0.0.1:40001", sel)
+	}
+	h.key(tcell.KeyEnter)
+	text := h.text()
+	for _, want := range []string{"left the table", "client  ESTABLISHED → FIN_WAIT_1", "server  LAST_ACK → CLOSED", "CLOSED → SYN_SENT", "conn_state      SF"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the retired connection's details lack %q:\n%s", want, text)
+		}
+	}
+	h.key(tcell.KeyEscape)
+	// It retired before the UI started, so its linger counts from the
+	// first frame, at 2 s of capture time: it goes at 7 s.
+	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 6900*time.Millisecond))
+	h.tick()
+	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 2 {
+		t.Errorf("10.0.0.1:40001 on %d lines at 6.9 s, want 2 (retired and new)", n)
+	}
+	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 7100*time.Millisecond))
+	h.tick()
+	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 1 {
+		t.Errorf("10.0.0.1:40001 on %d lines at 7.1 s, want 1 (the new one)", n)
+	}
+	// A connection that retires while the UI runs lingers from then: the
+	// new 10.0.0.1:40001 is reset at 7.2 s, retired 30 s later.
+	h.apply(pkt("10.0.0.1:40001", "10.0.0.2:80", flows.RST, 90001, 0, 0, 7200*time.Millisecond))
+	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 38*time.Second))
+	h.tick()
+	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 1 {
+		t.Errorf("10.0.0.1:40001 on %d lines at 38 s, want 1 (retired at 38 s)", n)
+	}
+	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 43100*time.Millisecond))
+	h.tick()
+	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 0 {
+		t.Errorf("10.0.0.1:40001 on %d lines at 43.1 s, want 0", n)
+	}
+}
+
+func TestRates(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	// 10 KB more each way in the next second of capture time.
+	h.apply(
+		pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK|flows.PSH, 2301, 25001, 10000-54, 2500*time.Millisecond),
+		pkt("10.0.0.2:80", "10.0.0.1:40002", flows.ACK|flows.PSH, 25001, 12247, 10000-54, 3*time.Second),
+	)
+	h.tick()
+	l, _ := h.line("10.0.0.1:40002")
+	if !strings.Contains(l, "9.8K/9.8K") {
+		t.Errorf("rate of the busy connection: %q, want 9.8K/9.8K (10000 B in 1 s each way)", l)
+	}
+	if hd, _ := h.line("pkt/s"); !strings.Contains(hd, "2 pkt/s 200B/s") {
+		t.Errorf("header: %q", hd)
+	}
+}
+
+func TestQuit(t *testing.T) {
+	for _, k := range []struct {
+		name string
+		key  tcell.Key
+		r    rune
+	}{{"q", tcell.KeyRune, 'q'}, {"Ctrl-C", tcell.KeyCtrlC, 0}} {
+		t.Run(k.name, func(t *testing.T) {
+			h := newHarness(t, 80, 24, scenario())
+			h.screen.InjectKey(k.key, k.r, tcell.ModNone)
+			select {
+			case err := <-h.done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.done <- nil
+			case <-time.After(10 * time.Second):
+				t.Fatal("the UI did not quit")
+			}
+		})
+	}
+	t.Run("context", func(t *testing.T) {
+		h := newHarness(t, 80, 24, scenario())
+		h.cancel()
+		select {
+		case err := <-h.done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.done <- nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("the UI did not stop with its context")
+		}
+	})
+}

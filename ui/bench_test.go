@@ -1,0 +1,102 @@
+package ui
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// bigTable is a flow table of a million connections, built once: clients
+// 10.x.y.z on 60 server ports of 40 servers, in a mix of states.
+var bigTable = sync.OnceValue(func() *flows.Table {
+	const n = 1_000_000
+	tab := flows.NewTable(flows.Config{})
+	var p flows.Packet
+	send := func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
+		p = flows.Packet{Flags: flags, Seq: seq, Ack: ack, PayloadLen: length, FrameLen: 54 + length, Window: 1000, WScale: -1, TS: ts}
+		p.Tuple.SetV4(src[:], dst[:])
+		p.Tuple.SrcPort, p.Tuple.DstPort = sp, dp
+		tab.Apply(&p)
+	}
+	base := t0.UnixNano()
+	for i := range n {
+		c := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
+		s := [4]byte{192, 168, 0, byte(i % 40)}
+		cp, sp := uint16(32768+i%28000), uint16(80+i%60)
+		ts := base + int64(i)*1000
+		send(c, s, cp, sp, flows.SYN, 1000, 0, 0, ts)
+		switch i % 4 {
+		case 0: // SYN_SENT
+		case 1: // refused
+			send(s, c, sp, cp, flows.RST|flows.ACK, 0, 1001, 0, ts+10)
+		default: // established, with data
+			send(s, c, sp, cp, flows.SYN|flows.ACK, 5000, 1001, 0, ts+10)
+			send(c, s, cp, sp, flows.ACK|flows.PSH, 1001, 5001, uint32(i%1400), ts+20)
+			if i%4 == 3 { // the client closes
+				send(c, s, cp, sp, flows.FIN|flows.ACK, 1001+uint32(i%1400), 5001, 0, ts+30)
+			}
+		}
+	}
+	return tab
+})
+
+// BenchmarkFrame measures one refresh of the UI with a million
+// connections: the builder's snapshot, merge, filter and sort, then the
+// drawing of the visible page of the connection table (200x50). The
+// resort cases are what a new sort or filter costs (no new snapshot), and
+// draw what redrawing the page costs (a key press, scrolling).
+func BenchmarkFrame(b *testing.B) {
+	tab := bigTable()
+	for _, bc := range []struct {
+		name string
+		mode int // 2: new snapshot, 1: new sort or filter, 0: draw only
+		req  request
+	}{
+		{"snapshot/by-age", 2, request{sort: colAge, desc: true}},
+		{"snapshot/by-bytes", 2, request{sort: colBytes, desc: true}},
+		{"snapshot/by-server", 2, request{sort: colServer}},
+		{"snapshot/filtered", 2, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}},
+		{"resort/by-bytes", 1, request{sort: colBytes, desc: true}},
+		{"resort/filtered", 1, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}},
+		{"resort/services", 1, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}},
+		{"draw", 0, request{sort: colAge, desc: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			u := &ui{theme: newTheme(false)}
+			u.conns = newConnTable(u)
+			u.conns.SetRect(0, 0, 200, 50)
+			screen := tcell.NewSimulationScreen("UTF-8")
+			if err := screen.Init(); err != nil {
+				b.Fatal(err)
+			}
+			defer screen.Fini()
+			screen.SetSize(200, 50)
+			bl := newBuilder(&Config{Table: tab}, func() time.Time { return t0 })
+			req := bc.req
+			for range 2 { // warm the double buffers up
+				bl.commit(bl.full(&req))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				f := bl.shown
+				switch bc.mode {
+				case 2:
+					f = bl.full(&req)
+				case 1:
+					f = bl.derived(&req)
+				}
+				bl.commit(f)
+				u.frame = f
+				u.conns.setFrame(f)
+				u.followConn()
+				u.conns.Draw(screen)
+			}
+			b.ReportMetric(float64(len(bl.shown.order)), "rows")
+		})
+	}
+}
