@@ -88,15 +88,20 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	if len(r.Transitions) == 0 {
 		w(" %snone logged[-:-:-]\n", th.tagDim)
 	}
+	// One line per transition when the cause fits beside it, else two.
+	_, _, width, _ := u.detail.GetInnerRect()
 	for _, t := range r.Transitions {
 		who := "server"
 		if t.Client {
 			who = "client"
 		}
-		w(" %s  %s  %s → %s  %s%s[-:-:-]\n", fmtClock(t.Time()), who,
-			th.tagGroup[t.From.Group()]+t.From.String()+"[-:-:-]",
-			th.tagGroup[t.To.Group()]+pad(t.To.String(), 12)+"[-:-:-]",
-			th.tagDim, escape(t.Cause()))
+		change := th.tagGroup[t.From.Group()] + t.From.String() + "[-:-:-] → " +
+			th.tagGroup[t.To.Group()] + t.To.String() + "[-:-:-]"
+		sep := "\n" + strings.Repeat(" ", 18)
+		if n := 1 + 15 + 2 + 6 + 2 + len(t.From.String()) + 3 + len(t.To.String()) + 2 + len(t.Cause()); n <= width {
+			sep = "  "
+		}
+		w(" %s  %s  %s%s%s%s[-:-:-]\n", fmtClock(t.Time()), who, change, sep, th.tagDim, escape(t.Cause()))
 	}
 	return b.String()
 }

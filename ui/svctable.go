@@ -80,7 +80,7 @@ func (c *svcContent) layout(width int) {
 	total := -1
 	for prio := 0; prio <= int(numSvcCols); prio++ {
 		for s := range numSvcCols {
-			if svcColumns[s].keep == prio && (prio == 0 || total+1+cw(s) <= width) {
+			if svcColumns[s].keep == prio && !in[s] && (prio == 0 || s == c.f.req.svcSort || total+1+cw(s) <= width) {
 				in[s] = true
 				total += cw(s) + 1
 			}

@@ -36,6 +36,7 @@ type connLayout struct {
 	w     []int
 	short bool // abbreviated state names
 	cut   int  // characters taken from the addresses to fit
+	value int  // how much the optional columns shown are worth
 }
 
 func newConnTable(u *ui) *connTable {
@@ -61,7 +62,7 @@ func (t *connTable) setFrame(f *frame) {
 func (t *connTable) Draw(screen tcell.Screen) {
 	_, _, w, _ := t.GetInnerRect()
 	if w != t.c.lay.width {
-		t.c.lay = layoutConns(&t.c.f.w, w)
+		t.c.lay = layoutConns(&t.c.f.w, w, t.c.f.req.sort)
 		t.c.u.connCols = t.c.lay.cols
 		clear(t.c.cache)
 	}
@@ -223,20 +224,21 @@ func escape(s string) string {
 	return tview.Escape(s)
 }
 
-// layoutConns chooses the columns that fit in width: the addresses and
-// states always (addresses shortened if need be), then the others by
-// priority; with abbreviated state names if that fits more of them.
-func layoutConns(w *widths, width int) connLayout {
-	long, short := tryLayout(w, width, false), tryLayout(w, width, true)
+// layoutConns chooses the columns that fit in width: the addresses, the
+// states and the sort column always (addresses shortened if need be), then
+// the others by priority; with abbreviated state names if that shows more
+// important columns.
+func layoutConns(w *widths, width int, sorted colID) connLayout {
+	long, short := tryLayout(w, width, false, sorted), tryLayout(w, width, true, sorted)
 	best := long
-	if short.cut < long.cut || short.cut == long.cut && len(short.cols) > len(long.cols) {
+	if short.cut < long.cut || short.cut == long.cut && short.value > long.value {
 		best = short
 	}
 	best.width = width
 	return best
 }
 
-func tryLayout(w *widths, width int, short bool) connLayout {
+func tryLayout(w *widths, width int, short bool, sorted colID) connLayout {
 	cw := func(c colID) int {
 		col := &columns[c]
 		name := col.name
@@ -252,20 +254,22 @@ func tryLayout(w *widths, width int, short bool) connLayout {
 	total := -1
 	var in [numCols]bool
 	for c := range numCols {
-		if columns[c].keep == 0 {
+		if columns[c].keep == 0 || c == sorted {
 			in[c] = true
 			total += cw(c) + 1
 		}
 	}
+	value := 0
 	for prio := 1; prio <= int(numCols); prio++ {
 		for c := range numCols {
-			if columns[c].keep == prio && total+1+cw(c) <= width {
+			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width {
 				in[c] = true
 				total += cw(c) + 1
+				value += 1 << (int(numCols) - prio) // any column beats all the lesser ones
 			}
 		}
 	}
-	l := connLayout{short: short}
+	l := connLayout{short: short, value: value}
 	for c := range numCols {
 		if in[c] {
 			l.cols = append(l.cols, c)
