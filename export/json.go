@@ -72,6 +72,8 @@ func AppendJSON(b []byte, r *flows.Record) []byte {
 	num("payload_s2c", r.S2C.Payload)
 	num("retransmits_c2s", r.C2S.Retransmits)
 	num("retransmits_s2c", r.S2C.Retransmits)
+	num("gaps_c2s", r.C2S.Gaps)
+	num("gaps_s2c", r.S2C.Gaps)
 	b = append(b, `"rtt_ms":`...)
 	if r.RTT >= 0 {
 		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)

@@ -15,8 +15,9 @@ import (
 // Columns: protocol, client and server address:port, both endpoints'
 // states, packets and frame bytes (total, and client-to-server /
 // server-to-client), handshake RTT, retransmitted segments, Zeek's
-// conn_state, and flags: M for a connection picked up mid-stream, and the
-// VLAN tags.
+// conn_state, and flags: M for a connection picked up mid-stream, G for
+// one with gaps in sequence space (packets possibly missed), and the VLAN
+// tags.
 func WriteTable(w io.Writer, recs []flows.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags")
@@ -29,6 +30,9 @@ func WriteTable(w io.Writer, recs []flows.Record) error {
 		var flags []string
 		if r.Midstream {
 			flags = append(flags, "M")
+		}
+		if r.C2S.Gaps+r.S2C.Gaps > 0 {
+			flags = append(flags, "G")
 		}
 		if v := r.Key.VLAN.String(); v != "" {
 			flags = append(flags, "vlan="+v)

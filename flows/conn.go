@@ -31,6 +31,8 @@ type endpoint struct {
 	nxt     uint32 // highest sequence number it sent, plus one
 	finSeq  uint32 // sequence number of its FIN
 	acked   uint32 // highest acknowledgement number it sent
+	holeLo  uint32 // the last gap it left in sequence space,
+	holeHi  uint32 // [holeLo, holeHi), not yet filled
 	window  uint16 // last raw window it advertised
 	twStart int64  // capture time it entered TIME_WAIT
 	lastTx  int64  // capture time it last sent a SYN or FIN
@@ -46,6 +48,10 @@ type EndpointStats struct {
 	Bytes       uint64 // sum of the frames' original lengths
 	Payload     uint64 // TCP payload bytes
 	Retransmits uint64 // segments that carried only sequence space already sent
+	// Gaps counts segments that started beyond the highest sequence
+	// number seen before them: a packet was lost before the capture
+	// point, dropped by it, or overtaken. States may then be less sure.
+	Gaps uint64
 }
 
 func (e *endpoint) has(f epFlags) bool { return e.flags&f != 0 }
@@ -207,8 +213,22 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 	S.Packets++
 	S.Bytes += uint64(p.FrameLen)
 	S.Payload += uint64(p.PayloadLen)
-	if S.has(seqKnown) && seqLen > 0 && seqLE(end, S.nxt) && f&RST == 0 && !keepalive(p, S) {
-		S.Retransmits++
+	switch {
+	case f&RST != 0 || !S.has(seqKnown):
+	case !inOrder:
+		S.Gaps++
+		S.holeLo, S.holeHi = S.nxt, p.Seq
+	case seqLen > 0 && seqLE(end, S.nxt) && !keepalive(p, S):
+		if S.holeLo != S.holeHi && seqGE(p.Seq, S.holeLo) && seqLE(end, S.holeHi) {
+			// It fills the last gap seen (it was overtaken, not resent).
+			if p.Seq == S.holeLo {
+				S.holeLo = end
+			} else if end == S.holeHi {
+				S.holeHi = p.Seq
+			}
+		} else {
+			S.Retransmits++
+		}
 	}
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown

@@ -210,3 +210,16 @@ func TestTransitionsLogged(t *testing.T) {
 		t.Errorf("cause %q", c)
 	}
 }
+
+func TestGapsCounted(t *testing.T) {
+	tab := run(t, seq(handshake, []step{
+		{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES},
+		{'c', PSH | ACK, 1201, 5001, 100, ms(4), ES, ES}, // 1101..1200 missing
+		{'c', PSH | ACK, 1101, 5001, 100, ms(5), ES, ES}, // arrives late: no gap, no retransmission
+		{'s', ACK, 5001, 1301, 0, ms(6), ES, ES},
+	}))
+	r := tab.Flush()[0]
+	if r.C2S.Gaps != 1 || r.S2C.Gaps != 0 || r.C2S.Retransmits != 0 {
+		t.Errorf("gaps %d/%d, retransmits %d: want 1/0 and 0", r.C2S.Gaps, r.S2C.Gaps, r.C2S.Retransmits)
+	}
+}
