@@ -31,7 +31,7 @@ func main() {
 // options are the command line's settings.
 type options struct {
 	file, iface, output, filter string
-	list                        bool
+	list, follow, numeric       bool
 	count                       uint64
 	duration                    time.Duration
 	snaplen                     int
@@ -69,6 +69,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.output, "o", "table", "output `format`: table or json (NDJSON, one object per connection)")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
+	fs.BoolVar(&o.follow, "follow", false, "with -o json: stream one event per connection open, state change and close as they happen")
+	fs.BoolVar(&o.numeric, "n", false, "numeric addresses (always so in headless output)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after this long (e.g. 10s; 0: until Ctrl-C)")
 	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
@@ -96,6 +98,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.output != "table" && o.output != "json" {
 		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", o.output)
+	}
+	if o.follow && o.output != "json" {
+		return nil, errors.New("--follow streams NDJSON events: use it with -o json")
 	}
 	return o, nil
 }
@@ -172,10 +177,19 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		recs []flows.Record
 	)
 	cfg := o.table
-	if o.output == "json" {
+	switch {
+	case o.follow:
+		jw = export.NewJSON(stdout)
+		cfg.OnChange = func(ev flows.Event) { _ = jw.WriteEvent(ev.Kind.String(), time.Unix(0, ev.TS), &ev.Record) }
+		cfg.OnRetire = func(recs []flows.Record) {
+			for i := range recs {
+				_ = jw.WriteEvent("close", recs[i].LastSeen, &recs[i])
+			}
+		}
+	case o.output == "json":
 		jw = export.NewJSON(stdout)
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
-	} else {
+	default:
 		cfg.OnRetire = func(r []flows.Record) { recs = append(recs, r...) }
 	}
 	table := flows.NewTable(cfg)
@@ -184,9 +198,14 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 	rest := table.Flush()
 	var werr error
-	if jw != nil {
+	switch {
+	case o.follow:
+		for i := range rest {
+			werr = jw.WriteEvent("end", table.Now(), &rest[i])
+		}
+	case jw != nil:
 		werr = jw.Write(rest)
-	} else {
+	default:
 		recs = append(recs, rest...)
 		flows.SortByStart(recs)
 		werr = export.WriteTable(stdout, recs)

@@ -559,3 +559,42 @@ func TestJSONContract(t *testing.T) {
 		t.Error("no record with vlan tags")
 	}
 }
+
+// TestFollowEvents streams events for a complete connection and checks
+// that they trace its states in order, and that the last one equals the
+// record that -o json prints.
+func TestFollowEvents(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-r", "pcaps/eth-http-get.pcap", "-o", "json", "--follow"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var trace []string
+	var last map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		trace = append(trace, fmt.Sprintf("%s %s/%s", m["event"], m["client_state"], m["server_state"]))
+		last = m
+	}
+	// RFC 793: SYN; SYN-ACK (client ESTABLISHED on receipt, server
+	// SYN_RECEIVED); ACK; client FIN; server FIN+ACK acknowledging it; the
+	// last ACK.
+	want := []string{
+		"open SYN_SENT/CLOSED",
+		"state ESTABLISHED/SYN_RECEIVED",
+		"state ESTABLISHED/ESTABLISHED",
+		"state FIN_WAIT_1/CLOSE_WAIT",
+		"state TIME_WAIT/LAST_ACK",
+		"state TIME_WAIT/CLOSED",
+		"end TIME_WAIT/CLOSED",
+	}
+	if strings.Join(trace, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(trace, "\n"), strings.Join(want, "\n"))
+	}
+	_, recs, _ := flowtrack(t, "-r", "pcaps/eth-http-get.pcap", "-o", "json")
+	if last["packets_c2s"].(float64) != float64(recs[0].PacketsC2S) || last["history"] != recs[0].History {
+		t.Errorf("last event %v differs from the record %+v", last, recs[0])
+	}
+}

@@ -38,8 +38,32 @@ func (j *JSON) Write(recs []flows.Record) error {
 	return j.err
 }
 
+// WriteEvent writes one event line: the record's fields after "event" (as
+// given: "open", "state", "close" or "end") and "ts" (capture time).
+func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.buf = append(j.buf[:0], `{"event":`...)
+	j.buf = strconv.AppendQuote(j.buf, event)
+	j.buf = append(j.buf, `,"ts":"`...)
+	j.buf = ts.UTC().AppendFormat(j.buf, time.RFC3339Nano)
+	j.buf = append(j.buf, `",`...)
+	j.buf = appendFields(j.buf, r)
+	j.buf = append(j.buf, '\n')
+	_, j.err = j.w.Write(j.buf)
+	return j.err
+}
+
 // AppendJSON appends r as one JSON object (without a newline) to b.
 func AppendJSON(b []byte, r *flows.Record) []byte {
+	return appendFields(append(b, '{'), r)
+}
+
+// appendFields appends r's fields and the closing brace.
+func appendFields(b []byte, r *flows.Record) []byte {
 	str := func(name, v string) {
 		b = append(b, '"')
 		b = append(b, name...)
@@ -54,7 +78,6 @@ func AppendJSON(b []byte, r *flows.Record) []byte {
 		b = strconv.AppendUint(b, v, 10)
 		b = append(b, ',')
 	}
-	b = append(b, '{')
 	str("proto", "tcp")
 	str("client", r.Client.String())
 	str("server", r.Server.String())

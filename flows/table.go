@@ -35,6 +35,11 @@ type Config struct {
 	// Transitions is how many state changes to keep per connection, for
 	// a detailed view (default 0: none, which saves memory).
 	Transitions int
+	// OnChange, if set, receives an event when a connection is opened
+	// and whenever a packet changes the state of one of its endpoints. It
+	// is called without any table lock held, possibly from several
+	// goroutines at once; it must not call back into the table.
+	OnChange func(Event)
 	// OnRetire, if set, receives the records of connections that ended
 	// and expired, or were replaced by a new connection on the same
 	// 4-tuple, in the order they started. It is called without any table
@@ -110,23 +115,31 @@ func (t *Table) Apply(p *Packet) {
 	key, d := p.Tuple.Key()
 	sh := &t.shards[key.hash()&t.mask]
 	var old Record
-	replaced := false
+	replaced, opened := false, false
 	sh.mu.Lock()
 	c := sh.m[key]
 	switch {
 	case c == nil:
-		c = newConn(key, p, d)
-		c.id = t.opened.Add(1)
-		sh.m[key] = c
+		opened = true
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, &t.cfg)
 		c.supersede(int(d))
-		old, replaced = c.record(true), true
+		old, replaced, opened = c.record(true), true, true
+	}
+	if opened {
 		c = newConn(key, p, d)
 		c.id = t.opened.Add(1)
 		sh.m[key] = c
 	}
+	before := [2]State{c.ep[0].state, c.ep[1].state}
 	c.apply(p, int(d), &t.cfg)
+	var ev Event
+	if t.cfg.OnChange != nil && (opened || before != [2]State{c.ep[0].state, c.ep[1].state}) {
+		ev = Event{Kind: EventState, TS: p.TS, Record: c.record(false)}
+		if opened {
+			ev.Kind = EventOpen
+		}
+	}
 	sh.mu.Unlock()
 	if replaced {
 		t.retired.Add(1)
@@ -134,6 +147,37 @@ func (t *Table) Apply(p *Packet) {
 			t.cfg.OnRetire([]Record{old})
 		}
 	}
+	if ev.Kind != 0 {
+		t.cfg.OnChange(ev)
+	}
+}
+
+// EventKind says what happened to a connection.
+type EventKind uint8
+
+// Event kinds.
+const (
+	_          EventKind = iota
+	EventOpen            // a new connection was seen
+	EventState           // a packet changed an endpoint's state
+)
+
+// String returns "open" or "state".
+func (k EventKind) String() string {
+	switch k {
+	case EventOpen:
+		return "open"
+	case EventState:
+		return "state"
+	}
+	return "none"
+}
+
+// Event is a change of a connection, with its record right after it.
+type Event struct {
+	Kind   EventKind
+	TS     int64 // capture time of the packet, Unix nanoseconds
+	Record Record
 }
 
 // Now returns the capture time of the newest packet applied.
