@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,33 @@ type options struct {
 	snaplen                     int
 	bufferMB                    int
 	promisc                     bool
+	speed                       speedFlag
+	linger                      time.Duration
 	table                       flows.Config
+}
+
+// speedFlag is the replay speed: a factor, or "max" (0) for as fast as
+// possible.
+type speedFlag float64
+
+func (s *speedFlag) String() string {
+	if *s == 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(float64(*s), 'g', -1, 64)
+}
+
+func (s *speedFlag) Set(v string) error {
+	if v == "max" {
+		*s = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSuffix(v, "x"), 64)
+	if err != nil || f < 0 {
+		return fmt.Errorf("want a factor such as 1, 2.5 or 0.1, or max")
+	}
+	*s = speedFlag(f)
+	return nil
 }
 
 const usage = `usage: flowtrack [-r FILE | -i IFACE] [-o table|json] [options] [BPF filter]
@@ -45,9 +72,11 @@ const usage = `usage: flowtrack [-r FILE | -i IFACE] [-o table|json] [options] [
 
 flowtrack tracks every TCP connection in a capture file or on a live
 interface, and infers the state of both endpoints (client and server) as
-each host's kernel would report it.
+each host's kernel would report it. Without -o, on a terminal, it shows
+them live in an interactive view (press ? there for the keys).
 
 examples:
+  flowtrack -r pcaps/wikipedia.pcap --speed 10
   flowtrack -r pcaps/eth-http-get.pcap -o table
   flowtrack -r capture.pcapng -o json port 443
   sudo flowtrack -i eth0 -o table --duration 10s
@@ -66,7 +95,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
-	fs.StringVar(&o.output, "o", "table", "output `format`: table or json (NDJSON, one object per connection)")
+	fs.StringVar(&o.output, "o", "", "headless output `format`: table or json (NDJSON, one object per connection); without it, the interactive view on a terminal, else table")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
 	fs.BoolVar(&o.follow, "follow", false, "with -o json: stream one event per connection open, state change and close as they happen")
@@ -76,6 +105,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
 	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	o.speed = 1
+	fs.Var(&o.speed, "speed", "interactive replay speed: a factor of capture time, or max")
+	fs.DurationVar(&o.linger, "linger", 5*time.Second, "interactive view: how long ended connections stay on screen (capture time)")
 	fs.DurationVar(&o.table.TimeWait, "time-wait", 60*time.Second, "how long an endpoint stays in TIME_WAIT (capture time)")
 	fs.DurationVar(&o.table.IdleTimeout, "idle-timeout", time.Hour, "retire a connection idle this long (capture time)")
 	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
@@ -96,7 +128,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	case o.file == "" && o.iface == "":
 		return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
 	}
-	if o.output != "table" && o.output != "json" {
+	if o.output != "" && o.output != "table" && o.output != "json" {
 		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", o.output)
 	}
 	if o.follow && o.output != "json" {
@@ -116,6 +148,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.list {
 		if err := listInterfaces(stdout); err != nil {
+			fmt.Fprintln(stderr, "flowtrack:", err)
+			return 1
+		}
+		return 0
+	}
+	if o.output == "" {
+		o.output = "table"
+		if isTerminal(stdout) {
+			o.output = "ui"
+		}
+	}
+	if o.output == "ui" {
+		if err := watch(ctx, o, stderr); err != nil {
 			fmt.Fprintln(stderr, "flowtrack:", err)
 			return 1
 		}
@@ -149,28 +194,49 @@ func listInterfaces(w io.Writer) error {
 // track runs one capture to its end and writes the records. Records already
 // tracked are written even when the capture fails part-way; the error is
 // returned after them.
-func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	var src capture.Source
-	var err error
+// open opens the file or live interface the options name.
+func open(o *options) (capture.Source, error) {
 	if o.file != "" {
-		src, err = capture.OpenFile(o.file, o.filter)
-	} else {
-		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
-			Snaplen:    o.snaplen,
-			Promisc:    o.promisc,
-			BufferSize: o.bufferMB << 20,
-			Filter:     o.filter,
-		})
-		if err == nil && o.duration > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, o.duration)
-			defer cancel()
-		}
+		return capture.OpenFile(o.file, o.filter)
 	}
+	return capture.OpenLive(o.iface, capture.LiveConfig{
+		Snaplen:    o.snaplen,
+		Promisc:    o.promisc,
+		BufferSize: o.bufferMB << 20,
+		Filter:     o.filter,
+	})
+}
+
+// watch runs the interactive view until the user quits, then prints the
+// summary line.
+func watch(ctx context.Context, o *options, stderr io.Writer) error {
+	src, err := open(o)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
+		Linger: o.linger, MaxFrames: o.count, Duration: o.duration}
+	if o.file != "" {
+		pacer := capture.NewPacer(src, float64(o.speed))
+		s.Src, s.Replay = pacer, pacer
+	}
+	table, counters, err := interactive(ctx, s)
+	summary(stderr, src, counters, table)
+	return err
+}
+
+func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	src, err := open(o)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if o.iface != "" && o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
 
 	var (
 		jw   *export.JSON
