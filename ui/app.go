@@ -320,7 +320,9 @@ func (u *ui) build() {
 	u.detail = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help.SetBorder(true).SetTitle(" flowtrack: keys and columns (Esc closes) ")
-	u.input = tview.NewInputField().SetLabel("/").SetFieldStyle(tcell.StyleDefault.Underline(true))
+	u.input = tview.NewInputField().SetLabel("/").SetFieldStyle(tcell.StyleDefault.Underline(true)).
+		SetPlaceholder("address, :port, prefix, state or conn_state; Enter keeps, Esc clears").
+		SetPlaceholderStyle(u.theme.dim)
 	u.input.SetChangedFunc(func(text string) {
 		u.filter = text
 		u.publish()

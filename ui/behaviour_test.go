@@ -291,3 +291,45 @@ func TestQuit(t *testing.T) {
 		}
 	})
 }
+
+func TestClicks(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	click := func(s string) {
+		t.Helper()
+		l, y := h.line(s)
+		if y < 0 {
+			t.Fatalf("no %q on the screen", s)
+		}
+		x := len([]rune(l[:strings.Index(l, s)]))
+		h.screen.InjectMouse(x+1, y, tcell.Button1, tcell.ModNone)
+		h.screen.InjectMouse(x+1, y, tcell.ButtonNone, tcell.ModNone)
+		h.sync()
+	}
+	click("Services")
+	if l, _ := h.line("Connecting"); !strings.Contains(l, "Established") {
+		t.Fatalf("a click on the Services tab:\n%s", h.text())
+	}
+	click("Connections")
+	if l, _ := h.line("Client state"); l == "" {
+		t.Fatalf("a click on the Connections tab:\n%s", h.text())
+	}
+	click("? help")
+	if l, _ := h.line("Everywhere"); l == "" {
+		t.Fatalf("a click on the help hint:\n%s", h.text())
+	}
+}
+
+func TestLiveClock(t *testing.T) {
+	h := newHarness(t, 120, 30, scenario())
+	h.live.Store(true)
+	h.clock.Store(t0.Add(10 * time.Second).UnixNano())
+	h.tick()
+	// The last packet of 10.0.0.1:40002 was at 2 s; live, time goes on
+	// without packets.
+	if l, _ := h.line("10.0.0.1:40002"); !strings.Contains(l, "10.0s   8.0s") {
+		t.Errorf("live, age and idle do not follow the clock: %q", l)
+	}
+	if l, _ := h.line("test.pcap"); !strings.Contains(l, "(live)") || !strings.Contains(l, "03:04:15.000") {
+		t.Errorf("live header: %q", l)
+	}
+}

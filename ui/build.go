@@ -94,6 +94,7 @@ type builder struct {
 	prevPkts, prevBytes uint64
 	prevAt              int64
 	pps, bps            float64
+	live                bool // a live capture, still running
 }
 
 func newBuilder(cfg *Config, clock func() time.Time) *builder {
@@ -112,9 +113,14 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 
 // full builds a frame from a new snapshot of the table.
 func (b *builder) full(req *request) *frame {
-	now := b.table.Now().UnixNano()
 	b.seq++
-	f := &frame{req: req, seq: b.seq, now: now, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	f := &frame{req: req, seq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	b.poll(&f.head)
+	now := b.table.Now().UnixNano()
+	if b.live {
+		now = max(now, f.head.capture)
+	}
+	f.now = now
 	b.takeRetired(now)
 	b.recs = b.table.AppendSnapshot(sized(b.recs, b.table.Len()))
 
@@ -186,7 +192,6 @@ func (b *builder) full(req *request) *frame {
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
 	b.builds++
-	b.poll(&f.head)
 	b.derive(f, req)
 	return f
 }
@@ -386,6 +391,12 @@ func (b *builder) poll(h *header) {
 	at := st.CaptureTime.UnixNano()
 	if st.CaptureTime.IsZero() {
 		at = b.table.Now().UnixNano()
+	}
+	b.live = st.Live && !st.Done
+	if b.live {
+		// Live, packet timestamps are the host's clock: keep time going
+		// while no packet comes, so that idle times grow.
+		at = max(at, b.clock().UnixNano())
 	}
 	switch {
 	case at > b.prevAt && b.prevAt != 0 && st.Packets >= b.prevPkts:

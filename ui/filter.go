@@ -56,7 +56,7 @@ func compileFilter(expr string) *filter {
 				t.zeek |= 1 << i
 			}
 		}
-		t.addr = strings.Trim(w, "0123456789abcdef.:[]") == ""
+		t.addr = t.port < 0 && strings.Trim(w, "0123456789abcdef.:[]") == ""
 		f.terms = append(f.terms, t)
 	}
 	return f

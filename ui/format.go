@@ -81,10 +81,10 @@ func fmtRTT(d time.Duration) string {
 		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
 	case ms < 999.5:
 		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
-	case ms < 99995:
+	case ms < 9995:
 		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + "s"
 	default:
-		return strconv.FormatFloat(ms/1000, 'f', 0, 64) + "s"
+		return fmtAge(d)
 	}
 }
 

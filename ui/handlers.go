@@ -124,6 +124,17 @@ func (u *ui) openService() {
 	u.setView(viewConns)
 }
 
+// clickView switches to the view whose tab was clicked.
+func (u *ui) clickView(v view) {
+	if v == u.view || u.helpShown || u.filterOpen {
+		return
+	}
+	if u.view == viewDetail {
+		u.detailID, u.detailRec = 0, nil
+	}
+	u.setView(v)
+}
+
 func (u *ui) switchView() {
 	if u.view == viewConns {
 		u.setView(viewServices)

@@ -156,6 +156,8 @@ type harness struct {
 	done    chan error
 	cancel  context.CancelFunc
 	u       atomic.Pointer[ui]
+	live    atomic.Bool
+	clock   atomic.Int64 // the wall clock the UI sees, Unix ns
 }
 
 const barrierKey = tcell.KeyF60
@@ -171,6 +173,7 @@ func newHarness(t *testing.T, w, h int, ps []flows.Packet) *harness {
 		settled: make(chan struct{}, 1),
 		done:    make(chan error, 1),
 	}
+	hs.clock.Store(t0.UnixNano())
 	hs.table = flows.NewTable(flows.Config{Transitions: 32, OnRetire: hs.retired.Add})
 	hs.apply(ps...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -184,7 +187,7 @@ func newHarness(t *testing.T, w, h int, ps []flows.Packet) *harness {
 		Screen:  hs.screen,
 	}
 	opts := options{
-		clock:   func() time.Time { return t0 },
+		clock:   func() time.Time { return time.Unix(0, hs.clock.Load()) },
 		ticks:   hs.ticks,
 		drawn:   func(seq uint64) { hs.drawn.Store(seq) },
 		barrier: barrierKey,
@@ -223,7 +226,7 @@ func (h *harness) apply(ps ...flows.Packet) {
 }
 
 func (h *harness) status() Status {
-	return Status{Source: "test.pcap", Packets: h.packets.Load(), Bytes: h.packets.Load() * 100}
+	return Status{Source: "test.pcap", Live: h.live.Load(), Packets: h.packets.Load(), Bytes: h.packets.Load() * 100}
 }
 
 // wait waits for cond, failing the test after a while.

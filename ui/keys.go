@@ -136,12 +136,15 @@ func (u *ui) hints() []hint {
 		if a.labelFn != nil {
 			label = a.labelFn(u)
 		}
-		hs = append(hs, hint{a.shown, label})
+		hs = append(hs, hint{a.shown, label, a})
 	}
 	return hs
 }
 
-type hint struct{ key, label string }
+type hint struct {
+	key, label string
+	a          *action
+}
 
 // helpText renders the help overlay from the key table and the column
 // descriptions.

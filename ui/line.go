@@ -13,12 +13,15 @@ import (
 // footer.
 type lineView struct {
 	*tview.Box
-	segs func(width int) []seg
+	segs  func(width int) []seg
+	drawn []seg // as last drawn, with their positions
 }
 
 type seg struct {
 	text  string
 	style tcell.Style
+	click func() // what a click on it does, if anything
+	x     int    // where it was drawn
 }
 
 func newLineView(segs func(int) []seg) *lineView {
@@ -29,7 +32,10 @@ func (l *lineView) Draw(screen tcell.Screen) {
 	l.Box.DrawForSubclass(screen, l)
 	x, y, w, _ := l.GetInnerRect()
 	end := x + w
-	for _, s := range l.segs(w) {
+	l.drawn = l.segs(w)
+	for i := range l.drawn {
+		s := &l.drawn[i]
+		s.x = x
 		for _, r := range s.text {
 			if x >= end {
 				return
@@ -40,12 +46,30 @@ func (l *lineView) Draw(screen tcell.Screen) {
 	}
 }
 
+// MouseHandler runs the click action of the segment clicked.
+func (l *lineView) MouseHandler() func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
+	return l.WrapMouseHandler(func(action tview.MouseAction, event *tcell.EventMouse, _ func(p tview.Primitive)) (bool, tview.Primitive) {
+		x, y := event.Position()
+		if action != tview.MouseLeftClick || !l.InRect(x, y) {
+			return false, nil
+		}
+		for _, s := range l.drawn {
+			if x >= s.x && x < s.x+strlen(s.text) && s.click != nil {
+				s.click()
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
 // part is one piece of a line: its text, a shorter form for narrow
 // screens, and its priority (lower survives longer).
 type part struct {
 	text, short string
 	style       tcell.Style
 	prio        int
+	click       func()
 }
 
 // fit joins parts with two spaces, shortening and then dropping the
@@ -77,12 +101,12 @@ func fit(parts []part, width int, lead string) []seg {
 		}
 		parts = kept
 	}
-	segs := []seg{{lead, tcell.StyleDefault}}
+	segs := []seg{{text: lead}}
 	for i, p := range parts {
 		if i > 0 {
-			segs = append(segs, seg{"  ", tcell.StyleDefault})
+			segs = append(segs, seg{text: "  "})
 		}
-		segs = append(segs, seg{p.text, p.style})
+		segs = append(segs, seg{text: p.text, style: p.style, click: p.click})
 	}
 	return segs
 }
@@ -128,8 +152,12 @@ func (u *ui) headerSegs(width int) []seg {
 			}
 			parts = append(parts, part{text: t, short: fmtSpeed(r.Speed()), prio: 3})
 		}
-	} else if st.Done && !st.Live {
-		parts = append(parts, part{text: "end of input", style: th.key, prio: 1})
+	} else if st.Done {
+		text := "end of input"
+		if st.Live {
+			text = "capture stopped"
+		}
+		parts = append(parts, part{text: text, style: th.key, prio: 1})
 	}
 	parts = append(parts, part{
 		text:  fmtRate(h.pps) + " pkt/s " + fmtRate(h.bps) + "B/s",
@@ -158,11 +186,12 @@ func (u *ui) headerSegs(width int) []seg {
 func (u *ui) barSegs(width int) []seg {
 	th := u.theme
 	f := u.frame
-	tab := func(name string, active bool, prio int) part {
+	tab := func(name string, active bool, v view) part {
+		p := part{text: " " + name + " ", style: th.bar, click: func() { u.clickView(v) }}
 		if active {
-			return part{text: " " + name + " ", style: th.barActive, prio: prio}
+			p.style = th.barActive
 		}
-		return part{text: " " + name + " ", style: th.bar, prio: prio}
+		return p
 	}
 	var parts []part
 	conns := "Connections " + strconv.Itoa(len(f.order))
@@ -170,9 +199,9 @@ func (u *ui) barSegs(width int) []seg {
 	if u.view == viewServices {
 		svcs += " " + strconv.Itoa(len(f.svcs))
 	}
-	parts = append(parts, tab(conns, u.view == viewConns, 0), tab(svcs, u.view == viewServices, 0))
+	parts = append(parts, tab(conns, u.view == viewConns, viewConns), tab(svcs, u.view == viewServices, viewServices))
 	if u.view == viewDetail {
-		parts = append(parts, tab("Connection #"+strconv.FormatUint(u.detailID, 10), true, 0))
+		parts = append(parts, tab("Connection #"+strconv.FormatUint(u.detailID, 10), true, viewDetail))
 	}
 	f2 := f.req
 	if u.view == viewServices {
@@ -198,7 +227,7 @@ func (u *ui) barSegs(width int) []seg {
 // footerSegs is the last line: key hints from the key table.
 func (u *ui) footerSegs(width int) []seg {
 	th := u.theme
-	segs := []seg{{" ", th.base}}
+	segs := []seg{{text: " ", style: th.base}}
 	n := 1
 	for i, h := range u.hints() {
 		add := strlen(h.key) + 1 + strlen(h.label)
@@ -209,9 +238,13 @@ func (u *ui) footerSegs(width int) []seg {
 			break
 		}
 		if i > 0 {
-			segs = append(segs, seg{"  ", th.base})
+			segs = append(segs, seg{text: "  ", style: th.base})
 		}
-		segs = append(segs, seg{h.key, th.key}, seg{" " + h.label, th.base})
+		var click func()
+		if do := h.a.do; do != nil {
+			click = func() { do(u) }
+		}
+		segs = append(segs, seg{text: h.key, style: th.key, click: click}, seg{text: " " + h.label, style: th.base, click: click})
 		n += add
 	}
 	return segs
