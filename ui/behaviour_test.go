@@ -93,6 +93,13 @@ func TestMouse(t *testing.T) {
 	if _, first := h.line("1.5K/20K"); first != 3 {
 		t.Errorf("the largest connection is on line %d, want 3:\n%s", first, h.text())
 	}
+	// Clicked again at once (a double click): reversed.
+	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
+	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
+	h.sync()
+	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Bytes ↑/↓ ▲") {
+		t.Fatalf("a second click on the Bytes header: %q", l)
+	}
 	// Double-click a row: its details.
 	_, y = h.line("10.0.0.9:22")
 	for range 2 {

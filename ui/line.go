@@ -50,7 +50,7 @@ func (l *lineView) Draw(screen tcell.Screen) {
 func (l *lineView) MouseHandler() func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
 	return l.WrapMouseHandler(func(action tview.MouseAction, event *tcell.EventMouse, _ func(p tview.Primitive)) (bool, tview.Primitive) {
 		x, y := event.Position()
-		if action != tview.MouseLeftClick || !l.InRect(x, y) {
+		if action != tview.MouseLeftClick && action != tview.MouseLeftDoubleClick || !l.InRect(x, y) {
 			return false, nil
 		}
 		for _, s := range l.drawn {

@@ -56,11 +56,13 @@ func (t *svcTable) MouseHandler() func(action tview.MouseAction, event *tcell.Ev
 	return func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
 		if action == tview.MouseLeftDoubleClick {
 			if x, y := event.Position(); t.InRect(x, y) {
-				if row, _ := t.CellAt(x, y); row > 0 {
+				row, _ := t.CellAt(x, y)
+				if row > 0 {
 					t.Select(row, 0)
 					t.c.u.openService()
 					return true, nil
 				}
+				action = tview.MouseLeftClick // a second click on a header reverses the sort
 			}
 		}
 		return inner(action, event, setFocus)
