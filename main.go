@@ -111,6 +111,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.table.TimeWait, "time-wait", 60*time.Second, "how long an endpoint stays in TIME_WAIT (capture time)")
 	fs.DurationVar(&o.table.IdleTimeout, "idle-timeout", time.Hour, "retire a connection idle this long (capture time)")
 	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
+	fs.IntVar(&o.table.MaxConns, "max-conns", 2_000_000, "track at most this many connections at once (about 1 GiB); beyond it the least useful are evicted (0: no bound)")
 	fs.DurationVar(&o.table.HandshakeTimeout, "handshake-timeout", 3*time.Minute, "an unanswered handshake is given up after this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -290,6 +291,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Table) {
 	fmt.Fprintf(w, "%s: %d packets (%d TCP, %d other, %d malformed), %d connections",
 		src.Name(), c.Frames.Load(), c.TCP.Load(), c.NonTCP.Load(), c.Malformed.Load(), t.Opened())
+	if n := t.Evicted(); n > 0 {
+		fmt.Fprintf(w, ", %d evicted (--max-conns)", n)
+	}
 	if st, err := src.Stats(); err == nil && (st.PacketsDropped > 0 || st.IfDropped > 0) {
 		fmt.Fprintf(w, ", %d dropped by the kernel, %d by the interface", st.PacketsDropped, st.IfDropped)
 	}

@@ -108,6 +108,9 @@ func appendFields(b []byte, r *flows.Record) []byte {
 	str("last_seen", r.LastSeen.Format(time.RFC3339Nano))
 	str("conn_state", r.ConnState())
 	str("history", r.History())
+	if r.End == flows.EndEvicted {
+		b = append(b, `"evicted":true,`...)
+	}
 	if tags := r.Key.VLAN.Tags(); len(tags) > 0 {
 		b = append(b, `"vlan":[`...)
 		for i, t := range tags {

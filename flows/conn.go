@@ -97,6 +97,10 @@ type conn struct {
 	rtt       int64 // handshake round-trip time (ns), or -1
 	zeek      zeekConn
 	log       *[]Transition // state changes, when the table keeps them
+	prev      *conn         // neighbours on the shard's eviction list
+	next      *conn
+	isCheap   bool // on the cheap list (see evict.go)
+	ref       bool // saw a packet since the CLOCK hand passed
 }
 
 // newConn starts a connection with packet p, sent in direction d.

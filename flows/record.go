@@ -23,6 +23,7 @@ type Record struct {
 	ClientWindow uint16 // last raw windows advertised
 	ServerWindow uint16
 	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
+	End          EndReason    // why it left the table; EndNone in a snapshot
 	zeek         zeekConn
 }
 
@@ -37,8 +38,31 @@ func (r *Record) Closed() bool {
 	return r.ClientState == StateClosed && r.ServerState == StateClosed
 }
 
+// EndReason says why a record left the table.
+type EndReason uint8
+
+// Why records leave the table.
+const (
+	EndNone     EndReason = iota // still tracked (a snapshot)
+	EndClosed                    // both ends closed, and the closed timeout passed
+	EndIdle                      // no packet for the idle timeout
+	EndReplaced                  // a new connection (new SYN) took its 4-tuple
+	EndEvicted                   // evicted to respect Config.MaxConns
+	EndFlushed                   // still tracked when the capture ended (Flush)
+)
+
+var endNames = [...]string{"", "closed", "idle", "replaced", "evicted", "flushed"}
+
+// String returns "closed", "idle", "replaced", "evicted", "flushed" or "".
+func (e EndReason) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return "unknown"
+}
+
 // record copies c into a Record; the transition log only if withLog.
-func (c *conn) record(withLog bool) Record {
+func (c *conn) record(end EndReason, withLog bool) Record {
 	cl, sv := int(c.client), 1-int(c.client)
 	r := Record{
 		ID:           c.id,
@@ -56,6 +80,7 @@ func (c *conn) record(withLog bool) Record {
 		LastSeen:     time.Unix(0, c.last).UTC(),
 		ClientWindow: c.ep[cl].window,
 		ServerWindow: c.ep[sv].window,
+		End:          end,
 		zeek:         c.zeek,
 	}
 	if c.rtt >= 0 {

@@ -32,6 +32,11 @@ type Config struct {
 	// SweepEvery is how often, in capture time, expired connections are
 	// looked for (default 1s).
 	SweepEvery time.Duration
+	// MaxConns bounds the number of connections tracked at once (default
+	// 0: no bound). Each of the Shards shards holds at most its share;
+	// when a new connection finds its shard full, one is evicted (see
+	// evict.go) and handed to OnRetire with End set to EndEvicted.
+	MaxConns int
 	// Transitions is how many state changes to keep per connection, for
 	// a detailed view (default 0: none, which saves memory).
 	Transitions int
@@ -78,12 +83,15 @@ type Table struct {
 	sweepMu   sync.Mutex // serialises sweeps
 	opened    atomic.Uint64
 	retired   atomic.Uint64
+	evicted   atomic.Uint64
 }
 
 type shard struct {
-	mu sync.Mutex // guards the following
-	m  map[Key]*conn
-	_  [40]byte // keep shards on separate cache lines
+	mu    sync.Mutex // guards the following
+	m     map[Key]*conn
+	lists [2]list // by conn.isCheap; see evict.go
+	max   int     // connections this shard may hold (0: no limit)
+	_     [8]byte // keep shards on separate cache lines
 }
 
 // NewTable returns an empty table.
@@ -92,6 +100,9 @@ func NewTable(cfg Config) *Table {
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
 	for i := range t.shards {
 		t.shards[i].m = make(map[Key]*conn)
+		if cfg.MaxConns > 0 {
+			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
+		}
 	}
 	return t
 }
@@ -114,17 +125,28 @@ func (t *Table) Apply(p *Packet) {
 
 	key, d := p.Tuple.Key()
 	sh := &t.shards[key.hash()&t.mask]
-	var old Record
-	replaced, opened := false, false
+	var retire []Record // allocated only when a connection leaves
+	opened := false
 	sh.mu.Lock()
 	c := sh.m[key]
 	switch {
 	case c == nil:
 		opened = true
+		if sh.max > 0 && len(sh.m) >= sh.max {
+			if v := sh.victim(); v != nil {
+				v.expireTimers(p.TS, &t.cfg)
+				retire = append(retire, v.record(EndEvicted, true))
+				sh.untrack(v)
+				delete(sh.m, v.key)
+				t.evicted.Add(1)
+			}
+		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, &t.cfg)
 		c.supersede(int(d))
-		old, replaced, opened = c.record(true), true, true
+		retire = append(retire, c.record(EndReplaced, true))
+		sh.untrack(c)
+		opened = true
 	}
 	if opened {
 		c = newConn(key, p, d)
@@ -133,18 +155,23 @@ func (t *Table) Apply(p *Packet) {
 	}
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	c.apply(p, int(d), &t.cfg)
+	if opened {
+		sh.track(c)
+	} else {
+		sh.retrack(c)
+	}
 	var ev Event
 	if t.cfg.OnChange != nil && (opened || before != [2]State{c.ep[0].state, c.ep[1].state}) {
-		ev = Event{Kind: EventState, TS: p.TS, Record: c.record(false)}
+		ev = Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
 		if opened {
 			ev.Kind = EventOpen
 		}
 	}
 	sh.mu.Unlock()
-	if replaced {
+	if len(retire) > 0 {
 		t.retired.Add(1)
 		if t.cfg.OnRetire != nil {
-			t.cfg.OnRetire([]Record{old})
+			t.cfg.OnRetire(retire)
 		}
 	}
 	if ev.Kind != 0 {
@@ -199,6 +226,9 @@ func (t *Table) Len() int {
 // Opened returns how many connection records have been started.
 func (t *Table) Opened() uint64 { return t.opened.Load() }
 
+// Evicted returns how many connections were evicted to respect MaxConns.
+func (t *Table) Evicted() uint64 { return t.evicted.Load() }
+
 // Sweep retires the connections that have expired by the newest packet
 // time, handing them to OnRetire. Apply calls it every SweepEvery of
 // capture time.
@@ -209,7 +239,7 @@ func (t *Table) Sweep() {
 	defer t.sweepMu.Unlock()
 	now := t.now.Load()
 	t.nextSweep.Store(now + int64(t.cfg.SweepEvery))
-	t.emit(t.collect(func(c *conn) bool { return c.expired(now, &t.cfg) }))
+	t.emit(t.collect(func(c *conn) (bool, EndReason) { return c.expired(now, &t.cfg) }))
 }
 
 // Flush retires every connection left, expiring timers by the newest packet
@@ -217,9 +247,9 @@ func (t *Table) Sweep() {
 // what a replay calls at the end of its file.
 func (t *Table) Flush() []Record {
 	now := t.now.Load()
-	recs := t.collect(func(c *conn) bool {
+	recs := t.collect(func(c *conn) (bool, EndReason) {
 		c.expireTimers(now, &t.cfg)
-		return true
+		return true, EndFlushed
 	})
 	t.retired.Add(uint64(len(recs)))
 	return recs
@@ -238,7 +268,7 @@ func (t *Table) AppendSnapshot(dst []Record) []Record {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.m {
-			dst = append(dst, c.record(false))
+			dst = append(dst, c.record(EndNone, false))
 		}
 		sh.mu.Unlock()
 	}
@@ -252,21 +282,22 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c := sh.m[key]; c != nil && c.id == id {
-		return c.record(true), true
+		return c.record(EndNone, true), true
 	}
 	return Record{}, false
 }
 
 // collect removes the connections for which drop is true and returns their
 // records sorted by start time.
-func (t *Table) collect(drop func(*conn) bool) []Record {
+func (t *Table) collect(drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for k, c := range sh.m {
-			if drop(c) {
-				recs = append(recs, c.record(true))
+			if ok, why := drop(c); ok {
+				recs = append(recs, c.record(why, true))
+				sh.untrack(c)
 				delete(sh.m, k)
 			}
 		}
@@ -286,14 +317,15 @@ func (t *Table) emit(recs []Record) {
 	}
 }
 
-// expired reports whether c should leave the table at capture time now.
-func (c *conn) expired(now int64, cfg *Config) bool {
+// expired reports whether c should leave the table at capture time now,
+// and why.
+func (c *conn) expired(now int64, cfg *Config) (bool, EndReason) {
 	c.expireTimers(now, cfg)
 	idle := now - c.last
 	if c.ep[0].state == StateClosed && c.ep[1].state == StateClosed {
-		return idle >= int64(cfg.ClosedTimeout)
+		return idle >= int64(cfg.ClosedTimeout), EndClosed
 	}
-	return idle >= int64(cfg.IdleTimeout)
+	return idle >= int64(cfg.IdleTimeout), EndIdle
 }
 
 // SortByStart sorts records by first-seen time, then by key, so that

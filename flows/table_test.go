@@ -223,3 +223,83 @@ func TestGapsCounted(t *testing.T) {
 		t.Errorf("gaps %d/%d, retransmits %d: want 1/0 and 0", r.C2S.Gaps, r.S2C.Gaps, r.C2S.Retransmits)
 	}
 }
+
+// TestMaxConnsEvictsCheapFirst floods a bounded table with unanswered SYNs
+// while three established connections carry data: the SYNs are evicted,
+// oldest first, and the established connections keep exact counters.
+func TestMaxConnsEvictsCheapFirst(t *testing.T) {
+	var out retired
+	cfg := out.config()
+	cfg.Shards, cfg.MaxConns = 1, 10
+	tab := NewTable(cfg)
+	est := func(port uint16, at time.Duration) {
+		for _, s := range handshake {
+			p := pkt(s.from, s.flags, s.seq, s.ack, s.len, at+s.at)
+			if s.from == 'c' {
+				p.Tuple.SrcPort = port
+			} else {
+				p.Tuple.DstPort = port
+			}
+			tab.Apply(&p)
+		}
+	}
+	for i := uint16(0); i < 3; i++ {
+		est(41000+i, 0)
+	}
+	for i := 0; i < 1000; i++ {
+		p := pkt('c', SYN, uint32(i), 0, 0, ms(10+i))
+		binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0b000000+uint32(i))
+		tab.Apply(&p)
+		if i%100 == 0 { // the established connections stay busy
+			for j := uint16(0); j < 3; j++ {
+				d := pkt('c', PSH|ACK, 1001+uint32(i), 5001, 1, ms(10+i))
+				d.Tuple.SrcPort = 41000 + j
+				tab.Apply(&d)
+			}
+		}
+	}
+	if n := tab.Len(); n != 10 {
+		t.Fatalf("%d connections, want the bound, 10", n)
+	}
+	if tab.Evicted() != 993 || len(out.recs) != 993 {
+		t.Fatalf("evicted %d, retired %d; want 993", tab.Evicted(), len(out.recs))
+	}
+	for i, r := range out.recs {
+		if r.End != EndEvicted || r.ClientState != SS || r.Client.Addr().As4() != [4]byte{11, 0, byte(i >> 8), byte(i)} {
+			t.Fatalf("eviction %d: %v %v %v, want the SYN from 11.0.%d.%d, oldest first", i, r.Client, r.ClientState, r.End, i>>8, i&255)
+		}
+	}
+	n := 0
+	for _, r := range tab.Flush() {
+		if r.Server.Port() == 80 && r.ClientState == ES {
+			n++
+			if r.C2S.Packets != 2+10 || r.C2S.Payload != 10 {
+				t.Errorf("%v: %d packets, %d payload bytes; want 12 and 10", r.Client, r.C2S.Packets, r.C2S.Payload)
+			}
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d established connections left, want 3", n)
+	}
+}
+
+func TestMaxConnsEvictsEstablishedByClock(t *testing.T) {
+	cfg := Config{Shards: 1, MaxConns: 2}
+	tab := NewTable(cfg)
+	mk := func(port uint16, at time.Duration) {
+		p := pkt('c', PSH|ACK, 1, 1, 10, at)
+		p.Tuple.SrcPort = port
+		tab.Apply(&p)
+	}
+	mk(50001, 0)
+	mk(50002, ms(1))
+	mk(50001, ms(2)) // 50001 is used again: 50002 should go first
+	mk(50003, ms(3))
+	var ports []uint16
+	for _, r := range tab.Flush() {
+		ports = append(ports, r.Client.Port())
+	}
+	if len(ports) != 2 || ports[0] != 50001 || ports[1] != 50003 {
+		t.Fatalf("kept %v, want [50001 50003]", ports)
+	}
+}
