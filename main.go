@@ -32,6 +32,7 @@ func main() {
 // options are the command line's settings.
 type options struct {
 	file, iface, output, filter string
+	user                        string
 	list, follow, numeric       bool
 	count                       uint64
 	duration                    time.Duration
@@ -105,6 +106,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
 	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
 	fs.Var(&o.speed, "speed", "interactive replay speed: a factor of capture time, or max")
 	fs.DurationVar(&o.linger, "linger", 5*time.Second, "interactive view: how long ended connections stay on screen (capture time)")
@@ -195,17 +197,29 @@ func listInterfaces(w io.Writer) error {
 // track runs one capture to its end and writes the records. Records already
 // tracked are written even when the capture fails part-way; the error is
 // returned after them.
-// open opens the file or live interface the options name.
+// open opens the file or live interface the options name, then drops
+// root if it should (see dropPrivileges), before any packet is read.
 func open(o *options) (capture.Source, error) {
+	var src capture.Source
+	var err error
 	if o.file != "" {
-		return capture.OpenFile(o.file, o.filter)
+		src, err = capture.OpenFile(o.file, o.filter)
+	} else {
+		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
+			Snaplen:    o.snaplen,
+			Promisc:    o.promisc,
+			BufferSize: o.bufferMB << 20,
+			Filter:     o.filter,
+		})
 	}
-	return capture.OpenLive(o.iface, capture.LiveConfig{
-		Snaplen:    o.snaplen,
-		Promisc:    o.promisc,
-		BufferSize: o.bufferMB << 20,
-		Filter:     o.filter,
-	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dropPrivileges(o.user, o.iface != ""); err != nil {
+		src.Close()
+		return nil, err
+	}
+	return src, nil
 }
 
 // watch runs the interactive view until the user quits, then prints the

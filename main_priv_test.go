@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDropPrivileges runs the real binary as root and reads the uid of the
+// running process from /proc: --user drops root for a live capture, and a
+// replay started through sudo becomes the sudo user.
+func TestDropPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it checks that flowtrack drops root")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "flowtrack")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	// The binary must be reachable by nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uidOf := func(env []string, args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "status"))
+			if err != nil {
+				break
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(line, "Uid:") && !strings.HasPrefix(strings.Fields(line)[1], "0") {
+					return strings.Fields(line)[1]
+				}
+			}
+		}
+		return "0"
+	}
+	if uid := uidOf(nil, "-i", "lo", "-o", "json", "--user", "nobody", "--duration", "3s", "port", "1"); uid != "65534" {
+		t.Errorf("live capture with --user nobody runs as uid %s, want 65534", uid)
+	}
+	// A FIFO keeps the replay open while the test looks at it.
+	fifo := filepath.Join(dir, "in.pcap")
+	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		data, _ := os.ReadFile("pcaps/eth-http-get.pcap")
+		f.Write(data[:24]) // the file header, then nothing until the test ends
+		time.Sleep(3 * time.Second)
+		f.Close()
+	}()
+	if uid := uidOf([]string{"SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody"}, "-r", fifo, "-o", "json"); uid != "65534" {
+		t.Errorf("replay started by sudo runs as uid %s, want 65534", uid)
+	}
+}
