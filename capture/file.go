@@ -89,7 +89,8 @@ func checkHeader(path string, b []byte) error {
 // filter, if not "", is a BPF filter expression (pcap-filter(7)) that
 // frames must match.
 //
-// Files are read by libpcap. A pcapng file whose interfaces have different
+// A classic pcap file is mapped into memory and read in place (see
+// mmapSource); other files are read by libpcap. A pcapng file whose interfaces have different
 // link types or snapshot lengths, which libpcap refuses, and a gzip-
 // compressed file are read by gopacket's pcapgo instead.
 func OpenFile(path, filter string) (Source, error) {
@@ -128,6 +129,9 @@ func OpenFile(path, filter string) (Source, error) {
 		}
 		if err := checkHeader(path, head); err != nil {
 			return nil, err
+		}
+		if src, err := openMmap(path, head, fi.Size(), filter); src != nil || err != nil {
+			return src, err
 		}
 	}
 	h, err := pcap.OpenOffline(path)
