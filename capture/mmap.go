@@ -122,4 +122,3 @@ func (s *mmapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 	}
 	return nil, gopacket.CaptureInfo{}, 0, s.err
 }
-
