@@ -81,6 +81,7 @@ type Decoder struct {
 
 	dlc     gopacket.DecodingLayerContainer
 	panics  bool // let gopacket's panics through instead of recovering them (fuzzing)
+	slow    bool // skip the hand-written fast path (tests compare the two)
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	// parsers for the link types, looked up without the map
 	pEth, pSLL, pSLL2, pLoop, pIP4, pIP6, pPPP, pPPPoE *gopacket.DecodingLayerParser
@@ -183,6 +184,9 @@ func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	var pr *gopacket.DecodingLayerParser
 	switch link {
 	case layers.LinkTypeEthernet:
+		if !d.slow && fastEthernet(data, wire, ci.Timestamp.UnixNano(), p) {
+			return ResultTCP
+		}
 		pr = d.pEth
 	case layers.LinkTypeLinuxSLL:
 		pr = d.pSLL

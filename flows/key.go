@@ -25,6 +25,7 @@ type Tuple struct {
 type VLAN struct {
 	Outer, Inner uint16 // 12-bit VLAN IDs
 	N            uint8  // number of tags present: 0, 1 or 2
+	pad          uint8  // always 0: no padding, so keys hash as plain memory
 }
 
 // String returns "" without tags, "42" with one, and "10.20" (outer.inner)
@@ -101,11 +102,16 @@ func addrPort(a [16]byte, port uint16, v6 bool) netip.AddrPort {
 // Key identifies a connection's 4-tuple independent of direction: the lower
 // endpoint (by address, then port) comes first, so both halves of a
 // connection find the same entry.
+//
+// Its fields leave no padding (pad is always zero), so that the map hashes
+// and compares a Key as one block of memory, which a profile showed to
+// matter: with padding, Go hashes it field by field.
 type Key struct {
 	Addr [2][16]byte
 	Port [2]uint16
-	V6   bool
 	VLAN VLAN
+	V6   bool
+	pad  uint8
 }
 
 // Dir says which way a packet travelled relative to its Key: Dir0 from

@@ -1,0 +1,97 @@
+package capture
+
+import (
+	"encoding/binary"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// fastEthernet decodes the common case by hand: an Ethernet frame, with up
+// to two VLAN tags, carrying an unfragmented IPv4 or IPv6 packet whose
+// payload is a TCP segment (IPv4 options allowed, no IPv6 extension
+// headers). It reports false for anything else, which then goes through
+// the gopacket layers (tunnels, PPPoE, MPLS, fragments, extension headers,
+// BIG TCP, odd lengths). A profile of a replay showed gopacket's layer
+// dispatch as a quarter of the time; this path gives the same Packet as
+// the layers do (TestFastPathMatchesLayers checks every bundled frame).
+func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
+	if len(data) < 14 {
+		return false
+	}
+	var vlan flows.VLAN
+	off := 12
+	et := binary.BigEndian.Uint16(data[off:])
+	for i := 0; i < 2 && (et == 0x8100 || et == 0x88a8); i++ {
+		if len(data) < off+6 {
+			return false
+		}
+		vlan.Push(binary.BigEndian.Uint16(data[off+2:]) & 0x0fff)
+		off += 4
+		et = binary.BigEndian.Uint16(data[off:])
+	}
+	ipOff := off + 2
+	ip := data[ipOff:]
+	var l4, ipHdr int
+	var src, dst []byte
+	v6 := et == 0x86dd
+	switch et {
+	case 0x0800:
+		if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 6 {
+			return false
+		}
+		ipHdr = int(ip[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:]))
+		if ipHdr < 20 || total < ipHdr || len(ip) < ipHdr || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			return false // options cut short, BIG TCP, a fragment
+		}
+		l4 = total - ipHdr
+		src, dst = ip[12:16], ip[16:20]
+	case 0x86dd:
+		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
+			return false
+		}
+		ipHdr = 40
+		l4 = int(binary.BigEndian.Uint16(ip[4:]))
+		if l4 == 0 {
+			return false // a jumbogram, or nothing
+		}
+		src, dst = ip[8:24], ip[24:40]
+	default:
+		return false
+	}
+	if room := wire - ipOff - ipHdr; l4 > room {
+		l4 = room // the IP length claims more than the wire carried
+	}
+	tcp := ip[ipHdr:]
+	if len(tcp) > l4 {
+		tcp = tcp[:max(l4, 0)]
+	}
+	if len(tcp) < 20 {
+		return false
+	}
+	hl := int(tcp[12]>>4) * 4
+	if hl < 20 || l4 < hl {
+		return false
+	}
+	if v6 {
+		p.Tuple.SetV6(src, dst)
+	} else {
+		p.Tuple.SetV4(src, dst)
+	}
+	p.Tuple.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
+	p.Tuple.DstPort = binary.BigEndian.Uint16(tcp[2:4])
+	p.Tuple.VLAN = vlan
+	p.TS = ts
+	p.Seq = binary.BigEndian.Uint32(tcp[4:8])
+	p.Ack = binary.BigEndian.Uint32(tcp[8:12])
+	p.PayloadLen = uint32(l4 - hl)
+	p.FrameLen = uint32(wire)
+	p.Snapped = max(len(tcp)-hl, 0) < int(p.PayloadLen)
+	p.Window = binary.BigEndian.Uint16(tcp[14:16])
+	p.Flags = flows.Flags(tcp[13]) | flows.Flags(tcp[12]&1)<<8
+	p.WScale = -1
+	if p.Flags&flows.SYN != 0 {
+		p.WScale = windowScale(tcp[20:min(hl, len(tcp))])
+	}
+	return true
+}
