@@ -1,57 +1,77 @@
 package sockets
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 )
 
-// manyConns opens n loopback connections (2n sockets) in this process.
-func manyConns(b *testing.B, n int) []pair {
-	ps := make([]pair, n)
-	for i := range ps {
-		ps[i] = connect(b, "tcp4", "127.0.0.1:0", "127.0.0.1")
+// manyConns opens n loopback connections (2n sockets) to one listener in
+// this process; they are closed when the benchmark ends.
+func manyConns(b *testing.B, n int) [][2]netip.AddrPort {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
 	}
-	return ps
+	b.Cleanup(func() { ln.Close() })
+	ends := make([][2]netip.AddrPort, n)
+	for i := range ends {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close(); s.Close() })
+		ends[i] = [2]netip.AddrPort{addrPort(b, c.LocalAddr()), addrPort(b, s.LocalAddr())}
+	}
+	return ends
 }
 
-// BenchmarkRefresh measures one refresh of a host with a few hundred
-// sockets of this process: the process scan, the socket dumps and the
-// table build, through netlink and through /proc/net/tcp.
+// BenchmarkRefresh measures one refresh, with a few hundred and with a few
+// thousand sockets of this process (the table also holds every other TCP
+// socket of the host): the socket dumps, the table build and the process
+// scan, either reading every process's descriptors ("full", as every
+// fullScanEvery refreshes do) or only where a socket of unknown holder
+// appeared ("steady": on a quiet host, none).
 func BenchmarkRefresh(b *testing.B) {
-	const conns = 150 // 300 sockets
-	manyConns(b, conns)
-	for _, bc := range []struct {
-		name      string
-		noNetlink bool
-	}{{"netlink", false}, {"proc", true}} {
-		b.Run(bc.name, func(b *testing.B) {
-			r := New()
-			r.noNetlink = bc.noNetlink
-			if err := r.Refresh(); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
+	for _, conns := range []int{150, 1500} {
+		manyConns(b, conns)
+		for _, bc := range []struct {
+			name            string
+			noNetlink, full bool
+		}{{"netlink/full", false, true}, {"netlink/steady", false, false}, {"proc/full", true, true}} {
+			b.Run(fmt.Sprintf("sockets=%d/%s", 2*conns, bc.name), func(b *testing.B) {
+				r := New()
+				r.noNetlink = bc.noNetlink
 				if err := r.Refresh(); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			st := r.Stats()
-			if st.Sockets < 2*conns {
-				b.Fatalf("%d sockets, want at least %d", st.Sockets, 2*conns)
-			}
-			b.ReportMetric(float64(st.Sockets), "sockets")
-			b.ReportMetric(float64(st.Processes), "procs")
-		})
+				b.ReportAllocs()
+				for b.Loop() {
+					r.forceFull = bc.full
+					if err := r.Refresh(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				st := r.Stats()
+				if st.Sockets < 2*conns {
+					b.Fatalf("%d sockets, want at least %d", st.Sockets, 2*conns)
+				}
+				b.ReportMetric(float64(st.Sockets), "sockets")
+				b.ReportMetric(float64(st.Processes), "procs")
+			})
+		}
 	}
 }
 
 // BenchmarkLookup measures lookups, found and not, in a table of a few
 // hundred sockets.
 func BenchmarkLookup(b *testing.B) {
-	ps := manyConns(b, 150)
+	ends := manyConns(b, 150)
 	r := New()
 	if err := r.Refresh(); err != nil {
 		b.Fatal(err)
@@ -61,8 +81,8 @@ func BenchmarkLookup(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			p := ps[i%len(ps)]
-			if _, ok := r.Lookup(p.c, p.s); !ok {
+			e := &ends[i%len(ends)]
+			if _, ok := r.Lookup(e[0], e[1]); !ok {
 				b.Fatal("not found")
 			}
 			i++

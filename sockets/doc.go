@@ -20,8 +20,16 @@
 // Processes are found the way ss -p and lsof find them: every
 // /proc/<pid>/fd/* link reading socket:[INODE] names a process that holds
 // the socket with that inode, and /proc/<pid>/comm gives its command name.
-// A socket held by several processes (after fork) is credited to the one with
-// the lowest PID.
+// Reading every descriptor of every process is most of a refresh's cost, so
+// it is done in full only every tenth refresh (a socket can change hands: be
+// passed over a Unix socket, or left to a child when its parent exits). In
+// between, descriptors are read only when a socket appears whose holder is
+// not known yet: first those of the processes that already hold sockets,
+// then, if that was not enough, everyone's. A refresh reads the sockets
+// before the descriptors, so a new socket is credited by the refresh that
+// first sees it. A socket held by several processes (after fork) is credited
+// to the one with the lowest PID (by a full scan; by a partial one, to the
+// first holder found).
 //
 // A socket that no process holds any more (FIN_WAIT_2 or TIME_WAIT after
 // close, LAST_ACK) keeps the process that held it when an earlier refresh saw
@@ -57,4 +65,6 @@
 // scans at most MaxProcesses processes and MaxNetns namespaces, and records
 // at most MaxSockets socket inodes; at most MaxGone departed sockets are
 // remembered. Past a bound the rest is skipped and Stats.Truncated is set.
+//
+// The package is Linux-only.
 package sockets

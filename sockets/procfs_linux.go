@@ -9,13 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procScan is the outcome of one pass over /proc: which process holds each
+// procScan is what passes over /proc found: which process holds each
 // socket inode, and one process in each network namespace.
 type procScan struct {
-	owner     map[uint64]int32 // socket inode → lowest PID holding it; at most MaxSockets
-	netns     map[uint64]int32 // namespace inode → lowest PID in it; at most MaxNetns
-	processes int              // processes looked at
-	denied    int              // processes whose descriptors could not be read
+	owner     map[uint64]int32 // socket inode → PID holding it, from the last full scan and the partial ones since; at most MaxSockets
+	netns     map[uint64]int32 // namespace inode → lowest PID in it, this pass; at most MaxNetns
+	processes int              // processes seen this pass
+	denied    int              // processes whose descriptors could not be read, in the last full scan
 	deniedPID int32            // one of them, for the warning
 	truncated bool
 }
@@ -57,9 +57,11 @@ func (p *procScanner) end() {
 	}
 }
 
-// run scans every process. Processes come in /proc's order, which is
-// ascending PID, so the first holder recorded is the lowest PID.
-func (p *procScanner) run() *procScan {
+// run passes over every process, recording its network namespace if ns is
+// set, and if fds is set (a full scan) the sockets it holds, replacing what
+// earlier scans found. Processes come in /proc's order, ascending PID, so a
+// full scan credits a shared socket to the lowest PID holding it.
+func (p *procScanner) run(ns, fds bool) *procScan {
 	if p.procBuf == nil {
 		p.procBuf = make([]byte, 32<<10)
 		p.fdBuf = make([]byte, 32<<10)
@@ -68,9 +70,14 @@ func (p *procScanner) run() *procScan {
 		p.scan.netns = make(map[uint64]int32)
 	}
 	s := &p.scan
-	clear(s.owner)
-	clear(s.netns)
-	s.processes, s.denied, s.deniedPID, s.truncated = 0, 0, 0, false
+	if ns {
+		clear(s.netns)
+	}
+	if fds {
+		clear(s.owner)
+		s.denied, s.deniedPID = 0, 0
+	}
+	s.processes, s.truncated = 0, false
 	procfd := p.procfd
 	if procfd < 0 {
 		return s
@@ -102,30 +109,49 @@ func (p *procScanner) run() *procScan {
 				return s
 			}
 			s.processes++
-			p.process(procfd, name, int32(pid))
+			p.process(name, int32(pid), ns, fds)
 		}
 	}
 }
 
-// process records the network namespace and socket descriptors of one
-// process; name is its NUL-terminated /proc entry.
-func (p *procScanner) process(procfd int, name []byte, pid int32) {
+// scanPIDs reads the descriptors of the given processes only, adding the
+// sockets they hold to what earlier scans found: a partial scan.
+func (p *procScanner) scanPIDs(pids []int32) {
+	if p.procfd < 0 || p.procBuf == nil {
+		return
+	}
+	var name [16]byte
+	for _, pid := range pids {
+		b := append(strconv.AppendInt(name[:0], int64(pid), 10), 0)
+		p.process(b, pid, false, true)
+	}
+}
+
+// process records the network namespace (if ns) and the socket
+// descriptors (if fds) of one process; name is its NUL-terminated /proc
+// entry.
+func (p *procScanner) process(name []byte, pid int32, ns, fds bool) {
 	s := &p.scan
-	dir, err := openat(procfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	dir, err := openat(p.procfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
 		return // exited meanwhile
 	}
 	defer unix.Close(dir)
-	if ns, ok := p.readInode(dir, nameNsNet, "net:["); ok {
-		if _, seen := s.netns[ns]; !seen {
-			if len(s.netns) < MaxNetns {
-				s.netns[ns] = pid
-			} else {
-				s.truncated = true
+	if ns {
+		if ino, ok := p.readInode(dir, nameNsNet, "net:["); ok {
+			if _, seen := s.netns[ino]; !seen {
+				if len(s.netns) < MaxNetns {
+					s.netns[ino] = pid
+				} else {
+					s.truncated = true
+				}
 			}
 		}
 	}
-	fds, err := openat(dir, nameFd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if !fds {
+		return
+	}
+	fdDir, err := openat(dir, nameFd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
 		if err == unix.EACCES || err == unix.EPERM {
 			if s.denied == 0 {
@@ -135,9 +161,9 @@ func (p *procScanner) process(procfd int, name []byte, pid int32) {
 		}
 		return
 	}
-	defer unix.Close(fds)
+	defer unix.Close(fdDir)
 	for {
-		n, err := unix.Getdents(fds, p.fdBuf)
+		n, err := unix.Getdents(fdDir, p.fdBuf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -154,7 +180,7 @@ func (p *procScanner) process(procfd int, name []byte, pid int32) {
 			if name[0] == '.' {
 				continue
 			}
-			ino, ok := p.readInode(fds, name, "socket:[")
+			ino, ok := p.readInode(fdDir, name, "socket:[")
 			if !ok {
 				continue
 			}

@@ -38,19 +38,17 @@ func (r *Resolver) Refresh() error {
 		}
 	}
 
-	// Processes first: they say which namespaces exist.
+	// Processes first, for the namespaces they are in.
 	var scan *procScan
-	if err := r.scanner.begin(); err != nil {
-		warn("proc", "cannot read %s (%v): connections will show no process", r.procRoot, err)
-		scan = &procScan{}
-	} else {
-		scan = r.scanner.run()
-	}
+	procOK := r.scanner.begin() == nil
 	defer r.scanner.end()
-	st := Stats{Processes: scan.processes, Denied: scan.denied, DeniedPID: int(scan.deniedPID), Truncated: scan.truncated}
-	if scan.denied > 0 {
-		warn("denied", "cannot read the open files of %d processes (PID %d and others): their connections show the kernel's state but no process; run flowtrack as root to see them", scan.denied, scan.deniedPID)
+	if procOK {
+		scan = r.scanner.run(true, false)
+	} else {
+		warn("proc", "cannot read %s: connections will show no process", r.procRoot)
+		scan = &procScan{}
 	}
+	st := Stats{Processes: scan.processes, Truncated: scan.truncated}
 
 	// Then each namespace's sockets.
 	clear(r.nsState)
@@ -84,6 +82,35 @@ func (r *Resolver) Refresh() error {
 		}
 	}
 	r.rows = rows
+
+	// Then who holds the sockets just read, which therefore already exist
+	// when their holders' descriptors are read. Every process's
+	// descriptors are read only every fullScanEvery refreshes; in between,
+	// only when a socket turns up whose holder no scan has looked for yet,
+	// and then first those of the processes that already hold sockets (a
+	// browser, a server), which open most new ones.
+	if procOK {
+		full := r.forceFull || r.sinceFull >= fullScanEvery-1 || !r.scanned
+		if !full && r.unknownInodes(rows) > 0 {
+			r.scanner.scanPIDs(r.hotPIDs(r.cur.Load()))
+			st.Scan = "partial"
+			full = r.unknownInodes(rows) > 0
+		}
+		if full {
+			r.scanner.run(false, true)
+			st.Scan = "full"
+			r.sinceFull, r.scanned, r.forceFull = 0, true, false
+			clear(r.unowned)
+		} else {
+			r.sinceFull++
+		}
+		r.markUnowned(rows)
+	}
+	st.Denied, st.DeniedPID = scan.denied, int(scan.deniedPID)
+	st.Truncated = st.Truncated || scan.truncated
+	if scan.denied > 0 {
+		warn("denied", "cannot read the open files of %d processes (PID %d and others): their connections show the kernel's state but no process; run flowtrack as root to see them", scan.denied, scan.deniedPID)
+	}
 	if st.Truncated {
 		warn("truncated", "more than %d sockets, %d processes or %d network namespaces: the rest are skipped", MaxSockets, MaxProcesses, MaxNetns)
 	}
@@ -286,6 +313,60 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 	return socks
 }
 
+// unknownInodes counts the sockets in rows whose holder no scan has
+// looked for yet.
+func (r *Resolver) unknownInodes(rows []row) int {
+	n := 0
+	for i := range rows {
+		ino := rows[i].inode
+		if ino == 0 {
+			continue
+		}
+		if _, ok := r.scanner.scan.owner[ino]; ok {
+			continue
+		}
+		if _, ok := r.unowned[ino]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// markUnowned records the sockets in rows that the scans just made found
+// no holder for (their holders' descriptors are unreadable, or they were
+// opened after the scan), so that they alone do not make every later
+// refresh scan again; the next full scan looks for them again.
+func (r *Resolver) markUnowned(rows []row) {
+	for i := range rows {
+		ino := rows[i].inode
+		if ino == 0 || len(r.unowned) >= MaxSockets {
+			continue
+		}
+		if _, ok := r.scanner.scan.owner[ino]; !ok {
+			r.unowned[ino] = struct{}{}
+		}
+	}
+}
+
+// hotPIDs lists the processes that held sockets in table t.
+func (r *Resolver) hotPIDs(t *table) []int32 {
+	r.hot = r.hot[:0]
+	if t == nil {
+		return r.hot
+	}
+	clear(r.hotSet)
+	for _, o := range t.socks {
+		if o.Via != ViaFD && o.Via != ViaListener {
+			continue
+		}
+		if _, ok := r.hotSet[int32(o.PID)]; !ok {
+			r.hotSet[int32(o.PID)] = struct{}{}
+			r.hot = append(r.hot, int32(o.PID))
+		}
+	}
+	return r.hot
+}
+
 // prev returns the previous refresh's entry for key if it was in netns.
 func (t *table) prev(key sockKey, netns uint64) (Owner, bool) {
 	if t == nil {
@@ -325,6 +406,9 @@ func (r *Resolver) comm(pid int32) string {
 		return c
 	}
 	c := r.scanner.comm(pid, r.oldComms[pid])
+	if c == "" {
+		r.forceFull = true // the process is gone: who holds its sockets now?
+	}
 	r.comms[pid] = c
 	return c
 }

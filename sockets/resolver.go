@@ -32,6 +32,11 @@ const (
 	// minGap is the least time between two refreshes, however often
 	// Nudge is called.
 	minGap = 100 * time.Millisecond
+	// fullScanEvery is how often, in refreshes, every process's
+	// descriptors are read even though no socket of unknown holder has
+	// appeared: a socket can change hands (passed over a Unix socket, left
+	// to a child by a parent that exited).
+	fullScanEvery = 10
 )
 
 // Resolver keeps the table of local TCP sockets and their processes. Create
@@ -60,6 +65,12 @@ type Resolver struct {
 	nsState   map[uint64]nsOutcome
 	goneNow   []sockKey
 	warned    map[string]bool
+	scanned   bool                // a full scan has been made
+	sinceFull int                 // refreshes since the last full scan
+	forceFull bool                // the next refresh makes a full scan
+	unowned   map[uint64]struct{} // socket inodes the scans since the last full one found no holder for
+	hot       []int32             // hotPIDs' result
+	hotSet    map[int32]struct{}
 
 	// cur is the latest refresh's table: replaced whole, never modified,
 	// so lookups read it without a lock.
@@ -107,7 +118,8 @@ type Stats struct {
 	Attributed int           // sockets with a process (Via != ViaNone)
 	Remembered int           // departed sockets still found, with Gone set
 	Processes  int           // processes scanned
-	Denied     int           // processes whose descriptors could not be read
+	Scan       string        // whose descriptors were read: "full" (every process), "partial" (those already holding sockets), or "" (none: every socket's holder was known)
+	Denied     int           // processes whose descriptors could not be read, in the last full scan
 	Netns      int           // network namespaces whose tables were read
 	Netlink    bool          // whether flowtrack's own namespace was read through netlink (else /proc/net/tcp)
 	Collisions int           // 4-tuples present in more than one namespace
@@ -130,6 +142,8 @@ func New() *Resolver {
 		oldComms:  make(map[int32]string),
 		nsState:   make(map[uint64]nsOutcome),
 		warned:    make(map[string]bool),
+		unowned:   make(map[uint64]struct{}),
+		hotSet:    make(map[int32]struct{}),
 		gone:      make(map[sockKey]Owner),
 	}
 	r.scanner.root = r.procRoot

@@ -2,10 +2,14 @@ package sockets
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
 )
 
 // TestStart runs the background refresher: lookups never wait for it, and
@@ -116,5 +120,47 @@ func TestGoneBounded(t *testing.T) {
 	}
 	if _, ok := r.lookup(k); ok || r.Stats().Remembered != 0 {
 		t.Errorf("gone sockets remembered after Linger: %d", r.Stats().Remembered)
+	}
+}
+
+// TestNewSockets checks that sockets opened after a refresh, by this
+// process (which already holds sockets) and by a new child process, are
+// credited to their processes by the next refresh, which reads only the
+// descriptors it needs to, and that refreshes that read none keep them.
+func TestNewSockets(t *testing.T) {
+	old := connect(t, "tcp4", "127.0.0.1:0", "127.0.0.1")
+	r := New()
+	await(t, r, old.c, old.s, flows.StateEstablished)
+	if st := r.Stats(); st.Scan != "full" {
+		t.Errorf("first refresh: scan %q, want full", st.Scan)
+	}
+	p := connect(t, "tcp4", "127.0.0.1:0", "127.0.0.1")
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Scan == "" {
+		t.Errorf("scan %q after new sockets", st.Scan)
+	}
+	o, ok := r.Lookup(p.c, p.s)
+	if !ok {
+		t.Fatal("new socket not found")
+	}
+	checkOwner(t, "new socket", o, os.Getpid(), ourComm(), ViaFD)
+
+	pid, c, s := startPair(t)
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	o, ok = r.Lookup(c, s)
+	if !ok {
+		t.Fatal("child's socket not found")
+	}
+	checkOwner(t, "child's socket", o, pid, ourComm(), ViaFD)
+	for range fullScanEvery + 2 {
+		if err := r.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		o, _ := r.Lookup(c, s)
+		checkOwner(t, fmt.Sprintf("child's socket, scan %q", r.Stats().Scan), o, pid, ourComm(), ViaFD)
 	}
 }
