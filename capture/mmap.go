@@ -30,7 +30,13 @@ type mmapSource struct {
 	link  layers.LinkType
 	bpf   *pcap.BPF
 	err   error // sticky
+	freed int   // the mapping before this offset has been released
 }
+
+// releaseEvery is how much of the mapping is read before the pages behind
+// it are released, so that the process's resident size stays small however
+// large the file (the pages stay in the page cache).
+const releaseEvery = 16 << 20
 
 // maxCaplen is libpcap's MAXIMUM_SNAPLEN: no record may say it captured more.
 const maxCaplen = 262144
@@ -115,6 +121,13 @@ func (s *mmapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		}
 		data := s.data[s.off+16 : s.off+16+int(caplen) : s.off+16+int(caplen)]
 		s.off += 16 + int(caplen)
+		if s.off-s.freed >= releaseEvery+releaseEvery/4 {
+			// Keep the last quarter-window: a frame handed out earlier may
+			// still be in use until the next call.
+			end := (s.off - releaseEvery/4) &^ (os.Getpagesize() - 1)
+			_ = syscall.Madvise(s.data[s.freed:end], syscall.MADV_DONTNEED)
+			s.freed = end
+		}
 		if s.bpf != nil && !s.bpf.Matches(ci, data) {
 			continue
 		}
