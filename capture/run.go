@@ -35,7 +35,64 @@ type Counters struct {
 // ctx is done (a requested stop is no failure: check ctx.Err() to tell);
 // otherwise the source's error, after every frame before it was applied. A
 // live capture stops within its read timeout of ctx being done.
+//
+// A file is read and decoded on a goroutine of its own, which hands the
+// packets over in batches, so that reading and decoding run beside the
+// table's updates on another core; apply is still called from the calling
+// goroutine only, in capture order. A live source is read on the calling
+// goroutine, so that no packet waits for a batch to fill.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+	switch src.(type) {
+	case *mmapSource, *fileSource:
+		return runPipelined(ctx, src, d, c, maxFrames, apply)
+	}
+	return run(ctx, src, d, c, maxFrames, apply)
+}
+
+// batchSize is how many packets the reading goroutine hands over at once.
+const batchSize = 256
+
+type batch struct {
+	n int
+	p [batchSize]flows.Packet
+}
+
+func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+	const inFlight = 8
+	full := make(chan *batch, inFlight)
+	free := make(chan *batch, inFlight+2)
+	for i := 0; i < inFlight+2; i++ {
+		free <- new(batch)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(full)
+		b := <-free
+		err := run(ctx, src, d, c, maxFrames, func(p *flows.Packet) {
+			b.p[b.n] = *p
+			if b.n++; b.n == batchSize {
+				full <- b
+				b = <-free
+				b.n = 0
+			}
+		})
+		if b.n > 0 {
+			full <- b
+		}
+		errc <- err
+	}()
+	for b := range full {
+		for i := 0; i < b.n; i++ {
+			apply(&b.p[i])
+		}
+		b.n = 0
+		free <- b
+	}
+	return <-errc
+}
+
+// run is Run on the calling goroutine.
+func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	defer func() {
 		if n := d.Flush(); n > 0 {
 			c.FragmentsUnmatched.Add(n)
