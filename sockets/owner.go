@@ -13,7 +13,7 @@ type Owner struct {
 	Comm        string      // its command name (/proc/<pid>/comm), "" if unknown
 	KernelState flows.State // the kernel's state; CLOSED once the socket is Gone
 	Netns       uint64      // inode of the socket's network namespace (as lsns and ip netns identify show it)
-	UID         uint32      // the socket's owner user
+	UID         uint32      // the socket's owner user (0 in TIME_WAIT, where the kernel keeps none)
 	Inode       uint64      // the socket's inode, 0 for sockets without a file (TIME_WAIT, requests, orphans)
 	Via         Via         // how PID was found
 	Gone        bool        // the socket has left the kernel's table; PID and Comm are as last seen
