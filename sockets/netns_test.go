@@ -76,8 +76,10 @@ func TestNetns(t *testing.T) {
 			if st.Netns < 2 || st.ReadNetns[0] != r.selfNS || st.Netlink == tc.noNetlink {
 				t.Errorf("stats %+v", st)
 			}
-			if w := r.Warnings(); len(w) != 0 {
-				t.Errorf("warnings %q", w)
+			for _, w := range r.Warnings() { // other tests' namespaces may come and go
+				if strings.Contains(w, fmt.Sprint(ino)) || strings.Contains(w, "refused") {
+					t.Errorf("warning %q", w)
+				}
 			}
 		})
 	}

@@ -68,9 +68,12 @@ func (r *Resolver) Refresh() error {
 			st.Truncated = true
 		default:
 			r.nsState[src.inode] = nsFailed
-			if src.self {
+			switch {
+			case src.self:
 				selfErr = err
-			} else {
+			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH):
+				// its process exited, or it was deleted, since the scan
+			default:
 				warn("netns", "cannot read the sockets of network namespace %d: %v", src.inode, err)
 			}
 		}
