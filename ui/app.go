@@ -184,7 +184,7 @@ func (u *ui) buildLoop(ctx context.Context, b *builder, stopped <-chan struct{})
 		start := time.Now()
 		var f *frame
 		switch {
-		case b.shown == nil || full && !req.frozen:
+		case b.shown == nil || full && !req.frozen && b.changed():
 			f = b.full(req)
 		case full:
 			f = b.refreshed(req)
@@ -251,6 +251,10 @@ func (u *ui) swap(f *frame) {
 	u.frame = f
 	u.conns.setFrame(f)
 	u.svcs.setFrame(f)
+	// A table shorter than the screen makes tview follow its end, as
+	// tail -f does, whatever the selection; setting the offset stops that.
+	u.conns.SetOffset(u.conns.GetOffset())
+	u.svcs.SetOffset(u.svcs.GetOffset())
 	u.followConn()
 	u.followSvc()
 	if u.view == viewDetail && f.req.detailID == u.detailID {

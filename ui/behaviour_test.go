@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,5 +340,42 @@ func TestLiveClock(t *testing.T) {
 	}
 	if l, _ := h.line("test.pcap"); !strings.Contains(l, "(live)") || !strings.Contains(l, "03:04:15.000") {
 		t.Errorf("live header: %q", l)
+	}
+}
+
+func TestGrowingTableKeepsTop(t *testing.T) {
+	// The table starts shorter than the screen, then grows past it: the
+	// view stays at the top with the selection, not at the end.
+	h := newHarness(t, 100, 20, scenario()[:3])
+	for i := range 40 {
+		h.apply(pkt(fmt.Sprintf("10.1.0.%d:40000", i+1), "10.0.0.2:80", flows.SYN, 1000, 0, 0, time.Second+time.Duration(i)*time.Millisecond))
+	}
+	h.tick()
+	if _, y := h.line("10.0.0.1:40001"); y != 3 {
+		t.Errorf("the first connection is on line %d, want 3:\n%s", y, h.text())
+	}
+	if sel := h.selected(); !strings.Contains(sel, "10.0.0.1:40001") {
+		t.Errorf("selected %q", sel)
+	}
+}
+
+func TestNoSnapshotWithoutChange(t *testing.T) {
+	tab := flows.NewTable(flows.Config{})
+	ps := scenario()
+	for i := range ps {
+		tab.Apply(&ps[i])
+	}
+	var packets atomic.Uint64
+	packets.Store(uint64(len(ps)))
+	b := newBuilder(&Config{Table: tab, Status: func() Status { return Status{Packets: packets.Load()} }}, func() time.Time { return t0 })
+	b.commit(b.full(&request{}))
+	if b.changed() {
+		t.Error("changed with no new packet")
+	}
+	p := pkt("10.0.0.7:40100", "10.0.0.2:80", flows.SYN, 1000, 0, 0, 3*time.Second)
+	tab.Apply(&p)
+	packets.Add(1)
+	if !b.changed() {
+		t.Error("not changed after a new packet")
 	}
 }

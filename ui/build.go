@@ -94,7 +94,8 @@ type builder struct {
 	prevPkts, prevBytes uint64
 	prevAt              int64
 	pps, bps            float64
-	live                bool // a live capture, still running
+	live                bool      // a live capture, still running
+	sig                 [4]uint64 // what the last full frame saw; see changed
 }
 
 func newBuilder(cfg *Config, clock func() time.Time) *builder {
@@ -111,6 +112,20 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 	return b
 }
 
+// changed reports whether the table may have changed since the last full
+// frame: a new packet, connection or retired record. A finished or paused
+// replay does not need a new snapshot every tick (at a million connections
+// each costs a second of CPU). A running live capture always has: its
+// clock goes on.
+func (b *builder) changed() bool {
+	var st Status
+	if b.status != nil {
+		st = b.status()
+	}
+	sig := [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), st.Packets, uint64(b.retired.waiting())}
+	return st.Live && !st.Done || sig != b.sig
+}
+
 // full builds a frame from a new snapshot of the table.
 func (b *builder) full(req *request) *frame {
 	b.seq++
@@ -123,6 +138,7 @@ func (b *builder) full(req *request) *frame {
 	f.now = now
 	b.takeRetired(now)
 	b.recs = b.table.AppendSnapshot(sized(b.recs, b.table.Len()))
+	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
 
 	// Sort the table's and the lingering records by ID.
 	n := len(b.recs) + len(b.lingering)

@@ -85,4 +85,11 @@ func (r *Retired) take(dst []retiredRec) []retiredRec {
 	return dst
 }
 
+// waiting returns how many records wait to be taken.
+func (r *Retired) waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
+
 func (r *Retired) setClock(now func() time.Time) { r.clock.Store(&now) }
