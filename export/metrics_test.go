@@ -1,0 +1,214 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// scrape fetches url and returns its samples, keyed by name and labels as
+// written ("flowtrack_connections{client_state=\"CLOSED\",...}").
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	samples := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample %q", line)
+		}
+		samples[line[:i]] = v
+	}
+	return samples
+}
+
+// sum adds the samples of a metric over all its label values.
+func sum(samples map[string]float64, name string) float64 {
+	var s float64
+	for k, v := range samples {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			s += v
+		}
+	}
+	return s
+}
+
+// TestMetricsDuringReplay replays a capture, scraping the metrics while it
+// runs and after it, and checks them against the table.
+func TestMetricsDuringReplay(t *testing.T) {
+	for _, c := range []struct {
+		pcap  string
+		every int // scrape every this many packets
+	}{
+		{"ssh-many.pcap", 500},          // retransmissions; connections all closed at the end
+		{"wikipedia.pcap", 20},          // connections still open at the end
+		{"port-reuse-gtp-sip.pcap", 10}, // one 4-tuple reused, IPv6
+	} {
+		t.Run(c.pcap, func(t *testing.T) { testMetricsReplay(t, "../pcaps/"+c.pcap, c.every) })
+	}
+}
+
+func testMetricsReplay(t *testing.T, pcap string, every int) {
+	src, err := capture.OpenFile(pcap, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var (
+		counters capture.Counters
+		table    *flows.Table
+		retired  []flows.Record
+		m        *Metrics
+	)
+	cfg := flows.Config{}
+	cfg.OnRetire = func(recs []flows.Record) {
+		retired = append(retired, recs...)
+		m.Retire(recs, table.Now())
+	}
+	cfg.OnChange = func(ev flows.Event) { m.Change(ev) }
+	m = NewMetrics(MetricsConfig{Table: cfg, Capture: func() CaptureStats {
+		return CaptureStats{Frames: counters.Frames.Load(), Bytes: counters.Bytes.Load(), TCP: counters.TCP.Load(),
+			NonTCP: counters.NonTCP.Load(), Malformed: counters.Malformed.Load()}
+	}})
+	table = flows.NewTable(cfg)
+	m.SetTable(table)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	url := srv.URL + "/metrics"
+
+	seenPairs := make(map[string]bool) // state pairs scraped so far
+
+	// The capture's counters run ahead of the table (a file is decoded on
+	// a goroutine of its own): they are checked between their values
+	// before and after the scrape.
+	captured := func() map[string]float64 {
+		return map[string]float64{
+			"flowtrack_capture_frames_total":           float64(counters.Frames.Load()),
+			"flowtrack_capture_bytes_total":            float64(counters.Bytes.Load()),
+			"flowtrack_capture_tcp_packets_total":      float64(counters.TCP.Load()),
+			"flowtrack_capture_other_frames_total":     float64(counters.NonTCP.Load()),
+			"flowtrack_capture_malformed_frames_total": float64(counters.Malformed.Load()),
+		}
+	}
+	// check scrapes the metrics and compares them with the table and what
+	// it retired, and returns them.
+	check := func(when string) map[string]float64 {
+		t.Helper()
+		lo := captured()
+		s := scrape(t, url)
+		hi := captured()
+		for k := range lo {
+			if got := s[k]; got < lo[k] || got > hi[k] {
+				t.Errorf("%s: %s is %v, want between %v and %v", when, k, got, lo[k], hi[k])
+			}
+		}
+		live := table.Snapshot()
+		want := map[string]float64{
+			"flowtrack_connections_opened_total":                      float64(table.Opened()),
+			"flowtrack_connections":                                   float64(len(live)),
+			"flowtrack_connections_closed_total":                      float64(len(retired)),
+			"flowtrack_handshake_rtt_seconds_count":                   0,
+			`flowtrack_retransmitted_segments_total{direction="c2s"}`: 0,
+			`flowtrack_retransmitted_segments_total{direction="s2c"}`: 0,
+		}
+		pairs := make(map[string]float64)
+		rtts := make(map[uint64]bool)
+		for _, recs := range [][]flows.Record{live, retired} {
+			for _, r := range recs {
+				want[`flowtrack_retransmitted_segments_total{direction="c2s"}`] += float64(r.C2S.Retransmits)
+				want[`flowtrack_retransmitted_segments_total{direction="s2c"}`] += float64(r.S2C.Retransmits)
+				if r.RTT >= 0 && !rtts[r.ID] {
+					rtts[r.ID] = true
+					want["flowtrack_handshake_rtt_seconds_count"]++
+				}
+			}
+		}
+		for _, r := range live {
+			pairs[fmt.Sprintf(`flowtrack_connections{client_state="%v",server_state="%v"}`, r.ClientState, r.ServerState)]++
+		}
+		for k, v := range want {
+			if got := sum(s, k); got != v {
+				t.Errorf("%s: %s is %v, want %v", when, k, got, v)
+			}
+		}
+		for k, v := range pairs {
+			if s[k] != v {
+				t.Errorf("%s: %s is %v, want %v", when, k, s[k], v)
+			}
+			seenPairs[k] = true
+		}
+		for k := range seenPairs {
+			if _, ok := s[k]; !ok {
+				t.Errorf("%s: the series %s, seen before, vanished", when, k)
+			}
+		}
+		n := 0
+		for k := range s {
+			if strings.HasPrefix(k, "flowtrack_connections{") {
+				n++
+			}
+		}
+		if n > nStates*nStates {
+			t.Errorf("%s: %d series of flowtrack_connections", when, n)
+		}
+		return s
+	}
+
+	scrapes, applied := 0, 0
+	apply := func(p *flows.Packet) {
+		table.Apply(p)
+		if applied++; applied%every == 0 { // a few times during the replay
+			check(fmt.Sprintf("after %d packets", applied))
+			scrapes++
+		}
+	}
+	if err := capture.Run(context.Background(), src, capture.NewDecoder(), &counters, 0, apply); err != nil {
+		t.Fatal(err)
+	}
+	if scrapes < 3 {
+		t.Fatalf("%d scrapes during the replay, want at least 3", scrapes)
+	}
+	check("at the end of the replay")
+
+	rest := table.Flush()
+	m.Stop(rest)
+	retired = append(retired, rest...)
+	s := check("after the last records")
+	if got := sum(s, "flowtrack_connections_closed_total"); got != float64(table.Opened()) {
+		t.Errorf("%v connections closed, want all %d", got, table.Opened())
+	}
+	forced := 0
+	for _, r := range rest {
+		done := func(s flows.State) bool { return s == flows.StateClosed || s == flows.StateTimeWait }
+		if !done(r.ClientState) || !done(r.ServerState) {
+			forced++
+		}
+	}
+	if got := s[`flowtrack_connections_closed_total{reason="forced_end"}`]; got != float64(forced) {
+		t.Errorf("%v connections forced to end, want %d (of %d left at the end)", got, forced, len(rest))
+	}
+	if _, ok := s["go_goroutines"]; !ok {
+		t.Error("no Go runtime metrics")
+	}
+}
