@@ -7,6 +7,7 @@ PCAP  ?= pcaps/wikipedia.pcap
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+-[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 setup: ## install the system packages flowtrack needs (idempotent; uses sudo when not root)
 	@./scripts/setup.sh
@@ -28,3 +29,8 @@ test: setup check ## set up, then run every check and test (race detector on), a
 
 bench: build ## run the benchmarks properly
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./...
+
+.PHONY: bench-compare
+BENCHFLAGS ?=
+bench-compare: setup ## flowtrack side by side with a bare map loop, softflowd, tcpdump, tshark (scripts/bench.sh; BENCHFLAGS=-quick)
+	./scripts/bench.sh $(BENCHFLAGS)
