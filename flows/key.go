@@ -1,7 +1,7 @@
 package flows
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 )
@@ -127,11 +127,43 @@ const (
 // Key returns the canonical key of the tuple and the direction the packet
 // travelled in.
 func (t *Tuple) Key() (Key, Dir) {
-	c := bytes.Compare(t.Src[:], t.Dst[:])
-	if c < 0 || (c == 0 && t.SrcPort <= t.DstPort) {
-		return Key{Addr: [2][16]byte{t.Src, t.Dst}, Port: [2]uint16{t.SrcPort, t.DstPort}, V6: t.V6, VLAN: t.VLAN}, Dir0
+	var k Key
+	d := t.fillKey(&k)
+	return k, d
+}
+
+// fillKey writes the canonical key of the tuple into k, in place (a Key
+// is 44 bytes: building it where it is used saves copies on the per-packet
+// path), and returns the direction.
+func (t *Tuple) fillKey(k *Key) Dir {
+	d := Dir0
+	if c := compareAddr(&t.Src, &t.Dst); c > 0 || (c == 0 && t.SrcPort > t.DstPort) {
+		d = Dir1
 	}
-	return Key{Addr: [2][16]byte{t.Dst, t.Src}, Port: [2]uint16{t.DstPort, t.SrcPort}, V6: t.V6, VLAN: t.VLAN}, Dir1
+	if d == Dir0 {
+		k.Addr[0], k.Addr[1] = t.Src, t.Dst
+		k.Port[0], k.Port[1] = t.SrcPort, t.DstPort
+	} else {
+		k.Addr[0], k.Addr[1] = t.Dst, t.Src
+		k.Port[0], k.Port[1] = t.DstPort, t.SrcPort
+	}
+	k.VLAN, k.V6, k.pad = t.VLAN, t.V6, 0
+	return d
+}
+
+// compareAddr compares two addresses as big-endian numbers, a word at a
+// time.
+func compareAddr(a, b *[16]byte) int {
+	for i := 0; i < 16; i += 8 {
+		x, y := binary.BigEndian.Uint64(a[i:]), binary.BigEndian.Uint64(b[i:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // Endpoint returns endpoint i (0 or 1) of the key.

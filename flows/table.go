@@ -123,7 +123,8 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 
-	key, d := p.Tuple.Key()
+	var key Key
+	d := p.Tuple.fillKey(&key)
 	sh := &t.shards[key.hash()&t.mask]
 	var retire []Record // allocated only when a connection leaves
 	opened := false
@@ -160,9 +161,9 @@ func (t *Table) Apply(p *Packet) {
 	} else {
 		sh.retrack(c)
 	}
-	var ev Event
+	var ev *Event // allocated only for an event: a Record is large to zero per packet
 	if t.cfg.OnChange != nil && (opened || before != [2]State{c.ep[0].state, c.ep[1].state}) {
-		ev = Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
+		ev = &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
 		if opened {
 			ev.Kind = EventOpen
 		}
@@ -174,8 +175,8 @@ func (t *Table) Apply(p *Packet) {
 			t.cfg.OnRetire(retire)
 		}
 	}
-	if ev.Kind != 0 {
-		t.cfg.OnChange(ev)
+	if ev != nil {
+		t.cfg.OnChange(*ev)
 	}
 }
 
