@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PCAP  ?= pcaps/wikipedia.pcap
 
-.PHONY: help setup build demo test check bench fuzz
+.PHONY: help setup build demo test check bench fuzz live
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ check: ## formatting, vet and staticcheck
 test: setup check ## set up, then run every check and test (race detector on), and every benchmark once
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+live: setup ## only the live test (root): flowtrack captures between two network namespaces, checked against ss
+	$(GO) test -count=1 -v -run '^TestLive$$' ./tools/netns-record
 
 bench: build ## run the benchmarks properly
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./...

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what flowtrack needs to build and test on Debian or Ubuntu:
-# libpcap (headers for cgo), and tcpdump and iproute2 for the live tests.
+# libpcap (headers for cgo), and for the live tests (tools/netns-record,
+# run as root) tcpdump, iproute2 (ip, ss, tc), nftables, ethtool and curl.
 # Idempotent: installs only what is missing.
 set -euo pipefail
-pkgs=(libpcap-dev gcc tcpdump iproute2)
+pkgs=(libpcap-dev gcc tcpdump iproute2 nftables ethtool curl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,6 +15,8 @@
 //	client -scenario S -addr HOST:PORT -ctl DIR [-lport N] [-filler HOST:PORT]
 //	pair   -cli FILE -srv FILE -tuples FILE[,FILE] -port N [-packets FILE -until NS]
 //	trim   -until NS FILE  (drop the pcap records stamped after NS)
+//	compare -scenario S -snapshot final|mid -ss FILE -records FILE [-packets FILE] -until NS
+//	        (record.sh --live: flowtrack's records against the ss truth)
 //
 // Every process exits by itself after -deadline (default 40s) even if
 // nobody kills it; every wait is bounded.
@@ -192,6 +194,9 @@ func server(scenario, addr string) {
 	case "syn-sent", "syn-recv":
 		// The listener exists but no connection completes: SYNs (or the
 		// SYN-ACKs) are dropped by the script's firewall rules.
+		hold()
+	case "http":
+		httpServe(ln)
 		hold()
 	case "established", "established6":
 		c := accept()
@@ -486,6 +491,10 @@ func client(scenario, addr string, lport int) {
 		expectReset(c)
 		mark("done")
 		hold()
+	case "http":
+		httpClient(addr, lport)
+		mark("done")
+		hold()
 	case "many":
 		var conns []net.Conn
 		for i := 0; i < 8; i++ {
@@ -719,7 +728,7 @@ func trim(path string, until int64) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim ...")
+		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim|compare ...")
 		os.Exit(2)
 	}
 	role = os.Args[1]
@@ -732,8 +741,11 @@ func main() {
 	srv := fs.String("srv", "", "pair: ss output of the server namespace")
 	tuples := fs.String("tuples", "", "pair: comma-separated tuple files")
 	port := fs.Int("port", 0, "pair: server port")
-	pcap := fs.String("packets", "", "pair: say after which packet of this pcap the snapshot was taken")
-	until := fs.Int64("until", 0, "pair, trim: time of the ss snapshot, Unix nanoseconds")
+	pcap := fs.String("packets", "", "pair: say after which packet of this pcap the snapshot was taken; compare: check packet counts against it")
+	until := fs.Int64("until", 0, "pair, trim, compare: time of the ss snapshot, Unix nanoseconds")
+	ssFile := fs.String("ss", "", "compare: the ss truth made by pair")
+	records := fs.String("records", "", "compare: flowtrack's NDJSON output")
+	snapshot := fs.String("snapshot", "final", "compare: which snapshot (final or mid)")
 	fs.StringVar(&fillerAddr, "filler", "", "send one UDP datagram here just before the FIN (simultaneous-close)")
 	fs.StringVar(&ctlDir, "ctl", "", "control directory")
 	fs.Parse(os.Args[2:])
@@ -756,6 +768,8 @@ func main() {
 		pair(os.Stdout, *cli, *srv, *tuples, *port, *pcap, *until)
 	case "trim":
 		trim(fs.Arg(0), *until)
+	case "compare":
+		os.Exit(compareCmd(os.Stdout, os.Stderr, *scenario, *snapshot, *ssFile, *records, *pcap, *until))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
 		os.Exit(2)
