@@ -254,9 +254,17 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 
 	var (
-		jw   *export.JSON
-		recs []flows.Record
+		jw       *export.JSON
+		recs     []flows.Record
+		local    *localSockets
+		annotate func(*flows.Record) export.Local
 	)
+	if o.iface != "" {
+		lctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		local = startLocalSockets(lctx)
+		annotate = local.annotate
+	}
 	cfg := o.table
 	switch {
 	case o.follow:
@@ -272,6 +280,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
 	default:
 		cfg.OnRetire = func(r []flows.Record) { recs = append(recs, r...) }
+	}
+	if jw != nil {
+		jw.Annotate = annotate
 	}
 	table := flows.NewTable(cfg)
 	var counters capture.Counters
@@ -289,9 +300,12 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	default:
 		recs = append(recs, rest...)
 		flows.SortByStart(recs)
-		werr = export.WriteTable(stdout, recs)
+		werr = export.WriteTable(stdout, recs, annotate)
 	}
 	summary(stderr, src, &counters, table)
+	if local != nil {
+		local.report(stderr)
+	}
 	if runErr != nil {
 		return runErr
 	}

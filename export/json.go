@@ -9,9 +9,22 @@ import (
 	"github.com/flowtrack/flowtrack/flows"
 )
 
+// Local is what the local kernel says of a connection whose endpoint is on
+// this host: the process that owns the socket, and the kernel's own state
+// for each local endpoint ("" when not local or not known).
+type Local struct {
+	PID                        int
+	Process                    string
+	KernelClient, KernelServer string
+}
+
 // JSON writes records as NDJSON, one object per connection, in the field
 // order of the README's contract. It is safe for concurrent use.
 type JSON struct {
+	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
+	// "kernel_server_state" to each record (live captures).
+	Annotate func(*flows.Record) Local
+
 	mu  sync.Mutex // guards the following
 	w   io.Writer
 	buf []byte
@@ -31,7 +44,7 @@ func (j *JSON) Write(recs []flows.Record) error {
 	}
 	j.buf = j.buf[:0]
 	for i := range recs {
-		j.buf = AppendJSON(j.buf, &recs[i])
+		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i])
 		j.buf = append(j.buf, '\n')
 	}
 	_, j.err = j.w.Write(j.buf)
@@ -51,7 +64,7 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 	j.buf = append(j.buf, `,"ts":"`...)
 	j.buf = ts.UTC().AppendFormat(j.buf, time.RFC3339Nano)
 	j.buf = append(j.buf, `",`...)
-	j.buf = appendFields(j.buf, r)
+	j.buf = j.appendRecord(j.buf, r)
 	j.buf = append(j.buf, '\n')
 	_, j.err = j.w.Write(j.buf)
 	return j.err
@@ -60,6 +73,33 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 // AppendJSON appends r as one JSON object (without a newline) to b.
 func AppendJSON(b []byte, r *flows.Record) []byte {
 	return appendFields(append(b, '{'), r)
+}
+
+// appendRecord appends r's fields, with the annotation if there is one,
+// and the closing brace.
+func (j *JSON) appendRecord(b []byte, r *flows.Record) []byte {
+	if j.Annotate != nil {
+		l := j.Annotate(r)
+		b = append(b, `"pid":`...)
+		if l.PID > 0 {
+			b = strconv.AppendInt(b, int64(l.PID), 10)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"process":`...)
+		b = strconv.AppendQuote(b, l.Process)
+		b = append(b, ',')
+		for _, f := range []struct{ name, v string }{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
+			if f.v != "" {
+				b = append(b, '"')
+				b = append(b, f.name...)
+				b = append(b, `":`...)
+				b = strconv.AppendQuote(b, f.v)
+				b = append(b, ',')
+			}
+		}
+	}
+	return appendFields(b, r)
 }
 
 // appendFields appends r's fields and the closing brace.

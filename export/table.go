@@ -18,9 +18,16 @@ import (
 // conn_state, and flags: M for a connection picked up mid-stream, G for
 // one with gaps in sequence space (packets possibly missed), and the VLAN
 // tags.
-func WriteTable(w io.Writer, recs []flows.Record) error {
+//
+// With annotate (live captures), a Process column names the local process
+// that owns the connection ("-" when unknown).
+func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) Local) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags")
+	head := "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	if annotate != nil {
+		head += "\tProcess"
+	}
+	fmt.Fprintln(tw, head)
 	for i := range recs {
 		r := &recs[i]
 		rtt := "-"
@@ -41,11 +48,19 @@ func WriteTable(w io.Writer, recs []flows.Record) error {
 		if fl == "" {
 			fl = "-"
 		}
-		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
 			r.Client, r.Server, r.ClientState, r.ServerState,
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
 			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), fl)
+		if annotate != nil {
+			proc := "-"
+			if l := annotate(r); l.PID > 0 {
+				proc = fmt.Sprintf("%d/%s", l.PID, l.Process)
+			}
+			fmt.Fprintf(tw, "\t%s", proc)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

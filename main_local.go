@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowtrack/flowtrack/export"
+	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/sockets"
+)
+
+// localSockets names the processes behind a live capture's connections and
+// compares flowtrack's states with the kernel's, for endpoints on this
+// host. The kernel is read in the background, never per packet.
+type localSockets struct {
+	res *sockets.Resolver
+
+	mu       sync.Mutex // guards the following
+	compared map[uint64]uint8
+
+	agree, disagree atomic.Uint64
+}
+
+func startLocalSockets(ctx context.Context) *localSockets {
+	l := &localSockets{res: sockets.New(), compared: make(map[uint64]uint8)}
+	l.res.Start(ctx, time.Second)
+	return l
+}
+
+// annotate looks a record up; it is export.JSON's and WriteTable's hook.
+func (l *localSockets) annotate(r *flows.Record) export.Local {
+	var out export.Local
+	cl, cok := l.res.Lookup(r.Client, r.Server)
+	sv, sok := l.res.Lookup(r.Server, r.Client)
+	switch {
+	case cok && cl.PID != 0:
+		out.PID, out.Process = cl.PID, cl.Comm
+	case sok && sv.PID != 0:
+		out.PID, out.Process = sv.PID, sv.Comm
+	}
+	if cok && !cl.Gone {
+		out.KernelClient = cl.KernelState.String()
+	}
+	if sok && !sv.Gone {
+		out.KernelServer = sv.KernelState.String()
+	}
+	l.count(r.ID, 1, cl.Compare(r.ClientState, r.LastSeen, cok))
+	l.count(r.ID, 2, sv.Compare(r.ServerState, r.LastSeen, sok))
+	return out
+}
+
+// count counts a verdict once per connection and endpoint (bit).
+func (l *localSockets) count(id uint64, bit uint8, v sockets.Verdict) {
+	if v != sockets.Agree && v != sockets.Disagree {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.compared[id]&bit != 0 || len(l.compared) >= 1<<20 {
+		return
+	}
+	l.compared[id] |= bit
+	if v == sockets.Agree {
+		l.agree.Add(1)
+	} else {
+		l.disagree.Add(1)
+	}
+}
+
+// report prints how often the kernel agreed, and the resolver's warnings.
+func (l *localSockets) report(w io.Writer) {
+	if a, d := l.agree.Load(), l.disagree.Load(); a+d > 0 {
+		fmt.Fprintf(w, "local sockets: the kernel agreed with %d inferred states and disagreed with %d\n", a, d)
+	}
+	for _, warn := range l.res.Warnings() {
+		fmt.Fprintln(w, "flowtrack:", warn)
+	}
+}
