@@ -2,6 +2,7 @@ package flows
 
 import (
 	"encoding/binary"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -301,5 +302,44 @@ func TestMaxConnsEvictsEstablishedByClock(t *testing.T) {
 	}
 	if len(ports) != 2 || ports[0] != 50001 || ports[1] != 50003 {
 		t.Fatalf("kept %v, want [50001 50003]", ports)
+	}
+}
+
+// BenchmarkMemoryPerConn reports the heap that a table holds per
+// connection, for half-open ones (a SYN only) and established ones (a
+// handshake and data both ways), at b.N connections (use -benchtime=1000000x).
+func BenchmarkMemoryPerConn(b *testing.B) {
+	for _, kind := range []string{"half-open", "established"} {
+		b.Run(kind, func(b *testing.B) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			tab := NewTable(Config{})
+			for i := 0; i < b.N; i++ {
+				steps := handshake[:1]
+				if kind == "established" {
+					steps = seq(handshake, []step{
+						{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES},
+						{'s', PSH | ACK, 5001, 1101, 100, ms(4), ES, ES},
+					})
+				}
+				for _, s := range steps {
+					p := pkt(s.from, s.flags, s.seq, s.ack, s.len, s.at)
+					binary.BigEndian.PutUint32(p.Tuple.Src[12:], uint32(i))
+					if s.from == 's' {
+						binary.BigEndian.PutUint32(p.Tuple.Dst[12:], uint32(i))
+						p.Tuple.Src = pkt('s', 0, 0, 0, 0, 0).Tuple.Src
+					}
+					tab.Apply(&p)
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if n := tab.Len(); n != b.N {
+				b.Fatalf("%d connections, want %d", n, b.N)
+			}
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/conn")
+			runtime.KeepAlive(tab)
+		})
 	}
 }
