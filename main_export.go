@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/export"
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// exportOptions are the flags that feed the systems aggregating a fleet's
+// connections: an IPFIX collector and Prometheus.
+type exportOptions struct {
+	ipfix         string        // collector: HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT
+	activeTimeout time.Duration // periodic records of long connections, capture time
+	metrics       string        // listen address of /metrics
+}
+
+// addFlags registers --ipfix, --ipfix-active-timeout and --metrics.
+func (e *exportOptions) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&e.ipfix, "ipfix", "", "export an IPFIX record per connection to the collector at `HOST:PORT` (UDP; tcp://HOST:PORT for TCP)")
+	fs.DurationVar(&e.activeTimeout, "ipfix-active-timeout", time.Minute, "with --ipfix: report a connection still open every this long of capture time")
+	fs.StringVar(&e.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. :9464)")
+}
+
+// check validates the flags' values.
+func (e *exportOptions) check() error {
+	if e.ipfix != "" {
+		if _, _, err := export.ParseIPFIXAddr(e.ipfix); err != nil {
+			return err
+		}
+	}
+	if e.activeTimeout <= 0 {
+		return errors.New("--ipfix-active-timeout must be positive (e.g. 60s)")
+	}
+	if e.metrics != "" {
+		if _, _, err := net.SplitHostPort(e.metrics); err != nil {
+			return fmt.Errorf("--metrics %q: want [HOST]:PORT, such as :9464 or 127.0.0.1:9464", e.metrics)
+		}
+	}
+	return nil
+}
+
+// exporters feeds one capture's connections to an IPFIX collector and
+// serves its Prometheus metrics, as the options ask. A nil *exporters (no
+// export flag given) does nothing and passes everything through.
+type exporters struct {
+	ipfix   *export.IPFIX
+	metrics *export.Metrics
+	server  *http.Server
+	served  chan struct{} // closed when the server has stopped
+	addr    string        // the metrics listener's address
+	table   *flows.Table
+	drops   *dropReader
+	replay  bool
+	stderr  io.Writer
+}
+
+// startExporters dials the IPFIX collector and starts serving the metrics,
+// as o asks; it returns nil if o asks for neither. cfg holds the table's
+// timeouts. A replay is never in a hurry: its records wait for the network
+// rather than being dropped.
+func startExporters(o *exportOptions, cfg flows.Config, replay bool, stderr io.Writer) (*exporters, error) {
+	if o.ipfix == "" && o.metrics == "" {
+		return nil, nil
+	}
+	x := &exporters{replay: replay, stderr: stderr}
+	if o.ipfix != "" {
+		ipfix, err := export.DialIPFIX(o.ipfix, export.IPFIXConfig{
+			ActiveTimeout: o.activeTimeout,
+			Table:         cfg,
+			Block:         replay,
+		})
+		if err != nil {
+			return nil, err
+		}
+		x.ipfix = ipfix
+	}
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			if x.ipfix != nil {
+				_ = x.ipfix.Close()
+			}
+			return nil, fmt.Errorf("--metrics: %w", err)
+		}
+		x.drops = &dropReader{}
+		x.metrics = export.NewMetrics(export.MetricsConfig{Table: cfg, IPFIX: x.ipfix, Capture: x.drops.stats})
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", x.metrics.Handler())
+		x.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		x.addr = ln.Addr().String()
+		x.served = make(chan struct{})
+		go func() {
+			defer close(x.served)
+			_ = x.server.Serve(ln)
+		}()
+	}
+	return x, nil
+}
+
+// hook makes cfg's OnRetire and OnChange also feed the exporters, after
+// whatever they already do. Call it once the other hooks are set, before
+// flows.NewTable(*cfg).
+func (x *exporters) hook(cfg *flows.Config) {
+	if x == nil {
+		return
+	}
+	retire, change := cfg.OnRetire, cfg.OnChange
+	cfg.OnRetire = func(recs []flows.Record) {
+		if retire != nil {
+			retire(recs)
+		}
+		now := x.table.Now()
+		if x.ipfix != nil {
+			x.ipfix.Retire(recs, now)
+		}
+		if x.metrics != nil {
+			x.metrics.Retire(recs, now)
+		}
+	}
+	if x.metrics != nil {
+		cfg.OnChange = func(ev flows.Event) {
+			if change != nil {
+				change(ev)
+			}
+			x.metrics.Change(ev)
+		}
+	}
+}
+
+// attach hands the exporters the table made with the hooked configuration
+// and the capture's counters, before the capture starts. It returns the
+// source to read instead of src (for a live capture, it reads the kernel's
+// drop counters on the capture goroutine, as a Source is not safe for
+// concurrent use) and the function to apply each packet with (it runs the
+// IPFIX active timeout on capture time).
+func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source) (capture.Source, func(*flows.Packet)) {
+	if x == nil {
+		return src, t.Apply
+	}
+	x.table = t
+	if x.metrics != nil {
+		x.drops.counters.Store(c)
+		if !x.replay { // a file has no drops, and is read faster unwrapped
+			x.drops.Source = src
+			src = x.drops
+		}
+		x.metrics.SetTable(t)
+	}
+	if x.ipfix == nil {
+		return src, t.Apply
+	}
+	return src, func(p *flows.Packet) {
+		t.Apply(p)
+		x.ipfix.Tick(t, p.TS)
+	}
+}
+
+// finish exports the connections still tracked when the capture stopped
+// (the records Table.Flush returned), sends what is left to the collector,
+// stops serving the metrics, and prints a line about the export to
+// stderr.
+func (x *exporters) finish(rest []flows.Record) {
+	if x == nil {
+		return
+	}
+	if x.metrics != nil {
+		x.metrics.Stop(rest)
+	}
+	if x.ipfix != nil {
+		err := x.ipfix.Stop(rest)
+		st := x.ipfix.Stats()
+		network, addr := x.ipfix.Addr()
+		fmt.Fprintf(x.stderr, "ipfix: %d records in %d messages to %s://%s", st.Records, st.Messages, network, addr)
+		if err != nil {
+			fmt.Fprintf(x.stderr, "; %v", err)
+		}
+		fmt.Fprintln(x.stderr)
+	}
+	if x.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = x.server.Shutdown(ctx)
+		<-x.served
+	}
+}
+
+// dropReader is a Source that reads the kernel's drop counters at most
+// once a second, on the capture goroutine, for the metrics; their scrape
+// reads the last values from another goroutine.
+type dropReader struct {
+	capture.Source
+	counters atomic.Pointer[capture.Counters] // set before the capture starts; read by scrapes
+	next     time.Time
+	kernel   atomic.Uint64
+	iface    atomic.Uint64
+}
+
+func (d *dropReader) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	if now := time.Now(); now.After(d.next) {
+		d.next = now.Add(time.Second)
+		if st, err := d.Source.Stats(); err == nil {
+			d.kernel.Store(st.PacketsDropped)
+			d.iface.Store(st.IfDropped)
+		}
+	}
+	return d.Source.Next()
+}
+
+// stats returns the capture's totals.
+func (d *dropReader) stats() export.CaptureStats {
+	s := export.CaptureStats{KernelDrops: d.kernel.Load(), InterfaceDrops: d.iface.Load()}
+	if c := d.counters.Load(); c != nil {
+		s.Frames, s.Bytes, s.TCP = c.Frames.Load(), c.Bytes.Load(), c.TCP.Load()
+		s.NonTCP, s.Malformed = c.NonTCP.Load(), c.Malformed.Load()
+	}
+	return s
+}
