@@ -1,23 +1,43 @@
+# syntax=docker/dockerfile:1
 # flowtrack in a container. Build: docker build -t flowtrack .
-# Run (live capture needs the host's network and two capabilities):
+#
+# Watch a host and feed its connections to a fleet's collectors (live
+# capture needs the host's network and two capabilities; not
+# --security-opt no-new-privileges, which would disable the binary's file
+# capabilities):
+#   docker run -d --name flowtrack --restart unless-stopped \
+#     --network host --cap-add NET_RAW --cap-add NET_ADMIN \
+#     flowtrack -i eth0 -o json --ipfix collector.example:4739 --metrics :9464
+# Watch interactively:
 #   docker run --rm -it --network host --cap-add NET_RAW --cap-add NET_ADMIN flowtrack -i eth0
 # Replay a file:
 #   docker run --rm -v "$PWD/pcaps:/pcaps:ro" flowtrack -r /pcaps/wikipedia.pcap -o table
+#
+# The base images are named by tag; a CI that wants reproducible images
+# pins them by digest (FROM golang:1.26-bookworm@sha256:...).
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpcap-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/flowtrack .
+# cgo: gopacket's pcap binds libpcap.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+	CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/flowtrack .
 
 FROM debian:bookworm-slim
+# Only libpcap, and libcap2-bin for setcap (getcap shows what the binary may do).
 RUN apt-get update && apt-get install -y --no-install-recommends libpcap0.8 libcap2-bin \
 	&& rm -rf /var/lib/apt/lists/* \
-	&& useradd --system --uid 10001 --no-create-home flowtrack
-COPY --from=build /out/flowtrack /usr/local/bin/flowtrack
-# File capabilities let the non-root user capture.
-RUN setcap cap_net_raw,cap_net_admin+eip /usr/local/bin/flowtrack
+	&& useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin flowtrack
+# File capabilities let the non-root user capture. The binary is installed
+# and given them in one step: COPY does not keep file capabilities, and a
+# setcap after a COPY would store the binary in two layers.
+RUN --mount=type=bind,from=build,source=/out/flowtrack,target=/tmp/flowtrack \
+	install -m 0755 /tmp/flowtrack /usr/local/bin/flowtrack \
+	&& setcap cap_net_raw,cap_net_admin+eip /usr/local/bin/flowtrack
 USER flowtrack
+# --metrics :9464 serves Prometheus metrics here (any port will do).
+EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/flowtrack"]
