@@ -440,11 +440,8 @@ func TestIPFIXActiveTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []wireRecord
-	for m := col.read(true); m != nil && len(got) < 100; m = col.read(true) {
-		got = append(got, m.records...)
-		if len(got) >= 2 && got[len(got)-1].uint(ieReason) != 2 && got[len(got)-2].uint(ieReason) != 2 {
-			break
-		}
+	for uint64(len(got)) < x.Stats().Records {
+		got = append(got, col.read(false).records...)
 	}
 	var periodic []wireRecord
 	var sum [4]uint64
