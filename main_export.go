@@ -68,10 +68,9 @@ type exporters struct {
 }
 
 // startExporters dials the IPFIX collector and starts serving the metrics,
-// as o asks; it returns nil if o asks for neither. cfg holds the table's
-// timeouts. A replay is never in a hurry: its records wait for the network
-// rather than being dropped.
-func startExporters(o *exportOptions, cfg flows.Config, replay bool, stderr io.Writer) (*exporters, error) {
+// as o asks; it returns nil if o asks for neither. A replay is never in a
+// hurry: its records wait for the network rather than being dropped.
+func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters, error) {
 	if o.ipfix == "" && o.metrics == "" {
 		return nil, nil
 	}
@@ -79,7 +78,6 @@ func startExporters(o *exportOptions, cfg flows.Config, replay bool, stderr io.W
 	if o.ipfix != "" {
 		ipfix, err := export.DialIPFIX(o.ipfix, export.IPFIXConfig{
 			ActiveTimeout: o.activeTimeout,
-			Table:         cfg,
 			Block:         replay,
 		})
 		if err != nil {
@@ -96,7 +94,7 @@ func startExporters(o *exportOptions, cfg flows.Config, replay bool, stderr io.W
 			return nil, fmt.Errorf("--metrics: %w", err)
 		}
 		x.drops = &dropReader{}
-		x.metrics = export.NewMetrics(export.MetricsConfig{Table: cfg, IPFIX: x.ipfix, Capture: x.drops.stats})
+		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.drops.stats})
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", x.metrics.Handler())
 		x.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -122,12 +120,11 @@ func (x *exporters) hook(cfg *flows.Config) {
 		if retire != nil {
 			retire(recs)
 		}
-		now := x.table.Now()
 		if x.ipfix != nil {
-			x.ipfix.Retire(recs, now)
+			x.ipfix.Retire(recs)
 		}
 		if x.metrics != nil {
-			x.metrics.Retire(recs, now)
+			x.metrics.Retire(recs)
 		}
 	}
 	if x.metrics != nil {

@@ -40,9 +40,6 @@ type IPFIXConfig struct {
 	// that long connections show up before they end (default 60s;
 	// negative: only when they end). See Tick.
 	ActiveTimeout time.Duration
-	// Table is the flow table's configuration; its IdleTimeout and
-	// ClosedTimeout tell why a retired connection ended (RetireReason).
-	Table flows.Config
 	// Queue is how many messages may wait for the network (default 256).
 	Queue int
 	// Block makes the exporter wait for room in the queue instead of
@@ -221,13 +218,13 @@ func NewIPFIX(conn net.Conn, cfg IPFIXConfig) *IPFIX {
 	return x
 }
 
-// Retire exports the final records of connections the table retired at
-// capture time now (flows.Config.OnRetire's records, with Table.Now()).
-func (x *IPFIX) Retire(recs []flows.Record, now time.Time) {
+// Retire exports the last records of connections the table retired. Its
+// signature fits flows.Config.OnRetire.
+func (x *IPFIX) Retire(recs []flows.Record) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range recs {
-		x.final(&recs[i], RetireReason(&recs[i], now, &x.cfg.Table))
+		x.final(&recs[i], Reason(&recs[i]))
 	}
 }
 
@@ -237,7 +234,7 @@ func (x *IPFIX) Retire(recs []flows.Record, now time.Time) {
 func (x *IPFIX) Stop(recs []flows.Record) error {
 	x.mu.Lock()
 	for i := range recs {
-		x.final(&recs[i], StopReason(&recs[i]))
+		x.final(&recs[i], Reason(&recs[i]))
 	}
 	x.mu.Unlock()
 	return x.Close()

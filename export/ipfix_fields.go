@@ -134,12 +134,13 @@ func appendTemplate(b []byte, id uint16, fs []field) []byte {
 // 7012 and IANA): why a flow record was exported.
 type EndReason uint8
 
-// The flowEndReason values flowtrack uses.
+// The flowEndReason values.
 const (
-	EndIdle   EndReason = 1 // idle timeout: no packet for the table's idle timeout, or closed by a timer without FIN or RST
-	EndActive EndReason = 2 // active timeout: a periodic record of a connection still open
-	EndOfFlow EndReason = 3 // end of flow detected: FIN or RST seen, or replaced by a new connection on its 4-tuple
-	EndForced EndReason = 4 // forced end: still open when the capture stopped
+	EndIdle           EndReason = 1 // idle timeout: no packet for the table's idle timeout, or closed by a timer without FIN or RST
+	EndActive         EndReason = 2 // active timeout: a periodic record of a connection still open
+	EndOfFlow         EndReason = 3 // end of flow detected: FIN or RST seen, or replaced by a new connection on its 4-tuple
+	EndForced         EndReason = 4 // forced end: still open when the capture stopped
+	EndLackOfResource EndReason = 5 // lack of resources: evicted from a full table (flows.Config.MaxConns)
 )
 
 // String returns the reason as a metric label value ("idle_timeout", ...).
@@ -153,40 +154,34 @@ func (r EndReason) String() string {
 		return "end_of_flow"
 	case EndForced:
 		return "forced_end"
+	case EndLackOfResource:
+		return "lack_of_resources"
 	}
 	return "unknown"
 }
 
-// RetireReason tells why the table retired r at capture time now, given the
-// table's configuration (its IdleTimeout and ClosedTimeout; zero means the
-// table's default). flows does not say why it retires a record, so this
-// infers it: a connection closed by FIN or RST ended; one that is still
-// open, or was closed by a timer, and retired before its timeout would
-// have expired it, was replaced by a new connection on its 4-tuple (which
-// also ends it); the rest timed out.
-func RetireReason(r *flows.Record, now time.Time, cfg *flows.Config) EndReason {
-	idle, closed := cfg.IdleTimeout, cfg.ClosedTimeout
-	if idle <= 0 {
-		idle = time.Hour
-	}
-	if closed <= 0 {
-		closed = 30 * time.Second
-	}
-	gap := now.Sub(r.LastSeen)
-	switch {
-	case finished(r):
+// Reason returns the flowEndReason of the last record of a connection that
+// left the table (a record from OnRetire or Flush), from why it left
+// (r.End): closed by FIN or RST, or replaced by a new connection on its
+// 4-tuple, is the end of the flow; closed by a timer (an unanswered
+// handshake given up) or idle is an idle timeout; evicted is a lack of
+// resources; still open when the capture stopped is a forced end, unless
+// FIN or RST had ended it already (an endpoint may wait in TIME_WAIT).
+func Reason(r *flows.Record) EndReason {
+	switch r.End {
+	case flows.EndReplaced:
 		return EndOfFlow
-	case !r.Closed() && gap < idle, r.Closed() && gap < closed:
-		return EndOfFlow
+	case flows.EndIdle:
+		return EndIdle
+	case flows.EndEvicted:
+		return EndLackOfResource
+	case flows.EndClosed:
+		if finished(r) {
+			return EndOfFlow
+		}
+		return EndIdle
 	}
-	return EndIdle
-}
-
-// StopReason tells why a record still tracked when the capture stopped is
-// exported: EndOfFlow if FIN or RST ended it already (an endpoint may still
-// be in TIME_WAIT), else EndForced.
-func StopReason(r *flows.Record) EndReason {
-	if finished(r) {
+	if finished(r) { // flushed
 		return EndOfFlow
 	}
 	return EndForced

@@ -422,7 +422,7 @@ func checkRecord(t *testing.T, w wireRecord, r *flows.Record) {
 func TestIPFIXActiveTimeout(t *testing.T) {
 	col := newUDPCollector(t)
 	tab := flows.NewTable(flows.Config{})
-	x := col.exporter(IPFIXConfig{ActiveTimeout: 3 * time.Second, FlushEvery: time.Hour, Table: flows.Config{}})
+	x := col.exporter(IPFIXConfig{ActiveTimeout: 3 * time.Second, FlushEvery: time.Hour})
 	col.read(false) // the templates
 	long := &conversation{t: tab, x: x, cli: netip.MustParseAddrPort("192.0.2.1:40000"), srv: netip.MustParseAddrPort("198.51.100.7:443"), start: epoch}
 	short := &conversation{t: tab, x: x, cli: netip.MustParseAddrPort("192.0.2.1:40001"), srv: netip.MustParseAddrPort("198.51.100.7:443"), start: epoch}
@@ -552,7 +552,7 @@ func TestIPFIXTCP(t *testing.T) {
 			srv: netip.MustParseAddrPort("198.51.100.7:80"), start: epoch}
 		next++
 		cv.handshake(0)
-		x.Retire(tab.Flush(), epoch)
+		x.Retire(tab.Flush())
 	}
 	// readMsg reads one message from a stream: its header says its length.
 	readMsg := func(c net.Conn, dec *decoder) (*message, error) {
@@ -664,13 +664,13 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 		if c2s != c.c2s || s2c != c.s2c || sided != c.sided {
 			t.Errorf("%s (history %s): flags %v/%v sided %v, want %v/%v %v", c.name, r.History(), c2s, s2c, sided, c.c2s, c.s2c, c.sided)
 		}
-		if got := StopReason(&r); got != c.stop {
+		if got := Reason(&r); got != c.stop {
 			t.Errorf("%s: stopped with %v, want %v", c.name, got, c.stop)
 		}
 	}
 
-	// Why the table retired a record, from its states and the time since
-	// its last packet when it retired.
+	// Why the table retired a record. A table of one shard holding three
+	// connections at most evicts one when a fourth comes.
 	type retirement struct {
 		r      flows.Record
 		reason EndReason
@@ -678,11 +678,11 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 	var (
 		tab     *flows.Table
 		retired []retirement
-		cfg     flows.Config
+		cfg     = flows.Config{Shards: 1, MaxConns: 3}
 	)
 	cfg.OnRetire = func(recs []flows.Record) {
 		for _, r := range recs {
-			retired = append(retired, retirement{r, RetireReason(&r, tab.Now(), &cfg)})
+			retired = append(retired, retirement{r, Reason(&r)})
 		}
 	}
 	tab = flows.NewTable(cfg)
@@ -695,6 +695,9 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 	conv(40002).handshake(0)
 	conv(40002).send(true, flows.SYN, 90000, 0, 0, 2*time.Second) // a new connection replaces it...
 	conv(40003).send(true, A, 1, 1, 0, 2*time.Hour)               // ... and gives up its handshake; the clock moves on
+	for port := range uint16(3) {
+		conv(50000+port).handshake(2 * time.Hour) // three more for a table of three: one is evicted
+	}
 	want := []struct {
 		port    uint16
 		packets uint64
@@ -704,12 +707,19 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 		{40000, 4, EndOfFlow}, // FIN
 		{40001, 2, EndIdle},   // idle
 		{40002, 1, EndIdle},   // handshake given up, then retired
+		{0, 0, EndLackOfResource},
 	}
 	if len(retired) != len(want) {
 		t.Fatalf("%d records retired, want %d", len(retired), len(want))
 	}
 	for i, w := range want {
 		r := retired[i]
+		if w.reason == EndLackOfResource {
+			if r.reason != w.reason || r.r.End != flows.EndEvicted {
+				t.Errorf("retired #%d: %v (%v), want %v (evicted)", i, r.reason, r.r.End, w.reason)
+			}
+			continue
+		}
 		if r.r.Client.Port() != w.port || r.r.C2S.Packets != w.packets || r.reason != w.reason {
 			t.Errorf("retired #%d: port %d with %d packets (%v/%v): %v; want port %d with %d: %v", i,
 				r.r.Client.Port(), r.r.C2S.Packets, r.r.ClientState, r.r.ServerState, r.reason, w.port, w.packets, w.reason)

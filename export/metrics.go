@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,9 +29,6 @@ type MetricsConfig struct {
 	// Capture returns the capture's totals; it is called at each scrape,
 	// from the HTTP server's goroutine. Nil: no capture metrics.
 	Capture func() CaptureStats
-	// Table is the flow table's configuration, whose timeouts tell why a
-	// connection ended (RetireReason).
-	Table flows.Config
 	// IPFIX, if set, is an exporter whose totals are exported too.
 	IPFIX *IPFIX
 }
@@ -57,14 +53,13 @@ const nStates = int(flows.StateTimeWait) + 1
 // records of Table.Flush), and give it the table with SetTable.
 type Metrics struct {
 	capture func() CaptureStats
-	tcfg    flows.Config
 	ipfix   *IPFIX
 	table   atomic.Pointer[flows.Table]
 	reg     *prometheus.Registry
 
 	rtt      prometheus.Histogram
 	closed   *prometheus.CounterVec
-	closedBy [EndForced + 1]prometheus.Counter
+	closedBy [EndLackOfResource + 1]prometheus.Counter
 	retired  [2]atomic.Uint64 // retransmits of retired connections, c2s and s2c
 
 	rttMu   sync.Mutex          // guards rttSeen
@@ -88,7 +83,6 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	}
 	m := &Metrics{
 		capture: cfg.Capture,
-		tcfg:    cfg.Table,
 		ipfix:   cfg.IPFIX,
 		rttSeen: make(map[uint64]struct{}),
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -99,7 +93,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowtrack_connections_closed_total",
-			Help: "Connections retired (written out and forgotten), by IPFIX flowEndReason: end_of_flow (FIN or RST, or replaced on its 4-tuple), idle_timeout, forced_end (still open when the capture stopped).",
+			Help: "Connections retired (written out and forgotten), by IPFIX flowEndReason: end_of_flow (FIN or RST, or replaced on its 4-tuple), idle_timeout, forced_end (still open when the capture stopped), lack_of_resources (evicted from a full table).",
 		}, []string{"reason"}),
 		dFrames:    desc("capture_frames_total", "Frames read from the capture."),
 		dBytes:     desc("capture_bytes_total", "Wire lengths of the frames read, summed."),
@@ -115,7 +109,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		dXDropped:  desc("ipfix_dropped_records_total", "IPFIX data records lost: the send queue was full, or writing failed."),
 		dXErrors:   desc("ipfix_errors_total", "Failed writes and connection attempts to the IPFIX collector."),
 	}
-	for _, r := range []EndReason{EndOfFlow, EndIdle, EndForced} {
+	for _, r := range []EndReason{EndOfFlow, EndIdle, EndForced, EndLackOfResource} {
 		m.closedBy[r] = m.closed.WithLabelValues(r.String())
 	}
 	m.reg = prometheus.NewRegistry()
@@ -149,11 +143,11 @@ func (m *Metrics) Change(ev flows.Event) {
 	}
 }
 
-// Retire counts connections the table retired at capture time now
-// (OnRetire's records, with Table.Now()).
-func (m *Metrics) Retire(recs []flows.Record, now time.Time) {
+// Retire counts connections the table retired. Its signature fits
+// flows.Config.OnRetire.
+func (m *Metrics) Retire(recs []flows.Record) {
 	for i := range recs {
-		m.end(&recs[i], RetireReason(&recs[i], now, &m.tcfg))
+		m.end(&recs[i], Reason(&recs[i]))
 	}
 }
 
@@ -161,7 +155,7 @@ func (m *Metrics) Retire(recs []flows.Record, now time.Time) {
 // records Table.Flush returns).
 func (m *Metrics) Stop(recs []flows.Record) {
 	for i := range recs {
-		m.end(&recs[i], StopReason(&recs[i]))
+		m.end(&recs[i], Reason(&recs[i]))
 	}
 }
 

@@ -84,10 +84,10 @@ func testMetricsReplay(t *testing.T, pcap string, every int) {
 	cfg := flows.Config{}
 	cfg.OnRetire = func(recs []flows.Record) {
 		retired = append(retired, recs...)
-		m.Retire(recs, table.Now())
+		m.Retire(recs)
 	}
 	cfg.OnChange = func(ev flows.Event) { m.Change(ev) }
-	m = NewMetrics(MetricsConfig{Table: cfg, Capture: func() CaptureStats {
+	m = NewMetrics(MetricsConfig{Capture: func() CaptureStats {
 		return CaptureStats{Frames: counters.Frames.Load(), Bytes: counters.Bytes.Load(), TCP: counters.TCP.Load(),
 			NonTCP: counters.NonTCP.Load(), Malformed: counters.Malformed.Load()}
 	}})
