@@ -696,7 +696,7 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 	conv(40002).send(true, flows.SYN, 90000, 0, 0, 2*time.Second) // a new connection replaces it...
 	conv(40003).send(true, A, 1, 1, 0, 2*time.Hour)               // ... and gives up its handshake; the clock moves on
 	for port := range uint16(3) {
-		conv(50000+port).handshake(2 * time.Hour) // three more for a table of three: one is evicted
+		conv(50000 + port).handshake(2 * time.Hour) // three more for a table of three: one is evicted
 	}
 	want := []struct {
 		port    uint16
