@@ -78,7 +78,7 @@ func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters
 	if o.ipfix != "" {
 		ipfix, err := export.DialIPFIX(o.ipfix, export.IPFIXConfig{
 			ActiveTimeout: o.activeTimeout,
-			Block:         replay,
+			Replay:        replay,
 		})
 		if err != nil {
 			return nil, err

@@ -42,11 +42,15 @@ type IPFIXConfig struct {
 	ActiveTimeout time.Duration
 	// Queue is how many messages may wait for the network (default 256).
 	Queue int
-	// Block makes the exporter wait for room in the queue instead of
-	// dropping a message when the network is slower than the records
-	// come: what a replay wants. A live capture must not wait (the kernel
-	// would drop packets instead), and by default does not.
-	Block bool
+	// Replay says the records come from a capture file, which nothing is
+	// lost by waiting for: the exporter then waits for room in the queue
+	// instead of dropping a message when the network is slower than the
+	// records come, and Tick looks for long connections at once, on the
+	// capture's goroutine, so that a replay always exports the same
+	// records. A live capture must not wait (the kernel would drop packets
+	// instead): by default Tick hands the look to a goroutine of the
+	// exporter's, and a full queue loses messages (counted in Stats).
+	Replay bool
 }
 
 func (c *IPFIXConfig) setDefaults(network string, conn net.Conn) {
@@ -115,7 +119,7 @@ type IPFIXStats struct {
 // connection over TCP. Records are gathered into messages of at most
 // MaxMessage bytes, sent when full and at least every FlushEvery. A
 // goroutine writes them to the network, so that the capture never waits
-// for it (unless Block); the message header's sequence number counts the
+// for it (unless Replay); the message header's sequence number counts the
 // data records before it, so a collector sees from a gap that records were
 // lost.
 //
@@ -131,7 +135,8 @@ type IPFIX struct {
 	tmplSet  []byte // the template set, both templates
 	nextScan atomic.Int64
 	queue    chan []byte
-	done     chan struct{} // closed when the sender has finished
+	done     chan struct{}     // closed when the sender has finished
+	scanReq  chan *flows.Table // wakes the tick goroutine for a look at the table (live)
 	stopTick chan struct{}
 	tickDone chan struct{}
 
@@ -144,7 +149,9 @@ type IPFIX struct {
 	tmplDue  time.Time  // when the templates are next due (UDP)
 	closed   bool
 	reported map[uint64]reported // connections reported by an active timeout
-	snap     []flows.Record
+	snap     []flows.Record      // the last look's snapshot, kept for the next
+	scanning bool                // a look is under way...
+	gone     map[uint64]struct{} // ... and these connections retired meanwhile
 
 	smu   sync.Mutex // guards stats
 	stats IPFIXStats
@@ -200,10 +207,12 @@ func NewIPFIX(conn net.Conn, cfg IPFIXConfig) *IPFIX {
 		v6:       fields(true, cfg.PEN),
 		queue:    make(chan []byte, cfg.Queue),
 		done:     make(chan struct{}),
+		scanReq:  make(chan *flows.Table, 1),
 		stopTick: make(chan struct{}),
 		tickDone: make(chan struct{}),
 		set:      -1,
 		reported: make(map[uint64]reported),
+		gone:     make(map[uint64]struct{}),
 	}
 	t := appendTemplate(nil, templateIPv4, x.v4)
 	t = appendTemplate(t, templateIPv6, x.v6)
@@ -248,13 +257,18 @@ func (x *IPFIX) final(r *flows.Record, reason EndReason) {
 		delete(x.reported, r.ID)
 		start = clampTime(prev.at, start, r.LastSeen)
 	}
+	if x.scanning {
+		x.gone[r.ID] = struct{}{}
+	}
 	x.add(r, &prev, start, reason)
 }
 
 // Tick exports the periodic records of long connections when capture time
 // ts has gone far enough since the last look. Call it after Table.Apply
 // with the packet's time: the active timeout then runs on capture time, and
-// a replay at any speed exports what a live capture would have.
+// a replay at any speed exports what a live capture would have. Unless
+// Replay, the look happens on a goroutine of the exporter's, so that the
+// capture does not wait for a large table's snapshot.
 func (x *IPFIX) Tick(t *flows.Table, ts int64) {
 	if x.cfg.ActiveTimeout < 0 {
 		return
@@ -263,13 +277,20 @@ func (x *IPFIX) Tick(t *flows.Table, ts int64) {
 	if ts < next {
 		return
 	}
-	// Look ten times per timeout (at most once a second): a connection is
-	// then reported between 1 and 1.1 timeouts after its previous report.
-	every := max(int64(x.cfg.ActiveTimeout)/10, int64(time.Second))
+	// Look four times per timeout (at most once a second): a connection is
+	// then reported between 1 and 1.25 timeouts after its previous report.
+	every := max(int64(x.cfg.ActiveTimeout)/4, int64(time.Second))
 	if !x.nextScan.CompareAndSwap(next, ts+every) || next == 0 {
 		return
 	}
-	x.ExportActive(t)
+	if x.cfg.Replay {
+		x.ExportActive(t)
+		return
+	}
+	select {
+	case x.scanReq <- t:
+	default: // a look is pending already
+	}
 }
 
 // ExportActive exports a record for each connection of t that has been
@@ -278,37 +299,71 @@ func (x *IPFIX) Tick(t *flows.Table, ts int64) {
 // calls it.
 func (x *IPFIX) ExportActive(t *flows.Table) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed || x.scanning {
+		x.mu.Unlock()
 		return
 	}
-	// The snapshot is taken under x.mu, so that a connection that retires
-	// meanwhile is reported by Retire after this (which then knows what
-	// this reported) or not seen here at all.
+	x.scanning = true
+	snap := x.snap[:0]
+	x.snap = nil
+	x.mu.Unlock()
+
+	// The snapshot is taken without x.mu, so that Retire need not wait for
+	// it. A connection in it that retires before it is looked at below is
+	// in x.gone, and skipped: its last record is out already. One that
+	// retires after is reported by Retire with what this look reported.
 	now := t.Now()
-	x.snap = t.AppendSnapshot(x.snap[:0])
-	for i := range x.snap {
-		r := &x.snap[i]
-		if done(r.ClientState) && done(r.ServerState) {
-			continue // it ended: its last record comes when it retires
+	snap = t.AppendSnapshot(snap)
+	const chunk = 4096 // connections looked at per hold of x.mu
+	for lo := 0; lo < len(snap); lo += chunk {
+		x.mu.Lock()
+		for i := lo; i < min(lo+chunk, len(snap)); i++ {
+			x.activeRecord(&snap[i], now)
 		}
-		prev, ok := x.reported[r.ID]
-		since := r.FirstSeen
-		if ok {
-			since = prev.at
-			if r.C2S.Packets == prev.c2s.Packets && r.S2C.Packets == prev.s2c.Packets {
-				continue // nothing new
-			}
-		}
-		if now.Sub(since) < x.cfg.ActiveTimeout {
-			continue
-		}
-		x.add(r, &prev, clampTime(since, r.FirstSeen, r.LastSeen), EndActive)
-		x.reported[r.ID] = reported{c2s: r.C2S, s2c: r.S2C, at: now}
+		x.mu.Unlock()
 	}
-	if cap(x.snap) > 1<<16 {
-		x.snap = nil // do not keep a huge table's copy between looks
+
+	x.mu.Lock()
+	x.scanning = false
+	clear(x.gone)
+	if cap(snap) <= 1<<16 { // do not keep a huge table's copy between looks
+		x.snap = snap[:0]
 	}
+	x.mu.Unlock()
+}
+
+// activeRecord exports r's periodic record at capture time now if it is
+// due. x.mu is held.
+func (x *IPFIX) activeRecord(r *flows.Record, now time.Time) {
+	if done(r.ClientState) && done(r.ServerState) {
+		return // it ended: its last record comes when it retires
+	}
+	if _, gone := x.gone[r.ID]; gone {
+		return
+	}
+	prev, ok := x.reported[r.ID]
+	since := r.FirstSeen
+	if ok {
+		since = prev.at
+		if r.C2S.Packets == prev.c2s.Packets && r.S2C.Packets == prev.s2c.Packets {
+			return // nothing new
+		}
+	}
+	if now.Sub(since) < x.cfg.ActiveTimeout {
+		return
+	}
+	x.add(r, &prev, clampTime(since, r.FirstSeen, r.LastSeen), EndActive)
+	// The next record starts here. Packets may have come between reading
+	// the clock and copying r: it is then r's last packet.
+	x.reported[r.ID] = reported{c2s: r.C2S, s2c: r.S2C, at: maxTime(now, r.LastSeen)}
+}
+
+// maxTime returns the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // clampTime returns t, or lo if t is before lo, or hi if t is after hi.
@@ -388,7 +443,7 @@ func (x *IPFIX) finish() {
 	n := x.nrec
 	x.seq += uint32(n)
 	x.msg, x.nrec = nil, 0
-	if x.cfg.Block {
+	if x.cfg.Replay {
 		x.queue <- m
 		return
 	}
@@ -407,7 +462,8 @@ func (x *IPFIX) flushTemplates() {
 }
 
 // tick sends partly filled messages every FlushEvery, and the templates
-// when they are due over UDP, until Close.
+// when they are due over UDP, and looks for long connections when Tick
+// asks, until Close.
 func (x *IPFIX) tick() {
 	defer close(x.tickDone)
 	t := time.NewTicker(x.cfg.FlushEvery)
@@ -416,6 +472,8 @@ func (x *IPFIX) tick() {
 		select {
 		case <-x.stopTick:
 			return
+		case table := <-x.scanReq:
+			x.ExportActive(table)
 		case now := <-t.C:
 			x.mu.Lock()
 			if !x.closed {
