@@ -294,7 +294,8 @@ func TestStateTransitions(t *testing.T) {
 type retired struct{ recs []Record }
 
 func (r *retired) config() Config {
-	return Config{OnRetire: func(recs []Record) { r.recs = append(r.recs, recs...) }}
+	// One shard: every sweep looks at every connection.
+	return Config{Shards: 1, OnRetire: func(recs []Record) { r.recs = append(r.recs, recs...) }}
 }
 
 func TestTimeWaitEndsAfterTimeout(t *testing.T) {

@@ -80,7 +80,8 @@ type Table struct {
 	mask      uint32
 	now       atomic.Int64 // newest packet time applied
 	nextSweep atomic.Int64
-	sweepMu   sync.Mutex // serialises sweeps
+	sweepMu   sync.Mutex // serialises sweeps, and guards sweepNext
+	sweepNext int        // the first shard the next sweep looks at
 	opened    atomic.Uint64
 	retired   atomic.Uint64
 	evicted   atomic.Uint64
@@ -148,6 +149,14 @@ func (t *Table) Apply(p *Packet) {
 		retire = append(retire, c.record(EndReplaced, true))
 		sh.untrack(c)
 		opened = true
+	default:
+		// A sweep may not have come by yet: expiry is exact at the next
+		// packet.
+		if gone, why := c.expired(p.TS, &t.cfg); gone {
+			retire = append(retire, c.record(why, true))
+			sh.untrack(c)
+			opened = true
+		}
 	}
 	if opened {
 		c = newConn(key, p, d)
@@ -240,15 +249,24 @@ func (t *Table) Sweep() {
 	defer t.sweepMu.Unlock()
 	now := t.now.Load()
 	t.nextSweep.Store(now + int64(t.cfg.SweepEvery))
-	t.emit(t.collect(func(c *conn) (bool, EndReason) { return c.expired(now, &t.cfg) }))
+	// Each sweep looks at a slice of the shards, so that a table of a
+	// million connections costs a fraction of them per second of capture
+	// time; a connection's expiry is seen at most sweepSlices sweeps late.
+	n := max(1, len(t.shards)/sweepSlices)
+	from := t.sweepNext
+	t.sweepNext = (from + n) % len(t.shards)
+	t.emit(t.collect(from, from+n, func(c *conn) (bool, EndReason) { return c.expired(now, &t.cfg) }))
 }
+
+// sweepSlices is how many sweeps it takes to look at every shard once.
+const sweepSlices = 8
 
 // Flush retires every connection left, expiring timers by the newest packet
 // time first, and returns their records in the order they started. It is
 // what a replay calls at the end of its file.
 func (t *Table) Flush() []Record {
 	now := t.now.Load()
-	recs := t.collect(func(c *conn) (bool, EndReason) {
+	recs := t.collect(0, len(t.shards), func(c *conn) (bool, EndReason) {
 		c.expireTimers(now, &t.cfg)
 		return true, EndFlushed
 	})
@@ -290,9 +308,9 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 
 // collect removes the connections for which drop is true and returns their
 // records sorted by start time.
-func (t *Table) collect(drop func(*conn) (bool, EndReason)) []Record {
+func (t *Table) collect(from, to int, drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
-	for i := range t.shards {
+	for i := from; i < to; i++ {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for k, c := range sh.m {
@@ -329,16 +347,41 @@ func (c *conn) expired(now int64, cfg *Config) (bool, EndReason) {
 	return idle >= int64(cfg.IdleTimeout), EndIdle
 }
 
-// SortByStart sorts records by first-seen time, then by key, so that
-// output is deterministic.
+// SortByStart sorts records by first-seen time, then by ID (the order the
+// table saw them start), so that output is deterministic. It sorts an index
+// and then moves each record once: a Record is large to swap.
 func SortByStart(recs []Record) {
-	slices.SortStableFunc(recs, func(a, b Record) int {
+	less := func(a, b *Record) int {
 		if c := a.FirstSeen.Compare(b.FirstSeen); c != 0 {
 			return c
 		}
-		if c := a.Client.Compare(b.Client); c != 0 {
-			return c
+		return cmp.Compare(a.ID, b.ID)
+	}
+	if slices.IsSortedFunc(recs, func(a, b Record) int { return less(&a, &b) }) {
+		return
+	}
+	idx := make([]int32, len(recs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return less(&recs[a], &recs[b]) })
+	// Apply the permutation in place, one cycle at a time: position i
+	// takes the record at idx[i].
+	for i := range idx {
+		if idx[i] < 0 {
+			continue
 		}
-		return cmp.Compare(a.Server.String(), b.Server.String())
-	})
+		tmp := recs[i]
+		j := i
+		for {
+			k := int(idx[j])
+			idx[j] = -1
+			if k == i {
+				recs[j] = tmp
+				break
+			}
+			recs[j] = recs[k]
+			j = k
+		}
+	}
 }
