@@ -315,11 +315,12 @@ func TestIPFIXToNfcapd(t *testing.T) {
 		periodic      bool  // records of long connections are split
 		reasons       []int // the flowEndReasons expected, in any number
 	}{
-		{"wikipedia.pcap", time.Minute, false, []int{4}},          // IPv4; one connection picked up mid-stream, one only a SYN-ACK; all open at the end
-		{"ssh-many.pcap", time.Minute, false, []int{3}},           // 23 connections over four years, all closed by FIN or RST
-		{"ssh-many.pcap", time.Second, true, []int{2, 3}},         // ... reported every second of capture time
-		{"port-reuse-gtp-sip.pcap", time.Minute, false, []int{3}}, // IPv6 in GTP-U, one 4-tuple reused four times
-		{"qinq-http.pcap", time.Minute, false, []int{4}},          // two VLAN tags
+		// 0: no periodic records, each connection gets exactly one.
+		{"wikipedia.pcap", 0, false, []int{4}},            // IPv4; one connection picked up mid-stream, one only a SYN-ACK; all open at the end
+		{"ssh-many.pcap", 0, false, []int{3}},             // 23 connections over four years, all closed by FIN or RST
+		{"ssh-many.pcap", time.Second, true, []int{2, 3}}, // ... reported every second of capture time
+		{"port-reuse-gtp-sip.pcap", 0, false, []int{3}},   // IPv6 in GTP-U, one 4-tuple reused four times
+		{"qinq-http.pcap", 0, false, []int{4}},            // two VLAN tags
 	}
 	viaRun := mainExports()
 	for _, c := range cases {
@@ -540,7 +541,8 @@ func TestExportFlags(t *testing.T) {
 		{exportOptions{ipfix: "127.0.0.1:4739", activeTimeout: time.Minute, metrics: ":9464"}, ""},
 		{exportOptions{ipfix: "tcp://[::1]:4739", activeTimeout: time.Second}, ""},
 		{exportOptions{ipfix: "collector", activeTimeout: time.Minute}, "want HOST:PORT"},
-		{exportOptions{ipfix: "127.0.0.1:4739"}, "must be positive"},
+		{exportOptions{ipfix: "127.0.0.1:4739"}, ""}, // no periodic records
+		{exportOptions{ipfix: "127.0.0.1:4739", activeTimeout: -time.Second}, "must be positive"},
 		{exportOptions{metrics: "9464", activeTimeout: time.Minute}, "want [HOST]:PORT"},
 	} {
 		err := c.o.check()

@@ -30,7 +30,7 @@ type exportOptions struct {
 // addFlags registers --ipfix, --ipfix-active-timeout and --metrics.
 func (e *exportOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.ipfix, "ipfix", "", "export an IPFIX record per connection to the collector at `HOST:PORT` (UDP; tcp://HOST:PORT for TCP)")
-	fs.DurationVar(&e.activeTimeout, "ipfix-active-timeout", time.Minute, "with --ipfix: report a connection still open every this long of capture time")
+	fs.DurationVar(&e.activeTimeout, "ipfix-active-timeout", time.Minute, "with --ipfix: report a connection still open every this long of capture time (0: only when it ends)")
 	fs.StringVar(&e.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. :9464)")
 }
 
@@ -41,8 +41,8 @@ func (e *exportOptions) check() error {
 			return err
 		}
 	}
-	if e.activeTimeout <= 0 {
-		return errors.New("--ipfix-active-timeout must be positive (e.g. 60s)")
+	if e.activeTimeout < 0 {
+		return errors.New("--ipfix-active-timeout must be positive (e.g. 60s), or 0 to report connections only when they end")
 	}
 	if e.metrics != "" {
 		if _, _, err := net.SplitHostPort(e.metrics); err != nil {
@@ -76,8 +76,12 @@ func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters
 	}
 	x := &exporters{replay: replay, stderr: stderr}
 	if o.ipfix != "" {
+		active := o.activeTimeout
+		if active == 0 {
+			active = -1 // never
+		}
 		ipfix, err := export.DialIPFIX(o.ipfix, export.IPFIXConfig{
-			ActiveTimeout: o.activeTimeout,
+			ActiveTimeout: active,
 			Replay:        replay,
 		})
 		if err != nil {
