@@ -42,6 +42,7 @@ type options struct {
 	speed                       speedFlag
 	linger                      time.Duration
 	table                       flows.Config
+	export                      exportOptions
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as
@@ -96,7 +97,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
-	fs.StringVar(&o.output, "o", "", "headless output `format`: table or json (NDJSON, one object per connection); without it, the interactive view on a terminal, else table")
+	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
 	fs.BoolVar(&o.follow, "follow", false, "with -o json: stream one event per connection open, state change and close as they happen")
@@ -115,7 +116,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
 	fs.IntVar(&o.table.MaxConns, "max-conns", 2_000_000, "track at most this many connections at once (about 1 GiB); beyond it the least useful are evicted (0: no bound)")
 	fs.DurationVar(&o.table.HandshakeTimeout, "handshake-timeout", 3*time.Minute, "an unanswered handshake is given up after this long")
+	o.export.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.export.check(); err != nil {
 		return nil, err
 	}
 	if rest := fs.Args(); len(rest) > 0 {
@@ -131,8 +136,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	case o.file == "" && o.iface == "":
 		return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" {
-		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", o.output)
+	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "none" {
+		return nil, fmt.Errorf("unknown output format %q: use -o table, -o json or -o none", o.output)
 	}
 	if o.follow && o.output != "json" {
 		return nil, errors.New("--follow streams NDJSON events: use it with -o json")
@@ -278,15 +283,22 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	case o.output == "json":
 		jw = export.NewJSON(stdout)
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
+	case o.output == "none":
 	default:
 		cfg.OnRetire = func(r []flows.Record) { recs = append(recs, r...) }
 	}
 	if jw != nil {
 		jw.Annotate = annotate
 	}
+	ex, err := startExporters(&o.export, o.file != "", stderr)
+	if err != nil {
+		return err
+	}
+	ex.hook(&cfg)
 	table := flows.NewTable(cfg)
 	var counters capture.Counters
-	runErr := capture.Run(ctx, src, capture.NewDecoder(), &counters, o.count, table.Apply)
+	rsrc, apply := ex.attach(table, &counters, src)
+	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
 
 	rest := table.Flush()
 	var werr error
@@ -297,12 +309,14 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	case jw != nil:
 		werr = jw.Write(rest)
+	case o.output == "none":
 	default:
 		recs = append(recs, rest...)
 		flows.SortByStart(recs)
 		werr = export.WriteTable(stdout, recs, annotate)
 	}
 	summary(stderr, src, &counters, table)
+	ex.finish(rest)
 	if local != nil {
 		local.report(stderr)
 	}

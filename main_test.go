@@ -244,6 +244,7 @@ func TestBadArguments(t *testing.T) {
 	}{
 		{[]string{"-o", "table"}, "nothing to read"},
 		{[]string{"-r", "pcaps/eth-http-get.pcap", "-o", "xml"}, "unknown output format"},
+		{[]string{"-r", "pcaps/eth-http-get.pcap", "-o", "table", "--follow"}, "use it with -o json"},
 		{[]string{"-r", "pcaps/eth-http-get.pcap", "port", "80", "and"}, "filter"},
 		{[]string{"-i", "no-such-interface0", "-o", "json", "-c", "1"}, "no-such-interface0"},
 	}
