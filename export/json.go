@@ -46,8 +46,16 @@ func (j *JSON) Write(recs []flows.Record) error {
 	for i := range recs {
 		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i])
 		j.buf = append(j.buf, '\n')
+		if len(j.buf) >= 256<<10 { // write in pieces: a million records would be half a gigabyte
+			if _, j.err = j.w.Write(j.buf); j.err != nil {
+				return j.err
+			}
+			j.buf = j.buf[:0]
+		}
 	}
-	_, j.err = j.w.Write(j.buf)
+	if len(j.buf) > 0 {
+		_, j.err = j.w.Write(j.buf)
+	}
 	return j.err
 }
 

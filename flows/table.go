@@ -310,6 +310,9 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 // records sorted by start time.
 func (t *Table) collect(from, to int, drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
+	if from == 0 && to == len(t.shards) {
+		recs = make([]Record, 0, t.Len()) // a flush: all of them, most likely
+	}
 	for i := from; i < to; i++ {
 		sh := &t.shards[i]
 		sh.mu.Lock()
