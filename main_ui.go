@@ -51,7 +51,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	table := flows.NewTable(cfg)
 	counters := &capture.Counters{}
 
-	src := s.Src
+	src, name := s.Src, s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
 	var drops *dropCounter
 	if s.Live {
 		drops = &dropCounter{Source: src}
@@ -81,7 +81,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 
 	status := func() ui.Status {
 		st := ui.Status{
-			Source:    s.Src.Name(),
+			Source:    name,
 			Filter:    s.Filter,
 			Live:      s.Live,
 			Packets:   counters.Frames.Load(),

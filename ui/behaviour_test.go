@@ -216,7 +216,7 @@ func TestLingerAndRetiredDetail(t *testing.T) {
 	}
 	h.key(tcell.KeyEnter)
 	text := h.text()
-	for _, want := range []string{"left the table", "client  ESTABLISHED → FIN_WAIT_1", "server  LAST_ACK → CLOSED", "CLOSED → SYN_SENT", "conn_state      SF"} {
+	for _, want := range []string{"left the table: a new SYN reused its 4-tuple", "client  ESTABLISHED → FIN_WAIT_1", "server  LAST_ACK → CLOSED", "CLOSED → SYN_SENT", "conn_state      SF"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the retired connection's details lack %q:\n%s", want, text)
 		}

@@ -48,14 +48,17 @@ var bigTable = sync.OnceValue(func() *flows.Table {
 // connections: the builder's snapshot, merge, filter and sort, then the
 // drawing of the visible page of the connection table (200x50). The
 // resort cases are what a new sort or filter costs (no new snapshot), and
-// draw what redrawing the page costs (a key press, scrolling).
+// draw what redrawing the page costs (a key press, scrolling);
+// flows-snapshot-alone is the part of a snapshot frame spent in
+// flows.Table.AppendSnapshot.
 func BenchmarkFrame(b *testing.B) {
 	tab := bigTable()
 	for _, bc := range []struct {
 		name string
-		mode int // 2: new snapshot, 1: new sort or filter, 0: draw only
+		mode int // 3: flows' AppendSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
 		req  request
 	}{
+		{"flows-snapshot-alone", 3, request{}},
 		{"snapshot/by-age", 2, request{sort: colAge, desc: true}},
 		{"snapshot/by-bytes", 2, request{sort: colBytes, desc: true}},
 		{"snapshot/by-server", 2, request{sort: colServer}},
@@ -83,6 +86,10 @@ func BenchmarkFrame(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
+				if bc.mode == 3 {
+					bl.recs = tab.AppendSnapshot(bl.recs[:0])
+					continue
+				}
 				f := bl.shown
 				switch bc.mode {
 				case 2:

@@ -41,7 +41,7 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	case gone:
 		status = "gone: left the table, and its linger is over"
 	case retired:
-		status = "left the table; shown for the linger"
+		status = "left the table" + endReason(r.End) + "; shown for the linger"
 	case r.Closed():
 		status = "closed; still in the table"
 	}
@@ -104,4 +104,21 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		w(" %s  %s  %s%s%s%s[-:-:-]\n", fmtClock(t.Time()), who, change, sep, th.tagDim, escape(t.Cause()))
 	}
 	return b.String()
+}
+
+// endReason explains why a connection left the table.
+func endReason(e flows.EndReason) string {
+	switch e {
+	case flows.EndClosed:
+		return ": closed, and the closed timeout passed"
+	case flows.EndIdle:
+		return ": idle for the idle timeout"
+	case flows.EndReplaced:
+		return ": a new SYN reused its 4-tuple"
+	case flows.EndEvicted:
+		return ": evicted to respect the connection limit"
+	case flows.EndFlushed:
+		return ": the capture ended"
+	}
+	return ""
 }
