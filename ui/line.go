@@ -176,7 +176,7 @@ func (u *ui) headerSegs(width int) []seg {
 		parts = append(parts, part{text: "malformed " + strconv.FormatUint(st.Malformed, 10), short: "bad " + fmtCount(st.Malformed), style: th.warn, prio: 0})
 	}
 	if h.unshown > 0 {
-		parts = append(parts, part{text: "unshown ended " + fmtCount(h.unshown), style: th.dim, prio: 7})
+		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
 	}
 	return fit(parts, width, " ")
 }
