@@ -298,6 +298,10 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	table := flows.NewTable(cfg)
 	var counters capture.Counters
 	rsrc, apply := ex.attach(table, &counters, src)
+	if o.iface != "" {
+		stop := tickLive(table)
+		defer stop()
+	}
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
 
 	rest := table.Flush()
@@ -327,6 +331,28 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing output: %w", werr)
 	}
 	return nil
+}
+
+// tickLive runs a live capture's timers on the wall clock, every second,
+// so that connections time out on a quiet network too. It returns the
+// function that stops it.
+func tickLive(t *flows.Table) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tk.C:
+				t.Tick(now)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // summary prints one line of totals to stderr.

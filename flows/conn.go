@@ -169,10 +169,22 @@ func (c *conn) startsNew(p *Packet, s int) bool {
 // supersede marks c as replaced by a new connection that endpoint s opened
 // with a new SYN: s's old socket must be gone, and a peer in TIME_WAIT
 // accepts the new SYN by dropping its old socket.
-func (c *conn) supersede(s int) {
-	c.ep[s].state = StateClosed
-	if r := &c.ep[1-s]; r.state == StateTimeWait {
-		r.state = StateClosed
+func (c *conn) supersede(p *Packet, s int, cfg *Config) {
+	close := func(i int) {
+		if e := &c.ep[i]; e.state != StateClosed {
+			if cfg.Transitions > 0 {
+				c.logTransition(cfg, Transition{
+					TS: p.TS, Client: i == int(c.client), From: e.state, To: StateClosed,
+					Packet: true, FromClient: s == int(c.client), Replaced: true,
+					Flags: p.Flags, Seq: p.Seq, Ack: p.Ack, PayloadLen: p.PayloadLen,
+				})
+			}
+			e.state = StateClosed
+		}
+	}
+	close(s)
+	if c.ep[1-s].state == StateTimeWait {
+		close(1 - s)
 	}
 }
 

@@ -145,7 +145,7 @@ func (t *Table) Apply(p *Packet) {
 		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, &t.cfg)
-		c.supersede(int(d))
+		c.supersede(p, int(d), &t.cfg)
 		retire = append(retire, c.record(EndReplaced, true))
 		sh.untrack(c)
 		opened = true
@@ -217,6 +217,23 @@ type Event struct {
 	Record Record
 }
 
+// Tick moves the table's clock to now if that is later than the newest
+// packet, and sweeps when a sweep is due. A live capture calls it every
+// second, so that timers (TIME_WAIT, handshakes, idle connections) run out
+// on a quiet network too; a replay never does, its clock is its packets.
+func (t *Table) Tick(now time.Time) {
+	ns := now.UnixNano()
+	for {
+		cur := t.now.Load()
+		if ns <= cur || t.now.CompareAndSwap(cur, ns) {
+			break
+		}
+	}
+	if next := t.nextSweep.Load(); next != 0 && t.now.Load() >= next {
+		t.Sweep()
+	}
+}
+
 // Now returns the capture time of the newest packet applied.
 func (t *Table) Now() time.Time { return time.Unix(0, t.now.Load()).UTC() }
 
@@ -283,10 +300,12 @@ func (t *Table) Snapshot() []Record { return t.AppendSnapshot(nil) }
 // AppendSnapshot is Snapshot appending to dst, so that a caller refreshing
 // a view many times a second can reuse one buffer.
 func (t *Table) AppendSnapshot(dst []Record) []Record {
+	now := t.now.Load()
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.m {
+			c.expireTimers(now, &t.cfg) // states as of now, even without a packet since
 			dst = append(dst, c.record(EndNone, false))
 		}
 		sh.mu.Unlock()

@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -341,5 +342,50 @@ func BenchmarkMemoryPerConn(b *testing.B) {
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/conn")
 			runtime.KeepAlive(tab)
 		})
+	}
+}
+
+func TestTickRunsTimersWithoutPackets(t *testing.T) {
+	var out retired
+	tab := runWith(t, out.config(), seq(handshake, []step{
+		{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW},
+		{'s', FIN | ACK, 5001, 1002, 0, ms(6), TW, LA},
+		{'c', ACK, 1002, 5002, 0, ms(7), TW, CL},
+	}))
+	tab.Tick(t0.Add(30 * time.Second))
+	if r := tab.Snapshot(); len(r) != 1 || r[0].ClientState != TW {
+		t.Fatalf("after 30 s: %+v, want TIME_WAIT", r)
+	}
+	tab.Tick(t0.Add(61 * time.Second))
+	if r := tab.Snapshot(); len(r) == 1 && r[0].ClientState != CL {
+		t.Fatalf("after 61 s the snapshot shows %v, want CLOSED", r[0].ClientState)
+	}
+	tab.Tick(t0.Add(100 * time.Second))
+	if len(out.recs) != 1 || out.recs[0].End != EndClosed {
+		t.Fatalf("after 100 s without packets: %d retired, want the closed connection", len(out.recs))
+	}
+}
+
+func TestReplacedConnectionLogsItsEnd(t *testing.T) {
+	var out retired
+	cfg := out.config()
+	cfg.Transitions = 16
+	tab := NewTable(cfg)
+	for _, s := range seq(handshake, []step{
+		{'s', FIN | ACK, 5001, 1001, 0, ms(5), CW, F1},
+		{'c', FIN | ACK, 1001, 5002, 0, ms(6), LA, TW},
+		{'s', ACK, 5002, 1002, 0, ms(7), CL, TW},
+		{'c', SYN, 77777, 0, 0, time.Second, SS, CL},
+	}) {
+		p := pkt(s.from, s.flags, s.seq, s.ack, s.len, s.at)
+		tab.Apply(&p)
+	}
+	if len(out.recs) != 1 {
+		t.Fatalf("%d retired", len(out.recs))
+	}
+	tr := out.recs[0].Transitions
+	last := tr[len(tr)-1]
+	if last.Client || last.From != TW || last.To != CL || !last.Replaced || !strings.Contains(last.Cause(), "new connection") {
+		t.Fatalf("last transition %+v (%s): want the server's TIME_WAIT closed by the new SYN", last, last.Cause())
 	}
 }

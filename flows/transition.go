@@ -13,6 +13,7 @@ type Transition struct {
 	From, To   State
 	Packet     bool // caused by a packet (else by a timer running out)
 	Confirmed  bool // a delayed delivery, confirmed when no retransmission followed
+	Replaced   bool // closed because a new connection (this packet, a SYN) took the 4-tuple
 	FromClient bool // the packet was sent by the client
 	Flags      Flags
 	Seq, Ack   uint32
@@ -27,6 +28,9 @@ func (t Transition) Time() time.Time { return time.Unix(0, t.TS).UTC() }
 func (t Transition) Cause() string {
 	if t.Confirmed {
 		return "delivery confirmed: no retransmission followed"
+	}
+	if t.Replaced {
+		return fmt.Sprintf("a new connection took the 4-tuple (SYN seq=%d)", t.Seq)
 	}
 	if !t.Packet {
 		switch t.From {
