@@ -191,7 +191,7 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 // apply updates c with packet p sent by endpoint s, logging the state
 // changes it causes when the table keeps transitions.
 func (c *conn) apply(p *Packet, s int, cfg *Config) {
-	c.expireTimers(p.TS, cfg)
+	c.expireTimers(p.TS, p.TS, cfg)
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	c.update(p, s, cfg)
 	if cfg.Transitions > 0 {
@@ -587,12 +587,18 @@ const minRTO = 200 * time.Millisecond
 
 // expireTimers moves endpoints whose kernel timers have run out by capture
 // time now: TIME_WAIT ends, and a handshake that got no answer is given up.
-func (c *conn) expireTimers(now int64, cfg *Config) {
+//
+// seen is the capture time of the newest packet seen anywhere (now may be
+// later, from the wall clock of a quiet live capture): a delivery in doubt
+// is confirmed only by packets seen after it without a retransmission, not
+// by time alone, since a capture that stopped seeing packets would confirm
+// anything.
+func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
 		if e.pending != 0 {
 			// No retransmission within twice its timeout: it arrived.
-			if at := e.pending + 2*max(e.rto, int64(minRTO)); now >= at {
+			if at := e.pending + 2*max(e.rto, int64(minRTO)); seen >= at {
 				from := e.state
 				e.ackArrived(e.pending)
 				if cfg.Transitions > 0 && e.state != from {

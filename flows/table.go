@@ -78,7 +78,8 @@ type Table struct {
 	cfg       Config
 	shards    []shard
 	mask      uint32
-	now       atomic.Int64 // newest packet time applied
+	now       atomic.Int64 // newest packet time applied, or Tick's time if later
+	seen      atomic.Int64 // newest packet time applied
 	nextSweep atomic.Int64
 	sweepMu   sync.Mutex // serialises sweeps, and guards sweepNext
 	sweepNext int        // the first shard the next sweep looks at
@@ -110,12 +111,8 @@ func NewTable(cfg Config) *Table {
 
 // Apply updates the table with one packet.
 func (t *Table) Apply(p *Packet) {
-	for {
-		now := t.now.Load()
-		if p.TS <= now || t.now.CompareAndSwap(now, p.TS) {
-			break
-		}
-	}
+	advance(&t.now, p.TS)
+	advance(&t.seen, p.TS)
 	if next := t.nextSweep.Load(); p.TS >= next {
 		if next == 0 {
 			t.nextSweep.CompareAndSwap(0, p.TS+int64(t.cfg.SweepEvery))
@@ -136,7 +133,7 @@ func (t *Table) Apply(p *Packet) {
 		opened = true
 		if sh.max > 0 && len(sh.m) >= sh.max {
 			if v := sh.victim(); v != nil {
-				v.expireTimers(p.TS, &t.cfg)
+				v.expireTimers(p.TS, p.TS, &t.cfg)
 				retire = append(retire, v.record(EndEvicted, true))
 				sh.untrack(v)
 				delete(sh.m, v.key)
@@ -144,7 +141,7 @@ func (t *Table) Apply(p *Packet) {
 			}
 		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
-		c.expireTimers(p.TS, &t.cfg)
+		c.expireTimers(p.TS, p.TS, &t.cfg)
 		c.supersede(p, int(d), &t.cfg)
 		retire = append(retire, c.record(EndReplaced, true))
 		sh.untrack(c)
@@ -152,7 +149,7 @@ func (t *Table) Apply(p *Packet) {
 	default:
 		// A sweep may not have come by yet: expiry is exact at the next
 		// packet.
-		if gone, why := c.expired(p.TS, &t.cfg); gone {
+		if gone, why := c.expired(p.TS, p.TS, &t.cfg); gone {
 			retire = append(retire, c.record(why, true))
 			sh.untrack(c)
 			opened = true
@@ -222,15 +219,19 @@ type Event struct {
 // second, so that timers (TIME_WAIT, handshakes, idle connections) run out
 // on a quiet network too; a replay never does, its clock is its packets.
 func (t *Table) Tick(now time.Time) {
-	ns := now.UnixNano()
-	for {
-		cur := t.now.Load()
-		if ns <= cur || t.now.CompareAndSwap(cur, ns) {
-			break
-		}
-	}
+	advance(&t.now, now.UnixNano())
 	if next := t.nextSweep.Load(); next != 0 && t.now.Load() >= next {
 		t.Sweep()
+	}
+}
+
+// advance moves clock forward to ts, never back.
+func advance(clock *atomic.Int64, ts int64) {
+	for {
+		cur := clock.Load()
+		if ts <= cur || clock.CompareAndSwap(cur, ts) {
+			return
+		}
 	}
 }
 
@@ -264,7 +265,7 @@ func (t *Table) Sweep() {
 		return // another goroutine is sweeping
 	}
 	defer t.sweepMu.Unlock()
-	now := t.now.Load()
+	now, seen := t.now.Load(), t.seen.Load()
 	t.nextSweep.Store(now + int64(t.cfg.SweepEvery))
 	// Each sweep looks at a slice of the shards, so that a table of a
 	// million connections costs a fraction of them per second of capture
@@ -272,7 +273,7 @@ func (t *Table) Sweep() {
 	n := max(1, len(t.shards)/sweepSlices)
 	from := t.sweepNext
 	t.sweepNext = (from + n) % len(t.shards)
-	t.emit(t.collect(from, from+n, func(c *conn) (bool, EndReason) { return c.expired(now, &t.cfg) }))
+	t.emit(t.collect(from, from+n, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
 }
 
 // sweepSlices is how many sweeps it takes to look at every shard once.
@@ -282,9 +283,9 @@ const sweepSlices = 8
 // time first, and returns their records in the order they started. It is
 // what a replay calls at the end of its file.
 func (t *Table) Flush() []Record {
-	now := t.now.Load()
+	now, seen := t.now.Load(), t.seen.Load()
 	recs := t.collect(0, len(t.shards), func(c *conn) (bool, EndReason) {
-		c.expireTimers(now, &t.cfg)
+		c.expireTimers(now, seen, &t.cfg)
 		return true, EndFlushed
 	})
 	t.retired.Add(uint64(len(recs)))
@@ -300,12 +301,12 @@ func (t *Table) Snapshot() []Record { return t.AppendSnapshot(nil) }
 // AppendSnapshot is Snapshot appending to dst, so that a caller refreshing
 // a view many times a second can reuse one buffer.
 func (t *Table) AppendSnapshot(dst []Record) []Record {
-	now := t.now.Load()
+	now, seen := t.now.Load(), t.seen.Load()
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.m {
-			c.expireTimers(now, &t.cfg) // states as of now, even without a packet since
+			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
 			dst = append(dst, c.record(EndNone, false))
 		}
 		sh.mu.Unlock()
@@ -360,8 +361,8 @@ func (t *Table) emit(recs []Record) {
 
 // expired reports whether c should leave the table at capture time now,
 // and why.
-func (c *conn) expired(now int64, cfg *Config) (bool, EndReason) {
-	c.expireTimers(now, cfg)
+func (c *conn) expired(now, seen int64, cfg *Config) (bool, EndReason) {
+	c.expireTimers(now, seen, cfg)
 	idle := now - c.last
 	if c.ep[0].state == StateClosed && c.ep[1].state == StateClosed {
 		return idle >= int64(cfg.ClosedTimeout), EndClosed

@@ -168,6 +168,9 @@ setup() {
 	for ns in "$NS_CLI" "$NS_SRV"; do
 		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI a4=$CLI4 a6=$CLI6; else ifc=$IF_SRV a4=$SRV4 a6=$SRV6; fi
 		ip -n "$ns" link set lo up
+		# The fixed client ports of some scenarios (41013-41016) must not be
+		# taken by an earlier scenario's ephemeral port: keep those above.
+		ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="50000 60999"
 		# Real-NIC-like packets in the capture: MTU-sized segments (no
 		# TSO/GSO/GRO super-packets) and correct checksums (no offload).
 		ip netns exec "$ns" ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null
