@@ -134,7 +134,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	case o.file != "" && o.iface != "":
 		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
 	case o.file == "" && o.iface == "":
-		return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
+		// Like tcpdump: the default route's interface.
+		if o.iface = capture.DefaultInterface(); o.iface == "" {
+			return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
+		}
+		fmt.Fprintf(stderr, "flowtrack: capturing on %s, the default route's interface (-i to choose another, -i any for all)\n", o.iface)
 	}
 	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "none" {
 		return nil, fmt.Errorf("unknown output format %q: use -o table, -o json or -o none", o.output)

@@ -70,3 +70,50 @@ func TestDropPrivileges(t *testing.T) {
 		t.Errorf("replay started by sudo runs as uid %s, want 65534", uid)
 	}
 }
+
+// TestInterfaceDisappears deletes the interface under a live capture, in a
+// network namespace the test makes: flowtrack must stop at once with a
+// clear message, not hang.
+func TestInterfaceDisappears(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes a network namespace")
+	}
+	ns := "ftgone-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace: %v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	for _, args := range [][]string{
+		{"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
+		{"link", "set", "v0", "up"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Skipf("ip %v: %v %s", args, err, out)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "flowtrack")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-i", "v0", "-o", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if out, err := exec.Command("ip", "-n", ns, "link", "del", "v0").CombinedOutput(); err != nil {
+		t.Fatalf("deleting v0: %v %s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(stderr.String(), "disappeared") {
+			t.Fatalf("exit %v, stderr %q: want a failure that says the interface disappeared", err, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("flowtrack still running 5 s after its interface was deleted")
+	}
+}

@@ -242,7 +242,7 @@ func TestBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-o", "table"}, "nothing to read"},
+		{[]string{"-r", "pcaps/eth-http-get.pcap", "-i", "lo"}, "not both"},
 		{[]string{"-r", "pcaps/eth-http-get.pcap", "-o", "xml"}, "unknown output format"},
 		{[]string{"-r", "pcaps/eth-http-get.pcap", "-o", "table", "--follow"}, "use it with -o json"},
 		{[]string{"-r", "pcaps/eth-http-get.pcap", "port", "80", "and"}, "filter"},
