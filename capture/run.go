@@ -93,7 +93,24 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 
 // run is Run on the calling goroutine.
 func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+	// Counts are kept here and added to c every few frames: an atomic add
+	// per counter per frame was a visible part of a replay.
+	var l struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }
+	flush := func() {
+		c.Frames.Add(l.frames)
+		c.Bytes.Add(l.bytes)
+		c.TCP.Add(l.tcp)
+		c.NonTCP.Add(l.nonTCP)
+		c.FragmentsHeld.Add(l.held)
+		c.Malformed.Add(l.malformed)
+		l = struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }{}
+		if d.unmatched > 0 {
+			c.FragmentsUnmatched.Add(d.unmatched)
+			d.unmatched = 0
+		}
+	}
 	defer func() {
+		flush()
 		if n := d.Flush(); n > 0 {
 			c.FragmentsUnmatched.Add(n)
 		}
@@ -101,15 +118,24 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 	done := ctx.Done()
 	var p flows.Packet
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
-		select {
-		case <-done:
-			return nil
-		default:
+		if n%64 == 0 {
+			flush()
+			select {
+			case <-done:
+				return nil
+			default:
+			}
 		}
 		data, ci, link, err := src.Next()
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
+				flush()
+				select {
+				case <-done:
+					return nil
+				default:
+				}
 				continue
 			}
 			if errors.Is(err, io.EOF) {
@@ -118,22 +144,18 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			return err
 		}
 		n++
-		c.Frames.Add(1)
-		c.Bytes.Add(uint64(max(ci.Length, len(data))))
+		l.frames++
+		l.bytes += uint64(max(ci.Length, len(data)))
 		switch d.Decode(link, data, ci, &p) {
 		case ResultTCP:
-			c.TCP.Add(1)
+			l.tcp++
 			apply(&p)
 		case ResultNonTCP:
-			c.NonTCP.Add(1)
+			l.nonTCP++
 		case ResultFragmentPending:
-			c.FragmentsHeld.Add(1)
+			l.held++
 		default:
-			c.Malformed.Add(1)
-		}
-		if d.unmatched > 0 {
-			c.FragmentsUnmatched.Add(d.unmatched)
-			d.unmatched = 0
+			l.malformed++
 		}
 	}
 	return nil
