@@ -111,8 +111,13 @@ func NewTable(cfg Config) *Table {
 
 // Apply updates the table with one packet.
 func (t *Table) Apply(p *Packet) {
-	advance(&t.now, p.TS)
-	advance(&t.seen, p.TS)
+	// The clocks move in steps of a millisecond at least: a compare-and-
+	// swap per packet was a visible cost, and no timer needs finer steps
+	// (each connection keeps its own exact times).
+	if p.TS > t.seen.Load()+int64(time.Millisecond) {
+		advance(&t.now, p.TS)
+		advance(&t.seen, p.TS)
+	}
 	if next := t.nextSweep.Load(); p.TS >= next {
 		if next == 0 {
 			t.nextSweep.CompareAndSwap(0, p.TS+int64(t.cfg.SweepEvery))
