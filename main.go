@@ -285,7 +285,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			}
 		}
 	case o.output == "json":
-		jw = export.NewJSON(stdout)
+		jw = export.NewBufferedJSON(stdout)
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
 	case o.output == "none":
 	default:
@@ -303,7 +303,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	var counters capture.Counters
 	rsrc, apply := ex.attach(table, &counters, src)
 	if o.iface != "" {
-		stop := tickLive(table)
+		stop := tickLive(table, jw)
 		defer stop()
 	}
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
@@ -316,7 +316,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			werr = jw.WriteEvent("end", table.Now(), &rest[i])
 		}
 	case jw != nil:
-		werr = jw.Write(rest)
+		if werr = jw.Write(rest); werr == nil {
+			werr = jw.Flush()
+		}
 	case o.output == "none":
 	default:
 		recs = append(recs, rest...)
@@ -338,9 +340,10 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 }
 
 // tickLive runs a live capture's timers on the wall clock, every second,
-// so that connections time out on a quiet network too. It returns the
+// so that connections time out on a quiet network too, and writes out the
+// JSON records gathered (if jw is not nil). It returns the
 // function that stops it.
-func tickLive(t *flows.Table) (stop func()) {
+func tickLive(t *flows.Table, jw *export.JSON) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -353,6 +356,9 @@ func tickLive(t *flows.Table) (stop func()) {
 				return
 			case now := <-tk.C:
 				t.Tick(now)
+				if jw != nil {
+					_ = jw.Flush() // records of a live capture come out within a second
+				}
 			}
 		}
 	}()

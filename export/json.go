@@ -25,14 +25,32 @@ type JSON struct {
 	// "kernel_server_state" to each record (live captures).
 	Annotate func(*flows.Record) Local
 
-	mu  sync.Mutex // guards the following
-	w   io.Writer
-	buf []byte
-	err error
+	mu       sync.Mutex // guards the following
+	w        io.Writer
+	buffered bool
+	buf      []byte
+	err      error
 }
 
-// NewJSON returns a writer to w.
+// NewJSON returns a writer to w that writes each call's records at once.
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
+
+// NewBufferedJSON returns a writer to w that gathers records and writes
+// them in pieces of about 256 KiB, and when Flush is called: one write per
+// record was a large cost when records leave one at a time (evictions
+// under a SYN flood).
+func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
+
+// Flush writes the records gathered so far.
+func (j *JSON) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil && len(j.buf) > 0 {
+		_, j.err = j.w.Write(j.buf)
+		j.buf = j.buf[:0]
+	}
+	return j.err
+}
 
 // Write writes one line per record. It returns the first write error, after
 // which it writes nothing more.
@@ -42,7 +60,9 @@ func (j *JSON) Write(recs []flows.Record) error {
 	if j.err != nil {
 		return j.err
 	}
-	j.buf = j.buf[:0]
+	if !j.buffered {
+		j.buf = j.buf[:0]
+	}
 	for i := range recs {
 		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i])
 		j.buf = append(j.buf, '\n')
@@ -53,8 +73,9 @@ func (j *JSON) Write(recs []flows.Record) error {
 			j.buf = j.buf[:0]
 		}
 	}
-	if len(j.buf) > 0 {
+	if len(j.buf) > 0 && !j.buffered {
 		_, j.err = j.w.Write(j.buf)
+		j.buf = j.buf[:0]
 	}
 	return j.err
 }
@@ -66,6 +87,11 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 	defer j.mu.Unlock()
 	if j.err != nil {
 		return j.err
+	}
+	if j.buffered && len(j.buf) > 0 {
+		if _, j.err = j.w.Write(j.buf); j.err != nil {
+			return j.err
+		}
 	}
 	j.buf = append(j.buf[:0], `{"event":`...)
 	j.buf = strconv.AppendQuote(j.buf, event)
