@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/names"
 	"github.com/flowtrack/flowtrack/ui"
 )
 
@@ -31,6 +34,16 @@ type uiSession struct {
 	MaxFrames uint64        // stop the capture after this many frames (0: no limit)
 	Duration  time.Duration // stop a live capture after this long (0: no limit)
 	Screen    tcell.Screen  // nil: the terminal (tests pass a simulation screen)
+	// Names starts the UI with host names (reverse DNS, looked up in the
+	// background) in place of addresses; false starts numeric, as -n asks.
+	// Either way the n key toggles them.
+	Names bool
+	// Report, if set, gets the local sockets' report of a live capture
+	// (how often the kernel agreed with the inferred states, what could
+	// not be seen) once the terminal is restored.
+	Report io.Writer
+	// local replaces the local sockets' lookup of a live capture (tests).
+	local *localSockets
 }
 
 // uiTransitions is how many state changes per connection the table keeps
@@ -51,12 +64,21 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	table := flows.NewTable(cfg)
 	counters := &capture.Counters{}
 
-	src, name := s.Src, s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
-	var drops *dropCounter
-	if s.Live {
-		drops = &dropCounter{Source: src}
-		src = drops
+	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
+	src := newPolled(s.Src, s.Live)
+
+	// A live capture names the processes behind its local sockets, and
+	// compares its states with the kernel's, as headless output does
+	// (main_local.go); the kernel is read in the background, once a
+	// second, and looked up when the UI builds its rows.
+	local := s.local
+	if local == nil && s.Live {
+		lctx, stopLocal := context.WithCancel(ctx)
+		local = startLocalSockets(lctx)
+		defer local.res.Wait()
+		defer stopLocal()
 	}
+	var warnings []string // the resolver's, each said once
 	capCtx, stopCapture := context.WithCancel(ctx)
 	defer stopCapture()
 	if s.Duration > 0 {
@@ -65,7 +87,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		defer cancel()
 	}
 	var (
-		mu     sync.Mutex // guards capErr
+		mu     sync.Mutex // guards capErr and warnings
 		capErr error
 		done   atomic.Bool
 	)
@@ -79,7 +101,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		done.Store(true)
 	}()
 
-	status := func() ui.Status {
+	status := func() ui.Status { // on the UI's builder goroutine
 		st := ui.Status{
 			Source:    name,
 			Filter:    s.Filter,
@@ -87,10 +109,18 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 			Packets:   counters.Frames.Load(),
 			Bytes:     counters.Bytes.Load(),
 			Malformed: counters.Malformed.Load(),
+			Dropped:   src.drops.Load(),
+			Progress:  math.Float64frombits(src.progress.Load()),
 			Done:      done.Load(),
 		}
-		if drops != nil {
-			st.Dropped = drops.n.Load()
+		if local != nil {
+			st.KernelAgree, st.KernelDisagree = local.agree.Load(), local.disagree.Load()
+			mu.Lock()
+			warnings = append(warnings, local.res.Warnings()...)
+			if len(warnings) > 0 {
+				st.Warning = warnings[len(warnings)-1]
+			}
+			mu.Unlock()
 		}
 		if st.Done {
 			mu.Lock()
@@ -101,36 +131,74 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		}
 		return st
 	}
-	uiErr := ui.Run(ctx, ui.Config{
-		Table:   table,
-		Retired: retired,
-		Status:  status,
-		Replay:  s.Replay,
-		Linger:  s.Linger,
-		Screen:  s.Screen,
-	})
+	ucfg := ui.Config{
+		Table:     table,
+		Retired:   retired,
+		Status:    status,
+		Replay:    s.Replay,
+		Linger:    s.Linger,
+		Screen:    s.Screen,
+		Names:     names.New(0, 0, 0),
+		ShowNames: s.Names,
+	}
+	if local != nil {
+		ucfg.Local = func(r *flows.Record) ui.Local {
+			l := local.annotate(r) // counts the kernel's verdicts too
+			return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer}
+		}
+	}
+	uiErr := ui.Run(ctx, ucfg)
 	stopCapture()
 	<-finished
+	if local != nil && s.Report != nil {
+		for _, w := range warnings {
+			fmt.Fprintln(s.Report, "flowtrack:", w)
+		}
+		local.report(s.Report)
+	}
 	return table, counters, errors.Join(uiErr, capErr)
 }
 
-// dropCounter is a live Source that reads the kernel's drop counters
-// every second, on the capture goroutine (a Source is not safe for
-// concurrent use), for the UI's header.
-type dropCounter struct {
+// polled is a Source that reads, on the capture goroutine (a Source is not
+// safe for concurrent use), what the UI's header shows of it: a live
+// capture's kernel and interface drops every second, and the fraction of
+// a file read every tenth of a second, if the Source reports it with a
+// Progress method (optional: a file Source, or a Pacer over one, may).
+type polled struct {
 	capture.Source
-	next time.Time
-	n    atomic.Uint64
+	live      bool
+	reporter  interface{ Progress() float64 } // nil if the Source has no progress
+	nextStats time.Time
+	nextProg  time.Time
+	drops     atomic.Uint64
+	progress  atomic.Uint64 // math.Float64bits of the last Progress
 }
 
-func (d *dropCounter) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
-	if now := time.Now(); now.After(d.next) {
-		d.next = now.Add(time.Second)
-		if st, err := d.Source.Stats(); err == nil {
-			d.n.Store(st.PacketsDropped + st.IfDropped)
+func newPolled(src capture.Source, live bool) *polled {
+	p := &polled{Source: src, live: live}
+	if r, ok := src.(interface{ Progress() float64 }); ok && !live {
+		p.reporter = r
+	}
+	return p
+}
+
+func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	if p.live || p.reporter != nil {
+		now := time.Now()
+		if p.live && now.After(p.nextStats) {
+			p.nextStats = now.Add(time.Second)
+			if st, err := p.Source.Stats(); err == nil {
+				p.drops.Store(st.PacketsDropped + st.IfDropped)
+			}
+		}
+		if p.reporter != nil && now.After(p.nextProg) {
+			p.nextProg = now.Add(100 * time.Millisecond)
+			if f := p.reporter.Progress(); f > 0 && f <= 1 {
+				p.progress.Store(math.Float64bits(f))
+			}
 		}
 	}
-	return d.Source.Next()
+	return p.Source.Next()
 }
 
 // isTerminal reports whether w is a terminal, where the interactive UI

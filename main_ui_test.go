@@ -1,28 +1,47 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/sockets"
 )
 
 // shotScreen is a simulated terminal that keeps the text of the last
 // screen shown, so that a test can read it without racing the UI.
 type shotScreen struct {
 	tcell.SimulationScreen
+	w, h int        // the size once initialised; 0: the simulation's default
 	mu   sync.Mutex // guards text
 	text string
+}
+
+func (s *shotScreen) Init() error {
+	if err := s.SimulationScreen.Init(); err != nil {
+		return err
+	}
+	if s.w > 0 {
+		s.SetSize(s.w, s.h)
+	}
+	return nil
 }
 
 func (s *shotScreen) Show() {
@@ -96,6 +115,196 @@ func TestInteractive(t *testing.T) {
 	}
 }
 
+// fakeLive is a live Source over frames the test queues: it returns each
+// once, stamped with the time it is read, then ErrTimeout, as a quiet
+// interface does.
+type fakeLive struct {
+	frames chan []byte
+	read   atomic.Int64
+	// progress, if set, makes it report its progress as a file does.
+	progress func() float64
+}
+
+func (f *fakeLive) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	select {
+	case b, ok := <-f.frames:
+		if !ok {
+			return nil, gopacket.CaptureInfo{}, 0, io.EOF
+		}
+		f.read.Add(1)
+		ci := gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: len(b), Length: len(b)}
+		return b, ci, layers.LinkTypeEthernet, nil
+	case <-time.After(20 * time.Millisecond):
+		return nil, gopacket.CaptureInfo{}, 0, capture.ErrTimeout
+	}
+}
+
+func (f *fakeLive) Stats() (capture.Stats, error) { return capture.Stats{PacketsDropped: 3}, nil }
+func (f *fakeLive) Name() string                  { return "fake0" }
+func (f *fakeLive) Close()                        {}
+
+// fakeFile is a fakeLive with a Progress method, as a file Source may
+// have.
+type fakeFile struct{ *fakeLive }
+
+func (f fakeFile) Progress() float64 { return f.progress() }
+
+// tcpFrame builds an Ethernet frame of one TCP segment from src to dst.
+func tcpFrame(t *testing.T, src, dst netip.AddrPort, syn, ack bool, seq, ackn uint32) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: seq, Ack: ackn, SYN: syn, ACK: ack, Window: 65535}
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// waitScreen waits until the screen shows every one of want.
+func waitScreen(t *testing.T, screen *shotScreen, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		text := screen.shown()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never showed:\n%s", missing, text)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInteractiveLocal runs a live session over a connection of the test's
+// own on loopback, its handshake fed to the UI as captured frames: the
+// Process column names this process (the sockets are read from the kernel
+// in the background), the header counts the kernel's agreement with both
+// ends' states, and the report says so once the UI ends.
+func TestInteractiveLocal(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip("no loopback:", err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	cl, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	defer func() {
+		if c := <-accepted; c != nil {
+			c.Close()
+		}
+	}()
+	client := netip.MustParseAddrPort(cl.LocalAddr().String())
+	server := netip.MustParseAddrPort(ln.Addr().String())
+	probe := sockets.New()
+	_ = probe.Refresh()
+	owner, ok := probe.Lookup(client, server)
+	if !ok || owner.PID != os.Getpid() || owner.Comm == "" {
+		t.Skipf("this host's sockets cannot be read here (%v): no process to show", probe.Warnings())
+	}
+
+	src := &fakeLive{frames: make(chan []byte, 3)}
+	src.frames <- tcpFrame(t, client, server, true, false, 1000, 0)
+	src.frames <- tcpFrame(t, server, client, true, true, 5000, 1001)
+	src.frames <- tcpFrame(t, client, server, false, true, 1001, 5001)
+
+	screen := &shotScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), w: 160, h: 30}
+	var report bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := interactive(context.Background(), uiSession{Src: src, Live: true, Linger: 5 * time.Second, Screen: screen, Report: &report})
+		done <- err
+	}()
+	self := strconv.Itoa(os.Getpid()) + "/" + owner.Comm
+	text := waitScreen(t, screen, "Process", self, "kernel agreed 2/2", "dropped 3")
+	if !strings.Contains(text, client.String()) {
+		t.Errorf("the connection is not listed:\n%s", text)
+	}
+	// The filter matches the process.
+	screen.InjectKey(tcell.KeyRune, '/', tcell.ModNone)
+	for _, r := range owner.Comm {
+		screen.InjectKey(tcell.KeyRune, r, tcell.ModNone)
+	}
+	screen.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
+	waitScreen(t, screen, "Connections 1 ", "filter: "+owner.Comm)
+	// The details show the kernel's states.
+	screen.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
+	text = waitScreen(t, screen, "kernel: ESTABLISHED", "process         "+self)
+	if n := strings.Count(text, "kernel: ESTABLISHED"); n != 2 {
+		t.Errorf("the kernel's state shown for %d ends, want both:\n%s", n, text)
+	}
+	screen.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("q did not end the session")
+	}
+	if !strings.Contains(report.String(), "the kernel agreed with 2 inferred states and disagreed with 0") {
+		t.Errorf("report: %q", report.String())
+	}
+}
+
+// TestInteractiveProgress: a Source that reports its progress has it in
+// the header of a replay.
+func TestInteractiveProgress(t *testing.T) {
+	var frac atomic.Uint64
+	frac.Store(37)
+	src := fakeFile{&fakeLive{frames: make(chan []byte, 1), progress: func() float64 { return float64(frac.Load()) / 100 }}}
+	a, b := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	src.frames <- tcpFrame(t, a, b, true, false, 1000, 0)
+	screen := &shotScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), w: 120, h: 20}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := interactive(context.Background(), uiSession{Src: src, Replay: &stillReplay{}, Screen: screen})
+		done <- err
+	}()
+	waitScreen(t, screen, "replay 1x 37%")
+	if strings.Contains(screen.shown(), "Process") {
+		t.Errorf("a replay has a Process column:\n%s", screen.shown())
+	}
+	frac.Store(64)
+	src.frames <- tcpFrame(t, b, a, true, true, 5000, 1001) // progress is read as frames are
+	waitScreen(t, screen, "replay 1x 64%")
+	screen.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stillReplay is a ui.Replay at 1x that does nothing.
+type stillReplay struct{}
+
+func (stillReplay) Speed() float64   { return 1 }
+func (stillReplay) SetSpeed(float64) {}
+func (stillReplay) Paused() bool     { return false }
+func (stillReplay) SetPaused(bool)   {}
+func (stillReplay) Step()            {}
+
 func TestIsTerminal(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -136,7 +345,7 @@ func TestTmux(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
-			tm.start(size[0], size[1], fmt.Sprintf("%s -r %s --speed max; echo \"exit status $?\"; sleep 60", bin, pcap))
+			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max; echo \"exit status $?\"; sleep 60", bin, pcap))
 			tm.waitFor("end of file")
 			tm.waitFor("Connections 10 ")
 			tm.keys("s")

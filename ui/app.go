@@ -39,12 +39,14 @@ type ui struct {
 	hideClosed    bool
 	helpShown     bool
 	filterOpen    bool
+	showNames     bool     // host names rather than numeric addresses
 	selID         uint64   // the selected connection
 	selSvc        endpoint // the selected service
 	detailID      uint64
 	detailKey     flows.Key
 	detailRec     *flows.Record // last record the detail view got
 	detailRetired bool          // it had left the table
+	detailLocal   Local         // its process and kernel states then
 	following     bool          // the UI, not the user, is moving the selection
 	barrier       bool          // a test waits for the frame to catch up
 	connCols      []colID       // the connection columns on screen, for s
@@ -98,6 +100,8 @@ func run(ctx context.Context, cfg Config, o options) error {
 		svcSort: scConns,
 		svcDesc: true,
 		started: make(chan struct{}),
+
+		showNames: cfg.ShowNames && cfg.Names != nil,
 	}
 	u.build()
 	u.publish()
@@ -186,6 +190,8 @@ func (u *ui) buildLoop(ctx context.Context, b *builder, stopped <-chan struct{})
 		switch {
 		case b.shown == nil || full && !req.frozen && b.changed():
 			f = b.full(req)
+		case full && b.namesMoved(req):
+			f = b.derived(req) // the filter may match the new names
 		case full:
 			f = b.refreshed(req)
 		default:
@@ -234,6 +240,7 @@ func (u *ui) publish() {
 		scope:      u.scope,
 		frozen:     u.frozen,
 		hideClosed: u.hideClosed,
+		names:      u.showNames,
 	}
 	if u.view == viewDetail {
 		r.view = u.listView
@@ -259,7 +266,7 @@ func (u *ui) swap(f *frame) {
 	u.followSvc()
 	if u.view == viewDetail && f.req.detailID == u.detailID {
 		if f.detail != nil {
-			u.detailRec, u.detailRetired = f.detail, f.detailRetired
+			u.detailRec, u.detailRetired, u.detailLocal = f.detail, f.detailRetired, f.detailLocal
 		}
 		u.showDetail(f.detail == nil)
 	}
@@ -324,8 +331,12 @@ func (u *ui) build() {
 	u.detail = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help.SetBorder(true).SetTitle(" flowtrack: keys and columns (Esc closes) ")
+	what := "address, :port, prefix, state or conn_state"
+	if u.cfg.Local != nil {
+		what = "address, :port, prefix, state, conn_state or process"
+	}
 	u.input = tview.NewInputField().SetLabel("/").SetFieldStyle(tcell.StyleDefault.Underline(true)).
-		SetPlaceholder("address, :port, prefix, state or conn_state; Enter keeps, Esc clears").
+		SetPlaceholder(what + "; Enter keeps, Esc clears").
 		SetPlaceholderStyle(u.theme.dim)
 	u.input.SetChangedFunc(func(text string) {
 		u.filter = text

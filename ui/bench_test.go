@@ -8,6 +8,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/sockets"
 )
 
 // bigTable is a flow table of a million connections, built once: clients
@@ -59,22 +60,46 @@ func BenchmarkFrame(b *testing.B) {
 	for range 2 {
 		bl.commit(bl.full(&request{sort: colAge, desc: true}))
 	}
+	// The Process column of a live capture: each row looked up in this
+	// host's sockets, as main's annotate does (two lookups, both missing:
+	// the million connections are not this host's).
+	res := sockets.New()
+	if err := res.Refresh(); err != nil {
+		b.Log(err)
+	}
+	local := func(r *flows.Record) Local {
+		c, cok := res.Lookup(r.Client, r.Server)
+		s, sok := res.Lookup(r.Server, r.Client)
+		var l Local
+		if cok {
+			l.PID, l.Process = c.PID, c.Comm
+		} else if sok {
+			l.PID, l.Process = s.PID, s.Comm
+		}
+		return l
+	}
 	for _, bc := range []struct {
-		name string
-		mode int // 3: flows' AppendSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
-		req  request
+		name  string
+		mode  int // 3: flows' AppendSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
+		req   request
+		local bool // with the Process column's lookups
 	}{
-		{"flows-snapshot-alone", 3, request{}},
-		{"snapshot/by-age", 2, request{sort: colAge, desc: true}},
-		{"snapshot/by-bytes", 2, request{sort: colBytes, desc: true}},
-		{"snapshot/by-server", 2, request{sort: colServer}},
-		{"snapshot/filtered", 2, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}},
-		{"resort/by-bytes", 1, request{sort: colBytes, desc: true}},
-		{"resort/filtered", 1, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}},
-		{"resort/services", 1, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}},
-		{"draw", 0, request{sort: colAge, desc: true}},
+		{"flows-snapshot-alone", 3, request{}, false},
+		{"snapshot/by-age", 2, request{sort: colAge, desc: true}, false},
+		{"snapshot/by-bytes", 2, request{sort: colBytes, desc: true}, false},
+		{"snapshot/by-server", 2, request{sort: colServer}, false},
+		{"snapshot/filtered", 2, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+		{"snapshot/with-process", 2, request{sort: colAge, desc: true}, true},
+		{"resort/by-bytes", 1, request{sort: colBytes, desc: true}, false},
+		{"resort/filtered", 1, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+		{"resort/services", 1, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}, false},
+		{"draw", 0, request{sort: colAge, desc: true}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+			if bc.local {
+				bl.local = local
+				defer func() { bl.local = nil }()
+			}
 			u := &ui{theme: newTheme(false)}
 			u.conns = newConnTable(u)
 			u.conns.SetRect(0, 0, 200, 50)

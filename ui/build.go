@@ -23,6 +23,7 @@ type request struct {
 	scope      *endpoint // the service the connection list is limited to
 	frozen     bool
 	hideClosed bool
+	names      bool   // host names shown: the filter matches them too
 	detailID   uint64 // the connection the detail view shows
 	detailKey  flows.Key
 }
@@ -43,6 +44,8 @@ type frame struct {
 	detail *flows.Record // nil if not asked for, or gone
 	// detailRetired says the detail's connection has left the table.
 	detailRetired bool
+	detailLocal   Local // the detail's process and kernel states (Config.Local)
+	procs         procNames
 	head          header
 
 	newRows, newOrder bool // which builder buffers this frame took
@@ -56,6 +59,7 @@ type header struct {
 	active   int    // connections in the table
 	total    uint64 // connections ever opened
 	unshown  uint64 // retired records dropped by the bounded sink
+	evicted  uint64 // connections evicted to respect the table's bound
 }
 
 // find returns the index of the row with the given ID.
@@ -75,6 +79,11 @@ type builder struct {
 	status  func() Status
 	linger  int64
 	clock   func() time.Time
+	local   func(*flows.Record) Local
+	names   Names
+
+	procs    procTable
+	namesVer uint64 // the names' version the shown frame was filtered with
 
 	recs      []flows.Record
 	items     []sortItem
@@ -105,6 +114,8 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 		status:  cfg.Status,
 		linger:  int64(cfg.Linger),
 		clock:   clock,
+		local:   cfg.Local,
+		names:   cfg.Names,
 	}
 	if b.retired == nil {
 		b.retired = NewRetired(0)
@@ -159,12 +170,20 @@ func (b *builder) full(req *request) *frame {
 		rank[it.i] = uint32(j)
 	}
 	rows := sized(b.rowBuf[1-b.rowCur], n)[:n]
+	if len(b.procs.names) > maxProcNames {
+		b.procs.reset() // before any row of this frame refers to it
+	}
 	for i := range b.recs {
-		rows[rank[i]].setRecord(&b.recs[i], false)
+		r := &rows[rank[i]]
+		r.setRecord(&b.recs[i], false)
+		b.setLocal(r, &b.recs[i])
 	}
 	for i := range b.lingering {
-		rows[rank[len(b.recs)+i]].setRecord(&b.lingering[i].rec, true)
+		r := &rows[rank[len(b.recs)+i]]
+		r.setRecord(&b.lingering[i].rec, true)
+		b.setLocal(r, &b.lingering[i].rec)
 	}
+	f.procs = b.procs.view()
 	b.rank = rank
 
 	// Merge with the rows shown, both in ID order, for rates and first
@@ -252,9 +271,15 @@ func (b *builder) derived(req *request) *frame {
 	f := *b.shown
 	b.seq++
 	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
-	f.detail, f.detailRetired = nil, false
+	f.detail, f.detailRetired, f.detailLocal = nil, false, Local{}
 	b.derive(&f, req)
 	return &f
+}
+
+// namesMoved reports whether new host names have arrived since the shown
+// frame was filtered, when the filter looks at them.
+func (b *builder) namesMoved(req *request) bool {
+	return req.names && req.filter != "" && b.names != nil && b.names.Version() != b.namesVer
 }
 
 // refreshed is the frame shown with a new status line: what a frozen display
@@ -283,6 +308,11 @@ func (b *builder) commit(f *frame) {
 func (b *builder) derive(f *frame, req *request) {
 	rows := f.rows
 	flt := compileFilter(req.filter)
+	flt.procs = &f.procs
+	if req.names && b.names != nil {
+		b.namesVer = b.names.Version() // before the names are asked for
+		flt.names = b.names
+	}
 	items := sized(b.items, len(rows))
 	svcIdx := b.svcIdx[:0]
 	exact := true
@@ -297,7 +327,7 @@ func (b *builder) derive(f *frame, req *request) {
 		if req.scope != nil && r.serverEndpoint() != *req.scope {
 			continue
 		}
-		k, ex, missing := r.sortKey(req.sort, f.now)
+		k, ex, missing := r.sortKey(req.sort, f.now, &f.procs)
 		if req.desc {
 			k = ^k
 		}
@@ -309,7 +339,7 @@ func (b *builder) derive(f *frame, req *request) {
 	}
 	sorted, scratch := radixSort(items, b.scratch)
 	if !exact {
-		refine(sorted, rows, req.sort, req.desc)
+		refine(sorted, rows, req.sort, req.desc, &f.procs)
 	}
 	order := sized(b.ordBuf[1-b.ordCur], len(sorted))
 	f.w = widths{}
@@ -343,6 +373,9 @@ func (b *builder) derive(f *frame, req *request) {
 	}
 	if req.detailID != 0 {
 		f.detail, f.detailRetired = b.lookup(req.detailKey, req.detailID)
+		if f.detail != nil && b.local != nil {
+			f.detailLocal = b.local(f.detail)
+		}
 	}
 }
 
@@ -369,8 +402,9 @@ func (b *builder) lookup(key flows.Key, id uint64) (*flows.Record, bool) {
 }
 
 // refine sorts the runs of equal keys that an inexact key (an IPv6
-// address's first 63 bits) left unordered.
-func refine(items []sortItem, rows []row, c colID, desc bool) {
+// address's first 63 bits, a process name's first 8 bytes) left
+// unordered.
+func refine(items []sortItem, rows []row, c colID, desc bool, procs *procNames) {
 	for i := 0; i < len(items); {
 		j := i + 1
 		for j < len(items) && items[j].k == items[i].k {
@@ -379,6 +413,13 @@ func refine(items []sortItem, rows []row, c colID, desc bool) {
 		if j-i > 1 {
 			slices.SortStableFunc(items[i:j], func(a, b sortItem) int {
 				ra, rb := &rows[a.i], &rows[b.i]
+				if c == colProcess {
+					r := cmpProc(ra, rb, procs)
+					if desc {
+						r = -r
+					}
+					return r
+				}
 				ia, ib := ra.ci(), rb.ci()
 				if c == colServer {
 					ia, ib = ra.si(), rb.si()
@@ -431,5 +472,6 @@ func (b *builder) poll(h *header) {
 		active:  b.table.Len(),
 		total:   b.table.Opened(),
 		unshown: b.retired.Dropped(),
+		evicted: b.table.Evicted(),
 	}
 }

@@ -16,6 +16,7 @@ const (
 	colServer
 	colCState
 	colSState
+	colProcess
 	colAge
 	colIdle
 	colPkts
@@ -43,14 +44,15 @@ var columns = [numCols]column{
 	colServer:  {name: "Server", help: "the endpoint that accepted it: the service's address:port"},
 	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it"},
 	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state"},
-	colAge:     {name: "Age", width: 6, right: true, keep: 3, desc: true, help: "capture time since the first packet"},
-	colIdle:    {name: "Idle", width: 6, right: true, keep: 4, help: "capture time since the last packet"},
-	colPkts:    {name: "Pkts", right: true, keep: 5, desc: true, help: "packets, both directions"},
-	colBytes:   {name: "Bytes ↑/↓", right: true, keep: 1, desc: true, help: "frame bytes client→server / server→client"},
-	colRate:    {name: "Rate ↑/↓", right: true, keep: 2, desc: true, help: "bytes per second each way, over capture time"},
-	colRTT:     {name: "RTT", width: 6, right: true, keep: 6, desc: true, help: "handshake round-trip time at the capture point"},
-	colRetrans: {name: "Retrans", right: true, keep: 7, desc: true, help: "retransmitted segments client→server / server→client"},
-	colZeek:    {name: "conn_state", width: 10, keep: 8, help: "Zeek's conn_state"},
+	colProcess: {name: "Process", keep: 1, help: "PID/command of the client's local socket, else the server's"},
+	colAge:     {name: "Age", width: 6, right: true, keep: 4, desc: true, help: "capture time since the first packet"},
+	colIdle:    {name: "Idle", width: 6, right: true, keep: 5, help: "capture time since the last packet"},
+	colPkts:    {name: "Pkts", right: true, keep: 6, desc: true, help: "packets, both directions"},
+	colBytes:   {name: "Bytes ↑/↓", right: true, keep: 2, desc: true, help: "frame bytes client→server / server→client"},
+	colRate:    {name: "Rate ↑/↓", right: true, keep: 3, desc: true, help: "bytes per second each way, over capture time"},
+	colRTT:     {name: "RTT", width: 6, right: true, keep: 7, desc: true, help: "handshake round-trip time at the capture point"},
+	colRetrans: {name: "Retrans", right: true, keep: 8, desc: true, help: "retransmitted segments client→server / server→client"},
+	colZeek:    {name: "conn_state", width: 10, keep: 9, help: "Zeek's conn_state"},
 }
 
 // shortStates are the state names used when the screen is narrow.
@@ -125,16 +127,21 @@ func (w *widths) data(c colID) int {
 		return int(w[widRateUp]) + 1 + int(w[widRateDn])
 	case colRetrans:
 		return int(w[widRetransU]) + 1 + int(w[widRetransD])
+	case colProcess:
+		return int(w[widProc])
 	}
 	return columns[c].width
 }
 
 // sortKey returns row r's key for sorting by column c, ascending; exact is
 // false when rows with equal keys must be compared further (IPv6
-// addresses), and missing when the row has no value (unknown RTT), which
-// sorts last either way.
-func (r *row) sortKey(c colID, now int64) (k uint64, exact, missing bool) {
+// addresses, process names), and missing when the row has no value
+// (unknown RTT, no process), which sorts last either way.
+func (r *row) sortKey(c colID, now int64, procs *procNames) (k uint64, exact, missing bool) {
 	switch c {
+	case colProcess:
+		k, missing := r.procKey(procs)
+		return k, false, missing
 	case colClient, colServer:
 		i := r.ci()
 		if c == colServer {
@@ -175,8 +182,11 @@ func be32(b []byte) uint32 {
 func be64(b []byte) uint64 { return uint64(be32(b[:4]))<<32 | uint64(be32(b[4:8])) }
 
 // text returns the text of column c for row r in frame f.
-func (r *row) text(c colID, now int64, short bool) string {
+func (r *row) text(c colID, f *frame, short bool) string {
+	now := f.now
 	switch c {
+	case colProcess:
+		return r.procText(&f.procs)
 	case colClient:
 		return r.client().String()
 	case colServer:

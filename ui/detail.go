@@ -52,7 +52,32 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	w("  %s(%s)[-:-:-]\n\n", th.tagDim, status)
 	w(" %s%s%s\n", pad("", lw), th.tagHeading+pad("client", cw)+"[-:-:-]", th.tagHeading+"server[-:-:-]")
 	row("address", r.Client.String(), r.Server.String())
+	if cn, sn := u.hostName(r.Client.Addr()), u.hostName(r.Server.Addr()); cn != "" || sn != "" {
+		row("host name", or(cn, "-"), or(sn, "-"))
+	}
 	w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", lw), state(r.ClientState), th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
+	if u.cfg.Local != nil {
+		// This host's kernel's own states, for the endpoints that are its
+		// sockets: how a user learns to trust the inference.
+		l := &u.detailLocal
+		kernel := func(name string, width int) string {
+			if s, ok := kernelState(name); ok {
+				return th.tagGroup[s.Group()] + pad("kernel: "+name, width) + "[-:-:-]"
+			}
+			return th.tagDim + pad("kernel: -", width) + "[-:-:-]"
+		}
+		w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("", lw), kernel(l.KernelClient, cw), kernel(l.KernelServer, 0))
+		proc := "- (neither end is a socket of this host, or its process is unknown)"
+		if l.PID != 0 {
+			proc = strconv.Itoa(l.PID)
+			if l.Process != "" {
+				proc += "/" + l.Process
+			}
+		} else if warn := u.frame.head.st.Warning; warn != "" {
+			proc = "- (" + warn + ")"
+		}
+		w(" %s%s[-:-:-]%s\n", th.tagDim, pad("process", lw), escape(proc))
+	}
 	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	row("packets sent", u64(r.C2S.Packets), u64(r.S2C.Packets))
 	row("bytes sent", u64(r.C2S.Bytes), u64(r.S2C.Bytes))
@@ -104,6 +129,13 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		w(" %s  %s  %s%s%s%s[-:-:-]\n", fmtClock(t.Time()), who, change, sep, th.tagDim, escape(t.Cause()))
 	}
 	return b.String()
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 // endReason explains why a connection left the table.

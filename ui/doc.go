@@ -10,6 +10,19 @@
 // The connection and service tables are virtual: they format only the rows
 // on screen, so a million connections cost no more to draw than ten.
 //
+// # Processes and names
+//
+// For a live capture, Config.Local names the local process behind each
+// connection and the kernel's own states of its endpoints. The builder
+// calls it for every row of every snapshot (a lookup in memory that the
+// caller refreshes in the background, never per packet), and rows keep
+// the process as an index into a table of names, so that frames stay free
+// of pointers. Host names (Config.Names) are asked for only when a row is
+// drawn, on the event goroutine: the lookup never blocks, costs a few
+// dozen map reads a frame whatever the table's size, and names first what
+// is on screen. The filter asks for the names of the rows it tests, on the
+// builder goroutine, while names are shown.
+//
 // # Concurrency
 //
 // UI state (view, sort, filter, freeze, selection) lives on the tview event

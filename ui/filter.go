@@ -11,11 +11,15 @@ import (
 
 // filter is a compiled filter expression: words separated by spaces, all of
 // which must match a row. A word matches when it is part of the client's or
-// the server's "address:port", of either endpoint's state name, or of the
-// conn_state, ignoring case. ":443" matches port 443 exactly, "10.0.0.0/8"
-// addresses in that prefix, and a leading "!" negates a word.
+// the server's "address:port", of either endpoint's state name, of the
+// conn_state, of the Process column ("PID/comm") or, when names are shown,
+// of either endpoint's "name:port", ignoring case. ":443" matches port 443
+// exactly, "10.0.0.0/8" addresses in that prefix, and a leading "!"
+// negates a word.
 type filter struct {
 	terms []term
+	procs *procNames // the frame's process names; nil: none
+	names Names      // host names, when shown; nil: numeric
 }
 
 type term struct {
@@ -70,6 +74,9 @@ func (f *filter) match(r *row) bool {
 	var buf [2][64]byte
 	var text [2][]byte
 	formatted := false
+	var procBuf [64]byte
+	var proc []byte
+	procDone := false
 	for i := range f.terms {
 		t := &f.terms[i]
 		m := t.states&(1<<r.cst|1<<r.sst) != 0 || t.zeek&(1<<r.zeek) != 0
@@ -87,9 +94,39 @@ func (f *filter) match(r *row) bool {
 			}
 			m = bytes.Contains(text[0], t.text) || bytes.Contains(text[1], t.text)
 		}
+		if !m && f.procs != nil && (r.pid != 0 || r.proc != 0) {
+			if !procDone {
+				proc, procDone = r.appendProc(procBuf[:0], f.procs), true
+			}
+			m = bytes.Contains(proc, t.text)
+		}
+		if !m && f.names != nil {
+			m = f.nameContains(r.client(), t.text) || f.nameContains(r.server(), t.text)
+		}
 		if m == t.neg {
 			return false
 		}
 	}
 	return true
+}
+
+// nameContains reports whether the "name:port" of ap, in lower case,
+// contains text (lower case); false when its name is not known.
+func (f *filter) nameContains(ap netip.AddrPort, text []byte) bool {
+	name, ok := f.names.Name(ap.Addr())
+	if !ok || name == "" {
+		return false
+	}
+	var buf [272]byte
+	b := buf[:0]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(ap.Port()), 10)
+	return bytes.Contains(b, text)
 }

@@ -158,11 +158,16 @@ type harness struct {
 	u       atomic.Pointer[ui]
 	live    atomic.Bool
 	clock   atomic.Int64 // the wall clock the UI sees, Unix ns
+	// What status reports besides packets: the kernel's verdicts and the
+	// replay's progress (per mille).
+	agree, disagree, progress atomic.Uint64
 }
 
 const barrierKey = tcell.KeyF60
 
-func newHarness(t *testing.T, w, h int, ps []flows.Packet) *harness {
+// newHarness runs the UI on a w x h simulation screen, on a table of ps.
+// setup, if any, changes the table's and the UI's configuration first.
+func newHarness(t *testing.T, w, h int, ps []flows.Packet, setup ...func(*Config, *flows.Config)) *harness {
 	t.Helper()
 	hs := &harness{
 		t:       t,
@@ -174,18 +179,22 @@ func newHarness(t *testing.T, w, h int, ps []flows.Packet) *harness {
 		done:    make(chan error, 1),
 	}
 	hs.clock.Store(t0.UnixNano())
-	hs.table = flows.NewTable(flows.Config{Transitions: 32, OnRetire: hs.retired.Add})
-	hs.apply(ps...)
-	ctx, cancel := context.WithCancel(context.Background())
-	hs.cancel = cancel
+	tcfg := flows.Config{Transitions: 32, OnRetire: hs.retired.Add}
 	cfg := Config{
-		Table:   hs.table,
 		Retired: hs.retired,
 		Status:  hs.status,
 		Replay:  hs.replay,
 		Linger:  5 * time.Second,
 		Screen:  hs.screen,
 	}
+	for _, s := range setup {
+		s(&cfg, &tcfg)
+	}
+	hs.table = flows.NewTable(tcfg)
+	cfg.Table = hs.table
+	hs.apply(ps...)
+	ctx, cancel := context.WithCancel(context.Background())
+	hs.cancel = cancel
 	opts := options{
 		clock:   func() time.Time { return time.Unix(0, hs.clock.Load()) },
 		ticks:   hs.ticks,
@@ -226,7 +235,8 @@ func (h *harness) apply(ps ...flows.Packet) {
 }
 
 func (h *harness) status() Status {
-	return Status{Source: "test.pcap", Live: h.live.Load(), Packets: h.packets.Load(), Bytes: h.packets.Load() * 100}
+	return Status{Source: "test.pcap", Live: h.live.Load(), Packets: h.packets.Load(), Bytes: h.packets.Load() * 100,
+		KernelAgree: h.agree.Load(), KernelDisagree: h.disagree.Load(), Progress: float64(h.progress.Load()) / 1000}
 }
 
 // wait waits for cond, failing the test after a while.

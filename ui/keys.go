@@ -45,11 +45,13 @@ type action struct {
 	help   string
 	in     views
 	replay bool // only when replaying a file
+	names  bool // only with host names to show (Config.Names)
 	// do handles the key on the event goroutine; nil passes it on to the
 	// focused widget (movement).
 	do func(u *ui)
-	// labelFn, if set, overrides label depending on the UI's state.
-	labelFn func(u *ui) string
+	// labelFn, if set, overrides label depending on the UI's state;
+	// helpFn help.
+	labelFn, helpFn func(u *ui) string
 }
 
 // keyTable is every key the UI understands, in the order the footer shows
@@ -73,7 +75,25 @@ func keys() []action {
 				}
 				return "services"
 			}},
-		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter},
+		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter,
+			helpFn: func(u *ui) string {
+				switch {
+				case u.cfg.Local != nil && u.cfg.Names != nil:
+					return "filter by address, port, state, process or host name"
+				case u.cfg.Local != nil:
+					return "filter by address, port, state, conn_state or process"
+				case u.cfg.Names != nil:
+					return "filter by address, port, state, conn_state or host name"
+				}
+				return "filter by address, port, state or conn_state"
+			}},
+		{keys: []binding{ch('n')}, shown: "n", label: "names", help: "host names (reverse DNS) or numeric addresses", in: inAll, names: true, do: (*ui).toggleNames,
+			labelFn: func(u *ui) string {
+				if u.showNames {
+					return "numeric"
+				}
+				return "names"
+			}},
 		{keys: []binding{ch('s')}, shown: "s", label: "sort", help: "sort by the next column (or click a column header)", in: inLists, do: (*ui).cycleSort},
 		{keys: []binding{ch('S')}, shown: "S", label: "reverse", help: "reverse the sort order", in: inLists, do: (*ui).reverseSort},
 		{keys: []binding{ch(' ')}, shown: "Space", label: "freeze", help: "freeze the display; capture and counting go on", in: inAll, do: (*ui).toggleFreeze,
@@ -107,12 +127,18 @@ func keys() []action {
 	}
 }
 
+// available reports whether action a applies to this run of the UI: the
+// replay keys only to a replay, the names key only with names to show.
+func (u *ui) available(a *action) bool {
+	return !(a.replay && u.cfg.Replay == nil) && !(a.names && u.cfg.Names == nil)
+}
+
 // lookup returns the action for event ev in the UI's current state.
 func (u *ui) lookup(ev *tcell.EventKey) *action {
 	k, r := ev.Key(), ev.Rune()
 	for i := range keyTable {
 		a := &keyTable[i]
-		if a.in&(1<<u.view) == 0 || a.replay && u.cfg.Replay == nil {
+		if a.in&(1<<u.view) == 0 || !u.available(a) {
 			continue
 		}
 		for _, b := range a.keys {
@@ -129,7 +155,7 @@ func (u *ui) hints() []hint {
 	var hs []hint
 	for i := range keyTable {
 		a := &keyTable[i]
-		if a.label == "" || a.in&(1<<u.view) == 0 || a.replay && u.cfg.Replay == nil {
+		if a.label == "" || a.in&(1<<u.view) == 0 || !u.available(a) {
 			continue
 		}
 		label := a.label
@@ -173,18 +199,34 @@ func (u *ui) helpText() string {
 		}
 		section(g.title)
 		for i := range keyTable {
-			if a := &keyTable[i]; a.in == g.in && a.replay == g.replay {
-				line(a.shown, a.help)
+			if a := &keyTable[i]; a.in == g.in && a.replay == g.replay && u.available(a) {
+				help := a.help
+				if a.helpFn != nil {
+					help = a.helpFn(u)
+				}
+				line(a.shown, help)
 			}
 		}
 	}
 	section("Filter")
-	b.WriteString(" Words separated by spaces must all match. A word matches part of the\n")
-	b.WriteString(" client's or server's address:port, a state name or the conn_state,\n")
-	b.WriteString(" ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and\n")
-	b.WriteString(" !word keeps what does not match.\n")
+	what := []string{"the client's or server's address:port", "a state name", "the conn_state"}
+	if u.cfg.Local != nil {
+		what = append(what, "the Process column (PID/command)")
+	}
+	if u.cfg.Names != nil {
+		what = append(what, "either end's name:port while names are shown (n)")
+	}
+	list := strings.Join(what[:len(what)-1], ", ") + " or " + what[len(what)-1]
+	if len(what) == 3 {
+		list = what[0] + ", " + what[1] + " or " + what[2]
+	}
+	b.WriteString(wrap("Words separated by spaces must all match. A word matches part of "+list+
+		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match.", 70))
 	section("Connection columns")
 	for c := range numCols {
+		if c == colProcess && u.cfg.Local == nil {
+			continue
+		}
 		line(columns[c].name, columns[c].help)
 	}
 	section("Service columns")
@@ -197,5 +239,28 @@ func (u *ui) helpText() string {
 	b.WriteString(" " + th.tagGroup[0] + "CLOSED[-:-:-]. Dimmed rows are closed, or gone from the table and shown\n")
 	b.WriteString(" for a while (the linger); new rows are highlighted briefly.\n")
 	b.WriteString(" ↑ is client→server, ↓ server→client. Times are capture time.\n")
+	return b.String()
+}
+
+// wrap breaks text into lines of at most width characters at spaces, each
+// with a leading space, as the help's paragraphs are.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(text) {
+		if i > 0 && n+1+strlen(w) > width {
+			b.WriteString("\n")
+			n = 0
+		}
+		if n > 0 {
+			b.WriteString(" ")
+			n++
+		} else {
+			b.WriteString(" ")
+		}
+		b.WriteString(escape(w))
+		n += strlen(w)
+	}
+	b.WriteString("\n")
 	return b.String()
 }

@@ -175,6 +175,21 @@ func (u *ui) headerSegs(width int) []seg {
 	if st.Malformed > 0 {
 		parts = append(parts, part{text: "malformed " + strconv.FormatUint(st.Malformed, 10), short: "bad " + fmtCount(st.Malformed), style: th.warn, prio: 0})
 	}
+	if h.evicted > 0 {
+		parts = append(parts, part{text: "evicted " + strconv.FormatUint(h.evicted, 10), short: "evict " + fmtCount(h.evicted), style: th.warn, prio: 0})
+	}
+	if n := st.KernelAgree + st.KernelDisagree; n > 0 {
+		// How often this host's kernel confirmed an inferred state.
+		p := part{
+			text:  "kernel agreed " + strconv.FormatUint(st.KernelAgree, 10) + "/" + strconv.FormatUint(n, 10),
+			short: "kernel " + fmtCount(st.KernelAgree) + "/" + fmtCount(n),
+			prio:  5,
+		}
+		if st.KernelDisagree > 0 {
+			p.style = th.warn
+		}
+		parts = append(parts, p)
+	}
 	if h.unshown > 0 {
 		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
 	}

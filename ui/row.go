@@ -8,7 +8,7 @@ import (
 )
 
 // row is the compact, display-ready copy of one connection that frames
-// hold, about 130 bytes against a flows.Record's 290 (no pointers, no
+// hold, 144 bytes against a flows.Record's 290 (no pointers, no
 // transition log), so that a frame of a million rows stays small and the
 // garbage collector never scans it.
 type row struct {
@@ -21,6 +21,8 @@ type row struct {
 	rate    [2]float32 // bytes per second of capture time, client→server and back
 	rtt     int32      // handshake RTT in µs, or -1
 	retrans [2]uint32
+	pid     int32  // the local process (Config.Local), 0 if unknown
+	proc    uint32 // its command name, an index in the frame's procs; 0 for none
 	key     flows.Key
 	cst     flows.State
 	sst     flows.State
@@ -40,6 +42,7 @@ const (
 	widRateDn
 	widRetransU
 	widRetransD
+	widProc
 	numWid
 )
 
@@ -101,6 +104,7 @@ func (r *row) setRecord(rec *flows.Record, retired bool) {
 		widRetransD: countWidth(uint64(r.retrans[1])),
 		widRateUp:   1,
 		widRateDn:   1,
+		widProc:     1,
 	}
 }
 

@@ -18,6 +18,7 @@ type svcContent struct {
 	width int
 	cols  []svcCol
 	w     []int
+	names nameWidths // widest server name seen on screen (names shown)
 	cache map[int][]*tview.TableCell
 }
 
@@ -41,7 +42,16 @@ func (t *svcTable) setFrame(f *frame) {
 }
 
 func (t *svcTable) Draw(screen tcell.Screen) {
-	_, _, w, _ := t.GetInnerRect()
+	_, _, w, h := t.GetInnerRect()
+	if t.c.u.showNames {
+		// Widen the column for the names on screen, if there is room.
+		off, _ := t.GetOffset()
+		for i := off; i < min(off+h, len(t.c.f.svcs)); i++ {
+			if t.c.names.seen(0, t.c.u.endpointText(t.c.f.svcs[i].ep)) {
+				t.c.width = -1
+			}
+		}
+	}
 	if w != t.c.width {
 		t.c.layout(w)
 		t.c.u.svcCols = t.c.cols
@@ -97,6 +107,9 @@ func (c *svcContent) layout(width int) {
 	}
 	if over := total - width; over > 0 {
 		c.w[0] = max(c.w[0]-over, 8)
+	}
+	if c.u.showNames {
+		growNames(c.w, [2]int{0, -1}, c.names, width)
 	}
 }
 
@@ -154,6 +167,9 @@ func (c *svcContent) cells(row int) []*tview.TableCell {
 			style = th.group[[4]int{1, 2, 3, 0}[g]]
 		}
 		text := s.text(id)
+		if id == scServer {
+			text = c.u.endpointText(s.ep)
+		}
 		if id == scServer && strlen(text) > c.w[j] {
 			text = cutLeft(text, c.w[j])
 		}

@@ -26,6 +26,7 @@ type connContent struct {
 	u     *ui
 	f     *frame
 	lay   connLayout
+	names nameWidths // widest client and server names seen on screen (names shown)
 	cache map[int][]*tview.TableCell
 }
 
@@ -60,9 +61,21 @@ func (t *connTable) setFrame(f *frame) {
 
 // Draw lays the columns out for the table's width, then draws it.
 func (t *connTable) Draw(screen tcell.Screen) {
-	_, _, w, _ := t.GetInnerRect()
+	_, _, w, h := t.GetInnerRect()
+	c := t.c
+	if c.u.showNames {
+		// Widen the address columns for the names on screen, if there is
+		// room.
+		off, _ := t.GetOffset()
+		for i := off; i < min(off+h, len(c.f.order)); i++ {
+			r := c.f.at(i)
+			if cw, sw := c.names.seen(0, c.u.hostPort(r.client())), c.names.seen(1, c.u.hostPort(r.server())); cw || sw {
+				c.lay.width = -1
+			}
+		}
+	}
 	if w != t.c.lay.width {
-		t.c.lay = layoutConns(&t.c.f.w, w, t.c.f.req.sort)
+		t.c.lay = layoutConns(&t.c.f.w, w, t.c.f.req.sort, t.c.u.cfg.Local != nil, c.names)
 		t.c.u.connCols = t.c.lay.cols
 		clear(t.c.cache)
 	}
@@ -184,7 +197,15 @@ func (c *connContent) rowCells(i int) []*tview.TableCell {
 		if col.right {
 			align = tview.AlignRight
 		}
-		text := r.text(id, f.now, c.lay.short)
+		var text string
+		switch id {
+		case colClient:
+			text = c.u.hostPort(r.client())
+		case colServer:
+			text = c.u.hostPort(r.server())
+		default:
+			text = r.text(id, f, c.lay.short)
+		}
 		if (id == colClient || id == colServer) && strlen(text) > c.lay.w[j] {
 			text = cutLeft(text, c.lay.w[j])
 		}
@@ -229,9 +250,11 @@ func escape(s string) string {
 // layoutConns chooses the columns that fit in width: the addresses, the
 // states and the sort column always (addresses shortened if need be), then
 // the others by priority; with abbreviated state names if that shows more
-// important columns.
-func layoutConns(w *widths, width int, sorted colID) connLayout {
-	long, short := tryLayout(w, width, false, sorted), tryLayout(w, width, true, sorted)
+// important columns. The Process column is a candidate only with process.
+// Host names, longer than the numeric addresses the widths are of, get up
+// to names' widths after the Age column and before the lesser ones.
+func layoutConns(w *widths, width int, sorted colID, process bool, names nameWidths) connLayout {
+	long, short := tryLayout(w, width, false, sorted, process, names), tryLayout(w, width, true, sorted, process, names)
 	best := long
 	if short.cut < long.cut || short.cut == long.cut && short.value > long.value {
 		best = short
@@ -240,7 +263,10 @@ func layoutConns(w *widths, width int, sorted colID) connLayout {
 	return best
 }
 
-func tryLayout(w *widths, width int, short bool, sorted colID) connLayout {
+// namesKeep is the priority of the room for host names.
+const namesKeep = 4
+
+func tryLayout(w *widths, width int, short bool, sorted colID, process bool, names nameWidths) connLayout {
 	cw := func(c colID) int {
 		col := &columns[c]
 		name := col.name
@@ -262,13 +288,20 @@ func tryLayout(w *widths, width int, short bool, sorted colID) connLayout {
 		}
 	}
 	value := 0
+	var extra [2]int // room given to the names of the address columns
 	for prio := 1; prio <= int(numCols); prio++ {
 		for c := range numCols {
-			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width {
+			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width && (c != colProcess || process) {
 				in[c] = true
 				total += cw(c) + 1
 				value += 1 << (int(numCols) - prio) // any column beats all the lesser ones
 			}
+		}
+		if prio == namesKeep {
+			ws := []int{cw(colClient), cw(colServer)}
+			growNames(ws, [2]int{0, 1}, names, width-total+sum(ws)+1)
+			extra = [2]int{ws[0] - cw(colClient), ws[1] - cw(colServer)}
+			total += extra[0] + extra[1]
 		}
 	}
 	l := connLayout{short: short, value: value}
@@ -278,6 +311,9 @@ func tryLayout(w *widths, width int, short bool, sorted colID) connLayout {
 			l.w = append(l.w, cw(c))
 		}
 	}
+	l.w[0] += extra[0] // colClient and colServer are always the first two
+	l.w[1] += extra[1]
+	growNames(l.w, [2]int{0, 1}, names, width) // and whatever is left over
 	// Too narrow even for the essentials: shorten the addresses.
 	for over := total - width; over > 0; over = sum(l.w) + len(l.w) - 1 - width {
 		i := 0

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -28,6 +29,36 @@ type Status struct {
 	Progress float64
 	Done     bool   // the end of the file was reached, or the capture stopped
 	Err      string // a capture error to show, if any
+	// KernelAgree and KernelDisagree count the local endpoints whose
+	// inferred state the kernel confirmed or contradicted, once each per
+	// connection and endpoint (live, with Config.Local).
+	KernelAgree, KernelDisagree uint64
+	// Warning is the latest thing the process lookup could not see (for
+	// example, without root, other users' processes); the detail view
+	// shows it for connections without a process.
+	Warning string
+}
+
+// Local is what this host's kernel says about a connection whose
+// endpoints are local, for the Process column and the detail view.
+type Local struct {
+	PID     int    // the process of the client's socket if local, else the server's; 0 if unknown
+	Process string // its command name
+	// KernelClient and KernelServer are the kernel's states of the client's
+	// and the server's sockets, as flows.State names; "" where the
+	// endpoint is not a socket of this host (or not yet seen).
+	KernelClient, KernelServer string
+}
+
+// Names gives host names for addresses (reverse DNS), as names.Resolver
+// does. Its methods are called from the UI's goroutines, including the
+// event goroutine for the rows on screen, so they must be safe for
+// concurrent use and must never block: Name answers at once, with ok false
+// while the name is not known yet (asking for it in the background), and
+// Version changes whenever new names have arrived.
+type Names interface {
+	Name(netip.Addr) (name string, ok bool)
+	Version() uint64
 }
 
 // Replay controls the pacing of a file replay. Its methods are called from
@@ -61,6 +92,17 @@ type Config struct {
 	// Screen is the terminal; nil opens the real one. Tests pass a
 	// tcell.SimulationScreen (not yet initialised).
 	Screen tcell.Screen
+	// Local, if set, looks up the local process and kernel states of a
+	// connection (a live capture); the connection list then has a Process
+	// column. It is called on the builder goroutine for every row of every
+	// snapshot, so it must be fast (a lookup in memory, no I/O) and safe
+	// for concurrent use. Nil (a replay): no Process column.
+	Local func(*flows.Record) Local
+	// Names, if set, names hosts; the n key shows or hides the names.
+	Names Names
+	// ShowNames starts with the names shown; else addresses are numeric
+	// until n is pressed (as with -n).
+	ShowNames bool
 }
 
 // Run shows the UI until the user quits (q or Ctrl-C) or ctx is done, then
