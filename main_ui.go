@@ -94,6 +94,10 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
+		if s.Live {
+			stop := tickLive(table, nil)
+			defer stop()
+		}
 		err := capture.Run(capCtx, src, capture.NewDecoder(), counters, s.MaxFrames, table.Apply)
 		mu.Lock()
 		capErr = err

@@ -76,7 +76,15 @@ func openMmap(path string, b []byte, size int64, filter string) (Source, error) 
 	return s, nil
 }
 
-func (s *mmapSource) Name() string          { return s.path }
+func (s *mmapSource) Name() string { return s.path }
+
+// Progress returns the fraction of the file read so far.
+func (s *mmapSource) Progress() float64 {
+	if len(s.data) == 0 {
+		return 1
+	}
+	return float64(s.off) / float64(len(s.data))
+}
 func (s *mmapSource) Stats() (Stats, error) { return Stats{}, nil }
 
 func (s *mmapSource) Close() {

@@ -166,6 +166,15 @@ func (p *Pacer) Position() time.Time {
 // Stats returns the underlying source's statistics.
 func (p *Pacer) Stats() (Stats, error) { return p.src.Stats() }
 
+// Progress returns the fraction of the file read, if the underlying source
+// knows it (a mapped pcap file), else 0.
+func (p *Pacer) Progress() float64 {
+	if s, ok := p.src.(interface{ Progress() float64 }); ok {
+		return s.Progress()
+	}
+	return 0
+}
+
 // Name returns the underlying source's name.
 func (p *Pacer) Name() string { return p.src.Name() }
 
