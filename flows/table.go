@@ -48,7 +48,8 @@ type Config struct {
 	// OnRetire, if set, receives the records of connections that ended
 	// and expired, or were replaced by a new connection on the same
 	// 4-tuple, in the order they started. It is called without any table
-	// lock held, possibly from several goroutines at once.
+	// lock held, possibly from several goroutines at once. It must not keep
+	// the slice (copy what it keeps): the table reuses it.
 	OnRetire func([]Record)
 }
 
@@ -86,6 +87,21 @@ type Table struct {
 	opened    atomic.Uint64
 	retired   atomic.Uint64
 	evicted   atomic.Uint64
+
+	// retirePool holds one-record slices for OnRetire: under a SYN flood
+	// every new connection evicts one, and a fresh slice each time was
+	// most of the garbage.
+	retirePool sync.Pool
+}
+
+// retireBuf returns a one-record slice holding r, from the pool if it can.
+func (t *Table) retireBuf(r Record) *[]Record {
+	b, ok := t.retirePool.Get().(*[]Record)
+	if !ok {
+		b = new([]Record)
+	}
+	*b = append((*b)[:0], r)
+	return b
 }
 
 type shard struct {
@@ -129,7 +145,7 @@ func (t *Table) Apply(p *Packet) {
 	var key Key
 	d := p.Tuple.fillKey(&key)
 	sh := &t.shards[key.hash()&t.mask]
-	var retire []Record // allocated only when a connection leaves
+	var retire *[]Record // taken from the pool only when a connection leaves
 	opened := false
 	sh.mu.Lock()
 	c := sh.m[key]
@@ -139,7 +155,7 @@ func (t *Table) Apply(p *Packet) {
 		if sh.max > 0 && len(sh.m) >= sh.max {
 			if v := sh.victim(); v != nil {
 				v.expireTimers(p.TS, p.TS, &t.cfg)
-				retire = append(retire, v.record(EndEvicted, true))
+				retire = t.retireBuf(v.record(EndEvicted, true))
 				sh.untrack(v)
 				delete(sh.m, v.key)
 				t.evicted.Add(1)
@@ -148,14 +164,14 @@ func (t *Table) Apply(p *Packet) {
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, p.TS, &t.cfg)
 		c.supersede(p, int(d), &t.cfg)
-		retire = append(retire, c.record(EndReplaced, true))
+		retire = t.retireBuf(c.record(EndReplaced, true))
 		sh.untrack(c)
 		opened = true
 	default:
 		// A sweep may not have come by yet: expiry is exact at the next
 		// packet.
 		if gone, why := c.expired(p.TS, p.TS, &t.cfg); gone {
-			retire = append(retire, c.record(why, true))
+			retire = t.retireBuf(c.record(why, true))
 			sh.untrack(c)
 			opened = true
 		}
@@ -180,11 +196,13 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 	sh.mu.Unlock()
-	if len(retire) > 0 {
+	if retire != nil {
 		t.retired.Add(1)
 		if t.cfg.OnRetire != nil {
-			t.cfg.OnRetire(retire)
+			t.cfg.OnRetire(*retire)
 		}
+		(*retire)[0] = Record{} // let the transition log go
+		t.retirePool.Put(retire)
 	}
 	if ev != nil {
 		t.cfg.OnChange(*ev)
