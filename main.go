@@ -309,25 +309,35 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
 
-	rest := table.Flush()
 	var werr error
+	keep := func(err error) {
+		if werr == nil {
+			werr = err
+		}
+	}
+	table.FlushEach(func(batch []flows.Record) {
+		switch {
+		case o.follow:
+			for i := range batch {
+				keep(jw.WriteEvent("end", table.Now(), &batch[i]))
+			}
+		case jw != nil:
+			keep(jw.Write(batch))
+		case o.output == "none":
+		default:
+			recs = append(recs, batch...)
+		}
+		ex.flushed(batch)
+	})
 	switch {
-	case o.follow:
-		for i := range rest {
-			werr = jw.WriteEvent("end", table.Now(), &rest[i])
-		}
 	case jw != nil:
-		if werr = jw.Write(rest); werr == nil {
-			werr = jw.Flush()
-		}
-	case o.output == "none":
-	default:
-		recs = append(recs, rest...)
+		keep(jw.Flush())
+	case o.output == "table":
 		flows.SortByStart(recs)
-		werr = export.WriteTable(stdout, recs, annotate)
+		keep(export.WriteTable(stdout, recs, annotate))
 	}
 	summary(stderr, src, &counters, table)
-	ex.finish(rest)
+	ex.finish(nil)
 	if local != nil {
 		local.report(stderr)
 	}

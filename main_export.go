@@ -173,6 +173,20 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 // (the records Table.Flush returned), sends what is left to the collector,
 // stops serving the metrics, and prints a line about the export to
 // stderr.
+// flushed exports a batch of the connections still tracked when the
+// capture stopped (Table.FlushEach); finish(nil) then ends the export.
+func (x *exporters) flushed(batch []flows.Record) {
+	if x == nil {
+		return
+	}
+	if x.metrics != nil {
+		x.metrics.Stop(batch)
+	}
+	if x.ipfix != nil {
+		x.ipfix.Retire(batch)
+	}
+}
+
 func (x *exporters) finish(rest []flows.Record) {
 	if x == nil {
 		return

@@ -101,6 +101,7 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 	j.buf = j.appendRecord(j.buf, r)
 	j.buf = append(j.buf, '\n')
 	_, j.err = j.w.Write(j.buf)
+	j.buf = j.buf[:0]
 	return j.err
 }
 

@@ -104,8 +104,15 @@ type conn struct {
 }
 
 // newConn starts a connection with packet p, sent in direction d.
-func newConn(key Key, p *Packet, d Dir) *conn {
-	c := &conn{key: key, firstDir: d, first: p.TS, last: p.TS, rtt: -1}
+//
+// reuse, if not nil, is a connection that left the table, whose memory is
+// used again (a SYN flood evicts one for every new one).
+func newConn(key Key, p *Packet, d Dir, reuse *conn) *conn {
+	c := reuse
+	if c == nil {
+		c = new(conn)
+	}
+	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, rtt: -1}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:

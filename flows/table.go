@@ -149,6 +149,7 @@ func (t *Table) Apply(p *Packet) {
 	opened := false
 	sh.mu.Lock()
 	c := sh.m[key]
+	var reuse *conn
 	switch {
 	case c == nil:
 		opened = true
@@ -159,6 +160,7 @@ func (t *Table) Apply(p *Packet) {
 				sh.untrack(v)
 				delete(sh.m, v.key)
 				t.evicted.Add(1)
+				reuse = v
 			}
 		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
@@ -177,7 +179,7 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 	if opened {
-		c = newConn(key, p, d)
+		c = newConn(key, p, d, reuse)
 		c.id = t.opened.Add(1)
 		sh.m[key] = c
 	}
@@ -306,13 +308,48 @@ const sweepSlices = 8
 // time first, and returns their records in the order they started. It is
 // what a replay calls at the end of its file.
 func (t *Table) Flush() []Record {
-	now, seen := t.now.Load(), t.seen.Load()
-	recs := t.collect(0, len(t.shards), func(c *conn) (bool, EndReason) {
-		c.expireTimers(now, seen, &t.cfg)
-		return true, EndFlushed
-	})
-	t.retired.Add(uint64(len(recs)))
+	recs := make([]Record, 0, t.Len())
+	t.FlushEach(func(batch []Record) { recs = append(recs, batch...) })
 	return recs
+}
+
+// FlushEach is Flush handing the records to fn in batches, in the order
+// the connections started, without holding them all at once: a table of a
+// million connections would need a third of a gigabyte of records. fn must
+// not keep the slice.
+func (t *Table) FlushEach(fn func([]Record)) {
+	now, seen := t.now.Load(), t.seen.Load()
+	conns := make([]*conn, 0, t.Len())
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.m {
+			c.expireTimers(now, seen, &t.cfg)
+			conns = append(conns, c)
+			sh.untrack(c)
+			delete(sh.m, k)
+		}
+		sh.mu.Unlock()
+	}
+	// The connections are out of the table: no lock guards them now.
+	slices.SortFunc(conns, func(a, b *conn) int {
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	t.retired.Add(uint64(len(conns)))
+	const batch = 256
+	buf := make([]Record, 0, batch)
+	for i, c := range conns {
+		buf = append(buf, c.record(EndFlushed, true))
+		conns[i] = nil
+		if len(buf) == batch || i == len(conns)-1 {
+			fn(buf)
+			clear(buf)
+			buf = buf[:0]
+		}
+	}
 }
 
 // Snapshot returns a copy of every connection in the table, in no
