@@ -260,26 +260,31 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	} else {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
+	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), st.vlan)
+	if st.reassembled {
+		p.Snapped = st.reasmCut
+	}
+	return ResultTCP
+}
+
+// setTCP fills p from a TCP header b (at least its 20 fixed bytes, hl long
+// in all, as far as captured) whose segment carries payload bytes.
+func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen uint64, vlan flows.VLAN) {
 	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
-	p.Tuple.VLAN = st.vlan
+	p.Tuple.VLAN = vlan
 	p.TS = ts
 	p.Seq = binary.BigEndian.Uint32(b[4:8])
 	p.Ack = binary.BigEndian.Uint32(b[8:12])
-	p.PayloadLen = uint32(seg - hl)
-	p.FrameLen = uint32(min(frameLen, 1<<32-1))
-	if st.reassembled {
-		p.Snapped = st.reasmCut
-	} else {
-		p.Snapped = max(len(b)-hl, 0) < int(p.PayloadLen) // fewer payload bytes captured than sent
-	}
+	p.PayloadLen = uint32(payload)
+	p.FrameLen = uint32(frameLen)
+	p.Snapped = max(len(b)-hl, 0) < payload // fewer payload bytes captured than sent
 	p.Window = binary.BigEndian.Uint16(b[14:16])
 	p.Flags = flows.Flags(b[13]) | flows.Flags(b[12]&1)<<8
 	p.WScale = -1
 	if p.Flags&flows.SYN != 0 {
 		p.WScale = windowScale(b[20:min(hl, len(b))])
 	}
-	return ResultTCP
 }
 
 // windowScale returns the shift count of the window scale option among the

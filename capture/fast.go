@@ -78,20 +78,6 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
 	} else {
 		p.Tuple.SetV4(src, dst)
 	}
-	p.Tuple.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
-	p.Tuple.DstPort = binary.BigEndian.Uint16(tcp[2:4])
-	p.Tuple.VLAN = vlan
-	p.TS = ts
-	p.Seq = binary.BigEndian.Uint32(tcp[4:8])
-	p.Ack = binary.BigEndian.Uint32(tcp[8:12])
-	p.PayloadLen = uint32(l4 - hl)
-	p.FrameLen = uint32(wire)
-	p.Snapped = max(len(tcp)-hl, 0) < int(p.PayloadLen)
-	p.Window = binary.BigEndian.Uint16(tcp[14:16])
-	p.Flags = flows.Flags(tcp[13]) | flows.Flags(tcp[12]&1)<<8
-	p.WScale = -1
-	if p.Flags&flows.SYN != 0 {
-		p.WScale = windowScale(tcp[20:min(hl, len(tcp))])
-	}
+	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), vlan)
 	return true
 }
