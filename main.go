@@ -295,6 +295,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if jw != nil {
 		jw.Annotate = annotate
 	}
+	if local != nil {
+		local.hook(&cfg)
+	}
 	ex, err := startExporters(&o.export, o.file != "", stderr)
 	if err != nil {
 		return err

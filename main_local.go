@@ -80,3 +80,19 @@ func (l *localSockets) report(w io.Writer) {
 		fmt.Fprintln(w, "flowtrack:", warn)
 	}
 }
+
+// hook makes cfg's OnChange also ask the resolver for an early read of the
+// kernel's sockets when a connection opens, so that a connection shorter
+// than the resolver's period still finds its process (the resolver
+// remembers a socket's owner after the process lets go of it).
+func (l *localSockets) hook(cfg *flows.Config) {
+	prev := cfg.OnChange
+	cfg.OnChange = func(ev flows.Event) {
+		if ev.Kind == flows.EventOpen {
+			l.res.Nudge()
+		}
+		if prev != nil {
+			prev(ev)
+		}
+	}
+}

@@ -57,20 +57,11 @@ const uiTransitions = 32
 // quits. It returns the table and the counters, for the summary line to
 // print once the terminal is restored, and the UI's or the capture's error.
 func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Counters, error) {
-	retired := ui.NewRetired(0)
-	cfg := s.Table
-	cfg.Transitions = uiTransitions
-	cfg.OnRetire = retired.Add
-	table := flows.NewTable(cfg)
-	counters := &capture.Counters{}
-
-	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
-	src := newPolled(s.Src, s.Live)
-
 	// A live capture names the processes behind its local sockets, and
 	// compares its states with the kernel's, as headless output does
 	// (main_local.go); the kernel is read in the background, once a
-	// second, and looked up when the UI builds its rows.
+	// second and when a connection opens, and looked up when the UI builds
+	// its rows.
 	local := s.local
 	if local == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
@@ -78,6 +69,19 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		defer local.res.Wait()
 		defer stopLocal()
 	}
+
+	retired := ui.NewRetired(0)
+	cfg := s.Table
+	cfg.Transitions = uiTransitions
+	cfg.OnRetire = retired.Add
+	if local != nil {
+		local.hook(&cfg)
+	}
+	table := flows.NewTable(cfg)
+	counters := &capture.Counters{}
+
+	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
+	src := newPolled(s.Src, s.Live)
 	var warnings []string // the resolver's, each said once
 	capCtx, stopCapture := context.WithCancel(ctx)
 	defer stopCapture()
