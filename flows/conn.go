@@ -200,7 +200,7 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 func (c *conn) apply(p *Packet, s int, cfg *Config) {
 	c.expireTimers(p.TS, p.TS, cfg)
 	before := [2]State{c.ep[0].state, c.ep[1].state}
-	c.update(p, s, cfg)
+	c.update(p, s)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {
@@ -215,7 +215,7 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 }
 
 // update applies packet p, sent by endpoint s, to both endpoints.
-func (c *conn) update(p *Packet, s int, cfg *Config) {
+func (c *conn) update(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	if p.TS > c.last {
 		c.last = p.TS
@@ -302,7 +302,7 @@ func (c *conn) update(p *Packet, s int, cfg *Config) {
 		// first did not arrive or was not acknowledged: whether this one
 		// arrives is left to the evidence that follows.
 		if f&ACK != 0 && !resent {
-			c.receiveACK(p, R, cfg)
+			c.receiveACK(p, R)
 		}
 		if resent {
 		} else if f&FIN != 0 {
@@ -455,7 +455,7 @@ func (c *conn) resendFIN(p *Packet, S, R *endpoint) {
 }
 
 // receiveACK applies the acknowledgement in p to its receiver R.
-func (c *conn) receiveACK(p *Packet, R *endpoint, cfg *Config) {
+func (c *conn) receiveACK(p *Packet, R *endpoint) {
 	a := p.Ack
 	switch R.state {
 	case StateSynSent:
