@@ -304,14 +304,13 @@ func (c *conn) update(p *Packet, s int) {
 		if f&ACK != 0 && !resent {
 			c.receiveACK(p, R)
 		}
-		if resent {
-		} else if f&FIN != 0 {
-			if inOrder {
-				c.receiveFIN(R, p.TS)
-			} else {
-				R.flags |= finPending
-			}
-		} else if R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq {
+		switch {
+		case resent:
+		case f&FIN != 0 && inOrder:
+			c.receiveFIN(R, p.TS)
+		case f&FIN != 0:
+			R.flags |= finPending // processed once the gap before it is filled
+		case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
 			c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 		}
 		if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
