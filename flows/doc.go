@@ -20,5 +20,17 @@
 // [Table] is sharded by a symmetric hash of the 4-tuple; each shard has its
 // own mutex. Apply, Snapshot and Sweep may be called from any goroutine.
 //
+// # What the state machine does not know
+//
+// A passive observer assumes that what it saw was delivered, and corrects
+// that only from the evidence that follows (a SYN, SYN-ACK or FIN sent
+// again; a peer that never acknowledges). It does not see: a socket closed
+// by its application without a packet (it keeps its last state until a
+// timer or a later packet moves it); the window scale of a connection
+// picked up mid-stream (RST checks then assume the largest); packets lost
+// between the capture point and a host that then behaves as if they came;
+// and TCP options beyond the window scale (no SACK, timestamps or MD5 are
+// used to judge a segment).
+//
 // This package imports neither gopacket nor any UI toolkit.
 package flows
