@@ -389,3 +389,28 @@ func TestReplacedConnectionLogsItsEnd(t *testing.T) {
 		t.Fatalf("last transition %+v (%s): want the server's TIME_WAIT closed by the new SYN", last, last.Cause())
 	}
 }
+
+// TestShardHashSpreads checks that the shard hash spreads similar keys
+// (one client, sequential ports; sequential addresses) evenly: each of 64
+// shards within a quarter of its fair share.
+func TestShardHashSpreads(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		var counts [64]int
+		const n = 64000
+		for i := 0; i < n; i++ {
+			p := pkt('c', SYN, 1, 0, 0, 0)
+			if v6 {
+				p.Tuple.V6, p.Tuple.Src[0], p.Tuple.Dst[0] = true, 0x20, 0x20
+			}
+			binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0a000000+uint32(i/100))
+			p.Tuple.SrcPort = uint16(32768 + i%100)
+			k, _ := p.Tuple.Key()
+			counts[k.hash()&63]++
+		}
+		for s, c := range counts {
+			if c < n/64*3/4 || c > n/64*5/4 {
+				t.Errorf("v6=%v: shard %d got %d keys, fair share %d", v6, s, c, n/64)
+			}
+		}
+	}
+}
