@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Live capture rate (issue 5): replay a capture at increasing packet rates
+# with tcpreplay from one network namespace into a veth whose other end a
+# live flowtrack captures in a second namespace, and report, per rate, the
+# rate achieved and the kernel drops flowtrack saw. Needs root, tcpreplay
+# and a capture (make one with tools/gencap); everything it makes (two
+# namespaces, one veth pair, private addresses only) is removed at the end.
+#
+# Usage: sudo scripts/live-rate.sh FILE.pcap [PACKETS] [RATE...]
+#   PACKETS  packets sent per rate (default 500000)
+#   RATE     packets per second, or "top" (default: 100000 200000 400000 top)
+set -euo pipefail
+file=${1:?usage: live-rate.sh FILE.pcap [PACKETS] [RATE...]}
+packets=${2:-500000}
+shift $(( $# >= 2 ? 2 : 1 ))
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(100000 200000 400000 top)
+cd "$(dirname "$0")/.."
+ns_a="ftrate-$$-a" ns_b="ftrate-$$-b"
+tmp=$(mktemp -d)
+cleanup() {
+	[ -n "${ft:-}" ] && kill "$ft" 2>/dev/null || true
+	ip netns del "$ns_a" 2>/dev/null || true
+	ip netns del "$ns_b" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+go build -o "$tmp/flowtrack" .
+ip netns add "$ns_a"
+ip netns add "$ns_b"
+ip -n "$ns_a" link add va type veth peer name vb netns "$ns_b"
+ip -n "$ns_a" link set va up
+ip -n "$ns_b" link set vb up
+echo "| rate asked | packets sent | rate achieved | flowtrack received | kernel drops |"
+echo "|---|---:|---:|---:|---:|"
+for rate in "${rates[@]}"; do
+	ip netns exec "$ns_b" "$tmp/flowtrack" -i vb -o none 2>"$tmp/ft.err" &
+	ft=$!
+	sleep 1
+	if [ "$rate" = top ]; then opt=--topspeed; else opt=--pps=$rate; fi
+	ip netns exec "$ns_a" timeout 120 tcpreplay -q -i va "$opt" -L "$packets" "$file" >"$tmp/tr.out" 2>&1 || true
+	sleep 1
+	kill -INT "$ft"
+	wait "$ft" || true
+	ft=""
+	sent=$(grep -oE 'Actual: [0-9]+ packets' "$tmp/tr.out" | grep -oE '[0-9]+' | head -1)
+	achieved=$(grep -oE 'Rated: [0-9.]+ Bps, [0-9.]+ Mbps, [0-9.]+ pps' "$tmp/tr.out" | grep -oE '[0-9.]+ pps' | head -1)
+	got=$(grep -oE '^vb: [0-9]+ packets' "$tmp/ft.err" | grep -oE '[0-9]+' | head -1)
+	drops=$(grep -oE '[0-9]+ dropped by the kernel' "$tmp/ft.err" | grep -oE '^[0-9]+' || echo 0)
+	echo "| $rate | ${sent:-?} | ${achieved:-?} | ${got:-?} | ${drops:-0} |"
+done
