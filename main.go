@@ -306,11 +306,12 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	table := flows.NewTable(cfg)
 	var counters capture.Counters
 	rsrc, apply := ex.attach(table, &counters, src)
+	stopTicks := func() {}
 	if o.iface != "" {
-		stop := tickLive(table, jw)
-		defer stop()
+		stopTicks = tickLive(table, jw)
 	}
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
+	stopTicks() // nothing may retire records behind the flush's back
 
 	var werr error
 	keep := func(err error) {
