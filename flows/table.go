@@ -296,13 +296,20 @@ func (t *Table) Sweep() {
 	// million connections costs a fraction of them per second of capture
 	// time; a connection's expiry is seen at most sweepSlices sweeps late.
 	n := max(1, len(t.shards)/sweepSlices)
+	if t.Len() <= sweepAllBelow {
+		n = len(t.shards) // a small table is swept whole: expiry stays within a second
+	}
 	from := t.sweepNext
 	t.sweepNext = (from + n) % len(t.shards)
 	t.emit(t.collect(from, from+n, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
 }
 
-// sweepSlices is how many sweeps it takes to look at every shard once.
-const sweepSlices = 8
+// sweepSlices is how many sweeps it takes to look at every shard once, in
+// a table of more than sweepAllBelow connections.
+const (
+	sweepSlices   = 8
+	sweepAllBelow = 1 << 16
+)
 
 // Flush retires every connection left, expiring timers by the newest packet
 // time first, and returns their records in the order they started. It is
@@ -394,7 +401,7 @@ func (t *Table) collect(from, to int, drop func(*conn) (bool, EndReason)) []Reco
 		recs = make([]Record, 0, t.Len()) // a flush: all of them, most likely
 	}
 	for i := from; i < to; i++ {
-		sh := &t.shards[i]
+		sh := &t.shards[i%len(t.shards)] // a sweep's slice may wrap around
 		sh.mu.Lock()
 		for k, c := range sh.m {
 			if ok, why := drop(c); ok {
