@@ -36,7 +36,7 @@ type mmapSource struct {
 // releaseEvery is how much of the mapping is read before the pages behind
 // it are released, so that the process's resident size stays small however
 // large the file (the pages stay in the page cache).
-const releaseEvery = 16 << 20
+const releaseEvery = 4 << 20
 
 // maxCaplen is libpcap's MAXIMUM_SNAPLEN: no record may say it captured more.
 const maxCaplen = 262144

@@ -107,9 +107,12 @@ func (t *Table) retireBuf(r Record) *[]Record {
 type shard struct {
 	mu    sync.Mutex // guards the following
 	m     map[Key]*conn
-	lists [2]list // by conn.isCheap; see evict.go
-	max   int     // connections this shard may hold (0: no limit)
-	_     [8]byte // keep shards on separate cache lines
+	half  map[Key]halfOpen // connections with SYNs from one side only (half.go)
+	lists [2]list          // by conn.isCheap; see evict.go
+	tmp   conn             // scratch for replaying a halfOpen
+	churn int              // deletions since the maps were last rebuilt
+	max   int              // connections this shard may hold (0: no limit)
+	_     [8]byte          // keep shards on separate cache lines
 }
 
 // NewTable returns an empty table.
@@ -118,6 +121,7 @@ func NewTable(cfg Config) *Table {
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
 	for i := range t.shards {
 		t.shards[i].m = make(map[Key]*conn)
+		t.shards[i].half = make(map[Key]halfOpen)
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
 		}
@@ -149,19 +153,42 @@ func (t *Table) Apply(p *Packet) {
 	opened := false
 	sh.mu.Lock()
 	c := sh.m[key]
+	if c == nil {
+		if h, ok := sh.half[key]; ok {
+			if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
+				sh.half[key] = h // the same SYN again: still half-open
+				sh.mu.Unlock()
+				return
+			}
+			// Anything else makes it a full connection.
+			delete(sh.half, key)
+			sh.churn++
+			c = h.conn(key, &t.cfg, nil)
+			sh.m[key] = c
+			sh.track(c)
+		}
+	}
 	var reuse *conn
 	switch {
 	case c == nil:
 		opened = true
-		if sh.max > 0 && len(sh.m) >= sh.max {
-			if v := sh.victim(); v != nil {
-				v.expireTimers(p.TS, p.TS, &t.cfg)
-				retire = t.retireBuf(v.record(EndEvicted, true))
-				sh.untrack(v)
-				delete(sh.m, v.key)
-				t.evicted.Add(1)
-				reuse = v
+		if sh.max > 0 && len(sh.m)+len(sh.half) >= sh.max {
+			var v *conn
+			retire, v = t.evict(sh, p.TS)
+			reuse = v
+		}
+		if halfFits(p) {
+			id := t.opened.Add(1)
+			sh.half[key] = newHalf(id, p, d)
+			sh.compact()
+			var ev *Event
+			if t.cfg.OnChange != nil {
+				h := sh.half[key]
+				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
 			}
+			sh.mu.Unlock()
+			t.finish(retire, ev)
+			return
 		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
 		c.expireTimers(p.TS, p.TS, &t.cfg)
@@ -187,6 +214,7 @@ func (t *Table) Apply(p *Packet) {
 	c.apply(p, int(d), &t.cfg)
 	if opened {
 		sh.track(c)
+		sh.compact()
 	} else {
 		sh.retrack(c)
 	}
@@ -198,6 +226,12 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 	sh.mu.Unlock()
+	t.finish(retire, ev)
+}
+
+// finish hands a record that left the table and an event to the
+// callbacks, after the shard's lock is released.
+func (t *Table) finish(retire *[]Record, ev *Event) {
 	if retire != nil {
 		t.retired.Add(1)
 		if t.cfg.OnRetire != nil {
@@ -209,6 +243,45 @@ func (t *Table) Apply(p *Packet) {
 	if ev != nil {
 		t.cfg.OnChange(*ev)
 	}
+}
+
+// evict makes room in a full shard: a half-open connection goes first,
+// else the victim of the eviction lists. It returns the record to retire
+// and, for a full connection, its memory for reuse. sh.mu is held.
+//
+// The half-open one is the oldest of a few taken at random (map iteration
+// starts at a random place), as Redis approximates LRU: close to the
+// oldest first, which gives a real client's SYN the longest wait for its
+// SYN-ACK during a flood, without keeping the half-open ones in order.
+func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
+	if len(sh.half) > 0 {
+		var oldest Key
+		var oh halfOpen
+		n := 0
+		for k, h := range sh.half {
+			if n == 0 || h.last < oh.last {
+				oldest, oh = k, h
+			}
+			if n++; n == evictSample {
+				break
+			}
+		}
+		delete(sh.half, oldest)
+		sh.churn++
+		t.evicted.Add(1)
+		return t.retireBuf(oh.record(oldest, &t.cfg, &sh.tmp, now, now, EndEvicted, true)), nil
+	}
+	v := sh.victim()
+	if v == nil {
+		return nil, nil
+	}
+	v.expireTimers(now, now, &t.cfg)
+	r := t.retireBuf(v.record(EndEvicted, true))
+	sh.untrack(v)
+	delete(sh.m, v.key)
+	sh.churn++
+	t.evicted.Add(1)
+	return r, v
 }
 
 // EventKind says what happened to a connection.
@@ -270,7 +343,7 @@ func (t *Table) Len() int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m)
+		n += len(sh.m) + len(sh.half)
 		sh.mu.Unlock()
 	}
 	return n
@@ -301,8 +374,32 @@ func (t *Table) Sweep() {
 	}
 	from := t.sweepNext
 	t.sweepNext = (from + n) % len(t.shards)
-	t.emit(t.collect(from, from+n, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
+	t.emit(t.collect(from, from+n, now, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
 }
+
+// compact rebuilds the shard's maps once they have seen many deletions:
+// Go's maps keep the room deleted entries took, so that a SYN flood's
+// churn (an eviction per new connection) grew them many times over their
+// size. A copy gives the room back; the cost is amortised O(1) per
+// deletion. sh.mu is held.
+func (sh *shard) compact() {
+	n := len(sh.m) + len(sh.half)
+	if sh.churn < 4096 || sh.churn < 4*n {
+		return
+	}
+	m := make(map[Key]*conn, len(sh.m))
+	for k, c := range sh.m {
+		m[k] = c
+	}
+	h := make(map[Key]halfOpen, len(sh.half))
+	for k, v := range sh.half {
+		h[k] = v
+	}
+	sh.m, sh.half, sh.churn = m, h, 0
+}
+
+// evictSample is how many half-open connections an eviction compares.
+const evictSample = 16
 
 // sweepSlices is how many sweeps it takes to look at every shard once, in
 // a table of more than sweepAllBelow connections.
@@ -335,6 +432,12 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			conns = append(conns, c)
 			sh.untrack(c)
 			delete(sh.m, k)
+		}
+		for k, h := range sh.half {
+			c := h.conn(k, &t.cfg, nil)
+			c.expireTimers(now, seen, &t.cfg)
+			conns = append(conns, c)
+			delete(sh.half, k)
 		}
 		sh.mu.Unlock()
 	}
@@ -376,6 +479,11 @@ func (t *Table) AppendSnapshot(dst []Record) []Record {
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
 			dst = append(dst, c.record(EndNone, false))
 		}
+		noLog := t.cfg
+		noLog.Transitions = 0
+		for k, h := range sh.half {
+			dst = append(dst, h.record(k, &noLog, &sh.tmp, now, seen, EndNone, false))
+		}
 		sh.mu.Unlock()
 	}
 	return dst
@@ -390,16 +498,17 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	if c := sh.m[key]; c != nil && c.id == id {
 		return c.record(EndNone, true), true
 	}
+	if h, ok := sh.half[key]; ok && h.id == id {
+		now, seen := t.now.Load(), t.seen.Load()
+		return h.record(key, &t.cfg, &sh.tmp, now, seen, EndNone, true), true
+	}
 	return Record{}, false
 }
 
 // collect removes the connections for which drop is true and returns their
 // records sorted by start time.
-func (t *Table) collect(from, to int, drop func(*conn) (bool, EndReason)) []Record {
+func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
-	if from == 0 && to == len(t.shards) {
-		recs = make([]Record, 0, t.Len()) // a flush: all of them, most likely
-	}
 	for i := from; i < to; i++ {
 		sh := &t.shards[i%len(t.shards)] // a sweep's slice may wrap around
 		sh.mu.Lock()
@@ -408,8 +517,21 @@ func (t *Table) collect(from, to int, drop func(*conn) (bool, EndReason)) []Reco
 				recs = append(recs, c.record(why, true))
 				sh.untrack(c)
 				delete(sh.m, k)
+				sh.churn++
 			}
 		}
+		for k, h := range sh.half {
+			if !h.mayExpire(now, &t.cfg) {
+				continue
+			}
+			c := h.conn(k, &t.cfg, &sh.tmp)
+			if ok, why := drop(c); ok {
+				recs = append(recs, c.record(why, true))
+				delete(sh.half, k)
+				sh.churn++
+			}
+		}
+		sh.compact()
 		sh.mu.Unlock()
 	}
 	SortByStart(recs)
