@@ -177,6 +177,17 @@ func (d *Decoder) letPanicsThrough() {
 // Decode never panics and, for a TCP frame that is not a fragment, does
 // not allocate.
 func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
+	r := d.decode(link, data, ci, p)
+	if r == ResultTCP && p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
+		// Source and destination are one endpoint (a LAND attack, or a
+		// socket connected to itself): no direction tells client from
+		// server, so it cannot be tracked as a connection.
+		return ResultMalformed
+	}
+	return r
+}
+
+func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
 	wire := ci.Length
 	if wire < len(data) {
 		wire = len(data) // a broken record header: the wire carried at least what was captured

@@ -282,10 +282,17 @@ func TestDecodeNonTCP(t *testing.T) {
 	}
 }
 
-// A frame from a host to itself on one port decodes like any other.
+// A frame from an endpoint to itself (a LAND attack, or a socket connected
+// to itself) has no direction to tell client from server: it is counted as
+// malformed, not tracked. A host talking to itself on two ports is fine.
 func TestDecodeSelfConnection(t *testing.T) {
-	frame := ether(0x0800, ipv4{src: "127.0.0.1", dst: "127.0.0.1", proto: 6}.wrap(tcpSeg{sport: 5000, dport: 5000, flags: tSYN}.bytes()))
-	decodeCase{link: layers.LinkTypeEthernet, frame: frame, src: "127.0.0.1:5000", dst: "127.0.0.1:5000", wscale: -1, flags: flows.SYN}.run(t, NewDecoder())
+	var p flows.Packet
+	land := ether(0x0800, ipv4{src: "127.0.0.1", dst: "127.0.0.1", proto: 6}.wrap(tcpSeg{sport: 5000, dport: 5000, flags: tSYN}.bytes()))
+	if r := NewDecoder().Decode(layers.LinkTypeEthernet, land, ci(len(land)), &p); r != ResultMalformed {
+		t.Errorf("a frame from 127.0.0.1:5000 to itself: %v, want malformed", r)
+	}
+	frame := ether(0x0800, ipv4{src: "127.0.0.1", dst: "127.0.0.1", proto: 6}.wrap(tcpSeg{sport: 5000, dport: 5001, flags: tSYN}.bytes()))
+	decodeCase{link: layers.LinkTypeEthernet, frame: frame, src: "127.0.0.1:5000", dst: "127.0.0.1:5001", wscale: -1, flags: flows.SYN}.run(t, NewDecoder())
 }
 
 // The same Packet value is reused: every field must be rewritten.
