@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -248,6 +250,9 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	}
 	table, counters, err := interactive(ctx, s)
 	summary(stderr, src, counters, table)
+	var states stateTally
+	states.add(table.Snapshot())
+	states.print(stderr)
 	return err
 }
 
@@ -313,6 +318,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
 	stopTicks() // nothing may retire records behind the flush's back
 
+	var states stateTally
 	var werr error
 	keep := func(err error) {
 		if werr == nil {
@@ -320,6 +326,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	}
 	table.FlushEach(func(batch []flows.Record) {
+		states.add(batch)
 		switch {
 		case o.follow:
 			for i := range batch {
@@ -341,6 +348,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		keep(export.WriteTable(stdout, recs, annotate))
 	}
 	summary(stderr, src, &counters, table)
+	states.print(stderr)
 	ex.finish(nil)
 	if local != nil {
 		local.report(stderr)
@@ -378,6 +386,47 @@ func tickLive(t *flows.Table, jw *export.JSON) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// stateTally counts connections by their pair of states.
+type stateTally map[[2]flows.State]int
+
+func (s *stateTally) add(recs []flows.Record) {
+	if *s == nil {
+		*s = stateTally{}
+	}
+	for i := range recs {
+		(*s)[[2]flows.State{recs[i].ClientState, recs[i].ServerState}]++
+	}
+}
+
+// print writes one line: the connections still tracked, by client/server
+// state, the most common first.
+func (s stateTally) print(w io.Writer) {
+	if len(s) == 0 {
+		return
+	}
+	type kv struct {
+		k [2]flows.State
+		n int
+	}
+	var all []kv
+	total := 0
+	for k, n := range s {
+		all = append(all, kv{k, n})
+		total += n
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.n != b.n {
+			return b.n - a.n
+		}
+		return cmp.Compare(a.k[0]*16+a.k[1], b.k[0]*16+b.k[1])
+	})
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%d %s/%s", e.n, e.k[0], e.k[1])
+	}
+	fmt.Fprintf(w, "%d connections tracked at the end, by client/server state: %s\n", total, strings.Join(parts, ", "))
 }
 
 // summary prints one line of totals to stderr.
