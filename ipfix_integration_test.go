@@ -76,7 +76,9 @@ func startNfcapd(t *testing.T) *nfcapd {
 		t.Fatalf("nfcapd: %v", err)
 	}
 	started := make(chan struct{})
+	scanned := make(chan struct{}) // all of nfcapd's output is in n.out
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(r)
 		once := sync.Once{}
 		for sc.Scan() {
@@ -91,6 +93,7 @@ func startNfcapd(t *testing.T) *nfcapd {
 	go func() {
 		_ = n.cmd.Wait()
 		w.Close()
+		<-scanned // its last lines (the summary) are read before it counts as exited
 		close(n.exited)
 	}()
 	t.Cleanup(func() {
