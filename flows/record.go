@@ -63,31 +63,37 @@ func (e EndReason) String() string {
 
 // record copies c into a Record; the transition log only if withLog.
 func (c *conn) record(end EndReason, withLog bool) Record {
+	var r Record
+	c.fill(&r, end, withLog)
+	return r
+}
+
+// fill writes c into r in place (a snapshot of a million connections
+// spent a fifth of its time copying Records built on the stack).
+func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
-	r := Record{
-		ID:           c.id,
-		Key:          c.key,
-		Client:       c.key.Endpoint(cl),
-		Server:       c.key.Endpoint(sv),
-		ClientState:  c.ep[cl].state,
-		ServerState:  c.ep[sv].state,
-		Midstream:    c.midstream,
-		Role:         c.role,
-		C2S:          c.ep[cl].EndpointStats,
-		S2C:          c.ep[sv].EndpointStats,
-		RTT:          -1,
-		FirstSeen:    time.Unix(0, c.first).UTC(),
-		LastSeen:     time.Unix(0, c.last).UTC(),
-		ClientWindow: c.ep[cl].window,
-		ServerWindow: c.ep[sv].window,
-		End:          end,
-		zeek:         c.zeek,
-	}
+	r.ID = c.id
+	r.Key = c.key
+	r.Client = c.key.Endpoint(cl)
+	r.Server = c.key.Endpoint(sv)
+	r.ClientState = c.ep[cl].state
+	r.ServerState = c.ep[sv].state
+	r.Midstream = c.midstream
+	r.Role = c.role
+	r.C2S = c.ep[cl].EndpointStats
+	r.S2C = c.ep[sv].EndpointStats
+	r.RTT = -1
 	if c.rtt >= 0 {
 		r.RTT = time.Duration(c.rtt)
 	}
+	r.FirstSeen = time.Unix(0, c.first).UTC()
+	r.LastSeen = time.Unix(0, c.last).UTC()
+	r.ClientWindow = c.ep[cl].window
+	r.ServerWindow = c.ep[sv].window
+	r.End = end
+	r.zeek = c.zeek
+	r.Transitions = nil
 	if withLog && c.log != nil {
 		r.Transitions = append([]Transition(nil), *c.log...)
 	}
-	return r
 }

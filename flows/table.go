@@ -477,7 +477,8 @@ func (t *Table) AppendSnapshot(dst []Record) []Record {
 		sh.mu.Lock()
 		for _, c := range sh.m {
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
-			dst = append(dst, c.record(EndNone, false))
+			dst = slices.Grow(dst, 1)[:len(dst)+1]
+			c.fill(&dst[len(dst)-1], EndNone, false)
 		}
 		noLog := t.cfg
 		noLog.Transitions = 0
