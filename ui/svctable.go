@@ -62,21 +62,7 @@ func (t *svcTable) Draw(screen tcell.Screen) {
 
 // MouseHandler adds double-click for the service's connections.
 func (t *svcTable) MouseHandler() func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
-	inner := t.Table.MouseHandler()
-	return func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
-		if action == tview.MouseLeftDoubleClick {
-			if x, y := event.Position(); t.InRect(x, y) {
-				row, _ := t.CellAt(x, y)
-				if row > 0 {
-					t.Select(row, 0)
-					t.c.u.openService()
-					return true, nil
-				}
-				action = tview.MouseLeftClick // a second click on a header reverses the sort
-			}
-		}
-		return inner(action, event, setFocus)
-	}
+	return doubleClick(t.Table, t.c.u.openService)
 }
 
 // layout chooses the columns that fit in width, by priority.

@@ -87,17 +87,24 @@ func (t *connTable) Draw(screen tcell.Screen) {
 
 // MouseHandler adds double-click for details to the table's own handling.
 func (t *connTable) MouseHandler() func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
-	inner := t.Table.MouseHandler()
+	return doubleClick(t.Table, t.c.u.openDetail)
+}
+
+// doubleClick wraps a table's mouse handling: a double click on a row
+// selects it and opens it; one on the header row counts as a second click
+// (which reverses the sort).
+func doubleClick(tbl *tview.Table, open func()) func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
+	inner := tbl.MouseHandler()
 	return func(action tview.MouseAction, event *tcell.EventMouse, setFocus func(p tview.Primitive)) (bool, tview.Primitive) {
 		if action == tview.MouseLeftDoubleClick {
-			if x, y := event.Position(); t.InRect(x, y) {
-				row, _ := t.CellAt(x, y)
+			if x, y := event.Position(); tbl.InRect(x, y) {
+				row, _ := tbl.CellAt(x, y)
 				if row > 0 {
-					t.Select(row, 0)
-					t.c.u.openDetail()
+					tbl.Select(row, 0)
+					open()
 					return true, nil
 				}
-				action = tview.MouseLeftClick // a second click on a header reverses the sort
+				action = tview.MouseLeftClick
 			}
 		}
 		return inner(action, event, setFocus)
