@@ -197,8 +197,10 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 
 // apply updates c with packet p sent by endpoint s, logging the state
 // changes it causes when the table keeps transitions.
+//
+// Its timers must have been run to p's time first (Table.Apply does, as it
+// checks whether c expired).
 func (c *conn) apply(p *Packet, s int, cfg *Config) {
-	c.expireTimers(p.TS, p.TS, cfg)
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	c.update(p, s)
 	if cfg.Transitions > 0 {
