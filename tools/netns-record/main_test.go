@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -142,40 +141,6 @@ func readSSFile(t *testing.T, path string) ssFile {
 	return s
 }
 
-// endpoints returns the TCP endpoints (addr:port as ss prints them) of an
-// Ethernet record, client side first as given by the server port.
-func endpoints(rec []byte) (src, dst string, ok bool) {
-	b := rec[16:]
-	if len(b) < 14 {
-		return "", "", false
-	}
-	et := binary.BigEndian.Uint16(b[12:])
-	b = b[14:]
-	var sip, dip net.IP
-	switch et {
-	case 0x0800:
-		if len(b) < 20 || b[9] != 6 {
-			return "", "", false
-		}
-		ihl := int(b[0]&0xf) * 4
-		sip, dip = net.IP(b[12:16]), net.IP(b[16:20])
-		b = b[ihl:]
-	case 0x86dd:
-		if len(b) < 40 || b[6] != 6 {
-			return "", "", false
-		}
-		sip, dip = net.IP(b[8:24]), net.IP(b[24:40])
-		b = b[40:]
-	default:
-		return "", "", false
-	}
-	if len(b) < 4 {
-		return "", "", false
-	}
-	sp, dp := binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:])
-	return net.JoinHostPort(sip.String(), strconv.Itoa(int(sp))), net.JoinHostPort(dip.String(), strconv.Itoa(int(dp))), true
-}
-
 func TestCommittedCaptures(t *testing.T) {
 	manifest, err := os.ReadFile(filepath.Join(kernelDir, "SCENARIOS.tsv"))
 	if err != nil {
@@ -203,7 +168,7 @@ func TestCommittedCaptures(t *testing.T) {
 			}
 			seen := map[[2]string]bool{}
 			for _, r := range p.recs {
-				s, d, ok := endpoints(r)
+				s, d, ok := frameTuple(r)
 				if !ok {
 					t.Fatal("a record that is not TCP over IPv4/IPv6 over Ethernet")
 				}
