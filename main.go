@@ -396,6 +396,9 @@ func (s *stateTally) add(recs []flows.Record) {
 		*s = stateTally{}
 	}
 	for i := range recs {
+		if recs[i].End == flows.EndEvicted {
+			continue // evicted earlier, flushed from limbo: not tracked at the end
+		}
 		(*s)[[2]flows.State{recs[i].ClientState, recs[i].ServerState}]++
 	}
 }

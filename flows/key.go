@@ -174,7 +174,11 @@ func (k Key) Endpoint(i int) netip.AddrPort { return addrPort(k.Addr[i], k.Port[
 // already canonical (both directions give the same key), so the hash need
 // not be symmetric; it mixes the key a word at a time (a byte-wise FNV was a
 // visible cost per packet).
-func (k *Key) hash() uint32 {
+func (k *Key) hash() uint32 { return uint32(k.hash64()) }
+
+// hash64 is the key's 64-bit hash: its low bits pick the shard, all of
+// them tell keys apart within one (see limbo.go).
+func (k *Key) hash64() uint64 {
 	const m = 0xff51afd7ed558ccd
 	h := uint64(0x9e3779b97f4a7c15)
 	for i := range k.Addr {
@@ -186,5 +190,5 @@ func (k *Key) hash() uint32 {
 	h ^= h >> 33 // MurmurHash3's finaliser: every bit of the key reaches the low bits
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
-	return uint32(h)
+	return h
 }

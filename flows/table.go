@@ -110,6 +110,7 @@ type shard struct {
 	half  map[Key]halfOpen // connections with SYNs from one side only (half.go)
 	lists [2]list          // by conn.isCheap; see evict.go
 	tmp   conn             // scratch for replaying a halfOpen
+	limbo limbo            // evicted half-open connections, for a while (limbo.go)
 	churn int              // deletions since the maps were last rebuilt
 	max   int              // connections this shard may hold (0: no limit)
 	_     [8]byte          // keep shards on separate cache lines
@@ -124,6 +125,7 @@ func NewTable(cfg Config) *Table {
 		t.shards[i].half = make(map[Key]halfOpen)
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
+			t.shards[i].limbo = newLimbo(min(t.shards[i].max, max(limboMax/cfg.Shards, 1)))
 		}
 	}
 	return t
@@ -148,16 +150,29 @@ func (t *Table) Apply(p *Packet) {
 
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	sh := &t.shards[key.hash()&t.mask]
-	var retire *[]Record // taken from the pool only when a connection leaves
+	hash := key.hash64()
+	sh := &t.shards[uint32(hash)&t.mask]
+	var retire, spill *[]Record // taken from the pool only when a connection leaves
 	opened := false
 	sh.mu.Lock()
 	c := sh.m[key]
 	if c == nil {
-		if h, ok := sh.half[key]; ok {
+		h, ok := sh.half[key]
+		if !ok && sh.limbo.n > 0 {
+			// An evicted handshake comes back (limbo.go), in room made
+			// by evicting another.
+			if h, ok = sh.limbo.take(&key, hash); ok {
+				t.evicted.Add(^uint64(0))
+				if len(sh.m)+len(sh.half) >= sh.max {
+					spill, _ = t.evict(sh, p.TS)
+				}
+			}
+		}
+		if ok {
 			if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
 				sh.half[key] = h // the same SYN again: still half-open
 				sh.mu.Unlock()
+				t.finish(spill, nil)
 				return
 			}
 			// Anything else makes it a full connection.
@@ -227,6 +242,9 @@ func (t *Table) Apply(p *Packet) {
 	}
 	sh.mu.Unlock()
 	t.finish(retire, ev)
+	if spill != nil {
+		t.finish(spill, nil)
+	}
 }
 
 // finish hands a record that left the table and an event to the
@@ -269,7 +287,11 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 		delete(sh.half, oldest)
 		sh.churn++
 		t.evicted.Add(1)
-		return t.retireBuf(oh.record(oldest, &t.cfg, &sh.tmp, now, now, EndEvicted, true)), nil
+		out, full := sh.limbo.put(&oldest, oldest.hash64(), &oh)
+		if !full {
+			return nil, nil
+		}
+		return t.retireBuf(out.h.record(out.key, &t.cfg, &sh.tmp, now, now, EndEvicted, true)), nil
 	}
 	v := sh.victim()
 	if v == nil {
@@ -423,7 +445,18 @@ func (t *Table) Flush() []Record {
 // not keep the slice.
 func (t *Table) FlushEach(fn func([]Record)) {
 	now, seen := t.now.Load(), t.seen.Load()
+	// Half-open connections stay small values until their turn comes:
+	// under a flood they are most of the table, and limbo holds as many.
+	nHalf := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		nHalf += len(sh.half)
+		sh.mu.Unlock()
+	}
 	conns := make([]*conn, 0, t.Len())
+	halves := make([]limboEntry, 0, nHalf)
+	var limbos []limbo
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
@@ -434,31 +467,71 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			delete(sh.m, k)
 		}
 		for k, h := range sh.half {
-			c := h.conn(k, &t.cfg, nil)
-			c.expireTimers(now, seen, &t.cfg)
-			conns = append(conns, c)
+			halves = append(halves, limboEntry{k, h})
 			delete(sh.half, k)
+		}
+		if sh.limbo.n > 0 {
+			limbos = append(limbos, sh.limbo)
+			sh.limbo = newLimbo(sh.limbo.size)
 		}
 		sh.mu.Unlock()
 	}
 	// The connections are out of the table: no lock guards them now.
+	type half struct {
+		e   *limboEntry
+		end EndReason
+	}
+	refs := make([]half, 0, len(halves))
+	for i := range halves {
+		refs = append(refs, half{&halves[i], EndFlushed})
+	}
+	for i := range limbos {
+		l := &limbos[i]
+		for j := range l.slots {
+			if l.tags[j] != 0 {
+				refs = append(refs, half{&l.slots[j], EndEvicted})
+			}
+		}
+	}
 	slices.SortFunc(conns, func(a, b *conn) int {
 		if c := cmp.Compare(a.first, b.first); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.id, b.id)
 	})
-	t.retired.Add(uint64(len(conns)))
+	slices.SortFunc(refs, func(a, b half) int {
+		if c := cmp.Compare(a.e.h.first, b.e.h.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.e.h.id, b.e.h.id)
+	})
+	n := len(conns) + len(refs)
+	t.retired.Add(uint64(n))
 	const batch = 256
 	buf := make([]Record, 0, batch)
-	for i, c := range conns {
-		buf = append(buf, c.record(EndFlushed, true))
-		conns[i] = nil
-		if len(buf) == batch || i == len(conns)-1 {
+	var scratch conn
+	for i, j := 0, 0; i+j < n; {
+		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].e.h.first ||
+			conns[i].first == refs[j].e.h.first && conns[i].id < refs[j].e.h.id) {
+			buf = append(buf, conns[i].record(EndFlushed, true))
+			conns[i] = nil
+			i++
+		} else {
+			e := refs[j].e
+			c := e.h.conn(e.key, &t.cfg, &scratch)
+			c.expireTimers(now, seen, &t.cfg)
+			buf = append(buf, c.record(refs[j].end, true))
+			j++
+		}
+		if len(buf) == batch || i+j == n {
 			fn(buf)
 			clear(buf)
 			buf = buf[:0]
 		}
+	}
+	clear(refs) // no reference into limbo's memory is left
+	for i := range limbos {
+		limbos[i].release()
 	}
 }
 
@@ -532,6 +605,19 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 				sh.churn++
 			}
 		}
+		// An evicted handshake stays in limbo no longer than it would have
+		// stayed in the table.
+		sh.limbo.each(func(e *limboEntry) bool {
+			if !e.h.mayExpire(now, &t.cfg) {
+				return false
+			}
+			c := e.h.conn(e.key, &t.cfg, &sh.tmp)
+			if ok, _ := drop(c); ok {
+				recs = append(recs, c.record(EndEvicted, true))
+				return true
+			}
+			return false
+		})
 		sh.compact()
 		sh.mu.Unlock()
 	}

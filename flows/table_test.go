@@ -263,8 +263,10 @@ func TestMaxConnsEvictsCheapFirst(t *testing.T) {
 	if n := tab.Len(); n != 10 {
 		t.Fatalf("%d connections, want the bound, 10", n)
 	}
-	if tab.Evicted() != 993 || len(out.recs) != 993 {
-		t.Fatalf("evicted %d, retired %d; want 993", tab.Evicted(), len(out.recs))
+	// 993 evicted; the latest 10 of them wait in limbo (the shard's
+	// bound), the rest were retired in the order they were evicted.
+	if tab.Evicted() != 993 || len(out.recs) != 983 {
+		t.Fatalf("evicted %d, retired %d; want 993 and 983", tab.Evicted(), len(out.recs))
 	}
 	seen := map[[4]byte]bool{}
 	for i, r := range out.recs {
@@ -274,8 +276,15 @@ func TestMaxConnsEvictsCheapFirst(t *testing.T) {
 		}
 		seen[a] = true
 	}
-	n := 0
+	n, inLimbo := 0, 0
 	for _, r := range tab.Flush() {
+		if r.End == EndEvicted {
+			inLimbo++
+			if a := r.Client.Addr().As4(); a[0] != 11 || seen[a] || r.C2S.Packets != 1 {
+				t.Fatalf("flushed from limbo: %v %d packets, want a flood SYN not yet retired", r.Client, r.C2S.Packets)
+			}
+			continue
+		}
 		if r.Server.Port() == 80 && r.ClientState == ES {
 			n++
 			if r.C2S.Packets != 2+10 || r.C2S.Payload != 10 {
@@ -283,8 +292,106 @@ func TestMaxConnsEvictsCheapFirst(t *testing.T) {
 			}
 		}
 	}
-	if n != 3 {
-		t.Fatalf("%d established connections left, want 3", n)
+	if n != 3 || inLimbo != 10 {
+		t.Fatalf("%d established connections left and %d flushed from limbo, want 3 and 10", n, inLimbo)
+	}
+}
+
+// TestEvictedHandshakeComesBack: a client's SYN evicted by a flood in a
+// full table waits in limbo, and its SYN-ACK brings it back whole: one
+// record with every packet, not the SYN alone and a mid-stream pickup.
+func TestEvictedHandshakeComesBack(t *testing.T) {
+	var out retired
+	cfg := out.config()
+	cfg.Shards, cfg.MaxConns = 1, 10
+	tab := NewTable(cfg)
+	flood := func(from, n int, at time.Duration) {
+		for i := from; i < from+n; i++ {
+			p := pkt('c', SYN, uint32(i), 0, 0, at)
+			binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0b000000+uint32(i))
+			tab.Apply(&p)
+		}
+	}
+	syn := pkt('c', SYN, 1000, 0, 0, 0)
+	tab.Apply(&syn)
+	flood(0, 15, ms(1)) // the bound is 10: the client's SYN, the oldest, is evicted first
+	if tab.Evicted() != 6 || len(out.recs) != 0 {
+		t.Fatalf("evicted %d, retired %d: want 6 in limbo, none retired", tab.Evicted(), len(out.recs))
+	}
+	resent := pkt('c', SYN, 1000, 0, 0, ms(1000)) // the client resends its SYN
+	tab.Apply(&resent)
+	flood(15, 5, ms(1001))
+	steps := []step{
+		{'s', SYN | ACK, 5000, 1001, 0, ms(1100), ES, SR},
+		{'c', ACK, 1001, 5001, 0, ms(1101), ES, ES},
+		{'c', PSH | ACK, 1001, 5001, 10, ms(1102), ES, ES},
+	}
+	for _, s := range steps {
+		p := pkt(s.from, s.flags, s.seq, s.ack, s.len, s.at)
+		tab.Apply(&p)
+	}
+	if tab.Len() != 10 {
+		t.Fatalf("%d connections in the table, want the bound, 10", tab.Len())
+	}
+	var got []Record
+	for _, r := range append(out.recs, tab.Flush()...) {
+		if r.Client == cliAP {
+			got = append(got, r)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d records of the client's connection, want 1: %+v", len(got), got)
+	}
+	r := got[0]
+	if r.ClientState != ES || r.ServerState != ES || r.C2S.Packets != 4 || r.S2C.Packets != 1 ||
+		r.C2S.Retransmits != 1 || r.C2S.Payload != 10 || r.Midstream || r.End != EndFlushed {
+		t.Fatalf("client's record: %v/%v, %d/%d packets, %d retransmits, %d payload, midstream %v, end %v; "+
+			"want ESTABLISHED/ESTABLISHED, 4/1, 1, 10, false, flushed",
+			r.ClientState, r.ServerState, r.C2S.Packets, r.S2C.Packets, r.C2S.Retransmits, r.C2S.Payload, r.Midstream, r.End)
+	}
+	// 21 connections through a bound of 10: 11 evicted, each record once.
+	if tab.Evicted() != 11 {
+		t.Fatalf("evicted %d, want 11", tab.Evicted())
+	}
+}
+
+// TestLimboIsBounded: limbo holds a shard's bound of evicted connections
+// and retires the oldest first once full; the sweep retires those whose
+// handshake would have timed out.
+func TestLimboIsBounded(t *testing.T) {
+	var out retired
+	cfg := out.config()
+	cfg.Shards, cfg.MaxConns, cfg.HandshakeTimeout = 1, 4, 10*time.Second
+	tab := NewTable(cfg)
+	for i := 0; i < 20; i++ {
+		p := pkt('c', SYN, uint32(i), 0, 0, ms(i))
+		binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0b000000+uint32(i))
+		tab.Apply(&p)
+	}
+	// 16 evicted: 4 wait in limbo, the 12 oldest went in order.
+	if tab.Evicted() != 16 || len(out.recs) != 12 {
+		t.Fatalf("evicted %d, retired %d; want 16 and 12", tab.Evicted(), len(out.recs))
+	}
+	for i, r := range out.recs {
+		if a := r.Client.Addr().As4(); a[3] != byte(i) || r.End != EndEvicted {
+			t.Fatalf("retired %d: %v %v, want 11.0.0.%d evicted", i, r.Client, r.End, i)
+		}
+	}
+	// Much later (past the handshake timeout and the closed timeout), a
+	// packet of another connection brings a sweep: the table's half-open
+	// connections expire, and limbo's go with them.
+	late := pkt('c', SYN, 1, 0, 0, 45*time.Second)
+	tab.Apply(&late)
+	ends := map[EndReason]int{}
+	for _, r := range out.recs[12:] {
+		if r.ClientState != CL {
+			t.Errorf("%v left at the sweep in %v, want CLOSED", r.Client, r.ClientState)
+		}
+		ends[r.End]++
+	}
+	if ends[EndEvicted] != 4 || ends[EndClosed] != 4 || len(out.recs) != 20 || tab.Evicted() != 16 {
+		t.Fatalf("the sweep retired %v (%d in all), evicted %d; want 4 from limbo and 4 closed, 20, 16",
+			ends, len(out.recs), tab.Evicted())
 	}
 }
 
