@@ -120,7 +120,11 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0x02, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x12, 1, 0, 0, 0x10, 0, 0, 0, 0, 0})
 	f.Add(make([]byte, 200))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tab := NewTable(Config{TimeWait: time.Second, ClosedTimeout: time.Second, IdleTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second})
+		cfg := Config{TimeWait: time.Second, ClosedTimeout: time.Second, IdleTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second}
+		if len(data)%2 == 1 { // a bound of 2 for the 4 connections: evictions and limbo
+			cfg.Shards, cfg.MaxConns = 1, 2
+		}
+		tab := NewTable(cfg)
 		prev := map[uint64]Record{}
 		var ts int64
 		for len(data) >= 12 {
@@ -143,6 +147,9 @@ func FuzzApply(f *testing.F) {
 			ts += int64(b[11]>>4) * int64(time.Second/4)
 			p.TS, p.FrameLen = ts, 54+p.PayloadLen
 			tab.Apply(&p)
+			if cfg.MaxConns > 0 && tab.Len() > cfg.MaxConns {
+				t.Fatalf("%d connections tracked, bound %d", tab.Len(), cfg.MaxConns)
+			}
 			for _, r := range tab.Snapshot() {
 				if r.ClientState >= numStates || r.ServerState >= numStates {
 					t.Fatalf("invalid state %d/%d", r.ClientState, r.ServerState)
