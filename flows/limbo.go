@@ -12,20 +12,20 @@ package flows
 // --max-conns 100000), and a handshake over a slow path takes longer.
 // Without limbo its SYN would be evicted and the rest of the connection
 // picked up mid-stream at the SYN-ACK: one connection split into two
-// records. Limbo holds as many connections as the table (up to limboMax),
-// so it doubles that time, for about 100 bytes per entry: about 10 MB for a
-// bound of 100,000.
+// records. Limbo holds twice as many connections as the table's bound (up
+// to limboMax), so it triples that time, for 88 bytes per entry: about
+// 18 MB for a bound of 100,000.
 //
 // Limbo is a set-associative cache: a key's hash picks a set of up to
 // limboWays slots, and a set replaces its entries first in, first out. A
 // miss, which is what every SYN of a flood costs, reads one set's tags.
 
 // limboMax bounds the connections in limbo across the table. A small
-// table's limbo holds as many as the table, a large one's up to this many:
-// with a bound of 2,000,000 a flood of 500,000 SYNs/s takes 4 s to push a
-// half-open connection out of the table, so that more time in limbo would
-// help no real handshake, and would cost 200 MB.
-const limboMax = 1 << 17
+// table's limbo holds twice as many as the table, a large one's up to this
+// many: with a bound of 2,000,000 a flood of 500,000 SYNs/s takes 4 s to
+// push a half-open connection out of the table, so that more time in limbo
+// would help no real handshake, and would cost 350 MB.
+const limboMax = 1 << 18
 
 // limboWays is the number of slots per set. With 16, an entry outlives
 // at least half the average time one stays in limbo with a probability
@@ -54,7 +54,10 @@ func newLimbo(size int) limbo { return limbo{size: size} }
 
 // alloc takes limbo's memory.
 func (l *limbo) alloc() {
-	l.ways = min(l.size, limboWays)
+	l.ways = limboWays
+	if l.size <= 4*limboWays {
+		l.ways = l.size // one set: exactly first in, first out
+	}
 	sets := (l.size + l.ways - 1) / l.ways
 	l.tags = make([]uint32, sets*l.ways)
 	l.slots, l.free = allocEntries(sets * l.ways)

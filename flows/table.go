@@ -107,13 +107,13 @@ func (t *Table) retireBuf(r Record) *[]Record {
 type shard struct {
 	mu    sync.Mutex // guards the following
 	m     map[Key]*conn
-	half  map[Key]halfOpen // connections with SYNs from one side only (half.go)
-	lists [2]list          // by conn.isCheap; see evict.go
-	tmp   conn             // scratch for replaying a halfOpen
-	limbo limbo            // evicted half-open connections, for a while (limbo.go)
-	churn int              // deletions since the maps were last rebuilt
-	max   int              // connections this shard may hold (0: no limit)
-	_     [8]byte          // keep shards on separate cache lines
+	half  halfTable // connections with SYNs from one side only (half.go)
+	lists [2]list   // by conn.isCheap; see evict.go
+	tmp   conn      // scratch for replaying a halfOpen
+	limbo limbo     // evicted half-open connections, for a while (limbo.go)
+	churn int       // deletions since the maps were last rebuilt
+	max   int       // connections this shard may hold (0: no limit)
+	_     [8]byte   // keep shards on separate cache lines
 }
 
 // NewTable returns an empty table.
@@ -122,10 +122,9 @@ func NewTable(cfg Config) *Table {
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
 	for i := range t.shards {
 		t.shards[i].m = make(map[Key]*conn)
-		t.shards[i].half = make(map[Key]halfOpen)
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
-			t.shards[i].limbo = newLimbo(min(t.shards[i].max, max(limboMax/cfg.Shards, 1)))
+			t.shards[i].limbo = newLimbo(min(2*t.shards[i].max, max(limboMax/cfg.Shards, 1)))
 		}
 	}
 	return t
@@ -157,27 +156,26 @@ func (t *Table) Apply(p *Packet) {
 	sh.mu.Lock()
 	c := sh.m[key]
 	if c == nil {
-		h, ok := sh.half[key]
+		h, ok := sh.half.get(&key, hash)
 		if !ok && sh.limbo.n > 0 {
 			// An evicted handshake comes back (limbo.go), in room made
 			// by evicting another.
 			if h, ok = sh.limbo.take(&key, hash); ok {
 				t.evicted.Add(^uint64(0))
-				if len(sh.m)+len(sh.half) >= sh.max {
+				if len(sh.m)+sh.half.len() >= sh.max {
 					spill, _ = t.evict(sh, p.TS)
 				}
 			}
 		}
 		if ok {
 			if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
-				sh.half[key] = h // the same SYN again: still half-open
+				sh.half.set(&key, hash, h) // the same SYN again: still half-open
 				sh.mu.Unlock()
 				t.finish(spill, nil)
 				return
 			}
 			// Anything else makes it a full connection.
-			delete(sh.half, key)
-			sh.churn++
+			sh.half.del(&key, hash)
 			c = h.conn(key, &t.cfg, nil)
 			sh.m[key] = c
 			sh.track(c)
@@ -187,18 +185,17 @@ func (t *Table) Apply(p *Packet) {
 	switch {
 	case c == nil:
 		opened = true
-		if sh.max > 0 && len(sh.m)+len(sh.half) >= sh.max {
+		if sh.max > 0 && len(sh.m)+sh.half.len() >= sh.max {
 			var v *conn
 			retire, v = t.evict(sh, p.TS)
 			reuse = v
 		}
 		if halfFits(p) {
 			id := t.opened.Add(1)
-			sh.half[key] = newHalf(id, p, d)
-			sh.compact()
+			h := newHalf(id, p, d)
+			sh.half.add(&key, hash, h)
 			var ev *Event
 			if t.cfg.OnChange != nil {
-				h := sh.half[key]
 				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
 			}
 			sh.mu.Unlock()
@@ -267,27 +264,16 @@ func (t *Table) finish(retire *[]Record, ev *Event) {
 // else the victim of the eviction lists. It returns the record to retire
 // and, for a full connection, its memory for reuse. sh.mu is held.
 //
-// The half-open one is the oldest of a few taken at random (map iteration
-// starts at a random place), as Redis approximates LRU: close to the
-// oldest first, which gives a real client's SYN the longest wait for its
-// SYN-ACK during a flood, without keeping the half-open ones in order.
+// The half-open one is the oldest of a few taken at random (halfTable's
+// oldest), as Redis approximates LRU: close to the oldest first, which
+// gives a real client's SYN the longest wait for its SYN-ACK during a
+// flood, without keeping the half-open ones in order.
 func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
-	if len(sh.half) > 0 {
-		var oldest Key
-		var oh halfOpen
-		n := 0
-		for k, h := range sh.half {
-			if n == 0 || h.last < oh.last {
-				oldest, oh = k, h
-			}
-			if n++; n == evictSample {
-				break
-			}
-		}
-		delete(sh.half, oldest)
-		sh.churn++
+	if i := sh.half.oldest(evictSample); i >= 0 {
+		e := limboEntry(sh.half.slots[i])
+		sh.half.delAt(i)
 		t.evicted.Add(1)
-		out, full := sh.limbo.put(&oldest, oldest.hash64(), &oh)
+		out, full := sh.limbo.put(&e.key, e.key.hash64(), &e.h)
 		if !full {
 			return nil, nil
 		}
@@ -365,7 +351,7 @@ func (t *Table) Len() int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m) + len(sh.half)
+		n += len(sh.m) + sh.half.len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -405,7 +391,7 @@ func (t *Table) Sweep() {
 // size. A copy gives the room back; the cost is amortised O(1) per
 // deletion. sh.mu is held.
 func (sh *shard) compact() {
-	n := len(sh.m) + len(sh.half)
+	n := len(sh.m)
 	if sh.churn < 4096 || sh.churn < 4*n {
 		return
 	}
@@ -413,11 +399,7 @@ func (sh *shard) compact() {
 	for k, c := range sh.m {
 		m[k] = c
 	}
-	h := make(map[Key]halfOpen, len(sh.half))
-	for k, v := range sh.half {
-		h[k] = v
-	}
-	sh.m, sh.half, sh.churn = m, h, 0
+	sh.m, sh.churn = m, 0
 }
 
 // evictSample is how many half-open connections an eviction compares.
@@ -445,18 +427,13 @@ func (t *Table) Flush() []Record {
 // not keep the slice.
 func (t *Table) FlushEach(fn func([]Record)) {
 	now, seen := t.now.Load(), t.seen.Load()
-	// Half-open connections stay small values until their turn comes:
-	// under a flood they are most of the table, and limbo holds as many.
-	nHalf := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		nHalf += len(sh.half)
-		sh.mu.Unlock()
-	}
+	// Half-open connections stay small values, where they are, until their
+	// turn comes: under a flood they are most of the table, and limbo holds
+	// as many. Flush takes the shards' half tables and limbos whole.
 	conns := make([]*conn, 0, t.Len())
-	halves := make([]limboEntry, 0, nHalf)
+	var halves []halfTable
 	var limbos []limbo
+	nHalf := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
@@ -466,11 +443,13 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			sh.untrack(c)
 			delete(sh.m, k)
 		}
-		for k, h := range sh.half {
-			halves = append(halves, limboEntry{k, h})
-			delete(sh.half, k)
+		if sh.half.len() > 0 {
+			nHalf += sh.half.len()
+			halves = append(halves, sh.half)
+			sh.half = halfTable{}
 		}
 		if sh.limbo.n > 0 {
+			nHalf += sh.limbo.n
 			limbos = append(limbos, sh.limbo)
 			sh.limbo = newLimbo(sh.limbo.size)
 		}
@@ -481,9 +460,9 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		e   *limboEntry
 		end EndReason
 	}
-	refs := make([]half, 0, len(halves))
+	refs := make([]half, 0, nHalf)
 	for i := range halves {
-		refs = append(refs, half{&halves[i], EndFlushed})
+		halves[i].each(func(s *halfSlot) { refs = append(refs, half{(*limboEntry)(s), EndFlushed}) })
 	}
 	for i := range limbos {
 		l := &limbos[i]
@@ -500,10 +479,10 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		return cmp.Compare(a.id, b.id)
 	})
 	slices.SortFunc(refs, func(a, b half) int {
-		if c := cmp.Compare(a.e.h.first, b.e.h.first); c != 0 {
+		if c := cmp.Compare(a.e.h.firstTS(), b.e.h.firstTS()); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.e.h.id, b.e.h.id)
+		return cmp.Compare(a.e.h.ident(), b.e.h.ident())
 	})
 	n := len(conns) + len(refs)
 	t.retired.Add(uint64(n))
@@ -511,8 +490,8 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	buf := make([]Record, 0, batch)
 	var scratch conn
 	for i, j := 0, 0; i+j < n; {
-		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].e.h.first ||
-			conns[i].first == refs[j].e.h.first && conns[i].id < refs[j].e.h.id) {
+		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].e.h.firstTS() ||
+			conns[i].first == refs[j].e.h.firstTS() && conns[i].id < refs[j].e.h.ident()) {
 			buf = append(buf, conns[i].record(EndFlushed, true))
 			conns[i] = nil
 			i++
@@ -555,9 +534,9 @@ func (t *Table) AppendSnapshot(dst []Record) []Record {
 		}
 		noLog := t.cfg
 		noLog.Transitions = 0
-		for k, h := range sh.half {
-			dst = append(dst, h.record(k, &noLog, &sh.tmp, now, seen, EndNone, false))
-		}
+		sh.half.each(func(s *halfSlot) {
+			dst = append(dst, s.h.record(s.key, &noLog, &sh.tmp, now, seen, EndNone, false))
+		})
 		sh.mu.Unlock()
 	}
 	return dst
@@ -572,7 +551,7 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	if c := sh.m[key]; c != nil && c.id == id {
 		return c.record(EndNone, true), true
 	}
-	if h, ok := sh.half[key]; ok && h.id == id {
+	if h, ok := sh.half.get(&key, key.hash64()); ok && h.ident() == id {
 		now, seen := t.now.Load(), t.seen.Load()
 		return h.record(key, &t.cfg, &sh.tmp, now, seen, EndNone, true), true
 	}
@@ -583,6 +562,7 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 // records sorted by start time.
 func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
+	var gone []Key
 	for i := from; i < to; i++ {
 		sh := &t.shards[i%len(t.shards)] // a sweep's slice may wrap around
 		sh.mu.Lock()
@@ -594,16 +574,19 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 				sh.churn++
 			}
 		}
-		for k, h := range sh.half {
-			if !h.mayExpire(now, &t.cfg) {
-				continue
+		gone = gone[:0]
+		sh.half.each(func(s *halfSlot) {
+			if !s.h.mayExpire(now, &t.cfg) {
+				return
 			}
-			c := h.conn(k, &t.cfg, &sh.tmp)
+			c := s.h.conn(s.key, &t.cfg, &sh.tmp)
 			if ok, why := drop(c); ok {
 				recs = append(recs, c.record(why, true))
-				delete(sh.half, k)
-				sh.churn++
+				gone = append(gone, s.key)
 			}
+		})
+		for i := range gone { // deleting moves entries: not while walking them
+			sh.half.del(&gone[i], gone[i].hash64())
 		}
 		// An evicted handshake stays in limbo no longer than it would have
 		// stayed in the table.

@@ -270,10 +270,10 @@ func TestMaxConnsEvictsCheapFirst(t *testing.T) {
 	if n := tab.Len(); n != 10 {
 		t.Fatalf("%d connections, want the bound, 10", n)
 	}
-	// 993 evicted; the latest 10 of them wait in limbo (the shard's
-	// bound), the rest were retired in the order they were evicted.
-	if tab.Evicted() != 993 || len(out.recs) != 983 {
-		t.Fatalf("evicted %d, retired %d; want 993 and 983", tab.Evicted(), len(out.recs))
+	// 993 evicted; the latest 20 of them wait in limbo (twice the
+	// shard's bound), the rest were retired in the order they were evicted.
+	if tab.Evicted() != 993 || len(out.recs) != 973 {
+		t.Fatalf("evicted %d, retired %d; want 993 and 973", tab.Evicted(), len(out.recs))
 	}
 	seen := map[[4]byte]bool{}
 	for i, r := range out.recs {
@@ -299,8 +299,8 @@ func TestMaxConnsEvictsCheapFirst(t *testing.T) {
 			}
 		}
 	}
-	if n != 3 || inLimbo != 10 {
-		t.Fatalf("%d established connections left and %d flushed from limbo, want 3 and 10", n, inLimbo)
+	if n != 3 || inLimbo != 20 {
+		t.Fatalf("%d established connections left and %d flushed from limbo, want 3 and 20", n, inLimbo)
 	}
 }
 
@@ -362,7 +362,7 @@ func TestEvictedHandshakeComesBack(t *testing.T) {
 	}
 }
 
-// TestLimboIsBounded: limbo holds a shard's bound of evicted connections
+// TestLimboIsBounded: limbo holds twice a shard's bound of evicted connections
 // and retires the oldest first once full; the sweep retires those whose
 // handshake would have timed out.
 func TestLimboIsBounded(t *testing.T) {
@@ -375,9 +375,9 @@ func TestLimboIsBounded(t *testing.T) {
 		binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0b000000+uint32(i))
 		tab.Apply(&p)
 	}
-	// 16 evicted: 4 wait in limbo, the 12 oldest went in order.
-	if tab.Evicted() != 16 || len(out.recs) != 12 {
-		t.Fatalf("evicted %d, retired %d; want 16 and 12", tab.Evicted(), len(out.recs))
+	// 16 evicted: 8 wait in limbo, the 8 oldest went in order.
+	if tab.Evicted() != 16 || len(out.recs) != 8 {
+		t.Fatalf("evicted %d, retired %d; want 16 and 8", tab.Evicted(), len(out.recs))
 	}
 	for i, r := range out.recs {
 		if a := r.Client.Addr().As4(); a[3] != byte(i) || r.End != EndEvicted {
@@ -390,14 +390,14 @@ func TestLimboIsBounded(t *testing.T) {
 	late := pkt('c', SYN, 1, 0, 0, 45*time.Second)
 	tab.Apply(&late)
 	ends := map[EndReason]int{}
-	for _, r := range out.recs[12:] {
+	for _, r := range out.recs[8:] {
 		if r.ClientState != CL {
 			t.Errorf("%v left at the sweep in %v, want CLOSED", r.Client, r.ClientState)
 		}
 		ends[r.End]++
 	}
-	if ends[EndEvicted] != 4 || ends[EndClosed] != 4 || len(out.recs) != 20 || tab.Evicted() != 16 {
-		t.Fatalf("the sweep retired %v (%d in all), evicted %d; want 4 from limbo and 4 closed, 20, 16",
+	if ends[EndEvicted] != 8 || ends[EndClosed] != 4 || len(out.recs) != 20 || tab.Evicted() != 16 {
+		t.Fatalf("the sweep retired %v (%d in all), evicted %d; want 8 from limbo and 4 closed, 20, 16",
 			ends, len(out.recs), tab.Evicted())
 	}
 }
