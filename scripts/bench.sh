@@ -264,7 +264,7 @@ report="$work/report.md"
 	fi
 	echo "flowtrack: built from ${rev:-an unknown revision}."
 	for c in "${caps[@]}"; do
-		[ -s "$work/flowtrack.$c.err" ] && echo "flowtrack on $c: $(tail -1 "$work/flowtrack.$c.err" | sed 's/^.*\.pcap: //')."
+		[ -s "$work/flowtrack.$c.err" ] && echo "flowtrack on $c: $(grep ' packets (' "$work/flowtrack.$c.err" | tail -1 | sed 's/^.*\.pcap: //')."
 	done
 } >"$report"
 
