@@ -292,6 +292,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	case o.output == "json":
 		jw = export.NewBufferedJSON(stdout)
+		if o.iface == "" {
+			jw = export.NewAsyncJSON(stdout) // a replay: encode beside the table's updates
+		}
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
 	case o.output == "none":
 	default:
@@ -342,7 +345,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	})
 	switch {
 	case jw != nil:
-		keep(jw.Flush())
+		keep(jw.Close())
 	case o.output == "table":
 		flows.SortByStart(recs)
 		keep(export.WriteTable(stdout, recs, annotate))

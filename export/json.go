@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"io"
 	"strconv"
 	"sync"
@@ -30,7 +31,32 @@ type JSON struct {
 	buffered bool
 	buf      []byte
 	err      error
+	async    *asyncJSON // NewAsyncJSON's
 }
+
+// asyncJSON hands records to a goroutine that encodes and writes them.
+type asyncJSON struct {
+	pending *[]flows.Record // records not yet handed over
+	full    chan asyncBatch // to the encoder, in order
+	free    chan *[]flows.Record
+	done    chan error // the encoder's answer to a flush
+	stopped bool
+
+	errMu sync.Mutex // guards err: the encoder's first write error
+	err   error
+}
+
+func (a *asyncJSON) failed() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
+}
+
+// asyncBatch is records to encode, or (recs nil) a request to write out
+// everything and answer on done.
+type asyncBatch struct{ recs *[]flows.Record }
+
+const asyncBatchLen = 512
 
 // NewJSON returns a writer to w that writes each call's records at once.
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
@@ -41,15 +67,109 @@ func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 // under a SYN flood).
 func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
 
+// NewAsyncJSON is NewBufferedJSON encoding and writing on a goroutine of
+// its own, so that a replay's table updates and its output use two cores:
+// under a SYN flood, where every eviction writes a record, encoding was a
+// sixth of the updating goroutine's time. Write copies the records and
+// returns; Flush waits until everything before it is written; Close
+// flushes and stops the goroutine. Records come out in the order written.
+func NewAsyncJSON(w io.Writer) *JSON {
+	j := &JSON{w: w, buffered: true}
+	a := &asyncJSON{
+		full: make(chan asyncBatch, 4),
+		free: make(chan *[]flows.Record, 6),
+		done: make(chan error),
+	}
+	for range cap(a.free) {
+		b := make([]flows.Record, 0, asyncBatchLen)
+		a.free <- &b
+	}
+	a.pending = <-a.free
+	j.async = a
+	go j.encode()
+	return j
+}
+
+// encode is the async writer's goroutine. It alone writes to w until a
+// flush has been answered; it never takes j.mu, which a Write waiting for
+// room holds.
+func (j *JSON) encode() {
+	a := j.async
+	var err error
+	var buf []byte
+	for b := range a.full {
+		if b.recs == nil {
+			if err == nil && len(buf) > 0 {
+				_, err = j.w.Write(buf)
+				buf = buf[:0]
+			}
+			a.done <- err
+			continue
+		}
+		for i := range *b.recs {
+			if err != nil {
+				break
+			}
+			buf = j.appendRecord(append(buf, '{'), &(*b.recs)[i])
+			buf = append(buf, '\n')
+			if len(buf) >= 256<<10 {
+				_, err = j.w.Write(buf)
+				buf = buf[:0]
+			}
+		}
+		clear(*b.recs) // let go of transition logs
+		*b.recs = (*b.recs)[:0]
+		a.free <- b.recs
+		if err != nil {
+			a.errMu.Lock()
+			a.err = err
+			a.errMu.Unlock()
+		}
+	}
+}
+
+// handOver sends the pending records to the encoder. j.mu is held.
+func (a *asyncJSON) handOver() {
+	if len(*a.pending) > 0 {
+		a.full <- asyncBatch{a.pending}
+		a.pending = <-a.free
+	}
+}
+
 // Flush writes the records gathered so far.
 func (j *JSON) Flush() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if a := j.async; a != nil {
+		if a.stopped {
+			return j.err
+		}
+		a.handOver()
+		a.full <- asyncBatch{}
+		err := <-a.done
+		if j.err == nil {
+			j.err = err
+		}
+		return j.err
+	}
 	if j.err == nil && len(j.buf) > 0 {
 		_, j.err = j.w.Write(j.buf)
 		j.buf = j.buf[:0]
 	}
 	return j.err
+}
+
+// Close flushes, and stops an async writer's goroutine; nothing may be
+// written after it.
+func (j *JSON) Close() error {
+	err := j.Flush()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if a := j.async; a != nil && !a.stopped {
+		a.stopped = true
+		close(a.full)
+	}
+	return err
 }
 
 // Write writes one line per record. It returns the first write error, after
@@ -59,6 +179,22 @@ func (j *JSON) Write(recs []flows.Record) error {
 	defer j.mu.Unlock()
 	if j.err != nil {
 		return j.err
+	}
+	if a := j.async; a != nil {
+		if a.stopped {
+			return errors.New("export: JSON records written after Close")
+		}
+		if err := a.failed(); err != nil {
+			j.err = err
+			return err
+		}
+		for i := range recs {
+			*a.pending = append(*a.pending, recs[i])
+			if len(*a.pending) == asyncBatchLen {
+				a.handOver()
+			}
+		}
+		return nil
 	}
 	if !j.buffered {
 		j.buf = j.buf[:0]
@@ -83,6 +219,12 @@ func (j *JSON) Write(recs []flows.Record) error {
 // WriteEvent writes one event line: the record's fields after "event" (as
 // given: "open", "state", "close" or "end") and "ts" (capture time).
 func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
+	if j.async != nil {
+		// Events are written at once: the records before them first.
+		if err := j.Flush(); err != nil {
+			return err
+		}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
