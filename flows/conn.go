@@ -22,23 +22,43 @@ const (
 )
 
 // endpoint is what the observer knows of one side of a connection.
+//
+// Its fields are ordered so that it packs into 96 bytes without padding,
+// and a conn into 384 (a size class of Go's allocator: at 385 it would take
+// 448).
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
 	wscale  uint8
 	flags   epFlags
+	window  uint16 // last raw window it advertised
 	isn     uint32 // initial sequence number (its SYN's)
 	nxt     uint32 // highest sequence number it sent, plus one
 	finSeq  uint32 // sequence number of its FIN
 	acked   uint32 // highest acknowledgement number it sent
 	holeLo  uint32 // the last gap it left in sequence space,
 	holeHi  uint32 // [holeLo, holeHi), not yet filled
-	window  uint16 // last raw window it advertised
 	twStart int64  // capture time it entered TIME_WAIT
 	lastTx  int64  // capture time it last sent a SYN or FIN
 	rto     int64  // interval between its last two SYNs or FINs
 	pending int64  // capture time a doubtful delivery to it was seen, or 0
-	EndpointStats
+
+	// What it sent (EndpointStats); the rarer counts in 32 bits, which
+	// stop at their maximum.
+	pkts, bytes, payload uint64
+	retrans, gaps        uint32
+}
+
+// stats returns the endpoint's counters.
+func (e *endpoint) stats() EndpointStats {
+	return EndpointStats{Packets: e.pkts, Bytes: e.bytes, Payload: e.payload, Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps)}
+}
+
+// inc adds one to a 32-bit counter that stops at its maximum.
+func inc(n *uint32) {
+	if *n != ^uint32(0) {
+		*n++
+	}
 }
 
 // EndpointStats are the traffic counters of one direction of a connection:
@@ -86,12 +106,14 @@ func (r Role) String() string {
 type conn struct {
 	id        uint64 // unique in its table, in order of creation
 	key       Key
-	ep        [2]endpoint // indexed like key's endpoints
-	client    uint8       // index of the client in ep
-	firstDir  Dir         // direction of the first packet seen
-	midstream bool        // the connection's opening SYN was not seen
+	client    uint8 // index of the client in ep
+	firstDir  Dir   // direction of the first packet seen
+	midstream bool  // the connection's opening SYN was not seen
 	role      Role
-	first     int64 // capture time of first and last packet
+	isCheap   bool        // on the cheap list (see evict.go)
+	ref       bool        // saw a packet since the CLOCK hand passed
+	ep        [2]endpoint // indexed like key's endpoints
+	first     int64       // capture time of first and last packet
 	last      int64
 	synTS     int64 // time of the client's latest SYN
 	rtt       int64 // handshake round-trip time (ns), or -1
@@ -99,8 +121,6 @@ type conn struct {
 	log       *[]Transition // state changes, when the table keeps them
 	prev      *conn         // neighbours on the shard's eviction list
 	next      *conn
-	isCheap   bool // on the cheap list (see evict.go)
-	ref       bool // saw a packet since the CLOCK hand passed
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -235,13 +255,13 @@ func (c *conn) update(p *Packet, s int) {
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
 
-	S.Packets++
-	S.Bytes += uint64(p.FrameLen)
-	S.Payload += uint64(p.PayloadLen)
+	S.pkts++
+	S.bytes += uint64(p.FrameLen)
+	S.payload += uint64(p.PayloadLen)
 	switch {
 	case f&RST != 0 || !S.has(seqKnown):
 	case !inOrder:
-		S.Gaps++
+		inc(&S.gaps)
 		S.holeLo, S.holeHi = S.nxt, p.Seq
 	case seqLen > 0 && seqLE(end, S.nxt) && !keepalive(p, S):
 		if S.holeLo != S.holeHi && seqGE(p.Seq, S.holeLo) && seqLE(end, S.holeHi) {
@@ -252,7 +272,7 @@ func (c *conn) update(p *Packet, s int) {
 				S.holeHi = p.Seq
 			}
 		} else {
-			S.Retransmits++
+			inc(&S.retrans)
 		}
 	}
 	if f&SYN != 0 && p.WScale >= 0 {
@@ -345,7 +365,9 @@ func (c *conn) sendSYN(p *Packet, s int) {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
 			c.midstream, c.role = false, RoleBySYN
-			S.Retransmits--
+			if S.retrans > 0 {
+				S.retrans--
+			}
 			retransmit = false
 		}
 	}

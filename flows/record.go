@@ -80,8 +80,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.ServerState = c.ep[sv].state
 	r.Midstream = c.midstream
 	r.Role = c.role
-	r.C2S = c.ep[cl].EndpointStats
-	r.S2C = c.ep[sv].EndpointStats
+	r.C2S = c.ep[cl].stats()
+	r.S2C = c.ep[sv].stats()
 	r.RTT = -1
 	if c.rtt >= 0 {
 		r.RTT = time.Duration(c.rtt)
