@@ -523,23 +523,36 @@ func (t *Table) Snapshot() []Record { return t.AppendSnapshot(nil) }
 // AppendSnapshot is Snapshot appending to dst, so that a caller refreshing
 // a view many times a second can reuse one buffer.
 func (t *Table) AppendSnapshot(dst []Record) []Record {
+	t.EachSnapshot(func(r *Record) { dst = append(dst, *r) })
+	return dst
+}
+
+// EachSnapshot calls fn with each connection's record, as Snapshot would
+// return them, without holding them all: fn's record is reused once fn
+// returns. A view that keeps a smaller copy of each connection thus needs
+// no room for a million Records (a third of a gigabyte). fn runs with a
+// shard's lock held: it must be quick, and must not call into the table.
+func (t *Table) EachSnapshot(fn func(*Record)) {
 	now, seen := t.now.Load(), t.seen.Load()
+	var r Record
+	noLog := t.cfg
+	noLog.Transitions = 0
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.m {
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
-			dst = slices.Grow(dst, 1)[:len(dst)+1]
-			c.fill(&dst[len(dst)-1], EndNone, false)
+			c.fill(&r, EndNone, false)
+			fn(&r)
 		}
-		noLog := t.cfg
-		noLog.Transitions = 0
 		sh.half.each(func(s *halfSlot) {
-			dst = append(dst, s.h.record(s.key, &noLog, &sh.tmp, now, seen, EndNone, false))
+			c := s.h.conn(s.key, &noLog, &sh.tmp)
+			c.expireTimers(now, seen, &noLog)
+			c.fill(&r, EndNone, false)
+			fn(&r)
 		})
 		sh.mu.Unlock()
 	}
-	return dst
 }
 
 // Lookup returns the current record of the connection with the given key

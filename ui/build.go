@@ -85,7 +85,6 @@ type builder struct {
 	procs    procTable
 	namesVer uint64 // the names' version the shown frame was filtered with
 
-	recs      []flows.Record
 	items     []sortItem
 	scratch   []sortItem
 	rowBuf    [2][]row
@@ -148,43 +147,61 @@ func (b *builder) full(req *request) *frame {
 	}
 	f.now = now
 	b.takeRetired(now)
-	b.recs = b.table.AppendSnapshot(sized(b.recs, b.table.Len()))
-	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
-
-	// Sort the table's and the lingering records by ID.
-	n := len(b.recs) + len(b.lingering)
-	items := sized(b.items, n)
-	for i := range b.recs {
-		items = append(items, sortItem{b.recs[i].ID, uint32(i)})
-	}
-	for i := range b.lingering {
-		items = append(items, sortItem{b.lingering[i].rec.ID, uint32(len(b.recs) + i)})
-	}
-	sorted, scratch := radixSort(items, b.scratch)
-
-	// Convert the records in the order they were copied, which reads them
-	// sequentially (a million records are 290 MB), and scatter the rows to
-	// their places in ID order.
-	rank := sized(b.rank, n)[:n]
-	for j, it := range sorted {
-		rank[it.i] = uint32(j)
-	}
-	rows := sized(b.rowBuf[1-b.rowCur], n)[:n]
+	// Convert each record as the table hands it over, without a copy of
+	// them all (a million Records are a third of a gigabyte, their rows
+	// 144 MB), then put the rows in ID order.
 	if len(b.procs.names) > maxProcNames {
 		b.procs.reset() // before any row of this frame refers to it
 	}
-	for i := range b.recs {
-		r := &rows[rank[i]]
-		r.setRecord(&b.recs[i], false)
-		b.setLocal(r, &b.recs[i])
-	}
+	rows := sized(b.rowBuf[1-b.rowCur], b.table.Len()+len(b.lingering)+1024)
+	b.table.EachSnapshot(func(rec *flows.Record) {
+		rows = append(rows, row{})
+		r := &rows[len(rows)-1]
+		r.setRecord(rec, false)
+		b.setLocal(r, rec)
+	})
+	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
 	for i := range b.lingering {
-		r := &rows[rank[len(b.recs)+i]]
+		rows = append(rows, row{})
+		r := &rows[len(rows)-1]
 		r.setRecord(&b.lingering[i].rec, true)
 		b.setLocal(r, &b.lingering[i].rec)
 	}
 	f.procs = b.procs.view()
-	b.rank = rank
+
+	// Sort by ID, stably: a connection both in the table and lingering
+	// has its table row first.
+	n := len(rows)
+	items := sized(b.items, n)
+	for i := range rows {
+		items = append(items, sortItem{rows[i].id, uint32(i)})
+	}
+	sorted, scratch := radixSort(items, b.scratch)
+	// Move the rows in place, a cycle of the permutation at a time:
+	// position j takes the row at sorted[j].i.
+	perm := sized(b.rank, n)[:n]
+	for j, it := range sorted {
+		perm[j] = it.i
+	}
+	const moved = ^uint32(0)
+	for i := range perm {
+		if perm[i] == moved {
+			continue
+		}
+		tmp := rows[i]
+		j := i
+		for {
+			k := perm[j]
+			perm[j] = moved
+			if int(k) == i {
+				rows[j] = tmp
+				break
+			}
+			rows[j] = rows[k]
+			j = int(k)
+		}
+	}
+	b.rank = perm
 
 	// Merge with the rows shown, both in ID order, for rates and first
 	// sightings. A connection both in the table and retired (it left the
