@@ -111,7 +111,7 @@ type shard struct {
 	lists [2]list   // by conn.isCheap; see evict.go
 	tmp   conn      // scratch for replaying a halfOpen
 	limbo limbo     // evicted half-open connections, for a while (limbo.go)
-	churn int       // deletions since the maps were last rebuilt
+	churn int       // deletions from m since it was last rebuilt
 	max   int       // connections this shard may hold (0: no limit)
 	_     [8]byte   // keep shards on separate cache lines
 }
@@ -385,11 +385,11 @@ func (t *Table) Sweep() {
 	t.emit(t.collect(from, from+n, now, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
 }
 
-// compact rebuilds the shard's maps once they have seen many deletions:
-// Go's maps keep the room deleted entries took, so that a SYN flood's
-// churn (an eviction per new connection) grew them many times over their
-// size. A copy gives the room back; the cost is amortised O(1) per
-// deletion. sh.mu is held.
+// compact rebuilds the shard's map of full connections once it has seen
+// many deletions: a Go map keeps the room deleted entries took, so that
+// churn (an eviction per new connection) grew it many times over its size.
+// A copy gives the room back; the cost is amortised O(1) per deletion.
+// (The half-open table gives room back itself.) sh.mu is held.
 func (sh *shard) compact() {
 	n := len(sh.m)
 	if sh.churn < 4096 || sh.churn < 4*n {
