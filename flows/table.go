@@ -361,6 +361,8 @@ func (t *Table) Len() int {
 func (t *Table) Opened() uint64 { return t.opened.Load() }
 
 // Evicted returns how many connections were evicted to respect MaxConns.
+// An evicted handshake that came back from limbo (limbo.go) is no longer
+// counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
 // Sweep retires the connections that have expired by the newest packet
