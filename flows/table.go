@@ -106,14 +106,13 @@ func (t *Table) retireBuf(r Record) *[]Record {
 
 type shard struct {
 	mu    sync.Mutex // guards the following
-	m     map[Key]*conn
-	half  halfTable // connections with SYNs from one side only (half.go)
-	lists [2]list   // by conn.isCheap; see evict.go
-	tmp   conn      // scratch for replaying a halfOpen
-	limbo limbo     // evicted half-open connections, for a while (limbo.go)
-	churn int       // deletions from m since it was last rebuilt
-	max   int       // connections this shard may hold (0: no limit)
-	_     [8]byte   // keep shards on separate cache lines
+	m     connTable  // full connections (conntable.go)
+	half  halfTable  // connections with SYNs from one side only (half.go)
+	lists [2]list    // by conn.isCheap; see evict.go
+	tmp   conn       // scratch for replaying a halfOpen
+	limbo limbo      // evicted half-open connections, for a while (limbo.go)
+	max   int        // connections this shard may hold (0: no limit)
+	_     [8]byte    // keep shards on separate cache lines
 }
 
 // NewTable returns an empty table.
@@ -121,7 +120,6 @@ func NewTable(cfg Config) *Table {
 	cfg.setDefaults()
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
 	for i := range t.shards {
-		t.shards[i].m = make(map[Key]*conn)
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
 			t.shards[i].limbo = newLimbo(min(2*t.shards[i].max, max(limboMax/cfg.Shards, 1)))
@@ -154,7 +152,7 @@ func (t *Table) Apply(p *Packet) {
 	var retire, spill *[]Record // taken from the pool only when a connection leaves
 	opened := false
 	sh.mu.Lock()
-	c := sh.m[key]
+	c := sh.m.get(&key, hash)
 	if c == nil {
 		h, ok := sh.half.get(&key, hash)
 		if !ok && sh.limbo.n > 0 {
@@ -162,7 +160,7 @@ func (t *Table) Apply(p *Packet) {
 			// by evicting another.
 			if h, ok = sh.limbo.take(&key, hash); ok {
 				t.evicted.Add(^uint64(0))
-				if len(sh.m)+sh.half.len() >= sh.max {
+				if sh.m.len()+sh.half.len() >= sh.max {
 					spill, _ = t.evict(sh, p.TS)
 				}
 			}
@@ -177,7 +175,7 @@ func (t *Table) Apply(p *Packet) {
 			// Anything else makes it a full connection.
 			sh.half.del(&key, hash)
 			c = h.conn(key, &t.cfg, nil)
-			sh.m[key] = c
+			sh.m.set(c, hash)
 			sh.track(c)
 		}
 	}
@@ -185,7 +183,7 @@ func (t *Table) Apply(p *Packet) {
 	switch {
 	case c == nil:
 		opened = true
-		if sh.max > 0 && len(sh.m)+sh.half.len() >= sh.max {
+		if sh.max > 0 && sh.m.len()+sh.half.len() >= sh.max {
 			var v *conn
 			retire, v = t.evict(sh, p.TS)
 			reuse = v
@@ -220,13 +218,12 @@ func (t *Table) Apply(p *Packet) {
 	if opened {
 		c = newConn(key, p, d, reuse)
 		c.id = t.opened.Add(1)
-		sh.m[key] = c
+		sh.m.set(c, hash)
 	}
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	c.apply(p, int(d), &t.cfg)
 	if opened {
 		sh.track(c)
-		sh.compact()
 	} else {
 		sh.retrack(c)
 	}
@@ -286,8 +283,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	v.expireTimers(now, now, &t.cfg)
 	r := t.retireBuf(v.record(EndEvicted, true))
 	sh.untrack(v)
-	delete(sh.m, v.key)
-	sh.churn++
+	sh.m.del(&v.key, v.key.hash64())
 	t.evicted.Add(1)
 	return r, v
 }
@@ -351,7 +347,7 @@ func (t *Table) Len() int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m) + sh.half.len()
+		n += sh.m.len() + sh.half.len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -385,23 +381,6 @@ func (t *Table) Sweep() {
 	from := t.sweepNext
 	t.sweepNext = (from + n) % len(t.shards)
 	t.emit(t.collect(from, from+n, now, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
-}
-
-// compact rebuilds the shard's map of full connections once it has seen
-// many deletions: a Go map keeps the room deleted entries took, so that
-// churn (an eviction per new connection) grew it many times over its size.
-// A copy gives the room back; the cost is amortised O(1) per deletion.
-// (The half-open table gives room back itself.) sh.mu is held.
-func (sh *shard) compact() {
-	n := len(sh.m)
-	if sh.churn < 4096 || sh.churn < 4*n {
-		return
-	}
-	m := make(map[Key]*conn, len(sh.m))
-	for k, c := range sh.m {
-		m[k] = c
-	}
-	sh.m, sh.churn = m, 0
 }
 
 // evictSample is how many half-open connections an eviction compares.
@@ -439,12 +418,12 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		sh.eachConn(func(k *Key, c *conn) {
+		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg)
 			conns = append(conns, c)
 			sh.untrack(c)
-			delete(sh.m, *k)
 		})
+		sh.m = connTable{}
 		if sh.half.len() > 0 {
 			nHalf += sh.half.len()
 			halves = append(halves, sh.half)
@@ -542,7 +521,7 @@ func (t *Table) EachSnapshot(fn func(*Record)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		sh.eachConn(func(_ *Key, c *conn) {
+		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
 			c.fill(&r, EndNone, false)
 			fn(&r)
@@ -561,9 +540,8 @@ func (t *Table) EachSnapshot(fn func(*Record)) {
 // groups whose connections are all fetched before fn sees any: a walk of a
 // large table waits on memory at each connection, and the fetches of a
 // group overlap (a snapshot of a million connections took half the time).
-// fn may delete its connection from sh.m.
-func (sh *shard) eachConn(fn func(k *Key, c *conn)) {
-	var keys [32]Key
+// fn must not change sh.m.
+func (sh *shard) eachConn(fn func(c *conn)) {
 	var conns [32]*conn
 	var touched uint32
 	n := 0
@@ -571,17 +549,17 @@ func (sh *shard) eachConn(fn func(k *Key, c *conn)) {
 		for _, c := range conns[:n] {
 			touched += uint32(c.ep[0].state) + uint32(c.ep[1].state)
 		}
-		for i, c := range conns[:n] {
-			fn(&keys[i], c)
+		for _, c := range conns[:n] {
+			fn(c)
 		}
 		n = 0
 	}
-	for k, c := range sh.m {
-		keys[n], conns[n] = k, c
+	sh.m.each(func(c *conn) {
+		conns[n] = c
 		if n++; n == len(conns) {
 			run()
 		}
-	}
+	})
 	run()
 	fetched.Store(touched)
 }
@@ -595,7 +573,7 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	sh := &t.shards[key.hash()&t.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c := sh.m[key]; c != nil && c.id == id {
+	if c := sh.m.get(&key, key.hash64()); c != nil && c.id == id {
 		return c.record(EndNone, true), true
 	}
 	if h, ok := sh.half.get(&key, key.hash64()); ok && h.ident() == id {
@@ -610,17 +588,21 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReason)) []Record {
 	var recs []Record
 	var gone []Key
+	var done []*conn
 	for i := from; i < to; i++ {
 		sh := &t.shards[i%len(t.shards)] // a sweep's slice may wrap around
 		sh.mu.Lock()
-		sh.eachConn(func(k *Key, c *conn) {
+		done = done[:0]
+		sh.eachConn(func(c *conn) {
 			if ok, why := drop(c); ok {
 				recs = append(recs, c.record(why, true))
-				sh.untrack(c)
-				delete(sh.m, *k)
-				sh.churn++
+				done = append(done, c)
 			}
 		})
+		for _, c := range done { // deleting moves entries: not while walking them
+			sh.untrack(c)
+			sh.m.del(&c.key, c.key.hash64())
+		}
 		gone = gone[:0]
 		sh.half.each(func(s *halfSlot) {
 			if !s.h.mayExpire(now, &t.cfg) {
@@ -648,7 +630,6 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 			}
 			return false
 		})
-		sh.compact()
 		sh.mu.Unlock()
 	}
 	SortByStart(recs)

@@ -1,0 +1,64 @@
+package flows
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestConnTableMatchesMap runs random adds, replacements and deletions on
+// a connTable and on a Go map side by side, growing and shrinking it, and
+// checks that they always hold the same connections.
+func TestConnTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ct connTable
+	ref := map[Key]*conn{}
+	keyOf := func(i int) Key {
+		var k Key
+		binary.BigEndian.PutUint32(k.Addr[1][12:], uint32(i))
+		k.Port[0], k.Port[1] = 443, uint16(i>>16)
+		return k
+	}
+	check := func(step int) {
+		if ct.len() != len(ref) {
+			t.Fatalf("step %d: %d connections, want %d", step, ct.len(), len(ref))
+		}
+		n := 0
+		ct.each(func(c *conn) {
+			n++
+			if ref[c.key] != c {
+				t.Fatalf("step %d: %v holds conn %d, want %v", step, c.key.Endpoint(1), c.id, ref[c.key])
+			}
+		})
+		if n != len(ref) {
+			t.Fatalf("step %d: walked %d, want %d", step, n, len(ref))
+		}
+		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > connMinSlots && ct.n*4 < len(ct.slots)) {
+			t.Fatalf("step %d: %d connections in %d slots", step, ct.n, len(ct.slots))
+		}
+	}
+	for step := 1; step <= 200000; step++ {
+		span := 3000
+		if step > 100000 {
+			span = 100
+		}
+		k := keyOf(rng.IntN(span))
+		hash := k.hash64()
+		if got := ct.get(&k, hash); got != ref[k] {
+			t.Fatalf("step %d: get %v = %v, want %v", step, k.Endpoint(1), got, ref[k])
+		}
+		switch op := rng.IntN(10); {
+		case op < 5 && step <= 100000 || op < 2: // add, or replace
+			c := &conn{id: uint64(step), key: k}
+			ct.set(c, hash)
+			ref[k] = c
+		default:
+			ct.del(&k, hash)
+			delete(ref, k)
+		}
+		if step%997 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+}
