@@ -547,7 +547,9 @@ func (sh *shard) eachConn(fn func(c *conn)) {
 	n := 0
 	run := func() {
 		for _, c := range conns[:n] {
-			touched += uint32(c.ep[0].state) + uint32(c.ep[1].state)
+			// A word from each of the conn's six cache lines.
+			touched += uint32(c.id) + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
+				c.ep[1].retrans + uint32(c.rtt) + c.zeek.bits
 		}
 		for _, c := range conns[:n] {
 			fn(c)
