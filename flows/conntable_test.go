@@ -24,7 +24,7 @@ func TestConnTableMatchesMap(t *testing.T) {
 			t.Fatalf("step %d: %d connections, want %d", step, ct.len(), len(ref))
 		}
 		n := 0
-		ct.each(func(c *conn) {
+		ct.eachConn(func(c *conn) {
 			n++
 			if ref[c.key] != c {
 				t.Fatalf("step %d: %v holds conn %d, want %v", step, c.key.Endpoint(1), c.id, ref[c.key])
@@ -33,7 +33,7 @@ func TestConnTableMatchesMap(t *testing.T) {
 		if n != len(ref) {
 			t.Fatalf("step %d: walked %d, want %d", step, n, len(ref))
 		}
-		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > connMinSlots && ct.n*4 < len(ct.slots)) {
+		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > robinMinSlots && ct.n*4 < len(ct.slots)) {
 			t.Fatalf("step %d: %d connections in %d slots", step, ct.n, len(ct.slots))
 		}
 	}

@@ -34,7 +34,7 @@ func TestHalfTableMatchesMap(t *testing.T) {
 		if n != len(ref) {
 			t.Fatalf("step %d: walked %d entries, want %d", step, n, len(ref))
 		}
-		if len(ht.slots) > 0 && (ht.n*8 > len(ht.slots)*7 || len(ht.slots) > halfMinSlots && ht.n*4 < len(ht.slots)) {
+		if len(ht.slots) > 0 && (ht.n*8 > len(ht.slots)*7 || len(ht.slots) > robinMinSlots && ht.n*4 < len(ht.slots)) {
 			t.Fatalf("step %d: %d entries in %d slots", step, ht.n, len(ht.slots))
 		}
 	}
@@ -71,7 +71,7 @@ func TestHalfTableMatchesMap(t *testing.T) {
 	for k := range ref {
 		ht.del(&k, k.hash64())
 	}
-	if ht.len() != 0 || len(ht.slots) > halfMinSlots*2 {
+	if ht.len() != 0 || len(ht.slots) > robinMinSlots*2 {
 		t.Fatalf("emptied: %d entries in %d slots", ht.len(), len(ht.slots))
 	}
 }

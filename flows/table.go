@@ -191,7 +191,7 @@ func (t *Table) Apply(p *Packet) {
 		if halfFits(p) {
 			id := t.opened.Add(1)
 			h := newHalf(id, p, d)
-			sh.half.add(&key, hash, h)
+			sh.half.put(&key, hash, h)
 			var ev *Event
 			if t.cfg.OnChange != nil {
 				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
@@ -556,7 +556,7 @@ func (sh *shard) eachConn(fn func(c *conn)) {
 		}
 		n = 0
 	}
-	sh.m.each(func(c *conn) {
+	sh.m.eachConn(func(c *conn) {
 		conns[n] = c
 		if n++; n == len(conns) {
 			run()

@@ -1,0 +1,145 @@
+package flows
+
+import "math/bits"
+
+// robin is the core of the shards' hash tables (halfTable, connTable): open
+// addressing with Robin Hood hashing and linear probing, over slots of type
+// S, with each slot's distance from its key's home in a byte beside it.
+//
+// A Go map doubles when it grows, so that its memory per entry swings by
+// a factor of two with the number of entries; robin grows by a quarter at
+// a time and is kept between 70% and 87.5% full. Robin Hood hashing keeps
+// probe runs short at that load: a lookup stops as soon as it meets an
+// entry closer to its home than the key sought would be, and mostly reads
+// the distance bytes only. Deletion shifts the following entries back (no
+// tombstones), so that churn — an eviction for every new connection under
+// a flood — leaves no dead room behind, and the table shrinks when it
+// empties. Each table looks its keys up itself (find), the hot path.
+type robin[S any, P slotOf[S]] struct {
+	slots []S
+	dist  []uint8 // per slot: 0 if free, else 1 + its distance from its home
+	n     int
+}
+
+// slotOf is what robin needs of a slot: its key's hash, to move it when
+// the table is resized.
+type slotOf[S any] interface {
+	*S
+	keyHash() uint64
+}
+
+const (
+	robinMinSlots = 16
+	robinMaxDist  = 250 // a longer run makes the table grow
+)
+
+func (t *robin[S, P]) len() int { return t.n }
+
+// home returns the slot where a key with this hash belongs: its hash scaled
+// to the table's size (Lemire's fast range), which takes the hash's high
+// bits; the shard was picked by its low ones.
+func (t *robin[S, P]) home(hash uint64) int {
+	hi, _ := bits.Mul64(hash, uint64(len(t.slots)))
+	return int(hi)
+}
+
+// add stores s, whose key (of this hash) is absent.
+func (t *robin[S, P]) add(s S, hash uint64) {
+	if (t.n+1)*8 > len(t.slots)*7 {
+		t.resize(len(t.slots) + len(t.slots)/4)
+	}
+	for !t.insert(s, t.home(hash)) {
+		t.resize(len(t.slots) + len(t.slots)/4)
+	}
+}
+
+// insert puts s, whose key is absent, in its place from slot i, taking the
+// place of any entry nearer its home than s would be (which then moves on).
+// It reports false, changing nothing, if a run would grow too long.
+func (t *robin[S, P]) insert(s S, i int) bool {
+	// Find the free slot first, so that a failure changes nothing: no
+	// entry of the run moves further than the run is long.
+	run, far := 0, 0
+	for j := i; t.dist[j] != 0; {
+		run++
+		far = max(far, int(t.dist[j]))
+		if far+run > robinMaxDist {
+			return false
+		}
+		if j++; j == len(t.slots) {
+			j = 0
+		}
+	}
+	d := uint8(1)
+	for {
+		sd := t.dist[i]
+		if sd == 0 {
+			t.slots[i], t.dist[i] = s, d
+			t.n++
+			return true
+		}
+		if sd < d {
+			s, t.slots[i] = t.slots[i], s
+			d, t.dist[i] = sd, d
+		}
+		d++
+		if i++; i == len(t.slots) {
+			i = 0
+		}
+	}
+}
+
+// delAt empties slot i and shifts the entries after it one slot back
+// towards their homes.
+func (t *robin[S, P]) delAt(i int) {
+	var zero S
+	for {
+		j := i + 1
+		if j == len(t.slots) {
+			j = 0
+		}
+		if t.dist[j] <= 1 { // free, or at its home
+			break
+		}
+		t.slots[i], t.dist[i] = t.slots[j], t.dist[j]-1
+		i = j
+	}
+	t.slots[i], t.dist[i] = zero, 0
+	t.n--
+	if len(t.slots) > robinMinSlots && t.n*4 < len(t.slots) {
+		t.resize(t.n * 10 / 7)
+	}
+}
+
+// resize moves every entry to a table of size slots (at least n+1).
+func (t *robin[S, P]) resize(size int) {
+	size = max(size, robinMinSlots, t.n+1)
+	for {
+		old, oldDist, n := t.slots, t.dist, t.n
+		t.slots, t.dist, t.n = make([]S, size), make([]uint8, size), 0
+		ok := true
+		for i := range old {
+			if oldDist[i] != 0 && !t.insert(old[i], t.home(P(&old[i]).keyHash())) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		t.slots, t.dist, t.n = old, oldDist, n // start again from the old table, larger
+		size += size / 4
+	}
+}
+
+// each calls fn for every entry. fn must not change the table.
+func (t *robin[S, P]) each(fn func(*S)) {
+	if t.n == 0 {
+		return
+	}
+	for i := range t.slots {
+		if t.dist[i] != 0 {
+			fn(&t.slots[i])
+		}
+	}
+}
