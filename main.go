@@ -291,9 +291,10 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			}
 		}
 	case o.output == "json":
-		jw = export.NewBufferedJSON(stdout)
 		if o.iface == "" {
 			jw = export.NewAsyncJSON(stdout) // a replay: encode beside the table's updates
+		} else {
+			jw = export.NewBufferedJSON(stdout)
 		}
 		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
 	case o.output == "none":

@@ -169,10 +169,6 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 	}
 }
 
-// finish exports the connections still tracked when the capture stopped
-// (the records Table.Flush returned), sends what is left to the collector,
-// stops serving the metrics, and prints a line about the export to
-// stderr.
 // flushed exports a batch of the connections still tracked when the
 // capture stopped (Table.FlushEach); finish(nil) then ends the export.
 func (x *exporters) flushed(batch []flows.Record) {
@@ -187,6 +183,10 @@ func (x *exporters) flushed(batch []flows.Record) {
 	}
 }
 
+// finish exports rest (the connections still tracked when the capture
+// stopped, if not already handed to flushed), sends what is left to the
+// collector, stops serving the metrics, and prints a line about the export
+// to stderr.
 func (x *exporters) finish(rest []flows.Record) {
 	if x == nil {
 		return

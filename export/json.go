@@ -36,8 +36,8 @@ type JSON struct {
 
 // asyncJSON hands records to a goroutine that encodes and writes them.
 type asyncJSON struct {
-	pending *[]flows.Record // records not yet handed over
-	full    chan asyncBatch // to the encoder, in order
+	pending *[]flows.Record      // records not yet handed over
+	full    chan *[]flows.Record // to the encoder, in order; nil asks it to write out everything and answer on done
 	free    chan *[]flows.Record
 	done    chan error // the encoder's answer to a flush
 	stopped bool
@@ -51,10 +51,6 @@ func (a *asyncJSON) failed() error {
 	defer a.errMu.Unlock()
 	return a.err
 }
-
-// asyncBatch is records to encode, or (recs nil) a request to write out
-// everything and answer on done.
-type asyncBatch struct{ recs *[]flows.Record }
 
 const asyncBatchLen = 512
 
@@ -76,7 +72,7 @@ func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
 func NewAsyncJSON(w io.Writer) *JSON {
 	j := &JSON{w: w, buffered: true}
 	a := &asyncJSON{
-		full: make(chan asyncBatch, 4),
+		full: make(chan *[]flows.Record, 4),
 		free: make(chan *[]flows.Record, 6),
 		done: make(chan error),
 	}
@@ -97,8 +93,8 @@ func (j *JSON) encode() {
 	a := j.async
 	var err error
 	var buf []byte
-	for b := range a.full {
-		if b.recs == nil {
+	for recs := range a.full {
+		if recs == nil {
 			if err == nil && len(buf) > 0 {
 				_, err = j.w.Write(buf)
 				buf = buf[:0]
@@ -106,20 +102,20 @@ func (j *JSON) encode() {
 			a.done <- err
 			continue
 		}
-		for i := range *b.recs {
+		for i := range *recs {
 			if err != nil {
 				break
 			}
-			buf = j.appendRecord(append(buf, '{'), &(*b.recs)[i])
+			buf = j.appendRecord(append(buf, '{'), &(*recs)[i])
 			buf = append(buf, '\n')
 			if len(buf) >= 256<<10 {
 				_, err = j.w.Write(buf)
 				buf = buf[:0]
 			}
 		}
-		clear(*b.recs) // let go of transition logs
-		*b.recs = (*b.recs)[:0]
-		a.free <- b.recs
+		clear(*recs) // let go of transition logs
+		*recs = (*recs)[:0]
+		a.free <- recs
 		if err != nil {
 			a.errMu.Lock()
 			a.err = err
@@ -131,7 +127,7 @@ func (j *JSON) encode() {
 // handOver sends the pending records to the encoder. j.mu is held.
 func (a *asyncJSON) handOver() {
 	if len(*a.pending) > 0 {
-		a.full <- asyncBatch{a.pending}
+		a.full <- a.pending
 		a.pending = <-a.free
 	}
 }
@@ -145,7 +141,7 @@ func (j *JSON) Flush() error {
 			return j.err
 		}
 		a.handOver()
-		a.full <- asyncBatch{}
+		a.full <- nil
 		err := <-a.done
 		if j.err == nil {
 			j.err = err

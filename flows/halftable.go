@@ -9,7 +9,8 @@ type halfTable struct {
 	rng uint64 // xorshift state, for sampling
 }
 
-// halfSlot is one slot.
+// halfSlot is a half-open connection and its key: a slot of the half
+// table, and of limbo.
 type halfSlot struct {
 	key Key
 	h   halfOpen

@@ -170,14 +170,11 @@ func compareAddr(a, b *[16]byte) int {
 // Endpoint returns endpoint i (0 or 1) of the key.
 func (k Key) Endpoint(i int) netip.AddrPort { return addrPort(k.Addr[i], k.Port[i], k.V6) }
 
-// hash is a cheap hash of the key used to pick a shard. The key is
-// already canonical (both directions give the same key), so the hash need
-// not be symmetric; it mixes the key a word at a time (a byte-wise FNV was a
-// visible cost per packet).
-func (k *Key) hash() uint32 { return uint32(k.hash64()) }
-
-// hash64 is the key's 64-bit hash: its low bits pick the shard, all of
-// them tell keys apart within one (see limbo.go).
+// hash64 is a cheap hash of the key: its low bits pick the shard, all of
+// them place it in the shard's tables. The key is already canonical (both
+// directions give the same key), so the hash need not be symmetric; it
+// mixes the key a word at a time (a byte-wise FNV was a visible cost per
+// packet).
 func (k *Key) hash64() uint64 {
 	const m = 0xff51afd7ed558ccd
 	h := uint64(0x9e3779b97f4a7c15)

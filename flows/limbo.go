@@ -32,17 +32,11 @@ const limboMax = 1 << 18
 // of more than 99%.
 const limboWays = 16
 
-// limboEntry is an evicted half-open connection.
-type limboEntry struct {
-	key Key
-	h   halfOpen
-}
-
 // limbo is a shard's set of evicted half-open connections. Its memory is
 // taken at the first eviction, outside the Go heap (offheap_unix.go).
 type limbo struct {
 	tags  []uint32 // per slot: bits of the key's hash, 0 if the slot is free
-	slots []limboEntry
+	slots []halfSlot
 	next  []uint8 // per set: the slot its next entry takes
 	ways  int
 	size  int // slots wanted
@@ -81,9 +75,9 @@ func (l *limbo) set(hash uint64) (int, uint32) {
 
 // put adds an evicted connection. If its set is full, the set's oldest
 // entry makes room and is returned, to be retired.
-func (l *limbo) put(k *Key, hash uint64, h *halfOpen) (limboEntry, bool) {
+func (l *limbo) put(k *Key, hash uint64, h *halfOpen) (halfSlot, bool) {
 	if l.size == 0 {
-		return limboEntry{*k, *h}, true
+		return halfSlot{*k, *h}, true
 	}
 	if l.ways == 0 {
 		l.alloc()
@@ -96,7 +90,7 @@ func (l *limbo) put(k *Key, hash uint64, h *halfOpen) (limboEntry, bool) {
 	if !full {
 		l.n++
 	}
-	l.tags[i], l.slots[i] = tag, limboEntry{*k, *h}
+	l.tags[i], l.slots[i] = tag, halfSlot{*k, *h}
 	return old, full
 }
 
@@ -109,7 +103,7 @@ func (l *limbo) take(k *Key, hash uint64) (halfOpen, bool) {
 	for i := first; i < first+l.ways; i++ {
 		if l.tags[i] == tag && l.slots[i].key == *k {
 			h := l.slots[i].h
-			l.tags[i], l.slots[i] = 0, limboEntry{}
+			l.tags[i], l.slots[i] = 0, halfSlot{}
 			l.n--
 			return h, true
 		}
@@ -119,13 +113,13 @@ func (l *limbo) take(k *Key, hash uint64) (halfOpen, bool) {
 
 // each calls fn for every connection in limbo and removes those for which
 // fn returns true.
-func (l *limbo) each(fn func(e *limboEntry) bool) {
+func (l *limbo) each(fn func(e *halfSlot) bool) {
 	if l.n == 0 {
 		return
 	}
 	for i := range l.slots {
 		if l.tags[i] != 0 && fn(&l.slots[i]) {
-			l.tags[i], l.slots[i] = 0, limboEntry{}
+			l.tags[i], l.slots[i] = 0, halfSlot{}
 			l.n--
 		}
 	}

@@ -2,7 +2,7 @@
 
 package flows
 
-// allocEntries returns n zeroed limbo entries (see offheap_unix.go).
-func allocEntries(n int) (s []limboEntry, free func()) {
-	return make([]limboEntry, n), func() {}
+// allocEntries returns n zeroed limbo slots (see offheap_unix.go).
+func allocEntries(n int) (s []halfSlot, free func()) {
+	return make([]halfSlot, n), func() {}
 }

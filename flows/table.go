@@ -155,7 +155,7 @@ func (t *Table) Apply(p *Packet) {
 	c := sh.m.get(&key, hash)
 	if c == nil {
 		h, ok := sh.half.get(&key, hash)
-		if !ok && sh.limbo.n > 0 {
+		if !ok {
 			// An evicted handshake comes back (limbo.go), in room made
 			// by evicting another.
 			if h, ok = sh.limbo.take(&key, hash); ok {
@@ -267,7 +267,7 @@ func (t *Table) finish(retire *[]Record, ev *Event) {
 // flood, without keeping the half-open ones in order.
 func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	if i := sh.half.oldest(evictSample); i >= 0 {
-		e := limboEntry(sh.half.slots[i])
+		e := sh.half.slots[i]
 		sh.half.delAt(i)
 		t.evicted.Add(1)
 		out, full := sh.limbo.put(&e.key, e.key.hash64(), &e.h)
@@ -438,12 +438,12 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	}
 	// The connections are out of the table: no lock guards them now.
 	type half struct {
-		e   *limboEntry
+		e   *halfSlot
 		end EndReason
 	}
 	refs := make([]half, 0, nHalf)
 	for i := range halves {
-		halves[i].each(func(s *halfSlot) { refs = append(refs, half{(*limboEntry)(s), EndFlushed}) })
+		halves[i].each(func(s *halfSlot) { refs = append(refs, half{s, EndFlushed}) })
 	}
 	for i := range limbos {
 		l := &limbos[i]
@@ -572,13 +572,14 @@ var fetched atomic.Uint32
 // Lookup returns the current record of the connection with the given key
 // and ID, with its transition log, if it is still in the table.
 func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
-	sh := &t.shards[key.hash()&t.mask]
+	hash := key.hash64()
+	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c := sh.m.get(&key, key.hash64()); c != nil && c.id == id {
+	if c := sh.m.get(&key, hash); c != nil && c.id == id {
 		return c.record(EndNone, true), true
 	}
-	if h, ok := sh.half.get(&key, key.hash64()); ok && h.ident() == id {
+	if h, ok := sh.half.get(&key, hash); ok && h.ident() == id {
 		now, seen := t.now.Load(), t.seen.Load()
 		return h.record(key, &t.cfg, &sh.tmp, now, seen, EndNone, true), true
 	}
@@ -621,7 +622,7 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 		}
 		// An evicted handshake stays in limbo no longer than it would have
 		// stayed in the table.
-		sh.limbo.each(func(e *limboEntry) bool {
+		sh.limbo.each(func(e *halfSlot) bool {
 			if !e.h.mayExpire(now, &t.cfg) {
 				return false
 			}

@@ -522,7 +522,7 @@ func TestShardHashSpreads(t *testing.T) {
 			binary.BigEndian.PutUint32(p.Tuple.Src[12:], 0x0a000000+uint32(i/100))
 			p.Tuple.SrcPort = uint16(32768 + i%100)
 			k, _ := p.Tuple.Key()
-			counts[k.hash()&63]++
+			counts[k.hash64()&63]++
 		}
 		for s, c := range counts {
 			if c < n/64*3/4 || c > n/64*5/4 {

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -158,7 +157,6 @@ func compareLive(scenario, snapshot, ssPath, recordsPath, pcapPath string, until
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ c, s string }
 	seen := map[[2]string]*[2]int{} // src,dst -> packets up to the snapshot, all packets
 	if pcapPath != "" {
 		if _, err := os.Stat(pcapPath); err != nil {
@@ -188,29 +186,20 @@ func compareLive(scenario, snapshot, ssPath, recordsPath, pcapPath string, until
 		return 0, 0
 	}
 
-	keys := map[key]bool{}
-	ss := map[key][2]string{}
+	keys := map[connKey]bool{}
+	ss := map[connKey][2]string{}
 	for _, t := range truth {
-		k := key{t[0], t[1]}
+		k := connKey{t[0], t[1]}
 		keys[k] = true
 		ss[k] = [2]string{t[2], t[3]}
 	}
-	byTuple := map[key][]ftRecord{}
+	byTuple := map[connKey][]ftRecord{}
 	for _, r := range recs {
-		k := key{r.Client, r.Server}
+		k := connKey{r.Client, r.Server}
 		keys[k] = true
 		byTuple[k] = append(byTuple[k], r)
 	}
-	var ks []key
-	for k := range keys {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool {
-		if ks[i].c != ks[j].c {
-			return ks[i].c < ks[j].c
-		}
-		return ks[i].s < ks[j].s
-	})
+	ks := sortedKeys(keys)
 
 	var rows []liveRow
 	for _, k := range ks {

@@ -24,16 +24,18 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -594,17 +596,16 @@ func readSS(path string) []ssRow {
 }
 
 func pair(out io.Writer, cliSS, srvSS, tuples string, port int, pcap string, until int64) {
-	type key struct{ c, s string }
-	cst := map[key]string{}
-	sst := map[key]string{}
-	keys := map[key]bool{}
+	cst := map[connKey]string{}
+	sst := map[connKey]string{}
+	keys := map[connKey]bool{}
 	suffix := fmt.Sprintf(":%d", port)
 	skip := func(st string) bool { return st == "LISTEN" || st == "UNCONN" }
 	for _, r := range readSS(cliSS) {
 		if skip(r.state) || !strings.HasSuffix(r.peer, suffix) {
 			continue
 		}
-		k := key{r.local, r.peer}
+		k := connKey{r.local, r.peer}
 		cst[k] = r.state
 		keys[k] = true
 	}
@@ -612,7 +613,7 @@ func pair(out io.Writer, cliSS, srvSS, tuples string, port int, pcap string, unt
 		if skip(r.state) || !strings.HasSuffix(r.local, suffix) {
 			continue
 		}
-		k := key{r.peer, r.local}
+		k := connKey{r.peer, r.local}
 		sst[k] = r.state
 		keys[k] = true
 	}
@@ -624,20 +625,11 @@ func pair(out io.Writer, cliSS, srvSS, tuples string, port int, pcap string, unt
 		for _, ln := range strings.Split(string(b), "\n") {
 			fl := strings.Split(ln, "\t")
 			if len(fl) == 2 {
-				keys[key{fl[0], fl[1]}] = true
+				keys[connKey{fl[0], fl[1]}] = true
 			}
 		}
 	}
-	var ks []key
-	for k := range keys {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool {
-		if ks[i].c != ks[j].c {
-			return ks[i].c < ks[j].c
-		}
-		return ks[i].s < ks[j].s
-	})
+	ks := sortedKeys(keys)
 	w := bufio.NewWriter(out)
 	fmt.Fprintln(w, "# client\tserver\tclient_state\tserver_state")
 	if pcap != "" {
@@ -774,4 +766,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
 		os.Exit(2)
 	}
+}
+
+// connKey is a connection's client and server endpoints, as text.
+type connKey struct{ c, s string }
+
+// sortedKeys returns the keys of m, by client then server.
+func sortedKeys(m map[connKey]bool) []connKey {
+	return slices.SortedFunc(maps.Keys(m), func(a, b connKey) int {
+		return cmp.Or(cmp.Compare(a.c, b.c), cmp.Compare(a.s, b.s))
+	})
 }
