@@ -112,6 +112,7 @@ type conn struct {
 	role      Role
 	isCheap   bool        // on the cheap list (see evict.go)
 	ref       bool        // saw a packet since the CLOCK hand passed
+	dirty     bool        // on its shard's change list (changes.go)
 	ep        [2]endpoint // indexed like key's endpoints
 	first     int64       // capture time of first and last packet
 	last      int64

@@ -45,6 +45,10 @@ type Config struct {
 	// is called without any table lock held, possibly from several
 	// goroutines at once; it must not call back into the table.
 	OnChange func(Event)
+	// Changes keeps, per shard, which connections changed and which left
+	// since the last EachChange or EachSnapshot, so that a view can copy
+	// only those (see changes.go).
+	Changes bool
 	// OnRetire, if set, receives the records of connections that ended
 	// and expired, or were replaced by a new connection on the same
 	// 4-tuple, in the order they started. It is called without any table
@@ -87,6 +91,7 @@ type Table struct {
 	opened    atomic.Uint64
 	retired   atomic.Uint64
 	evicted   atomic.Uint64
+	chgMax    int // entries a shard's change list may hold (changes.go)
 
 	// retirePool holds one-record slices for OnRetire: under a SYN flood
 	// every new connection evicts one, and a fresh slice each time was
@@ -112,6 +117,7 @@ type shard struct {
 	tmp   conn       // scratch for replaying a halfOpen
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)
+	chg   changes    // what changed since the last EachChange (changes.go)
 	_     [8]byte    // keep shards on separate cache lines
 }
 
@@ -119,6 +125,7 @@ type shard struct {
 func NewTable(cfg Config) *Table {
 	cfg.setDefaults()
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
+	t.chgMax = max(64, maxChanges/cfg.Shards)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -168,6 +175,7 @@ func (t *Table) Apply(p *Packet) {
 		if ok {
 			if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
 				sh.half.set(&key, hash, h) // the same SYN again: still half-open
+				t.changedHalf(sh, &key)
 				sh.mu.Unlock()
 				t.finish(spill, nil)
 				return
@@ -192,6 +200,7 @@ func (t *Table) Apply(p *Packet) {
 			id := t.opened.Add(1)
 			h := newHalf(id, p, d)
 			sh.half.put(&key, hash, h)
+			t.changedHalf(sh, &key)
 			var ev *Event
 			if t.cfg.OnChange != nil {
 				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
@@ -205,6 +214,7 @@ func (t *Table) Apply(p *Packet) {
 		c.supersede(p, int(d), &t.cfg)
 		retire = t.retireBuf(c.record(EndReplaced, true))
 		sh.untrack(c)
+		t.left(sh, c, c.id)
 		opened = true
 	default:
 		// A sweep may not have come by yet: expiry is exact at the next
@@ -212,6 +222,7 @@ func (t *Table) Apply(p *Packet) {
 		if gone, why := c.expired(p.TS, p.TS, &t.cfg); gone {
 			retire = t.retireBuf(c.record(why, true))
 			sh.untrack(c)
+			t.left(sh, c, c.id)
 			opened = true
 		}
 	}
@@ -227,6 +238,7 @@ func (t *Table) Apply(p *Packet) {
 	} else {
 		sh.retrack(c)
 	}
+	t.changed(sh, c)
 	var ev *Event // allocated only for an event: a Record is large to zero per packet
 	if t.cfg.OnChange != nil && (opened || before != [2]State{c.ep[0].state, c.ep[1].state}) {
 		ev = &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
@@ -269,6 +281,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	if i := sh.half.oldest(evictSample); i >= 0 {
 		e := sh.half.slots[i]
 		sh.half.delAt(i)
+		t.left(sh, nil, e.h.ident())
 		t.evicted.Add(1)
 		out, full := sh.limbo.put(&e.key, e.key.hash64(), &e.h)
 		if !full {
@@ -283,6 +296,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	v.expireTimers(now, now, &t.cfg)
 	r := t.retireBuf(v.record(EndEvicted, true))
 	sh.untrack(v)
+	t.left(sh, v, v.id)
 	sh.m.del(&v.key, v.key.hash64())
 	t.evicted.Add(1)
 	return r, v
@@ -418,6 +432,8 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
+		sh.chg.drop()
+		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg)
 			conns = append(conns, c)
@@ -521,6 +537,8 @@ func (t *Table) EachSnapshot(fn func(*Record)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
+		sh.chg.drop() // what changed before is in this snapshot
+		sh.chg.over = false
 		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
 			c.fill(&r, EndNone, false)
@@ -597,14 +615,18 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 		sh.mu.Lock()
 		done = done[:0]
 		sh.eachConn(func(c *conn) {
+			before := [2]State{c.ep[0].state, c.ep[1].state}
 			if ok, why := drop(c); ok {
 				recs = append(recs, c.record(why, true))
 				done = append(done, c)
+			} else if before != [2]State{c.ep[0].state, c.ep[1].state} {
+				t.changed(sh, c) // a timer changed a state
 			}
 		})
 		for _, c := range done { // deleting moves entries: not while walking them
 			sh.untrack(c)
 			sh.m.del(&c.key, c.key.hash64())
+			t.left(sh, c, c.id)
 		}
 		gone = gone[:0]
 		sh.half.each(func(s *halfSlot) {
@@ -615,6 +637,7 @@ func (t *Table) collect(from, to int, now int64, drop func(*conn) (bool, EndReas
 			if ok, why := drop(c); ok {
 				recs = append(recs, c.record(why, true))
 				gone = append(gone, s.key)
+				t.left(sh, nil, s.h.ident())
 			}
 		})
 		for i := range gone { // deleting moves entries: not while walking them

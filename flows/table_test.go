@@ -124,6 +124,7 @@ func FuzzApply(f *testing.F) {
 		if len(data)%2 == 1 { // a bound of 2 for the 4 connections: evictions and limbo
 			cfg.Shards, cfg.MaxConns = 1, 2
 		}
+		cfg.Changes = len(data)%3 == 0
 		tab := NewTable(cfg)
 		prev := map[uint64]Record{}
 		var ts int64
@@ -150,6 +151,7 @@ func FuzzApply(f *testing.F) {
 			if cfg.MaxConns > 0 && tab.Len() > cfg.MaxConns {
 				t.Fatalf("%d connections tracked, bound %d", tab.Len(), cfg.MaxConns)
 			}
+			tab.EachChange(tab.Opened(), func(uint64) {}, func(*Record) {})
 			for _, r := range tab.Snapshot() {
 				if r.ClientState >= numStates || r.ServerState >= numStates {
 					t.Fatalf("invalid state %d/%d", r.ClientState, r.ServerState)

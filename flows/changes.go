@@ -1,0 +1,148 @@
+package flows
+
+// Change tracking. A view that refreshes a table of a million connections
+// several times a second cannot copy them all each time (a snapshot takes
+// a sixth of a second): with Config.Changes set, each shard lists the
+// connections that changed since the view last asked, and the IDs of those
+// that left, and EachChange hands over only these. The lists are bounded:
+// when more changes than are worth listing pile up, a shard gives up its
+// list and the view takes a whole snapshot instead.
+
+// changes is one shard's change list. It is guarded by the shard's lock.
+type changes struct {
+	conns  []*conn  // changed full connections, each once (conn.dirty)
+	halves []Key    // changed half-open connections (may repeat)
+	gone   []uint64 // IDs of connections that left the table
+	over   bool     // too much changed: the lists were dropped
+}
+
+// maxChanges bounds the entries a table's change lists hold in all, beyond
+// which a whole snapshot is cheaper.
+const maxChanges = 1 << 18
+
+// room reports whether the shard may list one more change.
+func (t *Table) room(sh *shard) bool {
+	ch := &sh.chg
+	if ch.over {
+		return false
+	}
+	if len(ch.conns)+len(ch.halves)+len(ch.gone) >= t.chgMax {
+		ch.drop()
+		ch.over = true
+		return false
+	}
+	return true
+}
+
+// drop empties the lists, clearing the listed connections' marks.
+func (ch *changes) drop() {
+	for _, c := range ch.conns {
+		c.dirty = false
+	}
+	clear(ch.conns)
+	ch.conns, ch.halves, ch.gone = ch.conns[:0], ch.halves[:0], ch.gone[:0]
+}
+
+// changed lists a full connection that changed. sh.mu is held.
+func (t *Table) changed(sh *shard, c *conn) {
+	if t.cfg.Changes && !c.dirty && t.room(sh) {
+		c.dirty = true
+		sh.chg.conns = append(sh.chg.conns, c)
+	}
+}
+
+// changedHalf lists a half-open connection that changed. sh.mu is held.
+func (t *Table) changedHalf(sh *shard, k *Key) {
+	if t.cfg.Changes && t.room(sh) {
+		sh.chg.halves = append(sh.chg.halves, *k)
+	}
+}
+
+// left lists the ID of a connection that left the table, and takes a full
+// one off the list of changes. sh.mu is held.
+func (t *Table) left(sh *shard, c *conn, id uint64) {
+	if !t.cfg.Changes {
+		return
+	}
+	if c != nil {
+		c.dirty = false // its entry in conns is skipped
+	}
+	if t.room(sh) {
+		sh.chg.gone = append(sh.chg.gone, id)
+	}
+}
+
+// EachChange hands over what changed since the last EachChange or
+// EachSnapshot: it calls gone with the ID of each connection that left the
+// table, then changed with the record of each connection that is new or
+// changed (as EachSnapshot would give it; the record is reused once
+// changed returns). Connections with IDs above upto (opened after the
+// caller read Opened) are kept for the next call, so that each call's new
+// connections all have higher IDs than the last one's.
+//
+// It returns false if too much changed to be listed in some shard, or if
+// Config.Changes is off: the caller must then take a whole snapshot with
+// EachSnapshot, which starts the lists afresh. The callbacks run with a
+// shard's lock held, as EachSnapshot's.
+func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Record)) bool {
+	if !t.cfg.Changes {
+		return false
+	}
+	now, seen := t.now.Load(), t.seen.Load()
+	noLog := t.cfg
+	noLog.Transitions = 0
+	var r Record
+	ok := true
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		ch := &sh.chg
+		if ch.over {
+			ch.over, ok = false, false
+		}
+		if !ok {
+			ch.drop()
+			sh.mu.Unlock()
+			continue
+		}
+		for _, id := range ch.gone {
+			gone(id)
+		}
+		keep := ch.conns[:0]
+		for _, c := range ch.conns {
+			switch {
+			case !c.dirty:
+				// It left the table (or was listed again as a new one).
+			case c.id > upto:
+				keep = append(keep, c)
+			default:
+				c.dirty = false
+				c.expireTimers(now, seen, &t.cfg)
+				c.fill(&r, EndNone, false)
+				changed(&r)
+			}
+		}
+		clear(ch.conns[len(keep):])
+		ch.conns = keep
+		keepH := ch.halves[:0]
+		for _, k := range ch.halves {
+			hash := k.hash64()
+			h, found := sh.half.get(&k, hash)
+			switch {
+			case !found:
+				// It left, or became a full connection (listed as one).
+			case h.ident() > upto:
+				keepH = append(keepH, k)
+			default:
+				c := h.conn(k, &noLog, &sh.tmp)
+				c.expireTimers(now, seen, &noLog)
+				c.fill(&r, EndNone, false)
+				changed(&r)
+			}
+		}
+		ch.halves = keepH
+		ch.gone = ch.gone[:0]
+		sh.mu.Unlock()
+	}
+	return ok
+}
