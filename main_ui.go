@@ -73,6 +73,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	retired := ui.NewRetired(0)
 	cfg := s.Table
 	cfg.Transitions = uiTransitions
+	cfg.Changes = true // frames copy only what changed (ui/incremental.go)
 	cfg.OnRetire = retired.Add
 	if local != nil {
 		local.hook(&cfg)

@@ -189,7 +189,7 @@ func (u *ui) buildLoop(ctx context.Context, b *builder, stopped <-chan struct{})
 		var f *frame
 		switch {
 		case b.shown == nil || full && !req.frozen && b.changed():
-			f = b.full(req)
+			f = b.refresh(req)
 		case full && b.namesMoved(req):
 			f = b.derived(req) // the filter may match the new names
 		case full:

@@ -49,6 +49,13 @@ type frame struct {
 	head          header
 
 	newRows, newOrder bool // which builder buffers this frame took
+
+	// What an incremental frame (incremental.go) builds on.
+	keys    []uint64 // the sort key of each entry of order
+	exact   bool     // keys alone give order (no run was refined)
+	touched []int32  // rows this frame changed, by index; nil after a full frame
+	layout  bool     // the rows moved since the last frame: not just changed or appended
+	gone    int      // rows marked rowGone
 }
 
 // header is the capture status shown on the first line.
@@ -64,7 +71,8 @@ type header struct {
 
 // find returns the index of the row with the given ID.
 func (f *frame) find(id uint64) (int, bool) {
-	return slices.BinarySearchFunc(f.rows, id, func(r row, id uint64) int { return cmp.Compare(r.id, id) })
+	i, ok := slices.BinarySearchFunc(f.rows, id, func(r row, id uint64) int { return cmp.Compare(r.id, id) })
+	return i, ok && f.rows[i].flags&rowGone == 0
 }
 
 // selectedRow returns the row at position i of the view order.
@@ -91,6 +99,8 @@ type builder struct {
 	rowCur    int // rowBuf[rowCur] is what the shown frame uses
 	ordBuf    [2][]int32
 	posBuf    [2][]int32
+	keyBuf    [2][]uint64 // sort keys of ordBuf
+	inc       incState    // incremental.go
 	ordCur    int
 	svcIdx    []int32
 	rank      []uint32
@@ -116,6 +126,7 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 		local:   cfg.Local,
 		names:   cfg.Names,
 	}
+	b.inc.min, b.inc.fullEvery = incrementalFrom, fullEvery
 	if b.retired == nil {
 		b.retired = NewRetired(0)
 	}
@@ -146,7 +157,7 @@ func (b *builder) full(req *request) *frame {
 		now = max(now, f.head.capture)
 	}
 	f.now = now
-	b.takeRetired(now)
+	b.takeRetired(now, false)
 	// Convert each record as the table hands it over, without a copy of
 	// them all (a million Records are a third of a gigabyte, their rows
 	// 144 MB), then put the rows in ID order.
@@ -166,6 +177,7 @@ func (b *builder) full(req *request) *frame {
 		r := &rows[len(rows)-1]
 		r.setRecord(&b.lingering[i].rec, true)
 		b.setLocal(r, &b.lingering[i].rec)
+		b.lingering[i].shown = true
 	}
 	f.procs = b.procs.view()
 
@@ -227,7 +239,7 @@ func (b *builder) full(req *request) *frame {
 		}
 		var before [2]uint64
 		switch {
-		case p < len(prev) && prev[p].id == r.id:
+		case p < len(prev) && prev[p].id == r.id && prev[p].flags&rowGone == 0:
 			r.born = prev[p].born
 			before = prev[p].bytes
 		case b.builds > 0:
@@ -243,7 +255,9 @@ func (b *builder) full(req *request) *frame {
 	b.items, b.scratch = sorted[:0], scratch
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
+	f.layout = true
 	b.builds++
+	b.inc.full(b, rows)
 	b.derive(f, req)
 	return f
 }
@@ -260,8 +274,9 @@ func sized[T any](s []T, n int) []T {
 
 // takeRetired moves the records retired since the last frame into the
 // lingering set, stamped with the capture time, and expires those older
-// than the linger.
-func (b *builder) takeRetired(now int64) {
+// than the linger. With ids, it returns the IDs of the expired ones that
+// had rows.
+func (b *builder) takeRetired(now int64, ids bool) []uint64 {
 	n := len(b.lingering)
 	b.lingering = b.retired.take(b.lingering)
 	for i := n; i < len(b.lingering); i++ {
@@ -269,17 +284,27 @@ func (b *builder) takeRetired(now int64) {
 			b.lingering[i].at = now
 		}
 	}
+	expired := b.inc.expired[:0]
 	keep := b.lingering[:0]
 	for _, l := range b.lingering {
 		if now-l.at < b.linger {
 			keep = append(keep, l)
+		} else if ids && l.shown {
+			expired = append(expired, l.rec.ID)
 		}
 	}
 	if over := len(keep) - b.retired.limit; over > 0 {
+		for _, l := range keep[:over] {
+			if ids && l.shown {
+				expired = append(expired, l.rec.ID)
+			}
+		}
 		keep = keep[:copy(keep, keep[over:])]
 	}
 	clear(b.lingering[len(keep):])
 	b.lingering = keep
+	b.inc.expired = expired
+	return expired
 }
 
 // derived builds a frame from the rows shown, for a new sort, filter or
@@ -335,7 +360,7 @@ func (b *builder) derive(f *frame, req *request) {
 	exact := true
 	for i := range rows {
 		r := &rows[i]
-		if req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
+		if r.flags&rowGone != 0 || req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
 			continue
 		}
 		if req.view == viewServices {
@@ -359,21 +384,17 @@ func (b *builder) derive(f *frame, req *request) {
 		refine(sorted, rows, req.sort, req.desc, &f.procs)
 	}
 	order := sized(b.ordBuf[1-b.ordCur], len(sorted))
+	keys := sized(b.keyBuf[1-b.ordCur], len(sorted))
 	f.w = widths{}
 	for _, it := range sorted {
 		order = append(order, int32(it.i))
+		keys = append(keys, it.k)
 		f.w.add(&rows[it.i])
 	}
-	pos := sized(b.posBuf[1-b.ordCur], len(rows))[:len(rows)]
-	for i := range pos {
-		pos[i] = -1
-	}
-	for j, i := range order {
-		pos[i] = int32(j)
-	}
-	b.ordBuf[1-b.ordCur], b.posBuf[1-b.ordCur] = order, pos
+	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
 	b.items, b.scratch, b.svcIdx = sorted[:0], scratch, svcIdx
-	f.order, f.pos = order, pos
+	f.order, f.keys, f.exact = order, keys, exact
+	f.pos = b.positions(len(rows), order)
 
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
@@ -388,6 +409,25 @@ func (b *builder) derive(f *frame, req *request) {
 			f.svcW = max(f.svcW, w)
 		}
 	}
+	b.fetchDetail(f, req)
+}
+
+// positions returns the inverse of order for n rows: the index in order of
+// each row, or -1.
+func (b *builder) positions(n int, order []int32) []int32 {
+	pos := sized(b.posBuf[1-b.ordCur], n)[:n]
+	for i := range pos {
+		pos[i] = -1
+	}
+	for j, i := range order {
+		pos[i] = int32(j)
+	}
+	b.posBuf[1-b.ordCur] = pos
+	return pos
+}
+
+// fetchDetail fetches the connection the detail view asks for.
+func (b *builder) fetchDetail(f *frame, req *request) {
 	if req.detailID != 0 {
 		f.detail, f.detailRetired = b.lookup(req.detailKey, req.detailID)
 		if f.detail != nil && b.local != nil {

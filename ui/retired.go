@@ -28,8 +28,9 @@ type Retired struct {
 // retiredRec is a retired record and the capture time it left the table
 // (zero when not known yet).
 type retiredRec struct {
-	rec flows.Record
-	at  int64
+	rec   flows.Record
+	at    int64
+	shown bool // it has its row (incremental.go)
 }
 
 // NewRetired returns an empty sink that keeps at most limit records
@@ -52,7 +53,7 @@ func (r *Retired) Add(recs []flows.Record) {
 	}
 	r.mu.Lock()
 	for i := range recs {
-		r.pending = append(r.pending, retiredRec{recs[i], at})
+		r.pending = append(r.pending, retiredRec{rec: recs[i], at: at})
 	}
 	if n := len(r.pending); n > 2*r.limit {
 		// Amortised: trim only when twice over the limit.

@@ -1,0 +1,410 @@
+package ui
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// Incremental frames. A full frame copies every connection from the flow
+// table, puts a million rows in ID order and sorts them: most of a second
+// at a million connections. Once the table is large, a frame instead takes
+// only what changed since the last one (flows.Table.EachChange) and the
+// records retired since, and builds on the frame shown:
+//
+//   - Rows stay in ID order. The other row buffer is brought up to the
+//     shown frame by copying the rows that frame changed (its touched
+//     list), then this frame's changes are written over it. A connection
+//     new since the last frame has a higher ID than every row (EachChange
+//     and the retired records are cut at one ID mark), so it is appended.
+//     A row that leaves is marked rowGone, not removed, so that no row
+//     moves; a full frame drops them.
+//   - The view order is the shown order with the changed rows taken out
+//     and put back in by a merge of their new keys: row keys do not depend
+//     on the time (ages sort by first-seen time), so the other rows keep
+//     their places.
+//   - Rates are recomputed for the rows that changed in this frame or the
+//     last (a row that changed then and not now falls to zero).
+//
+// Column widths only grow between full frames. A full frame still comes
+// every fullEvery, and whenever the change lists overflowed, the request
+// changed what rows are in the order, or gone rows pile up; it also shows
+// what only time changes without a packet: a half-open connection's
+// handshake timing out (a full connection's timers are applied by the
+// table's sweep, which lists the change).
+
+// incState is the builder's incremental state.
+type incState struct {
+	min       int           // rows from which frames are incremental
+	fullEvery time.Duration // a full frame at least this often
+	lastFull  time.Time
+	ids       []uint64 // row IDs in the rows' layout (both buffers once in step)
+	maxID     uint64   // highest row ID
+	touchBuf  [2][]int32
+	mark      []bool // rows in this frame's change set (scratch)
+	gone      []uint64
+	expired   []uint64
+	ups       []row
+	upItems   []sortItem
+	items     []sortItem
+	fulls     int // full frames built, for tests
+}
+
+const (
+	incrementalFrom = 50_000
+	fullEvery       = 30 * time.Second
+)
+
+// full records a full frame's rows.
+func (s *incState) full(b *builder, rows []row) {
+	s.ids = sized(s.ids, len(rows))
+	for i := range rows {
+		s.ids = append(s.ids, rows[i].id)
+	}
+	s.maxID = 0
+	if len(rows) > 0 {
+		s.maxID = rows[len(rows)-1].id
+	}
+	s.lastFull = b.clock()
+	s.fulls++
+}
+
+// refresh builds a frame from the table: incrementally when it can, else
+// in full.
+func (b *builder) refresh(req *request) *frame {
+	if f := b.incremental(req); f != nil {
+		return f
+	}
+	return b.full(req)
+}
+
+// incremental builds a frame from the changes since the shown frame, or
+// returns nil when a full frame is needed.
+func (b *builder) incremental(req *request) *frame {
+	s := &b.inc
+	prev := b.shown
+	if prev == nil || len(prev.rows) < s.min || prev.gone > len(prev.rows)/4 ||
+		b.clock().Sub(s.lastFull) >= s.fullEvery || len(b.procs.names) > maxProcNames {
+		return nil
+	}
+	// What changed: IDs up to the mark, from the table and the retired.
+	upto := b.table.Opened()
+	gone, ups := s.gone[:0], s.ups[:0]
+	ok := b.table.EachChange(upto,
+		func(id uint64) { gone = append(gone, id) },
+		func(rec *flows.Record) {
+			ups = append(ups, row{})
+			r := &ups[len(ups)-1]
+			r.setRecord(rec, false)
+			b.setLocal(r, rec)
+		})
+	s.gone, s.ups = gone, ups
+	if !ok {
+		return nil
+	}
+	b.seq++
+	f := &frame{req: req, seq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	b.poll(&f.head)
+	now := b.table.Now().UnixNano()
+	if b.live {
+		now = max(now, f.head.capture)
+	}
+	f.now = now
+	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
+	expired := b.takeRetired(now, true)
+	for i := range b.lingering {
+		l := &b.lingering[i]
+		if !l.shown && l.rec.ID <= upto {
+			l.shown = true
+			ups = append(ups, row{})
+			r := &ups[len(ups)-1]
+			r.setRecord(&l.rec, true)
+			b.setLocal(r, &l.rec)
+		}
+	}
+	s.ups = ups
+	f.procs = b.procs.view()
+
+	// Bring the other buffer up to the shown frame.
+	cur := prev.rows
+	rows := b.rowBuf[1-b.rowCur]
+	if prev.layout || cap(rows) < len(cur) || len(rows) > len(cur) {
+		rows = append(sized(rows, len(cur)+len(cur)/8), cur...)
+	} else {
+		n0 := len(rows)
+		rows = rows[:len(cur)]
+		copy(rows[n0:], cur[n0:])
+		for _, i := range prev.touched {
+			if int(i) < n0 {
+				rows[i] = cur[i]
+			}
+		}
+	}
+	touched := b.inc.touchBuf[1-b.rowCur][:0]
+	f.gone = prev.gone
+	var dt float64
+	if now > prev.now {
+		dt = float64(now-prev.now) / 1e9
+	}
+	setRate := func(r *row, before [2]uint64) {
+		if dt > 0 && r.flags&rowRetired == 0 {
+			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
+			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
+			r.setRateWidths()
+		}
+	}
+
+	// Rows that left: the table's (unless retired since, which keeps the
+	// row for the linger) and the retired whose linger ended.
+	slices.Sort(gone)
+	slices.Sort(expired)
+	at := 0
+	for _, id := range gone {
+		if i, ok := s.locate(id, &at); ok && rows[i].flags&(rowGone|rowRetired) == 0 {
+			rows[i].flags |= rowGone
+			f.gone++
+			touched = append(touched, int32(i))
+		}
+	}
+	at = 0
+	for _, id := range expired {
+		if i, ok := s.locate(id, &at); ok && rows[i].flags&rowRetired != 0 && rows[i].flags&rowGone == 0 {
+			rows[i].flags |= rowGone
+			f.gone++
+			touched = append(touched, int32(i))
+		}
+	}
+
+	// Changed and new rows, in ID order; of a connection listed twice, the
+	// last (a retired record comes after the table's).
+	items := s.upItems[:0]
+	for i := range ups {
+		items = append(items, sortItem{ups[i].id, uint32(i)})
+	}
+	items, b.scratch = radixSort(items, b.scratch)
+	s.upItems = items
+	at = 0
+	var fresh []sortItem // rows not there before, in ID order
+	for j, it := range items {
+		if j+1 < len(items) && items[j+1].k == it.k {
+			continue
+		}
+		u := &ups[it.i]
+		i, ok := s.locate(u.id, &at)
+		if !ok {
+			fresh = append(fresh, it)
+			continue
+		}
+		r := &rows[i]
+		if r.flags&rowGone != 0 {
+			f.gone-- // it comes back, or it left and is retired now
+		}
+		// Born and the bytes the rates start from are the shown row's.
+		var before [2]uint64
+		if i < len(cur) && cur[i].flags&rowGone == 0 {
+			u.born, before = cur[i].born, cur[i].bytes
+		} else if b.builds > 0 {
+			u.born = f.wall
+		}
+		*r = *u
+		setRate(r, before)
+		touched = append(touched, int32(i))
+	}
+	// Rates fall to zero on the rows that changed last time only.
+	mark := s.marks(len(rows))
+	for _, i := range touched {
+		mark[i] = true
+	}
+	nt := len(touched)
+	for _, i := range prev.touched {
+		if int(i) < len(rows) && !mark[i] {
+			r := &rows[i]
+			if r.rate != [2]float32{} {
+				r.rate = [2]float32{}
+				r.setRateWidths()
+				touched = append(touched, i) // the other buffer must copy it too
+			}
+		}
+	}
+	for _, i := range touched[:nt] {
+		mark[i] = false
+	}
+	n0 := len(rows)
+	inOrder := len(fresh) == 0 || fresh[0].k > s.maxID
+	if !inOrder {
+		// A connection older than the last frame's newest: the rows move.
+		f.layout = true
+	}
+	for _, it := range fresh {
+		u := ups[it.i]
+		if b.builds > 0 {
+			u.born = f.wall
+		}
+		setRate(&u, [2]uint64{})
+		rows = append(rows, u)
+		s.ids = append(s.ids, u.id)
+	}
+	if !inOrder {
+		slices.SortStableFunc(rows, func(a, b row) int {
+			switch {
+			case a.id < b.id:
+				return -1
+			case a.id > b.id:
+				return 1
+			}
+			return 0
+		})
+		s.ids = s.ids[:0]
+		for i := range rows {
+			s.ids = append(s.ids, rows[i].id)
+		}
+	} else {
+		for i := n0; i < len(rows); i++ {
+			touched = append(touched, int32(i))
+		}
+	}
+	if len(rows) > 0 {
+		s.maxID = max(s.maxID, rows[len(rows)-1].id)
+	}
+	b.rowBuf[1-b.rowCur] = rows
+	f.rows = rows
+	b.builds++
+	if f.layout {
+		f.touched = nil
+		b.derive(f, req)
+		return f
+	}
+	f.touched = touched
+	s.touchBuf[1-b.rowCur] = touched
+	b.deriveChanged(f, req, prev)
+	return f
+}
+
+// marks returns the mark slice sized for n rows, all false.
+func (s *incState) marks(n int) []bool {
+	if cap(s.mark) < n {
+		s.mark = make([]bool, n+n/8)
+	}
+	s.mark = s.mark[:n]
+	return s.mark
+}
+
+// locate finds the row of id in the layout, searching from *at onward
+// (the IDs asked for come in increasing order) by galloping.
+func (s *incState) locate(id uint64, at *int) (int, bool) {
+	ids := s.ids
+	lo := *at
+	step := 1
+	hi := lo
+	for hi < len(ids) && ids[hi] < id {
+		lo = hi + 1
+		hi += step
+		step *= 2
+	}
+	hi = min(hi+1, len(ids))
+	i, ok := slices.BinarySearch(ids[lo:hi], id)
+	i += lo
+	*at = i
+	return i, ok
+}
+
+// orderEqual reports whether two requests put the same rows in the same
+// order.
+func orderEqual(a, b *request) bool {
+	return a.view == b.view && a.sort == b.sort && a.desc == b.desc && a.filter == b.filter &&
+		a.scope == b.scope && a.hideClosed == b.hideClosed && a.names == b.names
+}
+
+// deriveChanged is derive for an incremental frame: the shown order with
+// the changed rows taken out and merged back in with their new keys.
+func (b *builder) deriveChanged(f *frame, req *request, prev *frame) {
+	if req.view != viewConns || !orderEqual(req, prev.req) || !prev.exact || prev.keys == nil || b.namesMoved(req) {
+		b.derive(f, req)
+		return
+	}
+	s := &b.inc
+	rows := f.rows
+	s.marks(len(rows))
+	changed := sized(b.rank, len(prev.touched)+len(f.touched))
+	for _, set := range [2][]int32{prev.touched, f.touched} {
+		for _, i := range set {
+			if int(i) < len(rows) && !s.mark[i] {
+				s.mark[i] = true
+				changed = append(changed, uint32(i))
+			}
+		}
+	}
+	b.rank = changed
+	slices.Sort(changed)
+	flt := compileFilter(req.filter)
+	flt.procs = &f.procs
+	if req.names && b.names != nil {
+		flt.names = b.names
+	}
+	items := s.items[:0]
+	w := prev.w
+	exact := true
+	for _, i := range changed {
+		r := &rows[i]
+		if r.flags&rowGone != 0 || req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
+			continue
+		}
+		if req.scope != nil && r.serverEndpoint() != *req.scope {
+			continue
+		}
+		k, ex, missing := r.sortKey(req.sort, f.now, &f.procs)
+		if req.desc {
+			k = ^k
+		}
+		if missing {
+			k = math.MaxUint64
+		}
+		exact = exact && ex
+		items = append(items, sortItem{k, i})
+		w.add(r)
+	}
+	if !exact {
+		for _, i := range changed {
+			s.mark[i] = false
+		}
+		s.items = items
+		b.derive(f, req)
+		return
+	}
+	items, b.scratch = radixSort(items, b.scratch)
+	s.items = items
+
+	// Merge the kept entries of the shown order with the changed rows.
+	n := len(prev.order) + len(items)
+	order := sized(b.ordBuf[1-b.ordCur], n)
+	keys := sized(b.keyBuf[1-b.ordCur], n)
+	po, pk := prev.order, prev.keys
+	j := 0
+	for p := range po {
+		if s.mark[po[p]] {
+			continue
+		}
+		k, i := pk[p], uint32(po[p])
+		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
+			order = append(order, int32(items[j].i))
+			keys = append(keys, items[j].k)
+			j++
+		}
+		order = append(order, int32(i))
+		keys = append(keys, k)
+	}
+	for ; j < len(items); j++ {
+		order = append(order, int32(items[j].i))
+		keys = append(keys, items[j].k)
+	}
+	for _, i := range changed {
+		s.mark[i] = false
+	}
+	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
+	f.order, f.keys, f.exact, f.w = order, keys, true, w
+	f.pos = b.positions(len(rows), order)
+	f.svcs, f.svcW = nil, 0
+	b.fetchDetail(f, req)
+}

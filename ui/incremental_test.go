@@ -1,0 +1,195 @@
+package ui
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// TestIncrementalFramesMatchFull builds frames two ways from one table
+// under random traffic: incrementally, from the table's change lists, and
+// in full, from a whole snapshot each time. Every frame's rows (all their
+// fields: counters, states, rates, when first seen) and its view order
+// must be the same; the incremental frame's column widths may only be
+// wider (they shrink at the next full frame). The traffic opens, uses,
+// closes, resets and reuses connections on a few hundred 4-tuples; the
+// bounded table also evicts; retired connections linger and expire; the
+// sort, filter and hide-closed settings change along the way.
+func TestIncrementalFramesMatchFull(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxConns int
+		seed     uint64
+	}{{"unbounded", 0, 1}, {"bounded", 40, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			retInc, retRef := NewRetired(0), NewRetired(0)
+			tab := flows.NewTable(flows.Config{
+				Shards: 4, MaxConns: tc.maxConns, Changes: true,
+				TimeWait: time.Hour, HandshakeTimeout: time.Hour,
+				ClosedTimeout: 200 * time.Microsecond, IdleTimeout: 5 * time.Millisecond,
+				SweepEvery: 100 * time.Microsecond,
+				OnRetire: func(r []flows.Record) { retInc.Add(r); retRef.Add(r) },
+			})
+			wall := time.Unix(2e9, 0)
+			clock := func() time.Time { return wall }
+			inc := newBuilder(&Config{Table: tab, Retired: retInc, Linger: 300 * time.Microsecond}, clock)
+			ref := newBuilder(&Config{Table: tab, Retired: retRef, Linger: 300 * time.Microsecond}, clock)
+			inc.inc.min, inc.inc.fullEvery = 0, time.Hour
+			reqs := []request{
+				{sort: colAge, desc: true},
+				{sort: colBytes, desc: true},
+				{sort: colRate, desc: true},
+				{sort: colCState},
+				{sort: colAge, desc: true, hideClosed: true},
+				{sort: colIdle, filter: "est"},
+			}
+			rng := rand.New(rand.NewPCG(tc.seed, 7))
+			gen := newTraffic(rng, 300)
+			req := &reqs[0]
+			incFrames := 0
+			for step := range 400 {
+				for range rng.IntN(40) {
+					p := gen.next()
+					tab.Apply(&p)
+				}
+				wall = wall.Add(100 * time.Millisecond)
+				if step%50 == 49 {
+					req = &reqs[rng.IntN(len(reqs))]
+					inc.commit(inc.derived(req))
+					ref.commit(ref.derived(req))
+				}
+				fulls := inc.inc.fulls
+				fi := inc.refresh(req)
+				inc.commit(fi)
+				if inc.inc.fulls == fulls {
+					incFrames++
+				}
+				fr := ref.full(req)
+				ref.commit(fr)
+				if debugID != 0 {
+					for _, f := range []*frame{fi, fr} {
+						if i, ok := f.find(debugID); ok {
+							r := f.rows[i]
+							t.Logf("step %d now %d: bytes %v rate %v touched %v", step, f.now, r.bytes, r.rate, f.touched)
+						}
+					}
+				}
+				compareFrames(t, step, fi, fr)
+			}
+			if incFrames < 300 {
+				t.Errorf("only %d of 400 frames were incremental", incFrames)
+			}
+			t.Logf("%d incremental frames; %d connections opened, %d evicted", incFrames, tab.Opened(), tab.Evicted())
+		})
+	}
+}
+
+// compareFrames fails unless the incremental frame fi shows what the full
+// frame fr shows.
+var debugID uint64
+
+func compareFrames(t *testing.T, step int, fi, fr *frame) {
+	t.Helper()
+	var live []row
+	for _, r := range fi.rows {
+		if r.flags&rowGone == 0 {
+			live = append(live, r)
+		}
+	}
+	if len(live) != len(fr.rows) {
+		t.Fatalf("step %d: %d rows, want %d", step, len(live), len(fr.rows))
+	}
+	for i := range live {
+		if !reflect.DeepEqual(live[i], fr.rows[i]) {
+			t.Fatalf("step %d: row %d differs:\ngot  %+v\nwant %+v", step, i, live[i], fr.rows[i])
+		}
+	}
+	if len(fi.order) != len(fr.order) {
+		t.Fatalf("step %d: %d rows in order, want %d", step, len(fi.order), len(fr.order))
+	}
+	for j := range fi.order {
+		if a, b := fi.at(j).id, fr.at(j).id; a != b {
+			t.Fatalf("step %d: order position %d holds %d, want %d", step, j, a, b)
+		}
+		if fi.pos[fi.order[j]] != int32(j) {
+			t.Fatalf("step %d: pos of order position %d is %d", step, j, fi.pos[fi.order[j]])
+		}
+	}
+	for i, w := range fr.w {
+		if fi.w[i] < w {
+			t.Fatalf("step %d: width %d is %d, narrower than %d", step, i, fi.w[i], w)
+		}
+	}
+	for i := range fi.rows {
+		if fi.rows[i].flags&rowGone != 0 && fi.pos[i] != -1 {
+			t.Fatalf("step %d: a gone row has a position", step)
+		}
+	}
+}
+
+// traffic makes random TCP packets on a set of 4-tuples, with sequence
+// numbers that follow on per direction, so that connections open, carry
+// data, close, reset and are reused.
+type traffic struct {
+	rng  *rand.Rand
+	n    int
+	seqs map[[2]int]uint32
+	ts   int64
+}
+
+func newTraffic(rng *rand.Rand, tuples int) *traffic {
+	return &traffic{rng: rng, n: tuples, seqs: map[[2]int]uint32{}, ts: time.Unix(1e9, 0).UnixNano()}
+}
+
+func (g *traffic) next() flows.Packet {
+	rng := g.rng
+	tu := rng.IntN(g.n)
+	fromServer := rng.IntN(2) == 1
+	var p flows.Packet
+	c4 := [4]byte{10, 0, byte(tu >> 8), byte(tu)}
+	s4 := [4]byte{10, 1, 0, byte(1 + tu%3)}
+	cp, sp := uint16(40000+tu), uint16(80+tu%3)
+	if fromServer {
+		p.Tuple.SetV4(s4[:], c4[:])
+		p.Tuple.SrcPort, p.Tuple.DstPort = sp, cp
+	} else {
+		p.Tuple.SetV4(c4[:], s4[:])
+		p.Tuple.SrcPort, p.Tuple.DstPort = cp, sp
+	}
+	dir := [2]int{tu, 0}
+	if fromServer {
+		dir[1] = 1
+	}
+	seq := g.seqs[dir]
+	switch rng.IntN(10) {
+	case 0, 1:
+		p.Flags = flows.SYN
+		if fromServer {
+			p.Flags |= flows.ACK
+		}
+		if rng.IntN(3) > 0 {
+			seq = rng.Uint32()
+		}
+	case 2:
+		p.Flags = flows.FIN | flows.ACK
+	case 3:
+		p.Flags = flows.RST
+	default:
+		p.Flags = flows.ACK
+		p.PayloadLen = uint32(rng.IntN(3) * 100)
+	}
+	p.Seq = seq
+	p.Ack = g.seqs[[2]int{tu, 1 - dir[1]}]
+	next := seq + p.PayloadLen
+	if p.Flags&(flows.SYN|flows.FIN) != 0 {
+		next++
+	}
+	g.seqs[dir] = next
+	p.Window, p.WScale = 1000, -1
+	g.ts += int64(rng.IntN(4)) * int64(5*time.Microsecond)
+	p.TS, p.FrameLen = g.ts, 54+p.PayloadLen
+	return p
+}
