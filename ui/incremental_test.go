@@ -31,7 +31,7 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 				TimeWait: time.Hour, HandshakeTimeout: time.Hour,
 				ClosedTimeout: 200 * time.Microsecond, IdleTimeout: 5 * time.Millisecond,
 				SweepEvery: 100 * time.Microsecond,
-				OnRetire: func(r []flows.Record) { retInc.Add(r); retRef.Add(r) },
+				OnRetire:   func(r []flows.Record) { retInc.Add(r); retRef.Add(r) },
 			})
 			wall := time.Unix(2e9, 0)
 			clock := func() time.Time { return wall }
