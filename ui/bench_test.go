@@ -15,7 +15,7 @@ import (
 // 10.x.y.z on 60 server ports of 40 servers, in a mix of states.
 var bigTable = sync.OnceValue(func() *flows.Table {
 	const n = 1_000_000
-	tab := flows.NewTable(flows.Config{})
+	tab := flows.NewTable(flows.Config{Changes: true})
 	var p flows.Packet
 	send := func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
 		p = flows.Packet{Flags: flags, Seq: seq, Ack: ack, PayloadLen: length, FrameLen: 54 + length, Window: 1000, WScale: -1, TS: ts}
@@ -51,7 +51,10 @@ var bigTable = sync.OnceValue(func() *flows.Table {
 // resort cases are what a new sort or filter costs (no new snapshot), and
 // draw what redrawing the page costs (a key press, scrolling);
 // flows-snapshot-alone is the part of a snapshot frame spent in
-// flows.Table.EachSnapshot.
+// flows.Table.EachSnapshot. The incremental cases are what the UI does
+// once a table is large (incremental.go): each frame, n established
+// connections get a packet and n/20 new ones open, and the frame is built
+// from the table's changes; they run last, as they add to the table.
 func BenchmarkFrame(b *testing.B) {
 	tab := bigTable()
 	// One builder for every case, its double buffers warmed up once:
@@ -80,20 +83,26 @@ func BenchmarkFrame(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name  string
-		mode  int // 3: flows' EachSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
+		mode  int // 4: incremental, 3: flows' EachSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
+		n     int // for mode 4, connections changed per frame
 		req   request
 		local bool // with the Process column's lookups
 	}{
-		{"flows-snapshot-alone", 3, request{}, false},
-		{"snapshot/by-age", 2, request{sort: colAge, desc: true}, false},
-		{"snapshot/by-bytes", 2, request{sort: colBytes, desc: true}, false},
-		{"snapshot/by-server", 2, request{sort: colServer}, false},
-		{"snapshot/filtered", 2, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
-		{"snapshot/with-process", 2, request{sort: colAge, desc: true}, true},
-		{"resort/by-bytes", 1, request{sort: colBytes, desc: true}, false},
-		{"resort/filtered", 1, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
-		{"resort/services", 1, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}, false},
-		{"draw", 0, request{sort: colAge, desc: true}, false},
+		{"flows-snapshot-alone", 3, 0, request{}, false},
+		{"snapshot/by-age", 2, 0, request{sort: colAge, desc: true}, false},
+		{"snapshot/by-bytes", 2, 0, request{sort: colBytes, desc: true}, false},
+		{"snapshot/by-server", 2, 0, request{sort: colServer}, false},
+		{"snapshot/filtered", 2, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+		{"snapshot/with-process", 2, 0, request{sort: colAge, desc: true}, true},
+		{"resort/by-bytes", 1, 0, request{sort: colBytes, desc: true}, false},
+		{"resort/filtered", 1, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+		{"resort/services", 1, 0, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}, false},
+		{"draw", 0, 0, request{sort: colAge, desc: true}, false},
+		{"incremental/1k-changed/by-age", 4, 1000, request{sort: colAge, desc: true}, false},
+		{"incremental/10k-changed/by-age", 4, 10_000, request{sort: colAge, desc: true}, false},
+		{"incremental/50k-changed/by-age", 4, 50_000, request{sort: colAge, desc: true}, false},
+		{"incremental/10k-changed/by-rate", 4, 10_000, request{sort: colRate, desc: true}, false},
+		{"incremental/10k-changed/filtered", 4, 10_000, request{sort: colAge, desc: true, filter: "192.168.0.6:8 est"}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if bc.local {
@@ -110,11 +119,20 @@ func BenchmarkFrame(b *testing.B) {
 			defer screen.Fini()
 			screen.SetSize(200, 50)
 			req := bc.req
-			if bc.mode == 2 {
+			traffic := func() {}
+			switch bc.mode {
+			case 2:
 				bl.commit(bl.full(&req))
-			} else {
+			case 4:
+				bl.inc.min, bl.inc.fullEvery = 0, time.Hour
+				bl.commit(bl.full(&req))
+				traffic = frameTraffic(tab, bc.n)
+				traffic()
+				bl.commit(bl.refresh(&req)) // the first copies the rows whole
+			default:
 				bl.commit(bl.derived(&req))
 			}
+			fulls := bl.inc.fulls
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -129,6 +147,11 @@ func BenchmarkFrame(b *testing.B) {
 					f = bl.full(&req)
 				case 1:
 					f = bl.derived(&req)
+				case 4:
+					b.StopTimer()
+					traffic()
+					b.StartTimer()
+					f = bl.refresh(&req)
 				}
 				bl.commit(f)
 				u.frame = f
@@ -137,6 +160,45 @@ func BenchmarkFrame(b *testing.B) {
 				u.conns.Draw(screen)
 			}
 			b.ReportMetric(float64(len(bl.shown.order)), "rows")
+			if bc.mode == 4 && bl.inc.fulls != fulls {
+				b.Errorf("%d full frames among the incremental ones", bl.inc.fulls-fulls)
+			}
 		})
+	}
+}
+
+// frameTraffic returns a function that plays one frame's worth of traffic
+// on bigTable's connections: a data segment on each of n established
+// connections, taken in turn, and n/20 new handshakes, 100 ms of capture
+// time after the last frame's.
+func frameTraffic(tab *flows.Table, n int) func() {
+	var p flows.Packet
+	send := func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
+		p = flows.Packet{Flags: flags, Seq: seq, Ack: ack, PayloadLen: length, FrameLen: 54 + length, Window: 1000, WScale: -1, TS: ts}
+		p.Tuple.SetV4(src[:], dst[:])
+		p.Tuple.SrcPort, p.Tuple.DstPort = sp, dp
+		tab.Apply(&p)
+	}
+	ts := tab.Now().UnixNano()
+	next, fresh := 0, 0
+	sent := map[int]uint32{}
+	return func() {
+		ts += int64(100 * time.Millisecond)
+		for range n {
+			i := 4*next + 2 // established, not closing (see bigTable)
+			next = (next + 1) % 250_000
+			c := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
+			s := [4]byte{192, 168, 0, byte(i % 40)}
+			cp, sp := uint16(32768+i%28000), uint16(80+i%60)
+			seq := 1001 + uint32(i%1400) + sent[i]
+			send(c, s, cp, sp, flows.ACK|flows.PSH, seq, 5001, 500, ts)
+			sent[i] += 500
+		}
+		for range n / 20 {
+			i := 1<<24 + fresh
+			fresh++
+			c := [4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}
+			send(c, [4]byte{192, 168, 1, 1}, uint16(32768+fresh%28000), 443, flows.SYN, 1, 0, 0, ts)
+		}
 	}
 }
