@@ -72,6 +72,10 @@ func (t *Table) left(sh *shard, c *conn, id uint64) {
 	}
 }
 
+// TracksChanges reports whether the table keeps change lists
+// (Config.Changes).
+func (t *Table) TracksChanges() bool { return t.cfg.Changes }
+
 // EachChange hands over what changed since the last EachChange or
 // EachSnapshot: it calls gone with the ID of each connection that left the
 // table, then changed with the record of each connection that is new or

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"cmp"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -529,7 +530,17 @@ func (t *Table) AppendSnapshot(dst []Record) []Record {
 // returns. A view that keeps a smaller copy of each connection thus needs
 // no room for a million Records (a third of a gigabyte). fn runs with a
 // shard's lock held: it must be quick, and must not call into the table.
-func (t *Table) EachSnapshot(fn func(*Record)) {
+func (t *Table) EachSnapshot(fn func(*Record)) { t.EachSnapshotUpTo(math.MaxUint64, fn) }
+
+// EachSnapshotUpTo is EachSnapshot for a view that follows the table with
+// EachChange (Config.Changes): it starts the change lists afresh, and
+// lists the connections with IDs above upto as changed instead of handing
+// them to fn, so that the next EachChange gives them. Without
+// Config.Changes it is EachSnapshot.
+func (t *Table) EachSnapshotUpTo(upto uint64, fn func(*Record)) {
+	if !t.cfg.Changes {
+		upto = math.MaxUint64
+	}
 	now, seen := t.now.Load(), t.seen.Load()
 	var r Record
 	noLog := t.cfg
@@ -540,11 +551,19 @@ func (t *Table) EachSnapshot(fn func(*Record)) {
 		sh.chg.drop() // what changed before is in this snapshot
 		sh.chg.over = false
 		sh.eachConn(func(c *conn) {
+			if c.id > upto {
+				t.changed(sh, c)
+				return
+			}
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
 			c.fill(&r, EndNone, false)
 			fn(&r)
 		})
 		sh.half.each(func(s *halfSlot) {
+			if s.h.ident() > upto {
+				t.changedHalf(sh, &s.key)
+				return
+			}
 			c := s.h.conn(s.key, &noLog, &sh.tmp)
 			c.expireTimers(now, seen, &noLog)
 			c.fill(&r, EndNone, false)

@@ -165,7 +165,13 @@ func (b *builder) full(req *request) *frame {
 		b.procs.reset() // before any row of this frame refers to it
 	}
 	rows := sized(b.rowBuf[1-b.rowCur], b.table.Len()+len(b.lingering)+1024)
-	b.table.EachSnapshot(func(rec *flows.Record) {
+	// Connections opened from here on wait for the next frame, so that
+	// an incremental one finds them all newer than these rows.
+	upto := uint64(math.MaxUint64)
+	if b.table.TracksChanges() {
+		upto = b.table.Opened()
+	}
+	b.table.EachSnapshotUpTo(upto, func(rec *flows.Record) {
 		rows = append(rows, row{})
 		r := &rows[len(rows)-1]
 		r.setRecord(rec, false)
@@ -173,6 +179,9 @@ func (b *builder) full(req *request) *frame {
 	})
 	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
 	for i := range b.lingering {
+		if b.lingering[i].shown = b.lingering[i].rec.ID <= upto; !b.lingering[i].shown {
+			continue
+		}
 		rows = append(rows, row{})
 		r := &rows[len(rows)-1]
 		r.setRecord(&b.lingering[i].rec, true)
@@ -225,6 +234,7 @@ func (b *builder) full(req *request) *frame {
 		dt = float64(now-b.shown.now) / 1e9
 	}
 	out, p := 0, 0
+	touched := b.inc.touchBuf[1-b.rowCur][:0] // rows with rates, for the next frame
 	for i := range rows {
 		if out > 0 && rows[out-1].id == rows[i].id {
 			out--
@@ -249,9 +259,13 @@ func (b *builder) full(req *request) *frame {
 			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
 			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
 			r.setRateWidths()
+			if r.rate != [2]float32{} {
+				touched = append(touched, int32(out-1))
+			}
 		}
 	}
 	rows = rows[:out]
+	b.inc.touchBuf[1-b.rowCur], f.touched = touched, touched
 	b.items, b.scratch = sorted[:0], scratch
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows

@@ -46,10 +46,12 @@ type incState struct {
 	mark      []bool // rows in this frame's change set (scratch)
 	gone      []uint64
 	expired   []uint64
+	inserted  []int32 // new indices of the rows insert placed
 	ups       []row
 	upItems   []sortItem
 	items     []sortItem
 	fulls     int // full frames built, for tests
+	inserts   int // frames that inserted rows, for tests
 }
 
 const (
@@ -231,38 +233,27 @@ func (b *builder) incremental(req *request) *frame {
 	for _, i := range touched[:nt] {
 		mark[i] = false
 	}
-	n0 := len(rows)
-	inOrder := len(fresh) == 0 || fresh[0].k > s.maxID
-	if !inOrder {
-		// A connection older than the last frame's newest: the rows move.
-		f.layout = true
-	}
 	for _, it := range fresh {
-		u := ups[it.i]
+		u := &ups[it.i]
 		if b.builds > 0 {
 			u.born = f.wall
 		}
-		setRate(&u, [2]uint64{})
-		rows = append(rows, u)
-		s.ids = append(s.ids, u.id)
+		setRate(u, [2]uint64{})
 	}
-	if !inOrder {
-		slices.SortStableFunc(rows, func(a, b row) int {
-			switch {
-			case a.id < b.id:
-				return -1
-			case a.id > b.id:
-				return 1
-			}
-			return 0
-		})
-		s.ids = s.ids[:0]
-		for i := range rows {
-			s.ids = append(s.ids, rows[i].id)
+	var shift func(int32) int32
+	if len(fresh) > 0 && fresh[0].k <= s.maxID {
+		// A connection older than the newest row, never shown (a
+		// handshake back from the table's limbo): the rows after it move.
+		rows, shift = s.insert(rows, ups, fresh)
+		for j, i := range touched {
+			touched[j] = shift(i)
 		}
+		f.layout = true // the other buffer copies them all
 	} else {
-		for i := n0; i < len(rows); i++ {
-			touched = append(touched, int32(i))
+		for _, it := range fresh {
+			rows = append(rows, ups[it.i])
+			s.ids = append(s.ids, ups[it.i].id)
+			touched = append(touched, int32(len(rows)-1))
 		}
 	}
 	if len(rows) > 0 {
@@ -271,15 +262,47 @@ func (b *builder) incremental(req *request) *frame {
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
 	b.builds++
-	if f.layout {
-		f.touched = nil
-		b.derive(f, req)
-		return f
-	}
 	f.touched = touched
 	s.touchBuf[1-b.rowCur] = touched
-	b.deriveChanged(f, req, prev)
+	b.deriveChanged(f, req, prev, shift)
 	return f
+}
+
+// insert merges the fresh rows (ups in ID order) into rows, from the back,
+// so that only the rows after the first of them move, and returns the rows
+// and the map from an old row index to its new one. The fresh rows'
+// indices are added to touched by the caller through the map: they are
+// where no old row maps.
+func (s *incState) insert(rows, ups []row, fresh []sortItem) ([]row, func(int32) int32) {
+	s.inserts++
+	n, m := len(rows), len(fresh)
+	// at[j] is the number of old rows before fresh row j.
+	at := make([]int32, m)
+	pos := 0
+	for j, it := range fresh {
+		i, _ := s.locate(it.k, &pos)
+		at[j] = int32(i)
+	}
+	rows = slices.Grow(rows, m)[:n+m]
+	s.ids = slices.Grow(s.ids, m)[:n+m]
+	i, k := n-1, n+m-1
+	for j := m - 1; j >= 0; j-- {
+		for ; i >= int(at[j]); i, k = i-1, k-1 {
+			rows[k], s.ids[k] = rows[i], s.ids[i]
+		}
+		rows[k], s.ids[k] = ups[fresh[j].i], ups[fresh[j].i].id
+		k--
+	}
+	s.inserted = s.inserted[:0]
+	for j := range at {
+		s.inserted = append(s.inserted, at[j]+int32(j))
+	}
+	shift := func(i int32) int32 {
+		// The number of fresh rows placed before old row i.
+		j, _ := slices.BinarySearch(at, i+1)
+		return i + int32(j)
+	}
+	return rows, shift
 }
 
 // marks returns the mark slice sized for n rows, all false.
@@ -319,21 +342,31 @@ func orderEqual(a, b *request) bool {
 
 // deriveChanged is derive for an incremental frame: the shown order with
 // the changed rows taken out and merged back in with their new keys.
-func (b *builder) deriveChanged(f *frame, req *request, prev *frame) {
+func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(int32) int32) {
+	s := &b.inc
+	if shift != nil {
+		f.touched = append(f.touched, s.inserted...)
+		s.touchBuf[1-b.rowCur] = f.touched
+	} else {
+		shift = func(i int32) int32 { return i }
+	}
 	if req.view != viewConns || !orderEqual(req, prev.req) || !prev.exact || prev.keys == nil || b.namesMoved(req) {
 		b.derive(f, req)
 		return
 	}
-	s := &b.inc
 	rows := f.rows
 	s.marks(len(rows))
 	changed := sized(b.rank, len(prev.touched)+len(f.touched))
-	for _, set := range [2][]int32{prev.touched, f.touched} {
-		for _, i := range set {
-			if int(i) < len(rows) && !s.mark[i] {
-				s.mark[i] = true
-				changed = append(changed, uint32(i))
-			}
+	for _, i := range prev.touched {
+		if i := shift(i); int(i) < len(rows) && !s.mark[i] {
+			s.mark[i] = true
+			changed = append(changed, uint32(i))
+		}
+	}
+	for _, i := range f.touched {
+		if int(i) < len(rows) && !s.mark[i] {
+			s.mark[i] = true
+			changed = append(changed, uint32(i))
 		}
 	}
 	b.rank = changed
@@ -383,10 +416,11 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame) {
 	po, pk := prev.order, prev.keys
 	j := 0
 	for p := range po {
-		if s.mark[po[p]] {
+		i := uint32(shift(po[p]))
+		if s.mark[i] {
 			continue
 		}
-		k, i := pk[p], uint32(po[p])
+		k := pk[p]
 		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
 			order = append(order, int32(items[j].i))
 			keys = append(keys, items[j].k)

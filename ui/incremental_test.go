@@ -20,10 +20,11 @@ import (
 // sort, filter and hide-closed settings change along the way.
 func TestIncrementalFramesMatchFull(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		maxConns int
-		seed     uint64
-	}{{"unbounded", 0, 1}, {"bounded", 40, 2}} {
+		name      string
+		maxConns  int
+		seed      uint64
+		fullEvery time.Duration
+	}{{"unbounded", 0, 1, time.Hour}, {"bounded", 40, 2, time.Hour}, {"bounded-with-full-frames", 40, 3, 250 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
 			retInc, retRef := NewRetired(0), NewRetired(0)
 			tab := flows.NewTable(flows.Config{
@@ -37,7 +38,7 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 			clock := func() time.Time { return wall }
 			inc := newBuilder(&Config{Table: tab, Retired: retInc, Linger: 300 * time.Microsecond}, clock)
 			ref := newBuilder(&Config{Table: tab, Retired: retRef, Linger: 300 * time.Microsecond}, clock)
-			inc.inc.min, inc.inc.fullEvery = 0, time.Hour
+			inc.inc.min, inc.inc.fullEvery = 0, tc.fullEvery
 			reqs := []request{
 				{sort: colAge, desc: true},
 				{sort: colBytes, desc: true},
@@ -79,10 +80,13 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 				}
 				compareFrames(t, step, fi, fr)
 			}
-			if incFrames < 300 {
+			if incFrames < 300 && tc.fullEvery == time.Hour || incFrames < 200 {
 				t.Errorf("only %d of 400 frames were incremental", incFrames)
 			}
-			t.Logf("%d incremental frames; %d connections opened, %d evicted", incFrames, tab.Opened(), tab.Evicted())
+			if tc.maxConns > 0 && inc.inc.inserts == 0 {
+				t.Errorf("no frame inserted rows among the old ones")
+			}
+			t.Logf("%d incremental frames, %d inserting; %d connections opened, %d evicted", incFrames, inc.inc.inserts, tab.Opened(), tab.Evicted())
 		})
 	}
 }
