@@ -3,6 +3,7 @@ package ui
 import (
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +197,80 @@ func (g *traffic) next() flows.Packet {
 	g.ts += int64(rng.IntN(4)) * int64(5*time.Microsecond)
 	p.TS, p.FrameLen = g.ts, 54+p.PayloadLen
 	return p
+}
+
+// TestIncrementalFramesUnderConcurrentTraffic builds incremental frames
+// while another goroutine applies packets, as a live capture does; once the
+// traffic stops, one more frame must show what a full snapshot shows (but
+// for rates and first sightings, which depend on the frames before).
+func TestIncrementalFramesUnderConcurrentTraffic(t *testing.T) {
+	ret := NewRetired(0)
+	tab := flows.NewTable(flows.Config{
+		Shards: 8, MaxConns: 200, Changes: true,
+		TimeWait: time.Hour, HandshakeTimeout: time.Hour,
+		ClosedTimeout: 200 * time.Microsecond, IdleTimeout: 5 * time.Millisecond,
+		SweepEvery: 100 * time.Microsecond,
+		OnRetire:   ret.Add,
+	})
+	wall := time.Unix(2e9, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }
+	inc := newBuilder(&Config{Table: tab, Retired: ret, Linger: time.Hour}, clock)
+	inc.inc.min, inc.inc.fullEvery = 0, time.Hour
+	req := &request{sort: colAge, desc: true}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gen := newTraffic(rand.New(rand.NewPCG(4, 4)), 2000)
+		for range 200_000 {
+			p := gen.next()
+			tab.Apply(&p)
+		}
+	}()
+	frames := 0
+	for running := true; running; frames++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		mu.Lock()
+		wall = wall.Add(100 * time.Millisecond)
+		mu.Unlock()
+		inc.commit(inc.refresh(req))
+	}
+	fi := inc.refresh(req)
+	inc.commit(fi)
+	if inc.inc.fulls > frames/2 {
+		t.Errorf("%d of %d frames were full", inc.inc.fulls, frames)
+	}
+	// The reference: a full frame of a fresh builder on the same table
+	// and the same lingering records.
+	ref := newBuilder(&Config{Table: tab, Linger: time.Hour}, clock)
+	ref.lingering = append(ref.lingering, inc.lingering...)
+	fr := ref.full(req)
+	var live []row
+	for _, r := range fi.rows {
+		if r.flags&rowGone == 0 {
+			live = append(live, r)
+		}
+	}
+	if len(live) != len(fr.rows) {
+		t.Fatalf("%d rows, want %d", len(live), len(fr.rows))
+	}
+	for i := range live {
+		a, b := live[i], fr.rows[i]
+		a.rate, b.rate, a.born, b.born = [2]float32{}, [2]float32{}, 0, 0
+		a.wid[widRateUp], a.wid[widRateDn] = b.wid[widRateUp], b.wid[widRateDn]
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("row %d differs:\ngot  %+v\nwant %+v", i, a, b)
+		}
+	}
+	for j := range fi.order {
+		if a, b := fi.at(j).id, fr.at(j).id; a != b {
+			t.Fatalf("order position %d holds %d, want %d", j, a, b)
+		}
+	}
+	t.Logf("%d frames (%d full, %d inserting), %d rows; %d connections opened, %d evicted",
+		frames, inc.inc.fulls, inc.inc.inserts, len(live), tab.Opened(), tab.Evicted())
 }
