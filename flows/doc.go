@@ -7,7 +7,9 @@
 // The only input is [Packet], a small value that a decoder (package capture)
 // fills from one frame's headers. The output is [Record], an immutable copy
 // of one connection, handed out by [Table.Snapshot] and by the table's
-// retire callback when a connection ends and expires.
+// retire callback when a connection ends and expires. A view that follows
+// a large table sets Config.Changes and asks [Table.EachChange] for what
+// changed since it last looked.
 //
 // # Clock
 //

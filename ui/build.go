@@ -372,6 +372,7 @@ func (b *builder) derive(f *frame, req *request) {
 	items := sized(b.items, len(rows))
 	svcIdx := b.svcIdx[:0]
 	exact := true
+	f.w = widths{}
 	for i := range rows {
 		r := &rows[i]
 		if r.flags&rowGone != 0 || req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
@@ -392,6 +393,7 @@ func (b *builder) derive(f *frame, req *request) {
 		}
 		exact = exact && ex
 		items = append(items, sortItem{k, uint32(i)})
+		f.w.add(r) // here, in row order: in view order it would miss the cache
 	}
 	sorted, scratch := radixSort(items, b.scratch)
 	if !exact {
@@ -399,11 +401,9 @@ func (b *builder) derive(f *frame, req *request) {
 	}
 	order := sized(b.ordBuf[1-b.ordCur], len(sorted))
 	keys := sized(b.keyBuf[1-b.ordCur], len(sorted))
-	f.w = widths{}
 	for _, it := range sorted {
 		order = append(order, int32(it.i))
 		keys = append(keys, it.k)
-		f.w.add(&rows[it.i])
 	}
 	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
 	b.items, b.scratch, b.svcIdx = sorted[:0], scratch, svcIdx

@@ -10,11 +10,18 @@
 // The connection and service tables are virtual: they format only the rows
 // on screen, so a million connections cost no more to draw than ten.
 //
+// Once the table holds many connections (50,000), a frame takes only the
+// connections that changed since the last one, from the table's change
+// lists (flows.Config.Changes, which the table must have set), and builds
+// on the frame shown (incremental.go); a full snapshot still comes every
+// 30 seconds and whenever the changes are too many to list.
+//
 // # Processes and names
 //
 // For a live capture, Config.Local names the local process behind each
 // connection and the kernel's own states of its endpoints. The builder
-// calls it for every row of every snapshot (a lookup in memory that the
+// calls it for every row of every full snapshot, and for the changed rows
+// of an incremental frame (a lookup in memory that the
 // caller refreshes in the background, never per packet), and rows keep
 // the process as an index into a table of names, so that frames stay free
 // of pointers. Host names (Config.Names) are asked for only when a row is

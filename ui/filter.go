@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,18 @@ func compileFilter(expr string) *filter {
 		t.addr = t.port < 0 && strings.Trim(w, "0123456789abcdef.:[]") == ""
 		f.terms = append(f.terms, t)
 	}
+	// The words are all needed, in any order: those that need the
+	// addresses formatted go last, so that a cheaper one can rule a row out
+	// first.
+	slices.SortStableFunc(f.terms, func(a, b term) int {
+		switch {
+		case !a.addr && b.addr:
+			return -1
+		case a.addr && !b.addr:
+			return 1
+		}
+		return 0
+	})
 	return f
 }
 

@@ -77,7 +77,7 @@ type Replay interface {
 
 // Config is what Run needs.
 type Config struct {
-	Table *flows.Table // required; set flows.Config.Transitions for the detail view's log
+	Table *flows.Table // required; set flows.Config.Transitions for the detail view's log, and Changes for cheap frames at scale
 	// Retired receives the records of connections that leave the table
 	// (wire its Add to flows.Config.OnRetire), so that they stay visible
 	// for Linger. Nil: connections vanish when they leave the table.
