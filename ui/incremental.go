@@ -344,11 +344,10 @@ func orderEqual(a, b *request) bool {
 // the changed rows taken out and merged back in with their new keys.
 func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(int32) int32) {
 	s := &b.inc
-	if shift != nil {
+	moved := shift != nil
+	if moved {
 		f.touched = append(f.touched, s.inserted...)
 		s.touchBuf[1-b.rowCur] = f.touched
-	} else {
-		shift = func(i int32) int32 { return i }
 	}
 	if req.view != viewConns || !orderEqual(req, prev.req) || !prev.exact || prev.keys == nil || b.namesMoved(req) {
 		b.derive(f, req)
@@ -358,7 +357,10 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	s.marks(len(rows))
 	changed := sized(b.rank, len(prev.touched)+len(f.touched))
 	for _, i := range prev.touched {
-		if i := shift(i); int(i) < len(rows) && !s.mark[i] {
+		if moved {
+			i = shift(i)
+		}
+		if int(i) < len(rows) && !s.mark[i] {
 			s.mark[i] = true
 			changed = append(changed, uint32(i))
 		}
@@ -415,12 +417,14 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	keys := sized(b.keyBuf[1-b.ordCur], n)
 	po, pk := prev.order, prev.keys
 	j := 0
-	for p := range po {
-		i := uint32(shift(po[p]))
+	for p, i := range po {
+		if moved {
+			i = shift(i)
+		}
 		if s.mark[i] {
 			continue
 		}
-		k := pk[p]
+		k, i := pk[p], uint32(i)
 		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
 			order = append(order, int32(items[j].i))
 			keys = append(keys, items[j].k)
