@@ -103,6 +103,7 @@ func BenchmarkFrame(b *testing.B) {
 		{"incremental/50k-changed/by-age", 4, 50_000, request{sort: colAge, desc: true}, false},
 		{"incremental/10k-changed/by-rate", 4, 10_000, request{sort: colRate, desc: true}, false},
 		{"incremental/10k-changed/filtered", 4, 10_000, request{sort: colAge, desc: true, filter: "192.168.0.6:8 est"}, false},
+		{"incremental/10k-changed/services", 4, 10_000, request{view: viewServices, sort: colAge, desc: true, svcSort: scConns, svcDesc: true}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if bc.local {

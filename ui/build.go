@@ -48,7 +48,8 @@ type frame struct {
 	procs         procNames
 	head          header
 
-	newRows, newOrder bool // which builder buffers this frame took
+	newRows, newOrder bool   // which builder buffers this frame took
+	rowsSeq           uint64 // seq of the frame that built rows
 
 	// What an incremental frame (incremental.go) builds on.
 	keys    []uint64 // the sort key of each entry of order
@@ -101,6 +102,7 @@ type builder struct {
 	posBuf    [2][]int32
 	keyBuf    [2][]uint64 // sort keys of ordBuf
 	inc       incState    // incremental.go
+	svc       svcState    // the services of the last frame that showed them
 	ordCur    int
 	svcIdx    []int32
 	rank      []uint32
@@ -150,7 +152,7 @@ func (b *builder) changed() bool {
 // full builds a frame from a new snapshot of the table.
 func (b *builder) full(req *request) *frame {
 	b.seq++
-	f := &frame{req: req, seq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	f := &frame{req: req, seq: b.seq, rowsSeq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
 	b.poll(&f.head)
 	now := b.table.Now().UnixNano()
 	if b.live {
@@ -412,16 +414,10 @@ func (b *builder) derive(f *frame, req *request) {
 
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
-		f.svcs = aggregate(rows, svcIdx, len(b.shown.svcsOrNil()))
-		sortServices(f.svcs, req.svcSort, req.svcDesc)
-		for i := range f.svcs {
-			ep := &f.svcs[i].ep
-			w := apWidth(&ep.addr, ep.port, ep.v6)
-			if ep.vlan.N > 0 {
-				w += len(" vlan ") + len(ep.vlan.String())
-			}
-			f.svcW = max(f.svcW, w)
+		if !b.svc.follows(f, req) { // else only their order changes
+			b.svc.set(aggregate(rows, svcIdx, len(b.shown.svcsOrNil())), f.rowsSeq, req)
 		}
+		b.svc.publish(f, req)
 	}
 	b.fetchDetail(f, req)
 }

@@ -107,7 +107,7 @@ func (b *builder) incremental(req *request) *frame {
 		return nil
 	}
 	b.seq++
-	f := &frame{req: req, seq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
+	f := &frame{req: req, seq: b.seq, rowsSeq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
 	b.poll(&f.head)
 	now := b.table.Now().UnixNano()
 	if b.live {
@@ -349,7 +349,8 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		f.touched = append(f.touched, s.inserted...)
 		s.touchBuf[1-b.rowCur] = f.touched
 	}
-	if req.view != viewConns || !orderEqual(req, prev.req) || !prev.exact || prev.keys == nil || b.namesMoved(req) {
+	if !orderEqual(req, prev.req) || !prev.exact || prev.keys == nil || b.namesMoved(req) ||
+		req.view == viewServices && !b.svc.follows(prev, req) {
 		b.derive(f, req)
 		return
 	}
@@ -408,6 +409,9 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		b.derive(f, req)
 		return
 	}
+	if req.view == viewServices {
+		b.svc.update(f, prev, changed, s.inserted, moved, req, flt)
+	}
 	items, b.scratch = radixSort(items, b.scratch)
 	s.items = items
 
@@ -444,5 +448,8 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	f.order, f.keys, f.exact, f.w = order, keys, true, w
 	f.pos = b.positions(len(rows), order)
 	f.svcs, f.svcW = nil, 0
+	if req.view == viewServices {
+		b.svc.publish(f, req)
+	}
 	b.fetchDetail(f, req)
 }

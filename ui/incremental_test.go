@@ -47,23 +47,29 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 				{sort: colCState},
 				{sort: colAge, desc: true, hideClosed: true},
 				{sort: colIdle, filter: "est"},
+				{view: viewServices, sort: colAge, desc: true, svcSort: scRate, svcDesc: true},
+				{view: viewServices, sort: colAge, desc: true, svcSort: scConns, filter: "10.1.0.2"},
+				{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
 			}
 			rng := rand.New(rand.NewPCG(tc.seed, 7))
 			gen := newTraffic(rng, 300)
 			req := &reqs[0]
-			incFrames := 0
+			incFrames, svcFrames := 0, 0
 			for step := range 400 {
 				for range rng.IntN(40) {
 					p := gen.next()
 					tab.Apply(&p)
 				}
 				wall = wall.Add(100 * time.Millisecond)
-				if step%50 == 49 {
+				if step%25 == 24 {
 					req = &reqs[rng.IntN(len(reqs))]
 					inc.commit(inc.derived(req))
 					ref.commit(ref.derived(req))
 				}
 				fulls := inc.inc.fulls
+				if req.view == viewServices {
+					svcFrames++
+				}
 				fi := inc.refresh(req)
 				inc.commit(fi)
 				if inc.inc.fulls == fulls {
@@ -87,7 +93,10 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 			if tc.maxConns > 0 && inc.inc.inserts == 0 {
 				t.Errorf("no frame inserted rows among the old ones")
 			}
-			t.Logf("%d incremental frames, %d inserting; %d connections opened, %d evicted", incFrames, inc.inc.inserts, tab.Opened(), tab.Evicted())
+			if svcFrames < 50 {
+				t.Errorf("only %d frames in the services view", svcFrames)
+			}
+			t.Logf("%d incremental frames, %d inserting, %d of the services; %d connections opened, %d evicted", incFrames, inc.inc.inserts, svcFrames, tab.Opened(), tab.Evicted())
 		})
 	}
 }
@@ -127,6 +136,9 @@ func compareFrames(t *testing.T, step int, fi, fr *frame) {
 		if fi.w[i] < w {
 			t.Fatalf("step %d: width %d is %d, narrower than %d", step, i, fi.w[i], w)
 		}
+	}
+	if !reflect.DeepEqual(fi.svcs, fr.svcs) || fi.svcW != fr.svcW {
+		t.Fatalf("step %d: services differ:\ngot  %+v\nwant %+v", step, fi.svcs, fr.svcs)
 	}
 	for i := range fi.rows {
 		if fi.rows[i].flags&rowGone != 0 && fi.pos[i] != -1 {

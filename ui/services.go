@@ -156,3 +156,126 @@ func (s *service) text(c svcCol) string {
 	}
 	return ""
 }
+
+// svcState is the builder's copy of the services it last aggregated, so
+// that an incremental frame (incremental.go) can update them from the rows
+// that changed instead of aggregating every row again.
+type svcState struct {
+	list    []service        // in no order
+	idx     map[endpoint]int // index in list
+	rowsSeq uint64           // the rows they aggregate (frame.rowsSeq)
+	req     request          // the settings that chose the rows (filter, hideClosed, names)
+}
+
+// set makes svcs, aggregated from the rows of frame rowsSeq, the state.
+func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
+	s.list = append(s.list[:0], svcs...)
+	s.idx = make(map[endpoint]int, len(svcs))
+	for i := range s.list {
+		s.idx[s.list[i].ep] = i
+	}
+	s.rowsSeq, s.req = rowsSeq, *req
+}
+
+// follows reports whether the state aggregates prev's rows as req chooses
+// them.
+func (s *svcState) follows(prev *frame, req *request) bool {
+	return s.idx != nil && s.rowsSeq == prev.rowsSeq &&
+		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names
+}
+
+// update brings the state from prev's rows to f's: changed are the rows
+// (by index in f, ascending) that changed in either frame, inserted the
+// indices of rows new in the middle (when moved). A row's old version
+// leaves its service, its new one joins; then the rates, which only
+// changed rows have, are summed again in row order, as aggregate sums
+// them, so that they come out the same to the bit.
+func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, moved bool, req *request, flt *filter) {
+	counted := func(r *row) bool {
+		return r.flags&rowGone == 0 && !(req.hideClosed && r.ended()) && (flt.empty() || flt.match(r))
+	}
+	rows, old := f.rows, prev.rows
+	add := func(r *row, sign int) {
+		ep := r.serverEndpoint()
+		j, ok := s.idx[ep]
+		if !ok {
+			j = len(s.list)
+			s.idx[ep] = j
+			s.list = append(s.list, service{ep: ep})
+		}
+		v := &s.list[j]
+		v.conns += sign
+		v.groups[connGroup(r)] += sign
+		if sign > 0 {
+			v.pkts += r.pkts
+			v.bytes[0] += r.bytes[0]
+			v.bytes[1] += r.bytes[1]
+		} else {
+			v.pkts -= r.pkts
+			v.bytes[0] -= r.bytes[0]
+			v.bytes[1] -= r.bytes[1]
+		}
+	}
+	for _, i := range changed {
+		o := int(i)
+		if moved {
+			// Its index before the insertions, unless it is one of them.
+			k, found := slices.BinarySearch(inserted, int32(i))
+			if found {
+				o = -1
+			} else {
+				o -= k
+			}
+		}
+		if o >= 0 && o < len(old) && counted(&old[o]) {
+			add(&old[o], -1)
+		}
+		if counted(&rows[i]) {
+			add(&rows[i], +1)
+		}
+	}
+	// A service without connections is gone, as aggregate would not list
+	// it.
+	keep := s.list[:0]
+	for _, v := range s.list {
+		if v.conns > 0 {
+			keep = append(keep, v)
+		}
+	}
+	if len(keep) != len(s.list) {
+		clear(s.list[len(keep):])
+		s.list = keep
+		clear(s.idx)
+		for i := range s.list {
+			s.idx[s.list[i].ep] = i
+		}
+	}
+	for i := range s.list {
+		s.list[i].rate = [2]float64{}
+	}
+	for _, i := range changed {
+		r := &rows[i]
+		if r.rate != [2]float32{} && counted(r) {
+			v := &s.list[s.idx[r.serverEndpoint()]]
+			v.rate[0] += float64(r.rate[0])
+			v.rate[1] += float64(r.rate[1])
+		}
+	}
+	s.rowsSeq = f.rowsSeq
+}
+
+// publish gives f a sorted copy of the services, and the width of their
+// names.
+func (s *svcState) publish(f *frame, req *request) {
+	f.svcs = slices.Clone(s.list)
+	sortServices(f.svcs, req.svcSort, req.svcDesc)
+	f.svcW = 0
+	for i := range f.svcs {
+		ep := &f.svcs[i].ep
+		w := apWidth(&ep.addr, ep.port, ep.v6)
+		if ep.vlan.N > 0 {
+			w += len(" vlan ") + len(ep.vlan.String())
+		}
+		f.svcW = max(f.svcW, w)
+	}
+}
