@@ -25,6 +25,7 @@ check: ## formatting, vet and staticcheck
 
 test: setup check ## set up, then run every check and test (race detector on), and every benchmark once
 	$(GO) test -race -count=1 ./...
+	FLOWTRACK_UI_INCREMENTAL=1 $(GO) test -race -count=1 ./ui # the UI's screens again, with incremental frames
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 
 live: setup ## only the live test (root): flowtrack captures between two network namespaces, checked against ss

@@ -126,7 +126,11 @@ func run(ctx context.Context, cfg Config, o options) error {
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		u.buildLoop(ctx, newBuilder(&cfg, o.clock), stopped)
+		b := newBuilder(&cfg, o.clock)
+		if o.incremental {
+			b.inc.min = 0
+		}
+		u.buildLoop(ctx, b, stopped)
 	}()
 	go func() {
 		// Stop the application only once the builder has returned, so that

@@ -190,6 +190,13 @@ func newHarness(t *testing.T, w, h int, ps []flows.Packet, setup ...func(*Config
 	for _, s := range setup {
 		s(&cfg, &tcfg)
 	}
+	// FLOWTRACK_UI_INCREMENTAL=1 runs every harness test with frames built
+	// from the table's changes (incremental.go), which a table this small
+	// would not otherwise use: the screens must be the same.
+	incremental := os.Getenv("FLOWTRACK_UI_INCREMENTAL") == "1"
+	if incremental {
+		tcfg.Changes = true
+	}
 	hs.table = flows.NewTable(tcfg)
 	cfg.Table = hs.table
 	hs.apply(ps...)
@@ -202,6 +209,8 @@ func newHarness(t *testing.T, w, h int, ps []flows.Packet, setup ...func(*Config
 		barrier: barrierKey,
 		settled: func() { hs.settled <- struct{}{} },
 		ready:   func(u *ui) { hs.u.Store(u) },
+
+		incremental: incremental,
 	}
 	go func() { hs.done <- run(ctx, cfg, opts) }()
 	t.Cleanup(func() {

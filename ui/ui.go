@@ -128,6 +128,9 @@ type options struct {
 	settled func()
 	// ready, if set, gets the UI before it starts.
 	ready func(*ui)
+	// incremental builds frames from the table's changes whatever its
+	// size, as it does from incrementalFrom connections (tests).
+	incremental bool
 }
 
 // errNoTable is returned by Run without a table.
