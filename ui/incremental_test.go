@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"reflect"
 	"sync"
@@ -21,90 +22,122 @@ import (
 // sort, filter and hide-closed settings change along the way.
 func TestIncrementalFramesMatchFull(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		maxConns  int
-		seed      uint64
-		fullEvery time.Duration
-	}{{"unbounded", 0, 1, time.Hour}, {"bounded", 40, 2, time.Hour}, {"bounded-with-full-frames", 40, 3, 250 * time.Millisecond}} {
+		name string
+		run  incRun
+	}{
+		{"unbounded", incRun{seed: 1, tuples: 300, steps: 400, fullEvery: time.Hour}},
+		{"bounded", incRun{seed: 2, maxConns: 40, tuples: 300, steps: 400, fullEvery: time.Hour}},
+		{"bounded-with-full-frames", incRun{seed: 3, maxConns: 40, tuples: 300, steps: 400, fullEvery: 250 * time.Millisecond}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			retInc, retRef := NewRetired(0), NewRetired(0)
-			tab := flows.NewTable(flows.Config{
-				Shards: 4, MaxConns: tc.maxConns, Changes: true,
-				TimeWait: time.Hour, HandshakeTimeout: time.Hour,
-				ClosedTimeout: 200 * time.Microsecond, IdleTimeout: 5 * time.Millisecond,
-				SweepEvery: 100 * time.Microsecond,
-				OnRetire:   func(r []flows.Record) { retInc.Add(r); retRef.Add(r) },
-			})
-			wall := time.Unix(2e9, 0)
-			clock := func() time.Time { return wall }
-			inc := newBuilder(&Config{Table: tab, Retired: retInc, Linger: 300 * time.Microsecond}, clock)
-			ref := newBuilder(&Config{Table: tab, Retired: retRef, Linger: 300 * time.Microsecond}, clock)
-			inc.inc.min, inc.inc.fullEvery = 0, tc.fullEvery
-			reqs := []request{
-				{sort: colAge, desc: true},
-				{sort: colBytes, desc: true},
-				{sort: colRate, desc: true},
-				{sort: colCState},
-				{sort: colAge, desc: true, hideClosed: true},
-				{sort: colIdle, filter: "est"},
-				{view: viewServices, sort: colAge, desc: true, svcSort: scRate, svcDesc: true},
-				{view: viewServices, sort: colAge, desc: true, svcSort: scConns, filter: "10.1.0.2"},
-				{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
+			st := tc.run.check(t)
+			if st.incFrames < 300 && tc.run.fullEvery == time.Hour || st.incFrames < 200 {
+				t.Errorf("only %d of 400 frames were incremental", st.incFrames)
 			}
-			rng := rand.New(rand.NewPCG(tc.seed, 7))
-			gen := newTraffic(rng, 300)
-			req := &reqs[0]
-			incFrames, svcFrames := 0, 0
-			for step := range 400 {
-				for range rng.IntN(40) {
-					p := gen.next()
-					tab.Apply(&p)
-				}
-				wall = wall.Add(100 * time.Millisecond)
-				if step%25 == 24 {
-					req = &reqs[rng.IntN(len(reqs))]
-					inc.commit(inc.derived(req))
-					ref.commit(ref.derived(req))
-				}
-				fulls := inc.inc.fulls
-				if req.view == viewServices {
-					svcFrames++
-				}
-				fi := inc.refresh(req)
-				inc.commit(fi)
-				if inc.inc.fulls == fulls {
-					incFrames++
-				}
-				fr := ref.full(req)
-				ref.commit(fr)
-				if debugID != 0 {
-					for _, f := range []*frame{fi, fr} {
-						if i, ok := f.find(debugID); ok {
-							r := f.rows[i]
-							t.Logf("step %d now %d: bytes %v rate %v touched %v", step, f.now, r.bytes, r.rate, f.touched)
-						}
-					}
-				}
-				compareFrames(t, step, fi, fr)
-			}
-			if incFrames < 300 && tc.fullEvery == time.Hour || incFrames < 200 {
-				t.Errorf("only %d of 400 frames were incremental", incFrames)
-			}
-			if tc.maxConns > 0 && inc.inc.inserts == 0 {
+			if tc.run.maxConns > 0 && st.inserts == 0 {
 				t.Errorf("no frame inserted rows among the old ones")
 			}
-			if svcFrames < 50 {
-				t.Errorf("only %d frames in the services view", svcFrames)
+			if st.svcFrames < 50 {
+				t.Errorf("only %d frames in the services view", st.svcFrames)
 			}
-			t.Logf("%d incremental frames, %d inserting, %d of the services; %d connections opened, %d evicted", incFrames, inc.inc.inserts, svcFrames, tab.Opened(), tab.Evicted())
+			t.Logf("%+v", st)
 		})
 	}
 }
 
+// FuzzIncrementalFrames is TestIncrementalFramesMatchFull with the
+// traffic's seed, the table's bound and shards, the number of 4-tuples and
+// the spacing of full frames chosen by the fuzzer.
+func FuzzIncrementalFrames(f *testing.F) {
+	f.Add(uint64(1), uint8(0), uint8(4), uint16(300), uint8(0))
+	f.Add(uint64(2), uint8(40), uint8(1), uint16(50), uint8(3))
+	f.Fuzz(func(t *testing.T, seed uint64, maxConns, shards uint8, tuples uint16, fullEvery uint8) {
+		r := incRun{seed: seed, maxConns: int(maxConns), shards: int(shards%8) + 1, tuples: int(tuples%2000) + 1, steps: 60,
+			fullEvery: time.Duration(fullEvery) * 100 * time.Millisecond}
+		if fullEvery == 0 {
+			r.fullEvery = time.Hour
+		}
+		r.check(t)
+	})
+}
+
+// incRun is one run of random traffic, with a frame built both ways after
+// each burst of packets.
+type incRun struct {
+	seed      uint64
+	maxConns  int
+	shards    int // default 4
+	tuples    int
+	steps     int
+	fullEvery time.Duration
+}
+
+type incStats struct {
+	incFrames, svcFrames, inserts int
+	opened, evicted               uint64
+}
+
+// check runs r, comparing every incremental frame with a full one.
+func (r incRun) check(t *testing.T) incStats {
+	t.Helper()
+	retInc, retRef := NewRetired(0), NewRetired(0)
+	tab := flows.NewTable(flows.Config{
+		Shards: cmp.Or(r.shards, 4), MaxConns: r.maxConns, Changes: true,
+		TimeWait: time.Hour, HandshakeTimeout: time.Hour,
+		ClosedTimeout: 200 * time.Microsecond, IdleTimeout: 5 * time.Millisecond,
+		SweepEvery: 100 * time.Microsecond,
+		OnRetire:   func(r []flows.Record) { retInc.Add(r); retRef.Add(r) },
+	})
+	wall := time.Unix(2e9, 0)
+	clock := func() time.Time { return wall }
+	inc := newBuilder(&Config{Table: tab, Retired: retInc, Linger: 300 * time.Microsecond}, clock)
+	ref := newBuilder(&Config{Table: tab, Retired: retRef, Linger: 300 * time.Microsecond}, clock)
+	inc.inc.min, inc.inc.fullEvery = 0, r.fullEvery
+	reqs := []request{
+		{sort: colAge, desc: true},
+		{sort: colBytes, desc: true},
+		{sort: colRate, desc: true},
+		{sort: colCState},
+		{sort: colAge, desc: true, hideClosed: true},
+		{sort: colIdle, filter: "est"},
+		{view: viewServices, sort: colAge, desc: true, svcSort: scRate, svcDesc: true},
+		{view: viewServices, sort: colAge, desc: true, svcSort: scConns, filter: "10.1.0.2"},
+		{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
+	}
+	rng := rand.New(rand.NewPCG(r.seed, 7))
+	gen := newTraffic(rng, r.tuples)
+	req := &reqs[0]
+	var st incStats
+	for step := range r.steps {
+		for range rng.IntN(40) {
+			p := gen.next()
+			tab.Apply(&p)
+		}
+		wall = wall.Add(100 * time.Millisecond)
+		if step%25 == 24 {
+			req = &reqs[rng.IntN(len(reqs))]
+			inc.commit(inc.derived(req))
+			ref.commit(ref.derived(req))
+		}
+		fulls := inc.inc.fulls
+		if req.view == viewServices {
+			st.svcFrames++
+		}
+		fi := inc.refresh(req)
+		inc.commit(fi)
+		if inc.inc.fulls == fulls {
+			st.incFrames++
+		}
+		fr := ref.full(req)
+		ref.commit(fr)
+		compareFrames(t, step, fi, fr)
+	}
+	st.inserts, st.opened, st.evicted = inc.inc.inserts, tab.Opened(), tab.Evicted()
+	return st
+}
+
 // compareFrames fails unless the incremental frame fi shows what the full
 // frame fr shows.
-var debugID uint64
-
 func compareFrames(t *testing.T, step int, fi, fr *frame) {
 	t.Helper()
 	var live []row
