@@ -257,13 +257,8 @@ func (b *builder) full(req *request) *frame {
 		case b.builds > 0:
 			r.born = f.wall
 		}
-		if dt > 0 && r.flags&rowRetired == 0 {
-			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
-			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
-			r.setRateWidths()
-			if r.rate != [2]float32{} {
-				touched = append(touched, int32(out-1))
-			}
+		if r.setRate(before, dt) {
+			touched = append(touched, int32(out-1))
 		}
 	}
 	rows = rows[:out]
@@ -377,7 +372,7 @@ func (b *builder) derive(f *frame, req *request) {
 	f.w = widths{}
 	for i := range rows {
 		r := &rows[i]
-		if r.flags&rowGone != 0 || req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
+		if !req.lists(r, flt) {
 			continue
 		}
 		if req.view == viewServices {
@@ -386,13 +381,7 @@ func (b *builder) derive(f *frame, req *request) {
 		if req.scope != nil && r.serverEndpoint() != *req.scope {
 			continue
 		}
-		k, ex, missing := r.sortKey(req.sort, f.now, &f.procs)
-		if req.desc {
-			k = ^k
-		}
-		if missing {
-			k = math.MaxUint64
-		}
+		k, ex := req.key(r, f)
 		exact = exact && ex
 		items = append(items, sortItem{k, uint32(i)})
 		f.w.add(r) // here, in row order: in view order it would miss the cache
@@ -466,6 +455,38 @@ func (b *builder) lookup(key flows.Key, id uint64) (*flows.Record, bool) {
 		return &r, false
 	}
 	return nil, false
+}
+
+// lists reports whether the view req asks for shows row r (the Services
+// view counts it), whatever the service it is limited to.
+func (req *request) lists(r *row, flt *filter) bool {
+	return r.flags&rowGone == 0 && !(req.hideClosed && r.ended()) && (flt.empty() || flt.match(r))
+}
+
+// key returns row r's sort key in the view req asks for, and whether the
+// key alone orders it (see refine).
+func (req *request) key(r *row, f *frame) (uint64, bool) {
+	k, exact, missing := r.sortKey(req.sort, f.now, &f.procs)
+	if req.desc {
+		k = ^k
+	}
+	if missing {
+		k = math.MaxUint64 // last, either way
+	}
+	return k, exact
+}
+
+// setRate sets the rates of a row that was counting before bytes at the
+// previous frame, dt seconds ago, and reports whether it has one. A row
+// that left the table has none.
+func (r *row) setRate(before [2]uint64, dt float64) bool {
+	if dt <= 0 || r.flags&rowRetired != 0 {
+		return false
+	}
+	r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
+	r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
+	r.setRateWidths()
+	return r.rate != [2]float32{}
 }
 
 // refine sorts the runs of equal keys that an inexact key (an IPv6

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"math"
 	"slices"
 	"time"
 
@@ -150,13 +149,6 @@ func (b *builder) incremental(req *request) *frame {
 	if now > prev.now {
 		dt = float64(now-prev.now) / 1e9
 	}
-	setRate := func(r *row, before [2]uint64) {
-		if dt > 0 && r.flags&rowRetired == 0 {
-			r.rate[0] = float32(float64(r.bytes[0]-min(before[0], r.bytes[0])) / dt)
-			r.rate[1] = float32(float64(r.bytes[1]-min(before[1], r.bytes[1])) / dt)
-			r.setRateWidths()
-		}
-	}
 
 	// Rows that left: the table's (unless retired since, which keeps the
 	// row for the linger) and the retired whose linger ended.
@@ -211,7 +203,7 @@ func (b *builder) incremental(req *request) *frame {
 			u.born = f.wall
 		}
 		*r = *u
-		setRate(r, before)
+		r.setRate(before, dt)
 		touched = append(touched, int32(i))
 	}
 	// Rates fall to zero on the rows that changed last time only.
@@ -238,7 +230,7 @@ func (b *builder) incremental(req *request) *frame {
 		if b.builds > 0 {
 			u.born = f.wall
 		}
-		setRate(u, [2]uint64{})
+		u.setRate([2]uint64{}, dt)
 	}
 	var shift func(int32) int32
 	if len(fresh) > 0 && fresh[0].k <= s.maxID {
@@ -384,19 +376,10 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	exact := true
 	for _, i := range changed {
 		r := &rows[i]
-		if r.flags&rowGone != 0 || req.hideClosed && r.ended() || !flt.empty() && !flt.match(r) {
+		if !req.lists(r, flt) || req.scope != nil && r.serverEndpoint() != *req.scope {
 			continue
 		}
-		if req.scope != nil && r.serverEndpoint() != *req.scope {
-			continue
-		}
-		k, ex, missing := r.sortKey(req.sort, f.now, &f.procs)
-		if req.desc {
-			k = ^k
-		}
-		if missing {
-			k = math.MaxUint64
-		}
+		k, ex := req.key(r, f)
 		exact = exact && ex
 		items = append(items, sortItem{k, i})
 		w.add(r)

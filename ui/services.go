@@ -191,9 +191,7 @@ func (s *svcState) follows(prev *frame, req *request) bool {
 // changed rows have, are summed again in row order, as aggregate sums
 // them, so that they come out the same to the bit.
 func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, moved bool, req *request, flt *filter) {
-	counted := func(r *row) bool {
-		return r.flags&rowGone == 0 && !(req.hideClosed && r.ended()) && (flt.empty() || flt.match(r))
-	}
+	counted := func(r *row) bool { return req.lists(r, flt) }
 	rows, old := f.rows, prev.rows
 	add := func(r *row, sign int) {
 		ep := r.serverEndpoint()
