@@ -16,13 +16,7 @@ import (
 var bigTable = sync.OnceValue(func() *flows.Table {
 	const n = 1_000_000
 	tab := flows.NewTable(flows.Config{Changes: true})
-	var p flows.Packet
-	send := func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
-		p = flows.Packet{Flags: flags, Seq: seq, Ack: ack, PayloadLen: length, FrameLen: 54 + length, Window: 1000, WScale: -1, TS: ts}
-		p.Tuple.SetV4(src[:], dst[:])
-		p.Tuple.SrcPort, p.Tuple.DstPort = sp, dp
-		tab.Apply(&p)
-	}
+	send := sender(tab)
 	base := t0.UnixNano()
 	for i := range n {
 		c := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
@@ -168,18 +162,23 @@ func BenchmarkFrame(b *testing.B) {
 	}
 }
 
-// frameTraffic returns a function that plays one frame's worth of traffic
-// on bigTable's connections: a data segment on each of n established
-// connections, taken in turn, and n/20 new handshakes, 100 ms of capture
-// time after the last frame's.
-func frameTraffic(tab *flows.Table, n int) func() {
+// sender returns a function that applies one IPv4 segment to tab.
+func sender(tab *flows.Table) func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
 	var p flows.Packet
-	send := func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
+	return func(src, dst [4]byte, sp, dp uint16, flags flows.Flags, seq, ack, length uint32, ts int64) {
 		p = flows.Packet{Flags: flags, Seq: seq, Ack: ack, PayloadLen: length, FrameLen: 54 + length, Window: 1000, WScale: -1, TS: ts}
 		p.Tuple.SetV4(src[:], dst[:])
 		p.Tuple.SrcPort, p.Tuple.DstPort = sp, dp
 		tab.Apply(&p)
 	}
+}
+
+// frameTraffic returns a function that plays one frame's worth of traffic
+// on bigTable's connections: a data segment on each of n established
+// connections, taken in turn, and n/20 new handshakes, 100 ms of capture
+// time after the last frame's.
+func frameTraffic(tab *flows.Table, n int) func() {
+	send := sender(tab)
 	ts := tab.Now().UnixNano()
 	next, fresh := 0, 0
 	sent := map[int]uint32{}

@@ -149,16 +149,23 @@ func (b *builder) changed() bool {
 	return st.Live && !st.Done || sig != b.sig
 }
 
-// full builds a frame from a new snapshot of the table.
-func (b *builder) full(req *request) *frame {
+// newFrame starts a frame with new rows: numbered, with the capture status
+// and the time of its snapshot.
+func (b *builder) newFrame(req *request) *frame {
 	b.seq++
 	f := &frame{req: req, seq: b.seq, rowsSeq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
 	b.poll(&f.head)
-	now := b.table.Now().UnixNano()
+	f.now = b.table.Now().UnixNano()
 	if b.live {
-		now = max(now, f.head.capture)
+		f.now = max(f.now, f.head.capture)
 	}
-	f.now = now
+	return f
+}
+
+// full builds a frame from a new snapshot of the table.
+func (b *builder) full(req *request) *frame {
+	f := b.newFrame(req)
+	now := f.now
 	b.takeRetired(now, false)
 	// Convert each record as the table hands it over, without a copy of
 	// them all (a million Records are a third of a gigabyte, their rows

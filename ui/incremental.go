@@ -105,14 +105,8 @@ func (b *builder) incremental(req *request) *frame {
 	if !ok {
 		return nil
 	}
-	b.seq++
-	f := &frame{req: req, seq: b.seq, rowsSeq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
-	b.poll(&f.head)
-	now := b.table.Now().UnixNano()
-	if b.live {
-		now = max(now, f.head.capture)
-	}
-	f.now = now
+	f := b.newFrame(req)
+	now := f.now
 	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
 	expired := b.takeRetired(now, true)
 	for i := range b.lingering {
