@@ -119,7 +119,7 @@ type conn struct {
 	synTS     int64 // time of the client's latest SYN
 	rtt       int64 // handshake round-trip time (ns), or -1
 	zeek      zeekConn
-	log       *[]Transition // state changes, when the table keeps them
+	log       *[]transition // state changes, when the table keeps them
 	prev      *conn         // neighbours on the shard's eviction list
 	next      *conn
 }

@@ -94,6 +94,6 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.zeek = c.zeek
 	r.Transitions = nil
 	if withLog && c.log != nil {
-		r.Transitions = append([]Transition(nil), *c.log...)
+		r.Transitions = c.transitions()
 	}
 }

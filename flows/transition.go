@@ -47,11 +47,59 @@ func (t Transition) Cause() string {
 	return fmt.Sprintf("%s sent %s seq=%d ack=%d len=%d", who, t.Flags, t.Seq, t.Ack, t.PayloadLen)
 }
 
+// transition is a Transition as a connection keeps it, in 24 bytes
+// instead of 32: a view keeps about ten for each of a million connections.
+type transition struct {
+	ts         int64
+	seq, ack   uint32
+	payloadLen uint32
+	flags      Flags
+	states     uint8 // From<<4 | To
+	bits       uint8 // tr* below
+}
+
+const (
+	trClient = 1 << iota
+	trPacket
+	trConfirmed
+	trReplaced
+	trFromClient
+)
+
+// States fit in four bits each.
+var _ [16 - numStates]struct{}
+
+func packTransition(t *Transition) transition {
+	p := transition{ts: t.TS, seq: t.Seq, ack: t.Ack, payloadLen: t.PayloadLen, flags: t.Flags,
+		states: uint8(t.From)<<4 | uint8(t.To)}
+	for _, b := range [...]struct {
+		on  bool
+		bit uint8
+	}{{t.Client, trClient}, {t.Packet, trPacket}, {t.Confirmed, trConfirmed}, {t.Replaced, trReplaced}, {t.FromClient, trFromClient}} {
+		if b.on {
+			p.bits |= b.bit
+		}
+	}
+	return p
+}
+
+func (p transition) unpack() Transition {
+	return Transition{
+		TS: p.ts, Seq: p.seq, Ack: p.ack, PayloadLen: p.payloadLen, Flags: p.flags,
+		From: State(p.states >> 4), To: State(p.states & 15),
+		Client: p.bits&trClient != 0, Packet: p.bits&trPacket != 0, Confirmed: p.bits&trConfirmed != 0,
+		Replaced: p.bits&trReplaced != 0, FromClient: p.bits&trFromClient != 0,
+	}
+}
+
 // logTransition keeps t, up to cfg.Transitions per connection: the first
 // half and the most recent ones, so both the opening and the end survive.
+// The log grows to 4, 10, 25 entries, then the limit: a connection
+// opened and closed normally has 9 or 10, which fill 240 bytes exactly (a
+// size class), where doubling would have taken 16.
 func (c *conn) logTransition(cfg *Config, t Transition) {
 	if c.log == nil {
-		l := make([]Transition, 0, 4)
+		l := make([]transition, 0, min(4, cfg.Transitions))
 		c.log = &l
 	}
 	l := *c.log
@@ -60,5 +108,21 @@ func (c *conn) logTransition(cfg *Config, t Transition) {
 		copy(l[keep:], l[keep+1:])
 		l = l[:len(l)-1]
 	}
-	*c.log = append(l, t)
+	if len(l) == cap(l) {
+		n := min(cfg.Transitions, max(4, len(l)*5/2, len(l)*2))
+		l = append(make([]transition, 0, n), l...)
+	}
+	*c.log = append(l, packTransition(&t))
+}
+
+// transitions returns the log as Transitions, oldest first.
+func (c *conn) transitions() []Transition {
+	if c.log == nil {
+		return nil
+	}
+	out := make([]Transition, len(*c.log))
+	for i, p := range *c.log {
+		out[i] = p.unpack()
+	}
+	return out
 }
