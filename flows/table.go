@@ -426,7 +426,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	// Half-open connections stay small values, where they are, until their
 	// turn comes: under a flood they are most of the table, and limbo holds
 	// as many. Flush takes the shards' half tables and limbos whole.
-	conns := make([]*conn, 0, t.Len())
+	conns := make([]started[*conn], 0, t.Len())
 	var halves []halfTable
 	var limbos []limbo
 	nHalf := 0
@@ -437,7 +437,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg)
-			conns = append(conns, c)
+			conns = append(conns, started[*conn]{c.first, c})
 			sh.untrack(c)
 		})
 		sh.m = connTable{}
@@ -453,60 +453,93 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		}
 		sh.mu.Unlock()
 	}
-	// The connections are out of the table: no lock guards them now.
-	type half struct {
-		e   *halfSlot
-		end EndReason
+	// The connections are out of the table: no lock guards them now. Three
+	// lists, each sorted by start, are merged: full connections, half-open
+	// ones and those in limbo (evicted).
+	nLimbo := 0
+	for i := range limbos {
+		nLimbo += limbos[i].n
 	}
-	refs := make([]half, 0, nHalf)
+	open := make([]started[*halfSlot], 0, nHalf-nLimbo)
 	for i := range halves {
-		halves[i].each(func(s *halfSlot) { refs = append(refs, half{s, EndFlushed}) })
+		halves[i].each(func(s *halfSlot) { open = append(open, started[*halfSlot]{s.h.firstTS(), s}) })
 	}
+	evicted := make([]started[*halfSlot], 0, nLimbo)
 	for i := range limbos {
 		l := &limbos[i]
 		for j := range l.slots {
 			if l.tags[j] != 0 {
-				refs = append(refs, half{&l.slots[j], EndEvicted})
+				e := &l.slots[j]
+				evicted = append(evicted, started[*halfSlot]{e.h.firstTS(), e})
 			}
 		}
 	}
-	slices.SortFunc(conns, func(a, b *conn) int {
-		if c := cmp.Compare(a.first, b.first); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	slices.SortFunc(refs, func(a, b half) int {
-		if c := cmp.Compare(a.e.h.firstTS(), b.e.h.firstTS()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.e.h.ident(), b.e.h.ident())
-	})
-	n := len(conns) + len(refs)
+	halfID := func(e *halfSlot) uint64 { return e.h.ident() }
+	conns, _ = sortStarted(conns, nil, func(c *conn) uint64 { return c.id })
+	var tmp []started[*halfSlot]
+	open, tmp = sortStarted(open, tmp, halfID)
+	evicted, _ = sortStarted(evicted, tmp, halfID)
+	tmp = nil
+
+	n := len(conns) + len(open) + len(evicted)
 	t.retired.Add(uint64(n))
 	const batch = 256
 	buf := make([]Record, 0, batch)
 	var scratch conn
-	for i, j := 0, 0; i+j < n; {
-		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].e.h.firstTS() ||
-			conns[i].first == refs[j].e.h.firstTS() && conns[i].id < refs[j].e.h.ident()) {
-			buf = append(buf, conns[i].record(EndFlushed, true))
-			conns[i] = nil
-			i++
-		} else {
-			e := refs[j].e
-			c := e.h.conn(e.key, &t.cfg, &scratch)
-			c.expireTimers(now, seen, &t.cfg)
-			buf = append(buf, c.record(refs[j].end, true))
-			j++
+	half := func(s started[*halfSlot], end EndReason) {
+		c := s.p.h.conn(s.p.key, &t.cfg, &scratch)
+		c.expireTimers(now, seen, &t.cfg)
+		buf = append(buf, c.record(end, true))
+	}
+	// The heads of the three lists, as (start, ID); done when exhausted.
+	type head struct {
+		first int64
+		id    uint64
+		done  bool
+	}
+	var h [3]head
+	i, j, k := 0, 0, 0
+	next := func() {
+		h[0], h[1], h[2] = head{done: true}, head{done: true}, head{done: true}
+		if i < len(conns) {
+			h[0] = head{conns[i].first, conns[i].p.id, false}
 		}
-		if len(buf) == batch || i+j == n {
+		if j < len(open) {
+			h[1] = head{open[j].first, open[j].p.h.ident(), false}
+		}
+		if k < len(evicted) {
+			h[2] = head{evicted[k].first, evicted[k].p.h.ident(), false}
+		}
+	}
+	for next(); i+j+k < n; next() {
+		which := -1
+		for w := range h {
+			if h[w].done {
+				continue
+			}
+			if which < 0 || h[w].first < h[which].first || h[w].first == h[which].first && h[w].id < h[which].id {
+				which = w
+			}
+		}
+		switch which {
+		case 0:
+			buf = append(buf, conns[i].p.record(EndFlushed, true))
+			conns[i].p = nil
+			i++
+		case 1:
+			half(open[j], EndFlushed)
+			j++
+		default:
+			half(evicted[k], EndEvicted)
+			k++
+		}
+		if len(buf) == batch || i+j+k == n {
 			fn(buf)
 			clear(buf)
 			buf = buf[:0]
 		}
 	}
-	clear(refs) // no reference into limbo's memory is left
+	clear(evicted) // no reference into limbo's memory is left
 	for i := range limbos {
 		limbos[i].release()
 	}
