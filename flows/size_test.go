@@ -24,3 +24,11 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("endpoint is %d bytes, want 96", n)
 	}
 }
+
+// TestShardSize keeps a shard a whole number of cache lines, so that two
+// goroutines locking neighbouring shards do not share one.
+func TestShardSize(t *testing.T) {
+	if n := unsafe.Sizeof(shard{}); n%64 != 0 {
+		t.Fatalf("shard is %d bytes, not a multiple of 64", n)
+	}
+}
