@@ -17,22 +17,25 @@ import (
 //     shown frame by copying the rows that frame changed (its touched
 //     list), then this frame's changes are written over it. A connection
 //     new since the last frame has a higher ID than every row (EachChange
-//     and the retired records are cut at one ID mark), so it is appended.
-//     A row that leaves is marked rowGone, not removed, so that no row
-//     moves; a full frame drops them.
+//     and the retired records are cut at one ID mark), so it is appended;
+//     only a handshake back from the table's limbo, never shown, is merged
+//     in among the others (insert). A row that leaves is marked rowGone,
+//     not removed, so that no row moves; a full frame drops them.
 //   - The view order is the shown order with the changed rows taken out
 //     and put back in by a merge of their new keys: row keys do not depend
 //     on the time (ages sort by first-seen time), so the other rows keep
-//     their places.
+//     their places. A new sort, filter or view sorts every row again
+//     (derive), without a new snapshot.
 //   - Rates are recomputed for the rows that changed in this frame or the
 //     last (a row that changed then and not now falls to zero).
+//   - The Services view's counts are updated from the changed rows
+//     (svcState.update).
 //
 // Column widths only grow between full frames. A full frame still comes
-// every fullEvery, and whenever the change lists overflowed, the request
-// changed what rows are in the order, or gone rows pile up; it also shows
-// what only time changes without a packet: a half-open connection's
-// handshake timing out (a full connection's timers are applied by the
-// table's sweep, which lists the change).
+// every fullEvery, when the change lists overflowed, and when gone rows
+// pile up; it also shows what only time changes without a packet: a
+// half-open connection's handshake timing out (a full connection's timers
+// are applied by the table's sweep, which lists the change).
 
 // incState is the builder's incremental state.
 type incState struct {
