@@ -20,7 +20,7 @@ import (
 //     and the retired records are cut at one ID mark), so it is appended;
 //     only a handshake back from the table's limbo, never shown, is merged
 //     in among the others (insert). A row that leaves is marked rowGone,
-//     not removed, so that no row moves; a full frame drops them.
+//     not removed, so that no row moves.
 //   - The view order is the shown order with the changed rows taken out
 //     and put back in by a merge of their new keys: row keys do not depend
 //     on the time (ages sort by first-seen time), so the other rows keep
@@ -31,9 +31,10 @@ import (
 //   - The Services view's counts are updated from the changed rows
 //     (svcState.update).
 //
-// Column widths only grow between full frames. A full frame still comes
-// every fullEvery, when the change lists overflowed, and when gone rows
-// pile up; it also shows what only time changes without a packet: a
+// Column widths only grow between full frames. When gone rows pile up (a
+// quarter of all), a frame drops them and sorts every row again (compact).
+// A full frame still comes every fullEvery, and when the change lists
+// overflowed; it also shows what only time changes without a packet: a
 // half-open connection's handshake timing out (a full connection's timers
 // are applied by the table's sweep, which lists the change).
 
@@ -54,6 +55,8 @@ type incState struct {
 	items     []sortItem
 	fulls     int // full frames built, for tests
 	inserts   int // frames that inserted rows, for tests
+	compacts  int // frames that dropped gone rows, for tests
+	remap     []int32
 }
 
 const (
@@ -89,7 +92,7 @@ func (b *builder) refresh(req *request) *frame {
 func (b *builder) incremental(req *request) *frame {
 	s := &b.inc
 	prev := b.shown
-	if prev == nil || len(prev.rows) < s.min || prev.gone > len(prev.rows)/4 ||
+	if prev == nil || len(prev.rows) < s.min ||
 		b.clock().Sub(s.lastFull) >= s.fullEvery || len(b.procs.names) > maxProcNames {
 		return nil
 	}
@@ -248,13 +251,58 @@ func (b *builder) incremental(req *request) *frame {
 	if len(rows) > 0 {
 		s.maxID = max(s.maxID, rows[len(rows)-1].id)
 	}
+	b.builds++
+	if f.gone > len(rows)/4 {
+		// Gone rows pile up: drop them, and sort what is left again.
+		if shift != nil {
+			touched = append(touched, s.inserted...)
+		}
+		rows, touched = s.compact(rows, touched)
+		f.gone, f.layout = 0, true
+		b.rowBuf[1-b.rowCur], f.rows = rows, rows
+		f.touched, s.touchBuf[1-b.rowCur] = touched, touched
+		b.derive(f, req)
+		return f
+	}
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
-	b.builds++
 	f.touched = touched
 	s.touchBuf[1-b.rowCur] = touched
 	b.deriveChanged(f, req, prev, shift)
 	return f
+}
+
+// compact drops the rows marked gone, keeping the others in order, and
+// maps the indices in touched to the rows' new places (dropping the gone
+// ones).
+func (s *incState) compact(rows []row, touched []int32) ([]row, []int32) {
+	s.compacts++
+	remap := sized(s.remap, len(rows))[:len(rows)]
+	n := 0
+	for i := range rows {
+		if rows[i].flags&rowGone != 0 {
+			remap[i] = -1
+			continue
+		}
+		remap[i] = int32(n)
+		if n != i {
+			rows[n] = rows[i]
+		}
+		n++
+	}
+	rows = rows[:n]
+	s.ids = s.ids[:0]
+	for i := range rows {
+		s.ids = append(s.ids, rows[i].id)
+	}
+	out := touched[:0]
+	for _, i := range touched {
+		if j := remap[i]; j >= 0 {
+			out = append(out, j)
+		}
+	}
+	s.remap = remap
+	return rows, out
 }
 
 // insert merges the fresh rows (ups in ID order) into rows, from the back,

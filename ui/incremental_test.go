@@ -37,6 +37,9 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 			if tc.run.maxConns > 0 && st.inserts == 0 {
 				t.Errorf("no frame inserted rows among the old ones")
 			}
+			if st.compacts == 0 {
+				t.Errorf("no frame dropped gone rows")
+			}
 			if st.svcFrames < 50 {
 				t.Errorf("only %d frames in the services view", st.svcFrames)
 			}
@@ -73,7 +76,7 @@ type incRun struct {
 }
 
 type incStats struct {
-	incFrames, svcFrames, inserts int
+	incFrames, svcFrames, inserts, compacts int
 	opened, evicted               uint64
 }
 
@@ -132,7 +135,7 @@ func (r incRun) check(t *testing.T) incStats {
 		ref.commit(fr)
 		compareFrames(t, step, fi, fr)
 	}
-	st.inserts, st.opened, st.evicted = inc.inc.inserts, tab.Opened(), tab.Evicted()
+	st.inserts, st.compacts, st.opened, st.evicted = inc.inc.inserts, inc.inc.compacts, tab.Opened(), tab.Evicted()
 	return st
 }
 
