@@ -77,7 +77,7 @@ type incRun struct {
 
 type incStats struct {
 	incFrames, svcFrames, inserts, compacts int
-	opened, evicted               uint64
+	opened, evicted                         uint64
 }
 
 // check runs r, comparing every incremental frame with a full one.
