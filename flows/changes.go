@@ -43,9 +43,17 @@ func (ch *changes) drop() {
 	ch.conns, ch.halves, ch.gone = ch.conns[:0], ch.halves[:0], ch.gone[:0]
 }
 
-// changed lists a full connection that changed. sh.mu is held.
+// changed lists a full connection that changed. sh.mu is held. It is
+// called for every packet: small enough to inline, it costs a test when
+// Config.Changes is off or c is listed already.
 func (t *Table) changed(sh *shard, c *conn) {
-	if t.cfg.Changes && !c.dirty && t.room(sh) {
+	if t.cfg.Changes && !c.dirty {
+		t.listConn(sh, c)
+	}
+}
+
+func (t *Table) listConn(sh *shard, c *conn) {
+	if t.room(sh) {
 		c.dirty = true
 		sh.chg.conns = append(sh.chg.conns, c)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowtrack/flowtrack/internal/radix"
 )
 
 // Config sets a Table's timers (all on capture time) and its output.
@@ -426,7 +428,10 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	// Half-open connections stay small values, where they are, until their
 	// turn comes: under a flood they are most of the table, and limbo holds
 	// as many. Flush takes the shards' half tables and limbos whole.
-	conns := make([]started[*conn], 0, t.Len())
+	// Each list is sorted by start through items (radix.Item: the start
+	// time, the index in the list), not by following its pointers.
+	conns := make([]*conn, 0, t.Len())
+	connItems := make([]radix.Item, 0, t.Len())
 	var halves []halfTable
 	var limbos []limbo
 	nHalf := 0
@@ -437,7 +442,8 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg)
-			conns = append(conns, started[*conn]{c.first, c})
+			connItems = append(connItems, radix.Item{K: startKey(c.first), I: uint32(len(conns))})
+			conns = append(conns, c)
 			sh.untrack(c)
 		})
 		sh.m = connTable{}
@@ -453,93 +459,64 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		}
 		sh.mu.Unlock()
 	}
-	// The connections are out of the table: no lock guards them now. Three
-	// lists, each sorted by start, are merged: full connections, half-open
-	// ones and those in limbo (evicted).
-	nLimbo := 0
-	for i := range limbos {
-		nLimbo += limbos[i].n
+	// The connections are out of the table: no lock guards them now. The
+	// half-open ones come first in halfs, then those in limbo (evicted);
+	// the lists of full and half-open connections, each sorted by start,
+	// are merged.
+	halfs := make([]*halfSlot, 0, nHalf)
+	halfItems := make([]radix.Item, 0, nHalf)
+	addHalf := func(e *halfSlot) {
+		halfItems = append(halfItems, radix.Item{K: startKey(e.h.firstTS()), I: uint32(len(halfs))})
+		halfs = append(halfs, e)
 	}
-	open := make([]started[*halfSlot], 0, nHalf-nLimbo)
 	for i := range halves {
-		halves[i].each(func(s *halfSlot) { open = append(open, started[*halfSlot]{s.h.firstTS(), s}) })
+		halves[i].each(addHalf)
 	}
-	evicted := make([]started[*halfSlot], 0, nLimbo)
+	nOpen := len(halfs)
 	for i := range limbos {
 		l := &limbos[i]
 		for j := range l.slots {
 			if l.tags[j] != 0 {
-				e := &l.slots[j]
-				evicted = append(evicted, started[*halfSlot]{e.h.firstTS(), e})
+				addHalf(&l.slots[j])
 			}
 		}
 	}
-	halfID := func(e *halfSlot) uint64 { return e.h.ident() }
-	conns, _ = sortStarted(conns, nil, func(c *conn) uint64 { return c.id })
-	var tmp []started[*halfSlot]
-	open, tmp = sortStarted(open, tmp, halfID)
-	evicted, _ = sortStarted(evicted, tmp, halfID)
+	connID := func(i uint32) uint64 { return conns[i].id }
+	halfID := func(i uint32) uint64 { return halfs[i].h.ident() }
+	co, tmp := sortByStart(connItems, nil, connID)
+	ho, _ := sortByStart(halfItems, tmp, halfID)
 	tmp = nil
 
-	n := len(conns) + len(open) + len(evicted)
+	n := len(co) + len(ho)
 	t.retired.Add(uint64(n))
 	const batch = 256
 	buf := make([]Record, 0, batch)
 	var scratch conn
-	half := func(s started[*halfSlot], end EndReason) {
-		c := s.p.h.conn(s.p.key, &t.cfg, &scratch)
-		c.expireTimers(now, seen, &t.cfg)
-		buf = append(buf, c.record(end, true))
-	}
-	// The heads of the three lists, as (start, ID); done when exhausted.
-	type head struct {
-		first int64
-		id    uint64
-		done  bool
-	}
-	var h [3]head
-	i, j, k := 0, 0, 0
-	next := func() {
-		h[0], h[1], h[2] = head{done: true}, head{done: true}, head{done: true}
-		if i < len(conns) {
-			h[0] = head{conns[i].first, conns[i].p.id, false}
-		}
-		if j < len(open) {
-			h[1] = head{open[j].first, open[j].p.h.ident(), false}
-		}
-		if k < len(evicted) {
-			h[2] = head{evicted[k].first, evicted[k].p.h.ident(), false}
-		}
-	}
-	for next(); i+j+k < n; next() {
-		which := -1
-		for w := range h {
-			if h[w].done {
-				continue
-			}
-			if which < 0 || h[w].first < h[which].first || h[w].first == h[which].first && h[w].id < h[which].id {
-				which = w
-			}
-		}
-		switch which {
-		case 0:
-			buf = append(buf, conns[i].p.record(EndFlushed, true))
-			conns[i].p = nil
+	for i, j := 0, 0; i+j < n; {
+		if j == len(ho) || i < len(co) && (co[i].K < ho[j].K ||
+			co[i].K == ho[j].K && connID(co[i].I) < halfID(ho[j].I)) {
+			c := conns[co[i].I]
+			buf = append(buf, c.record(EndFlushed, true))
+			conns[co[i].I] = nil
 			i++
-		case 1:
-			half(open[j], EndFlushed)
+		} else {
+			e := halfs[ho[j].I]
+			end := EndFlushed
+			if int(ho[j].I) >= nOpen {
+				end = EndEvicted
+			}
+			c := e.h.conn(e.key, &t.cfg, &scratch)
+			c.expireTimers(now, seen, &t.cfg)
+			buf = append(buf, c.record(end, true))
 			j++
-		default:
-			half(evicted[k], EndEvicted)
-			k++
 		}
-		if len(buf) == batch || i+j+k == n {
+		if len(buf) == batch || i+j == n {
 			fn(buf)
 			clear(buf)
 			buf = buf[:0]
 		}
 	}
-	clear(evicted) // no reference into limbo's memory is left
+	clear(halfs) // no reference into limbo's memory is left
 	for i := range limbos {
 		limbos[i].release()
 	}

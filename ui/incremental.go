@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/radix"
 )
 
 // Incremental frames. A full frame copies every connection from the flow
@@ -51,8 +52,8 @@ type incState struct {
 	expired   []uint64
 	inserted  []int32 // new indices of the rows insert placed
 	ups       []row
-	upItems   []sortItem
-	items     []sortItem
+	upItems   []radix.Item
+	items     []radix.Item
 	fulls     int // full frames built, for tests
 	inserts   int // frames that inserted rows, for tests
 	compacts  int // frames that dropped gone rows, for tests
@@ -175,17 +176,17 @@ func (b *builder) incremental(req *request) *frame {
 	// last (a retired record comes after the table's).
 	items := s.upItems[:0]
 	for i := range ups {
-		items = append(items, sortItem{ups[i].id, uint32(i)})
+		items = append(items, radix.Item{K: ups[i].id, I: uint32(i)})
 	}
-	items, b.scratch = radixSort(items, b.scratch)
+	items, b.scratch = radix.Sort(items, b.scratch)
 	s.upItems = items
 	at = 0
-	var fresh []sortItem // rows not there before, in ID order
+	var fresh []radix.Item // rows not there before, in ID order
 	for j, it := range items {
-		if j+1 < len(items) && items[j+1].k == it.k {
+		if j+1 < len(items) && items[j+1].K == it.K {
 			continue
 		}
-		u := &ups[it.i]
+		u := &ups[it.I]
 		i, ok := s.locate(u.id, &at)
 		if !ok {
 			fresh = append(fresh, it)
@@ -226,14 +227,14 @@ func (b *builder) incremental(req *request) *frame {
 		mark[i] = false
 	}
 	for _, it := range fresh {
-		u := &ups[it.i]
+		u := &ups[it.I]
 		if b.builds > 0 {
 			u.born = f.wall
 		}
 		u.setRate([2]uint64{}, dt)
 	}
 	var shift func(int32) int32
-	if len(fresh) > 0 && fresh[0].k <= s.maxID {
+	if len(fresh) > 0 && fresh[0].K <= s.maxID {
 		// A connection older than the newest row, never shown (a
 		// handshake back from the table's limbo): the rows after it move.
 		rows, shift = s.insert(rows, ups, fresh)
@@ -243,8 +244,8 @@ func (b *builder) incremental(req *request) *frame {
 		f.layout = true // the other buffer copies them all
 	} else {
 		for _, it := range fresh {
-			rows = append(rows, ups[it.i])
-			s.ids = append(s.ids, ups[it.i].id)
+			rows = append(rows, ups[it.I])
+			s.ids = append(s.ids, ups[it.I].id)
 			touched = append(touched, int32(len(rows)-1))
 		}
 	}
@@ -310,14 +311,14 @@ func (s *incState) compact(rows []row, touched []int32) ([]row, []int32) {
 // and the map from an old row index to its new one. The fresh rows'
 // indices are added to touched by the caller through the map: they are
 // where no old row maps.
-func (s *incState) insert(rows, ups []row, fresh []sortItem) ([]row, func(int32) int32) {
+func (s *incState) insert(rows, ups []row, fresh []radix.Item) ([]row, func(int32) int32) {
 	s.inserts++
 	n, m := len(rows), len(fresh)
 	// at[j] is the number of old rows before fresh row j.
 	at := make([]int32, m)
 	pos := 0
 	for j, it := range fresh {
-		i, _ := s.locate(it.k, &pos)
+		i, _ := s.locate(it.K, &pos)
 		at[j] = int32(i)
 	}
 	rows = slices.Grow(rows, m)[:n+m]
@@ -327,7 +328,7 @@ func (s *incState) insert(rows, ups []row, fresh []sortItem) ([]row, func(int32)
 		for ; i >= int(at[j]); i, k = i-1, k-1 {
 			rows[k], s.ids[k] = rows[i], s.ids[i]
 		}
-		rows[k], s.ids[k] = ups[fresh[j].i], ups[fresh[j].i].id
+		rows[k], s.ids[k] = ups[fresh[j].I], ups[fresh[j].I].id
 		k--
 	}
 	s.inserted = s.inserted[:0]
@@ -426,7 +427,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		}
 		k, ex := req.key(r, f)
 		exact = exact && ex
-		items = append(items, sortItem{k, i})
+		items = append(items, radix.Item{K: k, I: i})
 		w.add(r)
 	}
 	if !exact {
@@ -440,7 +441,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	if req.view == viewServices {
 		b.svc.update(f, prev, changed, s.inserted, moved, req, flt)
 	}
-	items, b.scratch = radixSort(items, b.scratch)
+	items, b.scratch = radix.Sort(items, b.scratch)
 	s.items = items
 
 	// Merge the kept entries of the shown order with the changed rows.
@@ -457,17 +458,17 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 			continue
 		}
 		k, i := pk[p], uint32(i)
-		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
-			order = append(order, int32(items[j].i))
-			keys = append(keys, items[j].k)
+		for j < len(items) && (items[j].K < k || items[j].K == k && items[j].I < i) {
+			order = append(order, int32(items[j].I))
+			keys = append(keys, items[j].K)
 			j++
 		}
 		order = append(order, int32(i))
 		keys = append(keys, k)
 	}
 	for ; j < len(items); j++ {
-		order = append(order, int32(items[j].i))
-		keys = append(keys, items[j].k)
+		order = append(order, int32(items[j].I))
+		keys = append(keys, items[j].K)
 	}
 	for _, i := range changed {
 		s.mark[i] = false
