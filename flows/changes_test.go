@@ -1,10 +1,13 @@
-package flows
+package flows_test
 
 import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/tcpgen"
 )
 
 // TestEachChangeKeepsAViewExact keeps a view of the table (records by ID)
@@ -28,20 +31,19 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 		{"overflow", 1, 0, 200, 40}, // more changes than a shard lists
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{
+			cfg := flows.Config{
 				Shards: tc.shards, MaxConns: tc.maxConns, Changes: true,
 				TimeWait: time.Hour, HandshakeTimeout: time.Hour,
 				ClosedTimeout: 50 * time.Microsecond, IdleTimeout: 3 * time.Millisecond,
 				SweepEvery: 100 * time.Microsecond,
 			}
-			tab := NewTable(cfg)
+			tab := flows.NewTable(cfg)
 			if tc.name == "overflow" {
-				tab.chgMax = 64
+				flows.SetChangeLimit(tab, 64)
 			}
 			rng := rand.New(rand.NewPCG(uint64(tc.maxConns), uint64(tc.tuples)))
-			view := map[uint64]Record{}
-			ts := time.Unix(1e9, 0).UnixNano()
-			seqs := map[[2]int]uint32{}
+			gen := tcpgen.New(rng, tc.tuples)
+			view := map[uint64]flows.Record{}
 			full, listed := 0, 0
 			for cp := range tc.checkpnts {
 				burst := 12
@@ -49,45 +51,7 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 					burst = 200
 				}
 				for range 1 + rng.IntN(burst) {
-					tu := rng.IntN(tc.tuples)
-					fromServer := rng.IntN(2) == 1
-					var p Packet
-					c4 := [4]byte{10, 0, byte(tu >> 8), byte(tu)}
-					s4 := [4]byte{10, 1, 0, 1}
-					cp, sp := uint16(40000+tu), uint16(80)
-					if fromServer {
-						p.Tuple.SetV4(s4[:], c4[:])
-						p.Tuple.SrcPort, p.Tuple.DstPort = sp, cp
-					} else {
-						p.Tuple.SetV4(c4[:], s4[:])
-						p.Tuple.SrcPort, p.Tuple.DstPort = cp, sp
-					}
-					dir := [2]int{tu, int(b2i(fromServer))}
-					seq := seqs[dir]
-					switch rng.IntN(10) {
-					case 0, 1: // a SYN: a new connection, or one resent
-						if fromServer {
-							p.Flags = SYN | ACK
-						} else {
-							p.Flags = SYN
-						}
-						if rng.IntN(3) > 0 {
-							seq = rng.Uint32()
-						}
-					case 2:
-						p.Flags = FIN | ACK
-					case 3:
-						p.Flags = RST
-					default:
-						p.Flags = ACK
-						p.PayloadLen = uint32(rng.IntN(3) * 100)
-					}
-					p.Seq = seq
-					p.Ack = seqs[[2]int{tu, 1 - dir[1]}]
-					seqs[dir] = seq + p.PayloadLen + uint32(b2i(p.Flags&(SYN|FIN) != 0))
-					p.Window, p.WScale = 1000, -1
-					ts += int64(rng.IntN(4)) * int64(10*time.Microsecond)
-					p.TS, p.FrameLen = ts, 54+p.PayloadLen
+					p := gen.Next()
 					tab.Apply(&p)
 				}
 				upto := tab.Opened()
@@ -96,7 +60,7 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 				}
 				ok := tab.EachChange(upto,
 					func(id uint64) { delete(view, id) },
-					func(r *Record) {
+					func(r *flows.Record) {
 						if r.ID > upto {
 							t.Fatalf("record %d above the mark %d", r.ID, upto)
 						}
@@ -106,13 +70,13 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 				if !ok {
 					full++
 					clear(view)
-					tab.EachSnapshot(func(r *Record) { view[r.ID] = *r })
+					tab.EachSnapshot(func(r *flows.Record) { view[r.ID] = *r })
 					continue
 				}
 				if upto != tab.Opened() {
 					continue
 				}
-				snap := map[uint64]Record{}
+				snap := map[uint64]flows.Record{}
 				for _, r := range tab.Snapshot() {
 					snap[r.ID] = r
 				}

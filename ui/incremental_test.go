@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/tcpgen"
 )
 
 // TestIncrementalFramesMatchFull builds frames two ways from one table
@@ -108,12 +109,12 @@ func (r incRun) check(t *testing.T) incStats {
 		{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
 	}
 	rng := rand.New(rand.NewPCG(r.seed, 7))
-	gen := newTraffic(rng, r.tuples)
+	gen := tcpgen.New(rng, r.tuples)
 	req := &reqs[0]
 	var st incStats
 	for step := range r.steps {
 		for range rng.IntN(40) {
-			p := gen.next()
+			p := gen.Next()
 			tab.Apply(&p)
 		}
 		wall = wall.Add(100 * time.Millisecond)
@@ -183,70 +184,6 @@ func compareFrames(t *testing.T, step int, fi, fr *frame) {
 	}
 }
 
-// traffic makes random TCP packets on a set of 4-tuples, with sequence
-// numbers that follow on per direction, so that connections open, carry
-// data, close, reset and are reused.
-type traffic struct {
-	rng  *rand.Rand
-	n    int
-	seqs map[[2]int]uint32
-	ts   int64
-}
-
-func newTraffic(rng *rand.Rand, tuples int) *traffic {
-	return &traffic{rng: rng, n: tuples, seqs: map[[2]int]uint32{}, ts: time.Unix(1e9, 0).UnixNano()}
-}
-
-func (g *traffic) next() flows.Packet {
-	rng := g.rng
-	tu := rng.IntN(g.n)
-	fromServer := rng.IntN(2) == 1
-	var p flows.Packet
-	c4 := [4]byte{10, 0, byte(tu >> 8), byte(tu)}
-	s4 := [4]byte{10, 1, 0, byte(1 + tu%3)}
-	cp, sp := uint16(40000+tu), uint16(80+tu%3)
-	if fromServer {
-		p.Tuple.SetV4(s4[:], c4[:])
-		p.Tuple.SrcPort, p.Tuple.DstPort = sp, cp
-	} else {
-		p.Tuple.SetV4(c4[:], s4[:])
-		p.Tuple.SrcPort, p.Tuple.DstPort = cp, sp
-	}
-	dir := [2]int{tu, 0}
-	if fromServer {
-		dir[1] = 1
-	}
-	seq := g.seqs[dir]
-	switch rng.IntN(10) {
-	case 0, 1:
-		p.Flags = flows.SYN
-		if fromServer {
-			p.Flags |= flows.ACK
-		}
-		if rng.IntN(3) > 0 {
-			seq = rng.Uint32()
-		}
-	case 2:
-		p.Flags = flows.FIN | flows.ACK
-	case 3:
-		p.Flags = flows.RST
-	default:
-		p.Flags = flows.ACK
-		p.PayloadLen = uint32(rng.IntN(3) * 100)
-	}
-	p.Seq = seq
-	p.Ack = g.seqs[[2]int{tu, 1 - dir[1]}]
-	next := seq + p.PayloadLen
-	if p.Flags&(flows.SYN|flows.FIN) != 0 {
-		next++
-	}
-	g.seqs[dir] = next
-	p.Window, p.WScale = 1000, -1
-	g.ts += int64(rng.IntN(4)) * int64(5*time.Microsecond)
-	p.TS, p.FrameLen = g.ts, 54+p.PayloadLen
-	return p
-}
-
 // TestIncrementalFramesUnderConcurrentTraffic builds incremental frames
 // while another goroutine applies packets, as a live capture does; once the
 // traffic stops, one more frame must show what a full snapshot shows (but
@@ -269,9 +206,9 @@ func TestIncrementalFramesUnderConcurrentTraffic(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		gen := newTraffic(rand.New(rand.NewPCG(4, 4)), 2000)
+		gen := tcpgen.New(rand.New(rand.NewPCG(4, 4)), 2000)
 		for range 200_000 {
-			p := gen.next()
+			p := gen.Next()
 			tab.Apply(&p)
 		}
 	}()
