@@ -14,7 +14,9 @@ import "math/bits"
 // the distance bytes only. Deletion shifts the following entries back (no
 // tombstones), so that churn — an eviction for every new connection under
 // a flood — leaves no dead room behind, and the table shrinks when it
-// empties. Each table looks its keys up itself (find), the hot path.
+// empties. Each table looks its keys up itself (find), the hot path: a
+// shared generic find, comparing keys through a method of the slot, made
+// Apply allocate the key and take 30% longer.
 type robin[S any, P slotOf[S]] struct {
 	slots []S
 	dist  []uint8 // per slot: 0 if free, else 1 + its distance from its home
