@@ -43,12 +43,25 @@ func (ch *changes) drop() {
 	ch.conns, ch.halves, ch.gone = ch.conns[:0], ch.halves[:0], ch.gone[:0]
 }
 
-// changed lists a full connection that changed. sh.mu is held. It is
-// called for every packet: small enough to inline, it costs a test when
-// Config.Changes is off or c is listed already.
+// changed lists a full connection that changed; changedHalf a half-open
+// one; left the ID of a connection that left the table, taking a full one
+// off the list. sh.mu is held. They run for every packet, so each inlines
+// to a test when Config.Changes is off (or c is listed already).
 func (t *Table) changed(sh *shard, c *conn) {
 	if t.cfg.Changes && !c.dirty {
 		t.listConn(sh, c)
+	}
+}
+
+func (t *Table) changedHalf(sh *shard, k *Key) {
+	if t.cfg.Changes {
+		t.listHalf(sh, k)
+	}
+}
+
+func (t *Table) left(sh *shard, c *conn, id uint64) {
+	if t.cfg.Changes {
+		t.listGone(sh, c, id)
 	}
 }
 
@@ -59,19 +72,13 @@ func (t *Table) listConn(sh *shard, c *conn) {
 	}
 }
 
-// changedHalf lists a half-open connection that changed. sh.mu is held.
-func (t *Table) changedHalf(sh *shard, k *Key) {
-	if t.cfg.Changes && t.room(sh) {
+func (t *Table) listHalf(sh *shard, k *Key) {
+	if t.room(sh) {
 		sh.chg.halves = append(sh.chg.halves, *k)
 	}
 }
 
-// left lists the ID of a connection that left the table, and takes a full
-// one off the list of changes. sh.mu is held.
-func (t *Table) left(sh *shard, c *conn, id uint64) {
-	if !t.cfg.Changes {
-		return
-	}
+func (t *Table) listGone(sh *shard, c *conn, id uint64) {
 	if c != nil {
 		c.dirty = false // its entry in conns is skipped
 	}

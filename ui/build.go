@@ -163,11 +163,16 @@ func (b *builder) newFrame(req *request) *frame {
 	return f
 }
 
+// saw records what the table had when f took its rows (see changed).
+func (b *builder) saw(f *frame) {
+	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
+}
+
 // full builds a frame from a new snapshot of the table.
 func (b *builder) full(req *request) *frame {
 	f := b.newFrame(req)
 	now := f.now
-	b.takeRetired(now, false)
+	b.takeRetired(now)
 	// Convert each record as the table hands it over, without a copy of
 	// them all (a million Records are a third of a gigabyte, their rows
 	// 144 MB), then put the rows in ID order.
@@ -187,7 +192,7 @@ func (b *builder) full(req *request) *frame {
 		r.setRecord(rec, false)
 		b.setLocal(r, rec)
 	})
-	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
+	b.saw(f)
 	for i := range b.lingering {
 		if b.lingering[i].shown = b.lingering[i].rec.ID <= upto; !b.lingering[i].shown {
 			continue
@@ -293,9 +298,9 @@ func sized[T any](s []T, n int) []T {
 
 // takeRetired moves the records retired since the last frame into the
 // lingering set, stamped with the capture time, and expires those older
-// than the linger. With ids, it returns the IDs of the expired ones that
-// had rows.
-func (b *builder) takeRetired(now int64, ids bool) []uint64 {
+// than the linger. It returns the IDs of the expired ones that had rows,
+// for an incremental frame to drop (a full frame has no use for them).
+func (b *builder) takeRetired(now int64) []uint64 {
 	n := len(b.lingering)
 	b.lingering = b.retired.take(b.lingering)
 	for i := n; i < len(b.lingering); i++ {
@@ -308,13 +313,13 @@ func (b *builder) takeRetired(now int64, ids bool) []uint64 {
 	for _, l := range b.lingering {
 		if now-l.at < b.linger {
 			keep = append(keep, l)
-		} else if ids && l.shown {
+		} else if l.shown {
 			expired = append(expired, l.rec.ID)
 		}
 	}
 	if over := len(keep) - b.retired.limit; over > 0 {
 		for _, l := range keep[:over] {
-			if ids && l.shown {
+			if l.shown {
 				expired = append(expired, l.rec.ID)
 			}
 		}

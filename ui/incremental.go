@@ -114,8 +114,8 @@ func (b *builder) incremental(req *request) *frame {
 	}
 	f := b.newFrame(req)
 	now := f.now
-	b.sig = [4]uint64{uint64(b.table.Now().UnixNano()), b.table.Opened(), f.head.st.Packets, 0}
-	expired := b.takeRetired(now, true)
+	b.saw(f)
+	expired := b.takeRetired(now)
 	for i := range b.lingering {
 		l := &b.lingering[i]
 		if !l.shown && l.rec.ID <= upto {

@@ -191,7 +191,6 @@ func (s *svcState) follows(prev *frame, req *request) bool {
 // changed rows have, are summed again in row order, as aggregate sums
 // them, so that they come out the same to the bit.
 func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, moved bool, req *request, flt *filter) {
-	counted := func(r *row) bool { return req.lists(r, flt) }
 	rows, old := f.rows, prev.rows
 	add := func(r *row, sign int) {
 		ep := r.serverEndpoint()
@@ -225,10 +224,10 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 				o -= k
 			}
 		}
-		if o >= 0 && o < len(old) && counted(&old[o]) {
+		if o >= 0 && o < len(old) && req.lists(&old[o], flt) {
 			add(&old[o], -1)
 		}
-		if counted(&rows[i]) {
+		if req.lists(&rows[i], flt) {
 			add(&rows[i], +1)
 		}
 	}
@@ -253,7 +252,7 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 	}
 	for _, i := range changed {
 		r := &rows[i]
-		if r.rate != [2]float32{} && counted(r) {
+		if r.rate != [2]float32{} && req.lists(r, flt) {
 			v := &s.list[s.idx[r.serverEndpoint()]]
 			v.rate[0] += float64(r.rate[0])
 			v.rate[1] += float64(r.rate[1])
