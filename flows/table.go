@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/flowtrack/flowtrack/internal/radix"
 )
 
 // Config sets a Table's timers (all on capture time) and its output.
@@ -428,10 +426,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	// Half-open connections stay small values, where they are, until their
 	// turn comes: under a flood they are most of the table, and limbo holds
 	// as many. Flush takes the shards' half tables and limbos whole.
-	// Each list is sorted by start through items (radix.Item: the start
-	// time, the index in the list), not by following its pointers.
 	conns := make([]*conn, 0, t.Len())
-	connItems := make([]radix.Item, 0, t.Len())
 	var halves []halfTable
 	var limbos []limbo
 	nHalf := 0
@@ -442,7 +437,6 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
 			c.expireTimers(now, seen, &t.cfg)
-			connItems = append(connItems, radix.Item{K: startKey(c.first), I: uint32(len(conns))})
 			conns = append(conns, c)
 			sh.untrack(c)
 		})
@@ -459,55 +453,51 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		}
 		sh.mu.Unlock()
 	}
-	// The connections are out of the table: no lock guards them now. The
-	// half-open ones come first in halfs, then those in limbo (evicted);
-	// the lists of full and half-open connections, each sorted by start,
-	// are merged.
-	halfs := make([]*halfSlot, 0, nHalf)
-	halfItems := make([]radix.Item, 0, nHalf)
-	addHalf := func(e *halfSlot) {
-		halfItems = append(halfItems, radix.Item{K: startKey(e.h.firstTS()), I: uint32(len(halfs))})
-		halfs = append(halfs, e)
+	// The connections are out of the table: no lock guards them now.
+	type half struct {
+		e   *halfSlot
+		end EndReason
 	}
+	refs := make([]half, 0, nHalf)
 	for i := range halves {
-		halves[i].each(addHalf)
+		halves[i].each(func(s *halfSlot) { refs = append(refs, half{s, EndFlushed}) })
 	}
-	nOpen := len(halfs)
 	for i := range limbos {
 		l := &limbos[i]
 		for j := range l.slots {
 			if l.tags[j] != 0 {
-				addHalf(&l.slots[j])
+				refs = append(refs, half{&l.slots[j], EndEvicted})
 			}
 		}
 	}
-	connID := func(i uint32) uint64 { return conns[i].id }
-	halfID := func(i uint32) uint64 { return halfs[i].h.ident() }
-	co, tmp := sortByStart(connItems, nil, connID)
-	ho, _ := sortByStart(halfItems, tmp, halfID)
-	tmp = nil
-
-	n := len(co) + len(ho)
+	slices.SortFunc(conns, func(a, b *conn) int {
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	slices.SortFunc(refs, func(a, b half) int {
+		if c := cmp.Compare(a.e.h.firstTS(), b.e.h.firstTS()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.e.h.ident(), b.e.h.ident())
+	})
+	n := len(conns) + len(refs)
 	t.retired.Add(uint64(n))
 	const batch = 256
 	buf := make([]Record, 0, batch)
 	var scratch conn
 	for i, j := 0, 0; i+j < n; {
-		if j == len(ho) || i < len(co) && (co[i].K < ho[j].K ||
-			co[i].K == ho[j].K && connID(co[i].I) < halfID(ho[j].I)) {
-			c := conns[co[i].I]
-			buf = append(buf, c.record(EndFlushed, true))
-			conns[co[i].I] = nil
+		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].e.h.firstTS() ||
+			conns[i].first == refs[j].e.h.firstTS() && conns[i].id < refs[j].e.h.ident()) {
+			buf = append(buf, conns[i].record(EndFlushed, true))
+			conns[i] = nil
 			i++
 		} else {
-			e := halfs[ho[j].I]
-			end := EndFlushed
-			if int(ho[j].I) >= nOpen {
-				end = EndEvicted
-			}
+			e := refs[j].e
 			c := e.h.conn(e.key, &t.cfg, &scratch)
 			c.expireTimers(now, seen, &t.cfg)
-			buf = append(buf, c.record(end, true))
+			buf = append(buf, c.record(refs[j].end, true))
 			j++
 		}
 		if len(buf) == batch || i+j == n {
@@ -516,7 +506,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			buf = buf[:0]
 		}
 	}
-	clear(halfs) // no reference into limbo's memory is left
+	clear(refs) // no reference into limbo's memory is left
 	for i := range limbos {
 		limbos[i].release()
 	}

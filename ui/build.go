@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
-	"github.com/flowtrack/flowtrack/internal/radix"
 )
 
 // request is what the UI asks the builder for: every piece of UI state that
@@ -95,8 +94,8 @@ type builder struct {
 	procs    procTable
 	namesVer uint64 // the names' version the shown frame was filtered with
 
-	items     []radix.Item
-	scratch   []radix.Item
+	items     []sortItem
+	scratch   []sortItem
 	rowBuf    [2][]row
 	rowCur    int // rowBuf[rowCur] is what the shown frame uses
 	ordBuf    [2][]int32
@@ -210,14 +209,14 @@ func (b *builder) full(req *request) *frame {
 	n := len(rows)
 	items := sized(b.items, n)
 	for i := range rows {
-		items = append(items, radix.Item{K: rows[i].id, I: uint32(i)})
+		items = append(items, sortItem{rows[i].id, uint32(i)})
 	}
-	sorted, scratch := radix.Sort(items, b.scratch)
+	sorted, scratch := radixSort(items, b.scratch)
 	// Move the rows in place, a cycle of the permutation at a time:
-	// position j takes the row at sorted[j].I.
+	// position j takes the row at sorted[j].i.
 	perm := sized(b.rank, n)[:n]
 	for j, it := range sorted {
-		perm[j] = it.I
+		perm[j] = it.i
 	}
 	const moved = ^uint32(0)
 	for i := range perm {
@@ -396,18 +395,18 @@ func (b *builder) derive(f *frame, req *request) {
 		}
 		k, ex := req.key(r, f)
 		exact = exact && ex
-		items = append(items, radix.Item{K: k, I: uint32(i)})
+		items = append(items, sortItem{k, uint32(i)})
 		f.w.add(r) // here, in row order: in view order it would miss the cache
 	}
-	sorted, scratch := radix.Sort(items, b.scratch)
+	sorted, scratch := radixSort(items, b.scratch)
 	if !exact {
 		refine(sorted, rows, req.sort, req.desc, &f.procs)
 	}
 	order := sized(b.ordBuf[1-b.ordCur], len(sorted))
 	keys := sized(b.keyBuf[1-b.ordCur], len(sorted))
 	for _, it := range sorted {
-		order = append(order, int32(it.I))
-		keys = append(keys, it.K)
+		order = append(order, int32(it.i))
+		keys = append(keys, it.k)
 	}
 	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
 	b.items, b.scratch, b.svcIdx = sorted[:0], scratch, svcIdx
@@ -505,15 +504,15 @@ func (r *row) setRate(before [2]uint64, dt float64) bool {
 // refine sorts the runs of equal keys that an inexact key (an IPv6
 // address's first 63 bits, a process name's first 8 bytes) left
 // unordered.
-func refine(items []radix.Item, rows []row, c colID, desc bool, procs *procNames) {
+func refine(items []sortItem, rows []row, c colID, desc bool, procs *procNames) {
 	for i := 0; i < len(items); {
 		j := i + 1
-		for j < len(items) && items[j].K == items[i].K {
+		for j < len(items) && items[j].k == items[i].k {
 			j++
 		}
 		if j-i > 1 {
-			slices.SortStableFunc(items[i:j], func(a, b radix.Item) int {
-				ra, rb := &rows[a.I], &rows[b.I]
+			slices.SortStableFunc(items[i:j], func(a, b sortItem) int {
+				ra, rb := &rows[a.i], &rows[b.i]
 				if c == colProcess {
 					r := cmpProc(ra, rb, procs)
 					if desc {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
-	"github.com/flowtrack/flowtrack/internal/radix"
 )
 
 // Incremental frames. A full frame copies every connection from the flow
@@ -52,8 +51,8 @@ type incState struct {
 	expired   []uint64
 	inserted  []int32 // new indices of the rows insert placed
 	ups       []row
-	upItems   []radix.Item
-	items     []radix.Item
+	upItems   []sortItem
+	items     []sortItem
 	fulls     int // full frames built, for tests
 	inserts   int // frames that inserted rows, for tests
 	compacts  int // frames that dropped gone rows, for tests
@@ -176,17 +175,17 @@ func (b *builder) incremental(req *request) *frame {
 	// last (a retired record comes after the table's).
 	items := s.upItems[:0]
 	for i := range ups {
-		items = append(items, radix.Item{K: ups[i].id, I: uint32(i)})
+		items = append(items, sortItem{ups[i].id, uint32(i)})
 	}
-	items, b.scratch = radix.Sort(items, b.scratch)
+	items, b.scratch = radixSort(items, b.scratch)
 	s.upItems = items
 	at = 0
-	var fresh []radix.Item // rows not there before, in ID order
+	var fresh []sortItem // rows not there before, in ID order
 	for j, it := range items {
-		if j+1 < len(items) && items[j+1].K == it.K {
+		if j+1 < len(items) && items[j+1].k == it.k {
 			continue
 		}
-		u := &ups[it.I]
+		u := &ups[it.i]
 		i, ok := s.locate(u.id, &at)
 		if !ok {
 			fresh = append(fresh, it)
@@ -227,14 +226,14 @@ func (b *builder) incremental(req *request) *frame {
 		mark[i] = false
 	}
 	for _, it := range fresh {
-		u := &ups[it.I]
+		u := &ups[it.i]
 		if b.builds > 0 {
 			u.born = f.wall
 		}
 		u.setRate([2]uint64{}, dt)
 	}
 	var shift func(int32) int32
-	if len(fresh) > 0 && fresh[0].K <= s.maxID {
+	if len(fresh) > 0 && fresh[0].k <= s.maxID {
 		// A connection older than the newest row, never shown (a
 		// handshake back from the table's limbo): the rows after it move.
 		rows, shift = s.insert(rows, ups, fresh)
@@ -244,8 +243,8 @@ func (b *builder) incremental(req *request) *frame {
 		f.layout = true // the other buffer copies them all
 	} else {
 		for _, it := range fresh {
-			rows = append(rows, ups[it.I])
-			s.ids = append(s.ids, ups[it.I].id)
+			rows = append(rows, ups[it.i])
+			s.ids = append(s.ids, ups[it.i].id)
 			touched = append(touched, int32(len(rows)-1))
 		}
 	}
@@ -311,14 +310,14 @@ func (s *incState) compact(rows []row, touched []int32) ([]row, []int32) {
 // and the map from an old row index to its new one. The fresh rows'
 // indices are added to touched by the caller through the map: they are
 // where no old row maps.
-func (s *incState) insert(rows, ups []row, fresh []radix.Item) ([]row, func(int32) int32) {
+func (s *incState) insert(rows, ups []row, fresh []sortItem) ([]row, func(int32) int32) {
 	s.inserts++
 	n, m := len(rows), len(fresh)
 	// at[j] is the number of old rows before fresh row j.
 	at := make([]int32, m)
 	pos := 0
 	for j, it := range fresh {
-		i, _ := s.locate(it.K, &pos)
+		i, _ := s.locate(it.k, &pos)
 		at[j] = int32(i)
 	}
 	rows = slices.Grow(rows, m)[:n+m]
@@ -328,7 +327,7 @@ func (s *incState) insert(rows, ups []row, fresh []radix.Item) ([]row, func(int3
 		for ; i >= int(at[j]); i, k = i-1, k-1 {
 			rows[k], s.ids[k] = rows[i], s.ids[i]
 		}
-		rows[k], s.ids[k] = ups[fresh[j].I], ups[fresh[j].I].id
+		rows[k], s.ids[k] = ups[fresh[j].i], ups[fresh[j].i].id
 		k--
 	}
 	s.inserted = s.inserted[:0]
@@ -427,7 +426,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		}
 		k, ex := req.key(r, f)
 		exact = exact && ex
-		items = append(items, radix.Item{K: k, I: i})
+		items = append(items, sortItem{k, i})
 		w.add(r)
 	}
 	if !exact {
@@ -441,7 +440,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	if req.view == viewServices {
 		b.svc.update(f, prev, changed, s.inserted, moved, req, flt)
 	}
-	items, b.scratch = radix.Sort(items, b.scratch)
+	items, b.scratch = radixSort(items, b.scratch)
 	s.items = items
 
 	// Merge the kept entries of the shown order with the changed rows.
@@ -458,17 +457,17 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 			continue
 		}
 		k, i := pk[p], uint32(i)
-		for j < len(items) && (items[j].K < k || items[j].K == k && items[j].I < i) {
-			order = append(order, int32(items[j].I))
-			keys = append(keys, items[j].K)
+		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
+			order = append(order, int32(items[j].i))
+			keys = append(keys, items[j].k)
 			j++
 		}
 		order = append(order, int32(i))
 		keys = append(keys, k)
 	}
 	for ; j < len(items); j++ {
-		order = append(order, int32(items[j].I))
-		keys = append(keys, items[j].K)
+		order = append(order, int32(items[j].i))
+		keys = append(keys, items[j].k)
 	}
 	for _, i := range changed {
 		s.mark[i] = false

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -8,8 +9,25 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
-	"github.com/flowtrack/flowtrack/internal/radix"
 )
+
+func TestRadixSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 3, 100, 10000} {
+		for _, bits := range []uint{4, 20, 64} {
+			a := make([]sortItem, n)
+			for i := range a {
+				a[i] = sortItem{r.Uint64() >> (64 - bits), uint32(i)}
+			}
+			want := slices.Clone(a)
+			slices.SortStableFunc(want, func(x, y sortItem) int { return cmp.Compare(x.k, y.k) })
+			got, _ := radixSort(a, nil)
+			if !slices.Equal(got, want) {
+				t.Errorf("n=%d, %d-bit keys: not sorted stably", n, bits)
+			}
+		}
+	}
+}
 
 func TestCountWidth(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -127,19 +145,19 @@ func TestSortByAddress(t *testing.T) {
 	}
 	want := []string{"10.0.0.2:1", "10.0.0.10:1", "[2001:db8::1]:5", "[2001:db8::9]:1", "[2001:db8::9]:2"}
 	for _, desc := range []bool{false, true} {
-		var items []radix.Item
+		var items []sortItem
 		for i := range rows {
 			k, _, _ := rows[i].sortKey(colClient, 0, nil)
 			if desc {
 				k = ^k
 			}
-			items = append(items, radix.Item{K: k, I: uint32(i)})
+			items = append(items, sortItem{k, uint32(i)})
 		}
-		sorted, _ := radix.Sort(items, nil)
+		sorted, _ := radixSort(items, nil)
 		refine(sorted, rows, colClient, desc, nil)
 		var got []string
 		for _, it := range sorted {
-			got = append(got, rows[it.I].client().String())
+			got = append(got, rows[it.i].client().String())
 		}
 		w := slices.Clone(want)
 		if desc {

@@ -1,50 +1,10 @@
 package flows
 
 import (
-	"cmp"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
-
-	"github.com/flowtrack/flowtrack/internal/radix"
 )
-
-// TestSortByStart compares the flush's sort with a comparison sort, on
-// start times with many ties, negative ones, and spans of a few bytes or
-// all eight.
-func TestSortByStart(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	var tmp []radix.Item
-	for _, span := range []int64{1, 3, 1 << 20, 1 << 62} {
-		for _, n := range []int{0, 1, 2, 100, 5000} {
-			first := make([]int64, n)
-			ids := make([]uint64, n)
-			items := make([]radix.Item, n)
-			for i := range items {
-				first[i], ids[i] = rng.Int64N(span)-span/2, rng.Uint64()
-				items[i] = radix.Item{K: startKey(first[i]), I: uint32(i)}
-			}
-			want := make([]int, n)
-			for i := range want {
-				want[i] = i
-			}
-			slices.SortFunc(want, func(x, y int) int {
-				if c := cmp.Compare(first[x], first[y]); c != 0 {
-					return c
-				}
-				return cmp.Compare(ids[x], ids[y])
-			})
-			var got []radix.Item
-			got, tmp = sortByStart(items, tmp, func(i uint32) uint64 { return ids[i] })
-			for i, w := range want {
-				if g := int(got[i].I); g != w {
-					t.Fatalf("span %d, n %d: position %d holds (%d, %d), want (%d, %d)", span, n, i, first[g], ids[g], first[w], ids[w])
-				}
-			}
-		}
-	}
-}
 
 // TestFlushOrder flushes a bounded table with full, half-open and evicted
 // (limbo) connections whose start times tie often, and checks that the
