@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -321,7 +322,17 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.iface != "" {
 		stopTicks = tickLive(table, jw)
 	}
+	var lanes *flows.Lanes
+	if n := replayLanes(); o.iface == "" && cfg.OnChange == nil && !ex.perPacket() && n > 1 {
+		// A headless replay updates the table on every core (up to
+		// four): the same records, in the same order.
+		lanes = flows.NewLanes(table, n)
+		apply = lanes.Apply
+	}
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
+	if lanes != nil {
+		lanes.Close()
+	}
 	stopTicks() // nothing may retire records behind the flush's back
 
 	var states stateTally
@@ -455,3 +466,7 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 	}
 	fmt.Fprintln(w)
 }
+
+// replayLanes is how many goroutines a headless replay updates the table
+// on: one per core, up to four (the file is read and decoded on another).
+func replayLanes() int { return min(runtime.GOMAXPROCS(0), 4) }

@@ -169,6 +169,10 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 	}
 }
 
+// perPacket reports whether an exporter must see every packet applied
+// (the IPFIX active timeout runs on capture time).
+func (x *exporters) perPacket() bool { return x != nil && x.ipfix != nil }
+
 // flushed exports a batch of the connections still tracked when the
 // capture stopped (Table.FlushEach); finish(nil) then ends the export.
 func (x *exporters) flushed(batch []flows.Record) {

@@ -89,10 +89,14 @@ type Table struct {
 	nextSweep atomic.Int64
 	sweepMu   sync.Mutex // serialises sweeps, and guards sweepNext
 	sweepNext int        // the first shard the next sweep looks at
-	opened    atomic.Uint64
-	retired   atomic.Uint64
-	evicted   atomic.Uint64
-	chgMax    int // entries a shard's change list may hold (changes.go)
+	// The counters change often, and from every lane (lanes.go): they
+	// share no cache line with the clocks, which every packet reads.
+	_       [64]byte
+	opened  atomic.Uint64
+	retired atomic.Uint64
+	evicted atomic.Uint64
+	_       [64]byte
+	chgMax  int // entries a shard's change list may hold (changes.go)
 
 	// retirePool holds one-record slices for OnRetire: under a SYN flood
 	// every new connection evicts one, and a fresh slice each time was
@@ -138,35 +142,55 @@ func NewTable(cfg Config) *Table {
 
 // Apply updates the table with one packet.
 func (t *Table) Apply(p *Packet) {
-	// The clocks move in steps of a millisecond at least: a compare-and-
-	// swap per packet was a visible cost, and no timer needs finer steps
-	// (each connection keeps its own exact times).
-	if p.TS > t.seen.Load()+int64(time.Millisecond) {
-		advance(&t.now, p.TS)
-		advance(&t.seen, p.TS)
+	t.clock(p.TS)
+	if t.sweepDue(p.TS) {
+		t.Sweep()
 	}
-	if next := t.nextSweep.Load(); p.TS >= next {
-		if next == 0 {
-			t.nextSweep.CompareAndSwap(0, p.TS+int64(t.cfg.SweepEvery))
-		} else {
-			t.Sweep()
-		}
-	}
-
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	hash := key.hash64()
+	t.apply(p, &key, d, key.hash64(), nil)
+}
+
+// clock moves the table's clocks to ts, if later. The clocks move in steps
+// of a millisecond at least: a compare-and-swap per packet was a visible
+// cost, and no timer needs finer steps (each connection keeps its own
+// exact times).
+func (t *Table) clock(ts int64) {
+	if ts > t.seen.Load()+int64(time.Millisecond) {
+		advance(&t.now, ts)
+		advance(&t.seen, ts)
+	}
+}
+
+// sweepDue reports whether a packet at ts is due to sweep first (it starts
+// the sweep schedule at the first packet).
+func (t *Table) sweepDue(ts int64) bool {
+	next := t.nextSweep.Load()
+	if ts < next {
+		return false
+	}
+	if next == 0 {
+		t.nextSweep.CompareAndSwap(0, ts+int64(t.cfg.SweepEvery))
+		return false
+	}
+	return true
+}
+
+// apply is Apply after the clocks and sweeps, for packet p of key (whose
+// hash is given), sent in direction d. l is the lane applying it (Lanes),
+// or nil for Apply.
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	var retire, spill *[]Record // taken from the pool only when a connection leaves
 	opened := false
 	sh.mu.Lock()
-	c := sh.m.get(&key, hash)
+	c := sh.m.get(key, hash)
 	if c == nil {
-		h, ok := sh.half.get(&key, hash)
+		h, ok := sh.half.get(key, hash)
 		if !ok {
 			// An evicted handshake comes back (limbo.go), in room made
 			// by evicting another.
-			if h, ok = sh.limbo.take(&key, hash); ok {
+			if h, ok = sh.limbo.take(key, hash); ok {
 				t.evicted.Add(^uint64(0))
 				if sh.m.len()+sh.half.len() >= sh.max {
 					spill, _ = t.evict(sh, p.TS)
@@ -175,15 +199,15 @@ func (t *Table) Apply(p *Packet) {
 		}
 		if ok {
 			if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
-				sh.half.set(&key, hash, h) // the same SYN again: still half-open
-				t.changedHalf(sh, &key)
+				sh.half.set(key, hash, h) // the same SYN again: still half-open
+				t.changedHalf(sh, key)
 				sh.mu.Unlock()
-				t.finish(spill, nil)
+				t.finish(l, spill, nil)
 				return
 			}
 			// Anything else makes it a full connection.
-			sh.half.del(&key, hash)
-			c = h.conn(key, &t.cfg, nil)
+			sh.half.del(key, hash)
+			c = h.conn(*key, &t.cfg, nil)
 			sh.m.set(c, hash)
 			sh.track(c)
 		}
@@ -198,16 +222,16 @@ func (t *Table) Apply(p *Packet) {
 			reuse = v
 		}
 		if halfFits(p) {
-			id := t.opened.Add(1)
+			id := t.newID(l)
 			h := newHalf(id, p, d)
-			sh.half.put(&key, hash, h)
-			t.changedHalf(sh, &key)
+			sh.half.put(key, hash, h)
+			t.changedHalf(sh, key)
 			var ev *Event
 			if t.cfg.OnChange != nil {
-				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
+				ev = &Event{Kind: EventOpen, TS: p.TS, Record: h.record(*key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
 			}
 			sh.mu.Unlock()
-			t.finish(retire, ev)
+			t.finish(l, retire, ev)
 			return
 		}
 	case p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)):
@@ -228,8 +252,8 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 	if opened {
-		c = newConn(key, p, d, reuse)
-		c.id = t.opened.Add(1)
+		c = newConn(*key, p, d, reuse)
+		c.id = t.newID(l)
 		sh.m.set(c, hash)
 	}
 	before := [2]State{c.ep[0].state, c.ep[1].state}
@@ -248,18 +272,21 @@ func (t *Table) Apply(p *Packet) {
 		}
 	}
 	sh.mu.Unlock()
-	t.finish(retire, ev)
+	t.finish(l, retire, ev)
 	if spill != nil {
-		t.finish(spill, nil)
+		t.finish(l, spill, nil)
 	}
 }
 
 // finish hands a record that left the table and an event to the
 // callbacks, after the shard's lock is released.
-func (t *Table) finish(retire *[]Record, ev *Event) {
+func (t *Table) finish(l *lane, retire *[]Record, ev *Event) {
 	if retire != nil {
 		t.retired.Add(1)
-		if t.cfg.OnRetire != nil {
+		switch {
+		case l != nil:
+			l.retire(*retire)
+		case t.cfg.OnRetire != nil:
 			t.cfg.OnRetire(*retire)
 		}
 		(*retire)[0] = Record{} // let the transition log go

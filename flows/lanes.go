@@ -1,0 +1,291 @@
+package flows
+
+import (
+	"slices"
+	"sync"
+)
+
+// Lanes applies a replay's packets to a table on several goroutines at
+// once. Each lane owns the shards whose index is its number modulo the
+// number of lanes, so that no two lanes update one connection, and each
+// applies its packets in capture order; lane 0 runs on the caller's
+// goroutine. A table update mostly waits on memory (a cache miss for the
+// table slot, another for the connection), and the lanes wait side by
+// side on separate cores.
+//
+// What comes out is what Apply, one packet after another, would give:
+//   - Records retired on the way reach OnRetire in the same order. Each
+//     lane keeps its records with the number of the packet that retired
+//     them; every epoch (a thousand packets or so) the lanes' records are
+//     merged by that number and handed on, once every lane is done with
+//     the epoch.
+//   - A sweep is due at the same packet, and runs at a barrier: every lane
+//     has applied every packet before it, and none after.
+//   - A connection's ID is the number of the packet that opened it (from
+//     1, in capture order), not the count of connections before it: IDs
+//     keep the order in which the table saw connections start, which is
+//     what sorting records by start time falls back on.
+//
+// Lanes is for a headless replay: the table must have no OnChange
+// callback, and nothing but the Lanes may apply packets to it until Close
+// has returned.
+type Lanes struct {
+	t       *Table
+	lanes   []*lane // lanes[0] runs on the caller's goroutine
+	seq     uint64  // packets routed
+	inEpoch int     // packets routed in the current epoch
+	pending []epochRecs
+	merged  []Record
+	wg      sync.WaitGroup
+}
+
+// epochLen is how many packets an epoch spans, at most; laneBatchLen how
+// many a lane is handed at once.
+const (
+	epochLen     = 2048
+	laneBatchLen = 512
+)
+
+// lane is one lane. The fields under "its goroutine" belong to the lane's
+// goroutine (the caller's, for lane 0), the others to the caller's.
+type lane struct {
+	in    chan *laneBatch // batches to apply, in order
+	free  chan *laneBatch // applied batches, for reuse
+	out   chan *bundle    // the records of each epoch, in order (nil: none)
+	spare chan *bundle    // merged bundles, for reuse
+	cur   *laneBatch      // being filled
+
+	// its goroutine:
+	seq uint64  // number of the packet being applied
+	b   *bundle // records retired in this epoch so far
+}
+
+// laneBatch is packets for a lane, with their numbers and keys' hashes.
+type laneBatch struct {
+	n    int
+	last bool // the epoch ends with this batch
+	seq  [laneBatchLen]uint64
+	hash [laneBatchLen]uint64
+	p    [laneBatchLen]Packet
+}
+
+// bundle is the records a lane retired in an epoch, in order, each with the
+// number of the packet that retired it.
+type bundle struct {
+	recs []Record
+	seq  []uint64
+}
+
+// epochRecs is an epoch whose records wait for every lane's.
+type epochRecs struct {
+	b   []*bundle
+	got []bool
+}
+
+// maxLanes is the most lanes a table is applied on.
+const maxLanes = 16
+
+// NewLanes returns n lanes (from 1 to 16, and at most one per shard)
+// applying packets to t.
+func NewLanes(t *Table, n int) *Lanes {
+	n = max(1, min(n, len(t.shards), maxLanes))
+	l := &Lanes{t: t, lanes: make([]*lane, n)}
+	for i := range l.lanes {
+		ln := &lane{out: make(chan *bundle, 64), spare: make(chan *bundle, 64)}
+		l.lanes[i] = ln
+		if i == 0 {
+			continue
+		}
+		ln.in = make(chan *laneBatch, 8)
+		ln.free = make(chan *laneBatch, 10)
+		for range cap(ln.free) - 1 {
+			ln.free <- new(laneBatch)
+		}
+		ln.cur = new(laneBatch)
+		l.wg.Add(1)
+		go l.run(ln)
+	}
+	return l
+}
+
+// run is the goroutine of a lane other than 0.
+func (l *Lanes) run(ln *lane) {
+	defer l.wg.Done()
+	var key Key
+	for b := range ln.in {
+		for i := 0; i < b.n; i++ {
+			p := &b.p[i]
+			ln.seq = b.seq[i]
+			d := p.Tuple.fillKey(&key)
+			l.t.clock(p.TS)
+			l.t.apply(p, &key, d, b.hash[i], ln)
+		}
+		if b.last {
+			ln.out <- ln.b
+			ln.b = nil
+		}
+		b.n, b.last = 0, false
+		ln.free <- b
+	}
+}
+
+// Apply applies p, as Table.Apply would. Packets must come in capture
+// order, from one goroutine.
+func (l *Lanes) Apply(p *Packet) {
+	t := l.t
+	if t.sweepDue(p.TS) {
+		l.drain()
+		t.clock(p.TS)
+		t.Sweep()
+	}
+	l.seq++
+	var key Key
+	d := p.Tuple.fillKey(&key)
+	hash := key.hash64()
+	ln := l.lanes[int(uint32(hash)&t.mask)%len(l.lanes)]
+	if ln.in == nil {
+		ln.seq = l.seq
+		t.clock(p.TS)
+		t.apply(p, &key, d, hash, ln)
+	} else {
+		b := ln.cur
+		b.p[b.n], b.seq[b.n], b.hash[b.n] = *p, l.seq, hash
+		if b.n++; b.n == laneBatchLen {
+			l.endEpoch()
+			return
+		}
+	}
+	if l.inEpoch++; l.inEpoch == epochLen {
+		l.endEpoch()
+	}
+}
+
+// Close applies every packet handed to Apply, hands on their records, and
+// stops the lanes' goroutines.
+func (l *Lanes) Close() {
+	l.drain()
+	for _, ln := range l.lanes[1:] {
+		close(ln.in)
+	}
+	l.wg.Wait()
+}
+
+// endEpoch hands every lane the rest of the epoch's packets, and the
+// records of the epochs that every lane is done with to OnRetire.
+func (l *Lanes) endEpoch() {
+	l.inEpoch = 0
+	n := len(l.lanes)
+	l.pending = append(l.pending, epochRecs{b: make([]*bundle, n), got: make([]bool, n)})
+	e := &l.pending[len(l.pending)-1]
+	for k, ln := range l.lanes {
+		if ln.in == nil {
+			e.b[k], e.got[k] = ln.b, true
+			ln.b = nil
+			continue
+		}
+		ln.cur.last = true
+		ln.in <- ln.cur
+		ln.cur = <-ln.free
+	}
+	l.collect(false)
+}
+
+// drain ends the epoch and waits for every lane to finish it: then no lane
+// is applying anything, and every record retired so far has been handed on.
+func (l *Lanes) drain() {
+	l.endEpoch()
+	l.collect(true)
+}
+
+// collect gathers the lanes' records for the pending epochs, waiting for
+// them if wait is true, and hands on those of the epochs complete, in
+// order.
+func (l *Lanes) collect(wait bool) {
+nextLane:
+	for k, ln := range l.lanes {
+		for i := range l.pending {
+			e := &l.pending[i]
+			if e.got[k] {
+				continue
+			}
+			if wait {
+				e.b[k] = <-ln.out
+			} else {
+				select {
+				case e.b[k] = <-ln.out:
+				default:
+					continue nextLane
+				}
+			}
+			e.got[k] = true
+		}
+	}
+	done := 0
+	for ; done < len(l.pending) && !slices.Contains(l.pending[done].got, false); done++ {
+		l.emit(l.pending[done].b)
+	}
+	l.pending = append(l.pending[:0], l.pending[done:]...)
+}
+
+// emit merges an epoch's bundles (one per lane) by packet number, hands
+// the records to OnRetire, and gives the bundles back to their lanes.
+func (l *Lanes) emit(bs []*bundle) {
+	recs := l.merged[:0]
+	var at [maxLanes]int
+	for {
+		k := -1
+		for j, b := range bs {
+			if b != nil && at[j] < len(b.recs) && (k < 0 || b.seq[at[j]] < bs[k].seq[at[k]]) {
+				k = j
+			}
+		}
+		if k < 0 {
+			break
+		}
+		recs = append(recs, bs[k].recs[at[k]])
+		at[k]++
+	}
+	if len(recs) > 0 && l.t.cfg.OnRetire != nil {
+		l.t.cfg.OnRetire(recs)
+	}
+	clear(recs) // let the transition logs go
+	l.merged = recs[:0]
+	for k, b := range bs {
+		if b == nil {
+			continue
+		}
+		clear(b.recs)
+		b.recs, b.seq = b.recs[:0], b.seq[:0]
+		select {
+		case l.lanes[k].spare <- b:
+		default:
+		}
+	}
+}
+
+// retire keeps the records retired by the packet the lane is applying,
+// for the end of the epoch.
+func (ln *lane) retire(recs []Record) {
+	if ln.b == nil {
+		select {
+		case ln.b = <-ln.spare:
+		default:
+			ln.b = new(bundle)
+		}
+	}
+	ln.b.recs = append(ln.b.recs, recs...)
+	for range recs {
+		ln.b.seq = append(ln.b.seq, ln.seq)
+	}
+}
+
+// newID returns the ID of a connection that the packet being applied
+// opens: the count of connections opened so far, or for a lane the
+// number of the packet.
+func (t *Table) newID(l *lane) uint64 {
+	n := t.opened.Add(1)
+	if l != nil {
+		return l.seq
+	}
+	return n
+}
