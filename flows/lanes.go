@@ -117,7 +117,6 @@ func (l *Lanes) run(ln *lane) {
 			p := &b.p[i]
 			ln.seq = b.seq[i]
 			d := p.Tuple.fillKey(&key)
-			l.t.clock(p.TS)
 			l.t.apply(p, &key, d, b.hash[i], ln)
 		}
 		if b.last {
@@ -133,9 +132,11 @@ func (l *Lanes) run(ln *lane) {
 // order, from one goroutine.
 func (l *Lanes) Apply(p *Packet) {
 	t := l.t
+	// The clocks follow the packets in capture order here, as Apply moves
+	// them (no update reads them).
+	t.clock(p.TS)
 	if t.sweepDue(p.TS) {
 		l.drain()
-		t.clock(p.TS)
 		t.Sweep()
 	}
 	l.seq++
@@ -145,7 +146,6 @@ func (l *Lanes) Apply(p *Packet) {
 	ln := l.lanes[int(uint32(hash)&t.mask)%len(l.lanes)]
 	if ln.in == nil {
 		ln.seq = l.seq
-		t.clock(p.TS)
 		t.apply(p, &key, d, hash, ln)
 	} else {
 		b := ln.cur

@@ -1,0 +1,113 @@
+package flows_test
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/tcpgen"
+)
+
+// TestLanesMatchApply applies the same random traffic with Table.Apply and
+// with Lanes, and requires the same records in the same order: those
+// retired on the way (by packets, sweeps, evictions and limbo) and those
+// flushed at the end. IDs differ by design (a lane's are packet numbers),
+// but must sort the same way.
+func TestLanesMatchApply(t *testing.T) {
+	for _, tc := range []struct {
+		shards, maxConns, tuples, packets int
+		sweep                             time.Duration
+		lanes                             []int
+	}{
+		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}},
+		{8, 12, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}}, // evictions, limbo
+		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}},
+		{1, 0, 40, 5000, 100 * time.Microsecond, []int{2}}, // one shard: one lane
+	} {
+		cfg := flows.Config{
+			Shards: tc.shards, MaxConns: tc.maxConns, Transitions: 8,
+			TimeWait: 2 * time.Millisecond, HandshakeTimeout: time.Millisecond,
+			ClosedTimeout: 50 * time.Microsecond, IdleTimeout: 3 * time.Millisecond,
+			SweepEvery: tc.sweep,
+		}
+		seed := uint64(tc.shards*1000 + tc.maxConns)
+		gen := tcpgen.New(rand.New(rand.NewPCG(seed, uint64(tc.tuples))), tc.tuples)
+		packets := make([]flows.Packet, tc.packets)
+		for i := range packets {
+			packets[i] = gen.Next()
+		}
+		run := func(lanes int) (retired, flushed []flows.Record, opened uint64) {
+			c := cfg
+			c.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
+			tab := flows.NewTable(c)
+			if lanes == 0 {
+				for i := range packets {
+					tab.Apply(&packets[i])
+				}
+			} else {
+				l := flows.NewLanes(tab, lanes)
+				for i := range packets {
+					p := packets[i] // Apply must not keep the pointer
+					l.Apply(&p)
+				}
+				l.Close()
+			}
+			return retired, tab.Flush(), tab.Opened()
+		}
+		wantR, wantF, wantN := run(0)
+		if len(wantR) == 0 || len(wantF) == 0 {
+			t.Fatalf("traffic too tame: %d retired, %d flushed", len(wantR), len(wantF))
+		}
+		for _, n := range tc.lanes {
+			name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/lanes=%d", tc.shards, tc.maxConns, tc.tuples, n)
+			t.Run(name, func(t *testing.T) {
+				gotR, gotF, gotN := run(n)
+				if gotN != wantN {
+					t.Errorf("opened %d connections, Apply %d", gotN, wantN)
+				}
+				sameRecords(t, "retired", gotR, wantR)
+				sameRecords(t, "flushed", gotF, wantF)
+			})
+		}
+	}
+}
+
+// sameRecords compares records field by field, but for IDs, whose order
+// alone must agree.
+func sameRecords(t *testing.T, what string, got, want []flows.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d records, Apply gave %d", what, len(got), len(want))
+	}
+	gotID, wantID := map[uint64]uint64{}, map[uint64]uint64{} // ID -> the other run's ID
+	for i := range got {
+		g, w := got[i], want[i]
+		if prev, ok := wantID[w.ID]; ok && prev != g.ID {
+			t.Fatalf("%s %d: Apply's ID %d stands for %d and %d", what, i, w.ID, prev, g.ID)
+		}
+		if prev, ok := gotID[g.ID]; ok && prev != w.ID {
+			t.Fatalf("%s %d: lane ID %d stands for %d and %d", what, i, g.ID, prev, w.ID)
+		}
+		wantID[w.ID], gotID[g.ID] = g.ID, w.ID
+		g.ID, w.ID = 0, 0
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s %d differs:\n got %+v\nwant %+v", what, i, g, w)
+		}
+	}
+	// IDs in the same order: sorted by Apply's, the lanes' rise too.
+	ids := make([][2]uint64, 0, len(wantID))
+	for w, g := range wantID {
+		ids = append(ids, [2]uint64{w, g})
+	}
+	slices.SortFunc(ids, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+	for i := 1; i < len(ids); i++ {
+		if ids[i][1] <= ids[i-1][1] {
+			t.Fatalf("%s: Apply's IDs %d < %d, the lanes' %d >= %d", what, ids[i-1][0], ids[i][0], ids[i-1][1], ids[i][1])
+		}
+	}
+}
