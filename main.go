@@ -295,7 +295,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	case o.output == "json":
 		if o.iface == "" {
-			jw = export.NewAsyncJSON(stdout) // a replay: encode beside the table's updates
+			jw = export.NewAsyncJSON(stdout, runtime.GOMAXPROCS(0)) // a replay: encode beside the table's updates
 		} else {
 			jw = export.NewBufferedJSON(stdout)
 		}

@@ -23,7 +23,8 @@ type Local struct {
 // order of the README's contract. It is safe for concurrent use.
 type JSON struct {
 	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
-	// "kernel_server_state" to each record (live captures).
+	// "kernel_server_state" to each record (live captures). An async
+	// writer calls it from its encoders' goroutines, at once.
 	Annotate func(*flows.Record) Local
 
 	mu       sync.Mutex // guards the following
@@ -34,16 +35,24 @@ type JSON struct {
 	async    *asyncJSON // NewAsyncJSON's
 }
 
-// asyncJSON hands records to a goroutine that encodes and writes them.
+// asyncJSON hands records to goroutines that encode them, each batch on
+// one of them, and a goroutine that writes the encoded batches in order.
 type asyncJSON struct {
 	pending *[]flows.Record      // records not yet handed over
-	full    chan *[]flows.Record // to the encoder, in order; nil asks it to write out everything and answer on done
+	full    chan *[]flows.Record // to the dispatcher, in order; nil asks for everything to be written and an answer on done
 	free    chan *[]flows.Record
-	done    chan error // the encoder's answer to a flush
+	done    chan error // the writer's answer to a flush
 	stopped bool
 
-	errMu sync.Mutex // guards err: the encoder's first write error
+	errMu sync.Mutex // guards err: the writer's first write error
 	err   error
+}
+
+// asyncJob is a batch of records being encoded; out receives its bytes,
+// or nil for a flush.
+type asyncJob struct {
+	recs *[]flows.Record
+	out  chan []byte
 }
 
 func (a *asyncJSON) failed() error {
@@ -63,17 +72,21 @@ func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 // under a SYN flood).
 func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
 
-// NewAsyncJSON is NewBufferedJSON encoding and writing on a goroutine of
-// its own, so that a replay's table updates and its output use two cores:
-// under a SYN flood, where every eviction writes a record, encoding was a
-// sixth of the updating goroutine's time. Write copies the records and
-// returns; Flush waits until everything before it is written; Close
-// flushes and stops the goroutine. Records come out in the order written.
-func NewAsyncJSON(w io.Writer) *JSON {
+// NewAsyncJSON is NewBufferedJSON encoding and writing on goroutines of
+// its own, so that a replay's table updates and its output use every
+// core: under a SYN flood, where every eviction writes a record, encoding
+// was a sixth of the updating goroutine's time, and a replay's flush of a
+// million connections waited on a single encoder. Batches of records are
+// encoded on up to encoders goroutines (at least 1) and written in order.
+// Write copies the records and returns; Flush waits until everything
+// before it is written; Close flushes and stops the goroutines. Records
+// come out in the order written.
+func NewAsyncJSON(w io.Writer, encoders int) *JSON {
+	encoders = max(1, encoders)
 	j := &JSON{w: w, buffered: true}
 	a := &asyncJSON{
 		full: make(chan *[]flows.Record, 4),
-		free: make(chan *[]flows.Record, 6),
+		free: make(chan *[]flows.Record, 4+2*encoders),
 		done: make(chan error),
 	}
 	for range cap(a.free) {
@@ -82,40 +95,78 @@ func NewAsyncJSON(w io.Writer) *JSON {
 	}
 	a.pending = <-a.free
 	j.async = a
-	go j.encode()
+	jobs := make(chan asyncJob, encoders)
+	order := make(chan asyncJob, 2*encoders)
+	bufs := make(chan []byte, 4*encoders) // encoded batches' buffers, for reuse
+	for range encoders {
+		go j.encode(jobs, bufs)
+	}
+	go j.dispatch(jobs, order)
+	go j.write(order, bufs)
 	return j
 }
 
-// encode is the async writer's goroutine. It alone writes to w until a
-// flush has been answered; it never takes j.mu, which a Write waiting for
-// room holds.
-func (j *JSON) encode() {
+// dispatch hands each batch to an encoder, and to the writer to wait for
+// in order.
+func (j *JSON) dispatch(jobs, order chan asyncJob) {
+	defer close(jobs)
+	defer close(order)
+	for recs := range j.async.full {
+		job := asyncJob{recs: recs, out: make(chan []byte, 1)}
+		if recs != nil {
+			jobs <- job
+		}
+		order <- job
+	}
+}
+
+// encode is an encoder's goroutine.
+func (j *JSON) encode(jobs chan asyncJob, bufs chan []byte) {
+	for job := range jobs {
+		var buf []byte
+		select {
+		case buf = <-bufs:
+		default:
+		}
+		recs := *job.recs
+		for i := range recs {
+			buf = j.appendRecord(append(buf, '{'), &recs[i])
+			buf = append(buf, '\n')
+		}
+		clear(recs) // let go of transition logs
+		*job.recs = recs[:0]
+		j.async.free <- job.recs
+		job.out <- buf
+	}
+}
+
+// write is the writer's goroutine. It alone writes to w until a flush has
+// been answered; it never takes j.mu, which a Write waiting for room holds.
+func (j *JSON) write(order chan asyncJob, bufs chan []byte) {
 	a := j.async
 	var err error
-	var buf []byte
-	for recs := range a.full {
-		if recs == nil {
-			if err == nil && len(buf) > 0 {
-				_, err = j.w.Write(buf)
-				buf = buf[:0]
+	var out []byte // gathered for a write of about 256 KiB
+	for job := range order {
+		if job.recs == nil {
+			if err == nil && len(out) > 0 {
+				_, err = j.w.Write(out)
+				out = out[:0]
 			}
 			a.done <- err
 			continue
 		}
-		for i := range *recs {
-			if err != nil {
-				break
-			}
-			buf = j.appendRecord(append(buf, '{'), &(*recs)[i])
-			buf = append(buf, '\n')
-			if len(buf) >= 256<<10 {
-				_, err = j.w.Write(buf)
-				buf = buf[:0]
+		b := <-job.out
+		if err == nil {
+			out = append(out, b...)
+			if len(out) >= 256<<10 {
+				_, err = j.w.Write(out)
+				out = out[:0]
 			}
 		}
-		clear(*recs) // let go of transition logs
-		*recs = (*recs)[:0]
-		a.free <- recs
+		select {
+		case bufs <- b[:0]:
+		default:
+		}
 		if err != nil {
 			a.errMu.Lock()
 			a.err = err

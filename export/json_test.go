@@ -50,25 +50,28 @@ func TestAsyncJSONMatchesBuffered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var want, got bytes.Buffer
+	var want bytes.Buffer
 	b := NewBufferedJSON(&want)
 	run(b)
 	if err := b.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	a := NewAsyncJSON(&got)
-	run(a)
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
 	if lines := bytes.Count(want.Bytes(), []byte("\n")); lines != 3101 {
 		t.Fatalf("buffered writer wrote %d lines, want 3101", lines)
 	}
-	if !bytes.Equal(got.Bytes(), want.Bytes()) {
-		t.Fatalf("async output differs: %d bytes, want %d", got.Len(), want.Len())
-	}
-	if err := a.Write(recs[:1]); err == nil {
-		t.Fatal("a Write after Close was accepted")
+	for _, encoders := range []int{1, 3} {
+		var got bytes.Buffer
+		a := NewAsyncJSON(&got, encoders)
+		run(a)
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("%d encoders: async output differs: %d bytes, want %d", encoders, got.Len(), want.Len())
+		}
+		if err := a.Write(recs[:1]); err == nil {
+			t.Fatal("a Write after Close was accepted")
+		}
 	}
 }
 
@@ -90,7 +93,7 @@ func TestAsyncJSONReportsWriteError(t *testing.T) {
 	recs := synRecords(5000)
 	broken := errors.New("broken pipe")
 	w := &failAfter{n: 300 << 10, err: broken}
-	a := NewAsyncJSON(w)
+	a := NewAsyncJSON(w, 3)
 	var first error
 	for i := range recs {
 		if err := a.Write(recs[i : i+1]); err != nil && first == nil {
