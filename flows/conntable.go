@@ -68,3 +68,35 @@ func (t *connTable) del(k *Key, hash uint64) {
 func (t *connTable) eachConn(fn func(c *conn)) {
 	t.each(func(s *connSlot) { fn(s.c) })
 }
+
+// touchSlot loads the slot where a key of this hash would be found first,
+// for Lanes.applyBatch, and returns something of it.
+func (t *connTable) touchSlot(hash uint64) uint64 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	i := t.home(hash)
+	return uint64(t.dist[i]) + t.slots[i].hash
+}
+
+// touchConn loads the connection of this hash (the first near its home,
+// which touchSlot loaded), and returns something of it.
+func (t *connTable) touchConn(hash uint64) uint64 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	i := t.home(hash)
+	for d := uint8(1); d <= 8; d++ {
+		if t.dist[i] < d {
+			return 0
+		}
+		if s := &t.slots[i]; s.hash == hash {
+			c := s.c
+			return uint64(c.key.Port[0]) + uint64(c.ep[0].state) + uint64(c.ep[1].state) + uint64(c.zeek.bits)
+		}
+		if i++; i == len(t.slots) {
+			i = 0
+		}
+	}
+	return 0
+}

@@ -96,3 +96,13 @@ func (t *halfTable) oldest(n int) int {
 	}
 	return best
 }
+
+// touchSlot loads the slot where a key of this hash would be found first,
+// for Lanes.applyBatch, and returns something of it.
+func (t *halfTable) touchSlot(hash uint64) uint64 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	i := t.home(hash)
+	return uint64(t.dist[i]) + uint64(t.slots[i].key.Port[0])
+}

@@ -56,8 +56,9 @@ type lane struct {
 	cur   *laneBatch      // being filled
 
 	// its goroutine:
-	seq uint64  // number of the packet being applied
-	b   *bundle // records retired in this epoch so far
+	seq  uint64  // number of the packet being applied
+	b    *bundle // records retired in this epoch so far
+	sink uint64  // keeps the loads of applyBatch
 }
 
 // laneBatch is packets for a lane, with their numbers and keys' hashes.
@@ -93,6 +94,7 @@ func NewLanes(t *Table, n int) *Lanes {
 	for i := range l.lanes {
 		ln := &lane{out: make(chan *bundle, 64), spare: make(chan *bundle, 64)}
 		l.lanes[i] = ln
+		ln.cur = new(laneBatch)
 		if i == 0 {
 			continue
 		}
@@ -101,7 +103,6 @@ func NewLanes(t *Table, n int) *Lanes {
 		for range cap(ln.free) - 1 {
 			ln.free <- new(laneBatch)
 		}
-		ln.cur = new(laneBatch)
 		l.wg.Add(1)
 		go l.run(ln)
 	}
@@ -111,20 +112,42 @@ func NewLanes(t *Table, n int) *Lanes {
 // run is the goroutine of a lane other than 0.
 func (l *Lanes) run(ln *lane) {
 	defer l.wg.Done()
-	var key Key
 	for b := range ln.in {
-		for i := 0; i < b.n; i++ {
-			p := &b.p[i]
-			ln.seq = b.seq[i]
-			d := p.Tuple.fillKey(&key)
-			l.t.apply(p, &key, d, b.hash[i], ln)
-		}
+		l.applyBatch(ln, b)
 		if b.last {
 			ln.out <- ln.b
 			ln.b = nil
 		}
 		b.n, b.last = 0, false
 		ln.free <- b
+	}
+}
+
+// applyBatch applies a lane's batch of packets, a group at a time: first
+// it loads the table slots of the group's packets, then the connections
+// they hold, then applies the packets. The loads of a group wait on
+// memory side by side, instead of one packet's after another's.
+func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
+	const group = 16
+	t := l.t
+	var key Key
+	for g := 0; g < b.n; g += group {
+		e := min(b.n, g+group)
+		var sink uint64
+		for i := g; i < e; i++ {
+			sh := &t.shards[uint32(b.hash[i])&t.mask]
+			sink += sh.m.touchSlot(b.hash[i]) + sh.half.touchSlot(b.hash[i])
+		}
+		for i := g; i < e; i++ {
+			sink += t.shards[uint32(b.hash[i])&t.mask].m.touchConn(b.hash[i])
+		}
+		ln.sink += sink
+		for i := g; i < e; i++ {
+			p := &b.p[i]
+			ln.seq = b.seq[i]
+			d := p.Tuple.fillKey(&key)
+			t.apply(p, &key, d, b.hash[i], ln)
+		}
 	}
 }
 
@@ -141,19 +164,14 @@ func (l *Lanes) Apply(p *Packet) {
 	}
 	l.seq++
 	var key Key
-	d := p.Tuple.fillKey(&key)
+	p.Tuple.fillKey(&key)
 	hash := key.hash64()
 	ln := l.lanes[int(uint32(hash)&t.mask)%len(l.lanes)]
-	if ln.in == nil {
-		ln.seq = l.seq
-		t.apply(p, &key, d, hash, ln)
-	} else {
-		b := ln.cur
-		b.p[b.n], b.seq[b.n], b.hash[b.n] = *p, l.seq, hash
-		if b.n++; b.n == laneBatchLen {
-			l.endEpoch()
-			return
-		}
+	b := ln.cur
+	b.p[b.n], b.seq[b.n], b.hash[b.n] = *p, l.seq, hash
+	if b.n++; b.n == laneBatchLen {
+		l.endEpoch()
+		return
 	}
 	if l.inEpoch++; l.inEpoch == epochLen {
 		l.endEpoch()
@@ -179,6 +197,8 @@ func (l *Lanes) endEpoch() {
 	e := &l.pending[len(l.pending)-1]
 	for k, ln := range l.lanes {
 		if ln.in == nil {
+			l.applyBatch(ln, ln.cur)
+			ln.cur.n = 0
 			e.b[k], e.got[k] = ln.b, true
 			ln.b = nil
 			continue
