@@ -471,7 +471,6 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		sh.chg.drop()
 		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
-			c.expireTimers(now, seen, &t.cfg)
 			conns = append(conns, fullRef{c.first, c.id, c})
 			sh.untrack(c)
 		})
@@ -507,46 +506,138 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			}
 		}
 	}
-	slices.SortFunc(conns, func(a, b fullRef) int {
-		if c := cmp.Compare(a.first, b.first); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	slices.SortFunc(refs, func(a, b halfRef) int {
-		if c := cmp.Compare(a.first, b.first); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
+	// Sorted in pieces, one per core, and merged as the records go out.
+	workers := max(1, runtime.GOMAXPROCS(0))
+	connRuns, refRuns := pieces(conns, workers), pieces(refs, workers)
+	var sorting sync.WaitGroup
+	for _, r := range connRuns {
+		sorting.Go(func() {
+			slices.SortFunc(r, func(a, b fullRef) int {
+				if c := cmp.Compare(a.first, b.first); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.id, b.id)
+			})
+		})
+	}
+	for _, r := range refRuns {
+		sorting.Go(func() {
+			slices.SortFunc(r, func(a, b halfRef) int {
+				if c := cmp.Compare(a.first, b.first); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.id, b.id)
+			})
+		})
+	}
+	sorting.Wait()
 	n := len(conns) + len(refs)
 	t.retired.Add(uint64(n))
-	const batch = 256
-	buf := make([]Record, 0, batch)
-	var scratch conn
-	for i, j := 0, 0; i+j < n; {
-		if j == len(refs) || i < len(conns) && (conns[i].first < refs[j].first ||
-			conns[i].first == refs[j].first && conns[i].id < refs[j].id) {
-			buf = append(buf, conns[i].c.record(EndFlushed, true))
-			conns[i].c = nil
-			i++
-		} else {
-			e := refs[j].e
-			c := e.h.conn(e.key, &t.cfg, &scratch)
-			c.expireTimers(now, seen, &t.cfg)
-			buf = append(buf, c.record(refs[j].end, true))
-			j++
-		}
-		if len(buf) == batch || i+j == n {
-			fn(buf)
-			clear(buf)
-			buf = buf[:0]
-		}
+
+	// The records are made on every core, a chunk of the order on each,
+	// and handed to fn in order: making one misses the cache on its
+	// connection, and a half-open one is replayed through the state
+	// machine first.
+	type item struct {
+		c *conn    // a full connection, or
+		h *halfRef // a half-open one
 	}
+	type chunk struct {
+		items []item
+		recs  []Record
+		done  chan struct{}
+	}
+	const chunkLen = 512
+	jobs := make(chan *chunk, workers)
+	order := make(chan *chunk, 2*workers)
+	free := make(chan *chunk, 3*workers+1)
+	for range cap(free) {
+		free <- &chunk{items: make([]item, 0, chunkLen), recs: make([]Record, 0, chunkLen), done: make(chan struct{}, 1)}
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch conn
+			for ch := range jobs {
+				for _, it := range ch.items {
+					c, end := it.c, EndFlushed
+					if c == nil {
+						c, end = it.h.e.h.conn(it.h.e.key, &t.cfg, &scratch), it.h.end
+					}
+					c.expireTimers(now, seen, &t.cfg)
+					ch.recs = append(ch.recs, c.record(end, true))
+				}
+				ch.done <- struct{}{}
+			}
+		}()
+	}
+	go func() { // hands the chunks to fn in order
+		defer close(jobs)
+		defer close(order)
+		ch := <-free
+		send := func() {
+			jobs <- ch
+			order <- ch
+			ch = <-free
+		}
+		for range n {
+			// The earliest of the pieces' first entries goes next.
+			var first int64
+			var id uint64
+			var cr *[]fullRef
+			var hr *[]halfRef
+			for k := range connRuns {
+				if r := connRuns[k]; len(r) > 0 && (cr == nil || r[0].first < first || r[0].first == first && r[0].id < id) {
+					cr, first, id = &connRuns[k], r[0].first, r[0].id
+				}
+			}
+			for k := range refRuns {
+				if r := refRuns[k]; len(r) > 0 && (cr == nil && hr == nil || r[0].first < first || r[0].first == first && r[0].id < id) {
+					cr, hr, first, id = nil, &refRuns[k], r[0].first, r[0].id
+				}
+			}
+			if hr == nil {
+				ch.items = append(ch.items, item{c: (*cr)[0].c})
+				(*cr)[0].c = nil
+				*cr = (*cr)[1:]
+			} else {
+				ch.items = append(ch.items, item{h: &(*hr)[0]})
+				*hr = (*hr)[1:]
+			}
+			if len(ch.items) == chunkLen {
+				send()
+			}
+		}
+		if len(ch.items) > 0 {
+			send()
+		}
+	}()
+	for ch := range order {
+		<-ch.done
+		fn(ch.recs)
+		clear(ch.items)
+		clear(ch.recs) // let go of transition logs
+		ch.items, ch.recs = ch.items[:0], ch.recs[:0]
+		free <- ch
+	}
+	wg.Wait()
 	clear(refs) // no reference into limbo's memory is left
 	for i := range limbos {
 		limbos[i].release()
 	}
+}
+
+// pieces splits s into at most n pieces of about equal length.
+func pieces[T any](s []T, n int) [][]T {
+	ps := make([][]T, 0, n)
+	for k := range n {
+		if p := s[len(s)*k/n : len(s)*(k+1)/n]; len(p) > 0 {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // Snapshot returns a copy of every connection in the table, in no
