@@ -32,6 +32,7 @@ type JSON struct {
 	buffered bool
 	buf      []byte
 	err      error
+	tt       timeText
 	async    *asyncJSON // NewAsyncJSON's
 }
 
@@ -122,6 +123,7 @@ func (j *JSON) dispatch(jobs, order chan asyncJob) {
 
 // encode is an encoder's goroutine.
 func (j *JSON) encode(jobs chan asyncJob, bufs chan []byte) {
+	var tt timeText
 	for job := range jobs {
 		var buf []byte
 		select {
@@ -130,7 +132,7 @@ func (j *JSON) encode(jobs chan asyncJob, bufs chan []byte) {
 		}
 		recs := *job.recs
 		for i := range recs {
-			buf = j.appendRecord(append(buf, '{'), &recs[i])
+			buf = j.appendRecord(append(buf, '{'), &recs[i], &tt)
 			buf = append(buf, '\n')
 		}
 		clear(recs) // let go of transition logs
@@ -247,7 +249,7 @@ func (j *JSON) Write(recs []flows.Record) error {
 		j.buf = j.buf[:0]
 	}
 	for i := range recs {
-		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i])
+		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i], &j.tt)
 		j.buf = append(j.buf, '\n')
 		if len(j.buf) >= 256<<10 { // write in pieces: a million records would be half a gigabyte
 			if _, j.err = j.w.Write(j.buf); j.err != nil {
@@ -287,7 +289,7 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 	j.buf = append(j.buf, `,"ts":"`...)
 	j.buf = ts.UTC().AppendFormat(j.buf, time.RFC3339Nano)
 	j.buf = append(j.buf, `",`...)
-	j.buf = j.appendRecord(j.buf, r)
+	j.buf = j.appendRecord(j.buf, r, &j.tt)
 	j.buf = append(j.buf, '\n')
 	_, j.err = j.w.Write(j.buf)
 	j.buf = j.buf[:0]
@@ -296,12 +298,12 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 
 // AppendJSON appends r as one JSON object (without a newline) to b.
 func AppendJSON(b []byte, r *flows.Record) []byte {
-	return appendFields(append(b, '{'), r)
+	return appendFields(append(b, '{'), r, nil)
 }
 
 // appendRecord appends r's fields, with the annotation if there is one,
 // and the closing brace.
-func (j *JSON) appendRecord(b []byte, r *flows.Record) []byte {
+func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *timeText) []byte {
 	if j.Annotate != nil {
 		l := j.Annotate(r)
 		b = append(b, `"pid":`...)
@@ -323,11 +325,11 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record) []byte {
 			}
 		}
 	}
-	return appendFields(b, r)
+	return appendFields(b, r, tt)
 }
 
 // appendFields appends r's fields and the closing brace.
-func appendFields(b []byte, r *flows.Record) []byte {
+func appendFields(b []byte, r *flows.Record, tt *timeText) []byte {
 	// Every string here is plain ASCII without quotes or backslashes
 	// (addresses, state names, Zeek's codes and history letters): they are
 	// written between quotes as they are, which strconv.AppendQuote made a
@@ -378,9 +380,9 @@ func appendFields(b []byte, r *flows.Record) []byte {
 	}
 	b = append(b, ',')
 	key("first_seen")
-	b = append(r.FirstSeen.AppendFormat(b, time.RFC3339Nano), `",`...)
+	b = append(tt.append(b, r.FirstSeen), `",`...)
 	key("last_seen")
-	b = append(r.LastSeen.AppendFormat(b, time.RFC3339Nano), `",`...)
+	b = append(tt.append(b, r.LastSeen), `",`...)
 	str("conn_state", r.ConnState())
 	str("history", r.History())
 	if r.End == flows.EndEvicted {

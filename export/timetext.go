@@ -1,0 +1,43 @@
+package export
+
+import "time"
+
+// timeText formats times as time.RFC3339Nano does, remembering the text of
+// the last second it formatted: a record's two times, and the next
+// record's, mostly fall in one second, and formatting the date and time of
+// day was two fifths of encoding a record. The zero value is ready; a
+// timeText is for one goroutine.
+type timeText struct {
+	sec  int64
+	ok   bool
+	text [19]byte // "2006-01-02T15:04:05"
+}
+
+// append appends t as time.RFC3339Nano formats it.
+func (c *timeText) append(b []byte, t time.Time) []byte {
+	if c == nil || t.Location() != time.UTC {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	if sec := t.Unix(); !c.ok || sec != c.sec {
+		if y := t.Year(); y < 0 || y > 9999 {
+			return t.AppendFormat(b, time.RFC3339Nano)
+		}
+		t.AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+		c.sec, c.ok = sec, true
+	}
+	b = append(b, c.text[:]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var d [10]byte // ".nnnnnnnnn", without its trailing zeros
+		d[0] = '.'
+		for i := 9; i > 0; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
+}
