@@ -41,7 +41,7 @@ func TestLanesMatchApply(t *testing.T) {
 		for i := range packets {
 			packets[i] = gen.Next()
 		}
-		run := func(lanes int) (retired, flushed []flows.Record, opened uint64) {
+		run := func(lanes int, split uint64) (retired, flushed []flows.Record, opened uint64) {
 			c := cfg
 			c.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
 			tab := flows.NewTable(c)
@@ -51,6 +51,7 @@ func TestLanesMatchApply(t *testing.T) {
 				}
 			} else {
 				l := flows.NewLanes(tab, lanes)
+				flows.SetSplitAbove(l, split)
 				for i := range packets {
 					p := packets[i] // Apply must not keep the pointer
 					l.Apply(&p)
@@ -59,20 +60,22 @@ func TestLanesMatchApply(t *testing.T) {
 			}
 			return retired, tab.Flush(), tab.Opened()
 		}
-		wantR, wantF, wantN := run(0)
+		wantR, wantF, wantN := run(0, 0)
 		if len(wantR) == 0 || len(wantF) == 0 {
 			t.Fatalf("traffic too tame: %d retired, %d flushed", len(wantR), len(wantF))
 		}
 		for _, n := range tc.lanes {
-			name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/lanes=%d", tc.shards, tc.maxConns, tc.tuples, n)
-			t.Run(name, func(t *testing.T) {
-				gotR, gotF, gotN := run(n)
-				if gotN != wantN {
-					t.Errorf("opened %d connections, Apply %d", gotN, wantN)
-				}
-				sameRecords(t, "retired", gotR, wantR)
-				sameRecords(t, "flushed", gotF, wantF)
-			})
+			for _, split := range []uint64{0, uint64(tc.tuples / 2)} {
+				name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/lanes=%d/split=%d", tc.shards, tc.maxConns, tc.tuples, n, split)
+				t.Run(name, func(t *testing.T) {
+					gotR, gotF, gotN := run(n, split)
+					if gotN != wantN {
+						t.Errorf("opened %d connections, Apply %d", gotN, wantN)
+					}
+					sameRecords(t, "retired", gotR, wantR)
+					sameRecords(t, "flushed", gotF, wantF)
+				})
+			}
 		}
 	}
 }
