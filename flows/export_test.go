@@ -4,6 +4,7 @@ package flows
 // that an external test can make them overflow.
 func SetChangeLimit(t *Table, n int) { t.chgMax = n }
 
-// SetSplitAbove sets how many connections l's table holds before its
-// shards are shared out among the lanes, so that a test's small table is.
-func SetSplitAbove(l *Lanes, n uint64) { l.splitAbove = n }
+// SetLaneThresholds sets how many connections l's table holds before its
+// shards are shared out among the lanes, and before the lanes load ahead,
+// so that a test's small table does both.
+func SetLaneThresholds(l *Lanes, split, touch uint64) { l.splitAbove, l.touchAbove = split, touch }

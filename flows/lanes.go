@@ -36,6 +36,7 @@ type Lanes struct {
 	split  bool    // the shards are shared out (maybeSplit)
 
 	splitAbove uint64 // connections tracked before they are
+	touchAbove uint64 // connections tracked before applyBatch loads ahead
 	seq        uint64 // packets routed
 	inEpoch    int    // packets routed in the current epoch
 	pending    []epochRecs
@@ -94,7 +95,7 @@ const maxLanes = 16
 // applying packets to t.
 func NewLanes(t *Table, n int) *Lanes {
 	n = max(1, min(n, len(t.shards), maxLanes))
-	l := &Lanes{t: t, lanes: make([]*lane, n), laneOf: make([]uint8, len(t.shards)), splitAbove: splitAbove}
+	l := &Lanes{t: t, lanes: make([]*lane, n), laneOf: make([]uint8, len(t.shards)), splitAbove: splitAbove, touchAbove: touchAbove}
 	for i := range l.lanes {
 		ln := &lane{out: make(chan *bundle, 64), spare: make(chan *bundle, 64)}
 		l.lanes[i] = ln
@@ -144,7 +145,7 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 	t := l.t
 	var key Key
 	// A small table stays in the caches, where loading ahead only costs.
-	touch := t.opened.Load()-t.retired.Load() >= touchAbove
+	touch := t.opened.Load()-t.retired.Load() >= l.touchAbove
 	for g := 0; g < b.n; g += group {
 		e := min(b.n, g+group)
 		if !touch {

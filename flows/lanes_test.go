@@ -51,7 +51,7 @@ func TestLanesMatchApply(t *testing.T) {
 				}
 			} else {
 				l := flows.NewLanes(tab, lanes)
-				flows.SetSplitAbove(l, split)
+				flows.SetLaneThresholds(l, split, split) // loading ahead once split, as in a replay
 				for i := range packets {
 					p := packets[i] // Apply must not keep the pointer
 					l.Apply(&p)
