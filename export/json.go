@@ -32,7 +32,7 @@ type JSON struct {
 	buffered bool
 	buf      []byte
 	err      error
-	tt       timeText
+	tt       recordTimes
 	async    *asyncJSON // NewAsyncJSON's
 }
 
@@ -123,7 +123,7 @@ func (j *JSON) dispatch(jobs, order chan asyncJob) {
 
 // encode is an encoder's goroutine.
 func (j *JSON) encode(jobs chan asyncJob, bufs chan []byte) {
-	var tt timeText
+	var tt recordTimes
 	for job := range jobs {
 		var buf []byte
 		select {
@@ -303,7 +303,7 @@ func AppendJSON(b []byte, r *flows.Record) []byte {
 
 // appendRecord appends r's fields, with the annotation if there is one,
 // and the closing brace.
-func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *timeText) []byte {
+func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	if j.Annotate != nil {
 		l := j.Annotate(r)
 		b = append(b, `"pid":`...)
@@ -329,7 +329,7 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *timeText) []byte {
 }
 
 // appendFields appends r's fields and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *timeText) []byte {
+func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	// Every string here is plain ASCII without quotes or backslashes
 	// (addresses, state names, Zeek's codes and history letters): they are
 	// written between quotes as they are, which strconv.AppendQuote made a
@@ -380,9 +380,9 @@ func appendFields(b []byte, r *flows.Record, tt *timeText) []byte {
 	}
 	b = append(b, ',')
 	key("first_seen")
-	b = append(tt.append(b, r.FirstSeen), `",`...)
+	b = append(tt.first(b, r.FirstSeen), `",`...)
 	key("last_seen")
-	b = append(tt.append(b, r.LastSeen), `",`...)
+	b = append(tt.last(b, r.LastSeen), `",`...)
 	str("conn_state", r.ConnState())
 	str("history", r.History())
 	if r.End == flows.EndEvicted {

@@ -41,3 +41,22 @@ func (c *timeText) append(b []byte, t time.Time) []byte {
 	}
 	return append(b, 'Z')
 }
+
+// recordTimes formats a record's first and last times, each with its own
+// timeText: they are often seconds apart, and one remembered second would
+// be replaced at every field. A nil recordTimes formats without one.
+type recordTimes struct{ f, l timeText }
+
+func (r *recordTimes) first(b []byte, t time.Time) []byte {
+	if r == nil {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	return r.f.append(b, t)
+}
+
+func (r *recordTimes) last(b []byte, t time.Time) []byte {
+	if r == nil {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	return r.l.append(b, t)
+}
