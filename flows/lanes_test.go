@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -169,4 +170,71 @@ func BenchmarkLanes(b *testing.B) {
 			done()
 		})
 	}
+}
+
+// FuzzLanes applies arbitrary packet sequences on 32 4-tuples with
+// Table.Apply and with Lanes, and requires the same records in the same
+// order, as TestLanesMatchApply does for random traffic.
+func FuzzLanes(f *testing.F) {
+	f.Add([]byte{0x02, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x12, 1, 0, 0, 0x10, 0, 0, 0, 0, 0x20})
+	f.Add(make([]byte, 240))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		cfg := flows.Config{
+			Shards: 4, TimeWait: time.Second, ClosedTimeout: time.Second, IdleTimeout: 10 * time.Second,
+			HandshakeTimeout: 5 * time.Second, SweepEvery: 250 * time.Millisecond, Transitions: 8,
+		}
+		if data[0]&1 == 1 { // bounded: evictions and limbo
+			cfg.MaxConns = 6
+		}
+		lanes, split := 2+int(data[0]>>1&1), uint64(data[0]>>2&7)
+		var ps []flows.Packet
+		var ts int64
+		for b := data[1:]; len(b) >= 12; b = b[12:] {
+			var p flows.Packet
+			c4, s4 := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+			cp := 1000 + uint16(b[1]&15)
+			if b[0]&1 == 1 {
+				p.Tuple.SetV4(s4, c4)
+				p.Tuple.SrcPort, p.Tuple.DstPort = 80, cp
+			} else {
+				p.Tuple.SetV4(c4, s4)
+				p.Tuple.SrcPort, p.Tuple.DstPort = cp, 80
+			}
+			p.Flags = flows.Flags(b[2]) | flows.Flags(b[3]&1)<<8
+			p.Seq = binary.BigEndian.Uint32(b[4:]) >> (b[1] >> 4)
+			p.Ack = binary.BigEndian.Uint32(b[8:]) >> (b[1] >> 4)
+			p.PayloadLen = uint32(b[3] >> 1)
+			p.Window = uint16(b[10])
+			p.WScale = int8(b[11]&15) - 1
+			ts += int64(b[11]>>4) * int64(time.Second/8)
+			p.TS, p.FrameLen = ts, 54+p.PayloadLen
+			ps = append(ps, p)
+		}
+		run := func(n int) (retired, flushed []flows.Record) {
+			c := cfg
+			c.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
+			tab := flows.NewTable(c)
+			if n == 0 {
+				for i := range ps {
+					tab.Apply(&ps[i])
+				}
+			} else {
+				l := flows.NewLanes(tab, n)
+				flows.SetLaneThresholds(l, split, 0)
+				for i := range ps {
+					p := ps[i]
+					l.Apply(&p)
+				}
+				l.Close()
+			}
+			return retired, tab.Flush()
+		}
+		wantR, wantF := run(0)
+		gotR, gotF := run(lanes)
+		sameRecords(t, "retired", gotR, wantR)
+		sameRecords(t, "flushed", gotF, wantF)
+	})
 }
