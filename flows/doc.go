@@ -21,6 +21,10 @@
 //
 // [Table] is sharded by a symmetric hash of the 4-tuple; each shard has its
 // own mutex. Apply, Snapshot and Sweep may be called from any goroutine.
+// A headless replay of a large capture may apply its packets through
+// [Lanes] instead, which updates the table on several goroutines, each
+// owning a share of the shards, and gives the records Apply would, in the
+// same order.
 //
 // # What the state machine does not know
 //
