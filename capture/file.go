@@ -133,6 +133,11 @@ func OpenFile(path, filter string) (Source, error) {
 		if src, err := openMmap(path, head, fi.Size(), filter); src != nil || err != nil {
 			return src, err
 		}
+		if filter == "" && bytes.HasPrefix(head, magicPcapng) {
+			if src, err := openMmapNg(path, head, fi.Size()); src != nil || err != nil {
+				return src, err
+			}
+		}
 	}
 	h, err := pcap.OpenOffline(path)
 	if err != nil {

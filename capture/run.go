@@ -43,7 +43,7 @@ type Counters struct {
 // goroutine, so that no packet waits for a batch to fill.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	switch src.(type) {
-	case *mmapSource, *fileSource:
+	case *mmapSource, *mmapNgSource, *fileSource:
 		return runPipelined(ctx, src, d, c, maxFrames, apply)
 	}
 	return run(ctx, src, d, c, maxFrames, apply)
