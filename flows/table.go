@@ -14,7 +14,7 @@ import (
 // Zero fields take the defaults named.
 type Config struct {
 	// Shards is the number of lock shards, rounded up to a power of two
-	// (default 16 per CPU).
+	// (default 64, on every machine: see setDefaults).
 	Shards int
 	// TimeWait is how long an endpoint stays in TIME_WAIT (default 60s,
 	// Linux's TCP_TIMEWAIT_LEN).
@@ -70,7 +70,10 @@ func (c *Config) setDefaults() {
 	def(&c.ClosedTimeout, 30*time.Second)
 	def(&c.SweepEvery, time.Second)
 	if c.Shards <= 0 {
-		c.Shards = 16 * runtime.GOMAXPROCS(0)
+		// A fixed count, not one per core: under MaxConns the bound and
+		// the choice of whom to evict are per shard, and a replay must
+		// give the same records on every machine.
+		c.Shards = defaultShards
 	}
 	n := 1
 	for n < c.Shards {
@@ -424,6 +427,9 @@ func (t *Table) Sweep() {
 	t.sweepNext = (from + n) % len(t.shards)
 	t.emit(t.collect(from, from+n, now, func(c *conn) (bool, EndReason) { return c.expired(now, seen, &t.cfg) }))
 }
+
+// defaultShards is Config.Shards's default.
+const defaultShards = 64
 
 // evictSample is how many half-open connections an eviction compares.
 const evictSample = 16
