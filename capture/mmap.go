@@ -16,26 +16,79 @@ import (
 // micro- or nanosecond timestamps) that is mapped into memory, handing out
 // each frame as a slice of the mapping.
 //
-// It is the one hand-written reader in flowtrack: reading through libpcap
-// costs a cgo call and a copy per frame, which a profile of a replay showed
-// as its largest single cost (a quarter of the time). Everything else —
-// pcapng, standard input, a header that is not plain version 2.4 — goes
+// It is one of flowtrack's two hand-written readers (with mmapNgSource):
+// reading through libpcap costs a cgo call and a copy per frame, which a
+// profile of a replay showed as its largest single cost (a quarter of the
+// time). Standard input and a header that is not plain version 2.4 go
 // through libpcap as before. Records are checked as libpcap checks them.
 type mmapSource struct {
-	path  string
-	data  []byte // the whole file
-	off   int
+	mapping
 	order binary.ByteOrder
 	nsec  bool
 	link  layers.LinkType
 	bpf   *pcap.BPF
 	err   error // sticky
-	freed int   // the mapping before this offset has been released
+}
+
+// mapping is a capture file mapped into memory and read front to back.
+type mapping struct {
+	path  string
+	data  []byte // the whole file
+	off   int    // where reading has got to
+	freed int    // the mapping before this offset has been released
+}
+
+// mapFile maps the regular file at path, of the given size. It returns
+// false, and no error, when the file cannot be mapped (e.g. a file system
+// without mmap): libpcap reads it then.
+func mapFile(path string, size int64) (mapping, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return mapping{}, false, fileError(path, err)
+	}
+	defer f.Close()
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return mapping{}, false, nil
+	}
+	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
+	return mapping{path: path, data: data}, true, nil
+}
+
+func (m *mapping) Name() string { return m.path }
+
+// Progress returns the fraction of the file read so far.
+func (m *mapping) Progress() float64 {
+	if len(m.data) == 0 {
+		return 1
+	}
+	return float64(m.off) / float64(len(m.data))
+}
+
+func (m *mapping) Stats() (Stats, error) { return Stats{}, nil }
+
+// release lets the pages behind what has been read go, a few MiB at a time,
+// so that the process's resident size stays small however large the file
+// (the pages stay in the page cache). It keeps the last quarter-window: a
+// frame handed out earlier may still be in use until the next read.
+func (m *mapping) release() {
+	if m.off-m.freed >= releaseEvery+releaseEvery/4 {
+		end := (m.off - releaseEvery/4) &^ (os.Getpagesize() - 1)
+		_ = syscall.Madvise(m.data[m.freed:end], syscall.MADV_DONTNEED)
+		m.freed = end
+	}
+}
+
+// unmap releases the mapping.
+func (m *mapping) unmap() {
+	if m.data != nil {
+		_ = syscall.Munmap(m.data)
+		m.data = nil
+	}
 }
 
 // releaseEvery is how much of the mapping is read before the pages behind
-// it are released, so that the process's resident size stays small however
-// large the file (the pages stay in the page cache).
+// it are released (mapping.release).
 const releaseEvery = 4 << 20
 
 // maxCaplen is libpcap's MAXIMUM_SNAPLEN: no record may say it captured more.
@@ -48,24 +101,17 @@ func openMmap(path string, b []byte, size int64, filter string) (Source, error) 
 	if !ok || len(b) < 24 || order.Uint16(b[4:]) != 2 || order.Uint16(b[6:]) != 4 || size > 1<<40 || size < 24 {
 		return nil, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileError(path, err)
+	m, ok, err := mapFile(path, size)
+	if !ok {
+		return nil, err
 	}
-	defer f.Close()
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, nil // e.g. a file system without mmap: libpcap reads it
-	}
-	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
-	magic := order.Uint32(data)
+	magic := order.Uint32(m.data)
+	m.off = 24
 	s := &mmapSource{
-		path:  path,
-		data:  data,
-		off:   24,
-		order: order,
-		nsec:  magic == 0xa1b23c4d,
-		link:  layers.LinkType(order.Uint32(data[20:]) & 0xffff),
+		mapping: m,
+		order:   order,
+		nsec:    magic == 0xa1b23c4d,
+		link:    layers.LinkType(order.Uint32(m.data[20:]) & 0xffff),
 	}
 	if filter != "" {
 		if s.bpf, err = pcap.NewBPF(dltOf(s.link), maxCaplen, filter); err != nil {
@@ -76,22 +122,8 @@ func openMmap(path string, b []byte, size int64, filter string) (Source, error) 
 	return s, nil
 }
 
-func (s *mmapSource) Name() string { return s.path }
-
-// Progress returns the fraction of the file read so far.
-func (s *mmapSource) Progress() float64 {
-	if len(s.data) == 0 {
-		return 1
-	}
-	return float64(s.off) / float64(len(s.data))
-}
-func (s *mmapSource) Stats() (Stats, error) { return Stats{}, nil }
-
 func (s *mmapSource) Close() {
-	if s.data != nil {
-		_ = syscall.Munmap(s.data)
-		s.data = nil
-	}
+	s.unmap()
 	if s.err == nil {
 		s.err = io.EOF
 	}
@@ -129,13 +161,7 @@ func (s *mmapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		}
 		data := s.data[s.off+16 : s.off+16+int(caplen) : s.off+16+int(caplen)]
 		s.off += 16 + int(caplen)
-		if s.off-s.freed >= releaseEvery+releaseEvery/4 {
-			// Keep the last quarter-window: a frame handed out earlier may
-			// still be in use until the next call.
-			end := (s.off - releaseEvery/4) &^ (os.Getpagesize() - 1)
-			_ = syscall.Madvise(s.data[s.freed:end], syscall.MADV_DONTNEED)
-			s.freed = end
-		}
+		s.release()
 		if s.bpf != nil && !s.bpf.Matches(ci, data) {
 			continue
 		}

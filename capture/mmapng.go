@@ -3,8 +3,6 @@ package capture
 import (
 	"encoding/binary"
 	"io"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -27,13 +25,10 @@ import (
 // short) it hands the rest of the file to libpcap, which skips the packets
 // already read, then reads on and names what is wrong as it always has.
 type mmapNgSource struct {
-	path  string
-	data  []byte // the whole file
-	off   int
+	mapping
 	order binary.ByteOrder
 	ifs   []ngIface
 	read  uint64 // packets handed out
-	freed int    // the mapping before this offset has been released
 	rest  Source // libpcap's reader, once it has taken over
 	err   error  // sticky
 }
@@ -83,23 +78,16 @@ func openMmapNg(path string, b []byte, size int64) (Source, error) {
 		return nil, nil
 	}
 	h.Close()
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileError(path, err)
+	m, ok, err := mapFile(path, size)
+	if !ok {
+		return nil, err
 	}
-	defer f.Close()
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, nil // e.g. a file system without mmap: libpcap reads it
-	}
-	s := &mmapNgSource{path: path, data: data, order: order}
+	s := &mmapNgSource{mapping: m, order: order}
 	// The section header: version 1, and a length that fits.
-	body, ok := s.block(ngSHB)
-	if !ok || len(body) < 16 || order.Uint16(body[4:]) != 1 {
-		_ = syscall.Munmap(data)
+	if body, ok := s.block(ngSHB); !ok || len(body) < 16 || order.Uint16(body[4:]) != 1 {
+		s.unmap()
 		return nil, nil
 	}
-	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
 	return s, nil
 }
 
@@ -118,29 +106,19 @@ func (s *mmapNgSource) block(want uint32) ([]byte, bool) {
 	return rest[8 : n-4], true
 }
 
-func (s *mmapNgSource) Name() string { return s.path }
-
 // Progress returns the fraction of the file read so far.
 func (s *mmapNgSource) Progress() float64 {
 	if r, ok := s.rest.(interface{ Progress() float64 }); ok {
 		return r.Progress()
 	}
-	if len(s.data) == 0 {
-		return 1
-	}
-	return float64(s.off) / float64(len(s.data))
+	return s.mapping.Progress()
 }
-
-func (s *mmapNgSource) Stats() (Stats, error) { return Stats{}, nil }
 
 func (s *mmapNgSource) Close() {
 	if s.rest != nil {
 		s.rest.Close()
 	}
-	if s.data != nil {
-		_ = syscall.Munmap(s.data)
-		s.data = nil
-	}
+	s.unmap()
 	if s.err == nil {
 		s.err = io.EOF
 	}
@@ -153,17 +131,12 @@ func (s *mmapNgSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, er
 			break
 		}
 		start := s.off
-		if len(s.data)-s.off < 8 {
-			s.handOver()
-			break
-		}
-		typ := s.order.Uint32(s.data[s.off:])
 		body, ok := s.block(0)
 		if !ok {
 			s.handOver()
 			break
 		}
-		switch typ {
+		switch s.order.Uint32(s.data[start:]) {
 		case ngEPB:
 			data, ci, link, ok := s.packet(body)
 			if !ok {
@@ -270,15 +243,6 @@ func (s *mmapNgSource) addIface(ifc ngIface) bool {
 	}
 	s.ifs = append(s.ifs, ifc)
 	return true
-}
-
-// release lets the pages behind the last few MiB read go (see mmapSource).
-func (s *mmapNgSource) release() {
-	if s.off-s.freed >= releaseEvery+releaseEvery/4 {
-		end := (s.off - releaseEvery/4) &^ (os.Getpagesize() - 1)
-		_ = syscall.Madvise(s.data[s.freed:end], syscall.MADV_DONTNEED)
-		s.freed = end
-	}
 }
 
 // handOver gives the file to libpcap (fileSource, which turns to pcapgo

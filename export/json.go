@@ -380,9 +380,13 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	}
 	b = append(b, ',')
 	key("first_seen")
-	b = append(tt.first(b, r.FirstSeen), `",`...)
+	var first, last *timeText // nil: formatted without remembering
+	if tt != nil {
+		first, last = &tt[0], &tt[1]
+	}
+	b = append(first.append(b, r.FirstSeen), `",`...)
 	key("last_seen")
-	b = append(tt.last(b, r.LastSeen), `",`...)
+	b = append(last.append(b, r.LastSeen), `",`...)
 	str("conn_state", r.ConnState())
 	str("history", r.History())
 	if r.End == flows.EndEvicted {

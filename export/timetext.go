@@ -3,10 +3,10 @@ package export
 import "time"
 
 // timeText formats times as time.RFC3339Nano does, remembering the text of
-// the last second it formatted: a record's two times, and the next
-// record's, mostly fall in one second, and formatting the date and time of
-// day was two fifths of encoding a record. The zero value is ready; a
-// timeText is for one goroutine.
+// the last second it formatted: one field of consecutive records mostly
+// falls in one second, and formatting the date and time of day was two
+// fifths of encoding a record. The zero value is ready; a nil one formats
+// without remembering; a timeText is for one goroutine.
 type timeText struct {
 	sec  int64
 	ok   bool
@@ -44,19 +44,5 @@ func (c *timeText) append(b []byte, t time.Time) []byte {
 
 // recordTimes formats a record's first and last times, each with its own
 // timeText: they are often seconds apart, and one remembered second would
-// be replaced at every field. A nil recordTimes formats without one.
-type recordTimes struct{ f, l timeText }
-
-func (r *recordTimes) first(b []byte, t time.Time) []byte {
-	if r == nil {
-		return t.AppendFormat(b, time.RFC3339Nano)
-	}
-	return r.f.append(b, t)
-}
-
-func (r *recordTimes) last(b []byte, t time.Time) []byte {
-	if r == nil {
-		return t.AppendFormat(b, time.RFC3339Nano)
-	}
-	return r.l.append(b, t)
-}
+// be replaced at every field.
+type recordTimes [2]timeText

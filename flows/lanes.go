@@ -148,24 +148,17 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 	touch := t.opened.Load()-t.retired.Load() >= l.touchAbove
 	for g := 0; g < b.n; g += group {
 		e := min(b.n, g+group)
-		if !touch {
+		if touch {
+			var sink uint64
 			for i := g; i < e; i++ {
-				p := &b.p[i]
-				ln.seq = b.seq[i]
-				d := p.Tuple.fillKey(&key)
-				t.apply(p, &key, d, b.hash[i], ln)
+				sh := &t.shards[uint32(b.hash[i])&t.mask]
+				sink += sh.m.touchSlot(b.hash[i]) + sh.half.touchSlot(b.hash[i])
 			}
-			continue
+			for i := g; i < e; i++ {
+				sink += t.shards[uint32(b.hash[i])&t.mask].m.touchConn(b.hash[i])
+			}
+			ln.sink += sink
 		}
-		var sink uint64
-		for i := g; i < e; i++ {
-			sh := &t.shards[uint32(b.hash[i])&t.mask]
-			sink += sh.m.touchSlot(b.hash[i]) + sh.half.touchSlot(b.hash[i])
-		}
-		for i := g; i < e; i++ {
-			sink += t.shards[uint32(b.hash[i])&t.mask].m.touchConn(b.hash[i])
-		}
-		ln.sink += sink
 		for i := g; i < e; i++ {
 			p := &b.p[i]
 			ln.seq = b.seq[i]

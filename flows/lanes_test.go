@@ -27,6 +27,7 @@ func TestLanesMatchApply(t *testing.T) {
 	}{
 		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}},
 		{8, 12, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}}, // evictions, limbo
+		{8, 12, 40, 6000, time.Second, []int{2, 3}},                  // long epochs: lanes' records merge
 		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}},
 		{1, 0, 40, 5000, 100 * time.Microsecond, []int{2}}, // one shard: one lane
 	} {
@@ -42,26 +43,7 @@ func TestLanesMatchApply(t *testing.T) {
 		for i := range packets {
 			packets[i] = gen.Next()
 		}
-		run := func(lanes int, split uint64) (retired, flushed []flows.Record, opened uint64) {
-			c := cfg
-			c.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
-			tab := flows.NewTable(c)
-			if lanes == 0 {
-				for i := range packets {
-					tab.Apply(&packets[i])
-				}
-			} else {
-				l := flows.NewLanes(tab, lanes)
-				flows.SetLaneThresholds(l, split, split) // loading ahead once split, as in a replay
-				for i := range packets {
-					p := packets[i] // Apply must not keep the pointer
-					l.Apply(&p)
-				}
-				l.Close()
-			}
-			return retired, tab.Flush(), tab.Opened()
-		}
-		wantR, wantF, wantN := run(0, 0)
+		wantR, wantF, wantN := replay(cfg, packets, 0, 0, 0)
 		if len(wantR) == 0 || len(wantF) == 0 {
 			t.Fatalf("traffic too tame: %d retired, %d flushed", len(wantR), len(wantF))
 		}
@@ -69,7 +51,7 @@ func TestLanesMatchApply(t *testing.T) {
 			for _, split := range []uint64{0, uint64(tc.tuples / 2)} {
 				name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/lanes=%d/split=%d", tc.shards, tc.maxConns, tc.tuples, n, split)
 				t.Run(name, func(t *testing.T) {
-					gotR, gotF, gotN := run(n, split)
+					gotR, gotF, gotN := replay(cfg, packets, n, split, split) // loading ahead once split, as in a replay
 					if gotN != wantN {
 						t.Errorf("opened %d connections, Apply %d", gotN, wantN)
 					}
@@ -79,6 +61,29 @@ func TestLanesMatchApply(t *testing.T) {
 			}
 		}
 	}
+}
+
+// replay applies packets to a table of cfg, with Table.Apply if lanes is 0,
+// else with that many Lanes, which split and load ahead at the given
+// counts. It returns the records retired on the way, those flushed, and
+// how many connections were opened.
+func replay(cfg flows.Config, packets []flows.Packet, lanes int, split, touch uint64) (retired, flushed []flows.Record, opened uint64) {
+	cfg.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
+	tab := flows.NewTable(cfg)
+	if lanes == 0 {
+		for i := range packets {
+			tab.Apply(&packets[i])
+		}
+	} else {
+		l := flows.NewLanes(tab, lanes)
+		flows.SetLaneThresholds(l, split, touch)
+		for i := range packets {
+			p := packets[i] // Apply must not keep the pointer
+			l.Apply(&p)
+		}
+		l.Close()
+	}
+	return retired, tab.Flush(), tab.Opened()
 }
 
 // sameRecords compares records field by field, but for IDs, whose order
@@ -213,27 +218,8 @@ func FuzzLanes(f *testing.F) {
 			p.TS, p.FrameLen = ts, 54+p.PayloadLen
 			ps = append(ps, p)
 		}
-		run := func(n int) (retired, flushed []flows.Record) {
-			c := cfg
-			c.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
-			tab := flows.NewTable(c)
-			if n == 0 {
-				for i := range ps {
-					tab.Apply(&ps[i])
-				}
-			} else {
-				l := flows.NewLanes(tab, n)
-				flows.SetLaneThresholds(l, split, 0)
-				for i := range ps {
-					p := ps[i]
-					l.Apply(&p)
-				}
-				l.Close()
-			}
-			return retired, tab.Flush()
-		}
-		wantR, wantF := run(0)
-		gotR, gotF := run(lanes)
+		wantR, wantF, _ := replay(cfg, ps, 0, 0, 0)
+		gotR, gotF, _ := replay(cfg, ps, lanes, split, 0)
 		sameRecords(t, "retired", gotR, wantR)
 		sameRecords(t, "flushed", gotF, wantF)
 	})

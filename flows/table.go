@@ -459,125 +459,111 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	// Half-open connections stay small values, where they are, until their
 	// turn comes: under a flood they are most of the table, and limbo holds
 	// as many. Flush takes the shards' half tables and limbos whole.
-	// Each is sorted by (start, ID) copied beside it: a comparison that
-	// followed the pointers missed the cache twice, and the sort of a
-	// million took most of a flush that the JSON encoders wait on.
-	type fullRef struct {
+	//
+	// Each connection is sorted by (start, ID) copied beside it: a
+	// comparison that followed the pointers missed the cache twice, and the
+	// sort of a million took most of a flush that the JSON encoders wait on.
+	type ref struct {
 		first int64
 		id    uint64
-		c     *conn
+		c     *conn     // a full connection, or
+		e     *halfSlot // a half-open one
+		end   EndReason
 	}
-	conns := make([]fullRef, 0, t.Len())
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += sh.m.len() + sh.half.len() + sh.limbo.n
+		sh.mu.Unlock()
+	}
+	refs := make([]ref, 0, n)
 	var halves []halfTable
 	var limbos []limbo
-	nHalf := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		sh.chg.drop()
 		sh.chg.over = true // the view must look again
 		sh.eachConn(func(c *conn) {
-			conns = append(conns, fullRef{c.first, c.id, c})
+			refs = append(refs, ref{first: c.first, id: c.id, c: c, end: EndFlushed})
 			sh.untrack(c)
 		})
 		sh.m = connTable{}
 		if sh.half.len() > 0 {
-			nHalf += sh.half.len()
 			halves = append(halves, sh.half)
 			sh.half = halfTable{}
 		}
 		if sh.limbo.n > 0 {
-			nHalf += sh.limbo.n
 			limbos = append(limbos, sh.limbo)
 			sh.limbo = newLimbo(sh.limbo.size)
 		}
 		sh.mu.Unlock()
 	}
 	// The connections are out of the table: no lock guards them now.
-	type halfRef struct {
-		first int64
-		id    uint64
-		e     *halfSlot
-		end   EndReason
-	}
-	refs := make([]halfRef, 0, nHalf)
 	for i := range halves {
-		halves[i].each(func(s *halfSlot) { refs = append(refs, halfRef{s.h.firstTS(), s.h.ident(), s, EndFlushed}) })
+		halves[i].each(func(s *halfSlot) {
+			refs = append(refs, ref{first: s.h.firstTS(), id: s.h.ident(), e: s, end: EndFlushed})
+		})
 	}
 	for i := range limbos {
 		l := &limbos[i]
 		for j := range l.slots {
 			if e := &l.slots[j]; l.tags[j] != 0 {
-				refs = append(refs, halfRef{e.h.firstTS(), e.h.ident(), e, EndEvicted})
+				refs = append(refs, ref{first: e.h.firstTS(), id: e.h.ident(), e: e, end: EndEvicted})
 			}
 		}
 	}
+	byStart := func(a, b ref) int {
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	}
 	// Sorted in pieces, one per core, and merged as the records go out.
 	workers := max(1, runtime.GOMAXPROCS(0))
-	connRuns, refRuns := pieces(conns, workers), pieces(refs, workers)
+	runs := pieces(refs, workers)
 	var sorting sync.WaitGroup
-	for _, r := range connRuns {
-		sorting.Go(func() {
-			slices.SortFunc(r, func(a, b fullRef) int {
-				if c := cmp.Compare(a.first, b.first); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.id, b.id)
-			})
-		})
-	}
-	for _, r := range refRuns {
-		sorting.Go(func() {
-			slices.SortFunc(r, func(a, b halfRef) int {
-				if c := cmp.Compare(a.first, b.first); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.id, b.id)
-			})
-		})
+	for _, r := range runs {
+		sorting.Go(func() { slices.SortFunc(r, byStart) })
 	}
 	sorting.Wait()
-	n := len(conns) + len(refs)
+	n = len(refs)
 	t.retired.Add(uint64(n))
 
 	// The records are made on every core, a chunk of the order on each,
 	// and handed to fn in order: making one misses the cache on its
 	// connection, and a half-open one is replayed through the state
 	// machine first.
-	type item struct {
-		c *conn    // a full connection, or
-		h *halfRef // a half-open one
-	}
 	type chunk struct {
-		items []item
-		recs  []Record
-		done  chan struct{}
+		refs []ref
+		recs []Record
+		done chan struct{}
 	}
 	const chunkLen = 512
 	jobs := make(chan *chunk, workers)
 	order := make(chan *chunk, 2*workers)
 	free := make(chan *chunk, 3*workers+1)
 	for range cap(free) {
-		free <- &chunk{items: make([]item, 0, chunkLen), recs: make([]Record, 0, chunkLen), done: make(chan struct{}, 1)}
+		free <- &chunk{refs: make([]ref, 0, chunkLen), recs: make([]Record, 0, chunkLen), done: make(chan struct{}, 1)}
 	}
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var scratch conn
 			for ch := range jobs {
-				for _, it := range ch.items {
-					c, end := it.c, EndFlushed
+				for i := range ch.refs {
+					r := &ch.refs[i]
+					c := r.c
 					if c == nil {
-						c, end = it.h.e.h.conn(it.h.e.key, &t.cfg, &scratch), it.h.end
+						c = r.e.h.conn(r.e.key, &t.cfg, &scratch)
 					}
 					c.expireTimers(now, seen, &t.cfg)
-					ch.recs = append(ch.recs, c.record(end, true))
+					ch.recs = append(ch.recs, c.record(r.end, true))
 				}
 				ch.done <- struct{}{}
 			}
-		}()
+		})
 	}
 	go func() { // hands the chunks to fn in order
 		defer close(jobs)
@@ -589,43 +575,29 @@ func (t *Table) FlushEach(fn func([]Record)) {
 			ch = <-free
 		}
 		for range n {
-			// The earliest of the pieces' first entries goes next.
-			var first int64
-			var id uint64
-			var cr *[]fullRef
-			var hr *[]halfRef
-			for k := range connRuns {
-				if r := connRuns[k]; len(r) > 0 && (cr == nil || r[0].first < first || r[0].first == first && r[0].id < id) {
-					cr, first, id = &connRuns[k], r[0].first, r[0].id
+			next := -1 // the piece whose first entry is the earliest
+			for k := range runs {
+				if len(runs[k]) > 0 && (next < 0 || byStart(runs[k][0], runs[next][0]) < 0) {
+					next = k
 				}
 			}
-			for k := range refRuns {
-				if r := refRuns[k]; len(r) > 0 && (cr == nil && hr == nil || r[0].first < first || r[0].first == first && r[0].id < id) {
-					cr, hr, first, id = nil, &refRuns[k], r[0].first, r[0].id
-				}
-			}
-			if hr == nil {
-				ch.items = append(ch.items, item{c: (*cr)[0].c})
-				(*cr)[0].c = nil
-				*cr = (*cr)[1:]
-			} else {
-				ch.items = append(ch.items, item{h: &(*hr)[0]})
-				*hr = (*hr)[1:]
-			}
-			if len(ch.items) == chunkLen {
+			ch.refs = append(ch.refs, runs[next][0])
+			runs[next][0].c = nil // the chunk holds it now
+			runs[next] = runs[next][1:]
+			if len(ch.refs) == chunkLen {
 				send()
 			}
 		}
-		if len(ch.items) > 0 {
+		if len(ch.refs) > 0 {
 			send()
 		}
 	}()
 	for ch := range order {
 		<-ch.done
 		fn(ch.recs)
-		clear(ch.items)
+		clear(ch.refs)
 		clear(ch.recs) // let go of transition logs
-		ch.items, ch.recs = ch.items[:0], ch.recs[:0]
+		ch.refs, ch.recs = ch.refs[:0], ch.recs[:0]
 		free <- ch
 	}
 	wg.Wait()
