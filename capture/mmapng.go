@@ -15,8 +15,9 @@ import (
 //
 // Like mmapSource, it exists because a profile showed the cost: replaying a
 // pcapng file through libpcap took twice as long as the same packets in a
-// classic pcap file (a cgo call per frame was 43% of it), and gopacket's
-// pure Go pcapng reader was no faster. It reads what libpcap reads alone —
+// classic pcap file (the cgo call per frame took half of the reading
+// goroutine's time), and gopacket's pure Go pcapng reader was no faster.
+// It reads what libpcap reads alone —
 // one section, interfaces of one link type and snapshot length — in its
 // common shape: decimal timestamp resolutions, Enhanced Packet Blocks. At
 // the first block it does not take (a second section, a Simple or obsolete
