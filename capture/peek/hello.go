@@ -53,11 +53,12 @@ func looksTLS(b []byte) bool {
 
 // helloMessage gathers the first handshake message from the start of a
 // client's byte stream b: the fragments of the handshake records in b,
-// joined (into scratch when the message spans records). complete is false
+// joined (into *scratch, grown as needed, when the message spans
+// records). complete is false
 // while b does not hold all of it; need is then how many stream bytes at
 // least are needed (0 if unknown). err says that b does not start with a
 // ClientHello, or that it is over the bound.
-func helloMessage(b, scratch []byte) (msg []byte, complete bool, need int, err error) {
+func helloMessage(b []byte, scratch *[]byte) (msg []byte, complete bool, need int, err error) {
 	total := -1 // handshake message length with its 4-byte header, once known
 	joined := false
 	off := 0
@@ -79,11 +80,11 @@ func helloMessage(b, scratch []byte) (msg []byte, complete bool, need int, err e
 			msg = frag
 		default:
 			if !joined {
-				scratch = append(scratch[:0], msg...)
+				*scratch = append((*scratch)[:0], msg...)
 				joined = true
 			}
-			scratch = append(scratch, frag...)
-			msg = scratch
+			*scratch = append(*scratch, frag...)
+			msg = *scratch
 		}
 		if total < 0 && len(msg) >= 4 {
 			if msg[0] != handshakeHello {

@@ -71,7 +71,7 @@ func TestHelloFromRealClient(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := clientHello(t, tc.cfg)
-			msg, complete, _, err := helloMessage(raw, nil)
+			msg, complete, _, err := helloMessage(raw, new([]byte))
 			if err != nil || !complete {
 				t.Fatalf("helloMessage: complete %v, err %v (%d bytes)", complete, err, len(raw))
 			}
@@ -91,7 +91,7 @@ func TestHelloSplit(t *testing.T) {
 		t.Fatalf("a post-quantum hello should be over 1200 bytes, got %d", len(raw))
 	}
 	for n := 1; n < len(raw); n++ {
-		msg, complete, need, err := helloMessage(raw[:n], nil)
+		msg, complete, need, err := helloMessage(raw[:n], new([]byte))
 		if err != nil || complete {
 			t.Fatalf("%d of %d bytes: complete %v, err %v", n, len(raw), complete, err)
 		}
@@ -116,7 +116,7 @@ func TestHelloAcrossRecords(t *testing.T) {
 		framed = append(framed, body[:n]...)
 		body = body[n:]
 	}
-	msg, complete, _, err := helloMessage(framed, nil)
+	msg, complete, _, err := helloMessage(framed, new([]byte))
 	if err != nil || !complete {
 		t.Fatalf("complete %v, err %v", complete, err)
 	}
@@ -200,7 +200,7 @@ func TestHelloMessageRejects(t *testing.T) {
 		{"server hello", []byte{22, 3, 3, 0, 4, 2, 0, 0, 0}},
 		{"over the bound", []byte{22, 3, 1, 0, 4, 1, 0x01, 0, 1}},
 	} {
-		if _, _, _, err := helloMessage(tc.b, nil); err == nil {
+		if _, _, _, err := helloMessage(tc.b, new([]byte)); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}
