@@ -38,6 +38,9 @@ func hostName(b []byte) (string, bool) {
 		}
 		prev = c
 	}
+	if prev == '.' {
+		return "", false // an empty last label
+	}
 	s := string(b)
 	if upper {
 		s = strings.ToLower(s)

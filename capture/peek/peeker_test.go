@@ -155,7 +155,7 @@ func TestHelloCutBySnaplen(t *testing.T) {
 	sameNames(t, c.names(), []Name{{Server: "cut.example", Source: SourceSNI}})
 }
 
-func dnsAnswer(t *testing.T, q string, chain []string, addr netip.Addr, ttl uint32) []byte {
+func dnsAnswer(t testing.TB, q string, chain []string, addr netip.Addr, ttl uint32) []byte {
 	return response(t, q, func(b *dnsmessage.Builder) {
 		for i := 0; i+1 < len(chain); i++ {
 			_ = b.CNAMEResource(rh(chain[i]+".", ttl), dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName(chain[i+1] + ".")})
