@@ -272,16 +272,23 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 
 	var (
-		jw       *export.JSON
-		recs     []flows.Record
-		local    *localSockets
-		annotate func(*flows.Record) export.Local
+		jw    *export.JSON
+		recs  []flows.Record
+		local *localSockets
 	)
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		local = startLocalSockets(lctx)
-		annotate = local.annotate
+	}
+	names := newConnNames()
+	annotate := func(r *flows.Record) export.Local {
+		var l export.Local
+		if local != nil {
+			l = local.annotate(r)
+		}
+		names.fill(&l, r)
+		return l
 	}
 	cfg := o.table
 	switch {
@@ -329,7 +336,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		lanes = flows.NewLanes(table, n)
 		apply = lanes.Apply
 	}
-	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
+	runErr := capture.Run(ctx, rsrc, names.decoder(), &counters, o.count, apply)
 	if lanes != nil {
 		lanes.Close()
 	}
@@ -366,6 +373,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	summary(stderr, src, &counters, table)
 	states.print(stderr)
+	names.report(stderr)
 	ex.finish(nil)
 	if local != nil {
 		local.report(stderr)

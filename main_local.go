@@ -33,7 +33,7 @@ func startLocalSockets(ctx context.Context) *localSockets {
 
 // annotate looks a record up; it is export.JSON's and WriteTable's hook.
 func (l *localSockets) annotate(r *flows.Record) export.Local {
-	var out export.Local
+	out := export.Local{Sockets: true}
 	cl, cok := l.res.Lookup(r.Client, r.Server)
 	sv, sok := l.res.Lookup(r.Server, r.Client)
 	switch {

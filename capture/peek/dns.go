@@ -41,8 +41,9 @@ type dnsRecord struct {
 // 4), following CNAME chains back to the name asked for. A response that
 // is not one (a query, an error code) or that is malformed anywhere in
 // its header, question or answer section gives an error and no answer;
-// records of other types are skipped.
-func parseDNS(msg []byte) ([]answer, error) {
+// records of other types are skipped. With cut (the capture kept only
+// the message's start), the answers read before the cut are kept.
+func parseDNS(msg []byte, cut bool) ([]answer, error) {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil {
@@ -60,7 +61,7 @@ func parseDNS(msg []byte) ([]answer, error) {
 		return nil, err
 	}
 	recs, err := readAnswers(&p)
-	if err != nil {
+	if err != nil && (!cut || errors.Is(err, errDNSName)) {
 		return nil, err
 	}
 	var out []answer
@@ -81,11 +82,11 @@ func readAnswers(p *dnsmessage.Parser) ([]dnsRecord, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return recs, err
 		}
 		if h.Class != dnsmessage.ClassINET {
 			if err := p.SkipAnswer(); err != nil {
-				return nil, err
+				return recs, err
 			}
 			continue
 		}
@@ -95,19 +96,19 @@ func readAnswers(p *dnsmessage.Parser) ([]dnsRecord, error) {
 		case dnsmessage.TypeA:
 			a, err := p.AResource()
 			if err != nil {
-				return nil, err
+				return recs, err
 			}
 			r.addr = netip.AddrFrom4(a.A)
 		case dnsmessage.TypeAAAA:
 			a, err := p.AAAAResource()
 			if err != nil {
-				return nil, err
+				return recs, err
 			}
 			r.addr = netip.AddrFrom16(a.AAAA)
 		case dnsmessage.TypeCNAME:
 			c, err := p.CNAMEResource()
 			if err != nil {
-				return nil, err
+				return recs, err
 			}
 			t, tok := hostName(c.CNAME.Data[:c.CNAME.Length])
 			if !tok {
@@ -116,7 +117,7 @@ func readAnswers(p *dnsmessage.Parser) ([]dnsRecord, error) {
 			r.target = t
 		default:
 			if err := p.SkipAnswer(); err != nil {
-				return nil, err
+				return recs, err
 			}
 			continue
 		}

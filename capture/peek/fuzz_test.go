@@ -57,7 +57,7 @@ func FuzzRequestHost(f *testing.F) {
 func FuzzDNS(f *testing.F) {
 	f.Add(dnsAnswer(f, "a.example.", []string{"a.example", "b.example"}, netip.MustParseAddr("192.0.2.1"), 60))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		answers, err := parseDNS(b)
+		answers, err := parseDNS(b, false)
 		if err != nil && len(answers) > 0 {
 			t.Fatal("answers with an error")
 		}
@@ -70,7 +70,8 @@ func FuzzDNS(f *testing.F) {
 			}
 		}
 		k := New(Config{Pending: 8, Conns: 8, DNSAddrs: 4})
-		k.DNS(1, b)
+		k.DNS(1, b, false)
+		k.DNS(1, b, true)
 	})
 }
 

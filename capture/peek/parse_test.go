@@ -263,7 +263,7 @@ func TestParseDNS(t *testing.T) {
 		_ = b.AAAAResource(rh("dyna.wikimedia.org.", 200), dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("2001:db8::7").As16()})
 		_ = b.TXTResource(rh("dyna.wikimedia.org.", 5), dnsmessage.TXTResource{TXT: []string{"x"}})
 	})
-	got, err := parseDNS(msg)
+	got, err := parseDNS(msg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestParseDNSCNAMELoop(t *testing.T) {
 		_ = b.CNAMEResource(rh("c.example.", 60), dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("b.example.")})
 		_ = b.AResource(rh("b.example.", 60), dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}})
 	})
-	got, err := parseDNS(msg)
+	got, err := parseDNS(msg, false)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("got %+v, %v", got, err)
 	}
@@ -309,7 +309,7 @@ func TestParseDNSRejects(t *testing.T) {
 	loop[5] = 1                               // one question
 	loop = append(loop, 0xc0, 12, 0, 1, 0, 1) // a name pointing at itself
 	for name, m := range map[string][]byte{"query": query, "nxdomain": nx, "pointer loop": loop, "cut": ok[:len(ok)-3], "empty": nil} {
-		if a, err := parseDNS(m); err == nil {
+		if a, err := parseDNS(m, false); err == nil {
 			t.Errorf("%s: no error, got %+v", name, a)
 		}
 	}

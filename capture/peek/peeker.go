@@ -135,6 +135,9 @@ func (k *Peeker) TCP(p *flows.Packet, payload []byte) {
 	if p.PayloadLen == 0 || p.Flags&flows.SYN != 0 {
 		return
 	}
+	if p.Tuple.SrcPort == 53 {
+		k.tcpDNS(p, payload)
+	}
 	h := tupleHash(&p.Tuple)
 	tag := uint32(h>>32) | 1
 	base := int(uint32(h)&k.mask) * pendingWays
@@ -413,9 +416,10 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 }
 
 // DNS reads a DNS response (a UDP datagram's payload, or one message of a
-// TCP stream without its length prefix) seen at capture time ts.
-func (k *Peeker) DNS(ts int64, msg []byte) {
-	answers, err := parseDNS(msg)
+// TCP stream without its length prefix) seen at capture time ts; cut says
+// the capture kept only its start.
+func (k *Peeker) DNS(ts int64, msg []byte, cut bool) {
+	answers, err := parseDNS(msg, cut)
 	if err != nil {
 		if err != errNotResponse {
 			k.Stats.Malformed.Add(1)
@@ -428,6 +432,22 @@ func (k *Peeker) DNS(ts int64, msg []byte) {
 	}
 	k.Stats.DNSAnswers.Add(uint64(len(answers)))
 	k.dns.add(ts, answers)
+}
+
+// tcpDNS reads a DNS response from a segment of a DNS server's TCP
+// stream (RFC 7766): a message behind its two-byte length, when the
+// segment starts with one. A response spread over segments is not read.
+func (k *Peeker) tcpDNS(p *flows.Packet, payload []byte) {
+	if len(payload) < 2+12 {
+		return
+	}
+	n := int(payload[0])<<8 | int(payload[1])
+	switch {
+	case 2+n <= len(payload):
+		k.DNS(p.TS, payload[2:2+n], false)
+	case 2+n <= int(p.PayloadLen):
+		k.DNS(p.TS, payload[2:], true) // the snapshot length cut it
+	}
 }
 
 // NameAddr returns the most recent DNS answer for addr at capture time ts

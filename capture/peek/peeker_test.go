@@ -79,7 +79,7 @@ func (c *conv) names() []Name {
 
 func (c *conv) dns(msg []byte, dt time.Duration) {
 	c.ts += int64(dt)
-	c.k.DNS(c.ts, msg)
+	c.k.DNS(c.ts, msg, false)
 }
 
 var (
