@@ -100,11 +100,16 @@ func (c *dnsCache) put(addr [16]byte, n dnsName) {
 	}
 	e := &c.ents[i]
 	e.ref = true
-	// The same chain again moves to the front with its new times.
+	// The same chain again moves to the front, named since its first
+	// answer (if that one had not expired) and until the latest expires.
 	at := int(e.n)
 	for j := 0; j < int(e.n); j++ {
-		if sameChain(e.names[j].chain, n.chain) {
+		if old := &e.names[j]; sameChain(old.chain, n.chain) {
 			at = j
+			if old.expires >= n.seen {
+				n.seen = min(n.seen, old.seen)
+			}
+			n.expires = max(n.expires, old.expires)
 			break
 		}
 	}
