@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
 	"github.com/flowtrack/flowtrack/ui"
@@ -80,6 +81,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	}
 	table := flows.NewTable(cfg)
 	counters := &capture.Counters{}
+	wire := newConnNames()
 
 	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
 	src := newPolled(s.Src, s.Live)
@@ -103,7 +105,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 			stop := tickLive(table, nil)
 			defer stop()
 		}
-		err := capture.Run(capCtx, src, capture.NewDecoder(), counters, s.MaxFrames, table.Apply)
+		err := capture.Run(capCtx, src, wire.decoder(), counters, s.MaxFrames, table.Apply)
 		mu.Lock()
 		capErr = err
 		mu.Unlock()
@@ -150,11 +152,15 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
 	}
-	if local != nil {
-		ucfg.Local = func(r *flows.Record) ui.Local {
-			l := local.annotate(r) // counts the kernel's verdicts too
-			return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer}
+	ucfg.Processes = local != nil
+	ucfg.Local = func(r *flows.Record) ui.Local {
+		var l export.Local
+		if local != nil {
+			l = local.annotate(r) // counts the kernel's verdicts too
 		}
+		wire.fill(&l, r)
+		return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer,
+			ServerName: l.ServerName, NameSource: l.NameSource, ALPN: l.ALPN, ECH: l.ECH}
 	}
 	uiErr := ui.Run(ctx, ucfg)
 	stopCapture()
