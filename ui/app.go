@@ -39,8 +39,8 @@ type ui struct {
 	hideClosed    bool
 	helpShown     bool
 	filterOpen    bool
-	showNames     bool     // host names rather than numeric addresses
-	selID         uint64   // the selected connection
+	showNames     bool   // host names rather than numeric addresses
+	selID         uint64 // the selected connection
 	selSvc        svcKey // the selected service
 	svcByName     bool   // Services grouped by name
 	detailID      uint64

@@ -176,8 +176,8 @@ func (s *service) text(c svcCol) string {
 type svcState struct {
 	list    []service      // in no order
 	idx     map[svcKey]int // index in list
-	rowsSeq uint64           // the rows they aggregate (frame.rowsSeq)
-	req     request          // the settings that chose the rows (filter, hideClosed, names)
+	rowsSeq uint64         // the rows they aggregate (frame.rowsSeq)
+	req     request        // the settings that chose the rows (filter, hideClosed, names)
 }
 
 // set makes svcs, aggregated from the rows of frame rowsSeq, the state.
