@@ -107,8 +107,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.numeric, "n", false, "numeric addresses (always so in headless output)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after this long (e.g. 10s; 0: until Ctrl-C)")
-	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
-	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
+	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
+	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
