@@ -267,7 +267,7 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	defer src.Close()
 	var stderr bytes.Buffer
 	cfg := flows.Config{}
-	ex, err := startExporters(o, true, &stderr)
+	ex, err := startExporters(o, true, nil, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,10 +560,10 @@ func TestExportFlags(t *testing.T) {
 		t.Error("hooks set without exporters")
 	}
 	nothing.finish(nil)
-	if x, err := startExporters(&exportOptions{activeTimeout: time.Minute}, false, io.Discard); x != nil || err != nil {
+	if x, err := startExporters(&exportOptions{activeTimeout: time.Minute}, false, nil, io.Discard); x != nil || err != nil {
 		t.Errorf("exporters %v, %v without flags", x, err)
 	}
-	if _, err := startExporters(&exportOptions{metrics: "256.0.0.1:1", activeTimeout: time.Minute}, false, io.Discard); err == nil {
+	if _, err := startExporters(&exportOptions{metrics: "256.0.0.1:1", activeTimeout: time.Minute}, false, nil, io.Discard); err == nil {
 		t.Error("no error for an address that cannot be listened on")
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -317,7 +317,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if local != nil {
 		local.hook(&cfg)
 	}
-	ex, err := startExporters(&o.export, o.file != "", stderr)
+	ex, err := startExporters(&o.export, o.file != "", annotate, stderr)
 	if err != nil {
 		return err
 	}
