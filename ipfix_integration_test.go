@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -267,7 +268,12 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	defer src.Close()
 	var stderr bytes.Buffer
 	cfg := flows.Config{}
-	ex, err := startExporters(o, true, nil, &stderr)
+	// Every connection named, so that the collector reads records with
+	// the variable-length name element.
+	named := func(r *flows.Record) export.Local {
+		return export.Local{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
+	}
+	ex, err := startExporters(o, true, named, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
