@@ -526,15 +526,16 @@ func TestVLANKeys(t *testing.T) {
 	}
 }
 
-// TestJSONContract checks every field the README promises, on a tagged
-// capture so that vlan is present too.
+// TestJSONContract checks that every record carries the fields
+// docs/json.md promises to every record, on a tagged capture so that vlan
+// is present too.
 func TestJSONContract(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-r", "pcaps/vlan-collisions.pcap", "-o", "json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	keys := []string{"client", "server", "client_state", "server_state", "midstream", "packets_c2s", "packets_s2c",
-		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "rtt_ms",
+	keys := []string{"proto", "client", "server", "client_state", "server_state", "midstream", "role", "packets_c2s", "packets_s2c",
+		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "gaps_c2s", "gaps_s2c", "rtt_ms",
 		"first_seen", "last_seen", "conn_state", "history"}
 	sawVLAN := false
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {

@@ -19,8 +19,9 @@ type Local struct {
 	KernelClient, KernelServer string
 }
 
-// JSON writes records as NDJSON, one object per connection, in the field
-// order of the README's contract. It is safe for concurrent use.
+// JSON writes records as NDJSON, one object per connection, with the
+// fields in the order docs/json.md lists them. It is safe for concurrent
+// use.
 type JSON struct {
 	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
 	// "kernel_server_state" to each record (live captures). An async
