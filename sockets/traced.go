@@ -19,7 +19,8 @@ const (
 	kindListen    = 3
 	kindClose     = 4
 	kindUnlisten  = 5
-	kindConnected = 6 // the tracepoint's connect: reported at ESTABLISHED
+	kindConnected = 6 // the tracepoint's connect: reported when it leaves SYN_SENT
+	kindPassive   = 7 // the tracepoint's accept: a connection to a listener ESTABLISHED, no process
 )
 
 // sockEvent is one decoded event.
@@ -99,6 +100,17 @@ func (t *ownerTable) apply(ev *sockEvent) {
 		}
 		t.seq++
 		e := &traced{o: ownerOf(ev, via), seq: t.seq}
+		t.put(ev.key, ev.netns, e)
+		t.created = append(t.created, queued{ev.key, ev.netns, e.seq, ev.at})
+		t.bound()
+	case kindPassive:
+		l := t.listenerOf(ev.key, ev.netns)
+		if l == nil {
+			return
+		}
+		t.seq++
+		e := &traced{o: l.o, seq: t.seq}
+		e.o.Seen, e.o.Kernel = ev.at, false
 		t.put(ev.key, ev.netns, e)
 		t.created = append(t.created, queued{ev.key, ev.netns, e.seq, ev.at})
 		t.bound()
@@ -305,6 +317,21 @@ func (t *ownerTable) lookup(k sockKey) (Owner, bool) {
 		return Owner{}, false
 	}
 	return e.o, true
+}
+
+// listenerOf finds the listener in netns that a connection to key's local
+// end was accepted from: one bound to its address, else to the wildcard.
+func (t *ownerTable) listenerOf(k sockKey, netns uint64) *traced {
+	la := listenAddr{k.local, k.lport}
+	for _, a := range [...][16]byte{k.local, v4mapped([]byte{0, 0, 0, 0}), {}} {
+		la.addr = a
+		for e := t.listeners[la]; e != nil; e = e.next {
+			if e.o.Netns == netns {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 func (t *ownerTable) best(e *traced) *traced {

@@ -7,10 +7,14 @@
 // sock:inet_sock_set_state, entering LISTEN). Closes, and listeners that
 // stop listening, come from the same tracepoint. Nothing runs per packet.
 //
-// On kernels without fentry/fexit trampolines, the tracepoint alone
-// names connecting processes the way tcplife does: it remembers the
-// process that moves a socket to SYN_SENT (in connect, before the source
-// port is chosen) and reports it when the socket is ESTABLISHED.
+// On kernels without fentry/fexit (no trampolines, or a kernel locked
+// down against them), the tracepoint alone names connecting processes the
+// way tcplife does: it remembers the process that moves a socket to
+// SYN_SENT (in connect, before the source port is chosen) and reports it
+// when the socket leaves SYN_SENT. A connection to a listener is reported
+// when it is ESTABLISHED, and user space credits it to the process that
+// listens, which is the one that accepts unless several share the
+// listener.
 //
 // Build: make generate (bpf2go, clang; see sockets/gen.go).
 
@@ -29,6 +33,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 // Linux TCP states (include/net/tcp_states.h).
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 
@@ -41,6 +46,7 @@ enum kind {
 	KIND_CLOSE = 4,   // the socket was closed (any context: no process)
 	KIND_UNLISTEN = 5, // a listening socket stopped listening
 	KIND_CONNECTED = 6, // tracepoint path: ESTABLISHED, with the process that connected it
+	KIND_PASSIVE = 7, // tracepoint path: a connection to a listener ESTABLISHED (no process)
 };
 
 // event is one ring buffer record. The Go side decodes it by hand
@@ -277,7 +283,13 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 			bpf_map_delete_elem(&connecting, &key);
 		}
 	}
-	if (oldstate == TCP_LISTEN)
+	if (tp_connect && oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)
+		// in softirq: user space credits it to the listener, whose
+		// process accepts it (no accept is traced on this path)
+		kind = KIND_PASSIVE;
+	else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)
+		// not LISTEN -> SYN_RECV: a new connection's socket, cloned
+		// from the listener, starts from the listener's state
 		kind = KIND_UNLISTEN;
 	else if (newstate == TCP_CLOSE)
 		kind = KIND_CLOSE;
