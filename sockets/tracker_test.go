@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,4 +360,127 @@ func awaitDrained(t *testing.T, tr *Tracker) {
 		}
 	}
 	t.Fatalf("events kept coming: %d", last)
+}
+
+// TestTrackerRefused: a connection refused at once (SYN, RST) is named
+// after the process that tried it, with its real local port (the kernel
+// gives the port back before the socket is CLOSED).
+func TestTrackerRefused(t *testing.T) {
+	tr := mustEBPF(t, Config{})
+	startTracker(t, tr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}}
+	// The local port of a refused connect is not reported: find it
+	// among the owners by its peer.
+	if _, err := d.Dial("tcp", addr.String()); err == nil {
+		t.Fatal("connected to a closed port")
+	}
+	awaitDrained(t, tr)
+	tr.owners.mu.RLock()
+	defer tr.owners.mu.RUnlock()
+	found := 0
+	for k, e := range tr.owners.socks {
+		if addrPortOf(k.remote, k.rport) != addr {
+			continue
+		}
+		found++
+		if k.lport == 0 || e.o.PID != os.Getpid() || e.o.Via != ViaConnect || e.closed.IsZero() {
+			t.Errorf("local port %d: %+v, closed %v; want PID %d, via connect, closed", k.lport, e.o, e.closed, os.Getpid())
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d owners of connections to %v, want 1", found, addr)
+	}
+}
+
+// TestTrackerRingOverrun: with a ring of one page and nobody reading,
+// most events of a burst of connections are lost. The loss is counted,
+// the capture goes on, the owners already known stay known, and events
+// after the overrun name their processes again.
+func TestTrackerRingOverrun(t *testing.T) {
+	tr := mustEBPF(t, Config{Ring: os.Getpagesize()})
+	srv := startChild(t, "serve", []string{"FTSOCK_LISTEN=127.0.0.1:0"})
+	addr := srv.line(t)
+	burst := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=400"})
+	burst.line(t)
+	fmt.Fprintln(burst.stdin, "go")
+	burst.wait(t) // before the Tracker reads anything: the ring overflows
+	startTracker(t, tr)
+	awaitDrained(t, tr)
+	named := 0
+	for _, c := range burst.conns {
+		if o, ok := tr.Lookup(c.local, c.remote); ok && o.PID == burst.pid {
+			named++
+		}
+	}
+	after := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=20"})
+	after.line(t)
+	fmt.Fprintln(after.stdin, "go")
+	after.wait(t)
+	awaitDrained(t, tr)
+	time.Sleep(1100 * time.Millisecond) // the loss is read every second
+	st := tr.Stats()
+	if st.Lost == 0 || named == 0 || named == len(burst.conns) {
+		t.Errorf("lost %d events, named %d of %d connections of the burst: want some lost and some named", st.Lost, named, len(burst.conns))
+	}
+	for _, c := range after.conns {
+		if o, ok := tr.Lookup(c.local, c.remote); !ok || o.PID != after.pid {
+			t.Errorf("after the overrun: %v→%v: %v %+v, want PID %d", c.local, c.remote, ok, o, after.pid)
+		}
+	}
+	again := 0 // what was named stays named
+	for _, c := range burst.conns {
+		if o, ok := tr.Lookup(c.local, c.remote); ok && o.PID == burst.pid {
+			again++
+		}
+	}
+	if again < named {
+		t.Errorf("%d connections of the burst named after the overrun, %d before", again, named)
+	}
+	if !strings.Contains(tr.Source(), "eBPF") {
+		t.Errorf("source %q", tr.Source())
+	}
+}
+
+// TestTrackerFallback: refused eBPF (--no-ebpf, or an unprivileged
+// process), the socket table still names the process of a connection
+// that lasts, and Source says why eBPF is not used and what to do.
+func TestTrackerFallback(t *testing.T) {
+	tr := NewTracker(Config{NoEBPF: true})
+	if tr.EBPF() || !strings.Contains(tr.Source(), "--no-ebpf") || !strings.Contains(tr.Source(), "socket table") {
+		t.Errorf("--no-ebpf: EBPF %v, source %q", tr.EBPF(), tr.Source())
+	}
+	p := connect(t, "tcp4", "127.0.0.1:0", "127.0.0.1")
+	startTracker(t, tr)
+	o, ok := tr.Lookup(p.c, p.s)
+	if !ok || o.PID != os.Getpid() || o.Via != ViaFD || o.Proc == nil || o.Proc.Exe == "" {
+		t.Errorf("--no-ebpf: %v %+v proc %+v, want PID %d from the socket table, with its executable", ok, o, o.Proc, os.Getpid())
+	}
+
+	mustRoot(t, "run a helper as another user")
+	// A copy of the test binary that another user may run.
+	dir := t.TempDir()
+	bin := dir + "/helper"
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
+	if err != nil || os.Chmod(dir, 0o755) != nil || os.Chmod(filepath.Dir(dir), 0o755) != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FTSOCK_HELPER=source")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper as nobody: %v: %s", err, out)
+	}
+	if s := string(out); !strings.Contains(s, "eBPF not used: no CAP_BPF and CAP_PERFMON") || !strings.Contains(s, "setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon+eip") {
+		t.Errorf("unprivileged: %q", s)
+	}
 }

@@ -190,6 +190,16 @@ func (u *ui) headerSegs(width int) []seg {
 		}
 		parts = append(parts, p)
 	}
+	if st.LostEvents > 0 {
+		parts = append(parts, part{text: "lost events " + strconv.FormatUint(st.LostEvents, 10), short: "lost " + fmtCount(st.LostEvents), style: th.warn, prio: 0})
+	}
+	if st.Processes != "" {
+		p := part{text: st.Processes, short: st.ProcessesShort, style: th.dim, prio: 6}
+		if st.ProcessesWarn {
+			p.style, p.prio = th.warn, 2
+		}
+		parts = append(parts, p)
+	}
 	if h.unshown > 0 {
 		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
 	}

@@ -120,7 +120,12 @@ static __always_inline void fill_sock(struct event *e, struct sock *sk)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->family = family;
+	// skc_num is the bound port; a socket entering CLOSE has already
+	// given its port back (inet_put_port zeroes it), but inet_sport, the
+	// port its packets carry, is kept.
 	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!e->sport)
+		e->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (family == AF_INET6) {
