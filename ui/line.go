@@ -194,9 +194,10 @@ func (u *ui) headerSegs(width int) []seg {
 		parts = append(parts, part{text: "lost events " + strconv.FormatUint(st.LostEvents, 10), short: "lost " + fmtCount(st.LostEvents), style: th.warn, prio: 0})
 	}
 	if st.Processes != "" {
-		p := part{text: st.Processes, short: st.ProcessesShort, style: th.dim, prio: 6}
+		// Shortened first: the detail view and the summary say it in full.
+		p := part{text: st.Processes, short: st.ProcessesShort, style: th.dim, prio: 7}
 		if st.ProcessesWarn {
-			p.style, p.prio = th.warn, 2
+			p.style = th.warn
 		}
 		parts = append(parts, p)
 	}
