@@ -23,6 +23,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/sockets"
 )
 
 func main() {
@@ -37,6 +38,7 @@ type options struct {
 	file, iface, output, filter string
 	user                        string
 	list, follow, numeric       bool
+	noEBPF                      bool
 	count                       uint64
 	duration                    time.Duration
 	snaplen                     int
@@ -110,6 +112,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
 	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
 	fs.Var(&o.speed, "speed", "interactive replay speed: a factor of capture time, or max")
@@ -237,14 +240,16 @@ func open(o *options) (capture.Source, error) {
 // watch runs the interactive view until the user quits, then prints the
 // summary line.
 func watch(ctx context.Context, o *options, stderr io.Writer) error {
+	tr := newTracker(o) // before open drops root
 	src, err := open(o)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
-		Names: !o.numeric, Report: stderr}
+		Names: !o.numeric, Report: stderr, tracker: tr}
 	if o.file != "" {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer
@@ -260,8 +265,10 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 }
 
 func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	tr := newTracker(o) // before open drops root
 	src, err := open(o)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
@@ -280,7 +287,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		local = startLocalSockets(lctx)
+		local = startLocalSockets(lctx, tr)
 		annotate = local.annotate
 	}
 	cfg := o.table
@@ -377,6 +384,13 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing output: %w", werr)
 	}
 	return nil
+}
+
+// closeTracker unloads a tracker that will not be started.
+func closeTracker(tr *sockets.Tracker) {
+	if tr != nil {
+		tr.Close()
+	}
 }
 
 // tickLive runs a live capture's timers on the wall clock, every second,

@@ -19,6 +19,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
+	"github.com/flowtrack/flowtrack/sockets"
 	"github.com/flowtrack/flowtrack/ui"
 )
 
@@ -44,6 +45,9 @@ type uiSession struct {
 	Report io.Writer
 	// local replaces the local sockets' lookup of a live capture (tests).
 	local *localSockets
+	// tracker names the processes of a live capture, loaded before root
+	// was dropped; nil: a socket-table one is made.
+	tracker *sockets.Tracker
 }
 
 // uiTransitions is how many state changes per connection the table keeps
@@ -65,8 +69,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	local := s.local
 	if local == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
-		local = startLocalSockets(lctx)
-		defer local.res.Wait()
+		local = startLocalSockets(lctx, s.tracker)
+		defer local.tr.Wait()
 		defer stopLocal()
 	}
 
@@ -125,7 +129,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		if local != nil {
 			st.KernelAgree, st.KernelDisagree = local.agree.Load(), local.disagree.Load()
 			mu.Lock()
-			warnings = append(warnings, local.res.Warnings()...)
+			local.status(&st)
+			warnings = append(warnings, local.tr.Resolver().Warnings()...)
 			if len(warnings) > 0 {
 				st.Warning = warnings[len(warnings)-1]
 			}
@@ -151,10 +156,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		ShowNames: s.Names,
 	}
 	if local != nil {
-		ucfg.Local = func(r *flows.Record) ui.Local {
-			l := local.annotate(r) // counts the kernel's verdicts too
-			return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer}
-		}
+		ucfg.Local = local.uiLocal
+		ucfg.Listeners = local.listeners
 	}
 	uiErr := ui.Run(ctx, ucfg)
 	stopCapture()

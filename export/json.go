@@ -17,6 +17,12 @@ type Local struct {
 	PID                        int
 	Process                    string
 	KernelClient, KernelServer string
+	// With PID: the process's user (uid, and its name if it has one), and
+	// its container ("docker:0123456789ab") or else its cgroup v2 path, ""
+	// where unknown.
+	UID               uint32
+	User              string
+	Container, Cgroup string
 }
 
 // JSON writes records as NDJSON, one object per connection, with the
@@ -316,6 +322,9 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 		b = append(b, `,"process":`...)
 		b = strconv.AppendQuote(b, l.Process)
 		b = append(b, ',')
+		if l.PID > 0 {
+			b = appendOwner(b, &l)
+		}
 		for _, f := range []struct{ name, v string }{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
 			if f.v != "" {
 				b = append(b, '"')
@@ -327,6 +336,27 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 		}
 	}
 	return appendFields(b, r, tt)
+}
+
+// appendOwner appends "uid", and "user", "container" or "cgroup" where
+// known, each followed by a comma.
+func appendOwner(b []byte, l *Local) []byte {
+	b = append(b, `"uid":`...)
+	b = strconv.AppendUint(b, uint64(l.UID), 10)
+	b = append(b, ',')
+	for _, f := range [...]struct{ name, v string }{{"user", l.User}, {"container", l.Container}, {"cgroup", l.Cgroup}} {
+		if f.v != "" {
+			b = append(b, '"')
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendQuote(b, f.v)
+			b = append(b, ',')
+		}
+		if f.name == "container" && f.v != "" {
+			break // the container says more than its cgroup's path
+		}
+	}
+	return b
 }
 
 // appendFields appends r's fields and the closing brace.

@@ -15,8 +15,9 @@ import (
 // the server's "address:port", of either endpoint's state name, of the
 // conn_state, of the Process column ("PID/comm") or, when names are shown,
 // of either endpoint's "name:port", ignoring case. ":443" matches port 443
-// exactly, "10.0.0.0/8" addresses in that prefix, and a leading "!"
-// negates a word.
+// exactly, "10.0.0.0/8" addresses in that prefix, "proc:NAME" the
+// connections whose local process's command name (or container) contains
+// NAME, and a leading "!" negates a word.
 type filter struct {
 	terms []term
 	procs *procNames // the frame's process names; nil: none
@@ -31,6 +32,8 @@ type term struct {
 	addr   bool   // text could be part of an address
 	port   int    // >= 0: exact port match
 	prefix netip.Prefix
+	proc   bool   // proc:NAME: the process name only
+	ptext  string // NAME
 }
 
 func compileFilter(expr string) *filter {
@@ -41,6 +44,11 @@ func compileFilter(expr string) *filter {
 			t.neg, w = true, w[1:]
 		}
 		w = strings.ToLower(w)
+		if p, ok := strings.CutPrefix(w, "proc:"); ok {
+			t.proc, t.ptext = true, p
+			f.terms = append(f.terms, t)
+			continue
+		}
 		t.text = []byte(w)
 		if p, ok := strings.CutPrefix(w, ":"); ok {
 			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
@@ -92,6 +100,14 @@ func (f *filter) match(r *row) bool {
 	procDone := false
 	for i := range f.terms {
 		t := &f.terms[i]
+		if t.proc {
+			m := f.procs != nil && (r.proc != 0 || r.ctr != 0) &&
+				(strings.Contains(f.procs.lower[r.proc], t.ptext) || strings.Contains(f.procs.lower[r.ctr], t.ptext))
+			if m == t.neg {
+				return false
+			}
+			continue
+		}
 		m := t.states&(1<<r.cst|1<<r.sst) != 0 || t.zeek&(1<<r.zeek) != 0
 		if !m && t.port >= 0 {
 			m = int(r.key.Port[0]) == t.port || int(r.key.Port[1]) == t.port

@@ -23,6 +23,7 @@ type row struct {
 	retrans [2]uint32
 	pid     int32  // the local process (Config.Local), 0 if unknown
 	proc    uint32 // its command name, an index in the frame's procs; 0 for none
+	ctr     uint32 // its container, an index in the frame's procs; 0 for none
 	key     flows.Key
 	cst     flows.State
 	sst     flows.State
