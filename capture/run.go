@@ -11,13 +11,16 @@ import (
 
 // Counters counts what Run saw. Every field is updated atomically, so
 // another goroutine may read them while Run goes on. Each frame lands in
-// exactly one of TCP, NonTCP, Malformed and FragmentsHeld.
+// exactly one of TCP, NonTCP, Malformed, Undecoded and FragmentsHeld.
 type Counters struct {
 	Frames    atomic.Uint64 // frames read from the source
 	Bytes     atomic.Uint64 // their original (wire) lengths, summed
 	TCP       atomic.Uint64 // frames that gave a TCP packet (for a fragmented datagram, its completing fragment)
 	NonTCP    atomic.Uint64 // well-formed frames that are not TCP
 	Malformed atomic.Uint64 // frames that could not be decoded
+	// Undecoded counts well-formed frames whose contents flowtrack does
+	// not decode; Counters.UndecodedKinds says what they were.
+	Undecoded atomic.Uint64
 	// FragmentsHeld counts IP fragments held for reassembly; of these,
 	// FragmentsUnmatched were dropped without their datagram completing
 	// (expired after 30 s of capture time, evicted from a full table, or
@@ -25,6 +28,8 @@ type Counters struct {
 	FragmentsHeld      atomic.Uint64
 	FragmentsUnmatched atomic.Uint64
 	Timeouts           atomic.Uint64 // live reads that timed out with nothing to read
+
+	kinds encapCounts
 }
 
 // Run reads src until the end of the file, an error, ctx being done, or
@@ -95,7 +100,8 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	// Counts are kept here and added to c every few frames: an atomic add
 	// per counter per frame was a visible part of a replay.
-	var l struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }
+	var l struct{ frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64 }
+	var kinds map[Encap]uint64 // undecoded frames by kind, made at the first
 	flush := func() {
 		c.Frames.Add(l.frames)
 		c.Bytes.Add(l.bytes)
@@ -103,7 +109,12 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		c.NonTCP.Add(l.nonTCP)
 		c.FragmentsHeld.Add(l.held)
 		c.Malformed.Add(l.malformed)
-		l = struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }{}
+		if l.undecoded > 0 {
+			c.kinds.add(kinds)
+			clear(kinds)
+			c.Undecoded.Add(l.undecoded)
+		}
+		l = struct{ frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64 }{}
 		if d.unmatched > 0 {
 			c.FragmentsUnmatched.Add(d.unmatched)
 			d.unmatched = 0
@@ -154,6 +165,12 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			l.nonTCP++
 		case ResultFragmentPending:
 			l.held++
+		case ResultUndecoded:
+			l.undecoded++
+			if kinds == nil {
+				kinds = make(map[Encap]uint64)
+			}
+			kinds[d.Undecoded()]++
 		default:
 			l.malformed++
 		}
