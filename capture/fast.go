@@ -46,6 +46,11 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
 		}
 		l4 = total - ipHdr
 		src, dst = ip[12:16], ip[16:20]
+		if ipHdr > 20 {
+			if d := routeDestination(ip[20:ipHdr]); d != nil {
+				dst = d // a source route: keyed on its final destination, as the layers do
+			}
+		}
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
 			return false
