@@ -29,8 +29,33 @@ type Counters struct {
 	FragmentsUnmatched atomic.Uint64
 	Timeouts           atomic.Uint64 // live reads that timed out with nothing to read
 
-	kinds encapCounts
+	kinds    encapCounts
+	progress atomic.Pointer[Progress]
 }
+
+// Progress is how far the reading of a file, or of a set of files, has
+// got: the file being read, and files and bytes read of the total.
+type Progress struct {
+	File             string
+	Files, FilesDone int
+	Bytes, BytesDone int64
+}
+
+// Progress returns how far Run has read its file or set of files, as of a
+// few thousand frames ago; false for a source that does not tell (a live
+// capture, standard input, a file read by libpcap).
+func (c *Counters) Progress() (Progress, bool) {
+	if p := c.progress.Load(); p != nil {
+		return *p, true
+	}
+	return Progress{}, false
+}
+
+// progressReporter is a Source that can say how far it has read.
+type progressReporter interface{ progress() Progress }
+
+// progressEvery is how many frames go by between two reports of progress.
+const progressEvery = 4096
 
 // Run reads src until the end of the file, an error, ctx being done, or
 // maxFrames frames (0: no limit), decoding each frame with d and calling
@@ -48,7 +73,7 @@ type Counters struct {
 // goroutine, so that no packet waits for a batch to fill.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	switch src.(type) {
-	case *mmapSource, *mmapNgSource, *fileSource:
+	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
 		return runPipelined(ctx, src, d, c, maxFrames, apply)
 	}
 	return run(ctx, src, d, c, maxFrames, apply)
@@ -127,10 +152,21 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		}
 	}()
 	done := ctx.Done()
+	pr, _ := src.(progressReporter)
+	if pr != nil {
+		defer func() {
+			p := pr.progress()
+			c.progress.Store(&p)
+		}()
+	}
 	var p flows.Packet
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
 		if n%64 == 0 {
 			flush()
+			if pr != nil && n%progressEvery == 0 {
+				p := pr.progress()
+				c.progress.Store(&p)
+			}
 			select {
 			case <-done:
 				return nil
