@@ -34,19 +34,19 @@ func main() {
 
 // options are the command line's settings.
 type options struct {
-	files                       fileList // -r, as given: files, directories, patterns
-	iface, output, filter       string
-	user                        string
-	list, follow, numeric       bool
-	count                       uint64
-	duration                    time.Duration
-	snaplen                     int
-	bufferMB                    int
-	promisc                     bool
-	speed                       speedFlag
-	linger                      time.Duration
-	table                       flows.Config
-	export                      exportOptions
+	files                 fileList // -r, as given: files, directories, patterns
+	iface, output, filter string
+	user                  string
+	list, follow, numeric bool
+	count                 uint64
+	duration              time.Duration
+	snaplen               int
+	bufferMB              int
+	promisc               bool
+	speed                 speedFlag
+	linger                time.Duration
+	table                 flows.Config
+	export                exportOptions
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as

@@ -39,14 +39,14 @@ const (
 
 // The layer types flowtrack registers for its own layers.
 var (
-	layerTypeNFLOG  = gopacket.RegisterLayerType(2901, gopacket.LayerTypeMetadata{Name: "NFLOG", Decoder: notDecoder})
-	layerTypeCHDLC  = gopacket.RegisterLayerType(2902, gopacket.LayerTypeMetadata{Name: "CiscoHDLC", Decoder: notDecoder})
-	layerTypeIPoIB  = gopacket.RegisterLayerType(2903, gopacket.LayerTypeMetadata{Name: "IPoIB", Decoder: notDecoder})
-	layerTypeARCnet = gopacket.RegisterLayerType(2904, gopacket.LayerTypeMetadata{Name: "ARCnet", Decoder: notDecoder})
-	layerTypePBB    = gopacket.RegisterLayerType(2905, gopacket.LayerTypeMetadata{Name: "PBB", Decoder: notDecoder})
-	layerTypeVNTag  = gopacket.RegisterLayerType(2906, gopacket.LayerTypeMetadata{Name: "VNTag", Decoder: notDecoder})
-	layerTypeTeredo = gopacket.RegisterLayerType(2907, gopacket.LayerTypeMetadata{Name: "Teredo", Decoder: notDecoder})
-	layerTypeAYIYA  = gopacket.RegisterLayerType(2908, gopacket.LayerTypeMetadata{Name: "AYIYA", Decoder: notDecoder})
+	layerTypeNFLOG       = gopacket.RegisterLayerType(2901, gopacket.LayerTypeMetadata{Name: "NFLOG", Decoder: notDecoder})
+	layerTypeCHDLC       = gopacket.RegisterLayerType(2902, gopacket.LayerTypeMetadata{Name: "CiscoHDLC", Decoder: notDecoder})
+	layerTypeIPoIB       = gopacket.RegisterLayerType(2903, gopacket.LayerTypeMetadata{Name: "IPoIB", Decoder: notDecoder})
+	layerTypeARCnet      = gopacket.RegisterLayerType(2904, gopacket.LayerTypeMetadata{Name: "ARCnet", Decoder: notDecoder})
+	layerTypePBB         = gopacket.RegisterLayerType(2905, gopacket.LayerTypeMetadata{Name: "PBB", Decoder: notDecoder})
+	layerTypeVNTag       = gopacket.RegisterLayerType(2906, gopacket.LayerTypeMetadata{Name: "VNTag", Decoder: notDecoder})
+	layerTypeTeredo      = gopacket.RegisterLayerType(2907, gopacket.LayerTypeMetadata{Name: "Teredo", Decoder: notDecoder})
+	layerTypeAYIYA       = gopacket.RegisterLayerType(2908, gopacket.LayerTypeMetadata{Name: "AYIYA", Decoder: notDecoder})
 	layerTypeARCnetLinux = gopacket.RegisterLayerType(2909, gopacket.LayerTypeMetadata{Name: "ARCnetLinux", Decoder: notDecoder})
 )
 
@@ -116,8 +116,8 @@ type sllLayer struct {
 
 // ARPHRD_ types whose cooked frames are not what the protocol field says.
 const (
-	arphrdNetlink  = 824
-	arphrdRadiotap = 803
+	arphrdNetlink   = 824
+	arphrdRadiotap  = 803
 	arphrdIEEE80211 = 801
 )
 

@@ -31,8 +31,8 @@ type mmapNgSource struct {
 	ifs   []ngIface
 	first layers.LinkType // the first interface's, as libpcap read it at open
 	read  uint64          // packets handed out
-	rest  Source // libpcap's reader, once it has taken over
-	err   error  // sticky
+	rest  Source          // libpcap's reader, once it has taken over
+	err   error           // sticky
 }
 
 // ngIface is what an Interface Description Block says that matters here.

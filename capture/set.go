@@ -175,10 +175,10 @@ type setFile struct {
 	first int64 // time of its first frame, ns
 	empty bool  // no frame at all
 
-	src      Source // nil when not open
-	consumed uint64 // frames read from the file so far (to find the place again)
-	offset   int    // for a mapped pcap file: where reading had got to
-	head     setFrame  // the next frame to hand out
+	src      Source   // nil when not open
+	consumed uint64   // frames read from the file so far (to find the place again)
+	offset   int      // for a mapped pcap file: where reading had got to
+	head     setFrame // the next frame to hand out
 	ahead    []setFrame
 	done     bool
 }

@@ -132,7 +132,7 @@ func write(path string, k kind, pkts []packet) error {
 		return err
 	}
 	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(snaplen, k.link); err != nil { 
+	if err := w.WriteFileHeader(snaplen, k.link); err != nil {
 		f.Close()
 		return err
 	}
