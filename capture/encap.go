@@ -104,6 +104,9 @@ func linkTypeName(lt layers.LinkType) string {
 	if n := pcap.DatalinkValToName(int(dltOf(lt))); n != "" {
 		return fmt.Sprintf("link type %d (%s)", lt, n)
 	}
+	if lt >= 147 && lt <= 162 { // reserved for private use; libpcap has no name for them
+		return fmt.Sprintf("link type %d (USER%d)", lt, lt-147)
+	}
 	return fmt.Sprintf("link type %d", lt)
 }
 

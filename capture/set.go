@@ -56,6 +56,10 @@ func ExpandPaths(args []string) (files, notCaptures []string, err error) {
 			return nil, nil, newError(ErrNotCapture, nil, "%s: no file matches the pattern", a)
 		}
 		for _, f := range m {
+			// As a shell does, * and ? do not match a leading dot.
+			if strings.HasPrefix(filepath.Base(f), ".") && !strings.HasPrefix(filepath.Base(a), ".") {
+				continue
+			}
 			add(f)
 		}
 	}
