@@ -53,6 +53,8 @@ var fuzzLinkTypes = []layers.LinkType{
 	layers.LinkTypeNull, layers.LinkTypeEthernet, layers.LinkTypePPP, 12, 14, linkTypePPPSerial,
 	layers.LinkTypePPPEthernet, layers.LinkTypeRaw, layers.LinkTypeLoop, layers.LinkTypeLinuxSLL,
 	layers.LinkTypeIPv4, layers.LinkTypeIPv6, layers.LinkTypeLinuxSLL2, 147,
+	layers.LinkTypeC_HDLC, layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio,
+	layers.LinkTypeArcNet, layers.LinkTypeARCNetLinux, linkTypeNFLOG, linkTypeIPoIB,
 }
 
 // fuzzSeeds returns, for every bundled capture, its first frames as one
