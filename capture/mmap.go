@@ -68,7 +68,7 @@ func (m *mapping) Progress() float64 {
 func (m *mapping) Stats() (Stats, error) { return Stats{}, nil }
 
 // progress reports the bytes read, for Run.
-func (m *mapping) progress() Progress {
+func (m *mapping) ReadProgress() Progress {
 	return Progress{File: m.path, Files: 1, Bytes: int64(len(m.data)), BytesDone: int64(m.off)}
 }
 

@@ -51,8 +51,9 @@ func (c *Counters) Progress() (Progress, bool) {
 	return Progress{}, false
 }
 
-// progressReporter is a Source that can say how far it has read.
-type progressReporter interface{ progress() Progress }
+// progressReporter is a Source that can say how far it has read: the
+// mapped file readers, a set of files, and a Pacer or other wrapper over one.
+type progressReporter interface{ ReadProgress() Progress }
 
 // progressEvery is how many frames go by between two reports of progress.
 const progressEvery = 4096
@@ -155,7 +156,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 	pr, _ := src.(progressReporter)
 	if pr != nil {
 		defer func() {
-			p := pr.progress()
+			p := pr.ReadProgress()
 			c.progress.Store(&p)
 		}()
 	}
@@ -164,7 +165,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		if n%64 == 0 {
 			flush()
 			if pr != nil && n%progressEvery == 0 {
-				p := pr.progress()
+				p := pr.ReadProgress()
 				c.progress.Store(&p)
 			}
 			select {

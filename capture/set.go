@@ -402,23 +402,35 @@ func (s *setSource) finish(f *setFile, err error) {
 }
 
 // progress reports how far the set has got, for Run.
-func (s *setSource) progress() Progress {
+func (s *setSource) ReadProgress() Progress {
 	p := Progress{Files: len(s.files), FilesDone: s.doneF, Bytes: s.total, BytesDone: s.doneB}
 	for _, f := range s.h {
 		if f.src == nil {
 			continue
 		}
 		if r, ok := f.src.(progressReporter); ok {
-			fp := r.progress()
+			fp := r.ReadProgress()
 			p.BytesDone += fp.BytesDone
 		}
 	}
-	if s.last != nil {
+	switch {
+	case s.last != nil:
 		p.File = s.last.path
-	} else if len(s.h) > 0 {
+	case len(s.h) > 0:
 		p.File = s.h[0].path
+	case s.next < len(s.files):
+		p.File = s.files[s.next].path
 	}
 	return p
+}
+
+// Progress returns the fraction of the set's bytes read.
+func (s *setSource) Progress() float64 {
+	p := s.ReadProgress()
+	if p.Bytes <= 0 {
+		return 0
+	}
+	return float64(p.BytesDone) / float64(p.Bytes)
 }
 
 // SetError is the error at the end of a set of files, naming each file
