@@ -330,10 +330,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		lanes = flows.NewLanes(table, n)
 		apply = lanes.Apply
 	}
-	stopProgress := func() {}
-	if o.iface == "" {
-		stopProgress = startProgress(stderr, &counters, table)
-	}
+	stopProgress := startProgress(o.iface == "", stderr, &counters, table)
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
 	stopProgress()
 	if lanes != nil {

@@ -19,10 +19,11 @@ const progressEvery = 250 * time.Millisecond
 // stderr is a terminal: the file being read, files and bytes read of the
 // total, packets a second, connections and the time left (the library's
 // estimate from the bytes' rate). It prints nothing when stderr is not a
-// terminal, nor for a source that does not report its progress. The
-// returned function stops it and clears the line.
-func startProgress(stderr io.Writer, c *capture.Counters, t *flows.Table) (stop func()) {
-	if !isTerminal(stderr) {
+// terminal, nor for a live capture (replay false) or a source that does
+// not report its progress. The returned function stops it and clears the
+// line.
+func startProgress(replay bool, stderr io.Writer, c *capture.Counters, t *flows.Table) (stop func()) {
+	if !replay || !isTerminal(stderr) {
 		return func() {}
 	}
 	done, finished := make(chan struct{}), make(chan struct{})

@@ -137,12 +137,7 @@ func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	st := l.st
 	hl := int(l.IHL) * 4
 	st.ipVer = 4
-	st.src, st.dst = data[12:16], data[16:20]
-	if hl > 20 {
-		if dst := routeDestination(data[20:hl]); dst != nil {
-			st.dst = dst
-		}
-	}
+	st.src, st.dst = data[12:16], v4Destination(data, hl)
 	st.ipOff = offsetIn(st.frame, data)
 	st.ipHdr = hl
 	if total := int(binary.BigEndian.Uint16(data[2:4])); total != 0 {

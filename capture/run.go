@@ -124,49 +124,22 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 
 // run is Run on the calling goroutine.
 func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
-	// Counts are kept here and added to c every few frames: an atomic add
-	// per counter per frame was a visible part of a replay.
-	var l struct{ frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64 }
-	var kinds map[Encap]uint64 // undecoded frames by kind, made at the first
-	flush := func() {
-		c.Frames.Add(l.frames)
-		c.Bytes.Add(l.bytes)
-		c.TCP.Add(l.tcp)
-		c.NonTCP.Add(l.nonTCP)
-		c.FragmentsHeld.Add(l.held)
-		c.Malformed.Add(l.malformed)
-		if l.undecoded > 0 {
-			c.kinds.add(kinds)
-			clear(kinds)
-			c.Undecoded.Add(l.undecoded)
-		}
-		l = struct{ frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64 }{}
-		if d.unmatched > 0 {
-			c.FragmentsUnmatched.Add(d.unmatched)
-			d.unmatched = 0
-		}
-	}
+	var l runCounts
+	pr, _ := src.(progressReporter)
 	defer func() {
-		flush()
+		l.flush(c, d)
 		if n := d.Flush(); n > 0 {
 			c.FragmentsUnmatched.Add(n)
 		}
+		reportProgress(pr, c)
 	}()
 	done := ctx.Done()
-	pr, _ := src.(progressReporter)
-	if pr != nil {
-		defer func() {
-			p := pr.ReadProgress()
-			c.progress.Store(&p)
-		}()
-	}
 	var p flows.Packet
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
 		if n%64 == 0 {
-			flush()
-			if pr != nil && n%progressEvery == 0 {
-				p := pr.ReadProgress()
-				c.progress.Store(&p)
+			l.flush(c, d)
+			if n%progressEvery == 0 {
+				reportProgress(pr, c)
 			}
 			select {
 			case <-done:
@@ -178,7 +151,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
-				flush()
+				l.flush(c, d)
 				select {
 				case <-done:
 					return nil
@@ -194,23 +167,68 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		n++
 		l.frames++
 		l.bytes += uint64(max(ci.Length, len(data)))
-		switch d.Decode(link, data, ci, &p) {
-		case ResultTCP:
-			l.tcp++
+		if l.count(d.Decode(link, data, ci, &p), d) {
 			apply(&p)
-		case ResultNonTCP:
-			l.nonTCP++
-		case ResultFragmentPending:
-			l.held++
-		case ResultUndecoded:
-			l.undecoded++
-			if kinds == nil {
-				kinds = make(map[Encap]uint64)
-			}
-			kinds[d.Undecoded()]++
-		default:
-			l.malformed++
 		}
 	}
 	return nil
+}
+
+// runCounts are the counts run keeps and adds to Counters every few
+// frames: an atomic add per counter per frame was a visible part of a
+// replay.
+type runCounts struct {
+	frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64
+	kinds                                                  map[Encap]uint64 // undecoded frames by kind, made at the first
+}
+
+// count counts a frame's result, and reports whether it gave a packet.
+func (l *runCounts) count(r Result, d *Decoder) bool {
+	switch r {
+	case ResultTCP:
+		l.tcp++
+		return true
+	case ResultNonTCP:
+		l.nonTCP++
+	case ResultFragmentPending:
+		l.held++
+	case ResultUndecoded:
+		l.undecoded++
+		if l.kinds == nil {
+			l.kinds = make(map[Encap]uint64)
+		}
+		l.kinds[d.Undecoded()]++
+	default:
+		l.malformed++
+	}
+	return false
+}
+
+// flush adds the counts to c, with the fragments d dropped, and zeroes them.
+func (l *runCounts) flush(c *Counters, d *Decoder) {
+	c.Frames.Add(l.frames)
+	c.Bytes.Add(l.bytes)
+	c.TCP.Add(l.tcp)
+	c.NonTCP.Add(l.nonTCP)
+	c.FragmentsHeld.Add(l.held)
+	c.Malformed.Add(l.malformed)
+	if l.undecoded > 0 {
+		c.kinds.add(l.kinds)
+		clear(l.kinds)
+		c.Undecoded.Add(l.undecoded)
+	}
+	kinds := l.kinds
+	*l = runCounts{kinds: kinds}
+	if d.unmatched > 0 {
+		c.FragmentsUnmatched.Add(d.unmatched)
+		d.unmatched = 0
+	}
+}
+
+// reportProgress publishes how far pr (if not nil) has read.
+func reportProgress(pr progressReporter, c *Counters) {
+	if pr != nil {
+		p := pr.ReadProgress()
+		c.progress.Store(&p)
+	}
 }

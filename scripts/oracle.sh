@@ -14,15 +14,18 @@ for cap in "$@"; do
 		cd "$dir"
 		rc=0
 		tshark -r "$name" -q -z conv,tcp >"oracle/$name.conv.txt" 2>"oracle/$name.conv.err.tmp" || rc=$?
+		# tshark's warning about running as root is no complaint about the file
+		sed -i '/^Running as user/d' "oracle/$name.conv.err.tmp"
+		rm -f "oracle/$name.conv.err"
 		if [ "$rc" -ne 0 ] || [ -s "oracle/$name.conv.err.tmp" ]; then
-			{ echo "exit status $rc"; cat "oracle/$name.conv.err.tmp"; } >"oracle/$name.conv.err"
+			{ echo "tshark exit status $rc"; cat "oracle/$name.conv.err.tmp"; } >"oracle/$name.conv.err"
 		fi
 		rm -f "oracle/$name.conv.err.tmp"
 		tshark -r "$name" -Y tcp -T fields -E occurrence=l -e tcp.stream -e ip.src -e ipv6.src -e tcp.srcport \
 			-e ip.dst -e ipv6.dst -e tcp.dstport -e frame.len -e tcp.len -e tcp.flags.syn -e tcp.flags.ack \
 			-e tcp.flags.fin -e tcp.flags.reset -e frame.protocols 2>/dev/null | awk -F'\t' -v OFS='\t' '
 		function on(v) { return v == "1" || v == "True" }
-		{
+		$1 != "" {
 			# the innermost IP header is the one last in frame.protocols
 			n4 = split($14, parts, ":"); v6 = 0
 			for (j = n4; j > 0; j--) { if (parts[j] == "ip") break; if (parts[j] == "ipv6") { v6 = 1; break } }
@@ -41,6 +44,6 @@ for cap in "$@"; do
 				s = order[i]
 				print s, a[s], ap[s], b[s], bp[s], pk[s,0]+0, pk[s,1]+0, fb[s,0]+0, fb[s,1]+0, pl[s,0]+0, pl[s,1]+0, syn[s,0]+0, syn[s,1]+0, sa[s,0]+0, sa[s,1]+0, fin[s,0]+0, fin[s,1]+0, rst[s,0]+0, rst[s,1]+0
 			}
-		}' >"oracle/$name.streams.tsv"
+		}' >"oracle/$name.streams.tsv" || true # a file tshark rejects is said so in NAME.conv.err
 	)
 done
