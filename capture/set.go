@@ -132,7 +132,7 @@ func OpenFiles(paths []string, filter string) (Source, error) {
 	if len(paths) == 0 {
 		return nil, newError(ErrNotCapture, nil, "no capture file named")
 	}
-	s := &setSource{filter: filter, maxOpen: maxOpenFiles}
+	s := &setSource{filter: filter, maxOpen: maxOpenFiles, named: len(paths)}
 	for i, p := range paths {
 		f, err := s.probe(i, p)
 		if errors.Is(err, ErrFilter) {
@@ -198,6 +198,7 @@ type setFrame struct {
 // setSource merges the frames of several files by time.
 type setSource struct {
 	name    string
+	named   int // files named, read or not
 	filter  string
 	files   []*setFile // by first frame's time, then as named
 	next    int        // files[next:] have not been opened yet
@@ -278,7 +279,7 @@ func (s *setSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error
 	}
 	if len(s.h) == 0 {
 		if len(s.errs) > 0 {
-			return nil, gopacket.CaptureInfo{}, 0, &SetError{Files: len(s.files) + len(s.errs), Errs: s.errs}
+			return nil, gopacket.CaptureInfo{}, 0, &SetError{Files: s.named, Errs: s.errs}
 		}
 		return nil, gopacket.CaptureInfo{}, 0, io.EOF
 	}

@@ -250,8 +250,8 @@ func TestOpenFilesBadFiles(t *testing.T) {
 	got, err := readSet(t, src)
 	src.Close()
 	var se *SetError
-	if !errors.As(err, &se) || len(se.Errs) != 3 {
-		t.Fatalf("error %v: want a SetError naming 3 files", err)
+	if !errors.As(err, &se) || len(se.Errs) != 3 || se.Files != len(paths)+2 {
+		t.Fatalf("error %v: want a SetError naming 3 files of %d", err, len(paths)+2)
 	}
 	if !errors.Is(err, ErrTruncated) || !errors.Is(err, ErrNotCapture) || !errors.Is(err, ErrLinkType) {
 		t.Errorf("error %q: want a cut file, a file that is not a capture and a link type", err)
