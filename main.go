@@ -35,19 +35,20 @@ func main() {
 
 // options are the command line's settings.
 type options struct {
-	file, iface, output, filter string
-	user                        string
-	list, follow, numeric       bool
-	noEBPF                      bool
-	count                       uint64
-	duration                    time.Duration
-	snaplen                     int
-	bufferMB                    int
-	promisc                     bool
-	speed                       speedFlag
-	linger                      time.Duration
-	table                       flows.Config
-	export                      exportOptions
+	files                 fileList // -r, as given: files, directories, patterns
+	iface, output, filter string
+	user                  string
+	list, follow, numeric bool
+	noEBPF                bool
+	count                 uint64
+	duration              time.Duration
+	snaplen               int
+	bufferMB              int
+	promisc               bool
+	speed                 speedFlag
+	linger                time.Duration
+	table                 flows.Config
+	export                exportOptions
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as
@@ -100,7 +101,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
+	fs.Var(&o.files, "r", "read packets from a pcap or pcapng `file`; repeat it, or name a directory or a quoted pattern, to read a set of files as one capture, merged by time")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
 	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
@@ -137,9 +138,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	switch {
 	case o.list:
-	case o.file != "" && o.iface != "":
+	case len(o.files) > 0 && o.iface != "":
 		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
-	case o.file == "" && o.iface == "":
+	case len(o.files) == 0 && o.iface == "":
 		// Like tcpdump: the default route's interface.
 		if o.iface = capture.DefaultInterface(); o.iface == "" {
 			return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
@@ -214,11 +215,11 @@ func listInterfaces(w io.Writer) error {
 // returned after them.
 // open opens the file or live interface the options name, then drops
 // root if it should (see dropPrivileges), before any packet is read.
-func open(o *options) (capture.Source, error) {
+func open(o *options, stderr io.Writer) (capture.Source, error) {
 	var src capture.Source
 	var err error
-	if o.file != "" {
-		src, err = capture.OpenFile(o.file, o.filter)
+	if len(o.files) > 0 {
+		src, err = openFiles(o.files, o.filter, stderr)
 	} else {
 		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
 			Snaplen:    o.snaplen,
@@ -241,7 +242,7 @@ func open(o *options) (capture.Source, error) {
 // summary line.
 func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	tr := newTracker(o) // before open drops root
-	src, err := open(o)
+	src, err := open(o, stderr)
 	if err != nil {
 		closeTracker(tr)
 		return err
@@ -250,7 +251,7 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
 		Names: !o.numeric, Report: stderr, tracker: tr}
-	if o.file != "" {
+	if len(o.files) > 0 {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer
 	}
@@ -266,7 +267,7 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 
 func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	tr := newTracker(o) // before open drops root
-	src, err := open(o)
+	src, err := open(o, stderr)
 	if err != nil {
 		closeTracker(tr)
 		return err
@@ -317,7 +318,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if local != nil {
 		local.hook(&cfg)
 	}
-	ex, err := startExporters(&o.export, o.file != "", stderr)
+	ex, err := startExporters(&o.export, len(o.files) > 0, stderr)
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		lanes = flows.NewLanes(table, n)
 		apply = lanes.Apply
 	}
+	stopProgress := startProgress(o.iface == "", stderr, &counters, table)
 	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
+	stopProgress()
 	if lanes != nil {
 		lanes.Close()
 	}
@@ -479,6 +482,9 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 		fmt.Fprintf(w, ", %d dropped by the kernel, %d by the interface", st.PacketsDropped, st.IfDropped)
 	}
 	fmt.Fprintln(w)
+	if line := undecodedLine(c); line != "" {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // replayLanes is how many goroutines a headless replay updates the table

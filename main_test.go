@@ -600,3 +600,24 @@ func TestFollowEvents(t *testing.T) {
 		t.Errorf("last event %v differs from the record %+v", last, recs[0])
 	}
 }
+
+// A set of files: a cut file among them is named at the end, with a
+// non-zero exit, and every record is still written.
+func TestReadSetWithCutFile(t *testing.T) {
+	code, recs, stderr := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-r", "pcaps/cut-mid-record.pcap", "-o", "json")
+	if code == 0 || len(recs) < 11 {
+		t.Fatalf("exit %d with %d records: want an error and wikipedia's 10 connections and the cut file's", code, len(recs))
+	}
+	if !strings.Contains(stderr, "1 of 2 files could not be read whole") || !strings.Contains(stderr, "cut-mid-record.pcap: file is cut short") {
+		t.Errorf("stderr %q: want the cut file named", stderr)
+	}
+}
+
+// The summary names the frames flowtrack does not decode, by kind.
+func TestSummaryNamesUndecoded(t *testing.T) {
+	code, _, stderr := flowtrack(t, "-r", "pcaps/vntag-http.pcap", "-o", "json")
+	want := "2 frames in an encapsulation flowtrack does not decode: 1 AppleTalk (ethertype 0x809b), 1 IPX (LLC SAP 0xe0)"
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q: want %q", code, stderr, want)
+	}
+}

@@ -116,7 +116,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 
 	status := func() ui.Status { // on the UI's builder goroutine
 		st := ui.Status{
-			Source:    name,
+			Source:    setName(name, counters),
 			Filter:    s.Filter,
 			Live:      s.Live,
 			Packets:   counters.Frames.Load(),
@@ -194,6 +194,14 @@ func newPolled(src capture.Source, live bool) *polled {
 	return p
 }
 
+// ReadProgress passes on the source's progress, for capture.Run.
+func (p *polled) ReadProgress() capture.Progress {
+	if r, ok := p.Source.(interface{ ReadProgress() capture.Progress }); ok {
+		return r.ReadProgress()
+	}
+	return capture.Progress{}
+}
+
 func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	if p.live || p.reporter != nil {
 		now := time.Now()
@@ -218,4 +226,13 @@ func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// setName is the header's name of the capture: for a set of files, the
+// file being read and how many of the set have been read.
+func setName(name string, c *capture.Counters) string {
+	if p, ok := c.Progress(); ok && p.Files > 1 {
+		return fmt.Sprintf("%s (file %d of %d)", p.File, min(p.FilesDone+1, p.Files), p.Files)
+	}
+	return name
 }
