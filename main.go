@@ -23,6 +23,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/sockets"
 )
 
 func main() {
@@ -34,18 +35,20 @@ func main() {
 
 // options are the command line's settings.
 type options struct {
-	file, iface, output, filter string
-	user                        string
-	list, follow, numeric       bool
-	count                       uint64
-	duration                    time.Duration
-	snaplen                     int
-	bufferMB                    int
-	promisc                     bool
-	speed                       speedFlag
-	linger                      time.Duration
-	table                       flows.Config
-	export                      exportOptions
+	files                 fileList // -r, as given: files, directories, patterns
+	iface, output, filter string
+	user                  string
+	list, follow, numeric bool
+	noEBPF                bool
+	count                 uint64
+	duration              time.Duration
+	snaplen               int
+	bufferMB              int
+	promisc               bool
+	speed                 speedFlag
+	linger                time.Duration
+	table                 flows.Config
+	export                exportOptions
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as
@@ -98,7 +101,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
+	fs.Var(&o.files, "r", "read packets from a pcap or pcapng `file`; repeat it, or name a directory or a quoted pattern, to read a set of files as one capture, merged by time")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
 	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
@@ -110,6 +113,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
 	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
 	fs.Var(&o.speed, "speed", "interactive replay speed: a factor of capture time, or max")
@@ -134,9 +138,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	switch {
 	case o.list:
-	case o.file != "" && o.iface != "":
+	case len(o.files) > 0 && o.iface != "":
 		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
-	case o.file == "" && o.iface == "":
+	case len(o.files) == 0 && o.iface == "":
 		// Like tcpdump: the default route's interface.
 		if o.iface = capture.DefaultInterface(); o.iface == "" {
 			return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
@@ -211,11 +215,11 @@ func listInterfaces(w io.Writer) error {
 // returned after them.
 // open opens the file or live interface the options name, then drops
 // root if it should (see dropPrivileges), before any packet is read.
-func open(o *options) (capture.Source, error) {
+func open(o *options, stderr io.Writer) (capture.Source, error) {
 	var src capture.Source
 	var err error
-	if o.file != "" {
-		src, err = capture.OpenFile(o.file, o.filter)
+	if len(o.files) > 0 {
+		src, err = openFiles(o.files, o.filter, stderr)
 	} else {
 		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
 			Snaplen:    o.snaplen,
@@ -237,15 +241,17 @@ func open(o *options) (capture.Source, error) {
 // watch runs the interactive view until the user quits, then prints the
 // summary line.
 func watch(ctx context.Context, o *options, stderr io.Writer) error {
-	src, err := open(o)
+	tr := newTracker(o) // before open drops root
+	src, err := open(o, stderr)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
-		Names: !o.numeric, Report: stderr}
-	if o.file != "" {
+		Names: !o.numeric, Report: stderr, tracker: tr}
+	if len(o.files) > 0 {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer
 	}
@@ -260,8 +266,10 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 }
 
 func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	src, err := open(o)
+	tr := newTracker(o) // before open drops root
+	src, err := open(o, stderr)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
@@ -279,7 +287,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		local = startLocalSockets(lctx)
+		local = startLocalSockets(lctx, tr)
 	}
 	names := newConnNames()
 	annotate := func(r *flows.Record) export.Local {
@@ -317,7 +325,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if local != nil {
 		local.hook(&cfg)
 	}
-	ex, err := startExporters(&o.export, o.file != "", annotate, stderr)
+	ex, err := startExporters(&o.export, len(o.files) > 0, annotate, stderr)
 	if err != nil {
 		return err
 	}
@@ -336,7 +344,9 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		lanes = flows.NewLanes(table, n)
 		apply = lanes.Apply
 	}
+	stopProgress := startProgress(o.iface == "", stderr, &counters, table)
 	runErr := capture.Run(ctx, rsrc, names.decoder(), &counters, o.count, apply)
+	stopProgress()
 	if lanes != nil {
 		lanes.Close()
 	}
@@ -385,6 +395,13 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing output: %w", werr)
 	}
 	return nil
+}
+
+// closeTracker unloads a tracker that will not be started.
+func closeTracker(tr *sockets.Tracker) {
+	if tr != nil {
+		tr.Close()
+	}
 }
 
 // tickLive runs a live capture's timers on the wall clock, every second,
@@ -473,6 +490,9 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 		fmt.Fprintf(w, ", %d dropped by the kernel, %d by the interface", st.PacketsDropped, st.IfDropped)
 	}
 	fmt.Fprintln(w)
+	if line := undecodedLine(c); line != "" {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // replayLanes is how many goroutines a headless replay updates the table

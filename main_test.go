@@ -526,15 +526,16 @@ func TestVLANKeys(t *testing.T) {
 	}
 }
 
-// TestJSONContract checks every field the README promises, on a tagged
-// capture so that vlan is present too.
+// TestJSONContract checks that every record carries the fields
+// docs/json.md promises to every record, on a tagged capture so that vlan
+// is present too.
 func TestJSONContract(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-r", "pcaps/vlan-collisions.pcap", "-o", "json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	keys := []string{"client", "server", "client_state", "server_state", "midstream", "packets_c2s", "packets_s2c",
-		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "rtt_ms",
+	keys := []string{"proto", "client", "server", "client_state", "server_state", "midstream", "role", "packets_c2s", "packets_s2c",
+		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "gaps_c2s", "gaps_s2c", "rtt_ms",
 		"first_seen", "last_seen", "conn_state", "history"}
 	sawVLAN := false
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
@@ -597,5 +598,26 @@ func TestFollowEvents(t *testing.T) {
 	_, recs, _ := flowtrack(t, "-r", "pcaps/eth-http-get.pcap", "-o", "json")
 	if last["packets_c2s"].(float64) != float64(recs[0].PacketsC2S) || last["history"] != recs[0].History {
 		t.Errorf("last event %v differs from the record %+v", last, recs[0])
+	}
+}
+
+// A set of files: a cut file among them is named at the end, with a
+// non-zero exit, and every record is still written.
+func TestReadSetWithCutFile(t *testing.T) {
+	code, recs, stderr := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-r", "pcaps/cut-mid-record.pcap", "-o", "json")
+	if code == 0 || len(recs) < 11 {
+		t.Fatalf("exit %d with %d records: want an error and wikipedia's 10 connections and the cut file's", code, len(recs))
+	}
+	if !strings.Contains(stderr, "1 of 2 files could not be read whole") || !strings.Contains(stderr, "cut-mid-record.pcap: file is cut short") {
+		t.Errorf("stderr %q: want the cut file named", stderr)
+	}
+}
+
+// The summary names the frames flowtrack does not decode, by kind.
+func TestSummaryNamesUndecoded(t *testing.T) {
+	code, _, stderr := flowtrack(t, "-r", "pcaps/vntag-http.pcap", "-o", "json")
+	want := "2 frames in an encapsulation flowtrack does not decode: 1 AppleTalk (ethertype 0x809b), 1 IPX (LLC SAP 0xe0)"
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q: want %q", code, stderr, want)
 	}
 }

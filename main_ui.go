@@ -20,6 +20,7 @@ import (
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
+	"github.com/flowtrack/flowtrack/sockets"
 	"github.com/flowtrack/flowtrack/ui"
 )
 
@@ -45,6 +46,9 @@ type uiSession struct {
 	Report io.Writer
 	// local replaces the local sockets' lookup of a live capture (tests).
 	local *localSockets
+	// tracker names the processes of a live capture, loaded before root
+	// was dropped; nil: a socket-table one is made.
+	tracker *sockets.Tracker
 }
 
 // uiTransitions is how many state changes per connection the table keeps
@@ -66,8 +70,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	local := s.local
 	if local == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
-		local = startLocalSockets(lctx)
-		defer local.res.Wait()
+		local = startLocalSockets(lctx, s.tracker)
+		defer local.tr.Wait()
 		defer stopLocal()
 	}
 
@@ -114,7 +118,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 
 	status := func() ui.Status { // on the UI's builder goroutine
 		st := ui.Status{
-			Source:    name,
+			Source:    setName(name, counters),
 			Filter:    s.Filter,
 			Live:      s.Live,
 			Packets:   counters.Frames.Load(),
@@ -127,7 +131,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		if local != nil {
 			st.KernelAgree, st.KernelDisagree = local.agree.Load(), local.disagree.Load()
 			mu.Lock()
-			warnings = append(warnings, local.res.Warnings()...)
+			local.status(&st)
+			warnings = append(warnings, local.tr.Resolver().Warnings()...)
 			if len(warnings) > 0 {
 				st.Warning = warnings[len(warnings)-1]
 			}
@@ -154,13 +159,17 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	}
 	ucfg.Processes = local != nil
 	ucfg.Local = func(r *flows.Record) ui.Local {
-		var l export.Local
+		var l ui.Local
 		if local != nil {
-			l = local.annotate(r) // counts the kernel's verdicts too
+			l = local.uiLocal(r) // counts the kernel's verdicts too
 		}
-		wire.fill(&l, r)
-		return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer,
-			ServerName: l.ServerName, NameSource: l.NameSource, ALPN: l.ALPN, ECH: l.ECH}
+		var e export.Local
+		wire.fill(&e, r)
+		l.ServerName, l.NameSource, l.ALPN, l.ECH = e.ServerName, e.NameSource, e.ALPN, e.ECH
+		return l
+	}
+	if local != nil {
+		ucfg.Listeners = local.listeners
 	}
 	uiErr := ui.Run(ctx, ucfg)
 	stopCapture()
@@ -197,6 +206,14 @@ func newPolled(src capture.Source, live bool) *polled {
 	return p
 }
 
+// ReadProgress passes on the source's progress, for capture.Run.
+func (p *polled) ReadProgress() capture.Progress {
+	if r, ok := p.Source.(interface{ ReadProgress() capture.Progress }); ok {
+		return r.ReadProgress()
+	}
+	return capture.Progress{}
+}
+
 func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	if p.live || p.reporter != nil {
 		now := time.Now()
@@ -221,4 +238,13 @@ func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// setName is the header's name of the capture: for a set of files, the
+// file being read and how many of the set have been read.
+func setName(name string, c *capture.Counters) string {
+	if p, ok := c.Progress(); ok && p.Files > 1 {
+		return fmt.Sprintf("%s (file %d of %d)", p.File, min(p.FilesDone+1, p.Files), p.Files)
+	}
+	return name
 }

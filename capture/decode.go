@@ -24,9 +24,13 @@ const (
 	// complete. The frame that completes it gives the datagram's result.
 	ResultFragmentPending
 	// ResultMalformed: the frame cannot be decoded (a header that is cut
-	// short or contradicts itself, an unknown link type), or its TCP
-	// header's 20 fixed bytes were not all captured.
+	// short or contradicts itself), or its TCP header's 20 fixed bytes
+	// were not all captured.
 	ResultMalformed
+	// ResultUndecoded: a well-formed frame whose contents flowtrack does
+	// not decode (IPX, encrypted 802.11, a link type or tunnel it does not
+	// read); Decoder.Undecoded names them.
+	ResultUndecoded
 )
 
 func (r Result) String() string {
@@ -39,6 +43,8 @@ func (r Result) String() string {
 		return "fragment-pending"
 	case ResultMalformed:
 		return "malformed"
+	case ResultUndecoded:
+		return "undecoded"
 	}
 	return "Result(?)"
 }
@@ -58,11 +64,11 @@ const ipProtoTCP = 6
 type Decoder struct {
 	st state
 
-	eth     layers.Ethernet
+	eth     ethLayer
 	vlan    vlanLayer
-	sll     layers.LinuxSLL
-	sll2    layers.LinuxSLL2
-	loop    layers.Loopback
+	sll     sllLayer
+	sll2    sllLayer
+	loop    loopLayer
 	pppoe   pppoeLayer
 	ppp     pppLayer
 	mpls    mplsLayer
@@ -73,12 +79,28 @@ type Decoder struct {
 	frag6   extLayer
 	dstopts extLayer
 	ah      extLayer
-	gre     layers.GRE
+	gre     greLayer
 	erspan  layers.ERSPANII
 	udp     udpLayer
 	vxlan   layers.VXLAN
 	gtp     gtpLayer
 	tcp     tcpLayer
+	etherip layers.EtherIP
+
+	nflog    nflogLayer
+	chdlc    etherTagLayer
+	ipoib    etherTagLayer
+	vntag    etherTagLayer
+	geneve   etherTagLayer
+	pbb      pbbLayer
+	llc      llcLayer
+	snap     snapLayer
+	radiotap radiotapLayer
+	dot11    dot11Layer
+	arcnet   arcnetLayer
+	arcnetL  arcnetLayer
+	teredo   teredoLayer
+	ayiya    ayiyaLayer
 
 	dlc     gopacket.DecodingLayerContainer
 	panics  bool // let gopacket's panics through instead of recovering them (fuzzing)
@@ -87,6 +109,7 @@ type Decoder struct {
 	// parsers for the link types, looked up without the map
 	pEth, pSLL, pSLL2, pLoop, pIP4, pIP6, pPPP, pPPPoE *gopacket.DecodingLayerParser
 	decoded                                            []gopacket.LayerType
+	undecoded                                          Encap // what the last ResultUndecoded could not look into
 
 	frags     fragTable
 	fkey      fragKey            // key of the fragment being held
@@ -108,6 +131,15 @@ func NewDecoder() *Decoder {
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 32)}
 	st := &d.st
 	d.vlan.st = st
+	d.eth.st, d.sll.st, d.sll2.st, d.loop.st, d.ppp.st, d.mpls.st = st, st, st, st, st, st
+	d.sll2.v2 = true
+	d.gre.st, d.nflog.st, d.llc.st, d.snap.st, d.dot11.st, d.ayiya.st = st, st, st, st, st, st
+	d.arcnet.st, d.arcnetL.st, d.arcnetL.linux = st, st, true
+	for l, typ := range map[*etherTagLayer]gopacket.LayerType{
+		&d.chdlc: layerTypeCHDLC, &d.ipoib: layerTypeIPoIB, &d.vntag: layerTypeVNTag, &d.geneve: layers.LayerTypeGeneve,
+	} {
+		l.typ, l.st = typ, st
+	}
 	d.ip4.st = st
 	d.ip6.st = st
 	d.udp.st = st
@@ -130,7 +162,9 @@ func NewDecoder() *Decoder {
 	for _, l := range []gopacket.DecodingLayer{
 		&d.eth, &d.vlan, &d.sll, &d.sll2, &d.loop, &d.pppoe, &d.ppp, &d.mpls,
 		&d.ip4, &d.ip6, &d.hbh, &d.route, &d.frag6, &d.dstopts, &d.ah,
-		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.gtp, &d.tcp,
+		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.gtp, &d.tcp, &d.etherip,
+		&d.nflog, &d.chdlc, &d.ipoib, &d.vntag, &d.geneve, &d.pbb, &d.llc, &d.snap,
+		&d.radiotap, &d.dot11, &d.arcnet, &d.arcnetL, &d.teredo, &d.ayiya,
 	} {
 		dlc = dlc.Put(l)
 	}
@@ -244,11 +278,39 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	case layers.LinkTypePPPEthernet:
 		pr = d.pPPPoE
 	default:
-		return ResultMalformed
+		pr = d.otherLink(link)
+		if pr == nil {
+			d.undecoded = Encap{EncapLinkType, uint32(link)}
+			return ResultUndecoded
+		}
 	}
 	d.st = state{frame: data, end: wire}
 	return d.walk(pr, data, ci.Timestamp.UnixNano(), uint64(wire), p)
 }
+
+// otherLink returns the parser for one of the rarer link types, or nil.
+func (d *Decoder) otherLink(link layers.LinkType) *gopacket.DecodingLayerParser {
+	switch link {
+	case linkTypeNFLOG:
+		return d.parser(layerTypeNFLOG)
+	case layers.LinkTypeC_HDLC:
+		return d.parser(layerTypeCHDLC)
+	case linkTypeIPoIB:
+		return d.parser(layerTypeIPoIB)
+	case layers.LinkTypeIEEE80211Radio:
+		return d.parser(layers.LayerTypeRadioTap)
+	case layers.LinkTypeIEEE802_11:
+		return d.parser(layers.LayerTypeDot11)
+	case layers.LinkTypeArcNet:
+		return d.parser(layerTypeARCnet)
+	case layers.LinkTypeARCNetLinux:
+		return d.parser(layerTypeARCnetLinux)
+	}
+	return nil
+}
+
+// Undecoded names what the frame of the last ResultUndecoded held.
+func (d *Decoder) Undecoded() Encap { return d.undecoded }
 
 // walk runs the parser over data, with d.st prepared, and concludes.
 func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, frameLen uint64, p *flows.Packet) Result {
@@ -270,6 +332,9 @@ func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, 
 		return d.fragment(ts, frameLen, p)
 	case st.ipVer != 0 && st.proto == ipProtoTCP:
 		return ResultMalformed // TCP, but not one byte of its header captured
+	case st.next.undecoded():
+		d.undecoded = st.next
+		return ResultUndecoded
 	}
 	return ResultNonTCP
 }

@@ -46,7 +46,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 			return nil, false // options cut short, BIG TCP, a fragment
 		}
 		l4 = total - ipHdr
-		src, dst = ip[12:16], ip[16:20]
+		src, dst = ip[12:16], v4Destination(ip, ipHdr)
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
 			return nil, false
@@ -84,4 +84,15 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 		payload = tcp[hl:]
 	}
 	return payload, true
+}
+
+// v4Destination is an IPv4 header's destination, or the final destination
+// of its source route (routeDestination), as the layers take it.
+func v4Destination(ip []byte, hl int) []byte {
+	if hl > 20 {
+		if d := routeDestination(ip[20:hl]); d != nil {
+			return d
+		}
+	}
+	return ip[16:20]
 }

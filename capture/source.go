@@ -47,6 +47,7 @@ var (
 	ErrNotCapture  = errors.New("not a capture file")
 	ErrTruncated   = errors.New("capture file cut short")
 	ErrDamaged     = errors.New("capture file damaged or unsupported")
+	ErrLinkType    = errors.New("link type flowtrack cannot decode")
 	ErrCapture     = errors.New("capture failed")
 )
 

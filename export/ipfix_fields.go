@@ -24,7 +24,7 @@ const PENReverse = 29305
 const PENDocumentation = 32473
 
 // flowtrack's enterprise-specific information elements, under
-// IPFIXConfig.PEN. The README's IPFIX section documents them for collectors.
+// IPFIXConfig.PEN. docs/ipfix.md documents them for collectors.
 const (
 	ieClientTCPState = 1 // unsigned8: the client's inferred state, in TCP-MIB tcpConnState numbering
 	ieServerTCPState = 2 // unsigned8: the server's, likewise

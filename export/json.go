@@ -25,6 +25,13 @@ type Local struct {
 	Process                    string
 	KernelClient, KernelServer string
 
+	// With PID: the process's user (uid, and its name if it has one), and
+	// its container ("docker:0123456789ab") or else its cgroup v2 path, ""
+	// where unknown.
+	UID               uint32
+	User              string
+	Container, Cgroup string
+
 	// ServerName is the name the client asked for ("" if none is
 	// known), and NameSource where it was read: "sni" (the TLS
 	// ClientHello), "host" (the HTTP/1 Host header), "dns" (a DNS answer
@@ -35,8 +42,9 @@ type Local struct {
 	DNSChain               []string // the DNS answer's names, asked-for name first, when known
 }
 
-// JSON writes records as NDJSON, one object per connection, in the field
-// order of the README's contract. It is safe for concurrent use.
+// JSON writes records as NDJSON, one object per connection, with the
+// fields in the order docs/json.md lists them. It is safe for concurrent
+// use.
 type JSON struct {
 	// Annotate, if set, adds the name fields ("server_name",
 	// "name_source", "alpn", "ech", "dns_chain") when there is a name,
@@ -336,6 +344,9 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 		b = append(b, `,"process":`...)
 		b = strconv.AppendQuote(b, l.Process)
 		b = append(b, ',')
+		if l.PID > 0 {
+			b = appendOwner(b, &l)
+		}
 		for _, f := range []struct{ name, v string }{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
 			if f.v != "" {
 				b = append(b, '"')
@@ -386,6 +397,27 @@ func appendName(b []byte, l *Local) []byte {
 			b = strconv.AppendQuote(b, n)
 		}
 		b = append(b, "],"...)
+	}
+	return b
+}
+
+// appendOwner appends "uid", and "user", "container" or "cgroup" where
+// known, each followed by a comma.
+func appendOwner(b []byte, l *Local) []byte {
+	b = append(b, `"uid":`...)
+	b = strconv.AppendUint(b, uint64(l.UID), 10)
+	b = append(b, ',')
+	for _, f := range [...]struct{ name, v string }{{"user", l.User}, {"container", l.Container}, {"cgroup", l.Cgroup}} {
+		if f.v != "" {
+			b = append(b, '"')
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendQuote(b, f.v)
+			b = append(b, ',')
+		}
+		if f.name == "container" && f.v != "" {
+			break // the container says more than its cgroup's path
+		}
 	}
 	return b
 }

@@ -85,7 +85,10 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) L
 		if sockets {
 			proc := "-"
 			if l.PID > 0 {
-				proc = fmt.Sprintf("%d/%s", l.PID, l.Process)
+				proc = fmt.Sprintf("%s[%d]", l.Process, l.PID)
+				if l.Container != "" {
+					proc += " " + l.Container
+				}
 			}
 			fmt.Fprintf(tw, "\t%s", proc)
 		}

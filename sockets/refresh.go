@@ -92,7 +92,7 @@ func (r *Resolver) Refresh() error {
 	// only when a socket turns up whose holder no scan has looked for yet,
 	// and then first those of the processes that already hold sockets (a
 	// browser, a server), which open most new ones.
-	if procOK {
+	if procOK && !r.NoFDs.Load() {
 		full := r.forceFull || r.sinceFull >= fullScanEvery-1 || !r.scanned
 		if !full && r.unknownInodes(rows) > 0 {
 			r.scanner.scanPIDs(r.hotPIDs(r.cur.Load()))
@@ -124,7 +124,7 @@ func (r *Resolver) Refresh() error {
 
 	now := time.Now()
 	old := r.cur.Load()
-	socks := r.build(rows, scan, old, &st)
+	socks, listening := r.build(rows, scan, old, &st)
 	r.goneNow = r.goneNow[:0]
 	if old != nil {
 		for k, o := range old.socks {
@@ -154,7 +154,7 @@ func (r *Resolver) Refresh() error {
 		r.gone[k] = o
 		r.goneQ = append(r.goneQ, goneItem{k, now})
 	}
-	r.cur.Store(&table{socks: socks, when: now}) // after gone has what it dropped
+	r.cur.Store(&table{socks: socks, listening: listening, when: now}) // after gone has what it dropped
 	for len(r.goneQ) > 0 && (len(r.goneQ) > MaxGone || now.Sub(r.goneQ[0].at) > Linger) {
 		it := r.goneQ[0]
 		r.goneQ = r.goneQ[1:]
@@ -254,7 +254,8 @@ func (r *Resolver) readNS(src nsSource, rows []row, warn func(kind, format strin
 // build makes the table of connection sockets from rows, with processes
 // from the scan and, for sockets that no process holds now, from the
 // previous table old (nil for the first refresh).
-func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[sockKey]Owner {
+func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) (map[sockKey]Owner, []Listener) {
+	var listening []Listener
 	clear(r.listeners)
 	r.comms, r.oldComms = r.oldComms, r.comms
 	clear(r.comms)
@@ -269,11 +270,16 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 			continue
 		}
 		st.Listeners++
+		lo := Owner{Netns: rw.netns, UID: rw.uid, Inode: rw.inode, Kernel: true}
 		if pid, ok := scan.owner[rw.inode]; ok && rw.inode != 0 {
 			lk := listenKey{netns: rw.netns, addr: rw.key.local, port: rw.key.lport}
 			if _, dup := r.listeners[lk]; !dup {
 				r.listeners[lk] = pid
 			}
+			lo.PID, lo.Via, lo.Comm = int(pid), ViaListener, r.comm(pid)
+		}
+		if len(listening) < MaxListeners {
+			listening = append(listening, Listener{Addr: addrPortOf(rw.key.local, rw.key.lport), Owner: lo})
 		}
 	}
 	for i := range rows {
@@ -282,7 +288,7 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 		if !ok || listen {
 			continue
 		}
-		o := Owner{KernelState: state, Netns: rw.netns, UID: rw.uid, Inode: rw.inode}
+		o := Owner{KernelState: state, Netns: rw.netns, UID: rw.uid, Inode: rw.inode, Kernel: true}
 		if pid, ok := scan.owner[rw.inode]; ok && rw.inode != 0 {
 			o.PID, o.Via, o.Comm = int(pid), ViaFD, r.comm(pid)
 		} else if prev, ok := old.prev(rw.key, rw.netns); ok && prev.PID != 0 {
@@ -313,7 +319,7 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 			st.Attributed++
 		}
 	}
-	return socks
+	return socks, listening
 }
 
 // unknownInodes counts the sockets in rows whose holder no scan has

@@ -91,6 +91,7 @@ type builder struct {
 	linger  int64
 	clock   func() time.Time
 	local   func(*flows.Record) Local
+	listen  func() []Listener
 	names   Names
 
 	procs    procTable
@@ -128,6 +129,7 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 		linger:  int64(cfg.Linger),
 		clock:   clock,
 		local:   cfg.Local,
+		listen:  cfg.Listeners,
 		names:   cfg.Names,
 	}
 	b.inc.min, b.inc.fullEvery = incrementalFrom, fullEvery
@@ -420,9 +422,17 @@ func (b *builder) derive(f *frame, req *request) {
 		if !b.svc.follows(f, req) { // else only their order changes
 			b.svc.set(aggregate(rows, svcIdx, len(b.shown.svcsOrNil()), req.svcByName), f.rowsSeq, req)
 		}
-		b.svc.publish(f, req)
+		b.svc.publish(f, req, b.listeners())
 	}
 	b.fetchDetail(f, req)
+}
+
+// listeners returns this host's listeners, if the UI is told them.
+func (b *builder) listeners() []Listener {
+	if b.listen == nil {
+		return nil
+	}
+	return b.listen()
 }
 
 // positions returns the inverse of order for n rows: the index in order of

@@ -82,14 +82,22 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("", lw), kernel(l.KernelClient, cw), kernel(l.KernelServer, 0))
 		proc := "- (neither end is a socket of this host, or its process is unknown)"
 		if l.PID != 0 {
-			proc = strconv.Itoa(l.PID)
-			if l.Process != "" {
-				proc += "/" + l.Process
+			proc = l.Process + "[" + strconv.Itoa(l.PID) + "]"
+			if l.TID != 0 && l.TID != l.PID {
+				proc += " thread " + strconv.Itoa(l.TID)
+			}
+			if l.Via != "" {
+				proc += " (learnt from " + l.Via + ")"
 			}
 		} else if warn := u.frame.head.st.Warning; warn != "" {
 			proc = "- (" + warn + ")"
 		}
 		w(" %s%s[-:-:-]%s\n", th.tagDim, pad("process", lw), escape(proc))
+		for _, f := range [...]struct{ k, v string }{{"executable", l.Exe}, {"command line", l.Cmdline}, {"user", l.User}, {"container", l.Container}, {"cgroup", l.Cgroup}} {
+			if f.v != "" {
+				w(" %s%s[-:-:-]%s\n", th.tagDim, pad(f.k, lw), escape(f.v))
+			}
+		}
 	}
 	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	row("packets sent", u64(r.C2S.Packets), u64(r.S2C.Packets))

@@ -17,8 +17,9 @@ import (
 // of either endpoint's "name:port", and of the name the client asked for
 // (the Name column, with the server's reverse DNS name where it has no
 // other), ignoring case. ":443" matches port 443 exactly, "10.0.0.0/8"
-// addresses in that prefix, "name:wiki" only the Name column, and a
-// leading "!" negates a word.
+// addresses in that prefix, "proc:NAME" the connections whose local
+// process's command name (or container) contains NAME, "name:wiki" only
+// the Name column, and a leading "!" negates a word.
 type filter struct {
 	terms []term
 	procs *procNames // the frame's process names; nil: none
@@ -35,6 +36,8 @@ type term struct {
 	prefix netip.Prefix
 	name   bool   // "name:text": only the Name column
 	str    string // text, as a string
+	proc   bool   // proc:NAME: the process name only
+	ptext  string // NAME
 }
 
 func compileFilter(expr string) *filter {
@@ -47,6 +50,11 @@ func compileFilter(expr string) *filter {
 		w = strings.ToLower(w)
 		if n, ok := strings.CutPrefix(w, "name:"); ok && n != "" {
 			t.name, t.text, t.str = true, []byte(n), n
+			f.terms = append(f.terms, t)
+			continue
+		}
+		if p, ok := strings.CutPrefix(w, "proc:"); ok {
+			t.proc, t.ptext = true, p
 			f.terms = append(f.terms, t)
 			continue
 		}
@@ -103,6 +111,14 @@ func (f *filter) match(r *row) bool {
 		t := &f.terms[i]
 		if t.name {
 			if f.connNameContains(r, t.str) == t.neg {
+				return false
+			}
+			continue
+		}
+		if t.proc {
+			m := f.procs != nil && (r.proc != 0 || r.ctr != 0) &&
+				(strings.Contains(f.procs.lower[r.proc], t.ptext) || strings.Contains(f.procs.lower[r.ctr], t.ptext))
+			if m == t.neg {
 				return false
 			}
 			continue

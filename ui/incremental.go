@@ -477,7 +477,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	f.pos = b.positions(len(rows), order)
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
-		b.svc.publish(f, req)
+		b.svc.publish(f, req, b.listeners())
 	}
 	b.fetchDetail(f, req)
 }

@@ -25,6 +25,7 @@ type row struct {
 	proc    uint32 // its command name, an index in the frame's procs; 0 for none
 	name    uint32 // the name the client asked for, an index in the frame's procs; 0 for none
 	nsrc    uint8  // where the name was read: an index in nameMarks
+	ctr     uint32 // its container, an index in the frame's procs; 0 for none
 	key     flows.Key
 	cst     flows.State
 	sst     flows.State

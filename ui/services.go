@@ -2,7 +2,9 @@ package ui
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/flowtrack/flowtrack/flows"
@@ -13,6 +15,7 @@ import (
 type service struct {
 	ep     endpoint
 	name   uint32 // grouped by name: the name, an index in the frame's procs (ep is zero)
+	proc   string // the process listening, "" if unknown (Config.Listeners)
 	conns  int
 	groups [4]int // connections by connGroup
 	pkts   uint64
@@ -155,6 +158,9 @@ func cmpEndpoint(a, b endpoint) int {
 func (s *service) text(c svcCol) string {
 	switch c {
 	case scServer:
+		if s.proc != "" {
+			return s.ep.String() + "  " + s.proc
+		}
 		return s.ep.String()
 	case scConns:
 		return fmtCount(uint64(s.conns))
@@ -275,10 +281,14 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 	s.rowsSeq = f.rowsSeq
 }
 
-// publish gives f a sorted copy of the services, and the width of their
-// names.
-func (s *svcState) publish(f *frame, req *request) {
+// publish gives f a sorted copy of the services, with the listeners
+// (when the filter is empty: a listener has no connection to match it
+// against), and the width of their names.
+func (s *svcState) publish(f *frame, req *request, listeners []Listener) {
 	f.svcs = slices.Clone(s.list)
+	if req.filter == "" {
+		f.svcs = addListeners(f.svcs, listeners)
+	}
 	sortServices(f.svcs, req.svcSort, req.svcDesc, &f.procs)
 	f.svcW = 0
 	for i := range f.svcs {
@@ -288,6 +298,9 @@ func (s *svcState) publish(f *frame, req *request) {
 		}
 		ep := &f.svcs[i].ep
 		w := apWidth(&ep.addr, ep.port, ep.v6)
+		if p := f.svcs[i].proc; p != "" {
+			w += 2 + strlen(p)
+		}
 		if ep.vlan.N > 0 {
 			w += len(" vlan ") + len(ep.vlan.String())
 		}
@@ -338,4 +351,53 @@ func (s *scope) String() string {
 		return s.name
 	}
 	return s.ep.String()
+}
+
+// addListeners names the services that listeners serve after their
+// processes, and adds a service with no connections for each listener
+// that serves none: a listener on the wildcard address serves every
+// service on its port (of its address family).
+func addListeners(svcs []service, listeners []Listener) []service {
+	if len(listeners) == 0 {
+		return svcs
+	}
+	type portKey struct {
+		port uint16
+		v6   bool
+	}
+	byPort := make(map[portKey][]int, len(svcs))
+	for i := range svcs {
+		k := portKey{svcs[i].ep.port, svcs[i].ep.v6}
+		byPort[k] = append(byPort[k], i)
+	}
+	for _, l := range listeners {
+		a := l.Addr.Addr()
+		v6 := a.Is6() && !a.Is4In6()
+		ep := endpoint{addr: a.As16(), port: l.Addr.Port(), v6: v6}
+		if !v6 {
+			ep.addr = netip.AddrFrom4(a.Unmap().As4()).As16()
+		}
+		proc := l.Process
+		if l.PID != 0 {
+			proc += "[" + strconv.Itoa(l.PID) + "]"
+		}
+		served := false
+		// "::" takes IPv4 connections too (unless IPV6_V6ONLY).
+		cands := byPort[portKey{ep.port, v6}]
+		if v6 && a.IsUnspecified() {
+			cands = append(slices.Clip(cands), byPort[portKey{ep.port, false}]...)
+		}
+		for _, i := range cands {
+			if svcs[i].ep.addr == ep.addr || a.IsUnspecified() {
+				served = true
+				if svcs[i].proc == "" {
+					svcs[i].proc = proc
+				}
+			}
+		}
+		if !served {
+			svcs = append(svcs, service{ep: ep, proc: proc})
+		}
+	}
+	return svcs
 }

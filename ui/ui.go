@@ -37,6 +37,13 @@ type Status struct {
 	// example, without root, other users' processes); the detail view
 	// shows it for connections without a process.
 	Warning string
+	// Processes says which source names the processes behind
+	// connections and, when it is not eBPF, why and what to do
+	// (ProcessesWarn set); ProcessesShort says it in a word or two, for a
+	// narrow header. LostEvents counts the eBPF events lost (a full ring).
+	Processes, ProcessesShort string
+	ProcessesWarn             bool
+	LostEvents                uint64
 }
 
 // Local is what flowtrack knows of a connection beyond its TCP headers:
@@ -44,8 +51,16 @@ type Status struct {
 // host's kernel says about a connection whose endpoints are local, for the
 // Process column and the detail view.
 type Local struct {
-	PID     int    // the process of the client's socket if local, else the server's; 0 if unknown
-	Process string // its command name
+	PID       int    // the process of the client's socket if local, else the server's; 0 if unknown
+	Process   string // its command name
+	Container string // its container ("docker:0123456789ab"), "" if none
+	// About the process, for the detail view ("" where unknown): its
+	// thread (that connected or accepted), executable, command line, user,
+	// cgroup or systemd unit, and how its owning the socket was learnt
+	// ("connect", "accept", "listener", "socket table").
+	TID                        int
+	Exe, Cmdline, User, Cgroup string
+	Via                        string
 	// KernelClient and KernelServer are the kernel's states of the client's
 	// and the server's sockets, as flows.State names; "" where the
 	// endpoint is not a socket of this host (or not yet seen).
@@ -57,6 +72,13 @@ type Local struct {
 	ServerName, NameSource string
 	ALPN                   string // protocols the ClientHello offered, comma-separated
 	ECH                    bool   // the ClientHello offered Encrypted Client Hello
+}
+
+// Listener is a listening socket of this host.
+type Listener struct {
+	Addr    netip.AddrPort // unspecified address for a wildcard
+	PID     int            // 0 if unknown
+	Process string         // its command name, with its container if any
 }
 
 // Names gives host names for addresses (reverse DNS), as names.Resolver
@@ -110,6 +132,11 @@ type Config struct {
 	Local func(*flows.Record) Local
 	// Processes says that Local names local processes (a live capture).
 	Processes bool
+	// Listeners, if set, lists this host's listening sockets (live): the
+	// Services view shows every one, with its process, even with no
+	// connection yet. Called on the builder goroutine, once per frame of
+	// that view.
+	Listeners func() []Listener
 	// Names, if set, names hosts; the n key shows or hides the names.
 	Names Names
 	// ShowNames starts with the names shown; else addresses are numeric
