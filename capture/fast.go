@@ -80,10 +80,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 		p.Tuple.SetV4(src, dst)
 	}
 	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), vlan)
-	if len(tcp) > hl {
-		payload = tcp[hl:]
-	}
-	return payload, true
+	return tcp[min(hl, len(tcp)):], true
 }
 
 // v4Destination is an IPv4 header's destination, or the final destination

@@ -365,7 +365,7 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 // printable ASCII without quotes or backslashes (package peek checks), but
 // they came from the wire: they are quoted all the same.
 func appendName(b []byte, l *Local) []byte {
-	if l.ServerName == "" && l.ALPN == "" && !l.ECH {
+	if l == nil || l.ServerName == "" && l.ALPN == "" && !l.ECH {
 		return b
 	}
 	if l.ServerName != "" {
@@ -451,9 +451,7 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *Local) []byte {
 	b = append(r.Client.AppendTo(b), `",`...)
 	key("server")
 	b = append(r.Server.AppendTo(b), `",`...)
-	if l != nil {
-		b = appendName(b, l)
-	}
+	b = appendName(b, l)
 	str("client_state", r.ClientState.String())
 	str("server_state", r.ServerState.String())
 	b = append(b, `"midstream":`...)

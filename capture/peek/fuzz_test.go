@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
-
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -128,15 +126,5 @@ func FuzzPeeker(f *testing.F) {
 		if n, _ := k.Store().Len(); n > 4 {
 			t.Fatalf("store holds %d names past its bound of 4", n)
 		}
-	})
-}
-
-// dnsResponse is a seed helper kept for corpus generation: a response
-// with several answers of several types.
-func dnsResponse(t testing.TB) []byte {
-	return response(t, "www.example.", func(b *dnsmessage.Builder) {
-		_ = b.CNAMEResource(rh("www.example.", 300), dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("cdn.example.net.")})
-		_ = b.AResource(rh("cdn.example.net.", 20), dnsmessage.AResource{A: [4]byte{192, 0, 2, 3}})
-		_ = b.AAAAResource(rh("cdn.example.net.", 20), dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("2001:db8::3").As16()})
 	})
 }

@@ -3,7 +3,6 @@ package peek
 import (
 	"hash/maphash"
 	"sync"
-	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -146,6 +145,3 @@ func (s *Store) Len() (n int, evicted uint64) {
 	defer s.mu.RUnlock()
 	return len(s.idx), s.evicted
 }
-
-// nsTime converts capture time to time.Time (tests).
-func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
