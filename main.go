@@ -110,8 +110,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.numeric, "n", false, "numeric addresses (always so in headless output)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after this long (e.g. 10s; 0: until Ctrl-C)")
-	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
-	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
+	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
+	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
 	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
@@ -280,16 +280,23 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 
 	var (
-		jw       *export.JSON
-		recs     []flows.Record
-		local    *localSockets
-		annotate func(*flows.Record) export.Local
+		jw    *export.JSON
+		recs  []flows.Record
+		local *localSockets
 	)
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		local = startLocalSockets(lctx, tr)
-		annotate = local.annotate
+	}
+	names := newConnNames()
+	annotate := func(r *flows.Record) export.Local {
+		var l export.Local
+		if local != nil {
+			l = local.annotate(r)
+		}
+		names.fill(&l, r)
+		return l
 	}
 	cfg := o.table
 	switch {
@@ -318,7 +325,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if local != nil {
 		local.hook(&cfg)
 	}
-	ex, err := startExporters(&o.export, len(o.files) > 0, stderr)
+	ex, err := startExporters(&o.export, len(o.files) > 0, annotate, stderr)
 	if err != nil {
 		return err
 	}
@@ -338,7 +345,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		apply = lanes.Apply
 	}
 	stopProgress := startProgress(o.iface == "", stderr, &counters, table)
-	runErr := capture.Run(ctx, rsrc, capture.NewDecoder(), &counters, o.count, apply)
+	runErr := capture.Run(ctx, rsrc, names.decoder(), &counters, o.count, apply)
 	stopProgress()
 	if lanes != nil {
 		lanes.Close()
@@ -376,6 +383,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	summary(stderr, src, &counters, table)
 	states.print(stderr)
+	names.report(stderr)
 	ex.finish(nil)
 	if local != nil {
 		local.report(stderr)

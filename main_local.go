@@ -71,7 +71,7 @@ func owner(cl, sv *sockets.Owner, cok, sok bool) *sockets.Owner {
 
 // annotate looks a record up; it is export.JSON's and WriteTable's hook.
 func (l *localSockets) annotate(r *flows.Record) export.Local {
-	var out export.Local
+	out := export.Local{Sockets: true}
 	cl, sv, cok, sok := l.lookup(r)
 	if o := owner(&cl, &sv, cok, sok); o != nil {
 		out.PID, out.Process, out.UID = o.PID, o.Comm, o.UID

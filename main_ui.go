@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
 	"github.com/flowtrack/flowtrack/sockets"
@@ -84,6 +85,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	}
 	table := flows.NewTable(cfg)
 	counters := &capture.Counters{}
+	wire := newConnNames()
 
 	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
 	src := newPolled(s.Src, s.Live)
@@ -107,7 +109,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 			stop := tickLive(table, nil)
 			defer stop()
 		}
-		err := capture.Run(capCtx, src, capture.NewDecoder(), counters, s.MaxFrames, table.Apply)
+		err := capture.Run(capCtx, src, wire.decoder(), counters, s.MaxFrames, table.Apply)
 		mu.Lock()
 		capErr = err
 		mu.Unlock()
@@ -155,8 +157,18 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
 	}
+	ucfg.Processes = local != nil
+	ucfg.Local = func(r *flows.Record) ui.Local {
+		var l ui.Local
+		if local != nil {
+			l = local.uiLocal(r) // counts the kernel's verdicts too
+		}
+		var e export.Local
+		wire.fill(&e, r)
+		l.ServerName, l.NameSource, l.ALPN, l.ECH = e.ServerName, e.NameSource, e.ALPN, e.ECH
+		return l
+	}
 	if local != nil {
-		ucfg.Local = local.uiLocal
 		ucfg.Listeners = local.listeners
 	}
 	uiErr := ui.Run(ctx, ucfg)

@@ -6,6 +6,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/flowtrack/flowtrack/capture/peek"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -115,7 +116,15 @@ type Decoder struct {
 	reasm     [fragHeadSize]byte // start of the datagram being decoded after reassembly
 	depth     int                // nesting of reassembled datagrams being decoded
 	unmatched uint64             // fragments dropped from the table, not yet counted by Run
+
+	peek    *peek.Peeker // reads first payloads and DNS responses; nil: none
+	payload []byte       // the TCP payload bytes captured of the packet decoded
 }
+
+// SetPeeker makes the Decoder hand k every TCP segment it decodes, with
+// its payload, and every DNS response (UDP from port 53), so that k names
+// the connections (see package peek). Call it before the first Decode.
+func (d *Decoder) SetPeeker(k *peek.Peeker) { d.peek = k }
 
 // NewDecoder returns a Decoder with its layers allocated.
 func NewDecoder() *Decoder {
@@ -211,12 +220,18 @@ func (d *Decoder) letPanicsThrough() {
 // Decode never panics and, for a TCP frame that is not a fragment, does
 // not allocate.
 func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
+	d.payload = nil
 	r := d.decode(link, data, ci, p)
-	if r == ResultTCP && p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
-		// Source and destination are one endpoint (a LAND attack, or a
-		// socket connected to itself): no direction tells client from
-		// server, so it cannot be tracked as a connection.
-		return ResultMalformed
+	if r == ResultTCP {
+		if p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
+			// Source and destination are one endpoint (a LAND attack, or a
+			// socket connected to itself): no direction tells client from
+			// server, so it cannot be tracked as a connection.
+			return ResultMalformed
+		}
+		if d.peek != nil {
+			d.peek.TCP(p, d.payload)
+		}
 	}
 	return r
 }
@@ -229,8 +244,11 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	var pr *gopacket.DecodingLayerParser
 	switch link {
 	case layers.LinkTypeEthernet:
-		if !d.slow && fastEthernet(data, wire, ci.Timestamp.UnixNano(), p) {
-			return ResultTCP
+		if !d.slow {
+			if payload, ok := fastEthernet(data, wire, ci.Timestamp.UnixNano(), p); ok {
+				d.payload = payload
+				return ResultTCP
+			}
 		}
 		pr = d.pEth
 	case layers.LinkTypeLinuxSLL:
@@ -308,6 +326,8 @@ func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, 
 	switch {
 	case st.tcp != nil:
 		return d.tcpPacket(ts, frameLen, p)
+	case st.dns != nil && d.peek != nil && !st.fragmented:
+		d.peek.DNS(ts, st.dns, st.dnsCut || st.reasmCut)
 	case st.ipVer != 0 && st.fragmented:
 		return d.fragment(ts, frameLen, p)
 	case st.ipVer != 0 && st.proto == ipProtoTCP:
@@ -337,6 +357,9 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
 	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), st.vlan)
+	if len(b) > hl {
+		d.payload = b[hl:min(len(b), seg)]
+	}
 	if st.reassembled {
 		p.Snapped = st.reasmCut
 	}
@@ -472,6 +495,9 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 // capture, and returns how many fragments that discards. Run calls it when
 // it returns.
 func (d *Decoder) Flush() uint64 {
+	if d.peek != nil {
+		d.peek.Flush()
+	}
 	n := d.frags.flush() + d.unmatched
 	d.unmatched = 0
 	return n

@@ -61,6 +61,9 @@ type state struct {
 
 	tcp []byte // the captured TCP header and what follows; nil if the parse did not reach TCP
 
+	dns    []byte // the captured payload of a UDP datagram from port 53 (a DNS response); nil if none
+	dnsCut bool   // ... cut short by the snapshot length
+
 	reassembled bool // frame is the start of a reassembled datagram
 	reasmCut    bool // ... one of whose fragments the snapshot length cut short
 }
@@ -374,6 +377,12 @@ func (l *udpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	l.st.next = Encap{}
 	if l.Length >= 8 {
 		l.st.limit(data, int(l.Length))
+	}
+	if l.SrcPort == 53 {
+		l.st.dns = l.Payload
+		l.st.dnsCut = int(l.Length) > len(data)
+	} else {
+		l.st.dns = nil // the datagram inside a tunnel is not the carrier
 	}
 	return nil
 }

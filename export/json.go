@@ -4,34 +4,53 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
 
-// Local is what the local kernel says of a connection whose endpoint is on
-// this host: the process that owns the socket, and the kernel's own state
-// for each local endpoint ("" when not local or not known).
+// Local is what flowtrack knows of a connection beyond its packets' TCP
+// headers: the name its application asked for, and, for a connection
+// whose endpoint is on this host, the process that owns the socket and
+// the kernel's own state for each local endpoint ("" when not local or
+// not known).
 type Local struct {
+	// Sockets says that the local sockets were looked up (a live
+	// capture): PID, Process and the kernel states are written, as
+	// unknown if they are.
+	Sockets                    bool
 	PID                        int
 	Process                    string
 	KernelClient, KernelServer string
+
 	// With PID: the process's user (uid, and its name if it has one), and
 	// its container ("docker:0123456789ab") or else its cgroup v2 path, ""
 	// where unknown.
 	UID               uint32
 	User              string
 	Container, Cgroup string
+
+	// ServerName is the name the client asked for ("" if none is
+	// known), and NameSource where it was read: "sni" (the TLS
+	// ClientHello), "host" (the HTTP/1 Host header), "dns" (a DNS answer
+	// for the server's address seen before the connection) or "rdns".
+	ServerName, NameSource string
+	ALPN                   string   // protocols the ClientHello offered, comma-separated
+	ECH                    bool     // the ClientHello offered Encrypted Client Hello
+	DNSChain               []string // the DNS answer's names, asked-for name first, when known
 }
 
 // JSON writes records as NDJSON, one object per connection, with the
 // fields in the order docs/json.md lists them. It is safe for concurrent
 // use.
 type JSON struct {
-	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
-	// "kernel_server_state" to each record (live captures). An async
-	// writer calls it from its encoders' goroutines, at once.
+	// Annotate, if set, adds the name fields ("server_name",
+	// "name_source", "alpn", "ech", "dns_chain") when there is a name,
+	// and with Local.Sockets "pid", "process", "kernel_client_state" and
+	// "kernel_server_state" (live captures). An async writer calls it
+	// from its encoders' goroutines, at once.
 	Annotate func(*flows.Record) Local
 
 	mu       sync.Mutex // guards the following
@@ -305,14 +324,17 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 
 // AppendJSON appends r as one JSON object (without a newline) to b.
 func AppendJSON(b []byte, r *flows.Record) []byte {
-	return appendFields(append(b, '{'), r, nil)
+	return appendFields(append(b, '{'), r, nil, nil)
 }
 
 // appendRecord appends r's fields, with the annotation if there is one,
 // and the closing brace.
 func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
-	if j.Annotate != nil {
-		l := j.Annotate(r)
+	if j.Annotate == nil {
+		return appendFields(b, r, tt, nil)
+	}
+	l := j.Annotate(r)
+	if l.Sockets {
 		b = append(b, `"pid":`...)
 		if l.PID > 0 {
 			b = strconv.AppendInt(b, int64(l.PID), 10)
@@ -335,7 +357,48 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 			}
 		}
 	}
-	return appendFields(b, r, tt)
+	return appendFields(b, r, tt, &l)
+}
+
+// appendName appends the name fields of l, if it has a name. Names are
+// host names (letters, digits, '-', '_', '.') and ALPN protocols
+// printable ASCII without quotes or backslashes (package peek checks), but
+// they came from the wire: they are quoted all the same.
+func appendName(b []byte, l *Local) []byte {
+	if l == nil || l.ServerName == "" && l.ALPN == "" && !l.ECH {
+		return b
+	}
+	if l.ServerName != "" {
+		b = append(b, `"server_name":`...)
+		b = strconv.AppendQuote(b, l.ServerName)
+		b = append(b, `,"name_source":`...)
+		b = strconv.AppendQuote(b, l.NameSource)
+		b = append(b, ',')
+	}
+	if l.ALPN != "" {
+		b = append(b, `"alpn":[`...)
+		for i, p := range strings.Split(l.ALPN, ",") {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, p)
+		}
+		b = append(b, "],"...)
+	}
+	if l.ECH {
+		b = append(b, `"ech":true,`...)
+	}
+	if len(l.DNSChain) > 1 {
+		b = append(b, `"dns_chain":[`...)
+		for i, n := range l.DNSChain {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, n)
+		}
+		b = append(b, "],"...)
+	}
+	return b
 }
 
 // appendOwner appends "uid", and "user", "container" or "cgroup" where
@@ -359,8 +422,9 @@ func appendOwner(b []byte, l *Local) []byte {
 	return b
 }
 
-// appendFields appends r's fields and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
+// appendFields appends r's fields, l's name fields after the server's
+// address (if l is not nil), and the closing brace.
+func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *Local) []byte {
 	// Every string here is plain ASCII without quotes or backslashes
 	// (addresses, state names, Zeek's codes and history letters): they are
 	// written between quotes as they are, which strconv.AppendQuote made a
@@ -387,6 +451,7 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	b = append(r.Client.AppendTo(b), `",`...)
 	key("server")
 	b = append(r.Server.AppendTo(b), `",`...)
+	b = appendName(b, l)
 	str("client_state", r.ClientState.String())
 	str("server_state", r.ServerState.String())
 	b = append(b, `"midstream":`...)

@@ -19,17 +19,38 @@ import (
 // one with gaps in sequence space (packets possibly missed), and the VLAN
 // tags.
 //
-// With annotate (live captures), a Process column names the local process
-// that owns the connection ("-" when unknown).
+// With annotate, a Name column after the server gives the name the client
+// asked for and, in parentheses, where it was read (sni, host, dns), when
+// any connection has one; and for a live capture (Local.Sockets), a
+// Process column names the local process that owns the connection ("-"
+// when unknown).
 func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) Local) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	var locals []Local
+	names, sockets := false, false
 	if annotate != nil {
+		locals = make([]Local, len(recs))
+		for i := range recs {
+			locals[i] = annotate(&recs[i])
+			names = names || locals[i].ServerName != ""
+			sockets = sockets || locals[i].Sockets
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "Proto\tClient\tServer"
+	if names {
+		head += "\tName"
+	}
+	head += "\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	if sockets {
 		head += "\tProcess"
 	}
 	fmt.Fprintln(tw, head)
 	for i := range recs {
 		r := &recs[i]
+		var l Local
+		if locals != nil {
+			l = locals[i]
+		}
 		rtt := "-"
 		if r.RTT >= 0 {
 			rtt = fmtRTT(r.RTT)
@@ -48,14 +69,22 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) L
 		if fl == "" {
 			fl = "-"
 		}
-		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
-			r.Client, r.Server, r.ClientState, r.ServerState,
+		fmt.Fprintf(tw, "tcp\t%s\t%s", r.Client, r.Server)
+		if names {
+			name := "-"
+			if l.ServerName != "" {
+				name = l.ServerName + " (" + l.NameSource + ")"
+			}
+			fmt.Fprintf(tw, "\t%s", name)
+		}
+		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
+			r.ClientState, r.ServerState,
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
 			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), fl)
-		if annotate != nil {
+		if sockets {
 			proc := "-"
-			if l := annotate(r); l.PID > 0 {
+			if l.PID > 0 {
 				proc = fmt.Sprintf("%s[%d]", l.Process, l.PID)
 				if l.Container != "" {
 					proc += " " + l.Container

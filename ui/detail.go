@@ -55,8 +55,9 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	if cn, sn := u.hostName(r.Client.Addr()), u.hostName(r.Server.Addr()); cn != "" || sn != "" {
 		row("host name", or(cn, "-"), or(sn, "-"))
 	}
+	nameRows(&u.detailLocal, row)
 	w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", lw), state(r.ClientState), th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
-	if u.cfg.Local != nil {
+	if u.cfg.Processes {
 		// This host's kernel's own states, for the endpoints that are its
 		// sockets: how a user learns to trust the inference.
 		l := &u.detailLocal
@@ -161,4 +162,22 @@ func endReason(e flows.EndReason) string {
 		return ": the capture ended"
 	}
 	return ""
+}
+
+// nameRows adds the detail view's rows on the name the client asked for.
+func nameRows(l *Local, row func(label, client, server string)) {
+	if l.ServerName == "" && l.ALPN == "" && !l.ECH {
+		return
+	}
+	name := or(l.ServerName, "-")
+	if l.ServerName != "" {
+		name += " (" + nameSources[nameMark(l.NameSource)] + ")"
+	}
+	row("asked for", "", name)
+	if l.ALPN != "" {
+		row("ALPN", "", l.ALPN)
+	}
+	if l.ECH {
+		row("ECH", "", "offered: the TLS server name may be a front's public name")
+	}
 }

@@ -421,7 +421,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	exact := true
 	for _, i := range changed {
 		r := &rows[i]
-		if !req.lists(r, flt) || req.scope != nil && r.serverEndpoint() != *req.scope {
+		if !req.lists(r, flt) || !req.scope.has(r, &f.procs) {
 			continue
 		}
 		k, ex := req.key(r, f)

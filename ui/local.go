@@ -21,8 +21,9 @@ type procTable struct {
 
 // maxProcNames bounds the table: past it, the next snapshot starts a new
 // one (the frames shown keep theirs). A host rarely runs more than a few
-// hundred distinct commands.
-const maxProcNames = 4096
+// hundred distinct commands; the server names its connections asked for
+// (which the table interns too) are rarely more than a few thousand.
+const maxProcNames = 1 << 16
 
 func (p *procTable) reset() {
 	p.idx = make(map[string]uint32)
@@ -61,6 +62,11 @@ func (b *builder) setLocal(r *row, rec *flows.Record) {
 		return
 	}
 	l := b.local(rec)
+	if l.ServerName != "" {
+		r.name = b.procs.intern(l.ServerName)
+		r.nsrc = nameMark(l.NameSource)
+		r.wid[widName] = uint8(min(2+len(l.ServerName), 255))
+	}
 	if l.PID > 0 {
 		r.pid = int32(min(l.PID, 1<<31-1))
 	}

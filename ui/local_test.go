@@ -38,7 +38,7 @@ func scenarioLocal() *fakeLocal {
 
 // withLocal gives the UI the process lookup of a live capture.
 func withLocal(l *fakeLocal) func(*Config, *flows.Config) {
-	return func(c *Config, _ *flows.Config) { c.Local = l.lookup }
+	return func(c *Config, _ *flows.Config) { c.Local, c.Processes = l.lookup, true }
 }
 
 // fakeNames is a Names whose answers the test sets: unknown until set,

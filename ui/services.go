@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -13,6 +14,7 @@ import (
 // port): one service, with one socket per connection.
 type service struct {
 	ep     endpoint
+	name   uint32 // grouped by name: the name, an index in the frame's procs (ep is zero)
 	proc   string // the process listening, "" if unknown (Config.Listeners)
 	conns  int
 	groups [4]int // connections by connGroup
@@ -67,18 +69,21 @@ func connGroup(r *row) int {
 	}
 }
 
-// aggregate groups rows (the indices in idx) by server endpoint.
-func aggregate(rows []row, idx []int32, hint int) []service {
-	m := make(map[endpoint]int32, hint)
+func (s *service) key() svcKey { return svcKey{s.ep, s.name} }
+
+// aggregate groups rows (the indices in idx) by server endpoint, or by
+// name with byName.
+func aggregate(rows []row, idx []int32, hint int, byName bool) []service {
+	m := make(map[svcKey]int32, hint)
 	var svcs []service
 	for _, i := range idx {
 		r := &rows[i]
-		ep := r.serverEndpoint()
-		j, ok := m[ep]
+		k := keyOf(r, byName)
+		j, ok := m[k]
 		if !ok {
 			j = int32(len(svcs))
-			m[ep] = j
-			svcs = append(svcs, service{ep: ep})
+			m[k] = j
+			svcs = append(svcs, service{ep: k.ep, name: k.name})
 		}
 		s := &svcs[j]
 		s.conns++
@@ -92,23 +97,31 @@ func aggregate(rows []row, idx []int32, hint int) []service {
 	return svcs
 }
 
-// sortServices sorts by column c, ties by endpoint.
-func sortServices(svcs []service, c svcCol, desc bool) {
+// sortServices sorts by column c, ties by name and endpoint.
+func sortServices(svcs []service, c svcCol, desc bool, procs *procNames) {
 	slices.SortStableFunc(svcs, func(a, b service) int {
-		r := cmpService(&a, &b, c)
+		r := cmpService(&a, &b, c, procs)
 		if desc {
 			r = -r
 		}
 		if r != 0 {
 			return r
 		}
-		return cmpEndpoint(a.ep, b.ep)
+		return cmpService(&a, &b, scServer, procs)
 	})
 }
 
-func cmpService(a, b *service, c svcCol) int {
+func cmpService(a, b *service, c svcCol, procs *procNames) int {
 	switch c {
 	case scServer:
+		switch {
+		case a.name != 0 && b.name != 0:
+			return strings.Compare(procs.lower[a.name], procs.lower[b.name])
+		case a.name != 0:
+			return -1 // names first
+		case b.name != 0:
+			return 1
+		}
 		return cmpEndpoint(a.ep, b.ep)
 	case scConns:
 		return cmp.Compare(a.conns, b.conns)
@@ -167,18 +180,18 @@ func (s *service) text(c svcCol) string {
 // that an incremental frame (incremental.go) can update them from the rows
 // that changed instead of aggregating every row again.
 type svcState struct {
-	list    []service        // in no order
-	idx     map[endpoint]int // index in list
-	rowsSeq uint64           // the rows they aggregate (frame.rowsSeq)
-	req     request          // the settings that chose the rows (filter, hideClosed, names)
+	list    []service      // in no order
+	idx     map[svcKey]int // index in list
+	rowsSeq uint64         // the rows they aggregate (frame.rowsSeq)
+	req     request        // the settings that chose the rows (filter, hideClosed, names)
 }
 
 // set makes svcs, aggregated from the rows of frame rowsSeq, the state.
 func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 	s.list = append(s.list[:0], svcs...)
-	s.idx = make(map[endpoint]int, len(svcs))
+	s.idx = make(map[svcKey]int, len(svcs))
 	for i := range s.list {
-		s.idx[s.list[i].ep] = i
+		s.idx[s.list[i].key()] = i
 	}
 	s.rowsSeq, s.req = rowsSeq, *req
 }
@@ -187,7 +200,8 @@ func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 // them.
 func (s *svcState) follows(prev *frame, req *request) bool {
 	return s.idx != nil && s.rowsSeq == prev.rowsSeq &&
-		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names
+		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names &&
+		s.req.svcByName == req.svcByName
 }
 
 // update brings the state from prev's rows to f's: changed are the rows
@@ -199,12 +213,12 @@ func (s *svcState) follows(prev *frame, req *request) bool {
 func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, moved bool, req *request, flt *filter) {
 	rows, old := f.rows, prev.rows
 	add := func(r *row, sign int) {
-		ep := r.serverEndpoint()
-		j, ok := s.idx[ep]
+		k := keyOf(r, req.svcByName)
+		j, ok := s.idx[k]
 		if !ok {
 			j = len(s.list)
-			s.idx[ep] = j
-			s.list = append(s.list, service{ep: ep})
+			s.idx[k] = j
+			s.list = append(s.list, service{ep: k.ep, name: k.name})
 		}
 		v := &s.list[j]
 		v.conns += sign
@@ -250,7 +264,7 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 		s.list = keep
 		clear(s.idx)
 		for i := range s.list {
-			s.idx[s.list[i].ep] = i
+			s.idx[s.list[i].key()] = i
 		}
 	}
 	for i := range s.list {
@@ -259,7 +273,7 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 	for _, i := range changed {
 		r := &rows[i]
 		if r.rate != [2]float32{} && req.lists(r, flt) {
-			v := &s.list[s.idx[r.serverEndpoint()]]
+			v := &s.list[s.idx[keyOf(r, req.svcByName)]]
 			v.rate[0] += float64(r.rate[0])
 			v.rate[1] += float64(r.rate[1])
 		}
@@ -275,9 +289,13 @@ func (s *svcState) publish(f *frame, req *request, listeners []Listener) {
 	if req.filter == "" {
 		f.svcs = addListeners(f.svcs, listeners)
 	}
-	sortServices(f.svcs, req.svcSort, req.svcDesc)
+	sortServices(f.svcs, req.svcSort, req.svcDesc, &f.procs)
 	f.svcW = 0
 	for i := range f.svcs {
+		if n := f.svcs[i].name; n != 0 {
+			f.svcW = max(f.svcW, strlen(f.procs.names[n]))
+			continue
+		}
 		ep := &f.svcs[i].ep
 		w := apWidth(&ep.addr, ep.port, ep.v6)
 		if p := f.svcs[i].proc; p != "" {
@@ -288,6 +306,51 @@ func (s *svcState) publish(f *frame, req *request, listeners []Listener) {
 		}
 		f.svcW = max(f.svcW, w)
 	}
+}
+
+// svcKey is what the Services view groups connections by: the server
+// endpoint, or, grouping by name, the name the clients asked for (an
+// index in the frame's procs; connections without a name are grouped by
+// endpoint).
+type svcKey struct {
+	ep   endpoint
+	name uint32
+}
+
+// keyOf is the service of r.
+func keyOf(r *row, byName bool) svcKey {
+	if byName && r.name != 0 {
+		return svcKey{name: r.name}
+	}
+	return svcKey{ep: r.serverEndpoint()}
+}
+
+// scope is the service the connection list is limited to: an endpoint,
+// or a name (kept as text: the index of a name changes when the builder
+// starts a new table of names).
+type scope struct {
+	ep   endpoint
+	name string
+}
+
+// has reports whether r belongs to the scope; every row does to a nil
+// one.
+func (s *scope) has(r *row, procs *procNames) bool {
+	switch {
+	case s == nil:
+		return true
+	case s.name != "":
+		return r.name != 0 && procs.names[r.name] == s.name
+	}
+	return r.serverEndpoint() == s.ep
+}
+
+// String names the scope for the header.
+func (s *scope) String() string {
+	if s.name != "" {
+		return s.name
+	}
+	return s.ep.String()
 }
 
 // addListeners names the services that listeners serve after their

@@ -46,8 +46,10 @@ type Status struct {
 	LostEvents                uint64
 }
 
-// Local is what this host's kernel says about a connection whose
-// endpoints are local, for the Process column and the detail view.
+// Local is what flowtrack knows of a connection beyond its TCP headers:
+// the name its client asked for, for the Name column, and what this
+// host's kernel says about a connection whose endpoints are local, for the
+// Process column and the detail view.
 type Local struct {
 	PID       int    // the process of the client's socket if local, else the server's; 0 if unknown
 	Process   string // its command name
@@ -63,6 +65,13 @@ type Local struct {
 	// and the server's sockets, as flows.State names; "" where the
 	// endpoint is not a socket of this host (or not yet seen).
 	KernelClient, KernelServer string
+
+	// ServerName is the name the client asked for, "" if none is known;
+	// NameSource says where it was read: "sni", "host" or "dns" (reverse
+	// DNS, "rdns", is the UI's own, through Config.Names).
+	ServerName, NameSource string
+	ALPN                   string // protocols the ClientHello offered, comma-separated
+	ECH                    bool   // the ClientHello offered Encrypted Client Hello
 }
 
 // Listener is a listening socket of this host.
@@ -114,12 +123,15 @@ type Config struct {
 	// Screen is the terminal; nil opens the real one. Tests pass a
 	// tcell.SimulationScreen (not yet initialised).
 	Screen tcell.Screen
-	// Local, if set, looks up the local process and kernel states of a
-	// connection (a live capture); the connection list then has a Process
+	// Local, if set, looks up a connection's name and, with Processes,
+	// its local process and kernel states; the connection list then has a
+	// Name column (while names are shown) and, with Processes, a Process
 	// column. It is called on the builder goroutine for every row of every
 	// snapshot, so it must be fast (a lookup in memory, no I/O) and safe
-	// for concurrent use. Nil (a replay): no Process column.
+	// for concurrent use.
 	Local func(*flows.Record) Local
+	// Processes says that Local names local processes (a live capture).
+	Processes bool
 	// Listeners, if set, lists this host's listening sockets (live): the
 	// Services view shows every one, with its process, even with no
 	// connection yet. Called on the builder goroutine, once per frame of
