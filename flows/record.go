@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -96,4 +98,40 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	if withLog && c.log != nil {
 		r.Transitions = c.transitions()
 	}
+}
+
+// SortByStart sorts records by first-seen time, then by ID (the order the
+// table saw them start), so that output is deterministic. A Record is large
+// to swap: it sorts keys copied beside each record's position, compared
+// without following them into the records, then moves each record once,
+// into a fresh slice copied back.
+func SortByStart(recs []Record) {
+	type key struct {
+		first int64
+		id    uint64
+		at    int
+	}
+	keys := make([]key, len(recs))
+	sorted := true
+	for i := range recs {
+		keys[i] = key{recs[i].FirstSeen.UnixNano(), recs[i].ID, i}
+		sorted = sorted && (i == 0 || cmpStart(keys[i-1].first, keys[i-1].id, keys[i].first, keys[i].id) <= 0)
+	}
+	if sorted {
+		return
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmpStart(a.first, a.id, b.first, b.id) })
+	out := make([]Record, len(recs))
+	for i, k := range keys {
+		out[i] = recs[k.at]
+	}
+	copy(recs, out)
+}
+
+// cmpStart orders connections by start time, then ID.
+func cmpStart(first1 int64, id1 uint64, first2 int64, id2 uint64) int {
+	if c := cmp.Compare(first1, first2); c != 0 {
+		return c
+	}
+	return cmp.Compare(id1, id2)
 }
