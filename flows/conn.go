@@ -239,7 +239,7 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 
 // update applies packet p, sent by endpoint s, to both endpoints.
 func (c *conn) update(p *Packet, s int) {
-	S, R := &c.ep[s], &c.ep[1-s]
+	S := &c.ep[s]
 	if p.TS > c.last {
 		c.last = p.TS
 	}
@@ -255,96 +255,112 @@ func (c *conn) update(p *Packet, s int) {
 	}
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
-
-	S.pkts++
-	S.bytes += uint64(p.FrameLen)
-	S.payload += uint64(p.PayloadLen)
-	switch {
-	case f&RST != 0 || !S.has(seqKnown):
-	case !inOrder:
-		inc(&S.gaps)
-		S.holeLo, S.holeHi = S.nxt, p.Seq
-	case seqLen > 0 && seqLE(end, S.nxt) && !keepalive(p, S):
-		if S.holeLo != S.holeHi && seqGE(p.Seq, S.holeLo) && seqLE(end, S.holeHi) {
-			// It fills the last gap seen (it was overtaken, not resent).
-			if p.Seq == S.holeLo {
-				S.holeLo = end
-			} else if end == S.holeHi {
-				S.holeHi = p.Seq
-			}
-		} else {
-			inc(&S.retrans)
-		}
-	}
+	S.count(p, seqLen, end, inOrder)
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
 	}
-	if f&RST == 0 {
-		S.window = p.Window
-		if p.PayloadLen > 0 && f&SYN == 0 {
-			S.flags |= sentData
-		}
-	}
-
 	if f&RST != 0 {
 		c.reset(p, s)
-	} else {
-		// What S's packet proves S has received.
-		if f&ACK != 0 {
-			if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
-				S.acked = p.Ack
-				S.flags |= ackSent
-			}
-			if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
-				c.receiveFIN(S, p.TS)
-			}
-			if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-				S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
-			}
-			if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-				S.ackArrived(p.TS) // it only sends a plain ACK once established
-			}
-			if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
-				S.state = S.preRST // a challenge ACK: the RST did not close it
-			}
-			S.flags &^= fuzzyRST
-		}
-		// What sending p does to S.
-		if f&SYN != 0 {
-			if f&ACK == 0 {
-				c.sendSYN(p, s)
-			} else {
-				c.sendSYNACK(p, S, R)
-			}
-		}
-		resent := false
-		if f&FIN != 0 {
-			resent = c.sendFIN(p, S, R)
-		}
-		// What receiving p does to R. A FIN sent again shows that the
-		// first did not arrive or was not acknowledged: whether this one
-		// arrives is left to the evidence that follows.
-		if f&ACK != 0 && !resent {
-			c.receiveACK(p, R)
-		}
-		switch {
-		case resent:
-		case f&FIN != 0 && inOrder:
-			c.receiveFIN(R, p.TS)
-		case f&FIN != 0:
-			R.flags |= finPending // processed once the gap before it is filled
-		case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
-			c.receiveFIN(R, p.TS) // the gap before the FIN is filled
-		}
-		if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
-			R.has(sentSYN) && p.Ack == R.isn+1 {
-			c.rtt = p.TS - c.synTS
-		}
+		return
 	}
-
-	if f&RST == 0 && (!S.has(seqKnown) || seqGT(end, S.nxt)) {
+	S.window = p.Window
+	if p.PayloadLen > 0 && f&SYN == 0 {
+		S.flags |= sentData
+	}
+	if f&ACK != 0 {
+		c.acknowledged(p, s)
+	}
+	c.transmit(p, s, inOrder)
+	if !S.has(seqKnown) || seqGT(end, S.nxt) {
 		S.nxt = end
 		S.flags |= seqKnown
+	}
+}
+
+// count adds p, a segment that e sent, to e's counters: a retransmission
+// (unless it fills the last gap seen: it was overtaken, not resent), or a
+// gap before it. seqLen is the sequence space p takes, ending at end.
+func (e *endpoint) count(p *Packet, seqLen, end uint32, inOrder bool) {
+	e.pkts++
+	e.bytes += uint64(p.FrameLen)
+	e.payload += uint64(p.PayloadLen)
+	switch {
+	case p.Flags&RST != 0 || !e.has(seqKnown):
+	case !inOrder:
+		inc(&e.gaps)
+		e.holeLo, e.holeHi = e.nxt, p.Seq
+	case seqLen > 0 && seqLE(end, e.nxt) && !keepalive(p, e):
+		if e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi) {
+			if p.Seq == e.holeLo {
+				e.holeLo = end
+			} else if end == e.holeHi {
+				e.holeHi = p.Seq
+			}
+		} else {
+			inc(&e.retrans)
+		}
+	}
+}
+
+// acknowledged applies what an ACK that endpoint s sent proves s has
+// received.
+func (c *conn) acknowledged(p *Packet, s int) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	f := p.Flags
+	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
+		S.acked = p.Ack
+		S.flags |= ackSent
+	}
+	if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
+		c.receiveFIN(S, p.TS)
+	}
+	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
+		S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
+	}
+	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
+		S.ackArrived(p.TS) // it only sends a plain ACK once established
+	}
+	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
+		S.state = S.preRST // a challenge ACK: the RST did not close it
+	}
+	S.flags &^= fuzzyRST
+}
+
+// transmit applies what sending p, without RST, does to its sender
+// (endpoint s) and what receiving it does to the peer. inOrder is whether
+// p starts at or below the sender's next sequence number.
+func (c *conn) transmit(p *Packet, s int, inOrder bool) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	f := p.Flags
+	if f&SYN != 0 {
+		if f&ACK == 0 {
+			c.sendSYN(p, s)
+		} else {
+			c.sendSYNACK(p, S, R)
+		}
+	}
+	resent := false
+	if f&FIN != 0 {
+		resent = c.sendFIN(p, S, R)
+	}
+	// A FIN sent again shows that the first did not arrive or was not
+	// acknowledged: whether this one arrives is left to the evidence that
+	// follows.
+	if f&ACK != 0 && !resent {
+		c.receiveACK(p, R)
+	}
+	switch {
+	case resent:
+	case f&FIN != 0 && inOrder:
+		c.receiveFIN(R, p.TS)
+	case f&FIN != 0:
+		R.flags |= finPending // processed once the gap before it is filled
+	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
+		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
+	}
+	if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
+		R.has(sentSYN) && p.Ack == R.isn+1 {
+		c.rtt = p.TS - c.synTS
 	}
 }
 
