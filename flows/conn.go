@@ -243,7 +243,7 @@ func (c *conn) update(p *Packet, s int) {
 	if p.TS > c.last {
 		c.last = p.TS
 	}
-	c.zeek.observeCaptured(p, Dir(s) == c.firstDir, !p.Snapped)
+	c.zeek.observe(p, Dir(s) == c.firstDir)
 	f := p.Flags
 
 	seqLen := p.PayloadLen

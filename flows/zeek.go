@@ -148,16 +148,11 @@ type zeekConn struct {
 
 // observe is called for every packet of the connection in capture order.
 // fromFirst is true when the packet was sent by the endpoint that sent the
-// connection's first packet seen.
-func (z *zeekConn) observe(p *Packet, fromFirst bool) { z.observeCaptured(p, fromFirst, true) }
-
-// observeCaptured is observe for a packet whose payload the capture may have
-// cut short: complete is false when fewer than PayloadLen payload bytes were
-// captured. Zeek's reassembler never receives a truncated payload
-// (TCP_Endpoint::DataSent needs caplen >= len), so the peer's
-// acknowledgement of it shows as a content gap ('G'). Packet does not carry
-// the captured length, so observe assumes complete payloads.
-func (z *zeekConn) observeCaptured(p *Packet, fromFirst, complete bool) {
+// connection's first packet seen. A payload that the capture cut short
+// (p.Snapped) is not given to the emulated reassembler: Zeek's never
+// receives one (TCP_Endpoint::DataSent needs caplen >= len), so the peer's
+// acknowledgement of it shows as a content gap ('G').
+func (z *zeekConn) observe(p *Packet, fromFirst bool) {
 	f := p.Flags
 	syn, fin, rst, ack := f&SYN != 0, f&FIN != 0, f&RST != 0, f&ACK != 0
 	length := p.PayloadLen
@@ -233,7 +228,7 @@ func (z *zeekConn) observeCaptured(p *Packet, fromFirst, complete bool) {
 	if ack {
 		z.ackReceived(1-s, relAck)
 	}
-	if length > 0 && !rst && !underflow && complete {
+	if length > 0 && !rst && !underflow && !p.Snapped {
 		rel := relSeq
 		if syn {
 			rel++
