@@ -2,7 +2,7 @@ package flows
 
 import "time"
 
-// epFlags are facts about one endpoint, packed in a byte.
+// epFlags are facts about one endpoint, one bit each.
 type epFlags uint16
 
 const (

@@ -70,8 +70,8 @@ func (c *conn) record(end EndReason, withLog bool) Record {
 	return r
 }
 
-// fill writes c into r in place (a snapshot of a million connections
-// spent a fifth of its time copying Records built on the stack).
+// fill writes c into r in place: a Record built on the stack and copied
+// out is a visible cost of a snapshot.
 func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
