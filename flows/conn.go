@@ -23,9 +23,9 @@ const (
 
 // endpoint is what the observer knows of one side of a connection.
 //
-// Its fields are ordered so that it packs into 96 bytes without padding,
-// and a conn into 384 (a size class of Go's allocator: at 385 it would take
-// 448).
+// Its fields are ordered so that it packs into 104 bytes with one byte of
+// padding, and a conn into 384 (a size class of Go's allocator: at 385 it
+// would take 448).
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -45,13 +45,16 @@ type endpoint struct {
 
 	// What it sent (EndpointStats); the rarer counts in 32 bits, which
 	// stop at their maximum.
-	pkts, bytes, payload uint64
-	retrans, gaps        uint32
+	pkts, bytes, ipBytes, payload uint64
+	retrans, gaps                 uint32
 }
 
 // stats returns the endpoint's counters.
 func (e *endpoint) stats() EndpointStats {
-	return EndpointStats{Packets: e.pkts, Bytes: e.bytes, Payload: e.payload, Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps)}
+	return EndpointStats{
+		Packets: e.pkts, Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps),
+	}
 }
 
 // inc adds one to a 32-bit counter that stops at its maximum.
@@ -64,8 +67,11 @@ func inc(n *uint32) {
 // EndpointStats are the traffic counters of one direction of a connection:
 // what one endpoint sent.
 type EndpointStats struct {
-	Packets     uint64 // TCP segments sent
-	Bytes       uint64 // sum of the frames' original lengths
+	Packets uint64 // TCP segments sent
+	Bytes   uint64 // sum of the frames' original lengths (link layer included), as tshark counts
+	// IPBytes sums the segments' IP packets, IP header included (Packet's
+	// IPLen): the octets IPFIX's octetDeltaCount counts (RFC 7012).
+	IPBytes     uint64
 	Payload     uint64 // TCP payload bytes
 	Retransmits uint64 // segments that carried only sequence space already sent
 	// Gaps counts segments that started beyond the highest sequence
@@ -103,9 +109,15 @@ func (r Role) String() string {
 
 // conn is one tracked connection. Its fields are guarded by the lock of the
 // shard that holds it.
+//
+// It is 384 bytes, a size class of Go's allocator (TestConnSize), with
+// nothing to spare: the key and the Zeek state, which need only 4-byte
+// alignment, sit side by side and end on an 8-byte boundary, and the
+// one-byte fields fill the 8 bytes before the endpoints.
 type conn struct {
 	id        uint64 // unique in its table, in order of creation
 	key       Key
+	zeek      zeekConn
 	client    uint8 // index of the client in ep
 	firstDir  Dir   // direction of the first packet seen
 	midstream bool  // the connection's opening SYN was not seen
@@ -113,15 +125,17 @@ type conn struct {
 	isCheap   bool        // on the cheap list (see evict.go)
 	ref       bool        // saw a packet since the CLOCK hand passed
 	dirty     bool        // on its shard's change list (changes.go)
+	rttKnown  bool        // synOrRTT holds the handshake's round-trip time
 	ep        [2]endpoint // indexed like key's endpoints
 	first     int64       // capture time of first and last packet
 	last      int64
-	synTS     int64 // time of the client's latest SYN
-	rtt       int64 // handshake round-trip time (ns), or -1
-	zeek      zeekConn
-	log       *[]transition // state changes, when the table keeps them
-	prev      *conn         // neighbours on the shard's eviction list
-	next      *conn
+	// synOrRTT is, until the handshake's round-trip time is known, the
+	// time of the client's latest SYN (0: none seen); then that time (ns).
+	// Once the RTT is known the SYN's time is not needed again.
+	synOrRTT int64
+	log      *[]transition // state changes, when the table keeps them
+	prev     *conn         // neighbours on the shard's eviction list
+	next     *conn
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -133,7 +147,7 @@ func newConn(key Key, p *Packet, d Dir, reuse *conn) *conn {
 	if c == nil {
 		c = new(conn)
 	}
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, rtt: -1}
+	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -283,6 +297,7 @@ func (c *conn) update(p *Packet, s int) {
 func (e *endpoint) count(p *Packet, seqLen, end uint32, inOrder bool) {
 	e.pkts++
 	e.bytes += uint64(p.FrameLen)
+	e.ipBytes += uint64(p.IPLen)
 	e.payload += uint64(p.PayloadLen)
 	switch {
 	case p.Flags&RST != 0 || !e.has(seqKnown):
@@ -358,9 +373,13 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
 		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 	}
-	if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
+	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.rttKnown && c.synOrRTT != 0 &&
 		R.has(sentSYN) && p.Ack == R.isn+1 {
-		c.rtt = p.TS - c.synTS
+		// The client's ACK of the SYN-ACK. An ACK captured before its
+		// SYN (a merge of captures out of order) gives no RTT yet.
+		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
+			c.synOrRTT, c.rttKnown = rtt, true
+		}
 	}
 }
 
@@ -377,7 +396,9 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	S.flags |= sentSYN
 	S.resent(p.TS, retransmit)
 	if s == int(c.client) {
-		c.synTS = p.TS
+		if !c.rttKnown {
+			c.synOrRTT = p.TS
+		}
 		if c.midstream && c.role == RoleBySYNACK && retransmit {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
@@ -673,7 +694,8 @@ func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 
 // touch reads a word from each of the conn's six cache lines, so that a
 // walk can fetch a group of connections before it uses them (eachConn).
+// TestConnTouch checks that the words are on six lines.
 func (c *conn) touch() uint32 {
-	return uint32(c.id) + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
-		c.ep[1].retrans + uint32(c.rtt) + c.zeek.bits
+	return uint32(c.id) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
+		c.ep[1].holeHi + uint32(c.last)
 }

@@ -85,8 +85,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.C2S = c.ep[cl].stats()
 	r.S2C = c.ep[sv].stats()
 	r.RTT = -1
-	if c.rtt >= 0 {
-		r.RTT = time.Duration(c.rtt)
+	if c.rttKnown {
+		r.RTT = time.Duration(c.synOrRTT)
 	}
 	r.FirstSeen = time.Unix(0, c.first).UTC()
 	r.LastSeen = time.Unix(0, c.last).UTC()

@@ -39,8 +39,30 @@ func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n != 384 {
 		t.Fatalf("conn is %d bytes, want 384", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 96 {
-		t.Fatalf("endpoint is %d bytes, want 96", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 104 {
+		t.Fatalf("endpoint is %d bytes, want 104", n)
+	}
+}
+
+// TestConnTouch checks that conn.touch reads a word from each of a conn's
+// six cache lines (if the conn starts on a line, as every object of Go's
+// 384-byte size class does: they lie at multiples of 384 from a page).
+func TestConnTouch(t *testing.T) {
+	var c conn
+	ep := unsafe.Offsetof(c.ep)
+	size := unsafe.Sizeof(endpoint{})
+	offsets := []uintptr{
+		unsafe.Offsetof(c.id),
+		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+		ep + unsafe.Offsetof(c.ep[0].state),
+		ep + size + unsafe.Offsetof(c.ep[1].state),
+		ep + size + unsafe.Offsetof(c.ep[1].holeHi),
+		unsafe.Offsetof(c.last),
+	}
+	for i, off := range offsets {
+		if off/64 != uintptr(i) {
+			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+		}
 	}
 }
 
