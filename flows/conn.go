@@ -385,8 +385,8 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 
 // keepalive reports whether p is a keep-alive probe: at most one byte,
 // one below the next sequence number.
-func keepalive(p *Packet, S *endpoint) bool {
-	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == S.nxt-1
+func keepalive(p *Packet, e *endpoint) bool {
+	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == e.nxt-1
 }
 
 func (c *conn) sendSYN(p *Packet, s int) {
@@ -435,53 +435,53 @@ func (e *endpoint) resent(ts int64, retransmit bool) {
 	e.lastTx = ts
 }
 
-func (c *conn) sendSYNACK(p *Packet, S, R *endpoint) {
-	if R.has(sentSYN) && R.state != StateClosed && (seqLT(p.Ack, R.isn+1) || seqGT(p.Ack, R.nxt)) {
+func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
+	if rcv.has(sentSYN) && rcv.state != StateClosed && (seqLT(p.Ack, rcv.isn+1) || seqGT(p.Ack, rcv.nxt)) {
 		// It answers another SYN than the peer's (an earlier
 		// connection's, on a reused port): not this connection's.
 		return
 	}
-	retransmit := S.has(sentSYNACK) && p.Seq == S.isn
-	S.isn = p.Seq
-	S.flags |= sentSYN | sentSYNACK
-	S.resent(p.TS, retransmit)
-	switch S.state {
+	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn
+	snd.isn = p.Seq
+	snd.flags |= sentSYN | sentSYNACK
+	snd.resent(p.TS, retransmit)
+	switch snd.state {
 	case StateClosed, StateSynSent:
-		S.state = StateSynReceived
+		snd.state = StateSynReceived
 	case StateEstablished:
-		if retransmit && !S.has(sentData) && !S.has(sentFIN) {
+		if retransmit && !snd.has(sentData) && !snd.has(sentFIN) {
 			// The SYN-ACK is sent again after the peer's ACK: that ACK
 			// never reached it.
-			S.state = StateSynReceived
-			S.flags |= doubt
+			snd.state = StateSynReceived
+			snd.flags |= doubt
 		}
 	}
 }
 
 // sendFIN applies a FIN sent by S and reports whether it was sent before.
-func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
+func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	fs := p.Seq + p.PayloadLen
 	if p.Flags&SYN != 0 {
 		fs++
 	}
-	if S.has(sentFIN) && fs == S.finSeq {
-		c.resendFIN(p, S, R)
+	if snd.has(sentFIN) && fs == snd.finSeq {
+		c.resendFIN(p, snd, rcv)
 		return true
 	}
-	S.finSeq = fs
-	S.flags |= sentFIN
-	S.resent(p.TS, false)
-	if S.state == StateCloseWait && R.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, R.finSeq+1) {
+	snd.finSeq = fs
+	snd.flags |= sentFIN
+	snd.resent(p.TS, false)
+	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
-		S.state = StateClosing
+		snd.state = StateClosing
 		return false
 	}
-	switch S.state {
+	switch snd.state {
 	case StateEstablished, StateSynReceived, StateSynSent:
-		S.state = StateFinWait1
+		snd.state = StateFinWait1
 	case StateCloseWait:
-		S.state = StateLastAck
+		snd.state = StateLastAck
 	}
 	return false
 }
@@ -489,49 +489,49 @@ func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
 // resendFIN applies what a retransmitted FIN from S proves: S has not
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
-func (c *conn) resendFIN(p *Packet, S, R *endpoint) {
-	S.resent(p.TS, true)
-	if S.has(finAcked) || S.pending != 0 {
-		S.flags = S.flags&^finAcked | doubt
+func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
+	snd.resent(p.TS, true)
+	if snd.has(finAcked) || snd.pending != 0 {
+		snd.flags = snd.flags&^finAcked | doubt
 		switch {
-		case S.state == StateFinWait2:
-			S.state = StateFinWait1
-		case S.state == StateTimeWait && S.has(gotFIN):
-			S.state = StateClosing
-		case S.state == StateClosed && S.has(gotFIN) && !S.has(resetClosed):
-			S.state = StateLastAck
+		case snd.state == StateFinWait2:
+			snd.state = StateFinWait1
+		case snd.state == StateTimeWait && snd.has(gotFIN):
+			snd.state = StateClosing
+		case snd.state == StateClosed && snd.has(gotFIN) && !snd.has(resetClosed):
+			snd.state = StateLastAck
 		}
 	}
-	if R.has(gotFIN) && !(R.has(ackSent) && seqGE(R.acked, S.finSeq+1)) {
-		R.flags &^= gotFIN
-		switch R.state {
+	if rcv.has(gotFIN) && !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
+		rcv.flags &^= gotFIN
+		switch rcv.state {
 		case StateCloseWait:
-			R.state = StateEstablished
+			rcv.state = StateEstablished
 		case StateClosing:
-			R.state = StateFinWait1
+			rcv.state = StateFinWait1
 		case StateTimeWait:
-			R.state = StateFinWait2
+			rcv.state = StateFinWait2
 		}
 	}
 }
 
 // receiveACK applies the acknowledgement in p to its receiver R.
-func (c *conn) receiveACK(p *Packet, R *endpoint) {
+func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 	a := p.Ack
-	switch R.state {
+	switch rcv.state {
 	case StateSynSent:
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
-		if p.Flags&SYN != 0 && (!R.has(sentSYN) || seqGE(a, R.isn+1) && seqLE(a, R.nxt)) {
-			R.deliver(p.TS, R.ackArrived)
+		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
+			rcv.deliver(p.TS, rcv.ackArrived)
 		}
 	case StateSynReceived:
-		if !R.has(sentSYN) || seqGE(a, R.isn+1) {
-			R.deliver(p.TS, R.ackArrived)
+		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
+			rcv.deliver(p.TS, rcv.ackArrived)
 		}
 	}
-	if R.has(sentFIN) && seqGE(a, R.finSeq+1) && !R.has(finAcked) {
-		R.deliver(p.TS, R.ackArrived)
+	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
+		rcv.deliver(p.TS, rcv.ackArrived)
 	}
 }
 
@@ -575,18 +575,18 @@ func (e *endpoint) ackArrived(ts int64) {
 }
 
 // receiveFIN processes the peer's FIN at endpoint E.
-func (c *conn) receiveFIN(E *endpoint, ts int64) {
-	if E.has(gotFIN) {
+func (c *conn) receiveFIN(e *endpoint, ts int64) {
+	if e.has(gotFIN) {
 		return
 	}
-	E.flags = E.flags&^finPending | gotFIN
-	switch E.state {
+	e.flags = e.flags&^finPending | gotFIN
+	switch e.state {
 	case StateEstablished, StateSynReceived:
-		E.state = StateCloseWait
+		e.state = StateCloseWait
 	case StateFinWait1:
-		E.state = StateClosing
+		e.state = StateClosing
 	case StateFinWait2:
-		E.enterTimeWait(ts)
+		e.enterTimeWait(ts)
 	}
 }
 
