@@ -79,6 +79,11 @@ func (c *Config) setDefaults() {
 }
 
 // Table tracks connections keyed by 4-tuple. It is safe for concurrent use.
+//
+// Its jobs each have a file: apply.go takes a packet through its shard,
+// evict.go keeps a shard under its bound, sweep.go retires what expired,
+// flush.go retires everything at the end, snapshot.go copies the table
+// out, and changes.go tells a view what changed.
 type Table struct {
 	cfg       Config
 	shards    []shard
