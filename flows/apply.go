@@ -46,11 +46,15 @@ func (t *Table) sweepDue(ts int64) bool {
 func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
-	c, spill, resent := t.findOrRevive(sh, p, key, d, hash)
-	if resent {
-		sh.mu.Unlock()
-		t.finish(l, spill, nil)
-		return
+	var spill *[]Record
+	c := sh.m.get(key, hash)
+	if c == nil {
+		var resent bool
+		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
+			sh.mu.Unlock()
+			t.finish(l, spill, nil)
+			return
+		}
 	}
 	var retire *[]Record // taken from the pool only when a connection leaves
 	opened := false
@@ -78,15 +82,12 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	}
 }
 
-// findOrRevive returns the connection of key in sh: a full one, or a
-// half-open one (from the half table, or back from limbo) made full. If p
-// is the same SYN again, the connection stays half-open instead and
-// resent is true. spill is the record of a connection evicted to make room
-// for one back from limbo. sh.mu is held.
-func (t *Table) findOrRevive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *conn, spill *[]Record, resent bool) {
-	if c = sh.m.get(key, hash); c != nil {
-		return c, nil, false
-	}
+// revive returns the connection of key in sh that is not a full one: a
+// half-open one (from the half table, or back from limbo) made full, or
+// nil. If p is the same SYN again, the connection stays half-open instead
+// and resent is true. spill is the record of a connection evicted to make
+// room for one back from limbo. sh.mu is held.
+func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *conn, spill *[]Record, resent bool) {
 	h, ok := sh.half.get(key, hash)
 	if !ok {
 		if h, ok = sh.limbo.take(key, hash); !ok {

@@ -269,7 +269,13 @@ func (c *conn) update(p *Packet, s int) {
 	}
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
-	S.count(p, seqLen, end, inOrder)
+	S.pkts++
+	S.bytes += uint64(p.FrameLen)
+	S.ipBytes += uint64(p.IPLen)
+	S.payload += uint64(p.PayloadLen)
+	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
+		S.outOfOrder(p, end, inOrder)
+	}
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
 	}
@@ -291,29 +297,24 @@ func (c *conn) update(p *Packet, s int) {
 	}
 }
 
-// count adds p, a segment that e sent, to e's counters: a retransmission
-// (unless it fills the last gap seen: it was overtaken, not resent), or a
-// gap before it. seqLen is the sequence space p takes, ending at end.
-func (e *endpoint) count(p *Packet, seqLen, end uint32, inOrder bool) {
-	e.pkts++
-	e.bytes += uint64(p.FrameLen)
-	e.ipBytes += uint64(p.IPLen)
-	e.payload += uint64(p.PayloadLen)
+// outOfOrder counts p, a segment that e sent which does not extend its
+// sequence space in order: one that starts beyond it leaves a gap before
+// it; one that ends within it is a retransmission, unless it is a
+// keep-alive or fills the last gap seen (it was overtaken, not resent).
+func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
 	switch {
-	case p.Flags&RST != 0 || !e.has(seqKnown):
 	case !inOrder:
 		inc(&e.gaps)
 		e.holeLo, e.holeHi = e.nxt, p.Seq
-	case seqLen > 0 && seqLE(end, e.nxt) && !keepalive(p, e):
-		if e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi) {
-			if p.Seq == e.holeLo {
-				e.holeLo = end
-			} else if end == e.holeHi {
-				e.holeHi = p.Seq
-			}
-		} else {
-			inc(&e.retrans)
+	case keepalive(p, e):
+	case e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi):
+		if p.Seq == e.holeLo {
+			e.holeLo = end
+		} else if end == e.holeHi {
+			e.holeHi = p.Seq
 		}
+	default:
+		inc(&e.retrans)
 	}
 }
 
