@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -104,7 +105,7 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 // table saw them start), so that output is deterministic. A Record is large
 // to swap: it sorts keys copied beside each record's position, compared
 // without following them into the records, then moves each record once,
-// into a fresh slice copied back.
+// into a scratch slice copied back.
 func SortByStart(recs []Record) {
 	type key struct {
 		first int64
@@ -121,12 +122,24 @@ func SortByStart(recs []Record) {
 		return
 	}
 	slices.SortFunc(keys, func(a, b key) int { return cmpStart(a.first, a.id, b.first, b.id) })
-	out := make([]Record, len(recs))
+	b, ok := sortScratch.Get().(*[]Record)
+	if !ok {
+		b = new([]Record)
+	}
+	out := slices.Grow((*b)[:0], len(recs))[:len(recs)]
 	for i, k := range keys {
 		out[i] = recs[k.at]
 	}
 	copy(recs, out)
+	clear(out) // let the transition logs go
+	*b = out[:0]
+	sortScratch.Put(b)
 }
+
+// sortScratch holds SortByStart's scratch slices: a sweep sorts a batch
+// every second of capture time, and a fresh slice each time costs more
+// than the sort.
+var sortScratch sync.Pool
 
 // cmpStart orders connections by start time, then ID.
 func cmpStart(first1 int64, id1 uint64, first2 int64, id2 uint64) int {
