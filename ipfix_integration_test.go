@@ -30,7 +30,8 @@ import (
 
 // These tests export bundled captures to a real IPFIX collector, nfcapd
 // from the nfdump package, on loopback, read back what it stored with
-// nfdump, and compare it with flowtrack's own JSON output.
+// nfdump, and compare it with flowtrack's own JSON output and with tshark's
+// count of the IP packets' octets (pcaps/oracle/*.iplen.tsv).
 
 // nfcapd is a collector run for one test.
 type nfcapd struct {
@@ -317,6 +318,43 @@ type tupleTotals struct {
 	vlan                  int
 }
 
+// ipOracle reads tshark's packets and IP-layer octets (IP header included)
+// per stream and direction, made by scripts/iplen-oracle.sh, and sums them
+// per 4-tuple (tshark splits a reused 4-tuple otherwise than flowtrack).
+func ipOracle(t *testing.T, name string) map[tuple]*counts {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".iplen.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[tuple]*counts{}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Split(line, "\t")
+		if i == 0 {
+			continue
+		}
+		if len(f) != 9 {
+			t.Fatalf("%s.iplen.tsv: bad line %q", name, line)
+		}
+		ap := netip.AddrPortFrom(netip.MustParseAddr(f[1]), uint16(atoi(t, f[2])))
+		bp := netip.AddrPortFrom(netip.MustParseAddr(f[3]), uint16(atoi(t, f[4])))
+		k, d := mkTuple(ap, bp)
+		c := out[k]
+		if c == nil {
+			c = new(counts)
+			out[k] = c
+		}
+		c.pkts[d] += uint64(atoi(t, f[5]))
+		c.pkts[1-d] += uint64(atoi(t, f[6]))
+		c.bytes[d] += uint64(atoi(t, f[7]))
+		c.bytes[1-d] += uint64(atoi(t, f[8]))
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s.iplen.tsv: no stream", name)
+	}
+	return out
+}
+
 func TestIPFIXToNfcapd(t *testing.T) {
 	cases := []struct {
 		pcap          string
@@ -397,12 +435,23 @@ func TestIPFIXToNfcapd(t *testing.T) {
 				tt.records++
 				tt.pkts[0] += r.PacketsC2S
 				tt.pkts[1] += r.PacketsS2C
-				tt.bytes[0] += r.BytesC2S
-				tt.bytes[1] += r.BytesS2C
 				if first < tt.first {
 					tt.first, tt.firstRole = first, r.Role
 				}
 				tt.last = max(tt.last, last)
+			}
+			// IPFIX counts the IP packets' octets (RFC 7012), which the
+			// JSON does not give: tshark's count is the truth.
+			truth := ipOracle(t, c.pcap)
+			for k, tt := range want {
+				cs := strings.Fields(k)
+				o, d := mkTuple(netip.MustParseAddrPort(cs[0]), netip.MustParseAddrPort(cs[1]))
+				oc := truth[o]
+				if oc == nil || oc.pkts[d] != tt.pkts[0] || oc.pkts[1-d] != tt.pkts[1] {
+					t.Errorf("%s: tshark's IP oracle has %+v, flowtrack %v packets", k, oc, tt.pkts)
+					continue
+				}
+				tt.bytes = [2]uint64{oc.bytes[d], oc.bytes[1-d]}
 			}
 			got := make(map[string]*tupleTotals)
 			for _, r := range theirs {
@@ -441,7 +490,7 @@ func TestIPFIXToNfcapd(t *testing.T) {
 					continue
 				}
 				if g.pkts != w.pkts || g.bytes != w.bytes {
-					t.Errorf("%s: IPFIX packets %v bytes %v (client to server, back), flowtrack %v %v", k, g.pkts, g.bytes, w.pkts, w.bytes)
+					t.Errorf("%s: IPFIX packets %v octets %v (client to server, back); flowtrack's packets %v, tshark's IP octets %v", k, g.pkts, g.bytes, w.pkts, w.bytes)
 				}
 				if g.first != w.first || g.last != w.last {
 					t.Errorf("%s: IPFIX from %d to %d ms, flowtrack %d to %d", k, g.first, g.last, w.first, w.last)

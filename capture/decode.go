@@ -356,7 +356,7 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	} else {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
-	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), st.vlan)
+	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan)
 	if len(b) > hl {
 		d.payload = b[hl:min(len(b), seg)]
 	}
@@ -367,8 +367,9 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 }
 
 // setTCP fills p from a TCP header b (at least its 20 fixed bytes, hl long
-// in all, as far as captured) whose segment carries payload bytes.
-func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen uint64, vlan flows.VLAN) {
+// in all, as far as captured) whose segment carries payload bytes, in an
+// IP packet ipLen long (flows.Packet.IPLen) and a frame frameLen long.
+func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN) {
 	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
 	p.Tuple.VLAN = vlan
@@ -376,7 +377,8 @@ func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen uint6
 	p.Seq = binary.BigEndian.Uint32(b[4:8])
 	p.Ack = binary.BigEndian.Uint32(b[8:12])
 	p.PayloadLen = uint32(payload)
-	p.FrameLen = uint32(frameLen)
+	p.FrameLen = uint32(min(frameLen, 1<<32-1))
+	p.IPLen = uint32(min(ipLen, 1<<32-1))
 	p.Snapped = max(len(b)-hl, 0) < payload // fewer payload bytes captured than sent
 	p.Window = binary.BigEndian.Uint16(b[14:16])
 	p.Flags = flows.Flags(b[13]) | flows.Flags(b[12]&1)<<8
@@ -455,21 +457,25 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 	if st.reassembled {
 		cut = st.reasmCut // a fragment inside a reassembled datagram: its start is all that is kept
 	}
-	i, complete, dropped := d.frags.add(k, ts, st.fragOff, n, st.fragMore, st.fragData, cut, frameLen)
+	hdr := st.ipHdr // IPv4: the IP header, repeated in each fragment
+	if k.v6 {
+		hdr += st.fragHdrEnd - 8 // the unfragmentable part: headers before the Fragment header (RFC 8200 4.5)
+	}
+	i, complete, dropped := d.frags.add(k, ts, st.fragOff, n, hdr, st.fragMore, st.fragData, cut, frameLen)
 	d.unmatched += dropped
 	if !complete {
 		return ResultFragmentPending
 	}
 	e := &d.frags.entries[i]
 	head := d.reasm[:copy(d.reasm[:], e.head[:e.valid()])]
-	total, sum, cut := int(e.total), e.frameSum, e.cut
+	total, hdr, sum, cut := int(e.total), int(e.hdr), e.frameSum, e.cut
 	d.frags.remove(i)
 	if d.depth >= maxDepth {
 		return ResultMalformed
 	}
 
 	// Decode the datagram's start as what its IP header said follows.
-	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut}
+	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, ipHdr: hdr, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut}
 	if k.v6 {
 		d.st.ipVer, d.st.src, d.st.dst = 6, k.src[:], k.dst[:]
 	} else {

@@ -46,6 +46,7 @@ type decodeCase struct {
 	dst     string
 	vlan    flows.VLAN
 	payload uint32
+	ipLen   uint32 // the IP packet's length, headers included
 	wscale  int8
 	flags   flows.Flags
 	snapped bool
@@ -84,6 +85,9 @@ func (c decodeCase) run(t *testing.T, d *Decoder) {
 	}
 	if want := uint32(info.Length); p.FrameLen != want {
 		t.Errorf("FrameLen %d, want %d", p.FrameLen, want)
+	}
+	if p.IPLen != c.ipLen {
+		t.Errorf("IPLen %d, want %d", p.IPLen, c.ipLen)
 	}
 	if p.TS != info.Timestamp.UnixNano() {
 		t.Errorf("TS %d, want %d", p.TS, info.Timestamp.UnixNano())
@@ -175,6 +179,12 @@ func TestDecodeLinkTypes(t *testing.T) {
 	for _, c := range cases {
 		if c.want == ResultTCP && c.payload == 0 {
 			c.payload = 100
+			// The segment's IP packet, inside any tunnel: 20 bytes of
+			// TCP header and 100 of payload after an IPv4 or IPv6 header.
+			c.ipLen = 20 + 20 + 100
+			if netip.MustParseAddrPort(c.src).Addr().Is6() {
+				c.ipLen = 40 + 20 + 100
+			}
 		}
 		if c.wscale == 0 {
 			c.wscale = -1
@@ -191,22 +201,22 @@ func TestDecodeHeaders(t *testing.T) {
 	full := ether(0x0800, v4seg)
 	hbhJumbo := ext6(6, []byte{0xc2, 4, 0, 1, 0x38, 0x80}) // jumbo length 80000
 	cases := []decodeCase{
-		{name: "syn window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, syn), src: s4, dst: d4, wscale: 7, flags: flows.SYN},
+		{name: "syn window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, syn), src: s4, dst: d4, wscale: 7, flags: flows.SYN, ipLen: 20 + 40},
 		{name: "syn-ack window scale 14 cap", link: layers.LinkTypeEthernet,
-			frame: eth4(v4, tcpSeg{sport: 80, dport: 40000, flags: tSYN | tACK, opts: []byte{3, 3, 20}}), src: "192.0.2.1:80", dst: "198.51.100.2:40000", wscale: 14, flags: flows.SYN | flows.ACK},
-		{name: "syn without window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tSYN, opts: []byte{2, 4, 5, 0xb4}}), wscale: -1},
-		{name: "window scale ignored without syn", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tACK, opts: []byte{3, 3, 7}}), wscale: -1},
+			frame: eth4(v4, tcpSeg{sport: 80, dport: 40000, flags: tSYN | tACK, opts: []byte{3, 3, 20}}), src: "192.0.2.1:80", dst: "198.51.100.2:40000", wscale: 14, flags: flows.SYN | flows.ACK, ipLen: 20 + 24},
+		{name: "syn without window scale", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tSYN, opts: []byte{2, 4, 5, 0xb4}}), wscale: -1, ipLen: 20 + 24},
+		{name: "window scale ignored without syn", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tACK, opts: []byte{3, 3, 7}}), wscale: -1, ipLen: 20 + 24},
 		{name: "ns cwr ece flags", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tNS | 0xc0 | tACK}), wscale: -1,
-			flags: flows.NS | flows.CWR | flows.ECE | flows.ACK},
-		{name: "fin rst", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tFIN | tRST}), wscale: -1, flags: flows.FIN | flows.RST},
+			flags: flows.NS | flows.CWR | flows.ECE | flows.ACK, ipLen: 40},
+		{name: "fin rst", link: layers.LinkTypeEthernet, frame: eth4(v4, tcpSeg{flags: tFIN | tRST}), wscale: -1, flags: flows.FIN | flows.RST, ipLen: 40},
 		{name: "ipv4 options", link: layers.LinkTypeEthernet,
-			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, opts: []byte{0x94, 4, 0, 0, 1, 1, 1, 0}}, seg), src: s4, dst: d4, payload: 100},
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, opts: []byte{0x94, 4, 0, 0, 1, 1, 1, 0}}, seg), src: s4, dst: d4, payload: 100, ipLen: 28 + 120},
 		{name: "ethernet padding not payload", link: layers.LinkTypeEthernet,
-			frame: append(eth4(v4, tcpSeg{flags: tACK}), 0, 0, 0, 0, 0, 0), payload: 0},
-		{name: "snaplen cuts payload", link: layers.LinkTypeEthernet, frame: full[:14+20+20+10], wire: len(full), src: s4, dst: d4, payload: 100, snapped: true},
-		{name: "snaplen leaves the whole payload", link: layers.LinkTypeEthernet, frame: full, wire: len(full) + 4, src: s4, dst: d4, payload: 100},
+			frame: append(eth4(v4, tcpSeg{flags: tACK}), 0, 0, 0, 0, 0, 0), payload: 0, ipLen: 40},
+		{name: "snaplen cuts payload", link: layers.LinkTypeEthernet, frame: full[:14+20+20+10], wire: len(full), src: s4, dst: d4, payload: 100, ipLen: 140, snapped: true},
+		{name: "snaplen leaves the whole payload", link: layers.LinkTypeEthernet, frame: full, wire: len(full) + 4, src: s4, dst: d4, payload: 100, ipLen: 140},
 		{name: "snaplen cuts tcp options", link: layers.LinkTypeEthernet,
-			frame: eth4(v4, tcpSeg{flags: tSYN, opts: synOpts, payload: 0})[:14+20+22], wire: 14 + 20 + 40, wscale: -1, flags: flows.SYN},
+			frame: eth4(v4, tcpSeg{flags: tSYN, opts: synOpts, payload: 0})[:14+20+22], wire: 14 + 20 + 40, wscale: -1, flags: flows.SYN, ipLen: 60},
 		{name: "snaplen cuts tcp fixed header", link: layers.LinkTypeEthernet, frame: full[:14+20+19], wire: len(full), want: ResultMalformed},
 		{name: "snaplen leaves no tcp byte", link: layers.LinkTypeEthernet, frame: full[:14+20], wire: len(full), want: ResultMalformed},
 		{name: "tcp data offset below 5", link: layers.LinkTypeEthernet,
@@ -214,28 +224,28 @@ func TestDecodeHeaders(t *testing.T) {
 		{name: "tcp header longer than ip payload", link: layers.LinkTypeEthernet,
 			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 20 + 20}, tcpSeg{opts: []byte{1, 1, 1, 1}}), want: ResultMalformed},
 		{name: "ip total length beyond the frame", link: layers.LinkTypeEthernet,
-			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 1500}, seg), src: s4, dst: d4, payload: 100},
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: 1500}, seg), src: s4, dst: d4, payload: 100, ipLen: 140},
 		{name: "ipv4 total length 0 (BIG TCP)", link: layers.LinkTypeEthernet,
-			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000, snapped: true},
+			frame: eth4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, total: -1}, tcpSeg{flags: tACK})[:14+20+20], wire: 14 + 20 + 20 + 80000, payload: 80000, ipLen: 20 + 20 + 80000, snapped: true},
 		{name: "ipv6 jumbo payload", link: layers.LinkTypeEthernet,
 			frame: ether(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0, plen: -1}.wrap(cat(hbhJumbo, tcpSeg{flags: tACK}.bytes()))),
-			wire:  14 + 40 + 80000, payload: 80000 - 8 - 20, snapped: true},
+			wire:  14 + 40 + 80000, payload: 80000 - 8 - 20, ipLen: 40 + 80000, snapped: true},
 		{name: "ipv6 hop-by-hop routing destination", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 0}.wrap(cat(ext6(43, []byte{1, 0}), ext6(60, make([]byte, 14)), ext6(6, []byte{1, 4, 0, 0, 0, 0}), seg.bytes())),
-			src:   s6, dst: d6, payload: 100},
+			src:   s6, dst: d6, payload: 100, ipLen: 40 + 8 + 16 + 8 + 120},
 		{name: "ipv6 atomic fragment", link: layers.LinkTypeIPv6,
-			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 44}.wrap(cat(frag6(6, 0, false, 9), seg.bytes())), src: s6, dst: d6, payload: 100},
+			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 44}.wrap(cat(frag6(6, 0, false, 9), seg.bytes())), src: s6, dst: d6, payload: 100, ipLen: 40 + 8 + 120},
 		{name: "ipv6 extension header cut short", link: layers.LinkTypeIPv6,
 			frame: ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 60, plen: 100}.wrap([]byte{6, 8, 0, 0, 0, 0, 0, 0}), wire: 140, want: ResultMalformed},
 		{name: "ipsec ah then tcp", link: layers.LinkTypeIPv4,
 			frame: ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 51}.wrap(cat([]byte{6, 4, 0, 0}, be32(1), be32(1), make([]byte, 12), seg.bytes())),
-			src:   s4, dst: d4, payload: 100},
+			src:   s4, dst: d4, payload: 100, ipLen: 20 + 24 + 120},
 		{name: "pppoe length shorter than ip length", link: layers.LinkTypeEthernet,
 			frame: func() []byte {
 				b := ether(0x8864, pppoe(0, cat(be16(0x0021), ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6}.wrap(tcpSeg{flags: tACK, payload: 6}.bytes()))))
 				b[14+4], b[14+5] = 0, 42 // PPPoE says 2+40: the 6 bytes after are padding
 				return b
-			}(), payload: 0},
+			}(), payload: 0, ipLen: 40},
 	}
 	d := NewDecoder()
 	for _, c := range cases {
@@ -334,7 +344,7 @@ func TestDecodeSelfConnection(t *testing.T) {
 		t.Errorf("a frame from 127.0.0.1:5000 to itself: %v, want malformed", r)
 	}
 	frame := ether(0x0800, ipv4{src: "127.0.0.1", dst: "127.0.0.1", proto: 6}.wrap(tcpSeg{sport: 5000, dport: 5001, flags: tSYN}.bytes()))
-	decodeCase{link: layers.LinkTypeEthernet, frame: frame, src: "127.0.0.1:5000", dst: "127.0.0.1:5001", wscale: -1, flags: flows.SYN}.run(t, NewDecoder())
+	decodeCase{link: layers.LinkTypeEthernet, frame: frame, src: "127.0.0.1:5000", dst: "127.0.0.1:5001", wscale: -1, flags: flows.SYN, ipLen: 40}.run(t, NewDecoder())
 }
 
 // The same Packet value is reused: every field must be rewritten.
@@ -353,7 +363,7 @@ func TestDecodeOverwritesPacket(t *testing.T) {
 	want.Tuple.SetV4(addr("192.0.2.1"), addr("198.51.100.2"))
 	want.Tuple.SrcPort, want.Tuple.DstPort = 40000, 80
 	want.TS = ci(0).Timestamp.UnixNano()
-	want.Seq, want.Ack, want.PayloadLen, want.FrameLen = 1000, 2000, 100, uint32(len(plain))
+	want.Seq, want.Ack, want.PayloadLen, want.FrameLen, want.IPLen = 1000, 2000, 100, uint32(len(plain)), uint32(len(v4seg))
 	want.Window, want.WScale, want.Flags = 512, -1, flows.ACK|flows.PSH
 	if p != want {
 		t.Errorf("got  %+v\nwant %+v", p, want)

@@ -46,7 +46,9 @@
 // parsed. Lengths follow tshark: the IP payload length comes from the IP
 // header, limited by the lengths of the headers around it and by the
 // frame's original length; an IPv4 total length of 0 (BIG TCP) means the
-// frame's length tells, an IPv6 Jumbo Payload option gives its own.
+// frame's length tells, an IPv6 Jumbo Payload option gives its own. The
+// IP packet's length (Packet.IPLen, which IPFIX exports) is the innermost
+// IP header's and that payload's.
 // Decoding a non-fragmented TCP frame allocates nothing, and no input
 // makes Decode panic.
 //
@@ -57,5 +59,6 @@
 // its fragments counted in [Counters].FragmentsUnmatched. A complete
 // datagram gives one packet, with the timestamp of the fragment that
 // completed it and, as FrameLen, the frame lengths of all its fragments
-// (tshark counts the last fragment's only).
+// (tshark counts the last fragment's only); its IPLen is the reassembled
+// datagram's.
 package capture

@@ -79,7 +79,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 	} else {
 		p.Tuple.SetV4(src, dst)
 	}
-	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), vlan)
+	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), uint64(ipHdr+l4), vlan)
 	return tcp[min(hl, len(tcp)):], true
 }
 

@@ -35,6 +35,7 @@ type fragEntry struct {
 	first      int64 // capture time of its first fragment, ns
 	prev, next int32 // age list, oldest first
 	total      int32 // length of the fragmentable part, -1 until the last fragment came
+	hdr        int32 // length of the datagram's header (see fragTable.add), from its first fragment
 	frames     uint32
 	frameSum   uint64
 	cut        bool // the snapshot length cut one of its fragments short
@@ -132,12 +133,15 @@ func (t *fragTable) alloc(dropped *uint64) int32 {
 
 // add records a fragment: n bytes of the datagram's fragmentable part at
 // byte offset off, more if further fragments follow, data its captured
-// bytes, cut whether the snapshot length cut them short. It returns the
+// bytes, cut whether the snapshot length cut them short, hdr the length of
+// the datagram's header as this fragment has it (IPv4: its IP header;
+// IPv6: its IPv6 header and the extension headers before the Fragment
+// header), which the first fragment's gives the datagram. It returns the
 // datagram's entry, whether the datagram is now complete (the caller then
 // reads and removes the entry), and how many fragments were dropped from
 // the table on the way (expired or evicted datagrams, or this one if it
 // contradicts itself).
-func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte, cut bool, frameLen uint64) (i int32, complete bool, dropped uint64) {
+func (t *fragTable) add(k *fragKey, ts int64, off, n, hdr int, more bool, data []byte, cut bool, frameLen uint64) (i int32, complete bool, dropped uint64) {
 	if t.entries == nil {
 		t.init()
 	}
@@ -148,7 +152,7 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 	if !ok {
 		i = t.alloc(&dropped)
 		e := &t.entries[i]
-		e.key, e.first, e.total, e.frames, e.frameSum, e.cut, e.nspan = *k, ts, -1, 0, 0, false, 0
+		e.key, e.first, e.total, e.hdr, e.frames, e.frameSum, e.cut, e.nspan = *k, ts, -1, 0, 0, 0, false, 0
 		e.have = [fragHeadSize / 64]uint64{}
 		e.prev, e.next = t.newest, fragNone
 		if t.newest != fragNone {
@@ -163,6 +167,9 @@ func (t *fragTable) add(k *fragKey, ts int64, off, n int, more bool, data []byte
 	e.frames++
 	e.frameSum += frameLen
 	e.cut = e.cut || cut
+	if off == 0 {
+		e.hdr = int32(hdr)
+	}
 	end := int32(off + n)
 	if !more {
 		if e.total >= 0 && e.total != end {

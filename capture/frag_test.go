@@ -83,6 +83,9 @@ func TestFragmentsIPv4OutOfOrder(t *testing.T) {
 			if p.PayloadLen != 1480 {
 				t.Errorf("PayloadLen %d, want 1480", p.PayloadLen)
 			}
+			if p.IPLen != 20+1500 {
+				t.Errorf("IPLen %d, want the datagram's 1520", p.IPLen)
+			}
 			if p.FrameLen != uint32(total) {
 				t.Errorf("FrameLen %d, want the three frames' %d", p.FrameLen, total)
 			}
@@ -108,6 +111,11 @@ func TestFragmentsIPv6(t *testing.T) {
 		{link: layers.LinkTypeIPv6, data: fr[1], want: ResultTCP, check: func(t *testing.T, p *flows.Packet) {
 			if !p.Tuple.V6 || p.Tuple.DstPort != 443 || p.PayloadLen != 1000 || p.WScale != 9 {
 				t.Errorf("got %+v", *p)
+			}
+			// The IPv6 header, the destination options before the
+			// Fragment header, and the 24+1000-byte segment.
+			if p.IPLen != 40+8+1024 {
+				t.Errorf("IPLen %d, want %d", p.IPLen, 40+8+1024)
 			}
 			if p.FrameLen != uint32(len(fr[0])+len(fr[1])) {
 				t.Errorf("FrameLen %d", p.FrameLen)
@@ -192,7 +200,7 @@ func TestFragmentsOddCases(t *testing.T) {
 		feed(t, NewDecoder(), []frameIn{
 			{link: layers.LinkTypeEthernet, data: fr[0], want: ResultFragmentPending},
 			{link: layers.LinkTypeEthernet, data: fr[1][:100], wire: len(fr[1]), want: ResultTCP, check: func(t *testing.T, p *flows.Packet) {
-				if !p.Snapped || p.PayloadLen != 780 || p.FrameLen != uint32(len(fr[0])+len(fr[1])) {
+				if !p.Snapped || p.PayloadLen != 780 || p.FrameLen != uint32(len(fr[0])+len(fr[1])) || p.IPLen != 820 {
 					t.Errorf("got %+v", *p)
 				}
 			}},
@@ -229,11 +237,33 @@ func TestFragmentsOddCases(t *testing.T) {
 		feed(t, NewDecoder(), []frameIn{
 			{link: layers.LinkTypeEthernet, data: fr[0], want: ResultFragmentPending},
 			{link: layers.LinkTypeEthernet, data: fr[1], want: ResultTCP, check: func(t *testing.T, p *flows.Packet) {
+				// IPLen is the inner packet's, which the outer datagram carries.
 				if p.Tuple.SrcAddrPort() != netip.MustParseAddrPort("10.0.0.1:22") || p.PayloadLen != 900 ||
-					p.FrameLen != uint32(len(fr[0])+len(fr[1])) {
+					p.FrameLen != uint32(len(fr[0])+len(fr[1])) || p.IPLen != 940 {
 					t.Errorf("got %+v", *p)
 				}
 			}},
+		})
+	})
+	t.Run("options in the first fragment only", func(t *testing.T) {
+		// RFC 791: options not marked for copying are in the first
+		// fragment only; the reassembled datagram has its header.
+		opts := []byte{0x07, 7, 4, 0, 0, 0, 0, 0} // record route, not copied
+		first := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, id: 8, flagsOff: 0x2000, opts: opts}
+		rest := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, id: 8, flagsOff: 400 / 8}
+		f0, f1 := ether(0x0800, first.wrap(payload[:400])), ether(0x0800, rest.wrap(payload[400:]))
+		want := func(t *testing.T, p *flows.Packet) {
+			if p.PayloadLen != 780 || p.IPLen != 28+800 {
+				t.Errorf("PayloadLen %d, IPLen %d; want 780, %d", p.PayloadLen, p.IPLen, 28+800)
+			}
+		}
+		feed(t, NewDecoder(), []frameIn{
+			{link: layers.LinkTypeEthernet, data: f0, want: ResultFragmentPending},
+			{link: layers.LinkTypeEthernet, data: f1, want: ResultTCP, check: want},
+		})
+		feed(t, NewDecoder(), []frameIn{
+			{link: layers.LinkTypeEthernet, data: f1, want: ResultFragmentPending},
+			{link: layers.LinkTypeEthernet, data: f0, want: ResultTCP, check: want},
 		})
 	})
 	t.Run("fragmented udp that is not a tunnel", func(t *testing.T) {

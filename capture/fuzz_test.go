@@ -164,6 +164,15 @@ func FuzzDecode(f *testing.F) {
 			if uint64(p.PayloadLen)+20 > 1<<32-1 {
 				t.Fatalf("frame %d: PayloadLen %d", i, p.PayloadLen)
 			}
+			// The IP packet holds an IP header and the TCP segment, and
+			// lies within the frame (or, reassembled, its fragments).
+			minIP := uint64(p.PayloadLen) + 20 + 20
+			if p.Tuple.V6 {
+				minIP += 20
+			}
+			if uint64(p.IPLen) < minIP || p.IPLen > p.FrameLen {
+				t.Fatalf("frame %d: IPLen %d, with %d payload bytes (IPv6 %v) in %d frame bytes", i, p.IPLen, p.PayloadLen, p.Tuple.V6, p.FrameLen)
+			}
 			if p.Snapped && int(p.FrameLen) == wire && frames[i].ci.Length <= len(frames[i].data) {
 				t.Fatalf("frame %d: Snapped, but the whole frame was captured", i)
 			}

@@ -41,7 +41,7 @@ func captureFiles(t testing.TB) []string {
 }
 
 // dirCount is what one direction of a 4-tuple carried.
-type dirCount struct{ pkts, frameBytes, payload uint64 }
+type dirCount struct{ pkts, frameBytes, ipBytes, payload uint64 }
 
 // flowKey is an unordered 4-tuple: a is the lower endpoint. Direction 0 is
 // from a to b.
@@ -65,7 +65,7 @@ func cmpAddrPort(x, y netip.AddrPort) int {
 
 type tally map[flowKey]*[2]dirCount
 
-func (t tally) add(k flowKey, dir int, frameBytes, payload uint64) {
+func (t tally) add(k flowKey, dir int, frameBytes, ipBytes, payload uint64) {
 	c := t[k]
 	if c == nil {
 		c = new([2]dirCount)
@@ -73,24 +73,61 @@ func (t tally) add(k flowKey, dir int, frameBytes, payload uint64) {
 	}
 	c[dir].pkts++
 	c[dir].frameBytes += frameBytes
+	c[dir].ipBytes += ipBytes
 	c[dir].payload += payload
 }
 
-// readOracle sums tshark's streams.tsv per 4-tuple and direction.
+// readOracle sums tshark's streams.tsv and iplen.tsv per 4-tuple and
+// direction.
 func readOracle(t *testing.T, name string) tally {
 	t.Helper()
-	f, err := os.Open(filepath.Join(oracleDir, name+".streams.tsv"))
+	out := tally{}
+	// columns: pkts a2b, b2a, framebytes a2b, b2a, payload a2b, b2a
+	eachStream(t, name+".streams.tsv", 11, func(cnt *[2]dirCount, dir int, n func(int) uint64) {
+		cnt[dir].pkts += n(5)
+		cnt[1-dir].pkts += n(6)
+		cnt[dir].frameBytes += n(7)
+		cnt[1-dir].frameBytes += n(8)
+		cnt[dir].payload += n(9)
+		cnt[1-dir].payload += n(10)
+	}, out)
+	// columns: pkts a2b, b2a (as above), ipbytes a2b, b2a
+	pkts := tally{}
+	eachStream(t, name+".iplen.tsv", 9, func(cnt *[2]dirCount, dir int, n func(int) uint64) {
+		cnt[dir].pkts += n(5)
+		cnt[1-dir].pkts += n(6)
+		cnt[dir].ipBytes += n(7)
+		cnt[1-dir].ipBytes += n(8)
+	}, pkts)
+	for k, c := range pkts {
+		o := out[k]
+		if o == nil || o[0].pkts != c[0].pkts || o[1].pkts != c[1].pkts {
+			t.Fatalf("%s: the oracles count %v's packets differently", name, k)
+		}
+		o[0].ipBytes, o[1].ipBytes = c[0].ipBytes, c[1].ipBytes
+	}
+	if len(pkts) != len(out) {
+		t.Fatalf("%s: %d 4-tuples in iplen.tsv, %d in streams.tsv", name, len(pkts), len(out))
+	}
+	return out
+}
+
+// eachStream calls fn with each line of an oracle file (of at least cols
+// columns), the counts of its 4-tuple in out, the direction of its
+// endpoint a in them, and the numeric value of column i.
+func eachStream(t *testing.T, file string, cols int, fn func(cnt *[2]dirCount, dir int, n func(i int) uint64), out tally) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(oracleDir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := tally{}
 	sc := bufio.NewScanner(f)
 	sc.Scan() // header
 	for sc.Scan() {
 		c := strings.Split(sc.Text(), "\t")
-		if len(c) < 11 {
-			t.Fatalf("%s: short oracle line %q", name, sc.Text())
+		if len(c) < cols {
+			t.Fatalf("%s: short oracle line %q", file, sc.Text())
 		}
 		ap := func(addr, port string) netip.AddrPort {
 			p, err := strconv.ParseUint(port, 10, 16)
@@ -99,10 +136,10 @@ func readOracle(t *testing.T, name string) tally {
 			}
 			return netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(p))
 		}
-		n := func(s string) uint64 {
-			v, err := strconv.ParseUint(s, 10, 64)
+		n := func(i int) uint64 {
+			v, err := strconv.ParseUint(c[i], 10, 64)
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				t.Fatalf("%s: %v", file, err)
 			}
 			return v
 		}
@@ -112,18 +149,11 @@ func readOracle(t *testing.T, name string) tally {
 			cnt = new([2]dirCount)
 			out[k] = cnt
 		}
-		// columns: pkts a2b, b2a, framebytes a2b, b2a, payload a2b, b2a
-		cnt[dir].pkts += n(c[5])
-		cnt[1-dir].pkts += n(c[6])
-		cnt[dir].frameBytes += n(c[7])
-		cnt[1-dir].frameBytes += n(c[8])
-		cnt[dir].payload += n(c[9])
-		cnt[1-dir].payload += n(c[10])
+		fn(cnt, dir, n)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return out
 }
 
 // oracleErr returns tshark's complaint about the file, or "".
@@ -180,7 +210,7 @@ func decodeFile(t testing.TB, path, filter string) (*decoded, error) {
 			extra := uint64(p.FrameLen) - wire
 			out.extra += extra
 			out.extraByFlow[k] += extra
-			out.tally.add(k, dir, uint64(p.FrameLen)-extra, uint64(p.PayloadLen))
+			out.tally.add(k, dir, uint64(p.FrameLen)-extra, uint64(p.IPLen), uint64(p.PayloadLen))
 		}
 	}
 	return out, nil
@@ -195,7 +225,8 @@ var fragmentedSingleFlow = map[string]bool{
 }
 
 // TestOracle decodes every bundled capture and compares, per 4-tuple and
-// direction, packets, frame bytes and payload bytes with tshark's.
+// direction, packets, frame bytes, IP bytes (Packet.IPLen) and payload
+// bytes with tshark's.
 //
 // The one documented difference: for a fragmented datagram tshark counts
 // the frame length of the fragment that completes it, flowtrack the frame

@@ -111,7 +111,9 @@ type IPFIXStats struct {
 // UDP or TCP, one biflow record per connection (RFC 5103): the client is
 // the source, the server the destination, and the server-to-client counts
 // are reverse elements. Each record carries the connection's packets and
-// bytes per direction since its previous record, its first and last
+// octets per direction since its previous record (octets of the IP
+// packets, IP header included, as RFC 7012 defines octetDeltaCount; not
+// the frames' bytes that the JSON output counts), its first and last
 // packet's capture time, the TCP flags each side sent, why it was exported
 // (flowEndReason), its VLAN tags, and flowtrack's own elements: both
 // endpoints' inferred states, the handshake RTT, retransmissions per

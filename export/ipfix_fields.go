@@ -338,9 +338,11 @@ func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, re
 	b = append(b, dir)
 	b = be.AppendUint64(b, uint64(start.UnixMilli()))
 	b = be.AppendUint64(b, uint64(r.LastSeen.UnixMilli()))
-	b = be.AppendUint64(b, r.C2S.Bytes-prev.c2s.Bytes)
+	// octetDeltaCount counts the IP packets, IP header included (RFC
+	// 7012), not the link layer's frames that the JSON output counts.
+	b = be.AppendUint64(b, r.C2S.IPBytes-prev.c2s.IPBytes)
 	b = be.AppendUint64(b, r.C2S.Packets-prev.c2s.Packets)
-	b = be.AppendUint64(b, r.S2C.Bytes-prev.s2c.Bytes)
+	b = be.AppendUint64(b, r.S2C.IPBytes-prev.s2c.IPBytes)
 	b = be.AppendUint64(b, r.S2C.Packets-prev.s2c.Packets)
 	c2s, s2c, _ := TCPFlags(r)
 	b = be.AppendUint16(b, uint16(s2c))

@@ -295,7 +295,11 @@ func (cv *conversation) send(c2s bool, flags flows.Flags, seq, ack, payload uint
 	p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
 	p.TS = cv.start.Add(at).UnixNano()
 	p.Flags, p.Seq, p.Ack, p.PayloadLen = flags, seq, ack, payload
-	p.FrameLen = 54 + payload
+	p.FrameLen = 54 + payload // Ethernet, IP and TCP headers
+	p.IPLen = 40 + payload
+	if p.Tuple.V6 {
+		p.FrameLen, p.IPLen = 74+payload, 60+payload
+	}
 	p.Window = 1000
 	p.WScale = -1
 	cv.t.Apply(&p)
@@ -378,7 +382,9 @@ func TestIPFIXWire(t *testing.T) {
 	want := map[ie]uint64{
 		ieProto: 6, ieBiDir: 1,
 		ieStart: uint64(epoch.UnixMilli()), ieEnd: uint64(epoch.Add(42 * time.Millisecond).UnixMilli()),
-		iePackets: 7, ieRPacket: 5, ieOctets: 7*54 + 300, ieROctets: 5*54 + 600,
+		// IP packets: 20 bytes of IPv4 and 20 of TCP header each, and the
+		// payload (the frames have 14 bytes of Ethernet more).
+		iePackets: 7, ieRPacket: 5, ieOctets: 7*40 + 300, ieROctets: 5*40 + 600,
 		ieFlags:  uint64(flows.SYN | flows.ACK | flows.FIN),
 		ieRFlags: uint64(flows.SYN | flows.ACK | flows.FIN),
 		ieReason: 3, ieVlan: 0, ieCVlan: 0,
@@ -395,7 +401,7 @@ func TestIPFIXWire(t *testing.T) {
 	}
 	r = m.records[1]
 	want = map[ie]uint64{
-		ieBiDir: 0, iePackets: 1, ieRPacket: 1, ieVlan: 10, ieCVlan: 20, ieReason: 4,
+		ieBiDir: 0, iePackets: 1, ieRPacket: 1, ieOctets: 60, ieROctets: 60 + 50, ieVlan: 10, ieCVlan: 20, ieReason: 4,
 		ieCState: 5, ieSState: 5, ieRTT: 1<<32 - 1, ieFtFlags: 1, ieNameSrc: 0,
 	}
 	if n, ok := r.v[ieName]; !ok || len(n) != 0 {
@@ -443,11 +449,12 @@ func checkRecord(t *testing.T, w wireRecord, r *flows.Record) {
 	if w.client() != r.Client || w.server() != r.Server {
 		t.Errorf("record %v -> %v, want %v -> %v", w.client(), w.server(), r.Client, r.Server)
 	}
-	if w.uint(iePackets) != r.C2S.Packets || w.uint(ieOctets) != r.C2S.Bytes ||
-		w.uint(ieRPacket) != r.S2C.Packets || w.uint(ieROctets) != r.S2C.Bytes {
-		t.Errorf("%v: %d/%d packets, %d/%d bytes; want %d/%d, %d/%d", r.Client,
+	// Octets are the IP packets', not the frames' (RFC 7012).
+	if w.uint(iePackets) != r.C2S.Packets || w.uint(ieOctets) != r.C2S.IPBytes ||
+		w.uint(ieRPacket) != r.S2C.Packets || w.uint(ieROctets) != r.S2C.IPBytes || r.C2S.IPBytes == r.C2S.Bytes {
+		t.Errorf("%v: %d/%d packets, %d/%d octets; want %d/%d, %d/%d IP bytes (frames %d/%d)", r.Client,
 			w.uint(iePackets), w.uint(ieRPacket), w.uint(ieOctets), w.uint(ieROctets),
-			r.C2S.Packets, r.S2C.Packets, r.C2S.Bytes, r.S2C.Bytes)
+			r.C2S.Packets, r.S2C.Packets, r.C2S.IPBytes, r.S2C.IPBytes, r.C2S.Bytes, r.S2C.Bytes)
 	}
 	if w.uint(ieStart) != uint64(r.FirstSeen.UnixMilli()) || w.uint(ieEnd) != uint64(r.LastSeen.UnixMilli()) {
 		t.Errorf("%v: from %d to %d ms, want %d to %d", r.Client, w.uint(ieStart), w.uint(ieEnd), r.FirstSeen.UnixMilli(), r.LastSeen.UnixMilli())
@@ -531,8 +538,8 @@ func testActiveTimeout(t *testing.T, replay bool) {
 			r = &final[i]
 		}
 	}
-	if want := [4]uint64{r.C2S.Packets, r.S2C.Packets, r.C2S.Bytes, r.S2C.Bytes}; sum != want {
-		t.Errorf("records sum to packets %d/%d bytes %d/%d, want %d/%d %d/%d", sum[0], sum[1], sum[2], sum[3], want[0], want[1], want[2], want[3])
+	if want := [4]uint64{r.C2S.Packets, r.S2C.Packets, r.C2S.IPBytes, r.S2C.IPBytes}; sum != want {
+		t.Errorf("records sum to packets %d/%d octets %d/%d, want %d/%d %d/%d", sum[0], sum[1], sum[2], sum[3], want[0], want[1], want[2], want[3])
 	}
 	if lastEnd != uint64(r.LastSeen.UnixMilli()) {
 		t.Errorf("last record ends at %d, want the last packet's %d", lastEnd, r.LastSeen.UnixMilli())

@@ -1,10 +1,10 @@
 package flows
 
 // Change tracking. A view that refreshes a table of a million connections
-// several times a second cannot copy them all each time (a snapshot takes
-// a sixth of a second): with Config.Changes set, each shard lists the
-// connections that changed since the view last asked, and the IDs of those
-// that left, and EachChange hands over only these. The lists are bounded:
+// several times a second cannot copy them all each time: with
+// Config.Changes set, each shard lists the connections that changed since
+// the view last asked, and the IDs of those that left, and EachChange
+// hands over only these. The lists are bounded:
 // when more changes than are worth listing pile up, a shard gives up its
 // list and the view takes a whole snapshot instead.
 

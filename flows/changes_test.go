@@ -76,22 +76,7 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 				if upto != tab.Opened() {
 					continue
 				}
-				snap := map[uint64]flows.Record{}
-				for _, r := range tab.Snapshot() {
-					snap[r.ID] = r
-				}
-				for id, r := range snap {
-					if v, ok := view[id]; !ok {
-						t.Fatalf("checkpoint %d: connection %d (%v, %v/%v) missing from the view", cp, id, r.Client, r.ClientState, r.ServerState)
-					} else if !reflect.DeepEqual(v, r) {
-						t.Fatalf("checkpoint %d: connection %d differs:\nview %+v\nsnap %+v", cp, id, v, r)
-					}
-				}
-				for id := range view {
-					if _, ok := snap[id]; !ok {
-						t.Fatalf("checkpoint %d: connection %d is in the view, not the table", cp, id)
-					}
-				}
+				viewIsSnapshot(t, cp, view, tab)
 			}
 			if tc.name == "overflow" && full == 0 {
 				t.Errorf("no call gave up its lists")
@@ -104,5 +89,27 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 			}
 			t.Logf("%d records listed, %d whole snapshots, %d opened, %d evicted", listed, full, tab.Opened(), tab.Evicted())
 		})
+	}
+}
+
+// viewIsSnapshot checks, at checkpoint cp, that the view holds what a
+// whole snapshot of the table does, record for record.
+func viewIsSnapshot(t *testing.T, cp int, view map[uint64]flows.Record, tab *flows.Table) {
+	t.Helper()
+	snap := map[uint64]flows.Record{}
+	for _, r := range tab.Snapshot() {
+		snap[r.ID] = r
+	}
+	for id, r := range snap {
+		if v, ok := view[id]; !ok {
+			t.Fatalf("checkpoint %d: connection %d (%v, %v/%v) missing from the view", cp, id, r.Client, r.ClientState, r.ServerState)
+		} else if !reflect.DeepEqual(v, r) {
+			t.Fatalf("checkpoint %d: connection %d differs:\nview %+v\nsnap %+v", cp, id, v, r)
+		}
+	}
+	for id := range view {
+		if _, ok := snap[id]; !ok {
+			t.Fatalf("checkpoint %d: connection %d is in the view, not the table", cp, id)
+		}
 	}
 }

@@ -2,7 +2,7 @@ package flows
 
 import "time"
 
-// epFlags are facts about one endpoint, packed in a byte.
+// epFlags are facts about one endpoint, one bit each.
 type epFlags uint16
 
 const (
@@ -23,9 +23,9 @@ const (
 
 // endpoint is what the observer knows of one side of a connection.
 //
-// Its fields are ordered so that it packs into 96 bytes without padding,
-// and a conn into 384 (a size class of Go's allocator: at 385 it would take
-// 448).
+// Its fields are ordered so that it packs into 104 bytes with one byte of
+// padding, and a conn into 384 (a size class of Go's allocator: at 385 it
+// would take 448).
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -45,13 +45,16 @@ type endpoint struct {
 
 	// What it sent (EndpointStats); the rarer counts in 32 bits, which
 	// stop at their maximum.
-	pkts, bytes, payload uint64
-	retrans, gaps        uint32
+	pkts, bytes, ipBytes, payload uint64
+	retrans, gaps                 uint32
 }
 
 // stats returns the endpoint's counters.
 func (e *endpoint) stats() EndpointStats {
-	return EndpointStats{Packets: e.pkts, Bytes: e.bytes, Payload: e.payload, Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps)}
+	return EndpointStats{
+		Packets: e.pkts, Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps),
+	}
 }
 
 // inc adds one to a 32-bit counter that stops at its maximum.
@@ -64,8 +67,11 @@ func inc(n *uint32) {
 // EndpointStats are the traffic counters of one direction of a connection:
 // what one endpoint sent.
 type EndpointStats struct {
-	Packets     uint64 // TCP segments sent
-	Bytes       uint64 // sum of the frames' original lengths
+	Packets uint64 // TCP segments sent
+	Bytes   uint64 // sum of the frames' original lengths (link layer included), as tshark counts
+	// IPBytes sums the segments' IP packets, IP header included (Packet's
+	// IPLen): the octets IPFIX's octetDeltaCount counts (RFC 7012).
+	IPBytes     uint64
 	Payload     uint64 // TCP payload bytes
 	Retransmits uint64 // segments that carried only sequence space already sent
 	// Gaps counts segments that started beyond the highest sequence
@@ -103,9 +109,15 @@ func (r Role) String() string {
 
 // conn is one tracked connection. Its fields are guarded by the lock of the
 // shard that holds it.
+//
+// It is 384 bytes, a size class of Go's allocator (TestConnSize), with
+// nothing to spare: the key and the Zeek state, which need only 4-byte
+// alignment, sit side by side and end on an 8-byte boundary, and the
+// one-byte fields fill the 8 bytes before the endpoints.
 type conn struct {
 	id        uint64 // unique in its table, in order of creation
 	key       Key
+	zeek      zeekConn
 	client    uint8 // index of the client in ep
 	firstDir  Dir   // direction of the first packet seen
 	midstream bool  // the connection's opening SYN was not seen
@@ -113,15 +125,17 @@ type conn struct {
 	isCheap   bool        // on the cheap list (see evict.go)
 	ref       bool        // saw a packet since the CLOCK hand passed
 	dirty     bool        // on its shard's change list (changes.go)
+	rttKnown  bool        // synOrRTT holds the handshake's round-trip time
 	ep        [2]endpoint // indexed like key's endpoints
 	first     int64       // capture time of first and last packet
 	last      int64
-	synTS     int64 // time of the client's latest SYN
-	rtt       int64 // handshake round-trip time (ns), or -1
-	zeek      zeekConn
-	log       *[]transition // state changes, when the table keeps them
-	prev      *conn         // neighbours on the shard's eviction list
-	next      *conn
+	// synOrRTT is, until the handshake's round-trip time is known, the
+	// time of the client's latest SYN (0: none seen); then that time (ns).
+	// Once the RTT is known the SYN's time is not needed again.
+	synOrRTT int64
+	log      *[]transition // state changes, when the table keeps them
+	prev     *conn         // neighbours on the shard's eviction list
+	next     *conn
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -133,7 +147,7 @@ func newConn(key Key, p *Packet, d Dir, reuse *conn) *conn {
 	if c == nil {
 		c = new(conn)
 	}
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, rtt: -1}
+	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -239,11 +253,11 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 
 // update applies packet p, sent by endpoint s, to both endpoints.
 func (c *conn) update(p *Packet, s int) {
-	S, R := &c.ep[s], &c.ep[1-s]
+	S := &c.ep[s]
 	if p.TS > c.last {
 		c.last = p.TS
 	}
-	c.zeek.observeCaptured(p, Dir(s) == c.firstDir, !p.Snapped)
+	c.zeek.observe(p, Dir(s) == c.firstDir)
 	f := p.Flags
 
 	seqLen := p.PayloadLen
@@ -255,103 +269,125 @@ func (c *conn) update(p *Packet, s int) {
 	}
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
-
 	S.pkts++
 	S.bytes += uint64(p.FrameLen)
+	S.ipBytes += uint64(p.IPLen)
 	S.payload += uint64(p.PayloadLen)
-	switch {
-	case f&RST != 0 || !S.has(seqKnown):
-	case !inOrder:
-		inc(&S.gaps)
-		S.holeLo, S.holeHi = S.nxt, p.Seq
-	case seqLen > 0 && seqLE(end, S.nxt) && !keepalive(p, S):
-		if S.holeLo != S.holeHi && seqGE(p.Seq, S.holeLo) && seqLE(end, S.holeHi) {
-			// It fills the last gap seen (it was overtaken, not resent).
-			if p.Seq == S.holeLo {
-				S.holeLo = end
-			} else if end == S.holeHi {
-				S.holeHi = p.Seq
-			}
-		} else {
-			inc(&S.retrans)
-		}
+	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
+		S.outOfOrder(p, end, inOrder)
 	}
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
 	}
-	if f&RST == 0 {
-		S.window = p.Window
-		if p.PayloadLen > 0 && f&SYN == 0 {
-			S.flags |= sentData
-		}
-	}
-
 	if f&RST != 0 {
 		c.reset(p, s)
-	} else {
-		// What S's packet proves S has received.
-		if f&ACK != 0 {
-			if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
-				S.acked = p.Ack
-				S.flags |= ackSent
-			}
-			if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
-				c.receiveFIN(S, p.TS)
-			}
-			if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-				S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
-			}
-			if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-				S.ackArrived(p.TS) // it only sends a plain ACK once established
-			}
-			if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
-				S.state = S.preRST // a challenge ACK: the RST did not close it
-			}
-			S.flags &^= fuzzyRST
-		}
-		// What sending p does to S.
-		if f&SYN != 0 {
-			if f&ACK == 0 {
-				c.sendSYN(p, s)
-			} else {
-				c.sendSYNACK(p, S, R)
-			}
-		}
-		resent := false
-		if f&FIN != 0 {
-			resent = c.sendFIN(p, S, R)
-		}
-		// What receiving p does to R. A FIN sent again shows that the
-		// first did not arrive or was not acknowledged: whether this one
-		// arrives is left to the evidence that follows.
-		if f&ACK != 0 && !resent {
-			c.receiveACK(p, R)
-		}
-		switch {
-		case resent:
-		case f&FIN != 0 && inOrder:
-			c.receiveFIN(R, p.TS)
-		case f&FIN != 0:
-			R.flags |= finPending // processed once the gap before it is filled
-		case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
-			c.receiveFIN(R, p.TS) // the gap before the FIN is filled
-		}
-		if s == int(c.client) && f&(SYN|ACK) == ACK && c.rtt < 0 && c.synTS != 0 &&
-			R.has(sentSYN) && p.Ack == R.isn+1 {
-			c.rtt = p.TS - c.synTS
-		}
+		return
 	}
-
-	if f&RST == 0 && (!S.has(seqKnown) || seqGT(end, S.nxt)) {
+	S.window = p.Window
+	if p.PayloadLen > 0 && f&SYN == 0 {
+		S.flags |= sentData
+	}
+	if f&ACK != 0 {
+		c.acknowledged(p, s)
+	}
+	c.transmit(p, s, inOrder)
+	if !S.has(seqKnown) || seqGT(end, S.nxt) {
 		S.nxt = end
 		S.flags |= seqKnown
 	}
 }
 
+// outOfOrder counts p, a segment that e sent which does not extend its
+// sequence space in order: one that starts beyond it leaves a gap before
+// it; one that ends within it is a retransmission, unless it is a
+// keep-alive or fills the last gap seen (it was overtaken, not resent).
+func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
+	switch {
+	case !inOrder:
+		inc(&e.gaps)
+		e.holeLo, e.holeHi = e.nxt, p.Seq
+	case keepalive(p, e):
+	case e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi):
+		if p.Seq == e.holeLo {
+			e.holeLo = end
+		} else if end == e.holeHi {
+			e.holeHi = p.Seq
+		}
+	default:
+		inc(&e.retrans)
+	}
+}
+
+// acknowledged applies what an ACK that endpoint s sent proves s has
+// received.
+func (c *conn) acknowledged(p *Packet, s int) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	f := p.Flags
+	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
+		S.acked = p.Ack
+		S.flags |= ackSent
+	}
+	if R.has(sentFIN) && seqGE(p.Ack, R.finSeq+1) {
+		c.receiveFIN(S, p.TS)
+	}
+	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
+		S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
+	}
+	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
+		S.ackArrived(p.TS) // it only sends a plain ACK once established
+	}
+	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
+		S.state = S.preRST // a challenge ACK: the RST did not close it
+	}
+	S.flags &^= fuzzyRST
+}
+
+// transmit applies what sending p, without RST, does to its sender
+// (endpoint s) and what receiving it does to the peer. inOrder is whether
+// p starts at or below the sender's next sequence number.
+func (c *conn) transmit(p *Packet, s int, inOrder bool) {
+	S, R := &c.ep[s], &c.ep[1-s]
+	f := p.Flags
+	if f&SYN != 0 {
+		if f&ACK == 0 {
+			c.sendSYN(p, s)
+		} else {
+			c.sendSYNACK(p, S, R)
+		}
+	}
+	resent := false
+	if f&FIN != 0 {
+		resent = c.sendFIN(p, S, R)
+	}
+	// A FIN sent again shows that the first did not arrive or was not
+	// acknowledged: whether this one arrives is left to the evidence that
+	// follows.
+	if f&ACK != 0 && !resent {
+		c.receiveACK(p, R)
+	}
+	switch {
+	case resent:
+	case f&FIN != 0 && inOrder:
+		c.receiveFIN(R, p.TS)
+	case f&FIN != 0:
+		R.flags |= finPending // processed once the gap before it is filled
+	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
+		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
+	}
+	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.rttKnown && c.synOrRTT != 0 &&
+		R.has(sentSYN) && p.Ack == R.isn+1 {
+		// The client's ACK of the SYN-ACK. An ACK captured before its
+		// SYN (a merge of captures out of order) gives no RTT yet.
+		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
+			c.synOrRTT, c.rttKnown = rtt, true
+		}
+	}
+}
+
 // keepalive reports whether p is a keep-alive probe: at most one byte,
 // one below the next sequence number.
-func keepalive(p *Packet, S *endpoint) bool {
-	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == S.nxt-1
+func keepalive(p *Packet, e *endpoint) bool {
+	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == e.nxt-1
 }
 
 func (c *conn) sendSYN(p *Packet, s int) {
@@ -361,7 +397,9 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	S.flags |= sentSYN
 	S.resent(p.TS, retransmit)
 	if s == int(c.client) {
-		c.synTS = p.TS
+		if !c.rttKnown {
+			c.synOrRTT = p.TS
+		}
 		if c.midstream && c.role == RoleBySYNACK && retransmit {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
@@ -398,53 +436,53 @@ func (e *endpoint) resent(ts int64, retransmit bool) {
 	e.lastTx = ts
 }
 
-func (c *conn) sendSYNACK(p *Packet, S, R *endpoint) {
-	if R.has(sentSYN) && R.state != StateClosed && (seqLT(p.Ack, R.isn+1) || seqGT(p.Ack, R.nxt)) {
+func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
+	if rcv.has(sentSYN) && rcv.state != StateClosed && (seqLT(p.Ack, rcv.isn+1) || seqGT(p.Ack, rcv.nxt)) {
 		// It answers another SYN than the peer's (an earlier
 		// connection's, on a reused port): not this connection's.
 		return
 	}
-	retransmit := S.has(sentSYNACK) && p.Seq == S.isn
-	S.isn = p.Seq
-	S.flags |= sentSYN | sentSYNACK
-	S.resent(p.TS, retransmit)
-	switch S.state {
+	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn
+	snd.isn = p.Seq
+	snd.flags |= sentSYN | sentSYNACK
+	snd.resent(p.TS, retransmit)
+	switch snd.state {
 	case StateClosed, StateSynSent:
-		S.state = StateSynReceived
+		snd.state = StateSynReceived
 	case StateEstablished:
-		if retransmit && !S.has(sentData) && !S.has(sentFIN) {
+		if retransmit && !snd.has(sentData) && !snd.has(sentFIN) {
 			// The SYN-ACK is sent again after the peer's ACK: that ACK
 			// never reached it.
-			S.state = StateSynReceived
-			S.flags |= doubt
+			snd.state = StateSynReceived
+			snd.flags |= doubt
 		}
 	}
 }
 
 // sendFIN applies a FIN sent by S and reports whether it was sent before.
-func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
+func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	fs := p.Seq + p.PayloadLen
 	if p.Flags&SYN != 0 {
 		fs++
 	}
-	if S.has(sentFIN) && fs == S.finSeq {
-		c.resendFIN(p, S, R)
+	if snd.has(sentFIN) && fs == snd.finSeq {
+		c.resendFIN(p, snd, rcv)
 		return true
 	}
-	S.finSeq = fs
-	S.flags |= sentFIN
-	S.resent(p.TS, false)
-	if S.state == StateCloseWait && R.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, R.finSeq+1) {
+	snd.finSeq = fs
+	snd.flags |= sentFIN
+	snd.resent(p.TS, false)
+	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
-		S.state = StateClosing
+		snd.state = StateClosing
 		return false
 	}
-	switch S.state {
+	switch snd.state {
 	case StateEstablished, StateSynReceived, StateSynSent:
-		S.state = StateFinWait1
+		snd.state = StateFinWait1
 	case StateCloseWait:
-		S.state = StateLastAck
+		snd.state = StateLastAck
 	}
 	return false
 }
@@ -452,49 +490,49 @@ func (c *conn) sendFIN(p *Packet, S, R *endpoint) (resent bool) {
 // resendFIN applies what a retransmitted FIN from S proves: S has not
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
-func (c *conn) resendFIN(p *Packet, S, R *endpoint) {
-	S.resent(p.TS, true)
-	if S.has(finAcked) || S.pending != 0 {
-		S.flags = S.flags&^finAcked | doubt
+func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
+	snd.resent(p.TS, true)
+	if snd.has(finAcked) || snd.pending != 0 {
+		snd.flags = snd.flags&^finAcked | doubt
 		switch {
-		case S.state == StateFinWait2:
-			S.state = StateFinWait1
-		case S.state == StateTimeWait && S.has(gotFIN):
-			S.state = StateClosing
-		case S.state == StateClosed && S.has(gotFIN) && !S.has(resetClosed):
-			S.state = StateLastAck
+		case snd.state == StateFinWait2:
+			snd.state = StateFinWait1
+		case snd.state == StateTimeWait && snd.has(gotFIN):
+			snd.state = StateClosing
+		case snd.state == StateClosed && snd.has(gotFIN) && !snd.has(resetClosed):
+			snd.state = StateLastAck
 		}
 	}
-	if R.has(gotFIN) && !(R.has(ackSent) && seqGE(R.acked, S.finSeq+1)) {
-		R.flags &^= gotFIN
-		switch R.state {
+	if rcv.has(gotFIN) && !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
+		rcv.flags &^= gotFIN
+		switch rcv.state {
 		case StateCloseWait:
-			R.state = StateEstablished
+			rcv.state = StateEstablished
 		case StateClosing:
-			R.state = StateFinWait1
+			rcv.state = StateFinWait1
 		case StateTimeWait:
-			R.state = StateFinWait2
+			rcv.state = StateFinWait2
 		}
 	}
 }
 
 // receiveACK applies the acknowledgement in p to its receiver R.
-func (c *conn) receiveACK(p *Packet, R *endpoint) {
+func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 	a := p.Ack
-	switch R.state {
+	switch rcv.state {
 	case StateSynSent:
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
-		if p.Flags&SYN != 0 && (!R.has(sentSYN) || seqGE(a, R.isn+1) && seqLE(a, R.nxt)) {
-			R.deliver(p.TS, R.ackArrived)
+		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
+			rcv.deliver(p.TS, rcv.ackArrived)
 		}
 	case StateSynReceived:
-		if !R.has(sentSYN) || seqGE(a, R.isn+1) {
-			R.deliver(p.TS, R.ackArrived)
+		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
+			rcv.deliver(p.TS, rcv.ackArrived)
 		}
 	}
-	if R.has(sentFIN) && seqGE(a, R.finSeq+1) && !R.has(finAcked) {
-		R.deliver(p.TS, R.ackArrived)
+	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
+		rcv.deliver(p.TS, rcv.ackArrived)
 	}
 }
 
@@ -538,18 +576,18 @@ func (e *endpoint) ackArrived(ts int64) {
 }
 
 // receiveFIN processes the peer's FIN at endpoint E.
-func (c *conn) receiveFIN(E *endpoint, ts int64) {
-	if E.has(gotFIN) {
+func (c *conn) receiveFIN(e *endpoint, ts int64) {
+	if e.has(gotFIN) {
 		return
 	}
-	E.flags = E.flags&^finPending | gotFIN
-	switch E.state {
+	e.flags = e.flags&^finPending | gotFIN
+	switch e.state {
 	case StateEstablished, StateSynReceived:
-		E.state = StateCloseWait
+		e.state = StateCloseWait
 	case StateFinWait1:
-		E.state = StateClosing
+		e.state = StateClosing
 	case StateFinWait2:
-		E.enterTimeWait(ts)
+		e.enterTimeWait(ts)
 	}
 }
 
@@ -653,4 +691,12 @@ func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 			e.state = StateClosed
 		}
 	}
+}
+
+// touch reads a word from each of the conn's six cache lines, so that a
+// walk can fetch a group of connections before it uses them (eachConn).
+// TestConnTouch checks that the words are on six lines.
+func (c *conn) touch() uint32 {
+	return uint32(c.id) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
+		c.ep[1].holeHi + uint32(c.last)
 }

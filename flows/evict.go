@@ -93,3 +93,49 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// evictSample is how many half-open connections an eviction compares.
+const evictSample = 16
+
+// makeRoom evicts a connection if sh is full, for a new one. It returns
+// the record to retire and, for a full connection, its memory for reuse.
+// sh.mu is held.
+func (t *Table) makeRoom(sh *shard, now int64) (*[]Record, *conn) {
+	if sh.max > 0 && sh.m.len()+sh.half.len() >= sh.max {
+		return t.evict(sh, now)
+	}
+	return nil, nil
+}
+
+// evict makes room in a full shard: a half-open connection goes first,
+// else the victim of the eviction lists. It returns the record to retire
+// and, for a full connection, its memory for reuse. sh.mu is held.
+//
+// The half-open one is the oldest of a few taken at random (halfTable's
+// oldest), as Redis approximates LRU: close to the oldest first, which
+// gives a real client's SYN the longest wait for its SYN-ACK during a
+// flood, without keeping the half-open ones in order.
+func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
+	if i := sh.half.oldest(evictSample); i >= 0 {
+		e := sh.half.slots[i]
+		sh.half.delAt(i)
+		t.left(sh, nil, e.h.ident())
+		t.evicted.Add(1)
+		out, full := sh.limbo.put(&e.key, e.key.hash64(), &e.h)
+		if !full {
+			return nil, nil
+		}
+		return t.retireBuf(out.h.record(out.key, &t.cfg, &sh.tmp, now, now, EndEvicted, true)), nil
+	}
+	v := sh.victim()
+	if v == nil {
+		return nil, nil
+	}
+	v.expireTimers(now, now, &t.cfg)
+	r := t.retireBuf(v.record(EndEvicted, true))
+	sh.untrack(v)
+	t.left(sh, v, v.id)
+	sh.m.del(&v.key, v.key.hash64())
+	t.evicted.Add(1)
+	return r, v
+}

@@ -18,6 +18,7 @@ type halfOpen struct {
 	isn    uint32
 	pkts   uint16 // SYNs seen, all alike; 0 in a free slot
 	frame  uint16 // frame length of each
+	ipLen  uint16 // IP length of each
 	window uint16
 	flags  Flags
 	wscale int8
@@ -48,16 +49,16 @@ func (h *halfOpen) dir() Dir {
 }
 
 // halfFits reports whether p can start a halfOpen: a SYN alone without
-// data (a TCP Fast Open SYN makes a full connection), whose frame length
-// fits.
+// data (a TCP Fast Open SYN makes a full connection), whose frame and IP
+// lengths fit.
 func halfFits(p *Packet) bool {
-	return p.Flags&(SYN|ACK|RST|FIN) == SYN && p.PayloadLen == 0 && p.FrameLen <= 0xffff
+	return p.Flags&(SYN|ACK|RST|FIN) == SYN && p.PayloadLen == 0 && p.FrameLen <= 0xffff && p.IPLen <= 0xffff
 }
 
 func newHalf(id uint64, p *Packet, d Dir) halfOpen {
 	h := halfOpen{
 		id: mk64(int64(id)), first: mk64(p.TS), last: mk64(p.TS), isn: p.Seq, pkts: 1,
-		frame: uint16(p.FrameLen), window: p.Window, flags: p.Flags, wscale: p.WScale,
+		frame: uint16(p.FrameLen), ipLen: uint16(p.IPLen), window: p.Window, flags: p.Flags, wscale: p.WScale,
 	}
 	if d == 1 {
 		h.bits |= halfDir1
@@ -72,7 +73,7 @@ func newHalf(id uint64, p *Packet, d Dir) halfOpen {
 // and counts it if so.
 func (h *halfOpen) resent(p *Packet, d Dir) bool {
 	if d != h.dir() || p.Flags != h.flags || p.Seq != h.isn || p.PayloadLen != 0 ||
-		p.FrameLen != uint32(h.frame) || h.pkts == 0xffff {
+		p.FrameLen != uint32(h.frame) || p.IPLen != uint32(h.ipLen) || h.pkts == 0xffff {
 		return false
 	}
 	h.pkts++
@@ -87,7 +88,7 @@ func (h *halfOpen) packet(k *Key) Packet {
 	s, r := int(h.dir()), 1-int(h.dir())
 	return Packet{
 		Tuple: Tuple{Src: k.Addr[s], Dst: k.Addr[r], SrcPort: k.Port[s], DstPort: k.Port[r], V6: k.V6, VLAN: k.VLAN},
-		TS:    h.firstTS(), Seq: h.isn, FrameLen: uint32(h.frame),
+		TS:    h.firstTS(), Seq: h.isn, FrameLen: uint32(h.frame), IPLen: uint32(h.ipLen),
 		Window: h.window, WScale: h.wscale, Flags: h.flags, Snapped: h.bits&halfSnapped != 0,
 	}
 }

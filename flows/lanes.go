@@ -16,7 +16,8 @@ import (
 // What comes out is what Apply, one packet after another, would give:
 //   - Records retired on the way reach OnRetire in the same order. Each
 //     lane keeps its records with the number of the packet that retired
-//     them; every epoch (a thousand packets or so) the lanes' records are
+//     them; every epoch (epochLen packets, or fewer when a lane's batch
+//     fills first) the lanes' records are
 //     merged by that number and handed on, once every lane is done with
 //     the epoch.
 //   - A sweep is due at the same packet, and runs at a barrier: every lane
@@ -212,9 +213,9 @@ func (l *Lanes) Apply(p *Packet) {
 // maybeSplit shares the shards out among the lanes once the table holds
 // splitAbove connections; until then lane 0 has them all, and applies each
 // packet as it comes. A small table stays in the caches, and handing its
-// packets to another goroutine cost more than it saved (the http capture,
-// 3 k connections: 0.26-0.32 s with two lanes, 0.19-0.25 s with one). The
-// lanes are idle while the shards change hands.
+// packets to another goroutine costs more than it saves (see
+// docs/performance-notes-flows.md). The lanes are idle while the shards
+// change hands.
 func (l *Lanes) maybeSplit() {
 	t := l.t
 	if l.split || len(l.lanes) == 1 || t.opened.Load()-t.retired.Load() < l.splitAbove {

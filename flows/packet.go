@@ -46,8 +46,17 @@ type Packet struct {
 	Seq, Ack   uint32 // raw sequence and acknowledgement numbers
 	PayloadLen uint32 // TCP payload bytes (from IP lengths, not the snapshot)
 	FrameLen   uint32 // original wire length; for a fragmented datagram, of all its fragments
-	Window     uint16 // raw (unscaled) window field
-	WScale     int8   // window scale option of a SYN, or -1 if absent
-	Flags      Flags
-	Snapped    bool // the payload was cut short by the snapshot length
+	// IPLen is the length of the IP packet that carries the segment, IP
+	// header (and IPv6 extension headers) included, as far as the wire
+	// carried it: the octets that IPFIX counts (RFC 7012's
+	// octetDeltaCount). In a tunnel it is the inner packet's, whose
+	// addresses the connection has: the outer headers belong to the
+	// tunnel's own flow. For a fragmented datagram it is the reassembled
+	// datagram's (its header and all its fragments' data), as the
+	// datagram counts as one packet.
+	IPLen   uint32
+	Window  uint16 // raw (unscaled) window field
+	WScale  int8   // window scale option of a SYN, or -1 if absent
+	Flags   Flags
+	Snapped bool // the payload was cut short by the snapshot length
 }

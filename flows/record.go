@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -68,8 +71,8 @@ func (c *conn) record(end EndReason, withLog bool) Record {
 	return r
 }
 
-// fill writes c into r in place (a snapshot of a million connections
-// spent a fifth of its time copying Records built on the stack).
+// fill writes c into r in place: a Record built on the stack and copied
+// out is a visible cost of a snapshot.
 func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
@@ -83,8 +86,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.C2S = c.ep[cl].stats()
 	r.S2C = c.ep[sv].stats()
 	r.RTT = -1
-	if c.rtt >= 0 {
-		r.RTT = time.Duration(c.rtt)
+	if c.rttKnown {
+		r.RTT = time.Duration(c.synOrRTT)
 	}
 	r.FirstSeen = time.Unix(0, c.first).UTC()
 	r.LastSeen = time.Unix(0, c.last).UTC()
@@ -96,4 +99,52 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	if withLog && c.log != nil {
 		r.Transitions = c.transitions()
 	}
+}
+
+// SortByStart sorts records by first-seen time, then by ID (the order the
+// table saw them start), so that output is deterministic. A Record is large
+// to swap: it sorts keys copied beside each record's position, compared
+// without following them into the records, then moves each record once,
+// into a scratch slice copied back.
+func SortByStart(recs []Record) {
+	type key struct {
+		first int64
+		id    uint64
+		at    int
+	}
+	keys := make([]key, len(recs))
+	sorted := true
+	for i := range recs {
+		keys[i] = key{recs[i].FirstSeen.UnixNano(), recs[i].ID, i}
+		sorted = sorted && (i == 0 || cmpStart(keys[i-1].first, keys[i-1].id, keys[i].first, keys[i].id) <= 0)
+	}
+	if sorted {
+		return
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmpStart(a.first, a.id, b.first, b.id) })
+	b, ok := sortScratch.Get().(*[]Record)
+	if !ok {
+		b = new([]Record)
+	}
+	out := slices.Grow((*b)[:0], len(recs))[:len(recs)]
+	for i, k := range keys {
+		out[i] = recs[k.at]
+	}
+	copy(recs, out)
+	clear(out) // let the transition logs go
+	*b = out[:0]
+	sortScratch.Put(b)
+}
+
+// sortScratch holds SortByStart's scratch slices: a sweep sorts a batch
+// every second of capture time, and a fresh slice each time costs more
+// than the sort.
+var sortScratch sync.Pool
+
+// cmpStart orders connections by start time, then ID.
+func cmpStart(first1 int64, id1 uint64, first2 int64, id2 uint64) int {
+	if c := cmp.Compare(first1, first2); c != 0 {
+		return c
+	}
+	return cmp.Compare(id1, id2)
 }

@@ -16,7 +16,7 @@ import "math/bits"
 // a flood — leaves no dead room behind, and the table shrinks when it
 // empties. Each table looks its keys up itself (find), the hot path: a
 // shared generic find, comparing keys through a method of the slot, made
-// Apply allocate the key and take 30% longer.
+// Apply allocate the key (docs/performance-notes-flows.md).
 type robin[S any, P slotOf[S]] struct {
 	slots []S
 	dist  []uint8 // per slot: 0 if free, else 1 + its distance from its home

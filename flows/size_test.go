@@ -1,16 +1,35 @@
 package flows
 
 import (
+	"math"
 	"testing"
 	"unsafe"
 )
 
 // TestHalfSlotSize keeps a half-open connection's slot at 84 bytes: the
-// key and a halfOpen needing only 4-byte alignment. At 70% to 87.5% full
-// that is 96 to 120 bytes per connection, under issue 5's 128.
+// 44-byte key and a halfOpen needing only 4-byte alignment.
 func TestHalfSlotSize(t *testing.T) {
 	if n := unsafe.Sizeof(halfSlot{}); n != 84 {
 		t.Fatalf("halfSlot is %d bytes, want 84", n)
+	}
+}
+
+// TestHalfOpenBytes derives what a half-open connection costs in its
+// shard's half table from the slot's size, as halftable.go states it: a
+// slot and its distance byte, at robin's load (grown by a quarter when
+// more than 7/8 full, so between 70% and 87.5% full). A half-open
+// connection must take at most 128 bytes (the target for a SYN flood's
+// connections).
+func TestHalfOpenBytes(t *testing.T) {
+	const maxLoad = 7.0 / 8
+	const minLoad = maxLoad / 1.25
+	perSlot := float64(unsafe.Sizeof(halfSlot{}) + unsafe.Sizeof(uint8(0)))
+	lo, hi := math.Round(perSlot/maxLoad), math.Round(perSlot/minLoad)
+	if lo != 97 || hi != 121 {
+		t.Errorf("a half-open connection takes %.0f to %.0f bytes: update halftable.go's 97 to 121", lo, hi)
+	}
+	if hi > 128 {
+		t.Errorf("a half-open connection takes up to %.0f bytes, more than 128", hi)
 	}
 }
 
@@ -20,8 +39,30 @@ func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n != 384 {
 		t.Fatalf("conn is %d bytes, want 384", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 96 {
-		t.Fatalf("endpoint is %d bytes, want 96", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 104 {
+		t.Fatalf("endpoint is %d bytes, want 104", n)
+	}
+}
+
+// TestConnTouch checks that conn.touch reads a word from each of a conn's
+// six cache lines (if the conn starts on a line, as every object of Go's
+// 384-byte size class does: they lie at multiples of 384 from a page).
+func TestConnTouch(t *testing.T) {
+	var c conn
+	ep := unsafe.Offsetof(c.ep)
+	size := unsafe.Sizeof(endpoint{})
+	offsets := []uintptr{
+		unsafe.Offsetof(c.id),
+		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+		ep + unsafe.Offsetof(c.ep[0].state),
+		ep + size + unsafe.Offsetof(c.ep[1].state),
+		ep + size + unsafe.Offsetof(c.ep[1].holeHi),
+		unsafe.Offsetof(c.last),
+	}
+	for i, off := range offsets {
+		if off/64 != uintptr(i) {
+			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+		}
 	}
 }
 

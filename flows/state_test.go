@@ -35,7 +35,8 @@ func pkt(from byte, flags Flags, seq, ack, n uint32, at time.Duration) Packet {
 	p.Tuple.SetV4(s4[:], d4[:])
 	p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
 	p.Flags, p.Seq, p.Ack, p.PayloadLen = flags, seq, ack, n
-	p.FrameLen = 54 + n
+	p.FrameLen = 54 + n // Ethernet, IPv4 and TCP headers without options
+	p.IPLen = 40 + n
 	p.Window = 1000
 	p.WScale = -1
 	p.TS = t0.Add(at).UnixNano()

@@ -42,8 +42,11 @@ func TestCountersAndRTT(t *testing.T) {
 		{'c', ACK, 1100, 5001, 0, ms(5000), ES, ES}, // keep-alive: not a retransmission
 	}))
 	r := tab.Flush()[0]
-	if r.C2S.Packets != 5 || r.S2C.Packets != 2 || r.C2S.Payload != 200 || r.C2S.Bytes != 5*54+200 {
+	if r.C2S.Packets != 5 || r.S2C.Packets != 2 || r.C2S.Payload != 200 || r.C2S.Bytes != 5*54+200 || r.C2S.IPBytes != 5*40+200 {
 		t.Errorf("counters c2s %+v s2c %+v", r.C2S, r.S2C)
+	}
+	if r.S2C.Bytes != 2*54 || r.S2C.IPBytes != 2*40 {
+		t.Errorf("server to client: %d frame bytes, %d IP bytes; want %d, %d", r.S2C.Bytes, r.S2C.IPBytes, 2*54, 2*40)
 	}
 	if r.C2S.Retransmits != 1 || r.S2C.Retransmits != 0 {
 		t.Errorf("retransmits %d/%d, want 1/0", r.C2S.Retransmits, r.S2C.Retransmits)
@@ -146,7 +149,7 @@ func FuzzApply(f *testing.F) {
 			p.Window = uint16(b[10])
 			p.WScale = int8(b[11]&15) - 1
 			ts += int64(b[11]>>4) * int64(time.Second/4)
-			p.TS, p.FrameLen = ts, 54+p.PayloadLen
+			p.TS, p.FrameLen, p.IPLen = ts, 54+p.PayloadLen, 40+p.PayloadLen
 			tab.Apply(&p)
 			if cfg.MaxConns > 0 && tab.Len() > cfg.MaxConns {
 				t.Fatalf("%d connections tracked, bound %d", tab.Len(), cfg.MaxConns)
@@ -162,6 +165,7 @@ func FuzzApply(f *testing.F) {
 				if o, ok := prev[r.ID]; ok {
 					if r.C2S.Packets < o.C2S.Packets || r.S2C.Packets < o.S2C.Packets ||
 						r.C2S.Bytes < o.C2S.Bytes || r.S2C.Bytes < o.S2C.Bytes ||
+						r.C2S.IPBytes < o.C2S.IPBytes || r.S2C.IPBytes < o.S2C.IPBytes ||
 						r.C2S.Retransmits < o.C2S.Retransmits || r.S2C.Retransmits < o.S2C.Retransmits {
 						t.Fatalf("counters decreased: %+v %+v -> %+v %+v", o.C2S, o.S2C, r.C2S, r.S2C)
 					}
@@ -560,8 +564,9 @@ func TestHalfOpenReplaysExactly(t *testing.T) {
 			t.Errorf("transition %d: %+v", i, tr)
 		}
 	}
-	if got.C2S.Packets != 4 || got.C2S.Retransmits != 2 || got.RTT != ms(21) || !got.FirstSeen.Equal(t0) {
-		t.Errorf("record %+v: want 4 client packets, 2 retransmits, RTT 21ms, first seen at the first SYN", got)
+	if got.C2S.Packets != 4 || got.C2S.Retransmits != 2 || got.RTT != ms(21) || !got.FirstSeen.Equal(t0) ||
+		got.C2S.Bytes != 4*54 || got.C2S.IPBytes != 4*40 {
+		t.Errorf("record %+v: want 4 client packets (4*54 frame bytes, 4*40 IP bytes), 2 retransmits, RTT 21ms, first seen at the first SYN", got)
 	}
 	if h, cs := got.History(), got.ConnState(); cs != "S1" || h[0] != 'S' {
 		t.Errorf("Zeek: %s %s", h, cs)
@@ -596,5 +601,22 @@ func TestHalfOpenMemory(t *testing.T) {
 	t.Logf("heap per connection: %.0f B half-open, %.0f B answered", half, full)
 	if half > 192 || half > full/2 {
 		t.Errorf("a half-open connection takes %.0f B, a full one %.0f B", half, full)
+	}
+}
+
+// TestHalfOpenKeepsIPBytes checks that a SYN resent with other options
+// keeps its own IP length through the half-open table, even in a frame of
+// the same length (Ethernet pads every frame to 60 bytes): only SYNs alike
+// are counted in a halfOpen.
+func TestHalfOpenKeepsIPBytes(t *testing.T) {
+	tab := NewTable(Config{})
+	for i, n := range []uint32{44, 44, 40} { // IPv4 and TCP headers, with an MSS option or none
+		p := pkt('c', SYN, 1000, 0, 0, time.Duration(i)*time.Second)
+		p.IPLen, p.FrameLen = n, 60
+		tab.Apply(&p)
+	}
+	r := tab.Flush()
+	if len(r) != 1 || r[0].C2S.Packets != 3 || r[0].C2S.IPBytes != 128 || r[0].C2S.Bytes != 180 {
+		t.Fatalf("records %+v: want one with 3 packets, 128 IP bytes, 180 frame bytes", r)
 	}
 }

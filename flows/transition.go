@@ -112,7 +112,8 @@ func (c *conn) logTransition(cfg *Config, t Transition) {
 		n := min(cfg.Transitions, max(4, len(l)*5/2, len(l)*2))
 		l = append(make([]transition, 0, n), l...)
 	}
-	*c.log = append(l, packTransition(&t))
+	l = append(l, packTransition(&t))
+	*c.log = l
 }
 
 // transitions returns the log as Transitions, oldest first.

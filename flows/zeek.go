@@ -16,9 +16,10 @@ package flows
 //   - scripts/base/protocols/conn/main.zeek: conn_state().
 //
 // Zeek keeps sequence numbers relative to the initial one in 64 bits, with a
-// wrap counter; this emulation uses 32-bit modular arithmetic, which gives
-// the same answers for all but multi-gigabyte corner cases. Checksums are
-// not verified, so there is never a 'C'.
+// wrap counter; this emulation uses 32-bit modular arithmetic (seqLT and
+// friends, as the state machine does), which gives the same answers for all
+// but multi-gigabyte corner cases. Checksums are not verified, so there is
+// never a 'C'.
 //
 // To keep the state small (68 bytes a connection) some things are
 // approximated:
@@ -45,16 +46,31 @@ package flows
 //     history is rewritten as if flipped from the start ("H" becomes
 //     "^h"), and the SYN-ACK's sender becomes an established responder.
 
-// Zeek's TCP endpoint states (analyzer::tcp::EndpointState), in Zeek's order.
+// zeekState is one of Zeek's TCP endpoint states
+// (analyzer::tcp::EndpointState), numbered as Zeek numbers them: 3 bits.
+type zeekState uint8
+
+// Zeek's TCP endpoint states, in Zeek's order.
 const (
-	zeekInactive    uint8 = iota // nothing seen from this side yet
-	zeekSynSent                  // SYN seen
-	zeekSynAckSent               // SYN-ACK seen, but no SYN from the peer
-	zeekPartial                  // data seen, but no SYN
-	zeekEstablished              // handshake completed (or inferred)
-	zeekClosed                   // FIN seen
-	zeekReset                    // RST seen
+	zeekInactive    zeekState = iota // nothing seen from this side yet
+	zeekSynSent                      // SYN seen
+	zeekSynAckSent                   // SYN-ACK seen, but no SYN from the peer
+	zeekPartial                      // data seen, but no SYN
+	zeekEstablished                  // handshake completed (or inferred)
+	zeekClosed                       // FIN seen
+	zeekReset                        // RST seen
 )
+
+var zeekStateNames = [...]string{"INACTIVE", "SYN_SENT", "SYN_ACK_SENT", "PARTIAL", "ESTABLISHED", "CLOSED", "RESET"}
+
+// String returns the state's name in Zeek's TCP_ENDPOINT_* constants,
+// without the prefix ("SYN_SENT").
+func (s zeekState) String() string {
+	if int(s) < len(zeekStateNames) {
+		return zeekStateNames[s]
+	}
+	return "UNKNOWN"
+}
 
 // History letters. A letter is stored as a 5-bit code: index+1 for the
 // originator (upper case), index+12 for the responder (lower case), and
@@ -132,16 +148,11 @@ type zeekConn struct {
 
 // observe is called for every packet of the connection in capture order.
 // fromFirst is true when the packet was sent by the endpoint that sent the
-// connection's first packet seen.
-func (z *zeekConn) observe(p *Packet, fromFirst bool) { z.observeCaptured(p, fromFirst, true) }
-
-// observeCaptured is observe for a packet whose payload the capture may have
-// cut short: complete is false when fewer than PayloadLen payload bytes were
-// captured. Zeek's reassembler never receives a truncated payload
-// (TCP_Endpoint::DataSent needs caplen >= len), so the peer's
-// acknowledgement of it shows as a content gap ('G'). Packet does not carry
-// the captured length, so observe assumes complete payloads.
-func (z *zeekConn) observeCaptured(p *Packet, fromFirst, complete bool) {
+// connection's first packet seen. A payload that the capture cut short
+// (p.Snapped) is not given to the emulated reassembler: Zeek's never
+// receives one (TCP_Endpoint::DataSent needs caplen >= len), so the peer's
+// acknowledgement of it shows as a content gap ('G').
+func (z *zeekConn) observe(p *Packet, fromFirst bool) {
 	f := p.Flags
 	syn, fin, rst, ack := f&SYN != 0, f&FIN != 0, f&RST != 0, f&ACK != 0
 	length := p.PayloadLen
@@ -217,7 +228,7 @@ func (z *zeekConn) observeCaptured(p *Packet, fromFirst, complete bool) {
 	if ack {
 		z.ackReceived(1-s, relAck)
 	}
-	if length > 0 && !rst && !underflow && complete {
+	if length > 0 && !rst && !underflow && !p.Snapped {
 		rel := relSeq
 		if syn {
 			rel++
@@ -338,12 +349,12 @@ func (z *zeekConn) origIdx() int {
 	return 0
 }
 
-func (z *zeekConn) state(i int) uint8 { return uint8(z.bits>>(zbStateBits*i)) & 7 }
-func (z *zeekConn) prev(i int) uint8  { return uint8(z.bits>>(zbStateBits*i+3)) & 7 }
+func (z *zeekConn) state(i int) zeekState { return zeekState(z.bits>>(zbStateBits*i)) & 7 }
+func (z *zeekConn) prev(i int) zeekState  { return zeekState(z.bits>>(zbStateBits*i+3)) & 7 }
 
 // setState is TCP_Endpoint::SetState: the previous state is remembered only
 // when the state changes.
-func (z *zeekConn) setState(i int, s uint8) {
+func (z *zeekConn) setState(i int, s zeekState) {
 	cur := z.state(i)
 	if s == cur {
 		return
@@ -595,17 +606,17 @@ func (z *zeekConn) ackReceived(i int, seq uint32) {
 	if z.bits&(zbFinSeen<<i) != 0 {
 		// Not a gap: the FIN's own sequence number.
 		finSeq := rl - uint32(uint16(rl)-e.fin)
-		if !zeekSeqLT(seq, finSeq) {
+		if !seqLT(seq, finSeq) {
 			seq = finSeq - 1
 		}
 	}
-	if zeekSeqLE(seq, e.reassem+1) {
+	if seqLE(seq, e.reassem+1) {
 		return
 	}
 	if z.clean(i) && z.clean(1-i) && zeekScaled16(&e.gap) {
 		z.add(zhG, i == z.origIdx())
 	}
-	if zeekSeqLT(seq, rl) {
+	if seqLT(seq, rl) {
 		seq = rl
 	}
 	e.reassem = seq - 1
@@ -619,10 +630,10 @@ func (z *zeekConn) dataSent(i int, rel, length uint32) {
 	e := &z.ep[i]
 	r := e.reassem + 1
 	upper := rel + length
-	if zeekSeqLE(upper, r) || zeekSeqLT(r, rel) {
+	if seqLE(upper, r) || seqLT(r, rel) {
 		return // old data, or data beyond a hole
 	}
-	if rl := e.last - e.start; zeekSeqLT(upper, rl) {
+	if rl := e.last - e.start; seqLT(upper, rl) {
 		upper = rl
 	}
 	e.reassem = upper - 1
@@ -754,6 +765,3 @@ func zeekPow10(n uint32) bool {
 	}
 	return false
 }
-
-func zeekSeqLT(a, b uint32) bool { return int32(a-b) < 0 }
-func zeekSeqLE(a, b uint32) bool { return int32(a-b) <= 0 }

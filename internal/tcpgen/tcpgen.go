@@ -72,6 +72,6 @@ func (g *Traffic) Next() flows.Packet {
 	g.seqs[dir] = next
 	p.Window, p.WScale = 1000, -1
 	g.ts += int64(rng.IntN(4)) * int64(5*time.Microsecond)
-	p.TS, p.FrameLen = g.ts, 54+p.PayloadLen
+	p.TS, p.FrameLen, p.IPLen = g.ts, 54+p.PayloadLen, 40+p.PayloadLen // Ethernet, IPv4, TCP
 	return p
 }

@@ -1,0 +1,233 @@
+package flows
+
+import "time"
+
+// Apply updates the table with one packet.
+func (t *Table) Apply(p *Packet) {
+	t.clock(p.TS)
+	if t.sweepDue(p.TS) {
+		t.Sweep()
+	}
+	var key Key
+	d := p.Tuple.fillKey(&key)
+	t.apply(p, &key, d, key.hash64(), nil)
+}
+
+// clock moves the table's clocks to ts, if later. The clocks move in steps
+// of a millisecond at least: a compare-and-swap per packet was a visible
+// cost, and no timer needs finer steps (each connection keeps its own
+// exact times).
+func (t *Table) clock(ts int64) {
+	if ts > t.seen.Load()+int64(time.Millisecond) {
+		advance(&t.now, ts)
+		advance(&t.seen, ts)
+	}
+}
+
+// sweepDue reports whether a packet at ts is due to sweep first (it starts
+// the sweep schedule at the first packet).
+func (t *Table) sweepDue(ts int64) bool {
+	next := t.nextSweep.Load()
+	if ts < next {
+		return false
+	}
+	if next == 0 {
+		t.nextSweep.CompareAndSwap(0, ts+int64(t.cfg.SweepEvery))
+		return false
+	}
+	return true
+}
+
+// apply is Apply after the clocks and sweeps, for packet p of key (whose
+// hash is given), sent in direction d. l is the lane applying it (Lanes),
+// or nil for Apply. Its steps run under the shard's lock; what they hand
+// out (records of connections that left, an event) goes to the callbacks
+// after it is released.
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
+	sh := &t.shards[uint32(hash)&t.mask]
+	sh.mu.Lock()
+	var spill *[]Record
+	c := sh.m.get(key, hash)
+	if c == nil {
+		var resent bool
+		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
+			sh.mu.Unlock()
+			t.finish(l, spill, nil)
+			return
+		}
+	}
+	var retire *[]Record // taken from the pool only when a connection leaves
+	opened := false
+	switch {
+	case c == nil:
+		var reuse *conn
+		retire, reuse = t.makeRoom(sh, p.TS)
+		if halfFits(p) {
+			ev := t.openHalf(sh, p, key, d, hash, l)
+			sh.mu.Unlock()
+			t.finish(l, retire, ev)
+			return
+		}
+		c, opened = t.open(sh, p, key, d, hash, l, reuse), true
+	default:
+		if retire = t.retireEnded(sh, c, p, d); retire != nil {
+			c, opened = t.open(sh, p, key, d, hash, l, nil), true
+		}
+	}
+	ev := t.update(sh, c, p, d, opened)
+	sh.mu.Unlock()
+	t.finish(l, retire, ev)
+	if spill != nil {
+		t.finish(l, spill, nil)
+	}
+}
+
+// revive returns the connection of key in sh that is not a full one: a
+// half-open one (from the half table, or back from limbo) made full, or
+// nil. If p is the same SYN again, the connection stays half-open instead
+// and resent is true. spill is the record of a connection evicted to make
+// room for one back from limbo. sh.mu is held.
+func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *conn, spill *[]Record, resent bool) {
+	h, ok := sh.half.get(key, hash)
+	if !ok {
+		if h, ok = sh.limbo.take(key, hash); !ok {
+			return nil, nil, false
+		}
+		// An evicted handshake comes back (limbo.go), in room made by
+		// evicting another.
+		t.evicted.Add(^uint64(0))
+		spill, _ = t.makeRoom(sh, p.TS)
+	}
+	if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
+		sh.half.set(key, hash, h)
+		t.changedHalf(sh, key)
+		return nil, spill, true
+	}
+	// Anything else makes it a full connection.
+	sh.half.del(key, hash)
+	c = h.conn(*key, &t.cfg, nil)
+	sh.m.set(c, hash)
+	sh.track(c)
+	return c, spill, false
+}
+
+// openHalf starts a half-open connection with the SYN p, and returns the
+// event of its opening if OnChange wants one. sh.mu is held.
+func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane) *Event {
+	h := newHalf(t.newID(l), p, d)
+	sh.half.put(key, hash, h)
+	t.changedHalf(sh, key)
+	if t.cfg.OnChange == nil {
+		return nil
+	}
+	return &Event{Kind: EventOpen, TS: p.TS, Record: h.record(*key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
+}
+
+// open starts a full connection with p, in reuse's memory if not nil, in
+// place of any other of its key. sh.mu is held.
+func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane, reuse *conn) *conn {
+	c := newConn(*key, p, d, reuse)
+	c.id = t.newID(l)
+	sh.m.set(c, hash)
+	return c
+}
+
+// retireEnded takes c off the shard's lists if p, sent in direction d,
+// finds it over: replaced by a new connection that p opens, or expired (a
+// sweep may not have come by yet: expiry is exact at the next packet). It
+// returns c's record to retire, or nil if c goes on. sh.mu is held.
+func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) *[]Record {
+	why := EndReplaced
+	if p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)) {
+		c.expireTimers(p.TS, p.TS, &t.cfg)
+		c.supersede(p, int(d), &t.cfg)
+	} else if gone, w := c.expired(p.TS, p.TS, &t.cfg); gone {
+		why = w
+	} else {
+		return nil
+	}
+	r := t.retireBuf(c.record(why, true))
+	sh.untrack(c)
+	t.left(sh, c, c.id)
+	return r
+}
+
+// update applies p, sent in direction d, to c (just opened, or not), keeps
+// the shard's eviction and change lists in step, and returns the event
+// for OnChange, if it wants one: an opening, or a change of state.
+// sh.mu is held.
+func (t *Table) update(sh *shard, c *conn, p *Packet, d Dir, opened bool) *Event {
+	before := [2]State{c.ep[0].state, c.ep[1].state}
+	c.apply(p, int(d), &t.cfg)
+	if opened {
+		sh.track(c)
+	} else {
+		sh.retrack(c)
+	}
+	t.changed(sh, c)
+	if t.cfg.OnChange == nil || !opened && before == [2]State{c.ep[0].state, c.ep[1].state} {
+		return nil // allocated only for an event: a Record is large to zero per packet
+	}
+	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
+	if opened {
+		ev.Kind = EventOpen
+	}
+	return ev
+}
+
+// finish hands a record that left the table and an event to the
+// callbacks, after the shard's lock is released.
+func (t *Table) finish(l *lane, retire *[]Record, ev *Event) {
+	if retire != nil {
+		t.retired.Add(1)
+		switch {
+		case l != nil:
+			l.retire(*retire)
+		case t.cfg.OnRetire != nil:
+			t.cfg.OnRetire(*retire)
+		}
+		(*retire)[0] = Record{} // let the transition log go
+		t.retirePool.Put(retire)
+	}
+	if ev != nil {
+		t.cfg.OnChange(*ev)
+	}
+}
+
+// retireBuf returns a one-record slice holding r, from the pool if it can.
+func (t *Table) retireBuf(r Record) *[]Record {
+	b, ok := t.retirePool.Get().(*[]Record)
+	if !ok {
+		b = new([]Record)
+	}
+	*b = append((*b)[:0], r)
+	return b
+}
+
+// EventKind says what happened to a connection.
+type EventKind uint8
+
+// Event kinds.
+const (
+	_          EventKind = iota
+	EventOpen            // a new connection was seen
+	EventState           // a packet changed an endpoint's state
+)
+
+// String returns "open" or "state".
+func (k EventKind) String() string {
+	switch k {
+	case EventOpen:
+		return "open"
+	case EventState:
+		return "state"
+	}
+	return "none"
+}
+
+// Event is a change of a connection, with its record right after it.
+type Event struct {
+	Kind   EventKind
+	TS     int64 // capture time of the packet, Unix nanoseconds
+	Record Record
+}
