@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 	"github.com/flowtrack/flowtrack/sockets"
 )
 
@@ -31,9 +31,10 @@ func startLocalSockets(ctx context.Context) *localSockets {
 	return l
 }
 
-// annotate looks a record up; it is export.JSON's and WriteTable's hook.
-func (l *localSockets) annotate(r *flows.Record) export.Local {
-	var out export.Local
+// lookup looks a record up, and counts the kernel's verdicts on its
+// states; it is the local.Lookup of the UI, export.JSON and WriteTable.
+func (l *localSockets) lookup(r *flows.Record) local.Info {
+	var out local.Info
 	cl, cok := l.res.Lookup(r.Client, r.Server)
 	sv, sok := l.res.Lookup(r.Server, r.Client)
 	switch {
@@ -42,12 +43,8 @@ func (l *localSockets) annotate(r *flows.Record) export.Local {
 	case sok && sv.PID != 0:
 		out.PID, out.Process = sv.PID, sv.Comm
 	}
-	if cok && !cl.Gone {
-		out.KernelClient = cl.KernelState.String()
-	}
-	if sok && !sv.Gone {
-		out.KernelServer = sv.KernelState.String()
-	}
+	out.KernelClient = local.Kernel{State: cl.KernelState, Known: cok && !cl.Gone}
+	out.KernelServer = local.Kernel{State: sv.KernelState, Known: sok && !sv.Gone}
 	l.count(r.ID, 1, cl.Compare(r.ClientState, r.LastSeen, cok))
 	l.count(r.ID, 2, sv.Compare(r.ServerState, r.LastSeen, sok))
 	return out

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/term"
 
 	"github.com/flowtrack/flowtrack/capture"
@@ -62,11 +59,11 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	// (main_local.go); the kernel is read in the background, once a
 	// second and when a connection opens, and looked up when the UI builds
 	// its rows.
-	local := s.local
-	if local == nil && s.Live {
+	sock := s.local
+	if sock == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
-		local = startLocalSockets(lctx)
-		defer local.res.Wait()
+		sock = startLocalSockets(lctx)
+		defer sock.res.Wait()
 		defer stopLocal()
 	}
 
@@ -75,14 +72,14 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	cfg.Transitions = uiTransitions
 	cfg.Changes = true // frames copy only what changed (ui/incremental.go)
 	cfg.OnRetire = retired.Add
-	if local != nil {
-		local.hook(&cfg)
+	if sock != nil {
+		sock.hook(&cfg)
 	}
 	table := flows.NewTable(cfg)
 	counters := &capture.Counters{}
 
 	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
-	src := newPolled(s.Src, s.Live)
+	src := capture.NewPolled(s.Src, s.Live)
 	var warnings []string // the resolver's, each said once
 	capCtx, stopCapture := context.WithCancel(ctx)
 	defer stopCapture()
@@ -111,6 +108,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	}()
 
 	status := func() ui.Status { // on the UI's builder goroutine
+		kernel, iface := src.Drops()
 		st := ui.Status{
 			Source:    name,
 			Filter:    s.Filter,
@@ -118,14 +116,14 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 			Packets:   counters.Frames.Load(),
 			Bytes:     counters.Bytes.Load(),
 			Malformed: counters.Malformed.Load(),
-			Dropped:   src.drops.Load(),
-			Progress:  math.Float64frombits(src.progress.Load()),
+			Dropped:   kernel + iface,
+			Progress:  src.Progress(),
 			Done:      done.Load(),
 		}
-		if local != nil {
-			st.KernelAgree, st.KernelDisagree = local.agree.Load(), local.disagree.Load()
+		if sock != nil {
+			st.KernelAgree, st.KernelDisagree = sock.agree.Load(), sock.disagree.Load()
 			mu.Lock()
-			warnings = append(warnings, local.res.Warnings()...)
+			warnings = append(warnings, sock.res.Warnings()...)
 			if len(warnings) > 0 {
 				st.Warning = warnings[len(warnings)-1]
 			}
@@ -150,64 +148,19 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
 	}
-	if local != nil {
-		ucfg.Local = func(r *flows.Record) ui.Local {
-			l := local.annotate(r) // counts the kernel's verdicts too
-			return ui.Local{PID: l.PID, Process: l.Process, KernelClient: l.KernelClient, KernelServer: l.KernelServer}
-		}
+	if sock != nil {
+		ucfg.Local = sock.lookup
 	}
 	uiErr := ui.Run(ctx, ucfg)
 	stopCapture()
 	<-finished
-	if local != nil && s.Report != nil {
+	if sock != nil && s.Report != nil {
 		for _, w := range warnings {
 			fmt.Fprintln(s.Report, "flowtrack:", w)
 		}
-		local.report(s.Report)
+		sock.report(s.Report)
 	}
 	return table, counters, errors.Join(uiErr, capErr)
-}
-
-// polled is a Source that reads, on the capture goroutine (a Source is not
-// safe for concurrent use), what the UI's header shows of it: a live
-// capture's kernel and interface drops every second, and the fraction of
-// a file read every tenth of a second, if the Source reports it with a
-// Progress method (optional: a file Source, or a Pacer over one, may).
-type polled struct {
-	capture.Source
-	live      bool
-	reporter  interface{ Progress() float64 } // nil if the Source has no progress
-	nextStats time.Time
-	nextProg  time.Time
-	drops     atomic.Uint64
-	progress  atomic.Uint64 // math.Float64bits of the last Progress
-}
-
-func newPolled(src capture.Source, live bool) *polled {
-	p := &polled{Source: src, live: live}
-	if r, ok := src.(interface{ Progress() float64 }); ok && !live {
-		p.reporter = r
-	}
-	return p
-}
-
-func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
-	if p.live || p.reporter != nil {
-		now := time.Now()
-		if p.live && now.After(p.nextStats) {
-			p.nextStats = now.Add(time.Second)
-			if st, err := p.Source.Stats(); err == nil {
-				p.drops.Store(st.PacketsDropped + st.IfDropped)
-			}
-		}
-		if p.reporter != nil && now.After(p.nextProg) {
-			p.nextProg = now.Add(100 * time.Millisecond)
-			if f := p.reporter.Progress(); f > 0 && f <= 1 {
-				p.progress.Store(math.Float64bits(f))
-			}
-		}
-	}
-	return p.Source.Next()
 }
 
 // isTerminal reports whether w is a terminal, where the interactive UI

@@ -8,16 +8,8 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
-
-// Local is what the local kernel says of a connection whose endpoint is on
-// this host: the process that owns the socket, and the kernel's own state
-// for each local endpoint ("" when not local or not known).
-type Local struct {
-	PID                        int
-	Process                    string
-	KernelClient, KernelServer string
-}
 
 // JSON writes records as NDJSON, one object per connection, in the field
 // order of the README's contract. It is safe for concurrent use.
@@ -25,7 +17,7 @@ type JSON struct {
 	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
 	// "kernel_server_state" to each record (live captures). An async
 	// writer calls it from its encoders' goroutines, at once.
-	Annotate func(*flows.Record) Local
+	Annotate local.Lookup
 
 	mu       sync.Mutex // guards the following
 	w        io.Writer
@@ -315,12 +307,15 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 		b = append(b, `,"process":`...)
 		b = strconv.AppendQuote(b, l.Process)
 		b = append(b, ',')
-		for _, f := range []struct{ name, v string }{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
-			if f.v != "" {
+		for _, f := range []struct {
+			name string
+			k    local.Kernel
+		}{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
+			if f.k.Known {
 				b = append(b, '"')
 				b = append(b, f.name...)
 				b = append(b, `":`...)
-				b = strconv.AppendQuote(b, f.v)
+				b = strconv.AppendQuote(b, f.k.State.String())
 				b = append(b, ',')
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // WriteTable writes records as a netstat-like table with a header line.
@@ -21,7 +22,7 @@ import (
 //
 // With annotate (live captures), a Process column names the local process
 // that owns the connection ("-" when unknown).
-func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) Local) error {
+func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
 	if annotate != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // ui is one run of the terminal UI. Its unexported state fields are owned by
@@ -46,7 +47,7 @@ type ui struct {
 	detailKey     flows.Key
 	detailRec     *flows.Record // last record the detail view got
 	detailRetired bool          // it had left the table
-	detailLocal   Local         // its process and kernel states then
+	detailLocal   local.Info    // its process and kernel states then
 	following     bool          // the UI, not the user, is moving the selection
 	barrier       bool          // a test waits for the frame to catch up
 	connCols      []colID       // the connection columns on screen, for s

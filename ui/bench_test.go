@@ -8,6 +8,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 	"github.com/flowtrack/flowtrack/sockets"
 )
 
@@ -64,10 +65,10 @@ func BenchmarkFrame(b *testing.B) {
 	if err := res.Refresh(); err != nil {
 		b.Log(err)
 	}
-	local := func(r *flows.Record) Local {
+	lookup := func(r *flows.Record) local.Info {
 		c, cok := res.Lookup(r.Client, r.Server)
 		s, sok := res.Lookup(r.Server, r.Client)
-		var l Local
+		var l local.Info
 		if cok {
 			l.PID, l.Process = c.PID, c.Comm
 		} else if sok {
@@ -101,7 +102,7 @@ func BenchmarkFrame(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if bc.local {
-				bl.local = local
+				bl.local = lookup
 				defer func() { bl.local = nil }()
 			}
 			u := &ui{theme: newTheme(false)}

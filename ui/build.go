@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // request is what the UI asks the builder for: every piece of UI state that
@@ -44,7 +45,7 @@ type frame struct {
 	detail *flows.Record // nil if not asked for, or gone
 	// detailRetired says the detail's connection has left the table.
 	detailRetired bool
-	detailLocal   Local // the detail's process and kernel states (Config.Local)
+	detailLocal   local.Info // the detail's process and kernel states (Config.Local)
 	procs         procNames
 	head          header
 
@@ -88,7 +89,7 @@ type builder struct {
 	status  func() Status
 	linger  int64
 	clock   func() time.Time
-	local   func(*flows.Record) Local
+	local   local.Lookup
 	names   Names
 
 	procs    procTable
@@ -336,7 +337,7 @@ func (b *builder) derived(req *request) *frame {
 	f := *b.shown
 	b.seq++
 	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
-	f.detail, f.detailRetired, f.detailLocal = nil, false, Local{}
+	f.detail, f.detailRetired, f.detailLocal = nil, false, local.Info{}
 	b.derive(&f, req)
 	return &f
 }

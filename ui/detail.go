@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // showDetail renders the detail view from the last record it got; gone
@@ -60,9 +61,9 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		// This host's kernel's own states, for the endpoints that are its
 		// sockets: how a user learns to trust the inference.
 		l := &u.detailLocal
-		kernel := func(name string, width int) string {
-			if s, ok := kernelState(name); ok {
-				return th.tagGroup[s.Group()] + pad("kernel: "+name, width) + "[-:-:-]"
+		kernel := func(k local.Kernel, width int) string {
+			if k.Known {
+				return th.tagGroup[k.State.Group()] + pad("kernel: "+k.State.String(), width) + "[-:-:-]"
 			}
 			return th.tagDim + pad("kernel: -", width) + "[-:-:-]"
 		}

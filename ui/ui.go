@@ -9,6 +9,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // Status is the capture's state, as the header line shows it.
@@ -37,17 +38,6 @@ type Status struct {
 	// example, without root, other users' processes); the detail view
 	// shows it for connections without a process.
 	Warning string
-}
-
-// Local is what this host's kernel says about a connection whose
-// endpoints are local, for the Process column and the detail view.
-type Local struct {
-	PID     int    // the process of the client's socket if local, else the server's; 0 if unknown
-	Process string // its command name
-	// KernelClient and KernelServer are the kernel's states of the client's
-	// and the server's sockets, as flows.State names; "" where the
-	// endpoint is not a socket of this host (or not yet seen).
-	KernelClient, KernelServer string
 }
 
 // Names gives host names for addresses (reverse DNS), as names.Resolver
@@ -97,7 +87,7 @@ type Config struct {
 	// column. It is called on the builder goroutine for every row of every
 	// snapshot, so it must be fast (a lookup in memory, no I/O) and safe
 	// for concurrent use. Nil (a replay): no Process column.
-	Local func(*flows.Record) Local
+	Local local.Lookup
 	// Names, if set, names hosts; the n key shows or hides the names.
 	Names Names
 	// ShowNames starts with the names shown; else addresses are numeric
