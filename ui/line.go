@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -64,18 +65,26 @@ func (l *lineView) MouseHandler() func(action tview.MouseAction, event *tcell.Ev
 }
 
 // part is one piece of a line: its text, a shorter form for narrow
-// screens, and its priority (lower survives longer).
+// screens, and its priority. fit shortens, then drops, the parts of the
+// highest priority first; it never drops a part of priority 0.
 type part struct {
 	text, short string
 	style       tcell.Style
 	prio        int
 	click       func()
+	// path says text is a file path: fit shortens it before anything else,
+	// to its base name, then, once the parts of priority 2 and up are
+	// short, with an ellipsis in the middle.
+	path bool
 }
+
+// minPath is the fewest characters an ellipsis leaves of a path.
+const minPath = 12
 
 // fit joins parts with two spaces, shortening and then dropping the
 // least important ones until the line fits in width.
 func fit(parts []part, width int, lead string) []seg {
-	length := func() int {
+	over := func() int {
 		n := strlen(lead)
 		for i, p := range parts {
 			if i > 0 {
@@ -83,16 +92,31 @@ func fit(parts []part, width int, lead string) []seg {
 			}
 			n += strlen(p.text)
 		}
-		return n
+		return n - width
 	}
-	for prio := 9; prio >= 0 && length() > width; prio-- {
+	for i := range parts {
+		if parts[i].path && over() > 0 {
+			parts[i].text = filepath.Base(parts[i].text)
+		}
+	}
+	for prio := 9; prio >= 0 && over() > 0; prio-- {
+		if prio == 1 {
+			for i := range parts {
+				if n := over(); parts[i].path && n > 0 {
+					parts[i].text = ellipsize(parts[i].text, max(strlen(parts[i].text)-n, minPath))
+				}
+			}
+			if over() <= 0 {
+				break
+			}
+		}
 		for i := range parts {
 			if parts[i].prio == prio && parts[i].short != "" {
 				parts[i].text = parts[i].short
 			}
 		}
 	}
-	for prio := 9; prio > 0 && length() > width; prio-- {
+	for prio := 9; prio > 0 && over() > 0; prio-- {
 		kept := parts[:0]
 		for _, p := range parts {
 			if p.prio != prio {
@@ -111,6 +135,18 @@ func fit(parts []part, width int, lead string) []seg {
 	return segs
 }
 
+// ellipsize shortens s to n characters with an ellipsis in the middle,
+// keeping a little more of the end (a file's extension, its date).
+func ellipsize(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n || n < 3 {
+		return s
+	}
+	head := (n - 1) / 2
+	tail := n - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
 // headerSegs is the first line: the capture's source and state.
 func (u *ui) headerSegs(width int) []seg {
 	th := u.theme
@@ -122,14 +158,14 @@ func (u *ui) headerSegs(width int) []seg {
 	if st.Err != "" {
 		parts = append(parts, part{text: "error: " + st.Err, style: th.warn})
 	}
-	src := st.Source
-	if src == "" {
-		src = "flowtrack"
+	src := part{text: st.Source, style: th.key, prio: 1, path: !st.Live}
+	switch {
+	case st.Source == "":
+		src.text, src.path = "flowtrack", false
+	case st.Live:
+		src.text += " (live)"
 	}
-	if st.Live {
-		src += " (live)"
-	}
-	parts = append(parts, part{text: src, style: th.key, prio: 1})
+	parts = append(parts, src)
 	if st.Filter != "" {
 		parts = append(parts, part{text: "filter " + st.Filter, prio: 6})
 	}
@@ -164,10 +200,10 @@ func (u *ui) headerSegs(width int) []seg {
 		short: fmtRate(h.pps) + " pkt/s",
 		prio:  4,
 	})
-	parts = append(parts, part{
+	parts = append(parts, part{ // what a person watches: shortened last, never dropped
 		text:  strconv.Itoa(h.active) + " active / " + strconv.FormatUint(h.total, 10) + " connections",
 		short: strconv.Itoa(h.active) + "/" + strconv.FormatUint(h.total, 10) + " conns",
-		prio:  2,
+		prio:  0,
 	})
 	if st.Dropped > 0 {
 		parts = append(parts, part{text: "dropped " + strconv.FormatUint(st.Dropped, 10), short: "drop " + fmtCount(st.Dropped), style: th.warn, prio: 0})
