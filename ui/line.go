@@ -150,10 +150,8 @@ func ellipsize(s string, n int) string {
 // headerSegs is the first line: the capture's source and state.
 func (u *ui) headerSegs(width int) []seg {
 	th := u.theme
-	f := u.frame
-	h := &f.head
+	h := &u.frame.head
 	st := &h.st
-	d := th.base
 	var parts []part
 	if st.Err != "" {
 		parts = append(parts, part{text: "error: " + st.Err, style: th.warn})
@@ -171,40 +169,59 @@ func (u *ui) headerSegs(width int) []seg {
 	}
 	ct := time.Unix(0, h.capture)
 	if h.capture <= 0 {
-		parts = append(parts, part{text: "waiting for packets", style: d, prio: 2})
+		parts = append(parts, part{text: "waiting for packets", style: th.base, prio: 2})
 	} else {
 		parts = append(parts, part{text: ct.UTC().Format("2006-01-02 15:04:05.000"), short: ct.UTC().Format("15:04:05"), prio: 2})
 	}
-	if r := u.cfg.Replay; r != nil {
-		switch {
-		case st.Done:
-			parts = append(parts, part{text: "end of file", style: th.key, prio: 1})
-		case r.Paused():
-			parts = append(parts, part{text: "PAUSED " + fmtSpeed(r.Speed()), short: "PAUSED", style: th.warn, prio: 1})
-		default:
-			t := "replay " + fmtSpeed(r.Speed())
-			if st.Progress > 0 {
-				t += " " + strconv.Itoa(int(st.Progress*100)) + "%"
-			}
-			parts = append(parts, part{text: t, short: fmtSpeed(r.Speed()), prio: 3})
-		}
-	} else if st.Done {
-		text := "end of input"
-		if st.Live {
-			text = "capture stopped"
-		}
-		parts = append(parts, part{text: text, style: th.key, prio: 1})
+	if p, ok := u.progressPart(st); ok {
+		parts = append(parts, p)
 	}
 	parts = append(parts, part{
 		text:  fmtRate(h.pps) + " pkt/s " + fmtRate(h.bps) + "B/s",
 		short: fmtRate(h.pps) + " pkt/s",
 		prio:  4,
-	})
-	parts = append(parts, part{ // what a person watches: shortened last, never dropped
+	}, part{ // what a person watches: shortened last, never dropped
 		text:  strconv.Itoa(h.active) + " active / " + strconv.FormatUint(h.total, 10) + " connections",
 		short: strconv.Itoa(h.active) + "/" + strconv.FormatUint(h.total, 10) + " conns",
 		prio:  0,
 	})
+	parts = u.appendWarnings(parts, h)
+	if h.unshown > 0 {
+		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
+	}
+	return fit(parts, width, " ")
+}
+
+// progressPart says how far a replay is, or that the capture ended; ok is
+// false for a live capture still running.
+func (u *ui) progressPart(st *Status) (p part, ok bool) {
+	th := u.theme
+	r := u.cfg.Replay
+	switch {
+	case r == nil && !st.Done:
+		return p, false
+	case r == nil && st.Live:
+		return part{text: "capture stopped", style: th.key, prio: 1}, true
+	case r == nil:
+		return part{text: "end of input", style: th.key, prio: 1}, true
+	case st.Done:
+		return part{text: "end of file", style: th.key, prio: 1}, true
+	case r.Paused():
+		return part{text: "PAUSED " + fmtSpeed(r.Speed()), short: "PAUSED", style: th.warn, prio: 1}, true
+	}
+	t := "replay " + fmtSpeed(r.Speed())
+	if st.Progress > 0 {
+		t += " " + strconv.Itoa(int(st.Progress*100)) + "%"
+	}
+	return part{text: t, short: fmtSpeed(r.Speed()), prio: 3}, true
+}
+
+// appendWarnings appends what was lost or doubtful: drops, malformed
+// packets, evictions, and how often this host's kernel confirmed an
+// inferred state.
+func (u *ui) appendWarnings(parts []part, h *header) []part {
+	th := u.theme
+	st := &h.st
 	if st.Dropped > 0 {
 		parts = append(parts, part{text: "dropped " + strconv.FormatUint(st.Dropped, 10), short: "drop " + fmtCount(st.Dropped), style: th.warn, prio: 0})
 	}
@@ -215,7 +232,6 @@ func (u *ui) headerSegs(width int) []seg {
 		parts = append(parts, part{text: "evicted " + strconv.FormatUint(h.evicted, 10), short: "evict " + fmtCount(h.evicted), style: th.warn, prio: 0})
 	}
 	if n := st.KernelAgree + st.KernelDisagree; n > 0 {
-		// How often this host's kernel confirmed an inferred state.
 		p := part{
 			text:  "kernel agreed " + strconv.FormatUint(st.KernelAgree, 10) + "/" + strconv.FormatUint(n, 10),
 			short: "kernel " + fmtCount(st.KernelAgree) + "/" + fmtCount(n),
@@ -226,10 +242,7 @@ func (u *ui) headerSegs(width int) []seg {
 		}
 		parts = append(parts, p)
 	}
-	if h.unshown > 0 {
-		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
-	}
-	return fit(parts, width, " ")
+	return parts
 }
 
 // barSegs is the second line: the views, and what limits or freezes the
