@@ -66,7 +66,6 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		defer sock.res.Wait()
 		defer stopLocal()
 	}
-
 	retired := ui.NewRetired(0)
 	cfg := s.Table
 	cfg.Transitions = uiTransitions
@@ -75,73 +74,13 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	if sock != nil {
 		sock.hook(&cfg)
 	}
-	table := flows.NewTable(cfg)
-	counters := &capture.Counters{}
-
-	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
-	src := capture.NewPolled(s.Src, s.Live)
-	var warnings []string // the resolver's, each said once
-	capCtx, stopCapture := context.WithCancel(ctx)
-	defer stopCapture()
-	if s.Duration > 0 {
-		var cancel context.CancelFunc
-		capCtx, cancel = context.WithTimeout(capCtx, s.Duration)
-		defer cancel()
-	}
-	var (
-		mu     sync.Mutex // guards capErr and warnings
-		capErr error
-		done   atomic.Bool
-	)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		if s.Live {
-			stop := tickLive(table, nil)
-			defer stop()
-		}
-		err := capture.Run(capCtx, src, capture.NewDecoder(), counters, s.MaxFrames, table.Apply)
-		mu.Lock()
-		capErr = err
-		mu.Unlock()
-		done.Store(true)
-	}()
-
-	status := func() ui.Status { // on the UI's builder goroutine
-		kernel, iface := src.Drops()
-		st := ui.Status{
-			Source:    name,
-			Filter:    s.Filter,
-			Live:      s.Live,
-			Packets:   counters.Frames.Load(),
-			Bytes:     counters.Bytes.Load(),
-			Malformed: counters.Malformed.Load(),
-			Dropped:   kernel + iface,
-			Progress:  src.Progress(),
-			Done:      done.Load(),
-		}
-		if sock != nil {
-			st.KernelAgree, st.KernelDisagree = sock.agree.Load(), sock.disagree.Load()
-			mu.Lock()
-			warnings = append(warnings, sock.res.Warnings()...)
-			if len(warnings) > 0 {
-				st.Warning = warnings[len(warnings)-1]
-			}
-			mu.Unlock()
-		}
-		if st.Done {
-			mu.Lock()
-			if capErr != nil {
-				st.Err = capErr.Error()
-			}
-			mu.Unlock()
-		}
-		return st
-	}
+	c := &uiCapture{s: &s, sock: sock, table: flows.NewTable(cfg)}
+	c.start(ctx)
+	defer c.stop()
 	ucfg := ui.Config{
-		Table:     table,
+		Table:     c.table,
 		Retired:   retired,
-		Status:    status,
+		Status:    c.status,
 		Replay:    s.Replay,
 		Linger:    s.Linger,
 		Screen:    s.Screen,
@@ -152,15 +91,95 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		ucfg.Local = sock.lookup
 	}
 	uiErr := ui.Run(ctx, ucfg)
-	stopCapture()
-	<-finished
+	c.stop()
 	if sock != nil && s.Report != nil {
-		for _, w := range warnings {
+		for _, w := range c.warnings {
 			fmt.Fprintln(s.Report, "flowtrack:", w)
 		}
 		sock.report(s.Report)
 	}
-	return table, counters, errors.Join(uiErr, capErr)
+	return c.table, &c.counters, errors.Join(uiErr, c.err)
+}
+
+// uiCapture is the capture that runs behind the interactive view, and
+// what the view's header shows of it.
+type uiCapture struct {
+	s        *uiSession
+	sock     *localSockets // a live capture's; nil for a replay
+	table    *flows.Table
+	name     string
+	src      *capture.Polled
+	counters capture.Counters
+	done     atomic.Bool
+	cancel   context.CancelFunc
+	finished chan struct{}
+
+	mu       sync.Mutex // guards err and warnings
+	err      error      // the capture's, once done
+	warnings []string   // the resolver's, each said once
+}
+
+// start runs the capture into the table on a goroutine of its own, until
+// it ends, ctx is done or stop is called.
+func (c *uiCapture) start(ctx context.Context) {
+	c.name = c.s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
+	c.src = capture.NewPolled(c.s.Src, c.s.Live)
+	ctx, cancel := context.WithCancel(ctx)
+	c.cancel = cancel
+	if c.s.Duration > 0 {
+		var stopTimer context.CancelFunc
+		ctx, stopTimer = context.WithTimeout(ctx, c.s.Duration)
+		c.cancel = func() { stopTimer(); cancel() }
+	}
+	c.finished = make(chan struct{})
+	go func() {
+		defer close(c.finished)
+		if c.s.Live {
+			stop := tickLive(c.table, nil)
+			defer stop()
+		}
+		err := capture.Run(ctx, c.src, capture.NewDecoder(), &c.counters, c.s.MaxFrames, c.table.Apply)
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		c.done.Store(true)
+	}()
+}
+
+// stop stops the capture and waits for it to return.
+func (c *uiCapture) stop() {
+	c.cancel()
+	<-c.finished
+}
+
+// status is the header's view of the capture; the UI calls it on its
+// builder goroutine.
+func (c *uiCapture) status() ui.Status {
+	kernel, iface := c.src.Drops()
+	st := ui.Status{
+		Source:    c.name,
+		Filter:    c.s.Filter,
+		Live:      c.s.Live,
+		Packets:   c.counters.Frames.Load(),
+		Bytes:     c.counters.Bytes.Load(),
+		Malformed: c.counters.Malformed.Load(),
+		Dropped:   kernel + iface,
+		Progress:  c.src.Progress(),
+		Done:      c.done.Load(),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sock != nil {
+		st.KernelAgree, st.KernelDisagree = c.sock.agree.Load(), c.sock.disagree.Load()
+		c.warnings = append(c.warnings, c.sock.res.Warnings()...)
+		if len(c.warnings) > 0 {
+			st.Warning = c.warnings[len(c.warnings)-1]
+		}
+	}
+	if st.Done && c.err != nil {
+		st.Err = c.err.Error()
+	}
+	return st
 }
 
 // isTerminal reports whether w is a terminal, where the interactive UI

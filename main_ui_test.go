@@ -189,43 +189,52 @@ func waitScreen(t *testing.T, screen *shotScreen, want ...string) string {
 	}
 }
 
-// TestInteractiveLocal runs a live session over a connection of the test's
-// own on loopback, its handshake fed to the UI as captured frames: the
-// Process column names this process (the sockets are read from the kernel
-// in the background), the header counts the kernel's agreement with both
-// ends' states, and the report says so once the UI ends.
-func TestInteractiveLocal(t *testing.T) {
+// loopbackConn opens a connection of the test's own on loopback, for the
+// length of the test, and returns its ends and what this host's kernel
+// says of the client's socket.
+func loopbackConn(t *testing.T) (client, server netip.AddrPort, owner sockets.Owner) {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		testenv.Missing(t, "no loopback: %v", err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
 			accepted <- c
 		}
+		close(accepted)
 	}()
 	cl, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	defer func() {
+	t.Cleanup(func() {
+		cl.Close()
 		if c := <-accepted; c != nil {
 			c.Close()
 		}
-	}()
-	client := netip.MustParseAddrPort(cl.LocalAddr().String())
-	server := netip.MustParseAddrPort(ln.Addr().String())
+	})
+	client = netip.MustParseAddrPort(cl.LocalAddr().String())
+	server = netip.MustParseAddrPort(ln.Addr().String())
 	probe := sockets.New()
 	_ = probe.Refresh()
 	owner, ok := probe.Lookup(client, server)
 	if !ok || owner.PID != os.Getpid() || owner.Comm == "" {
 		testenv.Missing(t, "this host's sockets cannot be read here (%v): no process to show", probe.Warnings())
 	}
+	return client, server, owner
+}
 
+// TestInteractiveLocal runs a live session over a connection of the test's
+// own on loopback, its handshake fed to the UI as captured frames: the
+// Process column names this process (the sockets are read from the kernel
+// in the background), the header counts the kernel's agreement with both
+// ends' states, and the report says so once the UI ends.
+func TestInteractiveLocal(t *testing.T) {
+	client, server, owner := loopbackConn(t)
 	src := &fakeLive{frames: make(chan []byte, 3)}
 	src.frames <- tcpFrame(t, client, server, true, false, 1000, 0)
 	src.frames <- tcpFrame(t, server, client, true, true, 5000, 1001)

@@ -140,59 +140,77 @@ func (d *decoder) decode(b []byte) (*message, error) {
 			return nil, fmt.Errorf("set %d at %d: bad length %d", id, off, l)
 		}
 		body := b[off+4 : off+l]
+		var err error
 		switch {
 		case id == 2:
-			for len(body) > 0 {
-				if len(body) < 4 {
-					return nil, errors.New("template record header cut short")
-				}
-				tid, n := be.Uint16(body), int(be.Uint16(body[2:]))
-				body = body[4:]
-				var fs []wireField
-				for range n {
-					if len(body) < 4 {
-						return nil, fmt.Errorf("template %d cut short", tid)
-					}
-					f := wireField{ie: ie{id: be.Uint16(body)}, length: int(be.Uint16(body[2:]))}
-					body = body[4:]
-					if f.id&0x8000 != 0 {
-						if len(body) < 4 {
-							return nil, fmt.Errorf("template %d: enterprise number cut short", tid)
-						}
-						f.id &^= 0x8000
-						f.pen = be.Uint32(body)
-						body = body[4:]
-					}
-					fs = append(fs, f)
-				}
-				d.templates[tid], m.templates[tid] = fs, fs
-			}
+			err = d.templateSet(m, body)
 		case id >= 256:
-			fs, ok := d.templates[id]
-			if !ok {
-				return nil, fmt.Errorf("data set %d before its template", id)
-			}
-			size := 0
-			for _, f := range fs {
-				size += f.length
-			}
-			for len(body) >= size {
-				r := wireRecord{template: id, v: make(map[ie][]byte)}
-				for _, f := range fs {
-					r.v[f.ie] = body[:f.length]
-					body = body[f.length:]
-				}
-				m.records = append(m.records, r)
-			}
-			if len(body) >= 4 { // RFC 7011 allows padding shorter than a record only
-				return nil, fmt.Errorf("data set %d: %d bytes left over", id, len(body))
-			}
+			err = d.dataSet(m, id, body)
 		default:
-			return nil, fmt.Errorf("unexpected set ID %d", id)
+			err = fmt.Errorf("unexpected set ID %d", id)
+		}
+		if err != nil {
+			return nil, err
 		}
 		off += l
 	}
 	return m, nil
+}
+
+// templateSet decodes the templates of a template set (ID 2) into m and
+// remembers them for the session.
+func (d *decoder) templateSet(m *message, body []byte) error {
+	be := binary.BigEndian
+	for len(body) > 0 {
+		if len(body) < 4 {
+			return errors.New("template record header cut short")
+		}
+		tid, n := be.Uint16(body), int(be.Uint16(body[2:]))
+		body = body[4:]
+		var fs []wireField
+		for range n {
+			if len(body) < 4 {
+				return fmt.Errorf("template %d cut short", tid)
+			}
+			f := wireField{ie: ie{id: be.Uint16(body)}, length: int(be.Uint16(body[2:]))}
+			body = body[4:]
+			if f.id&0x8000 != 0 {
+				if len(body) < 4 {
+					return fmt.Errorf("template %d: enterprise number cut short", tid)
+				}
+				f.id &^= 0x8000
+				f.pen = be.Uint32(body)
+				body = body[4:]
+			}
+			fs = append(fs, f)
+		}
+		d.templates[tid], m.templates[tid] = fs, fs
+	}
+	return nil
+}
+
+// dataSet decodes the records of data set id, by its template, into m.
+func (d *decoder) dataSet(m *message, id uint16, body []byte) error {
+	fs, ok := d.templates[id]
+	if !ok {
+		return fmt.Errorf("data set %d before its template", id)
+	}
+	size := 0
+	for _, f := range fs {
+		size += f.length
+	}
+	for len(body) >= size {
+		r := wireRecord{template: id, v: make(map[ie][]byte)}
+		for _, f := range fs {
+			r.v[f.ie] = body[:f.length]
+			body = body[f.length:]
+		}
+		m.records = append(m.records, r)
+	}
+	if len(body) >= 4 { // RFC 7011 allows padding shorter than a record only
+		return fmt.Errorf("data set %d: %d bytes left over", id, len(body))
+	}
+	return nil
 }
 
 // udpCollector is a UDP socket on loopback that collects messages.
@@ -567,20 +585,6 @@ func TestIPFIXTCP(t *testing.T) {
 		cv.handshake(0)
 		x.Retire(tab.Flush())
 	}
-	// readMsg reads one message from a stream: its header says its length.
-	readMsg := func(c net.Conn, dec *decoder) (*message, error) {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		hdr := make([]byte, 16)
-		if _, err := io.ReadFull(c, hdr); err != nil {
-			return nil, err
-		}
-		b := make([]byte, binary.BigEndian.Uint16(hdr[2:]))
-		copy(b, hdr)
-		if _, err := io.ReadFull(c, b[16:]); err != nil {
-			return nil, err
-		}
-		return dec.decode(b)
-	}
 	for session := range 2 {
 		c, err := ln.Accept()
 		if err != nil {
@@ -618,6 +622,21 @@ func TestIPFIXTCP(t *testing.T) {
 	}
 }
 
+// readMsg reads one message from a stream: its header says its length.
+func readMsg(c net.Conn, dec *decoder) (*message, error) {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 16)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint16(hdr[2:]))
+	copy(b, hdr)
+	if _, err := io.ReadFull(c, b[16:]); err != nil {
+		return nil, err
+	}
+	return dec.decode(b)
+}
+
 func TestParseIPFIXAddr(t *testing.T) {
 	for _, c := range []struct{ in, network, hostport, err string }{
 		{"127.0.0.1:4739", "udp", "127.0.0.1:4739", ""},
@@ -640,7 +659,7 @@ func TestParseIPFIXAddr(t *testing.T) {
 	}
 }
 
-func TestTCPFlagsAndReasons(t *testing.T) {
+func TestTCPFlagsAndReason(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("192.0.2.1:40000"), netip.MustParseAddrPort("198.51.100.7:443")
 	one := func(build func(cv *conversation)) flows.Record {
 		tab := flows.NewTable(flows.Config{})
@@ -681,9 +700,13 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 			t.Errorf("%s: stopped with %v, want %v", c.name, got, c.stop)
 		}
 	}
+}
 
-	// Why the table retired a record. A table of one shard holding three
-	// connections at most evicts one when a fourth comes.
+// TestRetireReasons: why the table retired a record. A table of one shard
+// holding three connections at most evicts one when a fourth comes.
+func TestRetireReasons(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("192.0.2.1:40000"), netip.MustParseAddrPort("198.51.100.7:443")
+	A := flows.ACK
 	type retirement struct {
 		r      flows.Record
 		reason EndReason

@@ -297,93 +297,47 @@ func AppendJSON(b []byte, r *flows.Record) []byte {
 // and the closing brace.
 func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	if j.Annotate != nil {
-		l := j.Annotate(r)
-		b = append(b, `"pid":`...)
-		if l.PID > 0 {
-			b = strconv.AppendInt(b, int64(l.PID), 10)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `,"process":`...)
-		b = strconv.AppendQuote(b, l.Process)
-		b = append(b, ',')
-		for _, f := range []struct {
-			name string
-			k    local.Kernel
-		}{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
-			if f.k.Known {
-				b = append(b, '"')
-				b = append(b, f.name...)
-				b = append(b, `":`...)
-				b = strconv.AppendQuote(b, f.k.State.String())
-				b = append(b, ',')
-			}
-		}
+		b = appendLocal(b, j.Annotate(r))
 	}
 	return appendFields(b, r, tt)
 }
 
-// appendFields appends r's fields and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
-	// Every string here is plain ASCII without quotes or backslashes
-	// (addresses, state names, Zeek's codes and history letters): they are
-	// written between quotes as they are, which strconv.AppendQuote made a
-	// measurable part of writing a million records.
-	key := func(name string) {
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":"`...)
-	}
-	str := func(name, v string) {
-		key(name)
-		b = append(b, v...)
-		b = append(b, `",`...)
-	}
-	num := func(name string, v uint64) {
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, v, 10)
-		b = append(b, ',')
-	}
-	str("proto", "tcp")
-	key("client")
-	b = append(r.Client.AppendTo(b), `",`...)
-	key("server")
-	b = append(r.Server.AppendTo(b), `",`...)
-	str("client_state", r.ClientState.String())
-	str("server_state", r.ServerState.String())
-	b = append(b, `"midstream":`...)
-	b = strconv.AppendBool(b, r.Midstream)
-	b = append(b, ',')
-	str("role", r.Role.String())
-	num("packets_c2s", r.C2S.Packets)
-	num("packets_s2c", r.S2C.Packets)
-	num("bytes_c2s", r.C2S.Bytes)
-	num("bytes_s2c", r.S2C.Bytes)
-	num("payload_c2s", r.C2S.Payload)
-	num("payload_s2c", r.S2C.Payload)
-	num("retransmits_c2s", r.C2S.Retransmits)
-	num("retransmits_s2c", r.S2C.Retransmits)
-	num("gaps_c2s", r.C2S.Gaps)
-	num("gaps_s2c", r.S2C.Gaps)
-	b = append(b, `"rtt_ms":`...)
-	if r.RTT >= 0 {
-		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
+// appendLocal appends what this host knows of the connection's endpoints:
+// "pid" and "process", and the kernel's state of each endpoint it lists.
+func appendLocal(b []byte, l local.Info) []byte {
+	b = append(b, `"pid":`...)
+	if l.PID > 0 {
+		b = strconv.AppendInt(b, int64(l.PID), 10)
 	} else {
 		b = append(b, "null"...)
 	}
+	b = append(b, `,"process":`...)
+	b = strconv.AppendQuote(b, l.Process) // a command name may hold anything
 	b = append(b, ',')
-	key("first_seen")
-	var first, last *timeText // nil: formatted without remembering
-	if tt != nil {
-		first, last = &tt[0], &tt[1]
+	if l.KernelClient.Known {
+		b = appendString(b, "kernel_client_state", l.KernelClient.State.String())
 	}
-	b = append(first.append(b, r.FirstSeen), `",`...)
-	key("last_seen")
-	b = append(last.append(b, r.LastSeen), `",`...)
-	str("conn_state", r.ConnState())
-	str("history", r.History())
+	if l.KernelServer.Known {
+		b = appendString(b, "kernel_server_state", l.KernelServer.State.String())
+	}
+	return b
+}
+
+// appendFields appends r's fields and the closing brace.
+func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
+	b = appendString(b, "proto", "tcp")
+	b = append(r.Client.AppendTo(appendKey(b, "client")), `",`...)
+	b = append(r.Server.AppendTo(appendKey(b, "server")), `",`...)
+	b = appendString(b, "client_state", r.ClientState.String())
+	b = appendString(b, "server_state", r.ServerState.String())
+	b = append(b, `"midstream":`...)
+	b = strconv.AppendBool(b, r.Midstream)
+	b = append(b, ',')
+	b = appendString(b, "role", r.Role.String())
+	b = appendCounters(b, r)
+	b = appendTimes(b, r, tt)
+	b = appendString(b, "conn_state", r.ConnState())
+	b = appendString(b, "history", r.History())
 	if r.End == flows.EndEvicted {
 		b = append(b, `"evicted":true,`...)
 	}
@@ -399,4 +353,71 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	}
 	b[len(b)-1] = '}'
 	return b
+}
+
+// appendCounters appends the packets, bytes, payload bytes, retransmitted
+// segments and gaps of each direction.
+func appendCounters(b []byte, r *flows.Record) []byte {
+	for _, f := range [...]struct {
+		name string
+		c2s  uint64
+		s2c  uint64
+	}{
+		{"packets", r.C2S.Packets, r.S2C.Packets},
+		{"bytes", r.C2S.Bytes, r.S2C.Bytes},
+		{"payload", r.C2S.Payload, r.S2C.Payload},
+		{"retransmits", r.C2S.Retransmits, r.S2C.Retransmits},
+		{"gaps", r.C2S.Gaps, r.S2C.Gaps},
+	} {
+		b = appendNumber(b, f.name, "_c2s", f.c2s)
+		b = appendNumber(b, f.name, "_s2c", f.s2c)
+	}
+	return b
+}
+
+// appendTimes appends the handshake RTT and the first and last times the
+// connection was seen; tt, if not nil, remembers the last times formatted.
+func appendTimes(b []byte, r *flows.Record, tt *recordTimes) []byte {
+	b = append(b, `"rtt_ms":`...)
+	if r.RTT >= 0 {
+		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	var first, last *timeText // nil: formatted without remembering
+	if tt != nil {
+		first, last = &tt[0], &tt[1]
+	}
+	b = append(first.append(appendKey(b, "first_seen"), r.FirstSeen), `",`...)
+	b = append(last.append(appendKey(b, "last_seen"), r.LastSeen), `",`...)
+	return b
+}
+
+// Every string value of a record is plain ASCII without quotes or
+// backslashes (addresses, state names, Zeek's codes and history letters),
+// so appendKey and appendString write it between quotes as it is, without
+// the cost of strconv.AppendQuote's escaping on the hot path.
+
+// appendKey appends `"name":"`, the start of a string field.
+func appendKey(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, `":"`...)
+}
+
+// appendString appends a string field and a comma.
+func appendString(b []byte, name, v string) []byte {
+	b = append(appendKey(b, name), v...)
+	return append(b, `",`...)
+}
+
+// appendNumber appends the number field name+suffix and a comma.
+func appendNumber(b []byte, name, suffix string, v uint64) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, suffix...)
+	b = append(b, `":`...)
+	b = strconv.AppendUint(b, v, 10)
+	return append(b, ',')
 }
