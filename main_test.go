@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,32 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtrack/flowtrack/internal/jsonrec"
 	"github.com/flowtrack/flowtrack/internal/oracle"
 )
 
 // jsonRecord is the JSON contract as a client would decode it.
-type jsonRecord struct {
-	Proto          string   `json:"proto"`
-	Client         string   `json:"client"`
-	Server         string   `json:"server"`
-	ClientState    string   `json:"client_state"`
-	ServerState    string   `json:"server_state"`
-	Midstream      bool     `json:"midstream"`
-	PacketsC2S     uint64   `json:"packets_c2s"`
-	PacketsS2C     uint64   `json:"packets_s2c"`
-	BytesC2S       uint64   `json:"bytes_c2s"`
-	BytesS2C       uint64   `json:"bytes_s2c"`
-	PayloadC2S     uint64   `json:"payload_c2s"`
-	PayloadS2C     uint64   `json:"payload_s2c"`
-	RetransmitsC2S uint64   `json:"retransmits_c2s"`
-	RetransmitsS2C uint64   `json:"retransmits_s2c"`
-	RTTms          *float64 `json:"rtt_ms"`
-	FirstSeen      string   `json:"first_seen"`
-	LastSeen       string   `json:"last_seen"`
-	ConnState      string   `json:"conn_state"`
-	History        string   `json:"history"`
-	VLAN           []int    `json:"vlan"`
-}
+type jsonRecord = jsonrec.Record
 
 // flowtrack runs the command with args and returns its exit code, the
 // records it printed and its stderr.
@@ -47,15 +26,9 @@ func flowtrack(t *testing.T, args ...string) (int, []jsonRecord, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
-	var recs []jsonRecord
-	sc := bufio.NewScanner(&stdout)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r jsonRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("flowtrack %v: bad JSON line %q: %v", args, sc.Text(), err)
-		}
-		recs = append(recs, r)
+	recs, err := jsonrec.Read(&stdout)
+	if err != nil {
+		t.Fatalf("flowtrack %v: bad JSON: %v", args, err)
 	}
 	return code, recs, stderr.String()
 }
@@ -124,7 +97,10 @@ func TestCountsMatchTshark(t *testing.T) {
 			if cut != (code != 0) {
 				t.Fatalf("exit code %d (stderr %q)", code, stderr)
 			}
-			want := oracle.Streams(t, filepath.Join("pcaps", "oracle", name+".streams.tsv"))
+			want, err := oracle.Streams(filepath.Join("pcaps", "oracle", name+".streams.tsv"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			got := ours(recs)
 			if fb, ok := fragmentBytes[name]; ok {
 				for _, c := range want {
@@ -257,47 +233,28 @@ func TestKernelStates(t *testing.T) {
 			for _, r := range recs {
 				last[[2]string{r.Client, r.Server}] = r
 			}
-			data, err := os.ReadFile(ssFile)
+			ss, err := oracle.ReadSS(ssFile)
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := 0
-			for _, line := range strings.Split(string(data), "\n") {
-				f := strings.Split(line, "\t")
-				if strings.HasPrefix(line, "#") || len(f) != 4 {
-					continue
-				}
-				n++
-				r, ok := last[[2]string{f[0], f[1]}]
+			if len(ss.Conns) == 0 {
+				t.Fatal("no connections in the ss file")
+			}
+			for _, c := range ss.Conns {
+				r, ok := last[[2]string{c.Client, c.Server}]
 				if !ok {
-					t.Errorf("%s -> %s: no record", f[0], f[1])
+					t.Errorf("%s -> %s: no record", c.Client, c.Server)
 					continue
 				}
-				wc, ws := ssState(t, f[2]), ssState(t, f[3])
+				wc, _ := oracle.SSState(c.ClientState)
+				ws, _ := oracle.SSState(c.ServerState)
 				if r.ClientState != wc || r.ServerState != ws {
 					t.Errorf("%s -> %s: client %s server %s; ss: client %s server %s",
-						f[0], f[1], r.ClientState, r.ServerState, wc, ws)
+						c.Client, c.Server, r.ClientState, r.ServerState, wc, ws)
 				}
-			}
-			if n == 0 {
-				t.Fatal("no connections in the ss file")
 			}
 		})
 	}
-}
-
-// ssState converts ss's state name to netstat's.
-func ssState(t *testing.T, s string) string {
-	names := map[string]string{
-		"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECEIVED",
-		"FIN-WAIT-1": "FIN_WAIT_1", "FIN-WAIT-2": "FIN_WAIT_2", "CLOSE-WAIT": "CLOSE_WAIT",
-		"CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK", "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSED",
-	}
-	n, ok := names[s]
-	if !ok {
-		t.Fatalf("unknown ss state %q", s)
-	}
-	return n
 }
 
 // zeekDeviations are history letters left out of the comparison, per
@@ -364,7 +321,10 @@ func TestZeekBaselines(t *testing.T) {
 // compareConnLog compares flowtrack's records of a capture with Zeek's
 // conn.log of it, connection by connection in order per 4-tuple.
 func compareConnLog(t *testing.T, name, log string) {
-	want := oracle.ConnLog(t, log)
+	want, err := oracle.ConnLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(want) == 0 {
 		t.Fatal("no TCP connections in the baseline")
 	}

@@ -1,8 +1,9 @@
-// Package oracle reads the independent truths that tests compare
-// flowtrack with (pcaps/README.md): tshark's per-stream counts of each
-// bundled capture (pcaps/oracle) and Zeek's conn.log baselines
-// (pcaps/baselines). It is for tests: a file it cannot read fails the
-// test.
+// Package oracle reads the independent truths that flowtrack is checked
+// against (pcaps/README.md): tshark's per-stream counts of each bundled
+// capture (pcaps/oracle), Zeek's conn.log baselines (pcaps/baselines), and
+// the kernel's own states of the connections in pcaps/kernel, as `ss`
+// listed them. Tests and the tools that check flowtrack read them through
+// here, never through flowtrack's own code.
 package oracle
 
 import (
@@ -12,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"testing"
 )
 
 // Pair is a 4-tuple without its direction: A is the lower endpoint (by
@@ -66,52 +66,65 @@ func (c Counts) dirs(p Pair) *[2]Dir {
 // two endpoints' address and port, then packets, frame bytes and payload
 // bytes each way) and sums them per pair, since tshark splits
 // conversations differently (pcaps/README.md).
-func Streams(t testing.TB, path string) Counts {
-	t.Helper()
+func Streams(path string) (Counts, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	out := Counts{}
 	sc := bufio.NewScanner(f)
 	sc.Scan() // the header
 	for line := 2; sc.Scan(); line++ {
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) < 11 {
-			t.Fatalf("%s:%d: %d fields, want 11: %q", path, line, len(c), sc.Text())
+		if err := out.addStream(sc.Text()); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
-		n := make([]uint64, 0, 8)
-		for _, s := range append([]string{c[2], c[4]}, c[5:11]...) {
-			v, err := strconv.ParseUint(s, 10, 64)
-			if err != nil {
-				t.Fatalf("%s:%d: %v", path, line, err)
-			}
-			n = append(n, v)
-		}
-		a, b := addrPort(t, c[1], n[0]), addrPort(t, c[3], n[1])
-		p, dir := PairOf(a, b)
-		d := out.dirs(p)
-		d[dir].Packets += n[2]
-		d[1-dir].Packets += n[3]
-		d[dir].FrameBytes += n[4]
-		d[1-dir].FrameBytes += n[5]
-		d[dir].Payload += n[6]
-		d[1-dir].Payload += n[7]
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return out, sc.Err()
 }
 
-func addrPort(t testing.TB, addr string, port uint64) netip.AddrPort {
-	t.Helper()
-	a, err := netip.ParseAddr(addr)
-	if err != nil || port > 65535 {
-		t.Fatalf("bad endpoint %s port %d (%v)", addr, port, err)
+// addStream adds one line of a .streams.tsv.
+func (c Counts) addStream(line string) error {
+	f := strings.Split(line, "\t")
+	if len(f) < 11 {
+		return fmt.Errorf("%d fields, want 11: %q", len(f), line)
 	}
-	return netip.AddrPortFrom(a, uint16(port))
+	n := make([]uint64, 0, 8)
+	for _, s := range append([]string{f[2], f[4]}, f[5:11]...) {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		n = append(n, v)
+	}
+	a, err := addrPort(f[1], n[0])
+	if err != nil {
+		return err
+	}
+	b, err := addrPort(f[3], n[1])
+	if err != nil {
+		return err
+	}
+	p, dir := PairOf(a, b)
+	d := c.dirs(p)
+	d[dir].Packets += n[2]
+	d[1-dir].Packets += n[3]
+	d[dir].FrameBytes += n[4]
+	d[1-dir].FrameBytes += n[5]
+	d[dir].Payload += n[6]
+	d[1-dir].Payload += n[7]
+	return nil
+}
+
+func addrPort(addr string, port uint64) (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("port %d", port)
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
 }
 
 // Complaint returns what tshark said about a capture it could not read in
@@ -133,13 +146,15 @@ type Conn struct {
 	Pkts                 [2]int // orig_pkts and resp_pkts; -1 where the log has no such column
 }
 
+// String names a connection as Zeek's id fields do.
+func (c Conn) String() string { return fmt.Sprintf("%v -> %v", c.Orig, c.Resp) }
+
 // ConnLog reads the TCP connections of a Zeek conn.log, whole (a #fields
 // header) or cut by zeek-cut (a first line of column names from "ts").
-func ConnLog(t testing.TB, path string) []Conn {
-	t.Helper()
+func ConnLog(path string) ([]Conn, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var cols map[string]int
 	var out []Conn
@@ -152,19 +167,23 @@ func ConnLog(t testing.TB, path string) []Conn {
 			cols = columns(f)
 		case line == "" || strings.HasPrefix(line, "#"):
 		case cols == nil:
-			t.Fatalf("%s:%d: a connection before the header", path, i+1)
+			return nil, fmt.Errorf("%s:%d: a connection before the header", path, i+1)
 		case len(f) < len(cols):
-			t.Fatalf("%s:%d: %d fields, want %d", path, i+1, len(f), len(cols))
+			return nil, fmt.Errorf("%s:%d: %d fields, want %d", path, i+1, len(f), len(cols))
 		default:
-			if c, ok := conn(t, cols, f); ok {
+			c, ok, err := conn(cols, f)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+			}
+			if ok {
 				out = append(out, c)
 			}
 		}
 	}
 	if cols == nil {
-		t.Fatalf("%s: no header", path)
+		return nil, fmt.Errorf("%s: no header", path)
 	}
-	return out
+	return out, nil
 }
 
 func columns(names []string) map[string]int {
@@ -177,8 +196,7 @@ func columns(names []string) map[string]int {
 
 // conn reads one line of a conn.log; ok is false for a connection that is
 // not TCP.
-func conn(t testing.TB, cols map[string]int, f []string) (c Conn, ok bool) {
-	t.Helper()
+func conn(cols map[string]int, f []string) (c Conn, ok bool, err error) {
 	get := func(name string) string {
 		if i, ok := cols[name]; ok {
 			return f[i]
@@ -186,16 +204,21 @@ func conn(t testing.TB, cols map[string]int, f []string) (c Conn, ok bool) {
 		return ""
 	}
 	if p := get("proto"); p != "" && p != "tcp" {
-		return c, false
+		return c, false, nil
 	}
-	endpoint := func(h, p string) netip.AddrPort {
+	endpoint := func(h, p string) (netip.AddrPort, error) {
 		port, err := strconv.ParseUint(get(p), 10, 16)
 		if err != nil {
-			t.Fatalf("conn.log %s %q: %v", p, get(p), err)
+			return netip.AddrPort{}, fmt.Errorf("%s: %w", p, err)
 		}
-		return addrPort(t, get(h), port)
+		return addrPort(get(h), port)
 	}
-	c.Orig, c.Resp = endpoint("id.orig_h", "id.orig_p"), endpoint("id.resp_h", "id.resp_p")
+	if c.Orig, err = endpoint("id.orig_h", "id.orig_p"); err != nil {
+		return c, false, err
+	}
+	if c.Resp, err = endpoint("id.resp_h", "id.resp_p"); err != nil {
+		return c, false, err
+	}
 	c.State, c.History = get("conn_state"), get("history")
 	_, c.HasState = cols["conn_state"]
 	_, c.HasHistory = cols["history"]
@@ -205,8 +228,68 @@ func conn(t testing.TB, cols map[string]int, f []string) (c Conn, ok bool) {
 			c.Pkts[i] = n
 		}
 	}
-	return c, true
+	return c, true, nil
 }
 
-// String names a connection as Zeek's id fields do.
-func (c Conn) String() string { return fmt.Sprintf("%v -> %v", c.Orig, c.Resp) }
+// SS is what `ss -tan` listed in both network namespaces of a capture in
+// pcaps/kernel (a .ss file, made by tools/netns-record's pair): each
+// connection's client and server, and the state each kernel gave its
+// socket, in ss's names.
+type SS struct {
+	// After is how many of the capture's packets came before ss ran; -1
+	// if the file does not say.
+	After int
+	Conns []SSConn
+}
+
+// SSConn is one connection of an SS file.
+type SSConn struct{ Client, Server, ClientState, ServerState string }
+
+// ReadSS reads a .ss file: comment lines (one may say "after packet N"),
+// then one connection a line: client, server and both states, tab-separated.
+func ReadSS(path string) (SS, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return SS{}, err
+	}
+	s := SS{After: -1}
+	for i, line := range strings.Split(string(data), "\n") {
+		if c, ok := strings.CutPrefix(line, "#"); ok {
+			if _, rest, ok := strings.Cut(c, "after packet "); ok {
+				if _, err := fmt.Sscanf(rest, "%d", &s.After); err != nil {
+					return s, fmt.Errorf("%s:%d: %w", path, i+1, err)
+				}
+			}
+			continue
+		}
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			return s, fmt.Errorf("%s:%d: %q: want 4 tab-separated fields", path, i+1, line)
+		}
+		for _, st := range f[2:] {
+			if _, ok := SSState(st); !ok {
+				return s, fmt.Errorf("%s:%d: unknown state %q", path, i+1, st)
+			}
+		}
+		s.Conns = append(s.Conns, SSConn{f[0], f[1], f[2], f[3]})
+	}
+	return s, nil
+}
+
+// ssStates are ss's state names and netstat's (flowtrack's). CLOSED
+// stands for a socket the kernel no longer lists.
+var ssStates = map[string]string{
+	"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECEIVED",
+	"FIN-WAIT-1": "FIN_WAIT_1", "FIN-WAIT-2": "FIN_WAIT_2", "CLOSE-WAIT": "CLOSE_WAIT",
+	"CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK", "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSED",
+}
+
+// SSState returns netstat's name of a state ss names; ok is false for a
+// name ss does not give a connection's socket.
+func SSState(ss string) (netstat string, ok bool) {
+	netstat, ok = ssStates[ss]
+	return netstat, ok
+}

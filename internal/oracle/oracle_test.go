@@ -9,7 +9,10 @@ import (
 // says it holds 10 TCP conversations; tshark and Zeek count the same 10,
 // with the same packets.
 func TestReaders(t *testing.T) {
-	streams := Streams(t, "../../pcaps/oracle/wikipedia.pcap.streams.tsv")
+	streams, err := Streams("../../pcaps/oracle/wikipedia.pcap.streams.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pkts uint64
 	for _, d := range streams {
 		pkts += d[0].Packets + d[1].Packets
@@ -25,7 +28,10 @@ func TestReaders(t *testing.T) {
 		t.Errorf("%v (direction %d): %+v, want %+v from A", p, dir, streams[p], want)
 	}
 
-	conns := ConnLog(t, "../../pcaps/baselines/wikipedia.zeek-conn.log")
+	conns, err := ConnLog("../../pcaps/baselines/wikipedia.zeek-conn.log")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(conns) != 10 {
 		t.Fatalf("conn.log: %d TCP connections, want 10", len(conns))
 	}
@@ -41,5 +47,23 @@ func TestReaders(t *testing.T) {
 	}
 	if zeekPkts != pkts || pkts == 0 {
 		t.Errorf("%d TCP packets for tshark, %d for Zeek", pkts, zeekPkts)
+	}
+}
+
+// TestReadSS reads the kernel's truth of a recorded capture: after packet
+// 7, both ends ESTABLISHED (pcaps/kernel/established.ss).
+func TestReadSS(t *testing.T) {
+	s, err := ReadSS("../../pcaps/kernel/established.ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.After != 7 || len(s.Conns) != 1 || s.Conns[0].ClientState != "ESTAB" || s.Conns[0].ServerState != "ESTAB" {
+		t.Errorf("%+v", s)
+	}
+	if n, ok := SSState("SYN-RECV"); !ok || n != "SYN_RECEIVED" {
+		t.Errorf("SYN-RECV is %q %v", n, ok)
+	}
+	if _, ok := SSState("LISTEN"); ok {
+		t.Error("LISTEN taken for a connection's state")
 	}
 }
