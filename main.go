@@ -249,8 +249,8 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	table, counters, err := interactive(ctx, s)
 	summary(stderr, src, counters, table)
 	var states stateTally
-	// One record at a time: a copy of a million would be a third of a
-	// gigabyte more, on top of the view's memory.
+	// One record at a time: a copy of them all would add the table's
+	// size again on top of the view's memory.
 	table.EachSnapshot(states.addOne)
 	states.print(stderr)
 	return err

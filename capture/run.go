@@ -94,7 +94,7 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 // run is Run on the calling goroutine.
 func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	// Counts are kept here and added to c every few frames: an atomic add
-	// per counter per frame was a visible part of a replay.
+	// per counter per frame would cost every frame of a replay.
 	var l struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }
 	flush := func() {
 		c.Frames.Add(l.frames)

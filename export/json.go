@@ -60,16 +60,16 @@ const asyncBatchLen = 512
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 
 // NewBufferedJSON returns a writer to w that gathers records and writes
-// them in pieces of about 256 KiB, and when Flush is called: one write per
-// record was a large cost when records leave one at a time (evictions
-// under a SYN flood).
+// them in pieces of about 256 KiB, and when Flush is called: records that
+// leave one at a time (evictions under a SYN flood) would otherwise cost a
+// write each.
 func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
 
 // NewAsyncJSON is NewBufferedJSON encoding and writing on goroutines of
 // its own, so that a replay's table updates and its output use every
-// core: under a SYN flood, where every eviction writes a record, encoding
-// was a sixth of the updating goroutine's time, and a replay's flush of a
-// million connections waited on a single encoder. Batches of records are
+// core: under a SYN flood every eviction writes a record, which then is
+// not encoded on the updating goroutine, and a replay's final flush is
+// encoded on several cores rather than one. Batches of records are
 // encoded on up to encoders goroutines (at least 1) and written in order.
 // Write copies the records and returns; Flush waits until everything
 // before it is written; Close flushes and stops the goroutines. Records

@@ -212,7 +212,8 @@ func (u *ui) buildLoop(ctx context.Context, b *builder, stopped <-chan struct{})
 		}
 		if full && timer != nil {
 			// Refresh at most every tick, and leave the CPU idle at least
-			// as long as a frame takes to build (a million connections).
+			// as long as a frame takes to build: a large table's frames
+			// must not take a whole core.
 			timer.Reset(max(u.opts.tick, 2*time.Since(start)))
 		}
 		if !u.handOver(f, stopped) {

@@ -138,9 +138,8 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 
 // changed reports whether the table may have changed since the last full
 // frame: a new packet, connection or retired record. A finished or paused
-// replay does not need a new snapshot every tick (at a million connections
-// each costs a second of CPU). A running live capture always has: its
-// clock goes on.
+// replay does not need a new snapshot every tick (a large table's is
+// costly). A running live capture always has: its clock goes on.
 func (b *builder) changed() bool {
 	var st Status
 	if b.status != nil {

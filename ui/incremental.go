@@ -8,8 +8,8 @@ import (
 )
 
 // Incremental frames. A full frame copies every connection from the flow
-// table, puts a million rows in ID order and sorts them: most of a second
-// at a million connections. Once the table is large, a frame instead takes
+// table, puts the rows in ID order and sorts them: its cost grows with the
+// table (BenchmarkFrame). Once the table is large, a frame instead takes
 // only what changed since the last one (flows.Table.EachChange) and the
 // records retired since, and builds on the frame shown:
 //
