@@ -302,7 +302,7 @@ func TestZeekBaselines(t *testing.T) {
 			continue
 		}
 		compared++
-		name := base[:strings.Index(base, ".zeek")]
+		name, _, _ := strings.Cut(base, ".zeek")
 		t.Run(name, func(t *testing.T) { compareConnLog(t, name, log) })
 	}
 	if want := zeekConnLogs - len(zeekSkipped); compared != want {

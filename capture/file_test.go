@@ -214,7 +214,7 @@ func TestMixedLinkTypes(t *testing.T) {
 	seen := map[layers.LinkType]int{}
 	for {
 		_, _, link, err := src.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -252,15 +252,15 @@ func TestFileSourceBasics(t *testing.T) {
 			break
 		}
 	}
-	if err != io.EOF {
+	if !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
-	if _, _, _, err := src.Next(); err != io.EOF {
+	if _, _, _, err := src.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("Next after the end: %v", err)
 	}
 	src.Close()
 	src.Close()
-	if _, _, _, err := src.Next(); err != io.EOF {
+	if _, _, _, err := src.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("Next after Close: %v", err)
 	}
 }

@@ -62,7 +62,7 @@ func decodeFile(t testing.TB, path, filter string) (*decoded, error) {
 	for {
 		data, ci, link, err := src.Next()
 		if err != nil {
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				out.err = err
 			}
 			break

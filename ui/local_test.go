@@ -145,12 +145,7 @@ func TestProcessColumn(t *testing.T) {
 	h.key(tcell.KeyEscape)
 
 	// Sorted by process: named first, by name, the rest after.
-	_, y := h.line("Client state")
-	l, _ := h.line("Client state")
-	x := len([]rune(l[:strings.Index(l, "Process")]))
-	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
-	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
-	h.sync()
+	h.clickHeader("Process")
 	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Process ▲") {
 		t.Fatalf("a click on the Process header: %q", l)
 	}

@@ -114,7 +114,7 @@ func flowtrackBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "flowtrack")
 		out, err := exec.Command(gocmd, "build", "-o", binPath, "github.com/flowtrack/flowtrack").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -78,7 +78,7 @@ var serverPlays = map[string]func(s *serverSide){
 	"fin-lost":            serverFinWait,
 	"last-ack":            serverLastAck,
 	"last-ack6":           serverLastAck,
-	"simultaneous-close":  serverSimultaneousClose,
+	"simultaneous-close":  func(s *serverSide) { closeTogether(s.greet()) },
 	"rst-client":          serverReset,
 	"rst-server":          serverAbort,
 	"many":                serverMany,
@@ -134,8 +134,10 @@ func serverLastAck(s *serverSide) {
 	mark("done")
 }
 
-func serverSimultaneousClose(s *serverSide) {
-	c := s.greet()
+// closeTogether half-closes c when the script says, just after a filler
+// datagram that holds its FIN back on the way: both sides do, and their
+// FINs cross.
+func closeTogether(c net.Conn) {
 	mark("ready")
 	await("close")
 	filler(fillerAddr)
@@ -257,7 +259,7 @@ var clientPlays = map[string]func(c *clientSide){
 	"fin-lost":            clientFinWait,
 	"last-ack":            clientLastAck,
 	"last-ack6":           clientLastAck,
-	"simultaneous-close":  clientSimultaneousClose,
+	"simultaneous-close":  func(c *clientSide) { closeTogether(c.greet()) },
 	"rst-client":          clientAbort,
 	"rst-server":          clientReset,
 	"http":                func(c *clientSide) { httpClient(c.addr, c.lport); mark("done") },
@@ -336,15 +338,6 @@ func clientLastAck(c *clientSide) {
 	closeWrite(conn)
 	n := drain(conn)
 	logf("EOF after %d more bytes (server's FIN)", n)
-	mark("done")
-}
-
-func clientSimultaneousClose(c *clientSide) {
-	conn := c.greet()
-	mark("ready")
-	await("close")
-	filler(fillerAddr)
-	closeWrite(conn)
 	mark("done")
 }
 
