@@ -278,10 +278,10 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		h.sock = startLocalSockets(lctx)
 		annotate = h.sock.lookup
 	}
-	h.out = newSink(o, stdout, annotate)
 	if h.ex, err = startExporters(&o.export, o.file != "", stderr); err != nil {
 		return err
 	}
+	h.out = newSink(o, stdout, annotate)
 	runErr := h.record(ctx)
 	var states stateTally
 	werr := h.finish(&states)
