@@ -2,14 +2,18 @@
 # flowtrack in a container. Build: docker build -t flowtrack .
 #
 # Watch a host and feed its connections to a fleet's collectors (live
-# capture needs the host's network and two capabilities; not
+# capture needs the host's network and two capabilities; naming the process
+# behind every connection with eBPF needs two more, and the host's PID
+# namespace to read /proc of the processes; see docs/processes.md. Not
 # --security-opt no-new-privileges, which would disable the binary's file
 # capabilities):
 #   docker run -d --name flowtrack --restart unless-stopped \
-#     --network host --cap-add NET_RAW --cap-add NET_ADMIN \
+#     --network host --pid host \
+#     --cap-add NET_RAW --cap-add NET_ADMIN --cap-add BPF --cap-add PERFMON \
 #     flowtrack -i eth0 -o json --ipfix collector.example:4739 --metrics :9464
 # Watch interactively:
-#   docker run --rm -it --network host --cap-add NET_RAW --cap-add NET_ADMIN flowtrack -i eth0
+#   docker run --rm -it --network host --pid host --cap-add NET_RAW --cap-add NET_ADMIN \
+#     --cap-add BPF --cap-add PERFMON flowtrack -i eth0
 # Replay a file:
 #   docker run --rm -v "$PWD/pcaps:/pcaps:ro" flowtrack -r /pcaps/wikipedia.pcap -o table
 #
@@ -36,7 +40,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpcap0.8 libc
 # setcap after a COPY would store the binary in two layers.
 RUN --mount=type=bind,from=build,source=/out/flowtrack,target=/tmp/flowtrack \
 	install -m 0755 /tmp/flowtrack /usr/local/bin/flowtrack \
-	&& setcap cap_net_raw,cap_net_admin+eip /usr/local/bin/flowtrack
+	&& setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon+eip /usr/local/bin/flowtrack
 USER flowtrack
 # --metrics :9464 serves Prometheus metrics here (any port will do).
 EXPOSE 9464

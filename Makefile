@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PCAP  ?= pcaps/wikipedia.pcap
 
-.PHONY: help setup build demo test check bench fuzz live
+.PHONY: help setup build demo test check bench fuzz live generate
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -38,3 +38,7 @@ bench: build ## run the benchmarks properly
 BENCHFLAGS ?=
 bench-compare: setup ## flowtrack side by side with a bare map loop, softflowd, tcpdump, tshark (scripts/bench.sh; BENCHFLAGS=-quick)
 	./scripts/bench.sh $(BENCHFLAGS)
+
+generate: ## remake the eBPF objects and their Go (sockets/tracer_*.{go,o}) and bpf/vmlinux.h (needs clang, llvm, libbpf-dev, bpftool)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > sockets/bpf/vmlinux.h
+	cd sockets && $(GO) generate ./...

@@ -26,6 +26,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/internal/testenv"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // These tests export bundled captures to a real IPFIX collector, nfcapd
@@ -263,7 +264,12 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	defer src.Close()
 	var stderr bytes.Buffer
 	cfg := flows.Config{}
-	ex, err := startExporters(o, true, &stderr)
+	// Every connection named, so that the collector reads records with
+	// the variable-length name element.
+	named := func(r *flows.Record) local.Info {
+		return local.Info{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
+	}
+	ex, err := startExporters(o, true, named, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,10 +562,10 @@ func TestExportFlags(t *testing.T) {
 		t.Error("hooks set without exporters")
 	}
 	nothing.finish(nil)
-	if x, err := startExporters(&exportOptions{activeTimeout: time.Minute}, false, io.Discard); x != nil || err != nil {
+	if x, err := startExporters(&exportOptions{activeTimeout: time.Minute}, false, nil, io.Discard); x != nil || err != nil {
 		t.Errorf("exporters %v, %v without flags", x, err)
 	}
-	if _, err := startExporters(&exportOptions{metrics: "256.0.0.1:1", activeTimeout: time.Minute}, false, io.Discard); err == nil {
+	if _, err := startExporters(&exportOptions{metrics: "256.0.0.1:1", activeTimeout: time.Minute}, false, nil, io.Discard); err == nil {
 		t.Error("no error for an address that cannot be listened on")
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
-	"github.com/flowtrack/flowtrack/local"
+	"github.com/flowtrack/flowtrack/sockets"
 )
 
 func main() {
@@ -34,18 +34,20 @@ func main() {
 
 // options are the command line's settings.
 type options struct {
-	file, iface, output, filter string
-	user                        string
-	list, follow, numeric       bool
-	count                       uint64
-	duration                    time.Duration
-	snaplen                     int
-	bufferMB                    int
-	promisc                     bool
-	speed                       speedFlag
-	linger                      time.Duration
-	table                       flows.Config
-	export                      exportOptions
+	files                 fileList // -r, as given: files, directories, patterns
+	iface, output, filter string
+	user                  string
+	list, follow, numeric bool
+	noEBPF                bool
+	count                 uint64
+	duration              time.Duration
+	snaplen               int
+	bufferMB              int
+	promisc               bool
+	speed                 speedFlag
+	linger                time.Duration
+	table                 flows.Config
+	export                exportOptions
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as
@@ -98,7 +100,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.file, "r", "", "read packets from a pcap or pcapng `file`")
+	fs.Var(&o.files, "r", "read packets from a pcap or pcapng `file`; repeat it, or name a directory or a quoted pattern, to read a set of files as one capture, merged by time")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
 	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
@@ -107,9 +109,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.numeric, "n", false, "numeric addresses (always so in headless output)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after this long (e.g. 10s; 0: until Ctrl-C)")
-	fs.IntVar(&o.snaplen, "s", 256, "live capture snapshot length in `bytes` (headers are all flowtrack needs)")
-	fs.IntVar(&o.bufferMB, "B", 16, "live capture kernel buffer size in `MiB`")
+	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
+	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
 	fs.Var(&o.speed, "speed", "interactive replay speed: a factor of capture time, or max")
@@ -134,9 +137,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	switch {
 	case o.list:
-	case o.file != "" && o.iface != "":
+	case len(o.files) > 0 && o.iface != "":
 		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
-	case o.file == "" && o.iface == "":
+	case len(o.files) == 0 && o.iface == "":
 		// Like tcpdump: the default route's interface.
 		if o.iface = capture.DefaultInterface(); o.iface == "" {
 			return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
@@ -208,11 +211,11 @@ func listInterfaces(w io.Writer) error {
 
 // open opens the file or live interface the options name, then drops
 // root if it should (see dropPrivileges), before any packet is read.
-func open(o *options) (capture.Source, error) {
+func open(o *options, stderr io.Writer) (capture.Source, error) {
 	var src capture.Source
 	var err error
-	if o.file != "" {
-		src, err = capture.OpenFile(o.file, o.filter)
+	if len(o.files) > 0 {
+		src, err = openFiles(o.files, o.filter, stderr)
 	} else {
 		src, err = capture.OpenLive(o.iface, capture.LiveConfig{
 			Snaplen:    o.snaplen,
@@ -234,15 +237,17 @@ func open(o *options) (capture.Source, error) {
 // watch runs the interactive view until the user quits, then prints the
 // summary line.
 func watch(ctx context.Context, o *options, stderr io.Writer) error {
-	src, err := open(o)
+	tr := newTracker(o) // before open drops root
+	src, err := open(o, stderr)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
-		Names: !o.numeric, Report: stderr}
-	if o.file != "" {
+		Names: !o.numeric, Report: stderr, tracker: tr}
+	if len(o.files) > 0 {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer
 	}
@@ -260,8 +265,10 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 // tracked are written even when the capture fails part-way; the error is
 // returned after them.
 func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	src, err := open(o)
+	tr := newTracker(o) // before open drops root
+	src, err := open(o, stderr)
 	if err != nil {
+		closeTracker(tr)
 		return err
 	}
 	defer src.Close()
@@ -270,15 +277,14 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-	h := headless{o: o, src: src}
-	var annotate local.Lookup
+	h := headless{o: o, src: src, names: newConnNames(), stderr: stderr}
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		h.sock = startLocalSockets(lctx)
-		annotate = h.sock.lookup
+		h.sock = startLocalSockets(lctx, tr)
 	}
-	if h.ex, err = startExporters(&o.export, o.file != "", stderr); err != nil {
+	annotate := annotator(h.sock, h.names)
+	if h.ex, err = startExporters(&o.export, len(o.files) > 0, annotate, stderr); err != nil {
 		return err
 	}
 	h.out = newSink(o, stdout, annotate)
@@ -287,6 +293,7 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	werr := h.finish(&states)
 	summary(stderr, src, &h.counters, h.table)
 	states.print(stderr)
+	h.names.report(stderr)
 	h.ex.finish(nil)
 	if h.sock != nil {
 		h.sock.report(stderr)
@@ -305,11 +312,13 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 type headless struct {
 	o        *options
 	src      capture.Source
+	names    *connNames
 	sock     *localSockets // a live capture's; nil for a replay
 	out      sink
 	ex       *exporters
 	table    *flows.Table
 	counters capture.Counters
+	stderr   io.Writer // for a replay's progress
 }
 
 // record makes the table and runs the capture into it until it ends, ctx
@@ -336,7 +345,9 @@ func (h *headless) record(ctx context.Context) error {
 		lanes = flows.NewLanes(h.table, n)
 		apply = lanes.Apply
 	}
-	err := capture.Run(ctx, src, capture.NewDecoder(), &h.counters, h.o.count, apply)
+	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
+	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
+	stopProgress()
 	if lanes != nil {
 		lanes.Close()
 	}
@@ -361,6 +372,13 @@ func (h *headless) finish(states *stateTally) error {
 	})
 	keep(h.out.close())
 	return werr
+}
+
+// closeTracker unloads a tracker that will not be started.
+func closeTracker(tr *sockets.Tracker) {
+	if tr != nil {
+		tr.Close()
+	}
 }
 
 // tickLive runs a live capture's timers on the wall clock, every second,
@@ -449,6 +467,9 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 		fmt.Fprintf(w, ", %d dropped by the kernel, %d by the interface", st.PacketsDropped, st.IfDropped)
 	}
 	fmt.Fprintln(w)
+	if line := undecodedLine(c); line != "" {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // replayLanes is how many goroutines a headless replay updates the table

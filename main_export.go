@@ -14,6 +14,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // exportOptions are the flags that feed the systems aggregating a fleet's
@@ -22,6 +23,7 @@ type exportOptions struct {
 	ipfix         string        // collector: HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT
 	activeTimeout time.Duration // periodic records of long connections, capture time
 	metrics       string        // listen address of /metrics
+	metricsNames  int           // server names with a series of their own (0: none)
 }
 
 // addFlags registers --ipfix, --ipfix-active-timeout and --metrics.
@@ -29,6 +31,7 @@ func (e *exportOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.ipfix, "ipfix", "", "export an IPFIX record per connection to the collector at `HOST:PORT` (UDP; tcp://HOST:PORT for TCP)")
 	fs.DurationVar(&e.activeTimeout, "ipfix-active-timeout", time.Minute, "with --ipfix: report a connection still open every this long of capture time (0: only when it ends)")
 	fs.StringVar(&e.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. :9464)")
+	fs.IntVar(&e.metricsNames, "metrics-names", 0, "with --metrics: count connections by server name for the first `N` names seen (the rest as \"(other)\"); 0: no label takes a name")
 }
 
 // check validates the flags' values.
@@ -40,6 +43,9 @@ func (e *exportOptions) check() error {
 	}
 	if e.activeTimeout < 0 {
 		return errors.New("--ipfix-active-timeout must be positive (e.g. 60s), or 0 to report connections only when they end")
+	}
+	if e.metricsNames < 0 || e.metricsNames > 10000 {
+		return errors.New("--metrics-names takes 0 to 10000 names: each is a series in every scrape")
 	}
 	if e.metrics != "" {
 		if _, _, err := net.SplitHostPort(e.metrics); err != nil {
@@ -67,7 +73,7 @@ type exporters struct {
 // startExporters dials the IPFIX collector and starts serving the metrics,
 // as o asks; it returns nil if o asks for neither. A replay is never in a
 // hurry: its records wait for the network rather than being dropped.
-func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters, error) {
+func startExporters(o *exportOptions, replay bool, annotate local.Lookup, stderr io.Writer) (*exporters, error) {
 	if o.ipfix == "" && o.metrics == "" {
 		return nil, nil
 	}
@@ -80,6 +86,7 @@ func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters
 		ipfix, err := export.DialIPFIX(o.ipfix, export.IPFIXConfig{
 			ActiveTimeout: active,
 			Replay:        replay,
+			Annotate:      annotate,
 		})
 		if err != nil {
 			return nil, err
@@ -95,7 +102,8 @@ func startExporters(o *exportOptions, replay bool, stderr io.Writer) (*exporters
 			return nil, fmt.Errorf("--metrics: %w", err)
 		}
 		x.capture = &captureStats{}
-		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.capture.stats})
+		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.capture.stats,
+			Annotate: annotate, TopNames: o.metricsNames})
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", x.metrics.Handler())
 		x.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

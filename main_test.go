@@ -199,8 +199,8 @@ func TestFilterArguments(t *testing.T) {
 func Example_table() {
 	run(context.Background(), []string{"-r", "pcaps/eth-http-get.pcap", "-o", "table"}, os.Stdout, nopWriter{})
 	// Output:
-	// Proto  Client               Server             Client state  Server state  Pkts  Bytes  Pkts c>s/s>c  Bytes c>s/s>c  RTT     Retrans  Zeek  Flags
-	// tcp    141.142.228.5:59856  192.150.187.43:80  TIME_WAIT     CLOSED        14    6087   7/7           610/5477       70.0ms  0/0      SF    -
+	// Proto  Client               Server             Name            Client state  Server state  Pkts  Bytes  Pkts c>s/s>c  Bytes c>s/s>c  RTT     Retrans  Zeek  Flags
+	// tcp    141.142.228.5:59856  192.150.187.43:80  bro.org (host)  TIME_WAIT     CLOSED        14    6087   7/7           610/5477       70.0ms  0/0      SF    -
 }
 
 type nopWriter struct{}
@@ -413,15 +413,16 @@ func TestVLANKeys(t *testing.T) {
 	}
 }
 
-// TestJSONContract checks every field the README promises, on a tagged
-// capture so that vlan is present too.
+// TestJSONContract checks that every record carries the fields
+// docs/json.md promises to every record, on a tagged capture so that vlan
+// is present too.
 func TestJSONContract(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-r", "pcaps/vlan-collisions.pcap", "-o", "json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	keys := []string{"client", "server", "client_state", "server_state", "midstream", "packets_c2s", "packets_s2c",
-		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "rtt_ms",
+	keys := []string{"proto", "client", "server", "client_state", "server_state", "midstream", "role", "packets_c2s", "packets_s2c",
+		"bytes_c2s", "bytes_s2c", "payload_c2s", "payload_s2c", "retransmits_c2s", "retransmits_s2c", "gaps_c2s", "gaps_s2c", "rtt_ms",
 		"first_seen", "last_seen", "conn_state", "history"}
 	sawVLAN := false
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
@@ -497,5 +498,26 @@ func TestOutputNone(t *testing.T) {
 	// tshark: 10 TCP conversations in 136 frames.
 	if !strings.Contains(stderr, "136 packets") || !strings.Contains(stderr, ", 10 connections") {
 		t.Errorf("summary %q", stderr)
+	}
+}
+
+// A set of files: a cut file among them is named at the end, with a
+// non-zero exit, and every record is still written.
+func TestReadSetWithCutFile(t *testing.T) {
+	code, recs, stderr := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-r", "pcaps/cut-mid-record.pcap", "-o", "json")
+	if code == 0 || len(recs) < 11 {
+		t.Fatalf("exit %d with %d records: want an error and wikipedia's 10 connections and the cut file's", code, len(recs))
+	}
+	if !strings.Contains(stderr, "1 of 2 files could not be read whole") || !strings.Contains(stderr, "cut-mid-record.pcap: file is cut short") {
+		t.Errorf("stderr %q: want the cut file named", stderr)
+	}
+}
+
+// The summary names the frames flowtrack does not decode, by kind.
+func TestSummaryNamesUndecoded(t *testing.T) {
+	code, _, stderr := flowtrack(t, "-r", "pcaps/vntag-http.pcap", "-o", "json")
+	want := "2 frames in an encapsulation flowtrack does not decode: 1 AppleTalk (ethertype 0x809b), 1 IPX (LLC SAP 0xe0)"
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q: want %q", code, stderr, want)
 	}
 }

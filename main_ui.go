@@ -16,6 +16,7 @@ import (
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
+	"github.com/flowtrack/flowtrack/sockets"
 	"github.com/flowtrack/flowtrack/ui"
 )
 
@@ -41,6 +42,9 @@ type uiSession struct {
 	Report io.Writer
 	// local replaces the local sockets' lookup of a live capture (tests).
 	local *localSockets
+	// tracker names the processes of a live capture, loaded before root
+	// was dropped; nil: a socket-table one is made.
+	tracker *sockets.Tracker
 }
 
 // uiTransitions is how many state changes per connection the table keeps
@@ -62,8 +66,8 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	sock := s.local
 	if sock == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
-		sock = startLocalSockets(lctx)
-		defer sock.res.Wait()
+		sock = startLocalSockets(lctx, s.tracker)
+		defer sock.tr.Wait()
 		defer stopLocal()
 	}
 	retired := ui.NewRetired(0)
@@ -74,7 +78,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	if sock != nil {
 		sock.hook(&cfg)
 	}
-	c := &uiCapture{s: &s, sock: sock, table: flows.NewTable(cfg)}
+	c := &uiCapture{s: &s, sock: sock, names: newConnNames(), table: flows.NewTable(cfg)}
 	c.start(ctx)
 	defer c.stop()
 	ucfg := ui.Config{
@@ -87,8 +91,10 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
 	}
+	ucfg.Local = annotator(sock, c.names)
+	ucfg.Processes = sock != nil
 	if sock != nil {
-		ucfg.Local = sock.lookup
+		ucfg.Listeners = sock.listeners
 	}
 	uiErr := ui.Run(ctx, ucfg)
 	c.stop()
@@ -106,6 +112,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 type uiCapture struct {
 	s        *uiSession
 	sock     *localSockets // a live capture's; nil for a replay
+	names    *connNames
 	table    *flows.Table
 	name     string
 	src      *capture.Polled
@@ -138,7 +145,7 @@ func (c *uiCapture) start(ctx context.Context) {
 			stop := tickLive(c.table, nil)
 			defer stop()
 		}
-		err := capture.Run(ctx, c.src, capture.NewDecoder(), &c.counters, c.s.MaxFrames, c.table.Apply)
+		err := capture.Run(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, c.table.Apply)
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()
@@ -157,7 +164,7 @@ func (c *uiCapture) stop() {
 func (c *uiCapture) status() ui.Status {
 	kernel, iface := c.src.Drops()
 	st := ui.Status{
-		Source:    c.name,
+		Source:    setName(c.name, &c.counters),
 		Filter:    c.s.Filter,
 		Live:      c.s.Live,
 		Packets:   c.counters.Frames.Load(),
@@ -171,7 +178,8 @@ func (c *uiCapture) status() ui.Status {
 	defer c.mu.Unlock()
 	if c.sock != nil {
 		st.KernelAgree, st.KernelDisagree = c.sock.agree.Load(), c.sock.disagree.Load()
-		c.warnings = append(c.warnings, c.sock.res.Warnings()...)
+		c.sock.status(&st)
+		c.warnings = append(c.warnings, c.sock.tr.Resolver().Warnings()...)
 		if len(c.warnings) > 0 {
 			st.Warning = c.warnings[len(c.warnings)-1]
 		}
@@ -187,4 +195,13 @@ func (c *uiCapture) status() ui.Status {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// setName is the header's name of the capture: for a set of files, the
+// file being read and how many of the set have been read.
+func setName(name string, c *capture.Counters) string {
+	if p, ok := c.Progress(); ok && p.Files > 1 {
+		return fmt.Sprintf("%s (file %d of %d)", p.File, min(p.FilesDone+1, p.Files), p.Files)
+	}
+	return name
 }

@@ -247,7 +247,7 @@ func TestInteractiveLocal(t *testing.T) {
 		_, _, err := interactive(context.Background(), uiSession{Src: src, Live: true, Linger: 5 * time.Second, Screen: screen, Report: &report})
 		done <- err
 	}()
-	self := strconv.Itoa(os.Getpid()) + "/" + owner.Comm
+	self := owner.Comm + "[" + strconv.Itoa(os.Getpid()) + "]"
 	text := waitScreen(t, screen, "Process", self, "kernel agreed 2/2", "dropped 3")
 	if !strings.Contains(text, client.String()) {
 		t.Errorf("the connection is not listed:\n%s", text)

@@ -6,6 +6,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/flowtrack/flowtrack/capture/peek"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -52,7 +53,11 @@ func benchFrames() []benchFrame {
 // Decoding a TCP frame that is not a fragment allocates nothing, for every
 // encapsulation.
 func TestDecodeZeroAllocs(t *testing.T) {
-	d := NewDecoder()
+	t.Run("plain", func(t *testing.T) { testZeroAllocs(t, newBenchDecoder(false)) })
+	t.Run("peek", func(t *testing.T) { testZeroAllocs(t, newBenchDecoder(true)) })
+}
+
+func testZeroAllocs(t *testing.T, d *Decoder) {
 	var p flows.Packet
 	for _, f := range benchFrames() {
 		info := f.ci()
@@ -70,10 +75,25 @@ func TestDecodeZeroAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkDecode(b *testing.B) { benchDecode(b, false) }
+
+// BenchmarkDecodePeek is BenchmarkDecode with a Peeker reading first
+// payloads and DNS responses, as flowtrack decodes: the cost per packet
+// of naming connections.
+func BenchmarkDecodePeek(b *testing.B) { benchDecode(b, true) }
+
+func newBenchDecoder(peeker bool) *Decoder {
+	d := NewDecoder()
+	if peeker {
+		d.SetPeeker(peek.New(peek.Config{}))
+	}
+	return d
+}
+
+func benchDecode(b *testing.B, peeker bool) {
 	for _, f := range benchFrames() {
 		b.Run(f.name, func(b *testing.B) {
-			d := NewDecoder()
+			d := newBenchDecoder(peeker)
 			var p flows.Packet
 			info := f.ci()
 			b.ReportAllocs()
@@ -88,7 +108,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("ipv4-fragment-pair", func(b *testing.B) {
 		payload := tcpSeg{sport: 1, dport: 2, flags: tACK, payload: 1380}.bytes()
 		fr := frags4(ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, id: 1}, payload, []int{704})
-		d := NewDecoder()
+		d := newBenchDecoder(peeker)
 		var p flows.Packet
 		b.ReportAllocs()
 		for b.Loop() {
@@ -98,13 +118,15 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
-	b.Run("file-wikipedia", func(b *testing.B) {
-		benchFile(b, "../pcaps/wikipedia.pcap")
-	})
+	for _, name := range []string{"wikipedia", "ssh-many", "zerowin-ooo-http", "tls-google-8conn"} {
+		b.Run("file-"+name, func(b *testing.B) {
+			benchFile(b, "../pcaps/"+name+".pcap", peeker)
+		})
+	}
 }
 
 // benchFile decodes a capture's frames, read into memory once.
-func benchFile(b *testing.B, path string) {
+func benchFile(b *testing.B, path string, peeker bool) {
 	src, err := OpenFile(path, "")
 	if err != nil {
 		b.Fatal(err)
@@ -124,7 +146,7 @@ func benchFile(b *testing.B, path string) {
 		bytes += int64(len(data))
 	}
 	src.Close()
-	d := NewDecoder()
+	d := newBenchDecoder(peeker)
 	var p flows.Packet
 	b.ReportAllocs()
 	b.SetBytes(bytes)

@@ -6,6 +6,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/flowtrack/flowtrack/capture/peek"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -23,9 +24,13 @@ const (
 	// complete. The frame that completes it gives the datagram's result.
 	ResultFragmentPending
 	// ResultMalformed: the frame cannot be decoded (a header that is cut
-	// short or contradicts itself, an unknown link type), or its TCP
-	// header's 20 fixed bytes were not all captured.
+	// short or contradicts itself), or its TCP header's 20 fixed bytes
+	// were not all captured.
 	ResultMalformed
+	// ResultUndecoded: a well-formed frame whose contents flowtrack does
+	// not decode (IPX, encrypted 802.11, a link type or tunnel it does not
+	// read); Decoder.Undecoded names them.
+	ResultUndecoded
 )
 
 func (r Result) String() string {
@@ -38,6 +43,8 @@ func (r Result) String() string {
 		return "fragment-pending"
 	case ResultMalformed:
 		return "malformed"
+	case ResultUndecoded:
+		return "undecoded"
 	}
 	return "Result(?)"
 }
@@ -57,11 +64,11 @@ const ipProtoTCP = 6
 type Decoder struct {
 	st state
 
-	eth     layers.Ethernet
+	eth     ethLayer
 	vlan    vlanLayer
-	sll     layers.LinuxSLL
-	sll2    layers.LinuxSLL2
-	loop    layers.Loopback
+	sll     sllLayer
+	sll2    sllLayer
+	loop    loopLayer
 	pppoe   pppoeLayer
 	ppp     pppLayer
 	mpls    mplsLayer
@@ -72,12 +79,28 @@ type Decoder struct {
 	frag6   extLayer
 	dstopts extLayer
 	ah      extLayer
-	gre     layers.GRE
+	gre     greLayer
 	erspan  layers.ERSPANII
 	udp     udpLayer
 	vxlan   layers.VXLAN
 	gtp     gtpLayer
 	tcp     tcpLayer
+	etherip layers.EtherIP
+
+	nflog    nflogLayer
+	chdlc    etherTagLayer
+	ipoib    etherTagLayer
+	vntag    etherTagLayer
+	geneve   etherTagLayer
+	pbb      pbbLayer
+	llc      llcLayer
+	snap     snapLayer
+	radiotap radiotapLayer
+	dot11    dot11Layer
+	arcnet   arcnetLayer
+	arcnetL  arcnetLayer
+	teredo   teredoLayer
+	ayiya    ayiyaLayer
 
 	dlc     gopacket.DecodingLayerContainer
 	panics  bool // let gopacket's panics through instead of recovering them (fuzzing)
@@ -86,19 +109,37 @@ type Decoder struct {
 	// parsers for the link types, looked up without the map
 	pEth, pSLL, pSLL2, pLoop, pIP4, pIP6, pPPP, pPPPoE *gopacket.DecodingLayerParser
 	decoded                                            []gopacket.LayerType
+	undecoded                                          Encap // what the last ResultUndecoded could not look into
 
 	frags     fragTable
 	fkey      fragKey            // key of the fragment being held
 	reasm     [fragHeadSize]byte // start of the datagram being decoded after reassembly
 	depth     int                // nesting of reassembled datagrams being decoded
 	unmatched uint64             // fragments dropped from the table, not yet counted by Run
+
+	peek    *peek.Peeker // reads first payloads and DNS responses; nil: none
+	payload []byte       // the TCP payload bytes captured of the packet decoded
 }
+
+// SetPeeker makes the Decoder hand k every TCP segment it decodes, with
+// its payload, and every DNS response (UDP from port 53), so that k names
+// the connections (see package peek). Call it before the first Decode.
+func (d *Decoder) SetPeeker(k *peek.Peeker) { d.peek = k }
 
 // NewDecoder returns a Decoder with its layers allocated.
 func NewDecoder() *Decoder {
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 32)}
 	st := &d.st
 	d.vlan.st = st
+	d.eth.st, d.sll.st, d.sll2.st, d.loop.st, d.ppp.st, d.mpls.st = st, st, st, st, st, st
+	d.sll2.v2 = true
+	d.gre.st, d.nflog.st, d.llc.st, d.snap.st, d.dot11.st, d.ayiya.st = st, st, st, st, st, st
+	d.arcnet.st, d.arcnetL.st, d.arcnetL.linux = st, st, true
+	for l, typ := range map[*etherTagLayer]gopacket.LayerType{
+		&d.chdlc: layerTypeCHDLC, &d.ipoib: layerTypeIPoIB, &d.vntag: layerTypeVNTag, &d.geneve: layers.LayerTypeGeneve,
+	} {
+		l.typ, l.st = typ, st
+	}
 	d.ip4.st = st
 	d.ip6.st = st
 	d.udp.st = st
@@ -121,7 +162,9 @@ func NewDecoder() *Decoder {
 	for _, l := range []gopacket.DecodingLayer{
 		&d.eth, &d.vlan, &d.sll, &d.sll2, &d.loop, &d.pppoe, &d.ppp, &d.mpls,
 		&d.ip4, &d.ip6, &d.hbh, &d.route, &d.frag6, &d.dstopts, &d.ah,
-		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.gtp, &d.tcp,
+		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.gtp, &d.tcp, &d.etherip,
+		&d.nflog, &d.chdlc, &d.ipoib, &d.vntag, &d.geneve, &d.pbb, &d.llc, &d.snap,
+		&d.radiotap, &d.dot11, &d.arcnet, &d.arcnetL, &d.teredo, &d.ayiya,
 	} {
 		dlc = dlc.Put(l)
 	}
@@ -177,12 +220,18 @@ func (d *Decoder) letPanicsThrough() {
 // Decode never panics and, for a TCP frame that is not a fragment, does
 // not allocate.
 func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
+	d.payload = nil
 	r := d.decode(link, data, ci, p)
-	if r == ResultTCP && p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
-		// Source and destination are one endpoint (a LAND attack, or a
-		// socket connected to itself): no direction tells client from
-		// server, so it cannot be tracked as a connection.
-		return ResultMalformed
+	if r == ResultTCP {
+		if p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
+			// Source and destination are one endpoint (a LAND attack, or a
+			// socket connected to itself): no direction tells client from
+			// server, so it cannot be tracked as a connection.
+			return ResultMalformed
+		}
+		if d.peek != nil {
+			d.peek.TCP(p, d.payload)
+		}
 	}
 	return r
 }
@@ -195,8 +244,11 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	var pr *gopacket.DecodingLayerParser
 	switch link {
 	case layers.LinkTypeEthernet:
-		if !d.slow && fastEthernet(data, wire, ci.Timestamp.UnixNano(), p) {
-			return ResultTCP
+		if !d.slow {
+			if payload, ok := fastEthernet(data, wire, ci.Timestamp.UnixNano(), p); ok {
+				d.payload = payload
+				return ResultTCP
+			}
 		}
 		pr = d.pEth
 	case layers.LinkTypeLinuxSLL:
@@ -226,11 +278,39 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	case layers.LinkTypePPPEthernet:
 		pr = d.pPPPoE
 	default:
-		return ResultMalformed
+		pr = d.otherLink(link)
+		if pr == nil {
+			d.undecoded = Encap{EncapLinkType, uint32(link)}
+			return ResultUndecoded
+		}
 	}
 	d.st = state{frame: data, end: wire}
 	return d.walk(pr, data, ci.Timestamp.UnixNano(), uint64(wire), p)
 }
+
+// otherLink returns the parser for one of the rarer link types, or nil.
+func (d *Decoder) otherLink(link layers.LinkType) *gopacket.DecodingLayerParser {
+	switch link {
+	case linkTypeNFLOG:
+		return d.parser(layerTypeNFLOG)
+	case layers.LinkTypeC_HDLC:
+		return d.parser(layerTypeCHDLC)
+	case linkTypeIPoIB:
+		return d.parser(layerTypeIPoIB)
+	case layers.LinkTypeIEEE80211Radio:
+		return d.parser(layers.LayerTypeRadioTap)
+	case layers.LinkTypeIEEE802_11:
+		return d.parser(layers.LayerTypeDot11)
+	case layers.LinkTypeArcNet:
+		return d.parser(layerTypeARCnet)
+	case layers.LinkTypeARCNetLinux:
+		return d.parser(layerTypeARCnetLinux)
+	}
+	return nil
+}
+
+// Undecoded names what the frame of the last ResultUndecoded held.
+func (d *Decoder) Undecoded() Encap { return d.undecoded }
 
 // walk runs the parser over data, with d.st prepared, and concludes.
 func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, frameLen uint64, p *flows.Packet) Result {
@@ -246,10 +326,15 @@ func (d *Decoder) walk(pr *gopacket.DecodingLayerParser, data []byte, ts int64, 
 	switch {
 	case st.tcp != nil:
 		return d.tcpPacket(ts, frameLen, p)
+	case st.dns != nil && d.peek != nil && !st.fragmented:
+		d.peek.DNS(ts, st.dns, st.dnsCut || st.reasmCut)
 	case st.ipVer != 0 && st.fragmented:
 		return d.fragment(ts, frameLen, p)
 	case st.ipVer != 0 && st.proto == ipProtoTCP:
 		return ResultMalformed // TCP, but not one byte of its header captured
+	case st.next.undecoded():
+		d.undecoded = st.next
+		return ResultUndecoded
 	}
 	return ResultNonTCP
 }
@@ -272,6 +357,9 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
 	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), st.vlan)
+	if len(b) > hl {
+		d.payload = b[hl:min(len(b), seg)]
+	}
 	if st.reassembled {
 		p.Snapped = st.reasmCut
 	}
@@ -407,6 +495,9 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 // capture, and returns how many fragments that discards. Run calls it when
 // it returns.
 func (d *Decoder) Flush() uint64 {
+	if d.peek != nil {
+		d.peek.Flush()
+	}
 	n := d.frags.flush() + d.unmatched
 	d.unmatched = 0
 	return n

@@ -266,7 +266,6 @@ func TestDecodeNonTCP(t *testing.T) {
 			frame: ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 1, flagsOff: 0x2000}.wrap(make([]byte, 64))), want: ResultNonTCP},
 		{name: "empty frame", link: layers.LinkTypeEthernet, frame: nil, want: ResultMalformed},
 		{name: "short ethernet", link: layers.LinkTypeEthernet, frame: make([]byte, 10), want: ResultMalformed},
-		{name: "unknown link type", link: 147, frame: v4seg, want: ResultMalformed},
 		{name: "raw, not ip", link: layers.LinkTypeRaw, frame: []byte{0x50, 1, 2, 3}, want: ResultMalformed},
 		{name: "ipv6 in an ipv4 ethertype", link: layers.LinkTypeEthernet, frame: ether(0x0800, v6seg), want: ResultMalformed},
 		{name: "ipv4 header length below 5", link: layers.LinkTypeIPv4, frame: func() []byte {
@@ -274,11 +273,54 @@ func TestDecodeNonTCP(t *testing.T) {
 			b[0] = 0x44
 			return b
 		}(), want: ResultMalformed},
-		{name: "null unknown family", link: layers.LinkTypeNull, frame: cat(le32(7), v4seg), want: ResultNonTCP},
 	}
 	d := NewDecoder()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, d) })
+	}
+}
+
+// Frames whose contents flowtrack does not decode are ResultUndecoded, and
+// Undecoded names what they held; link-layer control protocols, 802.11
+// management frames and the like are traffic that is not TCP.
+func TestDecodeUndecoded(t *testing.T) {
+	ipx := cat(be16(0xffff), be16(30), make([]byte, 26))
+	esp := ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 50}.wrap(make([]byte, 40)))
+	rt := []byte{0, 0, 8, 0, 0, 0, 0, 0}
+	mac := make([]byte, 18)
+	cases := []struct {
+		name  string
+		link  layers.LinkType
+		frame []byte
+		want  Result
+		encap Encap
+	}{
+		{"unknown link type", 147, v4seg, ResultUndecoded, Encap{EncapLinkType, 147}},
+		{"ipx ethertype", layers.LinkTypeEthernet, ether(0x8137, ipx), ResultUndecoded, Encap{EncapEtherType, 0x8137}},
+		{"ipx in llc", layers.LinkTypeEthernet, ether(uint16(3+len(ipx)), cat([]byte{0xe0, 0xe0, 3}, ipx)), ResultUndecoded, Encap{EncapLLC, 0xe0}},
+		{"ipx in 802.1q", layers.LinkTypeEthernet, etherTagged(0x8137, ipx, tag(0x8100, 5)), ResultUndecoded, Encap{EncapEtherType, 0x8137}},
+		{"esp", layers.LinkTypeEthernet, esp, ResultUndecoded, Encap{EncapIPProto, 50}},
+		{"ipx over ppp", layers.LinkTypePPP, cat([]byte{0xff, 3}, be16(0x002b), ipx), ResultUndecoded, Encap{EncapPPP, 0x2b}},
+		{"null unknown family", layers.LinkTypeNull, cat(le32(7), v4seg), ResultUndecoded, Encap{EncapFamily, 7}},
+		{"802.11 protected", layers.LinkTypeIEEE80211Radio, cat(rt, []byte{0x08, 0x41, 0, 0}, mac, make([]byte, 46)), ResultUndecoded, Encap{Encap80211, dot11Protected}},
+		{"802.11 beacon", layers.LinkTypeIEEE80211Radio, cat(rt, []byte{0x80, 0, 0, 0}, mac, make([]byte, 20)), ResultNonTCP, Encap{}},
+		{"802.11 null data", layers.LinkTypeIEEE802_11, cat([]byte{0x48, 0x01, 0, 0}, mac, make([]byte, 2)), ResultNonTCP, Encap{}},
+		{"c-hdlc slarp", layers.LinkTypeC_HDLC, cat([]byte{0x8f, 0}, be16(0x8035), make([]byte, 18)), ResultNonTCP, Encap{}},
+		{"unknown gre protocol", layers.LinkTypeEthernet,
+			ether(0x0800, ipv4{src: "192.0.2.1", dst: "192.0.2.2", proto: 47}.wrap(cat(be16(0), be16(0x88b5), make([]byte, 40)))), ResultUndecoded, Encap{EncapEtherType, 0x88b5}},
+		{"lldp", layers.LinkTypeEthernet, ether(0x88cc, make([]byte, 40)), ResultNonTCP, Encap{}},
+		{"arcnet arp", layers.LinkTypeArcNet, cat([]byte{1, 2, 0xd5, 0}, be16(1), make([]byte, 28)), ResultNonTCP, Encap{}},
+	}
+	d := NewDecoder()
+	var p flows.Packet
+	for _, c := range cases {
+		r := d.Decode(c.link, c.frame, ci(len(c.frame)), &p)
+		if r != c.want || (r == ResultUndecoded && d.Undecoded() != c.encap) {
+			t.Errorf("%s: %v %v, want %v %v", c.name, r, d.Undecoded(), c.want, c.encap)
+		}
+	}
+	if got := (Encap{EncapEtherType, 0x8137}).String(); got != "IPX (ethertype 0x8137)" {
+		t.Errorf("IPX is named %q", got)
 	}
 }
 

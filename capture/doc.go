@@ -11,9 +11,11 @@
 // frame is handed over as soon as it arrives, with a finite read timeout
 // (100ms by default): [Source.Next] then returns [ErrTimeout], and [Run]
 // checks its context, so cancelling the context stops a capture within one
-// timeout even on a silent interface. The snapshot length defaults to 256
-// bytes, enough for the headers of a TCP segment inside two tunnels; sizes
-// are taken from IP length fields, never from the captured bytes. The
+// timeout even on a silent interface. The snapshot length defaults to
+// 4096 bytes, enough for a connection's first client segments (the names
+// in a ClientHello or a request, package peek) and for DNS responses; the
+// headers alone would fit 256. Sizes are taken from IP length fields,
+// never from the captured bytes. The
 // kernel's drop counters are in [Source.Stats]. Capturing needs root or
 // the CAP_NET_RAW and CAP_NET_ADMIN capabilities; without them the error
 // says how to get them. [Interfaces] lists what can be captured on.

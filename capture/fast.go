@@ -14,17 +14,17 @@ import (
 // BIG TCP, odd lengths). gopacket's layer dispatch is a large part of a
 // replay's cost (docs/performance-notes-ui.md); this path gives the same
 // Packet as the layers do (TestFastPathMatchesLayers checks every bundled
-// frame).
-func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
+// frame). It also returns the TCP payload bytes captured.
+func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []byte, ok bool) {
 	if len(data) < 14 {
-		return false
+		return nil, false
 	}
 	var vlan flows.VLAN
 	off := 12
 	et := binary.BigEndian.Uint16(data[off:])
 	for i := 0; i < 2 && (et == 0x8100 || et == 0x88a8); i++ {
 		if len(data) < off+6 {
-			return false
+			return nil, false
 		}
 		vlan.Push(binary.BigEndian.Uint16(data[off+2:]) & 0x0fff)
 		off += 4
@@ -38,27 +38,27 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
 	switch et {
 	case 0x0800:
 		if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 6 {
-			return false
+			return nil, false
 		}
 		ipHdr = int(ip[0]&0x0f) * 4
 		total := int(binary.BigEndian.Uint16(ip[2:]))
 		if ipHdr < 20 || total < ipHdr || len(ip) < ipHdr || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
-			return false // options cut short, BIG TCP, a fragment
+			return nil, false // options cut short, BIG TCP, a fragment
 		}
 		l4 = total - ipHdr
-		src, dst = ip[12:16], ip[16:20]
+		src, dst = ip[12:16], v4Destination(ip, ipHdr)
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
-			return false
+			return nil, false
 		}
 		ipHdr = 40
 		l4 = int(binary.BigEndian.Uint16(ip[4:]))
 		if l4 == 0 {
-			return false // a jumbogram, or nothing
+			return nil, false // a jumbogram, or nothing
 		}
 		src, dst = ip[8:24], ip[24:40]
 	default:
-		return false
+		return nil, false
 	}
 	if room := wire - ipOff - ipHdr; l4 > room {
 		l4 = room // the IP length claims more than the wire carried
@@ -68,11 +68,11 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
 		tcp = tcp[:max(l4, 0)]
 	}
 	if len(tcp) < 20 {
-		return false
+		return nil, false
 	}
 	hl := int(tcp[12]>>4) * 4
 	if hl < 20 || l4 < hl {
-		return false
+		return nil, false
 	}
 	if v6 {
 		p.Tuple.SetV6(src, dst)
@@ -80,5 +80,16 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) bool {
 		p.Tuple.SetV4(src, dst)
 	}
 	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), vlan)
-	return true
+	return tcp[min(hl, len(tcp)):], true
+}
+
+// v4Destination is an IPv4 header's destination, or the final destination
+// of its source route (routeDestination), as the layers take it.
+func v4Destination(ip []byte, hl int) []byte {
+	if hl > 20 {
+		if d := routeDestination(ip[20:hl]); d != nil {
+			return d
+		}
+	}
+	return ip[16:20]
 }

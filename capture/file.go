@@ -94,6 +94,40 @@ func checkHeader(path string, b []byte) error {
 // link types or snapshot lengths, which libpcap refuses, and a gzip-
 // compressed file are read by gopacket's pcapgo instead.
 func OpenFile(path, filter string) (Source, error) {
+	src, err := openFile(path, filter)
+	if err != nil {
+		return nil, err
+	}
+	if lt, ok := firstLinkType(src); ok && !CanDecode(lt) {
+		src.Close()
+		return nil, linkTypeError(src.Name(), lt)
+	}
+	return src, nil
+}
+
+// firstLinkType returns the link type of a file's header (a pcapng file's
+// first interface); frames of an interface of another link type that
+// flowtrack cannot decode are counted by Run as undecoded.
+func firstLinkType(src Source) (layers.LinkType, bool) {
+	switch s := src.(type) {
+	case *mmapSource:
+		return s.link, true
+	case *mmapNgSource:
+		return s.first, true
+	case *fileSource:
+		switch {
+		case s.h != nil:
+			return s.link, true
+		case s.alt != nil && s.alt.pr != nil:
+			return s.alt.pr.LinkType(), true
+		case s.alt != nil && s.alt.ng != nil:
+			return s.alt.ng.LinkType(), true
+		}
+	}
+	return 0, false
+}
+
+func openFile(path, filter string) (Source, error) {
 	if path == "" {
 		return nil, newError(ErrNotCapture, nil, "no capture file named")
 	}

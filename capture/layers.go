@@ -40,6 +40,10 @@ type state struct {
 
 	afterUDP bool // a UDP header was decoded: what follows is a guess from its ports
 
+	// next is what the last header decoded says follows it (notePayload):
+	// if the parse stops there, what it could not look into.
+	next Encap
+
 	ipVer    uint8  // 0 (none yet), 4 or 6
 	src, dst []byte // addresses, views into frame
 	ipOff    int    // offset of the IP header in frame
@@ -56,6 +60,9 @@ type state struct {
 	fragData   []byte // the fragment's captured bytes of the fragmentable part
 
 	tcp []byte // the captured TCP header and what follows; nil if the parse did not reach TCP
+
+	dns    []byte // the captured payload of a UDP datagram from port 53 (a DNS response); nil if none
+	dnsCut bool   // ... cut short by the snapshot length
 
 	reassembled bool // frame is the start of a reassembled datagram
 	reasmCut    bool // ... one of whose fragments the snapshot length cut short
@@ -106,7 +113,15 @@ func (l *vlanLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 		return err
 	}
 	l.st.vlan.Push(l.VLANIdentifier)
+	l.st.notePayload(EncapEtherType, uint32(l.Type))
 	return nil
+}
+
+func (l *vlanLayer) NextLayerType() gopacket.LayerType {
+	if l.Type == layers.EthernetTypeLLC {
+		return layers.LayerTypeLLC
+	}
+	return etherNext(uint16(l.Type))
 }
 
 // ip4Layer is gopacket's IPv4 layer, noting the header in state.
@@ -125,7 +140,7 @@ func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	st := l.st
 	hl := int(l.IHL) * 4
 	st.ipVer = 4
-	st.src, st.dst = data[12:16], data[16:20]
+	st.src, st.dst = data[12:16], v4Destination(data, hl)
 	st.ipOff = offsetIn(st.frame, data)
 	st.ipHdr = hl
 	if total := int(binary.BigEndian.Uint16(data[2:4])); total != 0 {
@@ -140,6 +155,7 @@ func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	}
 	st.extLen = 0
 	st.proto = data[9]
+	st.notePayload(EncapIPProto, uint32(st.proto))
 	ff := binary.BigEndian.Uint16(data[6:8])
 	st.fragMore = ff&0x2000 != 0
 	st.fragOff = int(ff&0x1fff) * 8
@@ -213,6 +229,7 @@ func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	}
 	st.ipVer = 6
 	st.src, st.dst = data[8:24], data[24:40]
+	st.notePayload(EncapIPProto, uint32(st.proto))
 	if st.l4Len < st.extLen {
 		return errExtLength
 	}
@@ -310,6 +327,7 @@ func (l *extLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	l.frag = false
 	st.extLen += n
 	st.proto = data[0]
+	st.notePayload(EncapIPProto, uint32(st.proto))
 	if st.extLen > st.l4Len {
 		return errExtLength
 	}
@@ -356,8 +374,77 @@ func (l *udpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		return err
 	}
 	l.st.afterUDP = true
+	l.st.next = Encap{}
 	if l.Length >= 8 {
 		l.st.limit(data, int(l.Length))
+	}
+	if l.SrcPort == 53 {
+		l.st.dns = l.Payload
+		l.st.dnsCut = int(l.Length) > len(data)
+	} else {
+		l.st.dns = nil // the datagram inside a tunnel is not the carrier
+	}
+	return nil
+}
+
+// NextLayerType is the tunnel that the destination port, or else the
+// source port, names; gopacket's table of ports names many protocols that
+// carry no packets, and none of flowtrack's own tunnel layers.
+func (l *udpLayer) NextLayerType() gopacket.LayerType {
+	if t := udpTunnel(uint16(l.DstPort)); t != gopacket.LayerTypePayload {
+		return t
+	}
+	return udpTunnel(uint16(l.SrcPort))
+}
+
+func udpTunnel(port uint16) gopacket.LayerType {
+	switch port {
+	case portVXLAN:
+		return layers.LayerTypeVXLAN
+	case portGTPU:
+		return layers.LayerTypeGTPv1U
+	case portGeneve:
+		return layers.LayerTypeGeneve
+	case portGREinUDP:
+		return layers.LayerTypeGRE
+	case portTeredo:
+		return layerTypeTeredo
+	case portAYIYA:
+		return layerTypeAYIYA
+	}
+	return gopacket.LayerTypePayload
+}
+
+// routeDestination returns the final destination of an IPv4 loose or
+// strict source route option among opts (the options after the fixed
+// header), or nil if there is none or the route is complete. Until the
+// route's last hop, the header's destination is the next hop and the
+// route's last address is where the packet goes: TCP's pseudo-header, and
+// so the connection, use that one (RFC 791 3.1, RFC 1122 4.2.2.7).
+func routeDestination(opts []byte) []byte {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case 0: // end of options
+			return nil
+		case 1: // no operation
+			i++
+			continue
+		}
+		if i+1 >= len(opts) {
+			return nil
+		}
+		n := int(opts[i+1])
+		if n < 2 || i+n > len(opts) {
+			return nil
+		}
+		if t := opts[i]; (t == 0x83 || t == 0x89) && n >= 7 {
+			ptr := int(opts[i+2]) // 1-based offset of the next address, within the option
+			last := i + 3 + (n-3)/4*4 - 4
+			if ptr >= 4 && ptr <= n-3 {
+				return opts[last : last+4]
+			}
+		}
+		i += n
 	}
 	return nil
 }
@@ -384,6 +471,7 @@ func (l *pppoeLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 		return errShort
 	}
 	l.code = data[1]
+	l.st.next = Encap{} // discovery: known, not IP
 	end := 6 + int(binary.BigEndian.Uint16(data[4:6]))
 	l.st.limit(data, end)
 	if end > len(data) {
@@ -399,6 +487,7 @@ func (l *pppoeLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 type pppLayer struct {
 	layers.BaseLayer
 	proto uint16
+	st    *state
 }
 
 func (l *pppLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypePPP }
@@ -432,6 +521,7 @@ func (l *pppLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		l.proto = binary.BigEndian.Uint16(data[n:])
 		n += 2
 	}
+	l.st.notePayload(EncapPPP, uint32(l.proto))
 	l.BaseLayer = layers.BaseLayer{Contents: data[:n], Payload: data[n:]}
 	return nil
 }
@@ -441,6 +531,7 @@ func (l *pppLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 type mplsLayer struct {
 	layers.BaseLayer
 	next gopacket.LayerType
+	st   *state
 }
 
 func (l *mplsLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeMPLS }
@@ -459,6 +550,7 @@ func (l *mplsLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) err
 		}
 	}
 	l.next = gopacket.LayerTypePayload
+	l.st.notePayload(EncapMPLS, 0)
 	if len(data) > n {
 		switch data[n] >> 4 {
 		case 4:
@@ -528,6 +620,7 @@ func (l *gtpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		end = len(data)
 	}
 	l.next = gopacket.LayerTypePayload
+	l.st.next = Encap{} // signalling: known, not IP
 	if data[1] == 255 && end > n {
 		switch data[n] >> 4 {
 		case 4:
@@ -537,5 +630,19 @@ func (l *gtpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		}
 	}
 	l.BaseLayer = layers.BaseLayer{Contents: data[:n], Payload: data[n:end]}
+	return nil
+}
+
+// loopLayer is gopacket's BSD loopback layer, noting the address family.
+type loopLayer struct {
+	layers.Loopback
+	st *state
+}
+
+func (l *loopLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if err := l.Loopback.DecodeFromBytes(data, df); err != nil {
+		return err
+	}
+	l.st.notePayload(EncapFamily, uint32(l.Family))
 	return nil
 }

@@ -67,6 +67,11 @@ func (m *mapping) Progress() float64 {
 
 func (m *mapping) Stats() (Stats, error) { return Stats{}, nil }
 
+// progress reports the bytes read, for Run.
+func (m *mapping) ReadProgress() Progress {
+	return Progress{File: m.path, Files: 1, Bytes: int64(len(m.data)), BytesDone: int64(m.off)}
+}
+
 // release lets the pages behind what has been read go, a few MiB at a time,
 // so that the process's resident size stays small however large the file
 // (the pages stay in the page cache). It keeps the last quarter-window: a

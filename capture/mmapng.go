@@ -28,9 +28,10 @@ type mmapNgSource struct {
 	mapping
 	order binary.ByteOrder
 	ifs   []ngIface
-	read  uint64 // packets handed out
-	rest  Source // libpcap's reader, once it has taken over
-	err   error  // sticky
+	first layers.LinkType // the first interface's, as libpcap read it at open
+	read  uint64          // packets handed out
+	rest  Source          // libpcap's reader, once it has taken over
+	err   error           // sticky
 }
 
 // ngIface is what an Interface Description Block says that matters here.
@@ -77,12 +78,13 @@ func openMmapNg(path string, b []byte, size int64) (Source, error) {
 	if err != nil {
 		return nil, nil
 	}
+	first := h.LinkType()
 	h.Close()
 	m, ok, err := mapFile(path, size)
 	if !ok {
 		return nil, err
 	}
-	s := &mmapNgSource{mapping: m, order: order}
+	s := &mmapNgSource{mapping: m, order: order, first: first}
 	// The section header: version 1, and a length that fits.
 	if body, ok := s.block(ngSHB); !ok || len(body) < 16 || order.Uint16(body[4:]) != 1 {
 		s.unmap()

@@ -44,7 +44,7 @@ type decoded struct {
 	heldBytes   uint64 // original lengths of the fragments held for reassembly
 	extra       uint64 // frame bytes of the other fragments, added to reassembled packets
 	extraByFlow map[oracle.Pair]uint64
-	results     [4]int
+	results     [5]int
 	packets     []flows.Packet
 	err         error // the error that ended the read, other than io.EOF
 }

@@ -175,6 +175,15 @@ func (p *Pacer) Progress() float64 {
 	return 0
 }
 
+// ReadProgress returns how far the underlying source has read, if it
+// tells (a mapped file, a set of files); else a zero Progress.
+func (p *Pacer) ReadProgress() Progress {
+	if s, ok := p.src.(progressReporter); ok {
+		return s.ReadProgress()
+	}
+	return Progress{}
+}
+
 // Name returns the underlying source's name.
 func (p *Pacer) Name() string { return p.src.Name() }
 

@@ -61,6 +61,14 @@ func (p *Polled) poll(now time.Time) {
 	}
 }
 
+// ReadProgress passes on the source's progress, for Run.
+func (p *Polled) ReadProgress() Progress {
+	if r, ok := p.Source.(progressReporter); ok {
+		return r.ReadProgress()
+	}
+	return Progress{}
+}
+
 // Drops returns the packets the kernel and the interface dropped, as last
 // read (zeros for a file).
 func (p *Polled) Drops() (kernel, iface uint64) { return p.kernel.Load(), p.iface.Load() }

@@ -11,13 +11,16 @@ import (
 
 // Counters counts what Run saw. Every field is updated atomically, so
 // another goroutine may read them while Run goes on. Each frame lands in
-// exactly one of TCP, NonTCP, Malformed and FragmentsHeld.
+// exactly one of TCP, NonTCP, Malformed, Undecoded and FragmentsHeld.
 type Counters struct {
 	Frames    atomic.Uint64 // frames read from the source
 	Bytes     atomic.Uint64 // their original (wire) lengths, summed
 	TCP       atomic.Uint64 // frames that gave a TCP packet (for a fragmented datagram, its completing fragment)
 	NonTCP    atomic.Uint64 // well-formed frames that are not TCP
 	Malformed atomic.Uint64 // frames that could not be decoded
+	// Undecoded counts well-formed frames whose contents flowtrack does
+	// not decode; Counters.UndecodedKinds says what they were.
+	Undecoded atomic.Uint64
 	// FragmentsHeld counts IP fragments held for reassembly; of these,
 	// FragmentsUnmatched were dropped without their datagram completing
 	// (expired after 30 s of capture time, evicted from a full table, or
@@ -25,7 +28,35 @@ type Counters struct {
 	FragmentsHeld      atomic.Uint64
 	FragmentsUnmatched atomic.Uint64
 	Timeouts           atomic.Uint64 // live reads that timed out with nothing to read
+
+	kinds    encapCounts
+	progress atomic.Pointer[Progress]
 }
+
+// Progress is how far the reading of a file, or of a set of files, has
+// got: the file being read, and files and bytes read of the total.
+type Progress struct {
+	File             string
+	Files, FilesDone int
+	Bytes, BytesDone int64
+}
+
+// Progress returns how far Run has read its file or set of files, as of a
+// few thousand frames ago; false for a source that does not tell (a live
+// capture, standard input, a file read by libpcap).
+func (c *Counters) Progress() (Progress, bool) {
+	if p := c.progress.Load(); p != nil {
+		return *p, true
+	}
+	return Progress{}, false
+}
+
+// progressReporter is a Source that can say how far it has read: the
+// mapped file readers, a set of files, and a Pacer or other wrapper over one.
+type progressReporter interface{ ReadProgress() Progress }
+
+// progressEvery is how many frames go by between two reports of progress.
+const progressEvery = 4096
 
 // Run reads src until the end of the file, an error, ctx being done, or
 // maxFrames frames (0: no limit), decoding each frame with d and calling
@@ -43,7 +74,7 @@ type Counters struct {
 // goroutine, so that no packet waits for a batch to fill.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	switch src.(type) {
-	case *mmapSource, *mmapNgSource, *fileSource:
+	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
 		return runPipelined(ctx, src, d, c, maxFrames, apply)
 	}
 	return run(ctx, src, d, c, maxFrames, apply)
@@ -93,33 +124,23 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 
 // run is Run on the calling goroutine.
 func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
-	// Counts are kept here and added to c every few frames: an atomic add
-	// per counter per frame would cost every frame of a replay.
-	var l struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }
-	flush := func() {
-		c.Frames.Add(l.frames)
-		c.Bytes.Add(l.bytes)
-		c.TCP.Add(l.tcp)
-		c.NonTCP.Add(l.nonTCP)
-		c.FragmentsHeld.Add(l.held)
-		c.Malformed.Add(l.malformed)
-		l = struct{ frames, bytes, tcp, nonTCP, held, malformed uint64 }{}
-		if d.unmatched > 0 {
-			c.FragmentsUnmatched.Add(d.unmatched)
-			d.unmatched = 0
-		}
-	}
+	var l runCounts
+	pr, _ := src.(progressReporter)
 	defer func() {
-		flush()
+		l.flush(c, d)
 		if n := d.Flush(); n > 0 {
 			c.FragmentsUnmatched.Add(n)
 		}
+		reportProgress(pr, c)
 	}()
 	done := ctx.Done()
 	var p flows.Packet
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
 		if n%64 == 0 {
-			flush()
+			l.flush(c, d)
+			if n%progressEvery == 0 {
+				reportProgress(pr, c)
+			}
 			select {
 			case <-done:
 				return nil
@@ -130,7 +151,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
-				flush()
+				l.flush(c, d)
 				select {
 				case <-done:
 					return nil
@@ -146,17 +167,68 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		n++
 		l.frames++
 		l.bytes += uint64(max(ci.Length, len(data)))
-		switch d.Decode(link, data, ci, &p) {
-		case ResultTCP:
-			l.tcp++
+		if l.count(d.Decode(link, data, ci, &p), d) {
 			apply(&p)
-		case ResultNonTCP:
-			l.nonTCP++
-		case ResultFragmentPending:
-			l.held++
-		default:
-			l.malformed++
 		}
 	}
 	return nil
+}
+
+// runCounts are the counts run keeps and adds to Counters every few
+// frames: an atomic add per counter per frame would cost every frame of a
+// replay.
+type runCounts struct {
+	frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64
+	kinds                                                  map[Encap]uint64 // undecoded frames by kind, made at the first
+}
+
+// count counts a frame's result, and reports whether it gave a packet.
+func (l *runCounts) count(r Result, d *Decoder) bool {
+	switch r {
+	case ResultTCP:
+		l.tcp++
+		return true
+	case ResultNonTCP:
+		l.nonTCP++
+	case ResultFragmentPending:
+		l.held++
+	case ResultUndecoded:
+		l.undecoded++
+		if l.kinds == nil {
+			l.kinds = make(map[Encap]uint64)
+		}
+		l.kinds[d.Undecoded()]++
+	default:
+		l.malformed++
+	}
+	return false
+}
+
+// flush adds the counts to c, with the fragments d dropped, and zeroes them.
+func (l *runCounts) flush(c *Counters, d *Decoder) {
+	c.Frames.Add(l.frames)
+	c.Bytes.Add(l.bytes)
+	c.TCP.Add(l.tcp)
+	c.NonTCP.Add(l.nonTCP)
+	c.FragmentsHeld.Add(l.held)
+	c.Malformed.Add(l.malformed)
+	if l.undecoded > 0 {
+		c.kinds.add(l.kinds)
+		clear(l.kinds)
+		c.Undecoded.Add(l.undecoded)
+	}
+	kinds := l.kinds
+	*l = runCounts{kinds: kinds}
+	if d.unmatched > 0 {
+		c.FragmentsUnmatched.Add(d.unmatched)
+		d.unmatched = 0
+	}
+}
+
+// reportProgress publishes how far pr (if not nil) has read.
+func reportProgress(pr progressReporter, c *Counters) {
+	if pr != nil {
+		p := pr.ReadProgress()
+		c.progress.Store(&p)
+	}
 }

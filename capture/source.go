@@ -47,6 +47,7 @@ var (
 	ErrNotCapture  = errors.New("not a capture file")
 	ErrTruncated   = errors.New("capture file cut short")
 	ErrDamaged     = errors.New("capture file damaged or unsupported")
+	ErrLinkType    = errors.New("link type flowtrack cannot decode")
 	ErrCapture     = errors.New("capture failed")
 )
 
@@ -73,8 +74,8 @@ func newError(kind, err error, format string, args ...any) *Error {
 
 // LiveConfig configures OpenLive.
 type LiveConfig struct {
-	// Snaplen is how many bytes of each frame to capture; 0 means 256,
-	// enough for the headers of a TCP packet in two tunnels.
+	// Snaplen is how many bytes of each frame to capture; 0 means
+	// DefaultSnaplen.
 	Snaplen int
 	// Promisc puts the interface into promiscuous mode.
 	Promisc bool
@@ -91,6 +92,15 @@ type LiveConfig struct {
 
 // Defaults of LiveConfig.
 const (
-	DefaultSnaplen = 256
-	DefaultTimeout = 100 * time.Millisecond
+	// DefaultSnaplen keeps a connection's first client segments whole,
+	// for the names they carry (package peek): a browser's ClientHello is
+	// up to about 2.3 KB, in one frame on loopback or after GRO, with the
+	// headers of two tunnels around it. The headers alone fit 256 bytes;
+	// docs/names.md has the measured cost of the difference.
+	DefaultSnaplen = 4096
+	// DefaultBufferMB is the kernel buffer that flowtrack asks for by
+	// default, sized for DefaultSnaplen: at 256 bytes a frame, 16 MiB
+	// held as many frames as 64 MiB do at full size.
+	DefaultBufferMB = 64
+	DefaultTimeout  = 100 * time.Millisecond
 )

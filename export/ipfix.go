@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // IPFIXConfig configures an IPFIX exporter. Zero fields take the defaults
@@ -42,6 +43,9 @@ type IPFIXConfig struct {
 	ActiveTimeout time.Duration
 	// Queue is how many messages may wait for the network (default 256).
 	Queue int
+	// Annotate, if set, names each connection (Info.ServerName and
+	// NameSource) in flowtrack's ServerName and NameSource elements.
+	Annotate local.Lookup
 	// Replay says the records come from a capture file, which nothing is
 	// lost by waiting for: the exporter then waits for room in the queue
 	// instead of dropping a message when the network is slower than the
@@ -134,7 +138,7 @@ type IPFIX struct {
 	v4, v6   []field
 	tmplSet  []byte // the template set, both templates
 	nextScan atomic.Int64
-	queue    chan []byte
+	queue    chan queued
 	done     chan struct{}     // closed when the sender has finished
 	scanReq  chan *flows.Table // wakes the tick goroutine for a look at the table (live)
 	stopTick chan struct{}
@@ -205,7 +209,7 @@ func NewIPFIX(conn net.Conn, cfg IPFIXConfig) *IPFIX {
 		conn:     conn,
 		v4:       fields(false, cfg.PEN),
 		v6:       fields(true, cfg.PEN),
-		queue:    make(chan []byte, cfg.Queue),
+		queue:    make(chan queued, cfg.Queue),
 		done:     make(chan struct{}),
 		scanReq:  make(chan *flows.Table, 1),
 		stopTick: make(chan struct{}),
@@ -387,7 +391,11 @@ func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason End
 	if r.Key.V6 {
 		id, fs = templateIPv6, x.v6
 	}
-	need := recordLen(fs)
+	var name local.Info
+	if x.cfg.Annotate != nil {
+		name = x.cfg.Annotate(r)
+	}
+	need := recordLen(fs, min(len(name.ServerName), maxIPFIXName))
 	if x.set < 0 || x.setID != id {
 		need += 4 // a new set header
 	}
@@ -403,7 +411,7 @@ func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason End
 		x.msg = binary.BigEndian.AppendUint16(x.msg, id)
 		x.msg = append(x.msg, 0, 0) // length, set by closeSet
 	}
-	x.msg = appendRecord(x.msg, r, prev, start, reason)
+	x.msg = appendRecord(x.msg, r, prev, start, reason, &name)
 	x.nrec++
 }
 
@@ -443,12 +451,13 @@ func (x *IPFIX) finish() {
 	n := x.nrec
 	x.seq += uint32(n)
 	x.msg, x.nrec = nil, 0
+	q := queued{m, uint64(n)}
 	if x.cfg.Replay {
-		x.queue <- m
+		x.queue <- q
 		return
 	}
 	select {
-	case x.queue <- m:
+	case x.queue <- q:
 	default:
 		x.count(func(s *IPFIXStats) { s.DroppedRecords += uint64(n) })
 	}
@@ -496,8 +505,8 @@ func (x *IPFIX) send() {
 	defer close(x.done)
 	var retry time.Time
 	backoff := time.Second
-	for m := range x.queue {
-		nrec := x.countRecords(m)
+	for q := range x.queue {
+		m, nrec := q.msg, q.records
 		if x.conn == nil {
 			if time.Now().Before(retry) {
 				x.count(func(s *IPFIXStats) { s.DroppedRecords += nrec })
@@ -546,24 +555,11 @@ func (x *IPFIX) redial(m []byte) error {
 	return nil
 }
 
-// countRecords returns how many data records message m holds.
-func (x *IPFIX) countRecords(m []byte) uint64 {
-	var n uint64
-	for off := 16; off+4 <= len(m); {
-		id := binary.BigEndian.Uint16(m[off:])
-		l := int(binary.BigEndian.Uint16(m[off+2:]))
-		if l < 4 {
-			break
-		}
-		switch id {
-		case templateIPv4:
-			n += uint64((l - 4) / recordLen(x.v4))
-		case templateIPv6:
-			n += uint64((l - 4) / recordLen(x.v6))
-		}
-		off += l
-	}
-	return n
+// queued is a message waiting for the network, and how many data records
+// it holds.
+type queued struct {
+	msg     []byte
+	records uint64
 }
 
 func (x *IPFIX) count(f func(*IPFIXStats)) {

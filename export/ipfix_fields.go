@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // This file holds what an IPFIX record says about a connection: the
@@ -24,13 +25,15 @@ const PENReverse = 29305
 const PENDocumentation = 32473
 
 // flowtrack's enterprise-specific information elements, under
-// IPFIXConfig.PEN. The README's IPFIX section documents them for collectors.
+// IPFIXConfig.PEN. docs/ipfix.md documents them for collectors.
 const (
 	ieClientTCPState = 1 // unsigned8: the client's inferred state, in TCP-MIB tcpConnState numbering
 	ieServerTCPState = 2 // unsigned8: the server's, likewise
 	ieHandshakeRTT   = 3 // unsigned32: handshake round-trip time in microseconds; 2^32-1 if not seen
 	ieRetransmits    = 4 // unsigned64: retransmitted segments, client to server (a delta, like the counts)
 	ieFlowtrackFlags = 5 // unsigned8: 1 the connection was picked up mid-stream, 2 gaps in sequence space
+	ieServerName     = 6 // string, variable length (at most maxIPFIXName): the name the client asked for
+	ieNameSource     = 7 // unsigned8: where ieServerName was read: 0 none, 1 TLS SNI, 2 HTTP Host, 3 DNS
 
 	ieReverseBit = 0x4000 // RFC 5103 section 6.1: this bit marks the reverse of an enterprise element
 )
@@ -101,16 +104,44 @@ func fields(v6 bool, pen uint32) []field {
 		{id: ieRetransmits, length: 8, pen: pen},
 		{id: ieRetransmits | ieReverseBit, length: 8, pen: pen},
 		{id: ieFlowtrackFlags, length: 1, pen: pen},
+		{id: ieNameSource, length: 1, pen: pen},
+		{id: ieServerName, length: varLength, pen: pen},
 	}
 }
 
-// recordLen is the size of one data record of the template.
-func recordLen(fs []field) int {
+// varLength is the field length of a variable-length element (RFC 7011
+// section 7): each record gives its own, in one byte below 255.
+const varLength = 0xffff
+
+// maxIPFIXName bounds the name sent, so that its length fits one byte: a
+// DNS name is at most 253 characters anyway.
+const maxIPFIXName = 253
+
+// recordLen is the size of one data record of the template with a name of
+// nameLen bytes.
+func recordLen(fs []field, nameLen int) int {
 	n := 0
 	for _, f := range fs {
+		if f.length == varLength {
+			n += 1 + nameLen
+			continue
+		}
 		n += int(f.length)
 	}
 	return n
+}
+
+// nameSources number Info.NameSource for ieNameSource.
+func nameSource(s string) uint8 {
+	switch s {
+	case "sni":
+		return 1
+	case "host":
+		return 2
+	case "dns":
+		return 3
+	}
+	return 0
 }
 
 // appendTemplate appends one template record (not its set header).
@@ -286,7 +317,7 @@ type reported struct {
 // appendRecord appends r's data record for the template fields(v6, ...):
 // the traffic since prev (zero for a first report), from start to r's last
 // packet.
-func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason) []byte {
+func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason, name *local.Info) []byte {
 	be := binary.BigEndian
 	ca, sa := r.Client.Addr(), r.Server.Addr()
 	if r.Key.V6 {
@@ -340,5 +371,8 @@ func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, re
 	if r.C2S.Gaps+r.S2C.Gaps > 0 {
 		ff |= 2
 	}
-	return append(b, ff)
+	b = append(b, ff, nameSource(name.NameSource))
+	n := name.ServerName[:min(len(name.ServerName), maxIPFIXName)]
+	b = append(b, uint8(len(n)))
+	return append(b, n...)
 }

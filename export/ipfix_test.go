@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // The tests decode what the exporter sends with a decoder of their own,
@@ -27,6 +28,8 @@ type ie struct {
 }
 
 var (
+	ieNameSrc = ie{PENDocumentation, 7}
+	ieName    = ie{PENDocumentation, 6}
 	ieSrc4    = ie{0, 8}
 	ieDst4    = ie{0, 12}
 	ieSrc6    = ie{0, 27}
@@ -195,15 +198,23 @@ func (d *decoder) dataSet(m *message, id uint16, body []byte) error {
 	if !ok {
 		return fmt.Errorf("data set %d before its template", id)
 	}
+	// The smallest record: a variable-length field (length 65535, RFC
+	// 7011 section 7) takes one byte at least.
 	size := 0
 	for _, f := range fs {
 		size += f.length
+		if f.length == 0xffff {
+			size += 1 - 0xffff
+		}
 	}
 	for len(body) >= size {
 		r := wireRecord{template: id, v: make(map[ie][]byte)}
 		for _, f := range fs {
-			r.v[f.ie] = body[:f.length]
-			body = body[f.length:]
+			v, rest, err := fieldValue(f, body)
+			if err != nil {
+				return fmt.Errorf("data set %d: %w", id, err)
+			}
+			r.v[f.ie], body = v, rest
 		}
 		m.records = append(m.records, r)
 	}
@@ -211,6 +222,29 @@ func (d *decoder) dataSet(m *message, id uint16, body []byte) error {
 		return fmt.Errorf("data set %d: %d bytes left over", id, len(body))
 	}
 	return nil
+}
+
+// fieldValue takes the value of field f from the start of body: f.length
+// bytes, or for a variable-length field (RFC 7011 section 7) as many as
+// its one- or three-byte length says.
+func fieldValue(f wireField, body []byte) (v, rest []byte, err error) {
+	n := f.length
+	if n == 0xffff {
+		if len(body) < 1 {
+			return nil, nil, errors.New("variable-length field cut short")
+		}
+		n, body = int(body[0]), body[1:]
+		if n == 255 {
+			if len(body) < 2 {
+				return nil, nil, errors.New("variable length cut short")
+			}
+			n, body = int(binary.BigEndian.Uint16(body)), body[2:]
+		}
+	}
+	if len(body) < n {
+		return nil, nil, fmt.Errorf("field %d cut short", f.id)
+	}
+	return body[:n], body[n:], nil
 }
 
 // udpCollector is a UDP socket on loopback that collects messages.
@@ -326,7 +360,13 @@ var epoch = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func TestIPFIXWire(t *testing.T) {
 	col := newUDPCollector(t)
-	x := col.exporter(IPFIXConfig{ObservationDomain: 7, FlushEvery: time.Hour})
+	name := func(r *flows.Record) local.Info {
+		if r.Key.V6 {
+			return local.Info{}
+		}
+		return local.Info{ServerName: "en.wikipedia.org", NameSource: "sni"}
+	}
+	x := col.exporter(IPFIXConfig{ObservationDomain: 7, FlushEvery: time.Hour, Annotate: name})
 	tmpl := col.read(false)
 	if len(tmpl.records) != 0 || tmpl.seq != 0 || tmpl.domain != 7 {
 		t.Fatalf("first message: %d records, seq %d, domain %d; want the templates alone, seq 0, domain 7", len(tmpl.records), tmpl.seq, tmpl.domain)
@@ -372,7 +412,10 @@ func TestIPFIXWire(t *testing.T) {
 		ieRFlags: uint64(flows.SYN | flows.ACK | flows.FIN),
 		ieReason: 3, ieVlan: 0, ieCVlan: 0,
 		ieCState: 11, ieSState: 1, // TIME_WAIT, CLOSED
-		ieRTT: 2000, ieRetx: 1, ieRRetx: 1, ieFtFlags: 0,
+		ieRTT: 2000, ieRetx: 1, ieRRetx: 1, ieFtFlags: 0, ieNameSrc: 1,
+	}
+	if n := string(r.v[ieName]); n != "en.wikipedia.org" {
+		t.Errorf("IPv4 record: server name %q", n)
 	}
 	for e, v := range want {
 		if got := r.uint(e); got != v {
@@ -382,7 +425,10 @@ func TestIPFIXWire(t *testing.T) {
 	r = m.records[1]
 	want = map[ie]uint64{
 		ieBiDir: 0, iePackets: 1, ieRPacket: 1, ieVlan: 10, ieCVlan: 20, ieReason: 4,
-		ieCState: 5, ieSState: 5, ieRTT: 1<<32 - 1, ieFtFlags: 1,
+		ieCState: 5, ieSState: 5, ieRTT: 1<<32 - 1, ieFtFlags: 1, ieNameSrc: 0,
+	}
+	if n, ok := r.v[ieName]; !ok || len(n) != 0 {
+		t.Errorf("IPv6 record: server name %q (present %v), want empty", n, ok)
 	}
 	for e, v := range want {
 		if got := r.uint(e); got != v {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,12 +12,15 @@ import (
 	"github.com/flowtrack/flowtrack/local"
 )
 
-// JSON writes records as NDJSON, one object per connection, in the field
-// order of the README's contract. It is safe for concurrent use.
+// JSON writes records as NDJSON, one object per connection, with the
+// fields in the order docs/json.md lists them. It is safe for concurrent
+// use.
 type JSON struct {
-	// Annotate, if set, adds "pid", "process", "kernel_client_state" and
-	// "kernel_server_state" to each record (live captures). An async
-	// writer calls it from its encoders' goroutines, at once.
+	// Annotate, if set, adds the name fields ("server_name",
+	// "name_source", "alpn", "ech", "dns_chain") when there is a name,
+	// and with Info.Sockets "pid", "process", the owner's fields,
+	// "kernel_client_state" and "kernel_server_state" (live captures). An
+	// async writer calls it from its encoders' goroutines, at once.
 	Annotate local.Lookup
 
 	mu       sync.Mutex // guards the following
@@ -290,21 +294,26 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 
 // AppendJSON appends r as one JSON object (without a newline) to b.
 func AppendJSON(b []byte, r *flows.Record) []byte {
-	return appendFields(append(b, '{'), r, nil)
+	return appendFields(append(b, '{'), r, nil, nil)
 }
 
 // appendRecord appends r's fields, with the annotation if there is one,
 // and the closing brace.
 func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
-	if j.Annotate != nil {
-		b = appendLocal(b, j.Annotate(r))
+	if j.Annotate == nil {
+		return appendFields(b, r, tt, nil)
 	}
-	return appendFields(b, r, tt)
+	l := j.Annotate(r)
+	if l.Sockets {
+		b = appendLocal(b, &l)
+	}
+	return appendFields(b, r, tt, &l)
 }
 
 // appendLocal appends what this host knows of the connection's endpoints:
-// "pid" and "process", and the kernel's state of each endpoint it lists.
-func appendLocal(b []byte, l local.Info) []byte {
+// "pid" and "process" (null and "" when unknown), the owner's fields, and
+// the kernel's state of each endpoint it lists.
+func appendLocal(b []byte, l *local.Info) []byte {
 	b = append(b, `"pid":`...)
 	if l.PID > 0 {
 		b = strconv.AppendInt(b, int64(l.PID), 10)
@@ -314,6 +323,9 @@ func appendLocal(b []byte, l local.Info) []byte {
 	b = append(b, `,"process":`...)
 	b = strconv.AppendQuote(b, l.Process) // a command name may hold anything
 	b = append(b, ',')
+	if l.PID > 0 {
+		b = appendOwner(b, l)
+	}
 	if l.KernelClient.Known {
 		b = appendString(b, "kernel_client_state", l.KernelClient.State.String())
 	}
@@ -323,11 +335,75 @@ func appendLocal(b []byte, l local.Info) []byte {
 	return b
 }
 
-// appendFields appends r's fields and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *recordTimes) []byte {
+// appendName appends the name fields of l, if it has a name. Names are
+// host names (letters, digits, '-', '_', '.') and ALPN protocols
+// printable ASCII without quotes or backslashes (package peek checks), but
+// they came from the wire: they are quoted all the same.
+func appendName(b []byte, l *local.Info) []byte {
+	if l == nil || l.ServerName == "" && l.ALPN == "" && !l.ECH {
+		return b
+	}
+	if l.ServerName != "" {
+		b = append(b, `"server_name":`...)
+		b = strconv.AppendQuote(b, l.ServerName)
+		b = append(b, `,"name_source":`...)
+		b = strconv.AppendQuote(b, l.NameSource)
+		b = append(b, ',')
+	}
+	if l.ALPN != "" {
+		b = appendQuotedList(b, "alpn", strings.Split(l.ALPN, ","))
+	}
+	if l.ECH {
+		b = append(b, `"ech":true,`...)
+	}
+	if len(l.DNSChain) > 1 {
+		b = appendQuotedList(b, "dns_chain", l.DNSChain)
+	}
+	return b
+}
+
+// appendQuotedList appends the field name, a list of quoted strings.
+func appendQuotedList(b []byte, name string, list []string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, v)
+	}
+	return append(b, "],"...)
+}
+
+// appendOwner appends "uid", and "user", "container" or "cgroup" where
+// known, each followed by a comma.
+func appendOwner(b []byte, l *local.Info) []byte {
+	b = append(b, `"uid":`...)
+	b = strconv.AppendUint(b, uint64(l.UID), 10)
+	b = append(b, ',')
+	for _, f := range [...]struct{ name, v string }{{"user", l.User}, {"container", l.Container}, {"cgroup", l.Cgroup}} {
+		if f.v != "" {
+			b = append(b, '"')
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendQuote(b, f.v)
+			b = append(b, ',')
+		}
+		if f.name == "container" && f.v != "" {
+			break // the container says more than its cgroup's path
+		}
+	}
+	return b
+}
+
+// appendFields appends r's fields, l's name fields after the server's
+// address (if l is not nil), and the closing brace.
+func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info) []byte {
 	b = appendString(b, "proto", "tcp")
 	b = append(r.Client.AppendTo(appendKey(b, "client")), `",`...)
 	b = append(r.Server.AppendTo(appendKey(b, "server")), `",`...)
+	b = appendName(b, l)
 	b = appendString(b, "client_state", r.ClientState.String())
 	b = appendString(b, "server_state", r.ServerState.String())
 	b = append(b, `"midstream":`...)

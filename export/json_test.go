@@ -110,17 +110,18 @@ func TestAsyncJSONReportsWriteError(t *testing.T) {
 	}
 }
 
-// TestAnnotate: a live capture's records carry the local process and the
-// kernel's states of the endpoints that are this host's sockets (README's
-// JSON contract: "pid" null when unknown, a kernel state only where the
-// kernel lists the socket), and the table gets a Process column.
+// TestAnnotate: a live capture's records carry the local process, its
+// owner, and the kernel's states of the endpoints that are this host's
+// sockets (docs/json.md: "pid" null when unknown, a kernel state only where
+// the kernel lists the socket), and the table gets a Process column.
 func TestAnnotate(t *testing.T) {
 	recs := synRecords(2)
 	lookup := func(r *flows.Record) local.Info {
 		if r.Client.Addr().As4()[3] == 0 {
-			return local.Info{PID: 42, Process: "curl", KernelClient: local.Kernel{State: flows.StateSynSent, Known: true}}
+			return local.Info{Sockets: true, PID: 42, Process: "curl", UID: 1000, User: "alice",
+				KernelClient: local.Kernel{State: flows.StateSynSent, Known: true}}
 		}
-		return local.Info{}
+		return local.Info{Sockets: true}
 	}
 	var out bytes.Buffer
 	j := NewBufferedJSON(&out)
@@ -136,7 +137,7 @@ func TestAnnotate(t *testing.T) {
 		t.Fatalf("%d lines, want 2:\n%s", len(lines), out.String())
 	}
 	want := []string{
-		`{"pid":42,"process":"curl","kernel_client_state":"SYN_SENT","proto":"tcp","client":"10.0.0.0:40000"`,
+		`{"pid":42,"process":"curl","uid":1000,"user":"alice","kernel_client_state":"SYN_SENT","proto":"tcp","client":"10.0.0.0:40000"`,
 		`{"pid":null,"process":"","proto":"tcp","client":"10.0.0.1:40000"`,
 	}
 	for i, w := range want {
@@ -152,7 +153,7 @@ func TestAnnotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(rows) != 3 || !strings.HasSuffix(rows[0], "Process") || !strings.HasSuffix(rows[1], " 42/curl") || !strings.HasSuffix(rows[2], " -") {
+	if len(rows) != 3 || !strings.HasSuffix(rows[0], "Process") || !strings.HasSuffix(rows[1], " curl[42]") || !strings.HasSuffix(rows[2], " -") {
 		t.Errorf("table:\n%s", out.String())
 	}
 }

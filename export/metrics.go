@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // CaptureStats are a capture's running totals, as Metrics reads them at
@@ -31,6 +32,15 @@ type MetricsConfig struct {
 	Capture func() CaptureStats
 	// IPFIX, if set, is an exporter whose totals are exported too.
 	IPFIX *IPFIX
+	// Annotate, if set, names the connections that end: they are counted
+	// by where their name came from (flowtrack_connections_named_total,
+	// one series per source), and with TopNames > 0 by the name itself.
+	Annotate local.Lookup
+	// TopNames is how many server names get a series of their own in
+	// flowtrack_connections_by_name_total; the first TopNames names seen
+	// do, the others are counted as "(other)". 0: no such metric, so that
+	// no label ever takes a value from the traffic.
+	TopNames int
 }
 
 // nStates is the number of endpoint states.
@@ -59,6 +69,12 @@ type Metrics struct {
 
 	rtt      prometheus.Histogram
 	closed   *prometheus.CounterVec
+	named    *prometheus.CounterVec // by name source: bounded by the sources
+	byName   *prometheus.CounterVec // by name: bounded by TopNames + 1
+	annotate local.Lookup
+	topNames int
+	namesMu  sync.Mutex // guards nameSeen
+	nameSeen map[string]struct{}
 	closedBy [EndLackOfResource + 1]prometheus.Counter
 	retired  [2]atomic.Uint64 // retransmits of retired connections, c2s and s2c
 
@@ -113,6 +129,22 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		m.closedBy[r] = m.closed.WithLabelValues(r.String())
 	}
 	m.reg = prometheus.NewRegistry()
+	if cfg.Annotate != nil {
+		m.annotate, m.topNames = cfg.Annotate, cfg.TopNames
+		m.named = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowtrack_connections_named_total",
+			Help: "Connections retired, by where their name came from: sni (TLS ClientHello), host (HTTP/1 Host), dns (a DNS answer seen before the connection), none.",
+		}, []string{"source"})
+		m.reg.MustRegister(m.named)
+		if m.topNames > 0 {
+			m.nameSeen = make(map[string]struct{})
+			m.byName = prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "flowtrack_connections_by_name_total",
+				Help: "Connections retired, by the name their client asked for: the first names seen each get a series (--metrics-names), the rest are counted as (other).",
+			}, []string{"server_name"})
+			m.reg.MustRegister(m.byName)
+		}
+	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -159,7 +191,35 @@ func (m *Metrics) Stop(recs []flows.Record) {
 	}
 }
 
+// countName counts r's name, if the metrics name connections.
+func (m *Metrics) countName(r *flows.Record) {
+	if m.annotate == nil {
+		return
+	}
+	l := m.annotate(r)
+	src := l.NameSource
+	if l.ServerName == "" {
+		src = "none"
+	}
+	m.named.WithLabelValues(src).Inc()
+	if m.byName == nil || l.ServerName == "" {
+		return
+	}
+	name := l.ServerName
+	m.namesMu.Lock()
+	if _, ok := m.nameSeen[name]; !ok {
+		if len(m.nameSeen) < m.topNames {
+			m.nameSeen[name] = struct{}{}
+		} else {
+			name = "(other)"
+		}
+	}
+	m.namesMu.Unlock()
+	m.byName.WithLabelValues(name).Inc()
+}
+
 func (m *Metrics) end(r *flows.Record, reason EndReason) {
+	m.countName(r)
 	m.retired[0].Add(r.C2S.Retransmits)
 	m.retired[1].Add(r.S2C.Retransmits)
 	m.closedBy[reason].Inc()

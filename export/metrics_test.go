@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // scrape fetches url and returns its samples, keyed by name and labels as
@@ -236,5 +237,55 @@ func (mr *metricsReplay) checkPairs(when string, s map[string]float64, live []fl
 	}
 	if n > nStates*nStates {
 		t.Errorf("%s: %d series of flowtrack_connections", when, n)
+	}
+}
+
+// TestMetricsNames: connections are counted by name source always, and by
+// name only with TopNames, in at most TopNames+1 series.
+func TestMetricsNames(t *testing.T) {
+	names := []string{"a.example", "b.example", "c.example", "a.example", "", "d.example"}
+	recs := make([]flows.Record, len(names))
+	for i := range recs {
+		recs[i].ID = uint64(i + 1)
+		recs[i].RTT = -1
+	}
+	annotate := func(r *flows.Record) local.Info {
+		n := names[r.ID-1]
+		if n == "" {
+			return local.Info{}
+		}
+		return local.Info{ServerName: n, NameSource: "sni"}
+	}
+	for _, top := range []int{0, 2} {
+		m := NewMetrics(MetricsConfig{Annotate: annotate, TopNames: top})
+		m.Retire(recs)
+		srv := httptest.NewServer(m.Handler())
+		s := scrape(t, srv.URL+"/metrics")
+		srv.Close()
+		if s[`flowtrack_connections_named_total{source="sni"}`] != 5 || s[`flowtrack_connections_named_total{source="none"}`] != 1 {
+			t.Errorf("top %d: by source %v", top, s)
+		}
+		series := 0
+		for k := range s {
+			if strings.HasPrefix(k, "flowtrack_connections_by_name_total{") {
+				series++
+			}
+		}
+		switch top {
+		case 0:
+			if series != 0 {
+				t.Errorf("%d series by name without TopNames", series)
+			}
+		default:
+			want := map[string]float64{"a.example": 2, "b.example": 1, "(other)": 2}
+			for n, v := range want {
+				if got := s[`flowtrack_connections_by_name_total{server_name="`+n+`"}`]; got != v {
+					t.Errorf("by name %s: %v, want %v", n, got, v)
+				}
+			}
+			if series != top+1 {
+				t.Errorf("%d series by name, want %d", series, top+1)
+			}
+		}
 	}
 }

@@ -20,50 +20,93 @@ import (
 // one with gaps in sequence space (packets possibly missed), and the VLAN
 // tags.
 //
-// With annotate (live captures), a Process column names the local process
-// that owns the connection ("-" when unknown).
+// With annotate, a Name column after the server gives the name the client
+// asked for and, in parentheses, where it was read (sni, host, dns), when
+// any connection has one; and for a live capture (Info.Sockets), a
+// Process column names the local process that owns the connection ("-"
+// when unknown).
 func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "Proto\tClient\tServer\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	var locals []local.Info
+	names, sockets := false, false
 	if annotate != nil {
+		locals = make([]local.Info, len(recs))
+		for i := range recs {
+			locals[i] = annotate(&recs[i])
+			names = names || locals[i].ServerName != ""
+			sockets = sockets || locals[i].Sockets
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "Proto\tClient\tServer"
+	if names {
+		head += "\tName"
+	}
+	head += "\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	if sockets {
 		head += "\tProcess"
 	}
 	fmt.Fprintln(tw, head)
 	for i := range recs {
 		r := &recs[i]
+		var l local.Info
+		if locals != nil {
+			l = locals[i]
+		}
 		rtt := "-"
 		if r.RTT >= 0 {
 			rtt = fmtRTT(r.RTT)
 		}
-		var flags []string
-		if r.Midstream {
-			flags = append(flags, "M")
+		fmt.Fprintf(tw, "tcp\t%s\t%s", r.Client, r.Server)
+		if names {
+			name := "-"
+			if l.ServerName != "" {
+				name = l.ServerName + " (" + l.NameSource + ")"
+			}
+			fmt.Fprintf(tw, "\t%s", name)
 		}
-		if r.C2S.Gaps+r.S2C.Gaps > 0 {
-			flags = append(flags, "G")
-		}
-		if v := r.Key.VLAN.String(); v != "" {
-			flags = append(flags, "vlan="+v)
-		}
-		fl := strings.Join(flags, ",")
-		if fl == "" {
-			fl = "-"
-		}
-		fmt.Fprintf(tw, "tcp\t%s\t%s\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
-			r.Client, r.Server, r.ClientState, r.ServerState,
+		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
+			r.ClientState, r.ServerState,
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
-			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), fl)
-		if annotate != nil {
-			proc := "-"
-			if l := annotate(r); l.PID > 0 {
-				proc = fmt.Sprintf("%d/%s", l.PID, l.Process)
-			}
-			fmt.Fprintf(tw, "\t%s", proc)
+			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), flagsText(r))
+		if sockets {
+			fmt.Fprintf(tw, "\t%s", processText(&l))
 		}
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// flagsText is the Flags column: M for a connection picked up mid-stream,
+// G for one with gaps, the VLAN tags; "-" for none.
+func flagsText(r *flows.Record) string {
+	var flags []string
+	if r.Midstream {
+		flags = append(flags, "M")
+	}
+	if r.C2S.Gaps+r.S2C.Gaps > 0 {
+		flags = append(flags, "G")
+	}
+	if v := r.Key.VLAN.String(); v != "" {
+		flags = append(flags, "vlan="+v)
+	}
+	if len(flags) == 0 {
+		return "-"
+	}
+	return strings.Join(flags, ",")
+}
+
+// processText is the Process column: "comm[pid]" and the container, or
+// "-" when no local process is known.
+func processText(l *local.Info) string {
+	if l.PID <= 0 {
+		return "-"
+	}
+	proc := fmt.Sprintf("%s[%d]", l.Process, l.PID)
+	if l.Container != "" {
+		proc += " " + l.Container
+	}
+	return proc
 }
 
 func fmtRTT(d time.Duration) string {

@@ -9,6 +9,8 @@
 # Usage: sudo scripts/live-rate.sh FILE.pcap [PACKETS] [RATE...]
 #   PACKETS  packets sent per rate (default 500000)
 #   RATE     packets per second, or "top" (default: 100000 200000 400000 top)
+# Environment: FLOWTRACK_ARGS adds flowtrack flags (e.g. "-s 4096");
+# NS_PREFIX names the namespaces (default ftrate).
 set -euo pipefail
 file=${1:?usage: live-rate.sh FILE.pcap [PACKETS] [RATE...]}
 packets=${2:-500000}
@@ -16,7 +18,7 @@ shift $(( $# >= 2 ? 2 : 1 ))
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(100000 200000 400000 top)
 cd "$(dirname "$0")/.."
-ns_a="ftrate-$$-a" ns_b="ftrate-$$-b"
+ns_a="${NS_PREFIX:-ftrate}-$$-a" ns_b="${NS_PREFIX:-ftrate}-$$-b"
 tmp=$(mktemp -d)
 cleanup() {
 	[ -n "${ft:-}" ] && kill "$ft" 2>/dev/null || true
@@ -31,21 +33,24 @@ ip netns add "$ns_b"
 ip -n "$ns_a" link add va type veth peer name vb netns "$ns_b"
 ip -n "$ns_a" link set va up
 ip -n "$ns_b" link set vb up
-echo "| rate asked | packets sent | rate achieved | flowtrack received | kernel drops |"
-echo "|---|---:|---:|---:|---:|"
+echo "| rate asked | packets sent | rate achieved | flowtrack received | kernel drops | flowtrack CPU s (user+sys) |"
+echo "|---|---:|---:|---:|---:|---:|"
 for rate in "${rates[@]}"; do
-	ip netns exec "$ns_b" "$tmp/flowtrack" -i vb -o none 2>"$tmp/ft.err" &
+	# shellcheck disable=SC2086 # FLOWTRACK_ARGS is a list of flags
+	ip netns exec "$ns_b" /usr/bin/time -f 'cpu %U %S' -o "$tmp/ft.time" "$tmp/flowtrack" -i vb -o none ${FLOWTRACK_ARGS:-} 2>"$tmp/ft.err" &
 	ft=$!
 	sleep 1
 	if [ "$rate" = top ]; then opt=--topspeed; else opt=--pps=$rate; fi
 	ip netns exec "$ns_a" timeout 120 tcpreplay -q -i va "$opt" -L "$packets" "$file" >"$tmp/tr.out" 2>&1 || true
 	sleep 1
-	kill -INT "$ft"
+	child=$(pgrep -P "$ft" -x flowtrack || true)
+	kill -INT "${child:-$ft}"
 	wait "$ft" || true
 	ft=""
 	sent=$(grep -oE 'Actual: [0-9]+ packets' "$tmp/tr.out" | grep -oE '[0-9]+' | head -1)
 	achieved=$(grep -oE 'Rated: [0-9.]+ Bps, [0-9.]+ Mbps, [0-9.]+ pps' "$tmp/tr.out" | grep -oE '[0-9.]+ pps' | head -1)
 	got=$(grep -oE '^vb: [0-9]+ packets' "$tmp/ft.err" | grep -oE '[0-9]+' | head -1)
 	drops=$(grep -oE '[0-9]+ dropped by the kernel' "$tmp/ft.err" | grep -oE '^[0-9]+' || echo 0)
-	echo "| $rate | ${sent:-?} | ${achieved:-?} | ${got:-?} | ${drops:-0} |"
+	cpu=$(awk '/^cpu/ {printf "%.2f", $2 + $3}' "$tmp/ft.time" 2>/dev/null)
+	echo "| $rate | ${sent:-?} | ${achieved:-?} | ${got:-?} | ${drops:-0} | ${cpu:-?} |"
 done

@@ -10,14 +10,26 @@ import (
 // Owner is what the kernel says about one local TCP socket.
 type Owner struct {
 	PID         int         // owning process, 0 if unknown (see Via)
+	TID         int         // the thread that connected or accepted, 0 if unknown (socket table)
 	Comm        string      // its command name (/proc/<pid>/comm), "" if unknown
+	Proc        *Process    // more about the process (exe, command line, user, container), nil if unknown
 	KernelState flows.State // the kernel's state; CLOSED once the socket is Gone
 	Netns       uint64      // inode of the socket's network namespace (as lsns and ip netns identify show it)
 	UID         uint32      // the socket's owner user (0 in TIME_WAIT, where the kernel keeps none)
 	Inode       uint64      // the socket's inode, 0 for sockets without a file (TIME_WAIT, requests, orphans)
 	Via         Via         // how PID was found
 	Gone        bool        // the socket has left the kernel's table; PID and Comm are as last seen
-	Seen        time.Time   // wall-clock time of the refresh this comes from (for a Gone socket, the one that found it missing)
+	Seen        time.Time   // wall-clock time of the refresh this comes from (for a Gone socket, the one that found it missing), or of the event
+	// Kernel says KernelState, Gone and Seen come from the kernel's socket
+	// table; without it (an owner only an eBPF event named), the kernel's
+	// state is not known.
+	Kernel bool
+}
+
+// Listener is a listening socket of this host.
+type Listener struct {
+	Addr  netip.AddrPort // its local address (unspecified for a wildcard)
+	Owner Owner          // its process (Via ViaListener; PID 0 if unknown) and namespace
 }
 
 // Via says how a socket's process was found.
@@ -29,11 +41,14 @@ const (
 	ViaFD                  // a file descriptor of PID refers to the socket
 	ViaFormer              // no process holds the socket now (it was closed: FIN_WAIT_2, TIME_WAIT, ...); PID held it before
 	ViaListener            // not yet accepted; PID holds the listening socket it will be accepted from
+	ViaConnect             // PID connected it (eBPF)
+	ViaAccept              // PID accepted it (eBPF)
 )
 
-var viaNames = [...]string{ViaNone: "none", ViaFD: "fd", ViaFormer: "former", ViaListener: "listener"}
+var viaNames = [...]string{ViaNone: "none", ViaFD: "fd", ViaFormer: "former", ViaListener: "listener", ViaConnect: "connect", ViaAccept: "accept"}
 
-// String returns "none", "fd", "former" or "listener".
+// String returns "none", "fd", "former", "listener", "connect" or
+// "accept".
 func (v Via) String() string {
 	if int(v) < len(viaNames) {
 		return viaNames[v]
@@ -64,7 +79,7 @@ const (
 // result.
 func (o Owner) Compare(inferred flows.State, lastPacket time.Time, ok bool) Verdict {
 	switch {
-	case !ok:
+	case !ok || !o.Kernel:
 		return Unknown
 	case o.Seen.Before(lastPacket.Add(Settle)):
 		return Unsettled

@@ -51,7 +51,7 @@ func (r *Resolver) Refresh() error {
 	st := Stats{Processes: scan.processes, Truncated: scan.truncated}
 	// Then each namespace's sockets, then who holds them.
 	rows, selfErr := r.readSockets(scan, &st, warn)
-	if procOK {
+	if procOK && !r.NoFDs.Load() {
 		r.scanHolders(rows, &st)
 	}
 	st.Denied, st.DeniedPID = scan.denied, int(scan.deniedPID)
@@ -69,13 +69,13 @@ func (r *Resolver) Refresh() error {
 
 	now := time.Now()
 	old := r.cur.Load()
-	socks := r.build(rows, scan, old, &st)
+	socks, listening := r.build(rows, scan, old, &st)
 	r.keepUnread(old, socks)
 	st.Sockets = len(socks)
 	st.Netns = len(st.ReadNetns)
 	st.At = now
 	st.Took = now.Sub(start)
-	r.publish(old, socks, now, &st, warns)
+	r.publish(&table{socks: socks, listening: listening, when: now}, old, &st, warns)
 	return selfErr
 }
 
@@ -167,10 +167,11 @@ func (r *Resolver) keepUnread(old *table, socks map[sockKey]Owner) {
 	}
 }
 
-// publish makes socks the table Lookup answers from, remembers the
-// sockets gone since old for Linger (at most MaxGone), and the stats and
-// warnings of the refresh.
-func (r *Resolver) publish(old *table, socks map[sockKey]Owner, now time.Time, st *Stats, warns []string) {
+// publish makes cur the table Lookup answers from, remembers the sockets
+// gone since old for Linger (at most MaxGone), and the stats and warnings
+// of the refresh.
+func (r *Resolver) publish(cur, old *table, st *Stats, warns []string) {
+	now := cur.when
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range r.goneNow {
@@ -179,7 +180,7 @@ func (r *Resolver) publish(old *table, socks map[sockKey]Owner, now time.Time, s
 		r.gone[k] = o
 		r.goneQ = append(r.goneQ, goneItem{k, now})
 	}
-	r.cur.Store(&table{socks: socks, when: now}) // after gone has what it dropped
+	r.cur.Store(cur) // after gone has what it dropped
 	for len(r.goneQ) > 0 && (len(r.goneQ) > MaxGone || now.Sub(r.goneQ[0].at) > Linger) {
 		it := r.goneQ[0]
 		r.goneQ = r.goneQ[1:]
@@ -278,7 +279,8 @@ func (r *Resolver) readNS(src nsSource, rows []row, warn func(kind, format strin
 // build makes the table of connection sockets from rows, with processes
 // from the scan and, for sockets that no process holds now, from the
 // previous table old (nil for the first refresh).
-func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[sockKey]Owner {
+func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) (map[sockKey]Owner, []Listener) {
+	var listening []Listener
 	clear(r.listeners)
 	r.comms, r.oldComms = r.oldComms, r.comms
 	clear(r.comms)
@@ -293,11 +295,16 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 			continue
 		}
 		st.Listeners++
+		lo := Owner{Netns: rw.netns, UID: rw.uid, Inode: rw.inode, Kernel: true}
 		if pid, ok := scan.owner[rw.inode]; ok && rw.inode != 0 {
 			lk := listenKey{netns: rw.netns, addr: rw.key.local, port: rw.key.lport}
 			if _, dup := r.listeners[lk]; !dup {
 				r.listeners[lk] = pid
 			}
+			lo.PID, lo.Via, lo.Comm = int(pid), ViaListener, r.comm(pid)
+		}
+		if len(listening) < MaxListeners {
+			listening = append(listening, Listener{Addr: addrPortOf(rw.key.local, rw.key.lport), Owner: lo})
 		}
 	}
 	for i := range rows {
@@ -306,7 +313,7 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 		if !ok || listen {
 			continue
 		}
-		o := Owner{KernelState: state, Netns: rw.netns, UID: rw.uid, Inode: rw.inode}
+		o := Owner{KernelState: state, Netns: rw.netns, UID: rw.uid, Inode: rw.inode, Kernel: true}
 		if pid, ok := scan.owner[rw.inode]; ok && rw.inode != 0 {
 			o.PID, o.Via, o.Comm = int(pid), ViaFD, r.comm(pid)
 		} else if prev, ok := old.prev(rw.key, rw.netns); ok && prev.PID != 0 {
@@ -337,7 +344,7 @@ func (r *Resolver) build(rows []row, scan *procScan, old *table, st *Stats) map[
 			st.Attributed++
 		}
 	}
-	return socks
+	return socks, listening
 }
 
 // unknownInodes counts the sockets in rows whose holder no scan has

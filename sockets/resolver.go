@@ -20,6 +20,7 @@ const (
 	MaxProcesses = 1 << 16 // processes scanned per refresh
 	MaxNetns     = 1 << 10 // network namespaces read per refresh
 	MaxGone      = 1 << 16 // departed sockets remembered
+	MaxListeners = 1 << 16 // listening sockets listed per refresh
 )
 
 const (
@@ -45,6 +46,12 @@ const (
 // refresh to finish; refreshes (Refresh, or the goroutine Start runs) are
 // serialized.
 type Resolver struct {
+	// NoFDs, once set, stops refreshes from reading processes' file
+	// descriptors: sockets keep the processes earlier refreshes found, and
+	// new ones get none. An eBPF source, which names processes itself,
+	// sets it after the first refresh.
+	NoFDs atomic.Bool
+
 	nudge   chan struct{}
 	done    chan struct{}
 	started atomic.Bool
@@ -86,8 +93,9 @@ type Resolver struct {
 // table is one refresh's sockets. Its entries have Seen unset: lookups set
 // it from when.
 type table struct {
-	socks map[sockKey]Owner
-	when  time.Time
+	socks     map[sockKey]Owner
+	listening []Listener
+	when      time.Time
 }
 
 type goneItem struct {
@@ -251,6 +259,22 @@ func (r *Resolver) lookup(k sockKey) (Owner, bool) {
 	o, ok := r.gone[k]
 	r.mu.RUnlock()
 	return o, ok
+}
+
+// Listeners returns the listening sockets the latest refresh found, in
+// every namespace read, with the process holding each where known (Via
+// ViaListener), at most MaxListeners.
+func (r *Resolver) Listeners() []Listener {
+	t := r.cur.Load()
+	if t == nil {
+		return nil
+	}
+	out := make([]Listener, len(t.listening))
+	copy(out, t.listening)
+	for i := range out {
+		out[i].Owner.Seen = t.when
+	}
+	return out
 }
 
 // Stats returns a description of the most recent refresh.

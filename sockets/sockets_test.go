@@ -307,6 +307,9 @@ func helperMain(mode string) int {
 		}
 		return 0
 	}
+	if code, ok := trackerHelper(mode); ok {
+		return code
+	}
 	fmt.Fprintln(os.Stderr, "unknown helper", mode)
 	return 2
 }
@@ -368,7 +371,7 @@ func TestKernelStateNames(t *testing.T) {
 
 func TestCompare(t *testing.T) {
 	now := time.Now()
-	o := Owner{KernelState: flows.StateEstablished, Seen: now}
+	o := Owner{KernelState: flows.StateEstablished, Seen: now, Kernel: true}
 	for _, tc := range []struct {
 		inferred flows.State
 		last     time.Time

@@ -35,14 +35,15 @@ type ui struct {
 	svcSort       svcCol
 	svcDesc       bool
 	filter        string
-	scope         *endpoint
+	scope         *scope
 	frozen        bool
 	hideClosed    bool
 	helpShown     bool
 	filterOpen    bool
-	showNames     bool     // host names rather than numeric addresses
-	selID         uint64   // the selected connection
-	selSvc        endpoint // the selected service
+	showNames     bool   // host names rather than numeric addresses
+	selID         uint64 // the selected connection
+	selSvc        svcKey // the selected service
+	svcByName     bool   // Services grouped by name
 	detailID      uint64
 	detailKey     flows.Key
 	detailRec     *flows.Record // last record the detail view got
@@ -254,6 +255,7 @@ func (u *ui) publish() {
 		scope:      u.scope,
 		frozen:     u.frozen,
 		hideClosed: u.hideClosed,
+		svcByName:  u.svcByName,
 		names:      u.showNames,
 	}
 	if u.view == viewDetail {
@@ -318,7 +320,7 @@ func (u *ui) followSvc() {
 	}
 	idx := -1
 	for i := range f.svcs {
-		if f.svcs[i].ep == u.selSvc {
+		if f.svcs[i].key() == u.selSvc {
 			idx = i
 			break
 		}
@@ -326,7 +328,7 @@ func (u *ui) followSvc() {
 	if idx < 0 {
 		row, _ := t.GetSelection()
 		idx = min(max(row-1, 0), len(f.svcs)-1)
-		u.selSvc = f.svcs[idx].ep
+		u.selSvc = f.svcs[idx].key()
 	}
 	if row, _ := t.GetSelection(); row != idx+1 {
 		u.following = true
@@ -346,8 +348,11 @@ func (u *ui) build() {
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help.SetBorder(true).SetTitle(" flowtrack: keys and columns (Esc closes) ")
 	what := "address, :port, prefix, state or conn_state"
-	if u.cfg.Local != nil {
+	if u.cfg.Processes {
 		what = "address, :port, prefix, state, conn_state or process"
+	}
+	if u.cfg.Local != nil {
+		what += "; name:text for names"
 	}
 	u.input = tview.NewInputField().SetLabel("/").SetFieldStyle(tcell.StyleDefault.Underline(true)).
 		SetPlaceholder(what + "; Enter keeps, Esc clears").

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
@@ -21,9 +22,10 @@ type request struct {
 	svcSort    svcCol
 	svcDesc    bool
 	filter     string
-	scope      *endpoint // the service the connection list is limited to
+	scope      *scope // the service the connection list is limited to
 	frozen     bool
 	hideClosed bool
+	svcByName  bool   // the Services view groups connections by name where they have one
 	names      bool   // host names shown: the filter matches them too
 	detailID   uint64 // the connection the detail view shows
 	detailKey  flows.Key
@@ -90,6 +92,7 @@ type builder struct {
 	linger  int64
 	clock   func() time.Time
 	local   local.Lookup
+	listen  func() []Listener
 	names   Names
 
 	procs    procTable
@@ -127,6 +130,7 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 		linger:  int64(cfg.Linger),
 		clock:   clock,
 		local:   cfg.Local,
+		listen:  cfg.Listeners,
 		names:   cfg.Names,
 	}
 	b.inc.min, b.inc.fullEvery = incrementalFrom, fullEvery
@@ -415,7 +419,7 @@ func (b *builder) derive(f *frame, req *request) {
 		if req.view == viewServices {
 			svcIdx = append(svcIdx, int32(i))
 		}
-		if req.scope != nil && r.serverEndpoint() != *req.scope {
+		if !req.scope.has(r, &f.procs) {
 			continue
 		}
 		k, ex := req.key(r, f)
@@ -441,9 +445,9 @@ func (b *builder) derive(f *frame, req *request) {
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
 		if !b.svc.follows(f, req) { // else only their order changes
-			b.svc.set(aggregate(rows, svcIdx, len(b.shown.svcsOrNil())), f.rowsSeq, req)
+			b.svc.set(aggregate(rows, svcIdx, len(b.shown.svcsOrNil()), req.svcByName), f.rowsSeq, req)
 		}
-		b.svc.publish(f, req)
+		b.svc.publish(f, req, b.listeners())
 	}
 	b.fetchDetail(f, req)
 }
@@ -458,6 +462,14 @@ func (b *builder) filter(req *request, f *frame) *filter {
 		flt.names = b.names
 	}
 	return flt
+}
+
+// listeners returns this host's listeners, if the UI is told them.
+func (b *builder) listeners() []Listener {
+	if b.listen == nil {
+		return nil
+	}
+	return b.listen()
 }
 
 // positions returns the inverse of order for n rows: the index in order of
@@ -550,8 +562,11 @@ func refine(items []sortItem, rows []row, c colID, desc bool, procs *procNames) 
 		if j-i > 1 {
 			slices.SortStableFunc(items[i:j], func(a, b sortItem) int {
 				ra, rb := &rows[a.i], &rows[b.i]
-				if c == colProcess {
+				if c == colProcess || c == colName {
 					r := cmpProc(ra, rb, procs)
+					if c == colName {
+						r = strings.Compare(procs.lower[ra.name], procs.lower[rb.name])
+					}
 					if desc {
 						r = -r
 					}

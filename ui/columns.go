@@ -14,6 +14,7 @@ type colID uint8
 const (
 	colClient colID = iota
 	colServer
+	colName
 	colCState
 	colSState
 	colProcess
@@ -42,6 +43,7 @@ type column struct {
 var columns = [numCols]column{
 	colClient:  {name: "Client", help: "the endpoint that opened the connection (sent the SYN)"},
 	colServer:  {name: "Server", help: "the endpoint that accepted it: the service's address:port"},
+	colName:    {name: "Name", keep: 1, help: "the name the client asked for, marked by where it was read: S TLS server name (SNI), H HTTP Host, D a DNS answer before the connection, R reverse DNS"},
 	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it"},
 	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state"},
 	colProcess: {name: "Process", keep: 1, help: "PID/command of the client's local socket, else the server's"},
@@ -129,6 +131,8 @@ func (w *widths) data(c colID) int {
 		return int(w[widRetransU]) + 1 + int(w[widRetransD])
 	case colProcess:
 		return int(w[widProc])
+	case colName:
+		return max(int(w[widName]), 16) // room for a reverse DNS name, known only when drawn
 	}
 	return columns[c].width
 }
@@ -142,6 +146,13 @@ func (r *row) sortKey(c colID, now int64, procs *procNames) (k uint64, exact, mi
 	case colProcess:
 		k, missing := r.procKey(procs)
 		return k, false, missing
+	case colName:
+		if r.name == 0 {
+			return 0, true, true
+		}
+		var b [8]byte
+		copy(b[:], procs.lower[r.name])
+		return be64(b[:]), false, false
 	case colClient, colServer:
 		i := r.ci()
 		if c == colServer {
@@ -187,6 +198,11 @@ func (r *row) text(c colID, f *frame, short bool) string {
 	switch c {
 	case colProcess:
 		return r.procText(&f.procs)
+	case colName:
+		if r.name == 0 {
+			return "-"
+		}
+		return nameMarks[r.nsrc] + " " + f.procs.names[r.name]
 	case colClient:
 		return r.client().String()
 	case colServer:
@@ -220,3 +236,25 @@ func (r *row) text(c colID, f *frame, short bool) string {
 	}
 	return ""
 }
+
+// nameMarks mark a name by where it was read: the TLS server name, the
+// HTTP Host, a DNS answer, reverse DNS.
+var nameMarks = [...]string{"?", "S", "H", "D", "R"}
+
+// nameMark returns the index in nameMarks of a Local.NameSource.
+func nameMark(source string) uint8 {
+	switch source {
+	case "sni":
+		return 1
+	case "host":
+		return 2
+	case "dns":
+		return 3
+	case "rdns":
+		return 4
+	}
+	return 0
+}
+
+// nameSources say where a name was read, for the detail view.
+var nameSources = [...]string{"", "TLS server name", "HTTP Host", "DNS answer", "reverse DNS"}

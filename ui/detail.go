@@ -89,10 +89,11 @@ func (u *ui) detailEndpoints(d *detailWriter, r *flows.Record) {
 	if cn, sn := u.hostName(r.Client.Addr()), u.hostName(r.Server.Addr()); cn != "" || sn != "" {
 		d.row("host name", or(cn, "-"), or(sn, "-"))
 	}
+	nameRows(&u.detailLocal, d.row)
 	d.printf(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", labelWidth),
 		th.tagGroup[r.ClientState.Group()]+pad(r.ClientState.String(), d.cw)+"[-:-:-]",
 		th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
-	if u.cfg.Local != nil {
+	if u.cfg.Processes {
 		d.local(&u.detailLocal, u.frame.head.st.Warning)
 	}
 	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -117,14 +118,29 @@ func (d *detailWriter) local(l *local.Info, warn string) {
 	d.printf(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("", labelWidth), kernel(l.KernelClient, d.cw), kernel(l.KernelServer, 0))
 	proc := "- (neither end is a socket of this host, or its process is unknown)"
 	if l.PID != 0 {
-		proc = strconv.Itoa(l.PID)
-		if l.Process != "" {
-			proc += "/" + l.Process
+		proc = l.Process + "[" + strconv.Itoa(l.PID) + "]"
+		if l.TID != 0 && l.TID != l.PID {
+			proc += " thread " + strconv.Itoa(l.TID)
+		}
+		if l.Via != "" {
+			proc += " (learnt from " + l.Via + ")"
 		}
 	} else if warn != "" {
 		proc = "- (" + warn + ")"
 	}
 	d.label("process", escape(proc))
+	user, cgroup := "", l.Cgroup
+	if l.Details {
+		user = l.User + " (uid " + strconv.FormatUint(uint64(l.UID), 10) + ")"
+	}
+	if l.Unit != "" && l.Container == "" {
+		cgroup += " (" + l.Unit + ")"
+	}
+	for _, f := range [...]struct{ k, v string }{{"executable", l.Exe}, {"command line", l.Cmdline}, {"user", user}, {"container", l.Container}, {"cgroup", cgroup}} {
+		if f.v != "" {
+			d.label(f.k, escape(f.v))
+		}
+	}
 }
 
 // timing writes when the connection was seen, its handshake, Zeek's
@@ -191,4 +207,22 @@ func endReason(e flows.EndReason) string {
 		return ": the capture ended"
 	}
 	return ""
+}
+
+// nameRows adds the detail view's rows on the name the client asked for.
+func nameRows(l *local.Info, row func(label, client, server string)) {
+	if l.ServerName == "" && l.ALPN == "" && !l.ECH {
+		return
+	}
+	name := or(l.ServerName, "-")
+	if l.ServerName != "" {
+		name += " (" + nameSources[nameMark(l.NameSource)] + ")"
+	}
+	row("asked for", "", name)
+	if l.ALPN != "" {
+		row("ALPN", "", l.ALPN)
+	}
+	if l.ECH {
+		row("ECH", "", "offered: the TLS server name may be a front's public name")
+	}
 }

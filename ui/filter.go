@@ -14,9 +14,12 @@ import (
 // which must match a row. A word matches when it is part of the client's or
 // the server's "address:port", of either endpoint's state name, of the
 // conn_state, of the Process column ("PID/comm") or, when names are shown,
-// of either endpoint's "name:port", ignoring case. ":443" matches port 443
-// exactly, "10.0.0.0/8" addresses in that prefix, and a leading "!"
-// negates a word.
+// of either endpoint's "name:port", and of the name the client asked for
+// (the Name column, with the server's reverse DNS name where it has no
+// other), ignoring case. ":443" matches port 443 exactly, "10.0.0.0/8"
+// addresses in that prefix, "proc:NAME" the connections whose local
+// process's command name (or container) contains NAME, "name:wiki" only
+// the Name column, and a leading "!" negates a word.
 type filter struct {
 	terms []term
 	procs *procNames // the frame's process names; nil: none
@@ -31,6 +34,10 @@ type term struct {
 	addr   bool   // text could be part of an address
 	port   int    // >= 0: exact port match
 	prefix netip.Prefix
+	name   bool   // "name:text": only the Name column
+	str    string // text, as a string
+	proc   bool   // proc:NAME: the process name only
+	ptext  string // NAME
 }
 
 func compileFilter(expr string) *filter {
@@ -41,7 +48,17 @@ func compileFilter(expr string) *filter {
 			t.neg, w = true, w[1:]
 		}
 		w = strings.ToLower(w)
-		t.text = []byte(w)
+		if n, ok := strings.CutPrefix(w, "name:"); ok && n != "" {
+			t.name, t.text, t.str = true, []byte(n), n
+			f.terms = append(f.terms, t)
+			continue
+		}
+		if p, ok := strings.CutPrefix(w, "proc:"); ok {
+			t.proc, t.ptext = true, p
+			f.terms = append(f.terms, t)
+			continue
+		}
+		t.text, t.str = []byte(w), w
 		if p, ok := strings.CutPrefix(w, ":"); ok {
 			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
 				t.port = int(n)
@@ -92,6 +109,20 @@ func (f *filter) match(r *row) bool {
 	procDone := false
 	for i := range f.terms {
 		t := &f.terms[i]
+		if t.name {
+			if f.connNameContains(r, t.str) == t.neg {
+				return false
+			}
+			continue
+		}
+		if t.proc {
+			m := f.procs != nil && (r.proc != 0 || r.ctr != 0) &&
+				(strings.Contains(f.procs.lower[r.proc], t.ptext) || strings.Contains(f.procs.lower[r.ctr], t.ptext))
+			if m == t.neg {
+				return false
+			}
+			continue
+		}
 		m := t.states&(1<<r.cst|1<<r.sst) != 0 || t.zeek&(1<<r.zeek) != 0
 		if !m && t.port >= 0 {
 			m = int(r.key.Port[0]) == t.port || int(r.key.Port[1]) == t.port
@@ -114,7 +145,7 @@ func (f *filter) match(r *row) bool {
 			m = bytes.Contains(proc, t.text)
 		}
 		if !m && f.names != nil {
-			m = f.nameContains(r.client(), t.text) || f.nameContains(r.server(), t.text)
+			m = f.nameContains(r.client(), t.text) || f.nameContains(r.server(), t.text) || f.connNameContains(r, t.str)
 		}
 		if m == t.neg {
 			return false
@@ -142,4 +173,18 @@ func (f *filter) nameContains(ap netip.AddrPort, text []byte) bool {
 	b = append(b, ':')
 	b = strconv.AppendUint(b, uint64(ap.Port()), 10)
 	return bytes.Contains(b, text)
+}
+
+// connNameContains reports whether the Name column of r contains text
+// (lower case): the name its client asked for or, while host names are
+// shown, its server's reverse DNS name when it has no other.
+func (f *filter) connNameContains(r *row, text string) bool {
+	if r.name != 0 && f.procs != nil {
+		return strings.Contains(f.procs.lower[r.name], text)
+	}
+	if f.names == nil {
+		return false
+	}
+	name, ok := f.names.Name(r.server().Addr())
+	return ok && name != "" && strings.Contains(strings.ToLower(name), text)
 }

@@ -117,9 +117,12 @@ func (u *ui) openService() {
 	if row < 1 || row > len(f.svcs) {
 		return
 	}
-	ep := f.svcs[row-1].ep
-	u.selSvc = ep
-	u.scope = &ep
+	s := &f.svcs[row-1]
+	u.selSvc = s.key()
+	u.scope = &scope{ep: s.ep}
+	if s.name != 0 {
+		u.scope = &scope{name: f.procs.names[s.name]}
+	}
 	u.selID = 0
 	u.setView(viewConns)
 }
@@ -228,6 +231,11 @@ func (u *ui) reverseSort() {
 
 func (u *ui) toggleFreeze() {
 	u.frozen = !u.frozen
+	u.publish()
+}
+
+func (u *ui) toggleByName() {
+	u.svcByName = !u.svcByName
 	u.publish()
 }
 

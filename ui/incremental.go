@@ -464,7 +464,7 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	f.pos = b.positions(len(f.rows), order)
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
-		b.svc.publish(f, req)
+		b.svc.publish(f, req, b.listeners())
 	}
 	b.fetchDetail(f, req)
 }
@@ -504,7 +504,7 @@ func (b *builder) keyRows(f *frame, req *request, flt *filter, changed []uint32,
 	exact = true
 	for _, i := range changed {
 		r := &f.rows[i]
-		if !req.lists(r, flt) || req.scope != nil && r.serverEndpoint() != *req.scope {
+		if !req.lists(r, flt) || !req.scope.has(r, &f.procs) {
 			continue
 		}
 		k, ex := req.key(r, f)

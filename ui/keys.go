@@ -46,6 +46,7 @@ type action struct {
 	in     views
 	replay bool // only when replaying a file
 	names  bool // only with host names to show (Config.Names)
+	local  bool // only with connection names (Config.Local)
 	// do handles the key on the event goroutine; nil passes it on to the
 	// focused widget (movement).
 	do func(u *ui)
@@ -78,9 +79,9 @@ func keys() []action {
 		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter,
 			helpFn: func(u *ui) string {
 				switch {
-				case u.cfg.Local != nil && u.cfg.Names != nil:
+				case u.cfg.Processes && u.cfg.Names != nil:
 					return "filter by address, port, state, process or host name"
-				case u.cfg.Local != nil:
+				case u.cfg.Processes:
 					return "filter by address, port, state, conn_state or process"
 				case u.cfg.Names != nil:
 					return "filter by address, port, state, conn_state or host name"
@@ -93,6 +94,13 @@ func keys() []action {
 					return "numeric"
 				}
 				return "names"
+			}},
+		{keys: []binding{ch('a')}, shown: "a", label: "by name", help: "group the services by the name their clients asked for, or by address:port", in: inServices, local: true, do: (*ui).toggleByName,
+			labelFn: func(u *ui) string {
+				if u.svcByName {
+					return "by address"
+				}
+				return "by name"
 			}},
 		{keys: []binding{ch('s')}, shown: "s", label: "sort", help: "sort by the next column (or click a column header)", in: inLists, do: (*ui).cycleSort},
 		{keys: []binding{ch('S')}, shown: "S", label: "reverse", help: "reverse the sort order", in: inLists, do: (*ui).reverseSort},
@@ -130,7 +138,7 @@ func keys() []action {
 // available reports whether action a applies to this run of the UI: the
 // replay keys only to a replay, the names key only with names to show.
 func (u *ui) available(a *action) bool {
-	return !(a.replay && u.cfg.Replay == nil) && !(a.names && u.cfg.Names == nil)
+	return !(a.replay && u.cfg.Replay == nil) && !(a.names && u.cfg.Names == nil) && !(a.local && u.cfg.Local == nil)
 }
 
 // lookup returns the action for event ev in the UI's current state.
@@ -210,7 +218,7 @@ func (u *ui) helpText() string {
 	}
 	section("Filter")
 	what := []string{"the client's or server's address:port", "a state name", "the conn_state"}
-	if u.cfg.Local != nil {
+	if u.cfg.Processes {
 		what = append(what, "the Process column (PID/command)")
 	}
 	if u.cfg.Names != nil {
@@ -221,10 +229,10 @@ func (u *ui) helpText() string {
 		list = what[0] + ", " + what[1] + " or " + what[2]
 	}
 	b.WriteString(wrap("Words separated by spaces must all match. A word matches part of "+list+
-		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match.", 70))
+		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match."+nameFilterHelp(u), 70))
 	section("Connection columns")
 	for c := range numCols {
-		if c == colProcess && u.cfg.Local == nil {
+		if c == colProcess && !u.cfg.Processes || c == colName && u.cfg.Local == nil {
 			continue
 		}
 		line(columns[c].name, columns[c].help)
@@ -263,4 +271,13 @@ func wrap(text string, width int) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// nameFilterHelp is the help's sentence on filtering by name, when
+// connections have names.
+func nameFilterHelp(u *ui) string {
+	if u.cfg.Local == nil {
+		return ""
+	}
+	return " While names are shown, a word also matches the Name column; name:text matches the Name column alone (name:wikipedia)."
 }

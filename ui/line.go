@@ -189,7 +189,7 @@ func (u *ui) headerSegs(width int) []seg {
 	if h.unshown > 0 {
 		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
 	}
-	return fit(parts, width, " ")
+	return fit(append(parts, processParts(st, th)...), width, " ")
 }
 
 // progressPart says how far a replay is, or that the capture ended; ok is
@@ -312,4 +312,22 @@ func (u *ui) footerSegs(width int) []seg {
 		n += add
 	}
 	return segs
+}
+
+// processParts says in the header which source names processes (with a
+// warning when it is not eBPF) and how many eBPF events were lost.
+func processParts(st *Status, th *theme) []part {
+	var parts []part
+	if st.LostEvents > 0 {
+		parts = append(parts, part{text: "lost events " + strconv.FormatUint(st.LostEvents, 10), short: "lost " + fmtCount(st.LostEvents), style: th.warn, prio: 0})
+	}
+	if st.Processes != "" {
+		// Shortened first: the detail view and the summary say it in full.
+		p := part{text: st.Processes, short: st.ProcessesShort, style: th.dim, prio: 7}
+		if st.ProcessesWarn {
+			p.style = th.warn
+		}
+		parts = append(parts, p)
+	}
+	return parts
 }

@@ -21,8 +21,9 @@ type procTable struct {
 
 // maxProcNames bounds the table: past it, the next snapshot starts a new
 // one (the frames shown keep theirs). A host rarely runs more than a few
-// hundred distinct commands.
-const maxProcNames = 4096
+// hundred distinct commands; the server names its connections asked for
+// (which the table interns too) are rarely more than a few thousand.
+const maxProcNames = 1 << 16
 
 func (p *procTable) reset() {
 	p.idx = make(map[string]uint32)
@@ -61,38 +62,48 @@ func (b *builder) setLocal(r *row, rec *flows.Record) {
 		return
 	}
 	l := b.local(rec)
+	if l.ServerName != "" {
+		r.name = b.procs.intern(l.ServerName)
+		r.nsrc = nameMark(l.NameSource)
+		r.wid[widName] = uint8(min(2+len(l.ServerName), 255))
+	}
 	if l.PID > 0 {
 		r.pid = int32(min(l.PID, 1<<31-1))
 	}
 	r.proc = b.procs.intern(l.Process)
+	r.ctr = b.procs.intern(l.Container)
 	r.wid[widProc] = uint8(min(r.procWidth(b.procs.names), 255))
 }
 
-// procText is the Process column's text: "PID/comm", or "-" when no
-// local process is known.
+// procText is the Process column's text: "comm[PID]", then the
+// container if any, or "-" when no local process is known.
 func (r *row) procText(p *procNames) string {
+	s := ""
 	switch {
 	case r.pid == 0 && r.proc == 0:
 		return "-"
-	case r.proc == 0:
-		return strconv.Itoa(int(r.pid))
 	case r.pid == 0:
-		return p.names[r.proc]
+		s = p.names[r.proc]
+	default:
+		s = p.names[r.proc] + "[" + strconv.Itoa(int(r.pid)) + "]"
 	}
-	return strconv.Itoa(int(r.pid)) + "/" + p.names[r.proc]
+	if r.ctr != 0 {
+		s += " " + p.names[r.ctr]
+	}
+	return s
 }
 
 // procWidth is len(procText) without formatting.
 func (r *row) procWidth(names []string) int {
 	n := 0
 	if r.pid != 0 {
-		n = digits(uint32(r.pid))
+		n = digits(uint32(r.pid)) + 2
 	}
 	if r.proc != 0 {
-		if n > 0 {
-			n++
-		}
 		n += strlen(names[r.proc])
+	}
+	if r.ctr != 0 {
+		n += 1 + strlen(names[r.ctr])
 	}
 	return max(n, 1)
 }
@@ -100,14 +111,17 @@ func (r *row) procWidth(names []string) int {
 // appendProc appends the Process column's text in lower case, for the
 // filter; nothing when no process is known.
 func (r *row) appendProc(b []byte, p *procNames) []byte {
-	if r.pid != 0 {
-		b = strconv.AppendInt(b, int64(r.pid), 10)
-		if r.proc != 0 {
-			b = append(b, '/')
-		}
-	}
 	if r.proc != 0 {
 		b = append(b, p.lower[r.proc]...)
+	}
+	if r.pid != 0 {
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(r.pid), 10)
+		b = append(b, ']')
+	}
+	if r.ctr != 0 {
+		b = append(b, ' ')
+		b = append(b, p.lower[r.ctr]...)
 	}
 	return b
 }

@@ -42,7 +42,7 @@ func kernel(s flows.State) local.Kernel { return local.Kernel{State: s, Known: t
 
 // withLocal gives the UI the process lookup of a live capture.
 func withLocal(l *fakeLocal) func(*Config, *flows.Config) {
-	return func(c *Config, _ *flows.Config) { c.Local = l.lookup }
+	return func(c *Config, _ *flows.Config) { c.Local, c.Processes = l.lookup, true }
 }
 
 // fakeNames is a Names whose answers the test sets: unknown until set,
@@ -112,10 +112,10 @@ func TestProcessColumn(t *testing.T) {
 	if !strings.Contains(head, "Process") {
 		t.Fatalf("no Process column at 120 wide: %q", head)
 	}
-	if l, _ := h.line("10.0.0.1:40002"); !strings.Contains(l, "4242/curl") {
+	if l, _ := h.line("10.0.0.1:40002"); !strings.Contains(l, "curl[4242]") {
 		t.Errorf("the local client's process is not shown: %q", l)
 	}
-	if l, _ := h.line("10.0.0.5:40010"); !strings.Contains(l, "77/Python3") {
+	if l, _ := h.line("10.0.0.5:40010"); !strings.Contains(l, "Python3[77]") {
 		t.Errorf("the local server's process is not shown: %q", l)
 	}
 	if l, _ := h.line("10.0.0.3:50000"); !strings.Contains(l, " - ") {
@@ -126,13 +126,13 @@ func TestProcessColumn(t *testing.T) {
 	}
 
 	// The filter matches the process name (any case) and the PID.
-	for _, f := range []string{"curl", "CURL", "4242/c"} {
+	for _, f := range []string{"curl", "CURL", "l[4242", "proc:cur"} {
 		h.keys("/" + f)
 		h.key(tcell.KeyEnter)
 		if l, _ := h.line("Connections"); !strings.Contains(l, "Connections 1 ") {
 			t.Errorf("/%s: %q, want 1 connection:\n%s", f, l, h.text())
 		}
-		if l, _ := h.line("4242/curl"); l == "" {
+		if l, _ := h.line("curl[4242]"); l == "" {
 			t.Errorf("/%s: the connection of curl is not listed", f)
 		}
 		h.key(tcell.KeyEscape)
@@ -149,10 +149,10 @@ func TestProcessColumn(t *testing.T) {
 	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Process ▲") {
 		t.Fatalf("a click on the Process header: %q", l)
 	}
-	if _, y := h.line("4242/curl"); y != 3 {
+	if _, y := h.line("curl[4242]"); y != 3 {
 		t.Errorf("curl is on line %d, want 3 (first)", y)
 	}
-	if _, y := h.line("77/Python3"); y != 4 {
+	if _, y := h.line("Python3[77]"); y != 4 {
 		t.Errorf("Python3 is on line %d, want 4", y)
 	}
 
@@ -162,7 +162,7 @@ func TestProcessColumn(t *testing.T) {
 	if l, _ := h.line("kernel:"); strings.Join(strings.Fields(l), " ") != "kernel: ESTABLISHED kernel: ESTABLISHED" {
 		t.Errorf("the kernel's states: %q", l)
 	}
-	if l, _ := h.line("process "); strings.Join(strings.Fields(l), " ") != "process 4242/curl" {
+	if l, _ := h.line("process "); strings.Join(strings.Fields(l), " ") != "process curl[4242]" {
 		t.Errorf("the process: %q", l)
 	}
 	h.key(tcell.KeyEscape)
@@ -190,7 +190,7 @@ func TestProcessDetailWithoutProcess(t *testing.T) {
 	if strings.Join(strings.Fields(k), " ") != "kernel: - kernel: FIN_WAIT_2" || strings.Index(k, "kernel: F") != strings.Index(st, "FIN_WAIT_2") {
 		t.Errorf("the kernel's states do not line up with flowtrack's:\n%s\n%s", st, k)
 	}
-	if l, _ := h.line("process "); strings.Join(strings.Fields(l), " ") != "process 77/Python3" {
+	if l, _ := h.line("process "); strings.Join(strings.Fields(l), " ") != "process Python3[77]" {
 		t.Errorf("the process: %q", l)
 	}
 }
@@ -420,7 +420,11 @@ func TestFilterProcessAndNames(t *testing.T) {
 		{"firefox", false, true},
 		{"FIRE", false, true},
 		{"1234", false, true},
-		{"1234/f", false, true},
+		{"x[1234]", false, true},
+		{"proc:fire", false, true},
+		{"proc:1234", false, false},
+		{"!proc:fire", true, false},
+		{"proc:chrome", false, false},
 		{"!firefox", true, false},
 		{"mail.example", false, true},
 		{"example.com:443", false, true},
@@ -462,7 +466,7 @@ func TestProcTableBound(t *testing.T) {
 	}
 	for i := range f.rows {
 		r := &f.rows[i]
-		if got, want := r.procText(&f.procs), itoa(uint64(r.pid))+"/p"+itoa(uint64(r.pid)); got != want {
+		if got, want := r.procText(&f.procs), "p"+itoa(uint64(r.pid))+"["+itoa(uint64(r.pid))+"]"; got != want {
 			t.Errorf("row %d: %q, want %q", i, got, want)
 		}
 	}

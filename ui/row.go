@@ -23,6 +23,9 @@ type row struct {
 	retrans [2]uint32
 	pid     int32  // the local process (Config.Local), 0 if unknown
 	proc    uint32 // its command name, an index in the frame's procs; 0 for none
+	name    uint32 // the name the client asked for, an index in the frame's procs; 0 for none
+	nsrc    uint8  // where the name was read: an index in nameMarks
+	ctr     uint32 // its container, an index in the frame's procs; 0 for none
 	key     flows.Key
 	cst     flows.State
 	sst     flows.State
@@ -43,6 +46,7 @@ const (
 	widRetransU
 	widRetransD
 	widProc
+	widName
 	numWid
 )
 
@@ -106,6 +110,7 @@ func (r *row) setRecord(rec *flows.Record, retired bool) {
 		widRateUp:   1,
 		widRateDn:   1,
 		widProc:     1,
+		widName:     1,
 	}
 }
 

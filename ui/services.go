@@ -2,7 +2,10 @@ package ui
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -11,6 +14,8 @@ import (
 // port): one service, with one socket per connection.
 type service struct {
 	ep     endpoint
+	name   uint32 // grouped by name: the name, an index in the frame's procs (ep is zero)
+	proc   string // the process listening, "" if unknown (Config.Listeners)
 	conns  int
 	groups [4]int // connections by connGroup
 	pkts   uint64
@@ -64,18 +69,21 @@ func connGroup(r *row) int {
 	}
 }
 
-// aggregate groups rows (the indices in idx) by server endpoint.
-func aggregate(rows []row, idx []int32, hint int) []service {
-	m := make(map[endpoint]int32, hint)
+func (s *service) key() svcKey { return svcKey{s.ep, s.name} }
+
+// aggregate groups rows (the indices in idx) by server endpoint, or by
+// name with byName.
+func aggregate(rows []row, idx []int32, hint int, byName bool) []service {
+	m := make(map[svcKey]int32, hint)
 	var svcs []service
 	for _, i := range idx {
 		r := &rows[i]
-		ep := r.serverEndpoint()
-		j, ok := m[ep]
+		k := keyOf(r, byName)
+		j, ok := m[k]
 		if !ok {
 			j = int32(len(svcs))
-			m[ep] = j
-			svcs = append(svcs, service{ep: ep})
+			m[k] = j
+			svcs = append(svcs, service{ep: k.ep, name: k.name})
 		}
 		s := &svcs[j]
 		s.conns++
@@ -89,23 +97,31 @@ func aggregate(rows []row, idx []int32, hint int) []service {
 	return svcs
 }
 
-// sortServices sorts by column c, ties by endpoint.
-func sortServices(svcs []service, c svcCol, desc bool) {
+// sortServices sorts by column c, ties by name and endpoint.
+func sortServices(svcs []service, c svcCol, desc bool, procs *procNames) {
 	slices.SortStableFunc(svcs, func(a, b service) int {
-		r := cmpService(&a, &b, c)
+		r := cmpService(&a, &b, c, procs)
 		if desc {
 			r = -r
 		}
 		if r != 0 {
 			return r
 		}
-		return cmpEndpoint(a.ep, b.ep)
+		return cmpService(&a, &b, scServer, procs)
 	})
 }
 
-func cmpService(a, b *service, c svcCol) int {
+func cmpService(a, b *service, c svcCol, procs *procNames) int {
 	switch c {
 	case scServer:
+		switch {
+		case a.name != 0 && b.name != 0:
+			return strings.Compare(procs.lower[a.name], procs.lower[b.name])
+		case a.name != 0:
+			return -1 // names first
+		case b.name != 0:
+			return 1
+		}
 		return cmpEndpoint(a.ep, b.ep)
 	case scConns:
 		return cmp.Compare(a.conns, b.conns)
@@ -142,6 +158,9 @@ func cmpEndpoint(a, b endpoint) int {
 func (s *service) text(c svcCol) string {
 	switch c {
 	case scServer:
+		if s.proc != "" {
+			return s.ep.String() + "  " + s.proc
+		}
 		return s.ep.String()
 	case scConns:
 		return fmtCount(uint64(s.conns))
@@ -161,18 +180,18 @@ func (s *service) text(c svcCol) string {
 // that an incremental frame (incremental.go) can update them from the rows
 // that changed instead of aggregating every row again.
 type svcState struct {
-	list    []service        // in no order
-	idx     map[endpoint]int // index in list
-	rowsSeq uint64           // the rows they aggregate (frame.rowsSeq)
-	req     request          // the settings that chose the rows (filter, hideClosed, names)
+	list    []service      // in no order
+	idx     map[svcKey]int // index in list
+	rowsSeq uint64         // the rows they aggregate (frame.rowsSeq)
+	req     request        // the settings that chose the rows (filter, hideClosed, names)
 }
 
 // set makes svcs, aggregated from the rows of frame rowsSeq, the state.
 func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 	s.list = append(s.list[:0], svcs...)
-	s.idx = make(map[endpoint]int, len(svcs))
+	s.idx = make(map[svcKey]int, len(svcs))
 	for i := range s.list {
-		s.idx[s.list[i].ep] = i
+		s.idx[s.list[i].key()] = i
 	}
 	s.rowsSeq, s.req = rowsSeq, *req
 }
@@ -181,7 +200,8 @@ func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 // them.
 func (s *svcState) follows(prev *frame, req *request) bool {
 	return s.idx != nil && s.rowsSeq == prev.rowsSeq &&
-		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names
+		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names &&
+		s.req.svcByName == req.svcByName
 }
 
 // update brings the state from prev's rows to f's: changed are the rows
@@ -193,12 +213,12 @@ func (s *svcState) follows(prev *frame, req *request) bool {
 func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, moved bool, req *request, flt *filter) {
 	rows, old := f.rows, prev.rows
 	add := func(r *row, sign int) {
-		ep := r.serverEndpoint()
-		j, ok := s.idx[ep]
+		k := keyOf(r, req.svcByName)
+		j, ok := s.idx[k]
 		if !ok {
 			j = len(s.list)
-			s.idx[ep] = j
-			s.list = append(s.list, service{ep: ep})
+			s.idx[k] = j
+			s.list = append(s.list, service{ep: k.ep, name: k.name})
 		}
 		v := &s.list[j]
 		v.conns += sign
@@ -244,7 +264,7 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 		s.list = keep
 		clear(s.idx)
 		for i := range s.list {
-			s.idx[s.list[i].ep] = i
+			s.idx[s.list[i].key()] = i
 		}
 	}
 	for i := range s.list {
@@ -253,7 +273,7 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 	for _, i := range changed {
 		r := &rows[i]
 		if r.rate != [2]float32{} && req.lists(r, flt) {
-			v := &s.list[s.idx[r.serverEndpoint()]]
+			v := &s.list[s.idx[keyOf(r, req.svcByName)]]
 			v.rate[0] += float64(r.rate[0])
 			v.rate[1] += float64(r.rate[1])
 		}
@@ -261,18 +281,123 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 	s.rowsSeq = f.rowsSeq
 }
 
-// publish gives f a sorted copy of the services, and the width of their
-// names.
-func (s *svcState) publish(f *frame, req *request) {
+// publish gives f a sorted copy of the services, with the listeners
+// (when the filter is empty: a listener has no connection to match it
+// against), and the width of their names.
+func (s *svcState) publish(f *frame, req *request, listeners []Listener) {
 	f.svcs = slices.Clone(s.list)
-	sortServices(f.svcs, req.svcSort, req.svcDesc)
+	if req.filter == "" {
+		f.svcs = addListeners(f.svcs, listeners)
+	}
+	sortServices(f.svcs, req.svcSort, req.svcDesc, &f.procs)
 	f.svcW = 0
 	for i := range f.svcs {
+		if n := f.svcs[i].name; n != 0 {
+			f.svcW = max(f.svcW, strlen(f.procs.names[n]))
+			continue
+		}
 		ep := &f.svcs[i].ep
 		w := apWidth(&ep.addr, ep.port, ep.v6)
+		if p := f.svcs[i].proc; p != "" {
+			w += 2 + strlen(p)
+		}
 		if ep.vlan.N > 0 {
 			w += len(" vlan ") + len(ep.vlan.String())
 		}
 		f.svcW = max(f.svcW, w)
 	}
+}
+
+// svcKey is what the Services view groups connections by: the server
+// endpoint, or, grouping by name, the name the clients asked for (an
+// index in the frame's procs; connections without a name are grouped by
+// endpoint).
+type svcKey struct {
+	ep   endpoint
+	name uint32
+}
+
+// keyOf is the service of r.
+func keyOf(r *row, byName bool) svcKey {
+	if byName && r.name != 0 {
+		return svcKey{name: r.name}
+	}
+	return svcKey{ep: r.serverEndpoint()}
+}
+
+// scope is the service the connection list is limited to: an endpoint,
+// or a name (kept as text: the index of a name changes when the builder
+// starts a new table of names).
+type scope struct {
+	ep   endpoint
+	name string
+}
+
+// has reports whether r belongs to the scope; every row does to a nil
+// one.
+func (s *scope) has(r *row, procs *procNames) bool {
+	switch {
+	case s == nil:
+		return true
+	case s.name != "":
+		return r.name != 0 && procs.names[r.name] == s.name
+	}
+	return r.serverEndpoint() == s.ep
+}
+
+// String names the scope for the header.
+func (s *scope) String() string {
+	if s.name != "" {
+		return s.name
+	}
+	return s.ep.String()
+}
+
+// addListeners names the services that listeners serve after their
+// processes, and adds a service with no connections for each listener
+// that serves none: a listener on the wildcard address serves every
+// service on its port (of its address family).
+func addListeners(svcs []service, listeners []Listener) []service {
+	if len(listeners) == 0 {
+		return svcs
+	}
+	type portKey struct {
+		port uint16
+		v6   bool
+	}
+	byPort := make(map[portKey][]int, len(svcs))
+	for i := range svcs {
+		k := portKey{svcs[i].ep.port, svcs[i].ep.v6}
+		byPort[k] = append(byPort[k], i)
+	}
+	for _, l := range listeners {
+		a := l.Addr.Addr()
+		v6 := a.Is6() && !a.Is4In6()
+		ep := endpoint{addr: a.As16(), port: l.Addr.Port(), v6: v6}
+		if !v6 {
+			ep.addr = netip.AddrFrom4(a.Unmap().As4()).As16()
+		}
+		proc := l.Process
+		if l.PID != 0 {
+			proc += "[" + strconv.Itoa(l.PID) + "]"
+		}
+		served := false
+		// "::" takes IPv4 connections too (unless IPV6_V6ONLY).
+		cands := byPort[portKey{ep.port, v6}]
+		if v6 && a.IsUnspecified() {
+			cands = append(slices.Clip(cands), byPort[portKey{ep.port, false}]...)
+		}
+		for _, i := range cands {
+			if svcs[i].ep.addr == ep.addr || a.IsUnspecified() {
+				served = true
+				if svcs[i].proc == "" {
+					svcs[i].proc = proc
+				}
+			}
+		}
+		if !served {
+			svcs = append(svcs, service{ep: ep, proc: proc})
+		}
+	}
+	return svcs
 }

@@ -30,7 +30,7 @@ func newSvcTable(u *ui) *svcTable {
 		if u.following || row < 1 || row > len(c.f.svcs) {
 			return
 		}
-		u.selSvc = c.f.svcs[row-1].ep
+		u.selSvc = c.f.svcs[row-1].key()
 	})
 	return t
 }
@@ -47,7 +47,7 @@ func (t *svcTable) Draw(screen tcell.Screen) {
 		// Widen the column for the names on screen, if there is room.
 		off, _ := t.GetOffset()
 		for i := off; i < min(off+h, len(t.c.f.svcs)); i++ {
-			if t.c.names.seen(0, t.c.u.endpointText(t.c.f.svcs[i].ep)) {
+			if t.c.f.svcs[i].name == 0 && t.c.names.seen(0, t.c.u.endpointText(t.c.f.svcs[i].ep)) {
 				t.c.width = -1
 			}
 		}
@@ -155,6 +155,9 @@ func (c *svcContent) cells(row int) []*tview.TableCell {
 		text := s.text(id)
 		if id == scServer {
 			text = c.u.endpointText(s.ep)
+			if s.name != 0 {
+				text = c.f.procs.names[s.name]
+			}
 		}
 		if id == scServer && strlen(text) > c.w[j] {
 			text = cutLeft(text, c.w[j])

@@ -75,7 +75,7 @@ func (t *connTable) Draw(screen tcell.Screen) {
 		}
 	}
 	if w != t.c.lay.width {
-		t.c.lay = layoutConns(&t.c.f.w, w, t.c.f.req.sort, t.c.u.cfg.Local != nil, c.names)
+		t.c.lay = layoutConns(&t.c.f.w, w, t.c.f.req.sort, optional{process: t.c.u.cfg.Processes, name: t.c.u.cfg.Local != nil && t.c.u.showNames}, c.names)
 		t.c.u.connCols = t.c.lay.cols
 		clear(t.c.cache)
 	}
@@ -210,6 +210,16 @@ func (c *connContent) rowCells(i int) []*tview.TableCell {
 			text = c.u.hostPort(r.client())
 		case colServer:
 			text = c.u.hostPort(r.server())
+		case colName:
+			text = r.text(id, f, c.lay.short)
+			if r.name == 0 {
+				if n := c.u.hostName(r.server().Addr()); n != "" {
+					text = nameMarks[4] + " " + n
+				}
+			}
+			if strlen(text) > c.lay.w[j] {
+				text = text[:max(c.lay.w[j]-1, 0)] + "…"
+			}
 		default:
 			text = r.text(id, f, c.lay.short)
 		}
@@ -257,11 +267,12 @@ func escape(s string) string {
 // layoutConns chooses the columns that fit in width: the addresses, the
 // states and the sort column always (addresses shortened if need be), then
 // the others by priority; with abbreviated state names if that shows more
-// important columns. The Process column is a candidate only with process.
+// important columns. The Process and Name columns are candidates only as
+// opt says.
 // Host names, longer than the numeric addresses the widths are of, get up
 // to names' widths after the Age column and before the lesser ones.
-func layoutConns(w *widths, width int, sorted colID, process bool, names nameWidths) connLayout {
-	long, short := tryLayout(w, width, false, sorted, process, names), tryLayout(w, width, true, sorted, process, names)
+func layoutConns(w *widths, width int, sorted colID, opt optional, names nameWidths) connLayout {
+	long, short := tryLayout(w, width, false, sorted, opt, names), tryLayout(w, width, true, sorted, opt, names)
 	best := long
 	if short.cut < long.cut || short.cut == long.cut && short.value > long.value {
 		best = short
@@ -273,7 +284,10 @@ func layoutConns(w *widths, width int, sorted colID, process bool, names nameWid
 // namesKeep is the priority of the room for host names.
 const namesKeep = 4
 
-func tryLayout(w *widths, width int, short bool, sorted colID, process bool, names nameWidths) connLayout {
+// optional says which optional columns may be shown.
+type optional struct{ process, name bool }
+
+func tryLayout(w *widths, width int, short bool, sorted colID, opt optional, names nameWidths) connLayout {
 	cw := func(c colID) int {
 		col := &columns[c]
 		name := col.name
@@ -298,7 +312,7 @@ func tryLayout(w *widths, width int, short bool, sorted colID, process bool, nam
 	var extra [2]int // room given to the names of the address columns
 	for prio := 1; prio <= int(numCols); prio++ {
 		for c := range numCols {
-			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width && (c != colProcess || process) {
+			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width && (c != colProcess || opt.process) && (c != colName || opt.name) {
 				in[c] = true
 				total += cw(c) + 1
 				value += 1 << (int(numCols) - prio) // any column beats all the lesser ones

@@ -38,6 +38,20 @@ type Status struct {
 	// example, without root, other users' processes); the detail view
 	// shows it for connections without a process.
 	Warning string
+	// Processes says which source names the processes behind
+	// connections and, when it is not eBPF, why and what to do
+	// (ProcessesWarn set); ProcessesShort says it in a word or two, for a
+	// narrow header. LostEvents counts the eBPF events lost (a full ring).
+	Processes, ProcessesShort string
+	ProcessesWarn             bool
+	LostEvents                uint64
+}
+
+// Listener is a listening socket of this host.
+type Listener struct {
+	Addr    netip.AddrPort // unspecified address for a wildcard
+	PID     int            // 0 if unknown
+	Process string         // its command name, with its container if any
 }
 
 // Names gives host names for addresses (reverse DNS), as names.Resolver
@@ -82,12 +96,20 @@ type Config struct {
 	// Screen is the terminal; nil opens the real one. Tests pass a
 	// tcell.SimulationScreen (not yet initialised).
 	Screen tcell.Screen
-	// Local, if set, looks up the local process and kernel states of a
-	// connection (a live capture); the connection list then has a Process
+	// Local, if set, looks up a connection's name and, with Processes,
+	// its local process and kernel states; the connection list then has a
+	// Name column (while names are shown) and, with Processes, a Process
 	// column. It is called on the builder goroutine for every row of every
 	// snapshot, so it must be fast (a lookup in memory, no I/O) and safe
-	// for concurrent use. Nil (a replay): no Process column.
+	// for concurrent use.
 	Local local.Lookup
+	// Processes says that Local names local processes (a live capture).
+	Processes bool
+	// Listeners, if set, lists this host's listening sockets (live): the
+	// Services view shows every one, with its process, even with no
+	// connection yet. Called on the builder goroutine, once per frame of
+	// that view.
+	Listeners func() []Listener
 	// Names, if set, names hosts; the n key shows or hides the names.
 	Names Names
 	// ShowNames starts with the names shown; else addresses are numeric

@@ -190,7 +190,7 @@ func TestLayout(t *testing.T) {
 	w := widths{widClient: 21, widServer: 17, widPkts: 2, widBytesUp: 4, widBytesDn: 4, widRateUp: 1, widRateDn: 1, widRetransU: 1, widRetransD: 1}
 	for _, width := range []int{40, 60, 80, 100, 120, 160, 200} {
 		for sorted := range numCols {
-			l := layoutConns(&w, width, sorted, true, nameWidths{})
+			l := layoutConns(&w, width, sorted, optional{true, true}, nameWidths{})
 			total := sum(l.w) + len(l.w) - 1
 			if total > width && l.w[0] > 8 && l.w[1] > 8 {
 				t.Errorf("width %d: the columns take %d", width, total)
@@ -205,7 +205,7 @@ func TestLayout(t *testing.T) {
 			}
 		}
 	}
-	if l := layoutConns(&w, 200, colAge, true, nameWidths{}); len(l.cols) != int(numCols) {
+	if l := layoutConns(&w, 200, colAge, optional{true, true}, nameWidths{}); len(l.cols) != int(numCols) {
 		var names []string
 		for _, c := range l.cols {
 			names = append(names, columns[c].name)
