@@ -24,8 +24,9 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/testenv"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // These tests export bundled captures to a real IPFIX collector, nfcapd
@@ -46,16 +47,11 @@ type nfcapd struct {
 
 // startNfcapd starts nfcapd on a free UDP port of 127.0.0.1, storing into
 // a temporary directory, and waits until it listens. It skips the test if
-// nfcapd or nfdump is missing.
+// nfcapd or nfdump is missing (fails it under CI).
 func startNfcapd(t *testing.T) *nfcapd {
 	t.Helper()
-	bin, err := exec.LookPath("nfcapd")
-	if err != nil {
-		t.Skip("nfcapd not installed (Debian package nfdump; scripts/setup.sh installs it)")
-	}
-	if _, err := exec.LookPath("nfdump"); err != nil {
-		t.Skip("nfdump not installed (Debian package nfdump; scripts/setup.sh installs it)")
-	}
+	bin := testenv.LookPath(t, "nfcapd", "nfdump")
+	testenv.LookPath(t, "nfdump", "nfdump")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -271,8 +267,8 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	cfg := flows.Config{}
 	// Every connection named, so that the collector reads records with
 	// the variable-length name element.
-	named := func(r *flows.Record) export.Local {
-		return export.Local{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
+	named := func(r *flows.Record) local.Info {
+		return local.Info{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
 	}
 	ex, err := startExporters(o, true, named, &stderr)
 	if err != nil {
