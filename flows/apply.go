@@ -5,6 +5,10 @@ import "time"
 // Apply updates the table with one packet.
 func (t *Table) Apply(p *Packet) {
 	t.clock(p.TS)
+	if t.zk != nil {
+		t.applyZeekPacket(p)
+		return
+	}
 	if t.sweepDue(p.TS) {
 		t.Sweep()
 	}
@@ -48,6 +52,10 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	sh.mu.Lock()
 	var spill *[]Record
 	c := sh.m.get(key, hash)
+	if t.zk != nil {
+		t.applyZeek(sh, c, p, key, d, hash)
+		return
+	}
 	if c == nil {
 		var resent bool
 		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
