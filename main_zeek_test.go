@@ -86,9 +86,9 @@ var zeekLogDeviations = map[string]map[string]string{
 // zeekLogSkipped are the conn.log baselines that TestZeekConnLog does not
 // compare, and why.
 var zeekLogSkipped = map[string]string{
-	"bad-checksum-syn.zeek-conn.log":          "checksums are not verified by design",
+	"bad-checksum-syn.zeek-conn.log":           "checksums are not verified by design",
 	"vlan-collisions.zeek-conn-vlan-aware.log": "a VLAN-aware conn_key; --zeek follows Zeek's default key",
-	"qinq-vlan0-http.zeek-conn.log.cut":       "VLAN columns only",
+	"qinq-vlan0-http.zeek-conn.log.cut":        "VLAN columns only",
 }
 
 // TestZeekConnLog compares flowtrack's -o zeek, row by row and column by
