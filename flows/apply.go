@@ -52,10 +52,6 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	sh.mu.Lock()
 	var spill *[]Record
 	c := sh.m.get(key, hash)
-	if t.zk != nil {
-		t.applyZeek(sh, c, p, key, d, hash)
-		return
-	}
 	if c == nil {
 		var resent bool
 		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {

@@ -95,6 +95,7 @@ type Table struct {
 	cfg       Config
 	shards    []shard
 	mask      uint32
+	zk        *zeekClock   // Config.Zeek's timers, or nil: beside mask, which every packet reads too
 	now       atomic.Int64 // newest packet time applied, or Tick's time if later
 	seen      atomic.Int64 // newest packet time applied
 	nextSweep atomic.Int64
@@ -108,8 +109,6 @@ type Table struct {
 	evicted atomic.Uint64
 	_       [64]byte
 	chgMax  int // entries a shard's change list may hold (changes.go)
-
-	zk *zeekClock // Config.Zeek's timers, or nil
 
 	// retirePool holds one-record slices for OnRetire: under a SYN flood
 	// every new connection evicts one, and a fresh slice each time was

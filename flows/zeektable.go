@@ -178,7 +178,10 @@ func (t *Table) applyZeekPacket(p *Packet) {
 	q.Tuple.VLAN = VLAN{}
 	var key Key
 	d := q.Tuple.fillKey(&key)
-	t.apply(&q, &key, d, key.hash64(), nil)
+	hash := key.hash64()
+	sh := &t.shards[uint32(hash)&t.mask]
+	sh.mu.Lock()
+	t.applyZeek(sh, sh.m.get(&key, hash), &q, &key, d, hash)
 }
 
 // applyZeek is apply for a Zeek-mode table: packet p of key (whose hash is
