@@ -28,7 +28,7 @@ type Record struct {
 	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
 	End          EndReason    // why it left the table; EndNone in a snapshot
 	zeek         zeekConn
-	zx           zeekExtra // with Config.Zeek, when it left the table
+	zx           *zeekExtra // with Config.Zeek, when it left the table: a pointer, so that other records stay as small
 }
 
 // ConnState returns Zeek's conn_state code for the connection (S0, SF, ...).
@@ -96,7 +96,7 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.ServerWindow = c.ep[sv].window
 	r.End = end
 	r.zeek = c.zeek
-	r.zx = zeekExtra{}
+	r.zx = nil
 	r.Transitions = nil
 	if withLog && c.log != nil {
 		r.Transitions = c.transitions()
@@ -171,8 +171,8 @@ type ZeekFields struct {
 // made it did not keep them (Config.Zeek, and only for records of
 // connections that left the table).
 func (r *Record) Zeek() (ZeekFields, bool) {
-	x := &r.zx
-	if !x.valid {
+	x := r.zx
+	if x == nil {
 		return ZeekFields{}, false
 	}
 	first := r.Key.Endpoint(int(x.firstDir))

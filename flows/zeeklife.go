@@ -470,7 +470,6 @@ func minDeadline(a, b int64) int64 {
 // zeekExtra is what a Record carries of zeekLife: the conn.log fields that
 // Zeek's session layer decides. Only a table with Config.Zeek fills it.
 type zeekExtra struct {
-	valid    bool
 	firstDir Dir       // direction of the connection's first packet: zeekConn's endpoint 0 sent it
 	lastTime int64     // Connection::last_time
 	size     [2]uint64 // TCP_Endpoint::Size, endpoints as in zeekConn
@@ -478,8 +477,8 @@ type zeekExtra struct {
 }
 
 // extra returns l's conn.log fields for its connection c.
-func (l *zeekLife) extra(c *conn) zeekExtra {
-	x := zeekExtra{valid: true, firstDir: c.firstDir, lastTime: l.lastTime, missed: l.missed}
+func (l *zeekLife) extra(c *conn) *zeekExtra {
+	x := &zeekExtra{firstDir: c.firstDir, lastTime: l.lastTime, missed: l.missed}
 	for i := range x.size {
 		x.size[i] = l.size(&c.zeek, i)
 	}
