@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -31,9 +32,12 @@ type bpfTracer struct {
 	lost  *ebpf.Map
 	hooks []string // what is attached, for the header
 	// fexitErr is why fexit programs could not be used, when the
-	// tracepoint is used instead: accepting processes are then named by
-	// the process that listens.
+	// tracepoint is used instead.
 	fexitErr error
+	// acceptExact says every accept(2) names its process (fexit on
+	// inet_csk_accept, or sys_exit); without it, connections to a
+	// listener are credited to the process that listens.
+	acceptExact bool
 }
 
 // loadOptions choose what to load; tests use them to force the
@@ -41,6 +45,7 @@ type bpfTracer struct {
 type loadOptions struct {
 	ring       int  // ring buffer size in bytes (a power of 2, at least a page)
 	tracepoint bool // name connecting processes from the tracepoint, not fexit
+	noAccept   bool // on the tracepoint path, leave accept(2) untraced: listeners name what they accept
 }
 
 // loadBPF loads and attaches the eBPF programs. Its error is an
@@ -59,14 +64,15 @@ func loadBPF(opt loadOptions) (*bpfTracer, error) {
 		opt.ring = DefaultRing
 	}
 	spec.Maps[tracerMapEvents].MaxEntries = uint32(opt.ring)
-	t, err := attach(spec, kernel, opt.tracepoint)
+	t, err := attach(spec, kernel, opt)
 	if err != nil && !opt.tracepoint {
 		// fentry/fexit refused: no trampolines (some architectures
 		// before 6.0), or a kernel locked down against them. The
-		// tracepoint alone names connecting processes, and listeners
-		// the accepting ones.
+		// tracepoint names connecting processes, and sys_exit
+		// accepting ones.
 		why := err
-		if t, err = attach(spec, kernel, true); err == nil {
+		opt.tracepoint = true
+		if t, err = attach(spec, kernel, opt); err == nil {
 			t.fexitErr = why
 		}
 	}
@@ -77,38 +83,22 @@ func loadBPF(opt loadOptions) (*bpfTracer, error) {
 }
 
 // attach loads the programs this kernel can run and attaches them.
-func attach(spec *ebpf.CollectionSpec, kernel *btf.Spec, tracepoint bool) (*bpfTracer, error) {
+func attach(spec *ebpf.CollectionSpec, kernel *btf.Spec, opt loadOptions) (*bpfTracer, error) {
 	spec = spec.Copy()
-	var keep, hooks []string
-	if tracepoint {
-		if err := spec.Variables[tracerVarTpConnect].Set(uint8(1)); err != nil {
+	var (
+		keep, hooks []string
+		exact       bool
+		err         error
+	)
+	if opt.tracepoint {
+		keep, hooks, exact, err = tracepointProgs(spec, kernel, opt.noAccept)
+		if err != nil {
 			return nil, err
 		}
-		hooks = append(hooks, "tracepoint inet_sock_set_state: connect, listen, close")
 	} else {
-		switch {
-		case hasFunc(kernel, "tcp_connect"):
-			keep = append(keep, tracerProgTcpConnectExit)
-			hooks = append(hooks, "fexit tcp_connect")
-		default:
-			keep = append(keep, tracerProgTcpV4ConnectExit, tracerProgTcpV6ConnectExit)
-			hooks = append(hooks, "fexit tcp_v4_connect, tcp_v6_connect")
-		}
-		switch funcParams(kernel, "inet_csk_accept") {
-		case 2: // (sk, arg), Linux 6.10 and later
-			keep = append(keep, tracerProgInetCskAcceptExit)
-			hooks = append(hooks, "fexit inet_csk_accept")
-		case 4: // (sk, flags, err, kern)
-			keep = append(keep, tracerProgInetCskAcceptExitOld)
-			hooks = append(hooks, "fexit inet_csk_accept")
-		default:
-			hooks = append(hooks, "accept: listeners only")
-		}
+		keep, hooks, exact = fexitProgs(kernel)
 	}
 	keep = append(keep, tracerProgInetSockSetState)
-	if !tracepoint {
-		hooks = append(hooks, "tracepoint inet_sock_set_state: listen, close")
-	}
 	for name := range spec.Programs {
 		if !contains(keep, name) {
 			delete(spec.Programs, name)
@@ -118,7 +108,7 @@ func attach(spec *ebpf.CollectionSpec, kernel *btf.Spec, tracepoint bool) (*bpfT
 	if err != nil {
 		return nil, err
 	}
-	t := &bpfTracer{coll: coll, lost: coll.Maps[tracerMapLost], hooks: hooks}
+	t := &bpfTracer{coll: coll, lost: coll.Maps[tracerMapLost], hooks: hooks, acceptExact: exact}
 	for _, name := range keep {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
 		if err != nil {
@@ -135,6 +125,59 @@ func attach(spec *ebpf.CollectionSpec, kernel *btf.Spec, tracepoint bool) (*bpfT
 	return t, nil
 }
 
+// fexitProgs chooses the fexit programs for this kernel's functions
+// (besides the tracepoint, always loaded), and says which hooks they are
+// and whether accepts are named.
+func fexitProgs(kernel *btf.Spec) (keep, hooks []string, exact bool) {
+	if hasFunc(kernel, "tcp_connect") {
+		keep = append(keep, tracerProgTcpConnectExit)
+		hooks = append(hooks, "fexit tcp_connect")
+	} else {
+		keep = append(keep, tracerProgTcpV4ConnectExit, tracerProgTcpV6ConnectExit)
+		hooks = append(hooks, "fexit tcp_v4_connect, tcp_v6_connect")
+	}
+	switch funcParams(kernel, "inet_csk_accept") {
+	case 2: // (sk, arg), Linux 6.10 and later
+		keep = append(keep, tracerProgInetCskAcceptExit)
+		hooks = append(hooks, "fexit inet_csk_accept")
+		exact = true
+	case 4: // (sk, flags, err, kern)
+		keep = append(keep, tracerProgInetCskAcceptExitOld)
+		hooks = append(hooks, "fexit inet_csk_accept")
+		exact = true
+	default:
+		hooks = append(hooks, "accept: listeners only")
+	}
+	return keep, append(hooks, "tracepoint inet_sock_set_state: listen, close"), exact
+}
+
+// tracepointProgs sets the tracepoint up to name connecting processes, and
+// chooses sys_exit to name accepting ones where this architecture's
+// system call numbers are known and the kernel has the tracepoint.
+func tracepointProgs(spec *ebpf.CollectionSpec, kernel *btf.Spec, noAccept bool) (keep, hooks []string, exact bool, err error) {
+	if err := spec.Variables[tracerVarTpConnect].Set(uint8(1)); err != nil {
+		return nil, nil, false, err
+	}
+	hooks = []string{"tracepoint inet_sock_set_state: connect, listen, close"}
+	nr, ok := acceptNumbers[runtime.GOARCH]
+	if noAccept || !ok || !hasTracepoint(kernel, "sys_exit") {
+		return nil, append(hooks, "accept: listeners only"), false, nil
+	}
+	if err := errors.Join(spec.Variables[tracerVarNrAccept].Set(nr[0]), spec.Variables[tracerVarNrAccept4].Set(nr[1])); err != nil {
+		return nil, nil, false, err
+	}
+	return []string{tracerProgSysExitAccept}, append(hooks, "tracepoint sys_exit: accept, accept4"), true, nil
+}
+
+// acceptNumbers are accept(2)'s and accept4(2)'s system call numbers on the
+// architectures whose struct pt_regs bpf/tracer.bpf.c reads the number
+// from (arch/x86/entry/syscalls/syscall_64.tbl,
+// include/uapi/asm-generic/unistd.h).
+var acceptNumbers = map[string][2]int64{
+	"amd64": {43, 288},
+	"arm64": {202, 242},
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -148,6 +191,13 @@ func contains(list []string, s string) bool {
 func hasFunc(kernel *btf.Spec, name string) bool {
 	var fn *btf.Func
 	return kernel.TypeByName(name, &fn) == nil
+}
+
+// hasTracepoint says whether the kernel has a tracepoint of that name
+// that BTF-typed programs can attach to.
+func hasTracepoint(kernel *btf.Spec, name string) bool {
+	var td *btf.Typedef
+	return kernel.TypeByName("btf_trace_"+name, &td) == nil
 }
 
 // funcParams counts a kernel function's parameters, -1 if it has none

@@ -67,6 +67,11 @@ type child struct {
 	conns []conn
 	ready chan string // its first line
 	done  chan struct{}
+	// Lines "a PID LOCAL REMOTE" are connections accepted by process PID
+	// (the helper's own children, writing to its output), "r PID" that
+	// PID is ready.
+	accepted map[int][]conn
+	readied  []int
 }
 
 // startChild starts the test binary as helper mode through run (such as
@@ -109,19 +114,39 @@ func startChild(t *testing.T, mode string, env []string, run ...string) *child {
 				c.ready <- sc.Text()
 				first = false
 			}
-			if len(f) == 3 && f[0] == "c" {
-				l, err1 := netip.ParseAddrPort(f[1])
-				r, err2 := netip.ParseAddrPort(f[2])
-				if err1 == nil && err2 == nil {
-					c.mu.Lock()
-					c.conns = append(c.conns, conn{l, r})
-					c.mu.Unlock()
-				}
-			}
+			c.parse(f)
 		}
 		cmd.Wait()
 	}()
 	return c
+}
+
+// parse records what a line of the helper's output reports.
+func (c *child) parse(f []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case len(f) == 3 && f[0] == "c":
+		l, err1 := netip.ParseAddrPort(f[1])
+		r, err2 := netip.ParseAddrPort(f[2])
+		if err1 == nil && err2 == nil {
+			c.conns = append(c.conns, conn{l, r})
+		}
+	case len(f) == 4 && f[0] == "a":
+		pid, err0 := strconv.Atoi(f[1])
+		l, err1 := netip.ParseAddrPort(f[2])
+		r, err2 := netip.ParseAddrPort(f[3])
+		if err0 == nil && err1 == nil && err2 == nil {
+			if c.accepted == nil {
+				c.accepted = make(map[int][]conn)
+			}
+			c.accepted[pid] = append(c.accepted[pid], conn{l, r})
+		}
+	case len(f) == 2 && f[0] == "r":
+		if pid, err := strconv.Atoi(f[1]); err == nil {
+			c.readied = append(c.readied, pid)
+		}
+	}
 }
 
 func (c *child) count() int {
@@ -170,7 +195,11 @@ func trackerHelper(mode string) (int, bool) {
 		fmt.Println(tr.Source())
 		err = nil
 	default:
-		return 0, false
+		h, ok := moreHelpers[mode]
+		if !ok {
+			return 0, false
+		}
+		err = h()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -178,6 +207,10 @@ func trackerHelper(mode string) (int, bool) {
 	}
 	return 0, true
 }
+
+// moreHelpers are helper modes defined where only some architectures
+// build them.
+var moreHelpers = map[string]func() error{}
 
 func helperServe(addr string) error {
 	ln, err := net.Listen("tcp", addr)
