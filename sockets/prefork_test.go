@@ -6,6 +6,7 @@
 package sockets
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,7 +99,7 @@ func helperAcceptor() error {
 		} else {
 			fd, _, err = unix.Accept4(lfd, unix.SOCK_CLOEXEC)
 		}
-		if err == unix.EINTR || err == unix.ECONNABORTED {
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
 			continue
 		}
 		if err != nil {
@@ -140,11 +142,16 @@ func TestTrackerPrefork(t *testing.T) {
 		cfg  Config
 	}{
 		{"default", Config{}}, // fexit where the kernel allows it
-		{"tracepoint", Config{tracepoint: true}},
+		{"trace events", Config{tracepoint: true}},
+		{"sys_exit", Config{tracepoint: true, acceptBTF: true}},
 		{"listener credit", Config{tracepoint: true, noAccept: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := mustEBPF(t, tc.cfg)
+			hook := map[bool]string{true: "trace events sys_exit_accept", false: "tracepoint sys_exit: accept"}[!tc.cfg.acceptBTF]
+			if tc.cfg.tracepoint && !tc.cfg.noAccept && !strings.Contains(tr.Source(), hook) {
+				t.Errorf("accepts not traced from %q: %s", hook, tr.Source())
+			}
 			startTracker(t, tr)
 			checkPrefork(t, tr, !tc.cfg.noAccept)
 		})

@@ -43,6 +43,7 @@ const (
 	tracerProgInetCskAcceptExitOld = "inet_csk_accept_exit_old"
 	tracerProgInetSockSetState     = "inet_sock_set_state"
 	tracerProgSysExitAccept        = "sys_exit_accept"
+	tracerProgSysExitAcceptEvent   = "sys_exit_accept_event"
 	tracerProgTcpConnectExit       = "tcp_connect_exit"
 	tracerProgTcpV4ConnectExit     = "tcp_v4_connect_exit"
 	tracerProgTcpV6ConnectExit     = "tcp_v6_connect_exit"
@@ -98,6 +99,7 @@ type tracerProgramSpecs struct {
 	InetCskAcceptExitOld *ebpf.ProgramSpec `ebpf:"inet_csk_accept_exit_old"`
 	InetSockSetState     *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
 	SysExitAccept        *ebpf.ProgramSpec `ebpf:"sys_exit_accept"`
+	SysExitAcceptEvent   *ebpf.ProgramSpec `ebpf:"sys_exit_accept_event"`
 	TcpConnectExit       *ebpf.ProgramSpec `ebpf:"tcp_connect_exit"`
 	TcpV4ConnectExit     *ebpf.ProgramSpec `ebpf:"tcp_v4_connect_exit"`
 	TcpV6ConnectExit     *ebpf.ProgramSpec `ebpf:"tcp_v6_connect_exit"`
@@ -173,6 +175,7 @@ type tracerPrograms struct {
 	InetCskAcceptExitOld *ebpf.Program `ebpf:"inet_csk_accept_exit_old"`
 	InetSockSetState     *ebpf.Program `ebpf:"inet_sock_set_state"`
 	SysExitAccept        *ebpf.Program `ebpf:"sys_exit_accept"`
+	SysExitAcceptEvent   *ebpf.Program `ebpf:"sys_exit_accept_event"`
 	TcpConnectExit       *ebpf.Program `ebpf:"tcp_connect_exit"`
 	TcpV4ConnectExit     *ebpf.Program `ebpf:"tcp_v4_connect_exit"`
 	TcpV6ConnectExit     *ebpf.Program `ebpf:"tcp_v6_connect_exit"`
@@ -184,6 +187,7 @@ func (p *tracerPrograms) Close() error {
 		p.InetCskAcceptExitOld,
 		p.InetSockSetState,
 		p.SysExitAccept,
+		p.SysExitAcceptEvent,
 		p.TcpConnectExit,
 		p.TcpV4ConnectExit,
 		p.TcpV6ConnectExit,

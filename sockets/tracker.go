@@ -32,6 +32,7 @@ type Config struct {
 
 	tracepoint bool // tests: the tracepoint names connecting processes, not fexit
 	noAccept   bool // tests: on the tracepoint path, listeners name what they accept
+	acceptBTF  bool // tests: on the tracepoint path, accepts traced from sys_exit, not the trace events
 }
 
 // Tracker names the process behind every local TCP socket and reports the
@@ -82,7 +83,7 @@ func NewTracker(cfg Config) *Tracker {
 		t.unavail = &Unavailable{Reason: "--no-ebpf"}
 		return t
 	}
-	b, err := loadBPF(loadOptions{ring: cfg.Ring, tracepoint: cfg.tracepoint, noAccept: cfg.noAccept})
+	b, err := loadBPF(loadOptions{ring: cfg.Ring, tracepoint: cfg.tracepoint, noAccept: cfg.noAccept, acceptBTF: cfg.acceptBTF})
 	if err != nil {
 		t.unavail = unavailable(err)
 		return t
@@ -287,7 +288,10 @@ func (t *Tracker) Source() string {
 			s += "; fexit refused (" + errText(t.bpf.fexitErr) + ")"
 		}
 		if !t.bpf.acceptExact {
-			s += ": accepting processes named by their listener"
+			s += "; accepting processes named by their listener"
+			if t.bpf.acceptErr != nil {
+				s += " (accept not traced: " + t.bpf.acceptErr.Error() + ")"
+			}
 		}
 		return s
 	}

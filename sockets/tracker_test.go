@@ -20,7 +20,7 @@ import (
 
 // mustRoot fails a test that needs root when CI is set (CI runs as root
 // and must run it), and skips it elsewhere.
-func mustRoot(t *testing.T, why string) {
+func mustRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -33,7 +33,7 @@ func mustRoot(t *testing.T, why string) {
 
 // mustEBPF makes a Tracker and fails (skips outside CI) if it could not
 // load its eBPF programs.
-func mustEBPF(t *testing.T, cfg Config) *Tracker {
+func mustEBPF(t testing.TB, cfg Config) *Tracker {
 	t.Helper()
 	mustRoot(t, "load eBPF programs")
 	tr := NewTracker(cfg)

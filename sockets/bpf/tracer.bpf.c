@@ -12,12 +12,13 @@
 // tcplife does: it remembers the process that moves a socket to SYN_SENT
 // (in connect, before the source port is chosen) and reports it when the
 // socket leaves SYN_SENT. Accepting processes are named where accept(2)
-// and accept4(2) return, from the raw tracepoint sys_exit: the descriptor
-// they return leads to the socket. A connection to a listener is also
-// reported when it is ESTABLISHED, and user space credits it to the
-// process that listens until (unless) an accept names its own: that
-// covers what no accept(2) reports (io_uring, connections never
-// accepted).
+// and accept4(2) return, from the trace events syscalls:sys_exit_accept
+// and sys_exit_accept4 or, where those cannot be attached (no tracefs),
+// the raw tracepoint sys_exit: the descriptor they return leads to the
+// socket. A connection to a listener is also reported when it is
+// ESTABLISHED, and user space credits it to the process that listens
+// until an accept names its own: that covers what no accept(2) reports
+// (io_uring, connections never accepted).
 //
 // Build: make generate (bpf2go, clang; see sockets/gen.go).
 
@@ -274,7 +275,7 @@ static __always_inline long syscall_nr(struct pt_regs *regs)
 // NULL if the descriptor is not a socket's.
 static __always_inline struct sock *fd_sock(long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;
@@ -291,8 +292,9 @@ static __always_inline struct sock *fd_sock(long fd)
 	return BPF_CORE_READ(sock, sk);
 }
 
-// The raw tracepoint sys_exit, through BTF, where fexit cannot name the
-// process that accepts: every system call ends here, so the number is
+// The raw tracepoint sys_exit, through BTF, where neither fexit nor the
+// trace events can name the process that accepts: every system call of
+// the host ends here, so the number is
 // checked first (a load from regs, no helper), and only accept(2) and
 // accept4(2) that returned a descriptor go on. The descriptor is the
 // caller's own, installed before the call returned: the socket it leads
@@ -308,6 +310,17 @@ int BPF_PROG(sys_exit_accept, struct pt_regs *regs, long ret)
 	if (nr < 0 || ret < 0)
 		return 0;
 	return report(fd_sock(ret), KIND_ACCEPT);
+}
+
+// The trace events syscalls:sys_exit_accept and sys_exit_accept4 (user
+// space attaches the program to both): they run only for these two calls,
+// where sys_exit runs for every call.
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept_event(struct syscall_trace_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	return report(fd_sock(ctx->ret), KIND_ACCEPT);
 }
 
 // The tracepoint sock:inet_sock_set_state, attached through BTF (tp_btf):
