@@ -357,11 +357,20 @@ func (t *bpfTracer) lostEvents() uint64 {
 	return n
 }
 
+// gather is how long the reader lets events gather once it has read all
+// there were: the kernel wakes a reader that has caught up at each event,
+// and the wakeups cost more than the events (a storm of short
+// connections); nothing needs an owner sooner.
+const gather = 10 * time.Millisecond
+
 // read hands each event to fn until the reader is closed. Records too
 // short to be an event are counted in bad and skipped.
 func (t *bpfTracer) read(fn func(*tracerEvent), bad *uint64) error {
 	var rec ringbuf.Record
 	for {
+		if t.rd.AvailableBytes() == 0 {
+			time.Sleep(gather)
+		}
 		if err := t.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) {
 				return nil
