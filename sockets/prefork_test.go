@@ -51,7 +51,7 @@ func helperPrefork() error {
 			call = "accept"
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "FTSOCK_HELPER=acceptor", "FTSOCK_CALL="+call)
+		cmd.Env = append(os.Environ(), "FTSOCK_HELPER=acceptor", "FTSOCK_CALL="+call, "FTSOCK_QUOTA="+os.Getenv("FTSOCK_QUOTA"))
 		cmd.ExtraFiles = []*os.File{f} // descriptor 3
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		in, err := cmd.StdinPipe()
@@ -71,11 +71,12 @@ func helperPrefork() error {
 	return nil
 }
 
-// helperAcceptor accepts, in a blocking loop, from the listening socket
-// it was given as descriptor 3, with the system call FTSOCK_CALL, and
-// prints "a PID LOCAL REMOTE" for each connection, from the accepted
-// socket's own addresses; it first prints "r PID". It exits when its
-// input closes.
+// helperAcceptor accepts FTSOCK_QUOTA connections, in a blocking loop,
+// from the listening socket it was given as descriptor 3, with the system
+// call FTSOCK_CALL, and prints "a PID LOCAL REMOTE" for each, from the
+// accepted socket's own addresses; it first prints "r PID". Its quota
+// met, it leaves the rest to the other acceptors. It exits when its input
+// closes.
 func helperAcceptor() error {
 	const lfd = 3
 	if err := unix.SetNonblock(lfd, false); err != nil {
@@ -86,8 +87,9 @@ func helperAcceptor() error {
 		os.Exit(0)
 	}()
 	pid := os.Getpid()
+	quota, _ := strconv.Atoi(os.Getenv("FTSOCK_QUOTA"))
 	fmt.Printf("r %d\n", pid)
-	for {
+	for ; quota > 0; quota-- {
 		var fd int
 		var err error
 		if os.Getenv("FTSOCK_CALL") == "accept" {
@@ -100,6 +102,7 @@ func helperAcceptor() error {
 			fd, _, err = unix.Accept4(lfd, unix.SOCK_CLOEXEC)
 		}
 		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
+			quota++
 			continue
 		}
 		if err != nil {
@@ -114,6 +117,7 @@ func helperAcceptor() error {
 		}
 		unix.Close(fd)
 	}
+	select {} // until the input closes
 }
 
 func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
@@ -128,8 +132,8 @@ func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
 
 // TestTrackerPrefork: a pre-fork server listens in a parent process and
 // accepts in three children that share its listening socket (one calls
-// accept(2), two accept4(2)), in a network namespace; a client makes short
-// connections to it. The server end of each connection must be named
+// accept(2), two accept4(2), a third of the connections each), in a
+// network namespace; a client makes short connections to it. The server end of each connection must be named
 // after the child that accepted it, by PID (the truth: each child's own
 // report of the ports it accepted), not after the parent that listens,
 // on every path that traces accepts. With accepts untraced, the fallback
@@ -162,7 +166,7 @@ func checkPrefork(t *testing.T, tr *Tracker, exact bool) {
 	t.Helper()
 	ns, _ := newNetns(t)
 	const kids, n = 3, 90
-	srv := startChild(t, "prefork", []string{"FTSOCK_LISTEN=127.0.0.1:0", "FTSOCK_CHILDREN=" + strconv.Itoa(kids)}, "ip", "netns", "exec", ns)
+	srv := startChild(t, "prefork", []string{"FTSOCK_LISTEN=127.0.0.1:0", "FTSOCK_CHILDREN=" + strconv.Itoa(kids), "FTSOCK_QUOTA=" + strconv.Itoa(n/kids)}, "ip", "netns", "exec", ns)
 	addr := srv.line(t)
 	waitFor(t, "the acceptors to start", func() bool { return len(srv.readied) == kids }, srv)
 	cl := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=" + strconv.Itoa(n)}, "ip", "netns", "exec", ns)

@@ -357,20 +357,33 @@ func (t *bpfTracer) lostEvents() uint64 {
 	return n
 }
 
-// gather is how long the reader lets events gather once it has read all
+// When events come fast (gatherAfter or more read before the ring was
+// empty), the reader lets them gather for a while once it has read all
 // there were: the kernel wakes a reader that has caught up at each event,
-// and the wakeups cost more than the events (a storm of short
-// connections); nothing needs an owner sooner.
-const gather = 10 * time.Millisecond
+// and in a storm of short connections the wakeups cost more than the
+// events. A ring of gatherRing bytes or more holds a hundred times what
+// a storm sends in that while; at a slow pace each event is read at once,
+// so that /proc is read while the process that the first event of a new
+// process names still runs.
+const (
+	gather      = 10 * time.Millisecond
+	gatherAfter = 16
+	gatherRing  = 1 << 20
+)
 
 // read hands each event to fn until the reader is closed. Records too
 // short to be an event are counted in bad and skipped.
 func (t *bpfTracer) read(fn func(*tracerEvent), bad *uint64) error {
 	var rec ringbuf.Record
+	n := 0 // events read since the ring was last empty
 	for {
 		if t.rd.AvailableBytes() == 0 {
-			time.Sleep(gather)
+			if n >= gatherAfter && t.rd.BufferSize() >= gatherRing {
+				time.Sleep(gather)
+			}
+			n = 0
 		}
+		n++
 		if err := t.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) {
 				return nil

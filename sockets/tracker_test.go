@@ -184,11 +184,12 @@ func trackerHelper(mode string) (int, bool) {
 	switch mode {
 	case "serve": // listen on FTSOCK_LISTEN, print "ADDR", accept until stdin closes, printing each
 		err = helperServe(os.Getenv("FTSOCK_LISTEN"))
-	case "storm": // say ready, wait for a line, then make FTSOCK_N short connections to FTSOCK_ADDR: connect, send, close
+	case "storm": // say ready, wait for a line, then make FTSOCK_N short connections to FTSOCK_ADDR, FTSOCK_PAUSE apart: connect, send, close
 		n, _ := strconv.Atoi(os.Getenv("FTSOCK_N"))
 		fmt.Println("ready")
 		if _, err = bufio.NewReader(os.Stdin).ReadString('\n'); err == nil {
-			err = helperStorm(os.Getenv("FTSOCK_ADDR"), n)
+			pause, _ := time.ParseDuration(os.Getenv("FTSOCK_PAUSE"))
+			err = helperStorm(os.Getenv("FTSOCK_ADDR"), n, pause)
 		}
 	case "source": // print which source a Tracker uses
 		tr := NewTracker(Config{})
@@ -240,10 +241,11 @@ func helperServe(addr string) error {
 	}
 }
 
-func helperStorm(addr string, n int) error {
+func helperStorm(addr string, n int, pause time.Duration) error {
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	for i := 0; i < n; i++ {
+		time.Sleep(pause)
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			return err
@@ -451,7 +453,8 @@ func TestTrackerRingOverrun(t *testing.T) {
 			named++
 		}
 	}
-	after := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=20"})
+	// Paced, for a reader of a one-page ring to keep up.
+	after := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=20", "FTSOCK_PAUSE=5ms"})
 	after.line(t)
 	fmt.Fprintln(after.stdin, "go")
 	after.wait(t)
