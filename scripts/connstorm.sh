@@ -13,10 +13,11 @@
 #
 # Columns: the storm's connections and the rate it reached; the records
 # flowtrack wrote (tcpdump: the SYNs tshark counts in its file), how many
-# name connstorm's PID, the packets the kernel dropped and those still
-# unread when the capture stopped (as the capture reports them), eBPF
-# events per connection and events lost, and the capture's CPU time
-# (user+sys, from /usr/bin/time), in all and per connection.
+# name connstorm's PID, the packets the kernel dropped (as the capture
+# reports them; on loopback the kernel counts each packet twice, going
+# out and coming in), eBPF events per connection and events lost, and
+# the capture's CPU time (user+sys, from /usr/bin/time), in all and per
+# connection.
 #
 # usage: sudo scripts/connstorm.sh [RUNS] [RATE] [MODES]
 #   FT_GOMAXPROCS=1 to give flowtrack one core (connstorm keeps both)
@@ -74,8 +75,8 @@ run_capture() {
 	cap=""
 }
 
-printf '%-8s %-3s %7s %6s %8s %8s %8s %7s %6s %6s %7s %8s\n' \
-	mode run made rate/s recorded named dropped unread ev/conn lost cpu_s cpu_us/c
+printf '%-8s %-3s %7s %6s %8s %8s %8s %7s %6s %7s %8s\n' \
+	mode run made rate/s recorded named dropped ev/conn lost cpu_s cpu_us/c
 for run in $(seq "$runs"); do
 	for mode in $modes; do
 		run_capture "$mode"
@@ -87,19 +88,17 @@ for run in $(seq "$runs"); do
 			recorded=$(tshark -r "$tmp/out.pcap" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' 2>/dev/null | wc -l)
 			named=-
 			dropped=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$tmp/err")
-			unread=-
 			ev=-
 			lost=-
 		else
 			recorded=$(grep -c '"client"' "$tmp/out.json" || true)
 			named=$(grep -c "\"pid\":$pid," "$tmp/out.json" || true)
 			dropped=$(sed -n 's/.* \([0-9]*\) dropped by the kernel.*/\1/p' "$tmp/err")
-			unread=$(sed -n 's/.* \([0-9]*\) unread when the capture stopped.*/\1/p' "$tmp/err")
 			events=$(sed -n 's/^local sockets: \([0-9]*\) eBPF events.*/\1/p' "$tmp/err")
 			ev=$([ -n "$events" ] && awk -v e="$events" -v m="$made" 'BEGIN {printf "%.2f", e / m}' || echo -)
 			lost=$(sed -n 's/.* \([0-9]*\) lost (the ring buffer was full)/\1/p' "$tmp/err")
 		fi
-		printf '%-8s %-3s %7s %6s %8s %8s %8s %7s %6s %6s %7s %8s\n' "$mode" "$run" "$made" "$ratenow" \
-			"$recorded" "$named" "${dropped:-0}" "${unread:-0}" "$ev" "${lost:--}" "$cpu" "$per"
+		printf '%-8s %-3s %7s %6s %8s %8s %8s %7s %6s %7s %8s\n' "$mode" "$run" "$made" "$ratenow" \
+			"$recorded" "$named" "${dropped:-0}" "$ev" "${lost:--}" "$cpu" "$per"
 	done
 done

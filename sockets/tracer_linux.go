@@ -17,10 +17,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultRing is the ring buffer's default size: room for about 40,000
-// events, a second of a connect storm of 10,000 connections a second
-// (four events each) should the reader fall that far behind.
-const DefaultRing = 4 << 20
+// DefaultRing is the ring buffer's default size: room for about 160,000
+// events, three seconds of a connect storm of 10,000 connections a second
+// (five events each on the tracepoint path), should the reader stall that
+// long; the capture's own buffer (64 MiB) holds about as long of such a
+// storm's packets.
+const DefaultRing = 16 << 20
 
 // bpfTracer is the loaded and attached eBPF programs and the ring buffer
 // reader. Everything that needs privilege (loading, attaching, mapping the
@@ -72,8 +74,8 @@ func loadBPF(opt loadOptions) (*bpfTracer, error) {
 	if err != nil && !opt.tracepoint {
 		// fentry/fexit refused: no trampolines (some architectures
 		// before 6.0), or a kernel locked down against them. The
-		// tracepoint names connecting processes, and sys_exit
-		// accepting ones.
+		// tracepoint names connecting processes, and the exits of
+		// accept(2) and accept4(2) accepting ones.
 		why := err
 		opt.tracepoint = true
 		if t, err = attach(spec, kernel, opt); err == nil {

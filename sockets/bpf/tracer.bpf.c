@@ -294,9 +294,9 @@ static __always_inline struct sock *fd_sock(long fd)
 
 // The raw tracepoint sys_exit, through BTF, where neither fexit nor the
 // trace events can name the process that accepts: every system call of
-// the host ends here, so the number is
-// checked first (a load from regs, no helper), and only accept(2) and
-// accept4(2) that returned a descriptor go on. The descriptor is the
+// the host ends here, so the number is checked first (a load from regs,
+// no helper), and only accept(2) and accept4(2) that returned a
+// descriptor go on. The descriptor is the
 // caller's own, installed before the call returned: the socket it leads
 // to is the one accepted (or, if another thread closed it and opened
 // another socket under the same number meanwhile, a socket of the same
