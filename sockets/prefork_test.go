@@ -229,3 +229,37 @@ func waitFor(t *testing.T, what string, cond func() bool, c *child) {
 	}
 	t.Fatalf("waited 10 s for %s", what)
 }
+
+// TestTrackerAcceptWithoutSysAdmin: without CAP_SYS_ADMIN (flowtrack given
+// cap_bpf and cap_perfmon, or in a container) tracefs cannot be mounted
+// for the trace events of accept: where it is not mounted already, and
+// fexit is refused, sys_exit names accepting processes instead. The
+// helper, the test binary run without CAP_SYS_ADMIN (setpriv, from
+// util-linux), says which hooks its Tracker uses.
+func TestTrackerAcceptWithoutSysAdmin(t *testing.T) {
+	tr := mustEBPF(t, Config{})
+	full := tr.Source()
+	tr.Close()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatalf("needs setpriv (util-linux): %v", err)
+	}
+	cmd := exec.Command(setpriv, "--bounding-set=-sys_admin", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FTSOCK_HELPER=source")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper without CAP_SYS_ADMIN: %v: %s", err, out)
+	}
+	var st unix.Statfs_t
+	mounted := unix.Statfs("/sys/kernel/tracing", &st) == nil && st.Type == unix.TRACEFS_MAGIC
+	want := "tracepoint sys_exit: accept, accept4"
+	switch {
+	case strings.Contains(full, "fexit inet_csk_accept"):
+		want = "fexit inet_csk_accept"
+	case mounted:
+		want = "trace events sys_exit_accept"
+	}
+	if !strings.Contains(string(out), want) || !strings.Contains(full, "eBPF") {
+		t.Errorf("without CAP_SYS_ADMIN: %q, want %q (with it: %q)", out, want, full)
+	}
+}
