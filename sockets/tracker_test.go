@@ -307,14 +307,7 @@ func TestTrackerShortConnections(t *testing.T) {
 	mustRoot(t, "load eBPF programs and make network namespaces")
 	tr := mustEBPF(t, Config{})
 	startTracker(t, tr)
-	a, _ := newNetns(t)
-	b, _ := newNetns(t)
-	va, vb := fmt.Sprintf("fta%d", os.Getpid()%100000), fmt.Sprintf("ftb%d", os.Getpid()%100000)
-	ipNS(t, "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
-	ipNS(t, "-n", a, "addr", "add", "192.0.2.1/24", "dev", va)
-	ipNS(t, "-n", b, "addr", "add", "192.0.2.2/24", "dev", vb)
-	ipNS(t, "-n", a, "link", "set", va, "up")
-	ipNS(t, "-n", b, "link", "set", vb, "up")
+	a, b := vethPair(t)
 	cgDir, cgPath, cgID := newCgroup(t)
 
 	srvB := startChild(t, "serve", []string{"FTSOCK_LISTEN=192.0.2.2:0"}, "ip", "netns", "exec", b)
@@ -352,21 +345,8 @@ func TestTrackerShortConnections(t *testing.T) {
 
 	check := func(who string, c *child, wantCgroup uint64) {
 		t.Helper()
-		if len(c.conns) < n && c != srvA && c != srvB {
-			t.Errorf("%s made %d connections, want %d", who, len(c.conns), n)
-		}
-		bad := 0
-		for _, cn := range c.conns {
-			o, ok := tr.Lookup(cn.local, cn.remote)
-			if !ok || o.PID != c.pid || o.Comm != ourComm() || (wantCgroup != 0 && (o.Proc == nil || o.Proc.CgroupID != wantCgroup || o.Proc.Cgroup != cgPath)) {
-				if bad++; bad <= 3 {
-					t.Errorf("%s %v→%v: found %v, pid %d comm %q via %v proc %+v; want pid %d", who, cn.local, cn.remote, ok, o.PID, o.Comm, o.Via, o.Proc, c.pid)
-				}
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d connections misnamed", who, bad, len(c.conns))
-		}
+		server := c == srvA || c == srvB
+		checkNamed(t, tr, who, c, n, server, wantCgroup, cgPath)
 	}
 	check("client across the veth", clients[0], 0)
 	check("client in its own cgroup", clients[1], cgID)
@@ -518,5 +498,42 @@ func TestTrackerFallback(t *testing.T) {
 	}
 	if s := string(out); !strings.Contains(s, "eBPF not used: no CAP_BPF and CAP_PERFMON") || !strings.Contains(s, "setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon+eip") {
 		t.Errorf("unprivileged: %q", s)
+	}
+}
+
+// vethPair makes two network namespaces joined by a veth, 192.0.2.1 in the
+// first and 192.0.2.2 in the second, and returns their names.
+func vethPair(t *testing.T) (a, b string) {
+	t.Helper()
+	a, _ = newNetns(t)
+	b, _ = newNetns(t)
+	va, vb := fmt.Sprintf("fta%d", os.Getpid()%100000), fmt.Sprintf("ftb%d", os.Getpid()%100000)
+	ipNS(t, "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
+	ipNS(t, "-n", a, "addr", "add", "192.0.2.1/24", "dev", va)
+	ipNS(t, "-n", b, "addr", "add", "192.0.2.2/24", "dev", vb)
+	ipNS(t, "-n", a, "link", "set", va, "up")
+	ipNS(t, "-n", b, "link", "set", vb, "up")
+	return a, b
+}
+
+// checkNamed checks that every connection child c made (n of them, unless
+// it is a server) or accepted is named after c's pid and our command, and
+// with the cgroup, if wantCgroup is not 0.
+func checkNamed(t *testing.T, tr *Tracker, who string, c *child, n int, server bool, wantCgroup uint64, cgPath string) {
+	t.Helper()
+	if len(c.conns) < n && !server {
+		t.Errorf("%s made %d connections, want %d", who, len(c.conns), n)
+	}
+	bad := 0
+	for _, cn := range c.conns {
+		o, ok := tr.Lookup(cn.local, cn.remote)
+		if !ok || o.PID != c.pid || o.Comm != ourComm() || (wantCgroup != 0 && (o.Proc == nil || o.Proc.CgroupID != wantCgroup || o.Proc.Cgroup != cgPath)) {
+			if bad++; bad <= 3 {
+				t.Errorf("%s %v→%v: found %v, pid %d comm %q via %v proc %+v; want pid %d", who, cn.local, cn.remote, ok, o.PID, o.Comm, o.Via, o.Proc, c.pid)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d connections misnamed", who, bad, len(c.conns))
 	}
 }
