@@ -526,31 +526,7 @@ func testActiveTimeout(t *testing.T, replay bool) {
 	for uint64(len(got)) < x.Stats().Records {
 		got = append(got, col.read(false).records...)
 	}
-	var periodic []wireRecord
-	var sum [4]uint64
-	lastEnd := uint64(0)
-	for _, r := range got {
-		if r.client().Port() == 40001 {
-			if r.uint(ieReason) != 3 {
-				t.Errorf("the short connection was reported with reason %d, want only its end (3)", r.uint(ieReason))
-			}
-			continue
-		}
-		if r.uint(ieStart) < lastEnd || r.uint(ieEnd) < r.uint(ieStart) {
-			t.Errorf("record from %d to %d after one that ended at %d", r.uint(ieStart), r.uint(ieEnd), lastEnd)
-		}
-		lastEnd = r.uint(ieEnd)
-		sum[0] += r.uint(iePackets)
-		sum[1] += r.uint(ieRPacket)
-		sum[2] += r.uint(ieOctets)
-		sum[3] += r.uint(ieROctets)
-		if r.uint(ieReason) == 2 {
-			periodic = append(periodic, r)
-			if r.uint(iePackets)+r.uint(ieRPacket) == 0 {
-				t.Error("a periodic record without traffic")
-			}
-		}
-	}
+	periodic, sum, lastEnd := sumLong(t, got)
 	// Reports at 3 s, 6 s and 9 s (it looks every second, here when the
 	// packet at each second arrives), then the last one at the end, with
 	// the traffic after 9 s.
@@ -573,6 +549,37 @@ func testActiveTimeout(t *testing.T, replay bool) {
 	if lastEnd != uint64(r.LastSeen.UnixMilli()) {
 		t.Errorf("last record ends at %d, want the last packet's %d", lastEnd, r.LastSeen.UnixMilli())
 	}
+}
+
+// sumLong checks the records of testActiveTimeout's connections (the short
+// one's only at its end, the long one's in order) and returns the long
+// one's periodic records, its packets and octets each way, and the end of
+// its last record.
+func sumLong(t *testing.T, got []wireRecord) (periodic []wireRecord, sum [4]uint64, lastEnd uint64) {
+	t.Helper()
+	for _, r := range got {
+		if r.client().Port() == 40001 {
+			if r.uint(ieReason) != 3 {
+				t.Errorf("the short connection was reported with reason %d, want only its end (3)", r.uint(ieReason))
+			}
+			continue
+		}
+		if r.uint(ieStart) < lastEnd || r.uint(ieEnd) < r.uint(ieStart) {
+			t.Errorf("record from %d to %d after one that ended at %d", r.uint(ieStart), r.uint(ieEnd), lastEnd)
+		}
+		lastEnd = r.uint(ieEnd)
+		sum[0] += r.uint(iePackets)
+		sum[1] += r.uint(ieRPacket)
+		sum[2] += r.uint(ieOctets)
+		sum[3] += r.uint(ieROctets)
+		if r.uint(ieReason) == 2 {
+			periodic = append(periodic, r)
+			if r.uint(iePackets)+r.uint(ieRPacket) == 0 {
+				t.Error("a periodic record without traffic")
+			}
+		}
+	}
+	return periodic, sum, lastEnd
 }
 
 func TestIPFIXMessageSize(t *testing.T) {
