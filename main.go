@@ -147,16 +147,26 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		fmt.Fprintf(stderr, "flowtrack: capturing on %s, the default route's interface (-i to choose another, -i any for all)\n", o.iface)
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "zeek" && o.output != "none" {
-		return nil, fmt.Errorf("unknown output format %q: use -o table, -o json, -o zeek or -o none", o.output)
-	}
-	if o.output == "zeek" {
-		o.table.Zeek = true // a conn.log's rows are Zeek's records
-	}
-	if o.follow && o.output != "json" {
-		return nil, errors.New("--follow streams NDJSON events: use it with -o json")
+	if err := o.checkOutput(); err != nil {
+		return nil, err
 	}
 	return o, nil
+}
+
+// checkOutput checks the output mode (-o, --follow); -o zeek implies
+// --zeek, as a conn.log's rows are Zeek's records.
+func (o *options) checkOutput() error {
+	switch o.output {
+	case "", "table", "json", "none":
+	case "zeek":
+		o.table.Zeek = true
+	default:
+		return fmt.Errorf("unknown output format %q: use -o table, -o json, -o zeek or -o none", o.output)
+	}
+	if o.follow && o.output != "json" {
+		return errors.New("--follow streams NDJSON events: use it with -o json")
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
