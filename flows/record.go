@@ -17,6 +17,9 @@ type Record struct {
 	Server       netip.AddrPort
 	ClientState  State
 	ServerState  State
+	// ClientDoubt and ServerDoubt say why the packets seen cannot tell
+	// the state for sure, or DoubtNone (doubt.go).
+	ClientDoubt, ServerDoubt Doubt
 	Midstream    bool // the opening SYN was not seen
 	Role         Role // why Client is the client
 	C2S, S2C     EndpointStats
@@ -81,6 +84,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.Server = c.key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
+	r.ClientDoubt = c.ep[cl].doubt()
+	r.ServerDoubt = c.ep[sv].doubt()
 	r.Midstream = c.midstream
 	r.Role = c.role
 	r.C2S = c.ep[cl].stats()
