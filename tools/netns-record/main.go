@@ -17,6 +17,9 @@
 //	trim   -until NS FILE  (drop the pcap records stamped after NS)
 //	compare -scenario S -snapshot final|mid -ss FILE -records FILE [-packets FILE] -until NS
 //	        (record.sh --live: flowtrack's records against the ss truth)
+//	impair -port N -in FILE -out FILE OP...   (impair.go)
+//	inject -packets FILE -port N -from c|s -seq old|next   (inject.go)
+//	heartbeat -to HOST:PORT -every D   (a UDP datagram every D)
 //
 // Every process exits by itself after -deadline (default 40s) even if
 // nobody kills it; every wait is bounded.
@@ -193,21 +196,24 @@ func server(scenario, addr string) {
 		return c
 	}
 	switch scenario {
-	case "syn-sent", "syn-recv":
+	case "syn-sent", "syn-recv", "syn-giveup", "synack-giveup", "synack-backoff":
 		// The listener exists but no connection completes: SYNs (or the
-		// SYN-ACKs) are dropped by the script's firewall rules.
+		// SYN-ACKs, or the client's ACKs) are dropped by the script's
+		// firewall rules.
 		hold()
 	case "http":
 		httpServe(ln)
 		hold()
-	case "established", "established6":
+	case "established", "established6", "rst-old", "fin-wait-2-orphan", "fin-wait-2-held":
+		// The server answers and holds its socket: CLOSE_WAIT once the
+		// client's FIN comes.
 		c := accept()
 		recv(c, 100)
 		send(c, 200, 'S')
 		mark("done")
 		_ = c
 		hold()
-	case "close-client", "close-client6":
+	case "close-client", "close-client6", "rst-old-timewait", "rst-timewait-exact", "fin-lost-once", "final-ack-lost", "synack-lost-before", "data-lost-before":
 		c := accept()
 		recv(c, 100)
 		send(c, 200, 'S')
@@ -252,7 +258,7 @@ func server(scenario, addr string) {
 		c.Close()
 		mark("done")
 		hold()
-	case "simultaneous-close":
+	case "simultaneous-close", "fin-cross-loss":
 		c := accept()
 		recv(c, 100)
 		send(c, 200, 'S')
@@ -406,6 +412,43 @@ func client(scenario, addr string, lport int) {
 			die("connect unexpectedly succeeded: %s", c.LocalAddr())
 		}
 		die("connect: %v", err)
+	case "syn-giveup", "synack-giveup":
+		// No connect timeout of our own: the kernel gives up on its
+		// schedule (tcp_syn_retries), and connect() says ETIMEDOUT.
+		mark("dialing")
+		d := dialer(lport)
+		d.Timeout = 0
+		c, err := d.Dial(network(addr), addr)
+		if err == nil {
+			die("connect unexpectedly succeeded: %s", c.LocalAddr())
+		}
+		logf("connect: %v", err)
+		mark("gaveup")
+		hold()
+	case "synack-backoff":
+		// Established at once (the SYN-ACK arrives), but the server never
+		// gets the ACK: hold, sending nothing that would complete it.
+		c := dial(addr, lport)
+		mark("done")
+		_ = c
+		hold()
+	case "fin-wait-2-orphan", "fin-wait-2-held":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		if scenario == "fin-wait-2-orphan" {
+			c.Close() // an orphan: FIN_WAIT_2 ends after tcp_fin_timeout
+		} else {
+			closeWrite(c) // still held: FIN_WAIT_2 for as long as it is
+		}
+		mark("done")
+		hold()
+	case "rst-old":
+		c := dial(addr, lport)
+		send(c, 100, 'C')
+		recv(c, 200)
+		mark("done")
+		hold()
 	case "refused":
 		if lport == 0 {
 			die("refused needs -lport so the tuple is known")
@@ -428,9 +471,25 @@ func client(scenario, addr string, lport int) {
 		recv(c, 200)
 		mark("done")
 		hold()
-	case "close-client", "close-client6":
+	case "close-client", "close-client6", "rst-old-timewait", "rst-timewait-exact", "fin-lost-once", "final-ack-lost", "synack-lost-before":
 		c := dial(addr, lport)
 		send(c, 100, 'C')
+		recv(c, 200)
+		if scenario != "close-client" && scenario != "close-client6" && scenario != "synack-lost-before" {
+			mark("ready")
+			await("close")
+		}
+		c.Close()
+		mark("done")
+		hold()
+	case "data-lost-before":
+		// Three writes, the second of which the script drops on its way
+		// out (before the capture point): resent after the timeout.
+		c := dial(addr, lport)
+		for i := 0; i < 3; i++ {
+			send(c, 100, 'C')
+			time.Sleep(50 * time.Millisecond)
+		}
 		recv(c, 200)
 		c.Close()
 		mark("done")
@@ -469,7 +528,7 @@ func client(scenario, addr string, lport int) {
 		logf("EOF after %d more bytes (server's FIN)", n)
 		mark("done")
 		hold()
-	case "simultaneous-close":
+	case "simultaneous-close", "fin-cross-loss":
 		c := dial(addr, lport)
 		send(c, 100, 'C')
 		recv(c, 200)
@@ -720,7 +779,7 @@ func trim(path string, until int64) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim|compare ...")
+		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim|compare|impair|inject|heartbeat ...")
 		os.Exit(2)
 	}
 	role = os.Args[1]
@@ -739,6 +798,12 @@ func main() {
 	records := fs.String("records", "", "compare: flowtrack's NDJSON output")
 	snapshot := fs.String("snapshot", "final", "compare: which snapshot (final or mid)")
 	fs.StringVar(&fillerAddr, "filler", "", "send one UDP datagram here just before the FIN (simultaneous-close)")
+	in := fs.String("in", "", "impair: the capture to impair")
+	out := fs.String("out", "", "impair: the impaired capture to write")
+	from := fs.String("from", "c", "inject: the side the RST comes from, c or s")
+	seqKind := fs.String("seq", "old", "inject: old (one past the side's SYN) or next (its next sequence number)")
+	to := fs.String("to", "", "heartbeat: where to send")
+	every := fs.Duration("every", 100*time.Millisecond, "heartbeat: how often")
 	fs.StringVar(&ctlDir, "ctl", "", "control directory")
 	fs.Parse(os.Args[2:])
 
@@ -762,6 +827,13 @@ func main() {
 		trim(fs.Arg(0), *until)
 	case "compare":
 		os.Exit(compareCmd(os.Stdout, os.Stderr, *scenario, *snapshot, *ssFile, *records, *pcap, *until))
+	case "impair":
+		os.Exit(impairCmd(*port, *in, *out, fs.Args()))
+	case "inject":
+		os.Exit(injectCmd(*pcap, *port, *from, *seqKind))
+	case "heartbeat":
+		time.AfterFunc(*deadline, func() { os.Exit(0) })
+		heartbeat(*to, *every)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
 		os.Exit(2)
