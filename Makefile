@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PCAP  ?= pcaps/wikipedia.pcap
 
-.PHONY: help setup build demo test check bench fuzz live generate
+.PHONY: help setup build demo test check lint bench live generate
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -18,12 +18,22 @@ build: setup ## build ./flowtrack
 demo: build ## set up, build, and show every connection in a bundled capture
 	./flowtrack -r $(PCAP) -o table
 
-check: ## formatting, vet and staticcheck
+# The linters, pinned: `go run` of a fixed version builds them once into the
+# Go build cache, so nothing needs installing.
+STATICCHECK   := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+lint: ## gofmt, vet, staticcheck, golangci-lint (.golangci.yml) and a go mod tidy check
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(STATICCHECK) ./...
+	$(GOLANGCI_LINT) run ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
-test: setup check ## set up, then run every check and test (race detector on), and every benchmark once
+check: lint ## the fast lane for every edit: lint, then the short tests (no apt, no benchmarks)
+	$(GO) test -short -count=1 ./...
+
+test: setup lint ## the full lane (CI): set up, lint, every test with the race detector, every benchmark once
 	$(GO) test -race -count=1 ./...
 	FLOWTRACK_UI_INCREMENTAL=1 $(GO) test -race -count=1 ./ui # the UI's screens again, with incremental frames
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...

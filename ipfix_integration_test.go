@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -24,8 +25,10 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/oracle"
+	"github.com/flowtrack/flowtrack/internal/testenv"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // These tests export bundled captures to a real IPFIX collector, nfcapd
@@ -46,16 +49,11 @@ type nfcapd struct {
 
 // startNfcapd starts nfcapd on a free UDP port of 127.0.0.1, storing into
 // a temporary directory, and waits until it listens. It skips the test if
-// nfcapd or nfdump is missing.
+// nfcapd or nfdump is missing (fails it under CI).
 func startNfcapd(t *testing.T) *nfcapd {
 	t.Helper()
-	bin, err := exec.LookPath("nfcapd")
-	if err != nil {
-		t.Skip("nfcapd not installed (Debian package nfdump; scripts/setup.sh installs it)")
-	}
-	if _, err := exec.LookPath("nfdump"); err != nil {
-		t.Skip("nfdump not installed (Debian package nfdump; scripts/setup.sh installs it)")
-	}
+	bin := testenv.LookPath(t, "nfcapd", "nfdump")
+	testenv.LookPath(t, "nfdump", "nfdump")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -271,8 +269,8 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	cfg := flows.Config{}
 	// Every connection named, so that the collector reads records with
 	// the variable-length name element.
-	named := func(r *flows.Record) export.Local {
-		return export.Local{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
+	named := func(r *flows.Record) local.Info {
+		return local.Info{ServerName: "conn-" + strconv.FormatUint(r.ID, 10) + ".example", NameSource: "sni"}
 	}
 	ex, err := startExporters(o, true, named, &stderr)
 	if err != nil {
@@ -319,49 +317,33 @@ type tupleTotals struct {
 }
 
 // ipOracle reads tshark's packets and IP-layer octets (IP header included)
-// per stream and direction, made by scripts/iplen-oracle.sh, and sums them
-// per 4-tuple (tshark splits a reused 4-tuple otherwise than flowtrack).
-func ipOracle(t *testing.T, name string) map[tuple]*counts {
+// per 4-tuple and direction, made by scripts/iplen-oracle.sh.
+func ipOracle(t *testing.T, name string) oracle.Counts {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".iplen.tsv"))
+	dir := filepath.Join("pcaps", "oracle")
+	c, err := oracle.Streams(filepath.Join(dir, name+".streams.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[tuple]*counts{}
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		f := strings.Split(line, "\t")
-		if i == 0 {
-			continue
-		}
-		if len(f) != 9 {
-			t.Fatalf("%s.iplen.tsv: bad line %q", name, line)
-		}
-		ap := netip.AddrPortFrom(netip.MustParseAddr(f[1]), uint16(atoi(t, f[2])))
-		bp := netip.AddrPortFrom(netip.MustParseAddr(f[3]), uint16(atoi(t, f[4])))
-		k, d := mkTuple(ap, bp)
-		c := out[k]
-		if c == nil {
-			c = new(counts)
-			out[k] = c
-		}
-		c.pkts[d] += uint64(atoi(t, f[5]))
-		c.pkts[1-d] += uint64(atoi(t, f[6]))
-		c.bytes[d] += uint64(atoi(t, f[7]))
-		c.bytes[1-d] += uint64(atoi(t, f[8]))
+	if err := c.WithIPBytes(filepath.Join(dir, name+".iplen.tsv")); err != nil {
+		t.Fatal(err)
 	}
-	if len(out) == 0 {
-		t.Fatalf("%s.iplen.tsv: no stream", name)
+	if len(c) == 0 {
+		t.Fatalf("%s: no stream in the oracle", name)
 	}
-	return out
+	return c
+}
+
+// ipfixCase is one replay exported to nfcapd.
+type ipfixCase struct {
+	pcap          string
+	activeTimeout time.Duration
+	periodic      bool  // records of long connections are split
+	reasons       []int // the flowEndReasons expected, in any number
 }
 
 func TestIPFIXToNfcapd(t *testing.T) {
-	cases := []struct {
-		pcap          string
-		activeTimeout time.Duration
-		periodic      bool  // records of long connections are split
-		reasons       []int // the flowEndReasons expected, in any number
-	}{
+	cases := []ipfixCase{
 		// 0: no periodic records, each connection gets exactly one.
 		{"wikipedia.pcap", 0, false, []int{4}},            // IPv4; one connection picked up mid-stream, one only a SYN-ACK; all open at the end
 		{"ssh-many.pcap", 0, false, []int{3}},             // 23 connections over four years, all closed by FIN or RST
@@ -372,159 +354,183 @@ func TestIPFIXToNfcapd(t *testing.T) {
 	viaRun := mainExports()
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%v", c.pcap, c.activeTimeout), func(t *testing.T) {
-			pcap := filepath.Join("pcaps", c.pcap)
-			col := startNfcapd(t)
-			var (
-				ours   []ftRecord
-				stderr string
-			)
-			if viaRun {
-				ours, stderr = runFlowtrack(t, "-r", pcap, "-o", "json", "--ipfix", col.addr,
-					"--ipfix-active-timeout", c.activeTimeout.String())
-			} else {
-				ours, _ = runFlowtrack(t, "-r", pcap, "-o", "json")
-				stderr = replayExporting(t, pcap, &exportOptions{ipfix: col.addr, activeTimeout: c.activeTimeout}, nil)
-			}
-			sent := regexp.MustCompile(`ipfix: (\d+) records`).FindStringSubmatch(stderr)
-			if sent == nil {
-				t.Fatalf("no ipfix summary line in %q", stderr)
-			}
-			nsent, _ := strconv.Atoi(sent[1])
-			col.wait(t, nsent)
-			log := col.stop(t)
-			theirs := col.records(t)
-			t.Logf("%d connections, %d IPFIX records; %s", len(ours), len(theirs), strings.TrimSpace(stderr))
-			if len(theirs) != nsent {
-				t.Errorf("flowtrack sent %d records, nfcapd stored %d", nsent, len(theirs))
-			}
-			reasons := col.endReasons()
-			if len(reasons) != nsent {
-				t.Errorf("%d end reasons for %d records", len(reasons), nsent)
-			}
-			for _, want := range c.reasons {
-				if !slices.Contains(reasons, want) {
-					t.Errorf("no record ended with reason %d", want)
-				}
-			}
-			for _, r := range reasons {
-				if !slices.Contains(c.reasons, r) {
-					t.Errorf("a record ended with reason %d, want only %v", r, c.reasons)
-				}
-			}
-			// nfcapd's last line: "Ident: 'none' Flows: 10, Packets: 78, Bytes: 19079, Sequence Errors: 0, Bad Packets: 0".
-			m := regexp.MustCompile(`Flows: (\d+),.*Sequence Errors: (\d+), Bad Packets: (\d+)`).FindStringSubmatch(log)
-			if m == nil {
-				t.Fatalf("no summary in nfcapd's log:\n%s", log)
-			}
-			if m[1] != strconv.Itoa(len(theirs)) || m[2] != "0" || m[3] != "0" {
-				t.Errorf("nfcapd: %s flows, %s sequence errors, %s bad packets; want %d, 0, 0", m[1], m[2], m[3], len(theirs))
-			}
-
-			want := make(map[string]*tupleTotals)
-			for _, r := range ours {
-				k := r.Client + " " + r.Server
-				tt := want[k]
-				first, last := millis(t, r.FirstSeen), millis(t, r.LastSeen)
-				if tt == nil {
-					tt = &tupleTotals{first: first, last: last, firstRole: r.Role}
-					if len(r.VLAN) > 0 {
-						tt.vlan = int(r.VLAN[0])
-					}
-					want[k] = tt
-				}
-				tt.records++
-				tt.pkts[0] += r.PacketsC2S
-				tt.pkts[1] += r.PacketsS2C
-				if first < tt.first {
-					tt.first, tt.firstRole = first, r.Role
-				}
-				tt.last = max(tt.last, last)
-			}
-			// IPFIX counts the IP packets' octets (RFC 7012), which the
-			// JSON does not give: tshark's count is the truth.
-			truth := ipOracle(t, c.pcap)
-			for k, tt := range want {
-				cs := strings.Fields(k)
-				o, d := mkTuple(netip.MustParseAddrPort(cs[0]), netip.MustParseAddrPort(cs[1]))
-				oc := truth[o]
-				if oc == nil || oc.pkts[d] != tt.pkts[0] || oc.pkts[1-d] != tt.pkts[1] {
-					t.Errorf("%s: tshark's IP oracle has %+v, flowtrack %v packets", k, oc, tt.pkts)
-					continue
-				}
-				tt.bytes = [2]uint64{oc.bytes[d], oc.bytes[1-d]}
-			}
-			got := make(map[string]*tupleTotals)
-			for _, r := range theirs {
-				if r.Proto != 6 {
-					t.Errorf("record of protocol %d, want 6 (TCP)", r.Proto)
-				}
-				k := r.client().String() + " " + r.server().String()
-				tt := got[k]
-				first, last := millis(t, r.First), millis(t, r.Last)
-				if tt == nil {
-					tt = &tupleTotals{first: first, last: last, firstFlags: r.TCPFlags, vlan: r.SrcVLAN}
-					got[k] = tt
-				}
-				tt.records++
-				tt.pkts[0] += r.InPackets
-				tt.pkts[1] += r.OutPackets
-				tt.bytes[0] += r.InBytes
-				tt.bytes[1] += r.OutBytes
-				if first < tt.first {
-					tt.first, tt.firstFlags = first, r.TCPFlags
-				}
-				tt.last = max(tt.last, last)
-			}
-
-			split := false
-			for _, k := range slices.Sorted(func(yield func(string) bool) {
-				for k := range want {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
-				w, g := want[k], got[k]
-				if g == nil {
-					t.Errorf("%s: no IPFIX record", k)
-					continue
-				}
-				if g.pkts != w.pkts || g.bytes != w.bytes {
-					t.Errorf("%s: IPFIX packets %v octets %v (client to server, back); flowtrack's packets %v, tshark's IP octets %v", k, g.pkts, g.bytes, w.pkts, w.bytes)
-				}
-				if g.first != w.first || g.last != w.last {
-					t.Errorf("%s: IPFIX from %d to %d ms, flowtrack %d to %d", k, g.first, g.last, w.first, w.last)
-				}
-				if g.vlan != w.vlan {
-					t.Errorf("%s: IPFIX VLAN %d, flowtrack %d", k, g.vlan, w.vlan)
-				}
-				if w.firstRole == "client sent the SYN" && (len(g.firstFlags) != 8 || g.firstFlags[6] != 'S') {
-					t.Errorf("%s: the client sent a SYN, but its first record's flags are %q", k, g.firstFlags)
-				}
-				switch {
-				case g.records > w.records:
-					split = true
-				case g.records < w.records:
-					t.Errorf("%s: %d IPFIX records for %d connections", k, g.records, w.records)
-				case !c.periodic && g.records != w.records:
-					t.Errorf("%s: %d IPFIX records for %d connections, want one each", k, g.records, w.records)
-				}
-			}
-			for k := range got {
-				if want[k] == nil {
-					t.Errorf("IPFIX record of %s, which flowtrack did not report", k)
-				}
-			}
-			if split != c.periodic {
-				t.Errorf("long connections split into periodic records: %v, want %v", split, c.periodic)
-			}
+			ours, theirs := exportToNfcapd(t, c, viaRun)
+			want := ourTotals(t, ours, ipOracle(t, c.pcap))
+			got := collectorTotals(t, theirs)
+			compareTotals(t, c, want, got)
 		})
 	}
 }
 
-// TestMetricsEndpoint serves the metrics of a replay on loopback, scrapes
-// them during the replay and at its end, and checks them against the
-// table.
+// exportToNfcapd replays c's capture with IPFIX export to a fresh nfcapd,
+// and returns flowtrack's JSON records and what nfcapd stored, after
+// checking nfcapd's own account of what it received.
+func exportToNfcapd(t *testing.T, c ipfixCase, viaRun bool) ([]ftRecord, []nfRecord) {
+	t.Helper()
+	pcap := filepath.Join("pcaps", c.pcap)
+	col := startNfcapd(t)
+	var (
+		ours   []ftRecord
+		stderr string
+	)
+	if viaRun {
+		ours, stderr = runFlowtrack(t, "-r", pcap, "-o", "json", "--ipfix", col.addr,
+			"--ipfix-active-timeout", c.activeTimeout.String())
+	} else {
+		ours, _ = runFlowtrack(t, "-r", pcap, "-o", "json")
+		stderr = replayExporting(t, pcap, &exportOptions{ipfix: col.addr, activeTimeout: c.activeTimeout}, nil)
+	}
+	sent := regexp.MustCompile(`ipfix: (\d+) records`).FindStringSubmatch(stderr)
+	if sent == nil {
+		t.Fatalf("no ipfix summary line in %q", stderr)
+	}
+	nsent, _ := strconv.Atoi(sent[1])
+	col.wait(t, nsent)
+	log := col.stop(t)
+	theirs := col.records(t)
+	t.Logf("%d connections, %d IPFIX records; %s", len(ours), len(theirs), strings.TrimSpace(stderr))
+	if len(theirs) != nsent {
+		t.Errorf("flowtrack sent %d records, nfcapd stored %d", nsent, len(theirs))
+	}
+	checkReasons(t, col.endReasons(), nsent, c.reasons)
+	// nfcapd's last line: "Ident: 'none' Flows: 10, Packets: 78, Bytes: 19079, Sequence Errors: 0, Bad Packets: 0".
+	m := regexp.MustCompile(`Flows: (\d+),.*Sequence Errors: (\d+), Bad Packets: (\d+)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no summary in nfcapd's log:\n%s", log)
+	}
+	if m[1] != strconv.Itoa(len(theirs)) || m[2] != "0" || m[3] != "0" {
+		t.Errorf("nfcapd: %s flows, %s sequence errors, %s bad packets; want %d, 0, 0", m[1], m[2], m[3], len(theirs))
+	}
+	return ours, theirs
+}
+
+// checkReasons checks that every record has a flowEndReason, and that the
+// reasons are exactly those wanted.
+func checkReasons(t *testing.T, reasons []int, records int, want []int) {
+	t.Helper()
+	if len(reasons) != records {
+		t.Errorf("%d end reasons for %d records", len(reasons), records)
+	}
+	for _, w := range want {
+		if !slices.Contains(reasons, w) {
+			t.Errorf("no record ended with reason %d", w)
+		}
+	}
+	for _, r := range reasons {
+		if !slices.Contains(want, r) {
+			t.Errorf("a record ended with reason %d, want only %v", r, want)
+		}
+	}
+}
+
+// ourTotals adds up flowtrack's JSON records per 4-tuple, with the IP
+// octets of tshark's oracle: IPFIX counts the IP packets' octets (RFC
+// 7012), which the JSON does not give.
+func ourTotals(t *testing.T, ours []ftRecord, truth oracle.Counts) map[string]*tupleTotals {
+	t.Helper()
+	want := make(map[string]*tupleTotals)
+	for _, r := range ours {
+		k := r.Client + " " + r.Server
+		tt := want[k]
+		first, last := millis(t, r.FirstSeen), millis(t, r.LastSeen)
+		if tt == nil {
+			tt = &tupleTotals{first: first, last: last, firstRole: r.Role}
+			if len(r.VLAN) > 0 {
+				tt.vlan = int(r.VLAN[0])
+			}
+			want[k] = tt
+		}
+		tt.records++
+		tt.pkts[0] += r.PacketsC2S
+		tt.pkts[1] += r.PacketsS2C
+		if first < tt.first {
+			tt.first, tt.firstRole = first, r.Role
+		}
+		tt.last = max(tt.last, last)
+	}
+	for k, tt := range want {
+		cs := strings.Fields(k)
+		o, d := oracle.PairOf(netip.MustParseAddrPort(cs[0]), netip.MustParseAddrPort(cs[1]))
+		oc := truth[o]
+		if oc == nil || oc[d].Packets != tt.pkts[0] || oc[1-d].Packets != tt.pkts[1] {
+			t.Errorf("%s: tshark's IP oracle has %+v, flowtrack %v packets", k, oc, tt.pkts)
+			continue
+		}
+		tt.bytes = [2]uint64{oc[d].IPBytes, oc[1-d].IPBytes}
+	}
+	return want
+}
+
+// collectorTotals adds up nfcapd's records per 4-tuple.
+func collectorTotals(t *testing.T, theirs []nfRecord) map[string]*tupleTotals {
+	t.Helper()
+	got := make(map[string]*tupleTotals)
+	for _, r := range theirs {
+		if r.Proto != 6 {
+			t.Errorf("record of protocol %d, want 6 (TCP)", r.Proto)
+		}
+		k := r.client().String() + " " + r.server().String()
+		tt := got[k]
+		first, last := millis(t, r.First), millis(t, r.Last)
+		if tt == nil {
+			tt = &tupleTotals{first: first, last: last, firstFlags: r.TCPFlags, vlan: r.SrcVLAN}
+			got[k] = tt
+		}
+		tt.records++
+		tt.pkts[0] += r.InPackets
+		tt.pkts[1] += r.OutPackets
+		tt.bytes[0] += r.InBytes
+		tt.bytes[1] += r.OutBytes
+		if first < tt.first {
+			tt.first, tt.firstFlags = first, r.TCPFlags
+		}
+		tt.last = max(tt.last, last)
+	}
+	return got
+}
+
+// compareTotals compares nfcapd's totals per 4-tuple with flowtrack's and
+// tshark's.
+func compareTotals(t *testing.T, c ipfixCase, want, got map[string]*tupleTotals) {
+	t.Helper()
+	split := false
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[k], got[k]
+		if g == nil {
+			t.Errorf("%s: no IPFIX record", k)
+			continue
+		}
+		if g.pkts != w.pkts || g.bytes != w.bytes {
+			t.Errorf("%s: IPFIX packets %v octets %v (client to server, back); flowtrack's packets %v, tshark's IP octets %v", k, g.pkts, g.bytes, w.pkts, w.bytes)
+		}
+		if g.first != w.first || g.last != w.last {
+			t.Errorf("%s: IPFIX from %d to %d ms, flowtrack %d to %d", k, g.first, g.last, w.first, w.last)
+		}
+		if g.vlan != w.vlan {
+			t.Errorf("%s: IPFIX VLAN %d, flowtrack %d", k, g.vlan, w.vlan)
+		}
+		if w.firstRole == "client sent the SYN" && (len(g.firstFlags) != 8 || g.firstFlags[6] != 'S') {
+			t.Errorf("%s: the client sent a SYN, but its first record's flags are %q", k, g.firstFlags)
+		}
+		switch {
+		case g.records > w.records:
+			split = true
+		case g.records < w.records:
+			t.Errorf("%s: %d IPFIX records for %d connections", k, g.records, w.records)
+		case !c.periodic && g.records != w.records:
+			t.Errorf("%s: %d IPFIX records for %d connections, want one each", k, g.records, w.records)
+		}
+	}
+	for k := range got {
+		if want[k] == nil {
+			t.Errorf("IPFIX record of %s, which flowtrack did not report", k)
+		}
+	}
+	if split != c.periodic {
+		t.Errorf("long connections split into periodic records: %v, want %v", split, c.periodic)
+	}
+}
+
 func TestMetricsEndpoint(t *testing.T) {
 	get := func(url string) (map[string]float64, error) {
 		resp, err := http.Get(url)

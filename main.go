@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/sockets"
 )
@@ -210,9 +209,6 @@ func listInterfaces(w io.Writer) error {
 	return nil
 }
 
-// track runs one capture to its end and writes the records. Records already
-// tracked are written even when the capture fails part-way; the error is
-// returned after them.
 // open opens the file or live interface the options name, then drops
 // root if it should (see dropPrivileges), before any packet is read.
 func open(o *options, stderr io.Writer) (capture.Source, error) {
@@ -258,13 +254,16 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	table, counters, err := interactive(ctx, s)
 	summary(stderr, src, counters, table)
 	var states stateTally
-	// One record at a time: a copy of a million would be a third of a
-	// gigabyte more, on top of the view's memory.
+	// One record at a time: a copy of them all would add the table's
+	// size again on top of the view's memory.
 	table.EachSnapshot(states.addOne)
 	states.print(stderr)
 	return err
 }
 
+// track runs one capture to its end and writes the records. Records already
+// tracked are written even when the capture fails part-way; the error is
+// returned after them.
 func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	tr := newTracker(o) // before open drops root
 	src, err := open(o, stderr)
@@ -278,115 +277,26 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-
-	var (
-		jw    *export.JSON
-		recs  []flows.Record
-		local *localSockets
-	)
+	h := headless{o: o, src: src, names: newConnNames(), stderr: stderr}
 	if o.iface != "" {
 		lctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		local = startLocalSockets(lctx, tr)
+		h.sock = startLocalSockets(lctx, tr)
 	}
-	names := newConnNames()
-	annotate := func(r *flows.Record) export.Local {
-		var l export.Local
-		if local != nil {
-			l = local.annotate(r)
-		}
-		names.fill(&l, r)
-		return l
-	}
-	cfg := o.table
-	switch {
-	case o.follow:
-		jw = export.NewJSON(stdout)
-		cfg.OnChange = func(ev flows.Event) { _ = jw.WriteEvent(ev.Kind.String(), time.Unix(0, ev.TS), &ev.Record) }
-		cfg.OnRetire = func(recs []flows.Record) {
-			for i := range recs {
-				_ = jw.WriteEvent("close", recs[i].LastSeen, &recs[i])
-			}
-		}
-	case o.output == "json":
-		if o.iface == "" {
-			jw = export.NewAsyncJSON(stdout, runtime.GOMAXPROCS(0)) // a replay: encode beside the table's updates
-		} else {
-			jw = export.NewBufferedJSON(stdout)
-		}
-		cfg.OnRetire = func(r []flows.Record) { _ = jw.Write(r) }
-	case o.output == "none":
-	default:
-		cfg.OnRetire = func(r []flows.Record) { recs = append(recs, r...) }
-	}
-	if jw != nil {
-		jw.Annotate = annotate
-	}
-	if local != nil {
-		local.hook(&cfg)
-	}
-	ex, err := startExporters(&o.export, len(o.files) > 0, annotate, stderr)
-	if err != nil {
+	annotate := annotator(h.sock, h.names)
+	if h.ex, err = startExporters(&o.export, len(o.files) > 0, annotate, stderr); err != nil {
 		return err
 	}
-	ex.hook(&cfg)
-	table := flows.NewTable(cfg)
-	var counters capture.Counters
-	rsrc, apply := ex.attach(table, &counters, src)
-	stopTicks := func() {}
-	if o.iface != "" {
-		stopTicks = tickLive(table, jw)
-	}
-	var lanes *flows.Lanes
-	if n := replayLanes(); o.iface == "" && cfg.OnChange == nil && !ex.perPacket() && n > 1 {
-		// A headless replay updates the table on every core (up to
-		// four): the same records, in the same order.
-		lanes = flows.NewLanes(table, n)
-		apply = lanes.Apply
-	}
-	stopProgress := startProgress(o.iface == "", stderr, &counters, table)
-	runErr := capture.Run(ctx, rsrc, names.decoder(), &counters, o.count, apply)
-	stopProgress()
-	if lanes != nil {
-		lanes.Close()
-	}
-	stopTicks() // nothing may retire records behind the flush's back
-
+	h.out = newSink(o, stdout, annotate)
+	runErr := h.record(ctx)
 	var states stateTally
-	var werr error
-	keep := func(err error) {
-		if werr == nil {
-			werr = err
-		}
-	}
-	table.FlushEach(func(batch []flows.Record) {
-		states.add(batch)
-		switch {
-		case o.follow:
-			for i := range batch {
-				keep(jw.WriteEvent("end", table.Now(), &batch[i]))
-			}
-		case jw != nil:
-			keep(jw.Write(batch))
-		case o.output == "none":
-		default:
-			recs = append(recs, batch...)
-		}
-		ex.flushed(batch)
-	})
-	switch {
-	case jw != nil:
-		keep(jw.Close())
-	case o.output == "table":
-		flows.SortByStart(recs)
-		keep(export.WriteTable(stdout, recs, annotate))
-	}
-	summary(stderr, src, &counters, table)
+	werr := h.finish(&states)
+	summary(stderr, src, &h.counters, h.table)
 	states.print(stderr)
-	names.report(stderr)
-	ex.finish(nil)
-	if local != nil {
-		local.report(stderr)
+	h.names.report(stderr)
+	h.ex.finish(nil)
+	if h.sock != nil {
+		h.sock.report(stderr)
 	}
 	if runErr != nil {
 		return runErr
@@ -397,6 +307,73 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// headless is one run of track: a capture into a table whose connections
+// go to an output and the exporters.
+type headless struct {
+	o        *options
+	src      capture.Source
+	names    *connNames
+	sock     *localSockets // a live capture's; nil for a replay
+	out      sink
+	ex       *exporters
+	table    *flows.Table
+	counters capture.Counters
+	stderr   io.Writer // for a replay's progress
+}
+
+// record makes the table and runs the capture into it until it ends, ctx
+// is done or -c frames were read. A headless replay updates the table on
+// every core (up to four), with the same records in the same order, unless
+// something watches it packet by packet; a live capture's timers run on
+// the wall clock meanwhile, and its output is flushed every second.
+func (h *headless) record(ctx context.Context) error {
+	cfg := h.o.table
+	h.out.hook(&cfg)
+	if h.sock != nil {
+		h.sock.hook(&cfg)
+	}
+	h.ex.hook(&cfg)
+	h.table = flows.NewTable(cfg)
+	src, apply := h.ex.attach(h.table, &h.counters, h.src)
+	live := h.o.iface != ""
+	stopTicks := func() {}
+	if live {
+		stopTicks = tickLive(h.table, h.out.flush)
+	}
+	var lanes *flows.Lanes
+	if n := replayLanes(); !live && cfg.OnChange == nil && !h.ex.perPacket() && n > 1 {
+		lanes = flows.NewLanes(h.table, n)
+		apply = lanes.Apply
+	}
+	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
+	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
+	stopProgress()
+	if lanes != nil {
+		lanes.Close()
+	}
+	stopTicks() // nothing may retire records behind the flush's back
+	return err
+}
+
+// finish writes the connections still tracked once the capture stopped,
+// counts their states, hands them to the exporters and closes the output.
+// It returns the first error writing.
+func (h *headless) finish(states *stateTally) error {
+	var werr error
+	keep := func(err error) {
+		if werr == nil {
+			werr = err
+		}
+	}
+	h.table.FlushEach(func(batch []flows.Record) {
+		states.add(batch)
+		keep(h.out.end(batch, h.table.Now()))
+		h.ex.flushed(batch)
+	})
+	keep(h.out.close())
+	return werr
+}
+
 // closeTracker unloads a tracker that will not be started.
 func closeTracker(tr *sockets.Tracker) {
 	if tr != nil {
@@ -405,10 +382,10 @@ func closeTracker(tr *sockets.Tracker) {
 }
 
 // tickLive runs a live capture's timers on the wall clock, every second,
-// so that connections time out on a quiet network too, and writes out the
-// JSON records gathered (if jw is not nil). It returns the
-// function that stops it.
-func tickLive(t *flows.Table, jw *export.JSON) (stop func()) {
+// so that connections time out on a quiet network too, and then calls
+// flush (if not nil) to write out what the output has gathered. It
+// returns the function that stops it.
+func tickLive(t *flows.Table, flush func() error) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -421,8 +398,8 @@ func tickLive(t *flows.Table, jw *export.JSON) (stop func()) {
 				return
 			case now := <-tk.C:
 				t.Tick(now)
-				if jw != nil {
-					_ = jw.Flush() // records of a live capture come out within a second
+				if flush != nil {
+					_ = flush()
 				}
 			}
 		}

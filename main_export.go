@@ -11,12 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // exportOptions are the flags that feed the systems aggregating a fleet's
@@ -67,7 +65,7 @@ type exporters struct {
 	served  chan struct{} // closed when the server has stopped
 	addr    string        // the metrics listener's address
 	table   *flows.Table
-	drops   *dropReader
+	capture *captureStats // what the metrics say of the capture
 	replay  bool
 	stderr  io.Writer
 }
@@ -75,7 +73,7 @@ type exporters struct {
 // startExporters dials the IPFIX collector and starts serving the metrics,
 // as o asks; it returns nil if o asks for neither. A replay is never in a
 // hurry: its records wait for the network rather than being dropped.
-func startExporters(o *exportOptions, replay bool, annotate func(*flows.Record) export.Local, stderr io.Writer) (*exporters, error) {
+func startExporters(o *exportOptions, replay bool, annotate local.Lookup, stderr io.Writer) (*exporters, error) {
 	if o.ipfix == "" && o.metrics == "" {
 		return nil, nil
 	}
@@ -103,8 +101,8 @@ func startExporters(o *exportOptions, replay bool, annotate func(*flows.Record) 
 			}
 			return nil, fmt.Errorf("--metrics: %w", err)
 		}
-		x.drops = &dropReader{}
-		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.drops.stats,
+		x.capture = &captureStats{}
+		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.capture.stats,
 			Annotate: annotate, TopNames: o.metricsNames})
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", x.metrics.Handler())
@@ -160,10 +158,11 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 	}
 	x.table = t
 	if x.metrics != nil {
-		x.drops.counters.Store(c)
+		x.capture.counters.Store(c)
 		if !x.replay { // a file has no drops, and is read faster unwrapped
-			x.drops.Source = src
-			src = x.drops
+			p := capture.NewPolled(src, true)
+			x.capture.polled.Store(p)
+			src = p
 		}
 		x.metrics.SetTable(t)
 	}
@@ -223,31 +222,19 @@ func (x *exporters) finish(rest []flows.Record) {
 	}
 }
 
-// dropReader is a Source that reads the kernel's drop counters at most
-// once a second, on the capture goroutine, for the metrics; their scrape
-// reads the last values from another goroutine.
-type dropReader struct {
-	capture.Source
-	counters atomic.Pointer[capture.Counters] // set before the capture starts; read by scrapes
-	next     time.Time
-	kernel   atomic.Uint64
-	iface    atomic.Uint64
-}
-
-func (d *dropReader) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
-	if now := time.Now(); now.After(d.next) {
-		d.next = now.Add(time.Second)
-		if st, err := d.Source.Stats(); err == nil {
-			d.kernel.Store(st.PacketsDropped)
-			d.iface.Store(st.IfDropped)
-		}
-	}
-	return d.Source.Next()
+// captureStats is what the metrics say of the capture. Its sources are
+// set before the capture starts, and read by scrapes on other goroutines.
+type captureStats struct {
+	counters atomic.Pointer[capture.Counters]
+	polled   atomic.Pointer[capture.Polled] // a live capture's drops; nil for a replay
 }
 
 // stats returns the capture's totals.
-func (d *dropReader) stats() export.CaptureStats {
-	s := export.CaptureStats{KernelDrops: d.kernel.Load(), InterfaceDrops: d.iface.Load()}
+func (d *captureStats) stats() export.CaptureStats {
+	var s export.CaptureStats
+	if p := d.polled.Load(); p != nil {
+		s.KernelDrops, s.InterfaceDrops = p.Drops()
+	}
 	if c := d.counters.Load(); c != nil {
 		s.Frames, s.Bytes, s.TCP = c.Frames.Load(), c.Bytes.Load(), c.TCP.Load()
 		s.NonTCP, s.Malformed = c.NonTCP.Load(), c.Malformed.Load()

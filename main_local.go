@@ -7,8 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 	"github.com/flowtrack/flowtrack/sockets"
 	"github.com/flowtrack/flowtrack/ui"
 )
@@ -50,8 +50,8 @@ func startLocalSockets(ctx context.Context, tr *sockets.Tracker) *localSockets {
 	return l
 }
 
-// lookup finds both ends of a record.
-func (l *localSockets) lookup(r *flows.Record) (cl, sv sockets.Owner, cok, sok bool) {
+// owners finds both ends of a record.
+func (l *localSockets) owners(r *flows.Record) (cl, sv sockets.Owner, cok, sok bool) {
 	cl, cok = l.tr.Lookup(r.Client, r.Server)
 	sv, sok = l.tr.Lookup(r.Server, r.Client)
 	return
@@ -69,44 +69,39 @@ func owner(cl, sv *sockets.Owner, cok, sok bool) *sockets.Owner {
 	return nil
 }
 
-// annotate looks a record up; it is export.JSON's and WriteTable's hook.
-func (l *localSockets) annotate(r *flows.Record) export.Local {
-	out := export.Local{Sockets: true}
-	cl, sv, cok, sok := l.lookup(r)
+// fill sets what this host knows of r's endpoints in out: the process
+// behind the connection, with what is known of it, and the kernel's
+// states of its sockets; and counts the kernel's verdicts on r's states.
+func (l *localSockets) fill(out *local.Info, r *flows.Record) {
+	out.Sockets = true
+	cl, sv, cok, sok := l.owners(r)
 	if o := owner(&cl, &sv, cok, sok); o != nil {
 		out.PID, out.Process, out.UID = o.PID, o.Comm, o.UID
-		if p := o.Proc; p != nil {
-			out.UID, out.User, out.Container, out.Cgroup = p.UID, p.User, p.Container, p.Cgroup
-		}
-	}
-	if cok && cl.Kernel && !cl.Gone {
-		out.KernelClient = cl.KernelState.String()
-	}
-	if sok && sv.Kernel && !sv.Gone {
-		out.KernelServer = sv.KernelState.String()
-	}
-	l.count(r.ID, 1, cl.Compare(r.ClientState, r.LastSeen, cok))
-	l.count(r.ID, 2, sv.Compare(r.ServerState, r.LastSeen, sok))
-	return out
-}
-
-// uiLocal is annotate for the interactive view, with what its detail
-// pane shows of the process.
-func (l *localSockets) uiLocal(r *flows.Record) ui.Local {
-	e := l.annotate(r) // counts the kernel's verdicts too
-	out := ui.Local{PID: e.PID, Process: e.Process, Container: e.Container, KernelClient: e.KernelClient, KernelServer: e.KernelServer}
-	cl, sv, cok, sok := l.lookup(r)
-	if o := owner(&cl, &sv, cok, sok); o != nil {
 		out.TID, out.Via = o.TID, viaText(o.Via)
 		if p := o.Proc; p != nil {
-			out.Exe, out.Cmdline, out.Cgroup = p.Exe, p.Cmdline, p.Cgroup
-			out.User = fmt.Sprintf("%s (uid %d)", p.User, p.UID)
-			if p.Unit != "" && p.Container == "" {
-				out.Cgroup += " (" + p.Unit + ")"
-			}
+			out.Details = true
+			out.UID, out.User, out.Container, out.Cgroup = p.UID, p.User, p.Container, p.Cgroup
+			out.Exe, out.Cmdline, out.Unit = p.Exe, p.Cmdline, p.Unit
 		}
 	}
-	return out
+	out.KernelClient = local.Kernel{State: cl.KernelState, Known: cok && cl.Kernel && !cl.Gone}
+	out.KernelServer = local.Kernel{State: sv.KernelState, Known: sok && sv.Kernel && !sv.Gone}
+	l.count(r.ID, 1, cl.Compare(r.ClientState, r.LastSeen, cok))
+	l.count(r.ID, 2, sv.Compare(r.ServerState, r.LastSeen, sok))
+}
+
+// annotator is the local.Lookup of a capture: the names its connections
+// asked for (names) and, live, what this host knows of their endpoints
+// (sock, nil for a replay).
+func annotator(sock *localSockets, names *connNames) local.Lookup {
+	return func(r *flows.Record) local.Info {
+		var l local.Info
+		if sock != nil {
+			sock.fill(&l, r)
+		}
+		names.fill(&l, r)
+		return l
+	}
 }
 
 // viaText says how a socket's owner was learnt, for people.

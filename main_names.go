@@ -6,8 +6,8 @@ import (
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/capture/peek"
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // connNames names one capture's connections by what their applications
@@ -28,7 +28,7 @@ func (n *connNames) decoder() *capture.Decoder {
 }
 
 // fill sets l's name fields for r.
-func (n *connNames) fill(l *export.Local, r *flows.Record) {
+func (n *connNames) fill(l *local.Info, r *flows.Record) {
 	nm := n.peek.Store().Lookup(r)
 	l.ServerName, l.NameSource = nm.Server, nm.Source.String()
 	l.ALPN, l.ECH, l.DNSChain = nm.ALPN, nm.ECH, nm.Chain

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/internal/testenv"
 )
 
 // TestDropPrivileges runs the real binary as root and reads the uid of the
@@ -15,7 +17,7 @@ import (
 // replay started through sudo becomes the sudo user.
 func TestDropPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: it checks that flowtrack drops root")
+		testenv.Missing(t, "needs root: it checks that flowtrack drops root")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "flowtrack")
@@ -54,7 +56,7 @@ func TestDropPrivileges(t *testing.T) {
 	// A FIFO keeps the replay open while the test looks at it.
 	fifo := filepath.Join(dir, "in.pcap")
 	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
-		t.Skipf("mkfifo: %v", err)
+		testenv.Missing(t, "mkfifo: %v", err)
 	}
 	go func() {
 		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
@@ -76,11 +78,11 @@ func TestDropPrivileges(t *testing.T) {
 // clear message, not hang.
 func TestInterfaceDisappears(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes a network namespace")
+		testenv.Missing(t, "needs root: it makes a network namespace")
 	}
 	ns := "ftgone-" + strconv.Itoa(os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot make a network namespace: %v %s", err, out)
+		testenv.Missing(t, "cannot make a network namespace: %v %s", err, out)
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
 	for _, args := range [][]string{
@@ -88,7 +90,7 @@ func TestInterfaceDisappears(t *testing.T) {
 		{"link", "set", "v0", "up"},
 	} {
 		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-			t.Skipf("ip %v: %v %s", args, err, out)
+			testenv.Missing(t, "ip %v: %v %s", args, err, out)
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "flowtrack")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,35 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/internal/jsonrec"
+	"github.com/flowtrack/flowtrack/internal/oracle"
 )
 
 // jsonRecord is the JSON contract as a client would decode it.
-type jsonRecord struct {
-	Proto          string   `json:"proto"`
-	Client         string   `json:"client"`
-	Server         string   `json:"server"`
-	ClientState    string   `json:"client_state"`
-	ServerState    string   `json:"server_state"`
-	Midstream      bool     `json:"midstream"`
-	PacketsC2S     uint64   `json:"packets_c2s"`
-	PacketsS2C     uint64   `json:"packets_s2c"`
-	BytesC2S       uint64   `json:"bytes_c2s"`
-	BytesS2C       uint64   `json:"bytes_s2c"`
-	PayloadC2S     uint64   `json:"payload_c2s"`
-	PayloadS2C     uint64   `json:"payload_s2c"`
-	RetransmitsC2S uint64   `json:"retransmits_c2s"`
-	RetransmitsS2C uint64   `json:"retransmits_s2c"`
-	RTTms          *float64 `json:"rtt_ms"`
-	FirstSeen      string   `json:"first_seen"`
-	LastSeen       string   `json:"last_seen"`
-	ConnState      string   `json:"conn_state"`
-	History        string   `json:"history"`
-	VLAN           []int    `json:"vlan"`
-}
+type jsonRecord = jsonrec.Record
 
 // flowtrack runs the command with args and returns its exit code, the
 // records it printed and its stderr.
@@ -46,89 +26,29 @@ func flowtrack(t *testing.T, args ...string) (int, []jsonRecord, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
-	var recs []jsonRecord
-	sc := bufio.NewScanner(&stdout)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r jsonRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("flowtrack %v: bad JSON line %q: %v", args, sc.Text(), err)
-		}
-		recs = append(recs, r)
+	recs, err := jsonrec.Read(&stdout)
+	if err != nil {
+		t.Fatalf("flowtrack %v: bad JSON: %v", args, err)
 	}
 	return code, recs, stderr.String()
 }
 
-// tuple is an unordered 4-tuple: a is the lower endpoint.
-type tuple struct{ a, b netip.AddrPort }
-
-// counts are per-direction totals of a 4-tuple: index 0 from a to b.
-type counts struct{ pkts, bytes, payload [2]uint64 }
-
-func mkTuple(x, y netip.AddrPort) (tuple, int) {
-	if x.Compare(y) <= 0 {
-		return tuple{x, y}, 0
-	}
-	return tuple{y, x}, 1
-}
-
-// oracle reads tshark's per-stream counts and sums them per 4-tuple, since
-// tshark splits conversations differently (see pcaps/README.md).
-func oracle(t *testing.T, name string) map[tuple]*counts {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".streams.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[tuple]*counts{}
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		f := strings.Split(line, "\t")
-		if i == 0 || len(f) < 11 {
-			continue
-		}
-		ap := netip.AddrPortFrom(netip.MustParseAddr(f[1]), uint16(atoi(t, f[2])))
-		bp := netip.AddrPortFrom(netip.MustParseAddr(f[3]), uint16(atoi(t, f[4])))
-		k, d := mkTuple(ap, bp)
-		c := out[k]
-		if c == nil {
-			c = &counts{}
-			out[k] = c
-		}
-		c.pkts[d] += atoi(t, f[5])
-		c.pkts[1-d] += atoi(t, f[6])
-		c.bytes[d] += atoi(t, f[7])
-		c.bytes[1-d] += atoi(t, f[8])
-		c.payload[d] += atoi(t, f[9])
-		c.payload[1-d] += atoi(t, f[10])
-	}
-	return out
-}
-
-func atoi(t *testing.T, s string) uint64 {
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		t.Fatalf("bad number %q", s)
-	}
-	return n
-}
-
 // ours sums flowtrack's records per 4-tuple (records of one 4-tuple on
 // different VLANs or reused ports add up, as tshark counts them together).
-func ours(t *testing.T, recs []jsonRecord) map[tuple]*counts {
-	out := map[tuple]*counts{}
+func ours(recs []jsonRecord) oracle.Counts {
+	out := oracle.Counts{}
 	for _, r := range recs {
-		k, d := mkTuple(netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server))
-		c := out[k]
-		if c == nil {
-			c = &counts{}
-			out[k] = c
+		k, d := oracle.PairOf(netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server))
+		if out[k] == nil {
+			out[k] = new([2]oracle.Dir)
 		}
-		c.pkts[d] += r.PacketsC2S
-		c.pkts[1-d] += r.PacketsS2C
-		c.bytes[d] += r.BytesC2S
-		c.bytes[1-d] += r.BytesS2C
-		c.payload[d] += r.PayloadC2S
-		c.payload[1-d] += r.PayloadS2C
+		c := out[k]
+		c[d].Packets += r.PacketsC2S
+		c[1-d].Packets += r.PacketsS2C
+		c[d].FrameBytes += r.BytesC2S
+		c[1-d].FrameBytes += r.BytesS2C
+		c[d].Payload += r.PayloadC2S
+		c[1-d].Payload += r.PayloadS2C
 	}
 	return out
 }
@@ -146,8 +66,8 @@ var fragmentBytes = map[string]uint64{
 // rejected reports whether tshark refused the capture's header (its oracle
 // has a .conv.err and no packets).
 func rejected(name string) bool {
-	b, err := os.ReadFile(filepath.Join("pcaps", "oracle", name+".conv.err"))
-	return err == nil && !bytes.Contains(b, []byte("cut short"))
+	c := oracle.Complaint(filepath.Join("pcaps", "oracle", name+".conv.err"))
+	return c != "" && !strings.Contains(c, "cut short")
 }
 
 func captures(t *testing.T) []string {
@@ -177,12 +97,16 @@ func TestCountsMatchTshark(t *testing.T) {
 			if cut != (code != 0) {
 				t.Fatalf("exit code %d (stderr %q)", code, stderr)
 			}
-			want, got := oracle(t, name), ours(t, recs)
+			want, err := oracle.Streams(filepath.Join("pcaps", "oracle", name+".streams.tsv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ours(recs)
 			if fb, ok := fragmentBytes[name]; ok {
 				for _, c := range want {
-					for d := range c.bytes {
-						if c.pkts[d] > 0 {
-							c.bytes[d] = fb
+					for d := range c {
+						if c[d].Packets > 0 {
+							c[d].FrameBytes = fb
 						}
 					}
 				}
@@ -190,17 +114,16 @@ func TestCountsMatchTshark(t *testing.T) {
 			for k, w := range want {
 				g := got[k]
 				if g == nil {
-					t.Errorf("%v <-> %v: missing (tshark: %+v)", k.a, k.b, *w)
+					t.Errorf("%v: missing (tshark: %+v)", k, *w)
 					continue
 				}
 				if *g != *w {
-					t.Errorf("%v <-> %v: got pkts %v bytes %v payload %v, tshark pkts %v bytes %v payload %v",
-						k.a, k.b, g.pkts, g.bytes, g.payload, w.pkts, w.bytes, w.payload)
+					t.Errorf("%v: got %+v, tshark %+v", k, *g, *w)
 				}
 			}
 			for k := range got {
 				if want[k] == nil {
-					t.Errorf("%v <-> %v: not in tshark's output", k.a, k.b)
+					t.Errorf("%v: not in tshark's output", k)
 				}
 			}
 		})
@@ -310,99 +233,28 @@ func TestKernelStates(t *testing.T) {
 			for _, r := range recs {
 				last[[2]string{r.Client, r.Server}] = r
 			}
-			data, err := os.ReadFile(ssFile)
+			ss, err := oracle.ReadSS(ssFile)
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := 0
-			for _, line := range strings.Split(string(data), "\n") {
-				f := strings.Split(line, "\t")
-				if strings.HasPrefix(line, "#") || len(f) != 4 {
-					continue
-				}
-				n++
-				r, ok := last[[2]string{f[0], f[1]}]
-				if !ok {
-					t.Errorf("%s -> %s: no record", f[0], f[1])
-					continue
-				}
-				wc, ws := ssState(t, f[2]), ssState(t, f[3])
-				if r.ClientState != wc || r.ServerState != ws {
-					t.Errorf("%s -> %s: client %s server %s; ss: client %s server %s",
-						f[0], f[1], r.ClientState, r.ServerState, wc, ws)
-				}
-			}
-			if n == 0 {
+			if len(ss.Conns) == 0 {
 				t.Fatal("no connections in the ss file")
 			}
+			for _, c := range ss.Conns {
+				r, ok := last[[2]string{c.Client, c.Server}]
+				if !ok {
+					t.Errorf("%s -> %s: no record", c.Client, c.Server)
+					continue
+				}
+				wc, _ := oracle.SSState(c.ClientState)
+				ws, _ := oracle.SSState(c.ServerState)
+				if r.ClientState != wc || r.ServerState != ws {
+					t.Errorf("%s -> %s: client %s server %s; ss: client %s server %s",
+						c.Client, c.Server, r.ClientState, r.ServerState, wc, ws)
+				}
+			}
 		})
 	}
-}
-
-// ssState converts ss's state name to netstat's.
-func ssState(t *testing.T, s string) string {
-	names := map[string]string{
-		"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECEIVED",
-		"FIN-WAIT-1": "FIN_WAIT_1", "FIN-WAIT-2": "FIN_WAIT_2", "CLOSE-WAIT": "CLOSE_WAIT",
-		"CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK", "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSED",
-	}
-	n, ok := names[s]
-	if !ok {
-		t.Fatalf("unknown ss state %q", s)
-	}
-	return n
-}
-
-// zeekConn is one connection of a Zeek conn.log baseline.
-type zeekConn struct {
-	orig, resp           netip.AddrPort
-	state, history       string
-	origPkts, respPkts   string
-	hasState, hasHistory bool
-}
-
-// readConnLog parses a Zeek conn.log (full or zeek-cut subset).
-func readConnLog(t *testing.T, path string) []zeekConn {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cols map[string]int
-	var out []zeekConn
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Split(line, "\t")
-		switch {
-		case strings.HasPrefix(line, "#fields"):
-			f = f[1:]
-			fallthrough
-		case cols == nil && len(f) > 3 && f[0] == "ts":
-			cols = map[string]int{}
-			for i, c := range f {
-				cols[c] = i
-			}
-			continue
-		case strings.HasPrefix(line, "#") || cols == nil || len(f) < len(cols):
-			continue
-		}
-		get := func(c string) string {
-			if i, ok := cols[c]; ok {
-				return f[i]
-			}
-			return ""
-		}
-		if p := get("proto"); p != "" && p != "tcp" {
-			continue
-		}
-		_, hs := cols["conn_state"]
-		_, hh := cols["history"]
-		out = append(out, zeekConn{
-			orig:  netip.AddrPortFrom(netip.MustParseAddr(get("id.orig_h")), uint16(atoi(t, get("id.orig_p")))),
-			resp:  netip.AddrPortFrom(netip.MustParseAddr(get("id.resp_h")), uint16(atoi(t, get("id.resp_p")))),
-			state: get("conn_state"), history: get("history"), hasState: hs, hasHistory: hh,
-			origPkts: get("orig_pkts"), respPkts: get("resp_pkts"),
-		})
-	}
-	return out
 }
 
 // zeekDeviations are history letters left out of the comparison, per
@@ -417,89 +269,124 @@ var zeekDeviations = map[string]string{
 	"pppoe-qinq-tls": "t",
 }
 
+// zeekSkipped are the conn.log baselines TestZeekBaselines does not
+// compare, and why.
+var zeekSkipped = map[string]string{
+	// Zeek drops a packet with a bad TCP checksum (history "C"); flowtrack
+	// never checks checksums, because offloading makes local captures
+	// full of wrong ones.
+	"bad-checksum-syn.zeek-conn.log": "checksums are not verified by design",
+	// Zeek's default key ignores VLANs; flowtrack's keeps them apart
+	// (the VLAN-aware log is compared instead).
+	"vlan-collisions.zeek-conn-default.log": "VLAN-blind key",
+	// Only VLAN columns: checked by TestVLANKeys.
+	"qinq-vlan0-http.zeek-conn.log.cut": "no conn_state or history",
+}
+
+// The Zeek baselines in pcaps/baselines (pcaps/MANIFEST.tsv): conn.logs,
+// and the "history, conn_state" lines of single-connection captures.
+const zeekConnLogs, zeekStateLines = 16, 4
+
 // TestZeekBaselines compares conn_state and history with Zeek's conn.log
 // for every capture that has one, with Zeek's inactivity timeout (5 min).
 func TestZeekBaselines(t *testing.T) {
 	logs, _ := filepath.Glob("pcaps/baselines/*.zeek-conn*.log*")
-	skip := map[string]string{
-		// Zeek drops a packet with a bad TCP checksum (history "C"); flowtrack
-		// never checks checksums, because offloading makes local captures
-		// full of wrong ones.
-		"bad-checksum-syn.zeek-conn.log": "checksums are not verified by design",
-		// Zeek's default key ignores VLANs; flowtrack's keeps them apart
-		// (the VLAN-aware log is compared instead).
-		"vlan-collisions.zeek-conn-default.log": "VLAN-blind key",
-		// Only VLAN columns: checked by TestVLANKeys.
-		"qinq-vlan0-http.zeek-conn.log.cut": "no conn_state or history",
+	if len(logs) != zeekConnLogs {
+		t.Errorf("%d conn.log baselines in pcaps/baselines, want %d", len(logs), zeekConnLogs)
 	}
+	compared := 0
 	for _, log := range logs {
 		base := filepath.Base(log)
-		if why, ok := skip[base]; ok {
+		if why, ok := zeekSkipped[base]; ok {
 			t.Logf("%s: skipped: %s", base, why)
 			continue
 		}
-		name := base[:strings.Index(base, ".zeek")]
-		pcap := filepath.Join("pcaps", name+".pcap")
-		if _, err := os.Stat(pcap); err != nil {
-			pcap += "ng"
-		}
-		t.Run(name, func(t *testing.T) {
-			want := readConnLog(t, log)
-			if len(want) == 0 {
-				t.Fatal("no TCP connections in the baseline")
-			}
-			_, recs, stderr := flowtrack(t, "-r", pcap, "-o", "json", "--idle-timeout", "5m")
-			got := map[tuple][]jsonRecord{}
-			for _, r := range recs {
-				k, _ := mkTuple(netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server))
-				got[k] = append(got[k], r)
-			}
-			seen := map[tuple]int{}
-			for _, w := range want {
-				k, _ := mkTuple(w.orig, w.resp)
-				i := seen[k]
-				seen[k]++
-				if i >= len(got[k]) {
-					t.Errorf("%v -> %v: no record #%d (stderr %s)", w.orig, w.resp, i+1, stderr)
-					continue
-				}
-				g := got[k][i]
-				if w.hasState && g.ConnState != w.state {
-					t.Errorf("%v -> %v: conn_state %s, Zeek %s", w.orig, w.resp, g.ConnState, w.state)
-				}
-				if d, ok := zeekDeviations[name]; ok {
-					w.history, g.History = strings.ReplaceAll(w.history, d, ""), strings.ReplaceAll(g.History, d, "")
-				}
-				if w.hasHistory && g.History != w.history {
-					t.Errorf("%v -> %v: history %s, Zeek %s", w.orig, w.resp, g.History, w.history)
-				}
-			}
-			for k, rs := range got {
-				if len(rs) != seen[k] {
-					t.Errorf("%v <-> %v: %d records, Zeek %d", k.a, k.b, len(rs), seen[k])
-				}
-			}
-		})
+		compared++
+		name, _, _ := strings.Cut(base, ".zeek")
+		t.Run(name, func(t *testing.T) { compareConnLog(t, name, log) })
+	}
+	if want := zeekConnLogs - len(zeekSkipped); compared != want {
+		t.Errorf("compared %d conn.logs, want %d: a skipped baseline is missing", compared, want)
 	}
 	states, _ := filepath.Glob("pcaps/baselines/*.zeek-state.txt")
+	if len(states) != zeekStateLines {
+		t.Errorf("%d state-line baselines in pcaps/baselines, want %d", len(states), zeekStateLines)
+	}
 	for _, st := range states {
 		name := strings.TrimSuffix(filepath.Base(st), ".zeek-state.txt")
-		t.Run(name, func(t *testing.T) {
-			data, _ := os.ReadFile(st)
-			var want string
-			for _, l := range strings.Split(string(data), "\n") {
-				if l != "" && !strings.HasPrefix(l, "#") {
-					want = l
-				}
-			}
-			_, recs, _ := flowtrack(t, "-r", filepath.Join("pcaps", name+".pcap"), "-o", "json")
-			if len(recs) != 1 {
-				t.Fatalf("%d records, want 1", len(recs))
-			}
-			if got := recs[0].History + ", " + recs[0].ConnState; got != want {
-				t.Errorf("history, conn_state: %q, Zeek %q", got, want)
-			}
-		})
+		t.Run(name, func(t *testing.T) { compareStateLine(t, name, st) })
+	}
+}
+
+// compareConnLog compares flowtrack's records of a capture with Zeek's
+// conn.log of it, connection by connection in order per 4-tuple.
+func compareConnLog(t *testing.T, name, log string) {
+	want, err := oracle.ConnLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("no TCP connections in the baseline")
+	}
+	pcap := filepath.Join("pcaps", name+".pcap")
+	if _, err := os.Stat(pcap); err != nil {
+		pcap += "ng"
+	}
+	_, recs, stderr := flowtrack(t, "-r", pcap, "-o", "json", "--idle-timeout", "5m")
+	got := map[oracle.Pair][]jsonRecord{}
+	for _, r := range recs {
+		k, _ := oracle.PairOf(netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server))
+		got[k] = append(got[k], r)
+	}
+	seen := map[oracle.Pair]int{}
+	for _, w := range want {
+		k, _ := oracle.PairOf(w.Orig, w.Resp)
+		i := seen[k]
+		seen[k]++
+		if i >= len(got[k]) {
+			t.Errorf("%v: no record #%d (stderr %s)", w, i+1, stderr)
+			continue
+		}
+		g := got[k][i]
+		if w.HasState && g.ConnState != w.State {
+			t.Errorf("%v: conn_state %s, Zeek %s", w, g.ConnState, w.State)
+		}
+		if d, ok := zeekDeviations[name]; ok {
+			w.History, g.History = strings.ReplaceAll(w.History, d, ""), strings.ReplaceAll(g.History, d, "")
+		}
+		if w.HasHistory && g.History != w.History {
+			t.Errorf("%v: history %s, Zeek %s", w, g.History, w.History)
+		}
+	}
+	for k, rs := range got {
+		if len(rs) != seen[k] {
+			t.Errorf("%v: %d records, Zeek %d", k, len(rs), seen[k])
+		}
+	}
+}
+
+// compareStateLine compares the one connection of a capture with Zeek's
+// "history, conn_state" line.
+func compareStateLine(t *testing.T, name, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			want = l
+		}
+	}
+	if want == "" {
+		t.Fatal("no state line in the baseline")
+	}
+	_, recs, _ := flowtrack(t, "-r", filepath.Join("pcaps", name+".pcap"), "-o", "json")
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	if got := recs[0].History + ", " + recs[0].ConnState; got != want {
+		t.Errorf("history, conn_state: %q, Zeek %q", got, want)
 	}
 }
 
@@ -598,6 +485,19 @@ func TestFollowEvents(t *testing.T) {
 	_, recs, _ := flowtrack(t, "-r", "pcaps/eth-http-get.pcap", "-o", "json")
 	if last["packets_c2s"].(float64) != float64(recs[0].PacketsC2S) || last["history"] != recs[0].History {
 		t.Errorf("last event %v differs from the record %+v", last, recs[0])
+	}
+}
+
+// TestOutputNone: -o none writes nothing but the summary (a daemon that
+// only exports), and still tracks every connection.
+func TestOutputNone(t *testing.T) {
+	code, recs, stderr := flowtrack(t, "-r", "pcaps/wikipedia.pcap", "-o", "none")
+	if code != 0 || len(recs) != 0 {
+		t.Fatalf("exit %d, %d records: want 0 and none", code, len(recs))
+	}
+	// tshark: 10 TCP conversations in 136 frames.
+	if !strings.Contains(stderr, "136 packets") || !strings.Contains(stderr, ", 10 connections") {
+		t.Errorf("summary %q", stderr)
 	}
 }
 

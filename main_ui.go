@@ -5,19 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/term"
 
 	"github.com/flowtrack/flowtrack/capture"
-	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
 	"github.com/flowtrack/flowtrack/sockets"
@@ -67,170 +63,131 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 	// (main_local.go); the kernel is read in the background, once a
 	// second and when a connection opens, and looked up when the UI builds
 	// its rows.
-	local := s.local
-	if local == nil && s.Live {
+	sock := s.local
+	if sock == nil && s.Live {
 		lctx, stopLocal := context.WithCancel(ctx)
-		local = startLocalSockets(lctx, s.tracker)
-		defer local.tr.Wait()
+		sock = startLocalSockets(lctx, s.tracker)
+		defer sock.tr.Wait()
 		defer stopLocal()
 	}
-
 	retired := ui.NewRetired(0)
 	cfg := s.Table
 	cfg.Transitions = uiTransitions
 	cfg.Changes = true // frames copy only what changed (ui/incremental.go)
 	cfg.OnRetire = retired.Add
-	if local != nil {
-		local.hook(&cfg)
+	if sock != nil {
+		sock.hook(&cfg)
 	}
-	table := flows.NewTable(cfg)
-	counters := &capture.Counters{}
-	wire := newConnNames()
-
-	name := s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
-	src := newPolled(s.Src, s.Live)
-	var warnings []string // the resolver's, each said once
-	capCtx, stopCapture := context.WithCancel(ctx)
-	defer stopCapture()
-	if s.Duration > 0 {
-		var cancel context.CancelFunc
-		capCtx, cancel = context.WithTimeout(capCtx, s.Duration)
-		defer cancel()
-	}
-	var (
-		mu     sync.Mutex // guards capErr and warnings
-		capErr error
-		done   atomic.Bool
-	)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		if s.Live {
-			stop := tickLive(table, nil)
-			defer stop()
-		}
-		err := capture.Run(capCtx, src, wire.decoder(), counters, s.MaxFrames, table.Apply)
-		mu.Lock()
-		capErr = err
-		mu.Unlock()
-		done.Store(true)
-	}()
-
-	status := func() ui.Status { // on the UI's builder goroutine
-		st := ui.Status{
-			Source:    setName(name, counters),
-			Filter:    s.Filter,
-			Live:      s.Live,
-			Packets:   counters.Frames.Load(),
-			Bytes:     counters.Bytes.Load(),
-			Malformed: counters.Malformed.Load(),
-			Dropped:   src.drops.Load(),
-			Progress:  math.Float64frombits(src.progress.Load()),
-			Done:      done.Load(),
-		}
-		if local != nil {
-			st.KernelAgree, st.KernelDisagree = local.agree.Load(), local.disagree.Load()
-			mu.Lock()
-			local.status(&st)
-			warnings = append(warnings, local.tr.Resolver().Warnings()...)
-			if len(warnings) > 0 {
-				st.Warning = warnings[len(warnings)-1]
-			}
-			mu.Unlock()
-		}
-		if st.Done {
-			mu.Lock()
-			if capErr != nil {
-				st.Err = capErr.Error()
-			}
-			mu.Unlock()
-		}
-		return st
-	}
+	c := &uiCapture{s: &s, sock: sock, names: newConnNames(), table: flows.NewTable(cfg)}
+	c.start(ctx)
+	defer c.stop()
 	ucfg := ui.Config{
-		Table:     table,
+		Table:     c.table,
 		Retired:   retired,
-		Status:    status,
+		Status:    c.status,
 		Replay:    s.Replay,
 		Linger:    s.Linger,
 		Screen:    s.Screen,
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
 	}
-	ucfg.Processes = local != nil
-	ucfg.Local = func(r *flows.Record) ui.Local {
-		var l ui.Local
-		if local != nil {
-			l = local.uiLocal(r) // counts the kernel's verdicts too
-		}
-		var e export.Local
-		wire.fill(&e, r)
-		l.ServerName, l.NameSource, l.ALPN, l.ECH = e.ServerName, e.NameSource, e.ALPN, e.ECH
-		return l
-	}
-	if local != nil {
-		ucfg.Listeners = local.listeners
+	ucfg.Local = annotator(sock, c.names)
+	ucfg.Processes = sock != nil
+	if sock != nil {
+		ucfg.Listeners = sock.listeners
 	}
 	uiErr := ui.Run(ctx, ucfg)
-	stopCapture()
-	<-finished
-	if local != nil && s.Report != nil {
-		for _, w := range warnings {
+	c.stop()
+	if sock != nil && s.Report != nil {
+		for _, w := range c.warnings {
 			fmt.Fprintln(s.Report, "flowtrack:", w)
 		}
-		local.report(s.Report)
+		sock.report(s.Report)
 	}
-	return table, counters, errors.Join(uiErr, capErr)
+	return c.table, &c.counters, errors.Join(uiErr, c.err)
 }
 
-// polled is a Source that reads, on the capture goroutine (a Source is not
-// safe for concurrent use), what the UI's header shows of it: a live
-// capture's kernel and interface drops every second, and the fraction of
-// a file read every tenth of a second, if the Source reports it with a
-// Progress method (optional: a file Source, or a Pacer over one, may).
-type polled struct {
-	capture.Source
-	live      bool
-	reporter  interface{ Progress() float64 } // nil if the Source has no progress
-	nextStats time.Time
-	nextProg  time.Time
-	drops     atomic.Uint64
-	progress  atomic.Uint64 // math.Float64bits of the last Progress
+// uiCapture is the capture that runs behind the interactive view, and
+// what the view's header shows of it.
+type uiCapture struct {
+	s        *uiSession
+	sock     *localSockets // a live capture's; nil for a replay
+	names    *connNames
+	table    *flows.Table
+	name     string
+	src      *capture.Polled
+	counters capture.Counters
+	done     atomic.Bool
+	cancel   context.CancelFunc
+	finished chan struct{}
+
+	mu       sync.Mutex // guards err and warnings
+	err      error      // the capture's, once done
+	warnings []string   // the resolver's, each said once
 }
 
-func newPolled(src capture.Source, live bool) *polled {
-	p := &polled{Source: src, live: live}
-	if r, ok := src.(interface{ Progress() float64 }); ok && !live {
-		p.reporter = r
+// start runs the capture into the table on a goroutine of its own, until
+// it ends, ctx is done or stop is called.
+func (c *uiCapture) start(ctx context.Context) {
+	c.name = c.s.Src.Name() // a Source is not for concurrent use: name it before the capture starts
+	c.src = capture.NewPolled(c.s.Src, c.s.Live)
+	ctx, cancel := context.WithCancel(ctx)
+	c.cancel = cancel
+	if c.s.Duration > 0 {
+		var stopTimer context.CancelFunc
+		ctx, stopTimer = context.WithTimeout(ctx, c.s.Duration)
+		c.cancel = func() { stopTimer(); cancel() }
 	}
-	return p
-}
-
-// ReadProgress passes on the source's progress, for capture.Run.
-func (p *polled) ReadProgress() capture.Progress {
-	if r, ok := p.Source.(interface{ ReadProgress() capture.Progress }); ok {
-		return r.ReadProgress()
-	}
-	return capture.Progress{}
-}
-
-func (p *polled) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
-	if p.live || p.reporter != nil {
-		now := time.Now()
-		if p.live && now.After(p.nextStats) {
-			p.nextStats = now.Add(time.Second)
-			if st, err := p.Source.Stats(); err == nil {
-				p.drops.Store(st.PacketsDropped + st.IfDropped)
-			}
+	c.finished = make(chan struct{})
+	go func() {
+		defer close(c.finished)
+		if c.s.Live {
+			stop := tickLive(c.table, nil)
+			defer stop()
 		}
-		if p.reporter != nil && now.After(p.nextProg) {
-			p.nextProg = now.Add(100 * time.Millisecond)
-			if f := p.reporter.Progress(); f > 0 && f <= 1 {
-				p.progress.Store(math.Float64bits(f))
-			}
+		err := capture.Run(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, c.table.Apply)
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		c.done.Store(true)
+	}()
+}
+
+// stop stops the capture and waits for it to return.
+func (c *uiCapture) stop() {
+	c.cancel()
+	<-c.finished
+}
+
+// status is the header's view of the capture; the UI calls it on its
+// builder goroutine.
+func (c *uiCapture) status() ui.Status {
+	kernel, iface := c.src.Drops()
+	st := ui.Status{
+		Source:    setName(c.name, &c.counters),
+		Filter:    c.s.Filter,
+		Live:      c.s.Live,
+		Packets:   c.counters.Frames.Load(),
+		Bytes:     c.counters.Bytes.Load(),
+		Malformed: c.counters.Malformed.Load(),
+		Dropped:   kernel + iface,
+		Progress:  c.src.Progress(),
+		Done:      c.done.Load(),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sock != nil {
+		st.KernelAgree, st.KernelDisagree = c.sock.agree.Load(), c.sock.disagree.Load()
+		c.sock.status(&st)
+		c.warnings = append(c.warnings, c.sock.tr.Resolver().Warnings()...)
+		if len(c.warnings) > 0 {
+			st.Warning = c.warnings[len(c.warnings)-1]
 		}
 	}
-	return p.Source.Next()
+	if st.Done && c.err != nil {
+		st.Err = c.err.Error()
+	}
+	return st
 }
 
 // isTerminal reports whether w is a terminal, where the interactive UI

@@ -104,7 +104,7 @@ func (c decodeCase) run(t *testing.T, d *Decoder) {
 }
 
 // Every link type and tunnel carrying the same TCP segment.
-func TestDecodeLinkTypes(t *testing.T) {
+func TestDecodeLinkTypes(t *testing.T) { //nolint:funlen // a table of cases: data, not steps
 	const (
 		s4 = "192.0.2.1:40000"
 		d4 = "198.51.100.2:80"

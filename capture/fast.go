@@ -11,10 +11,10 @@ import (
 // payload is a TCP segment (IPv4 options allowed, no IPv6 extension
 // headers). It reports false for anything else, which then goes through
 // the gopacket layers (tunnels, PPPoE, MPLS, fragments, extension headers,
-// BIG TCP, odd lengths). A profile of a replay showed gopacket's layer
-// dispatch as a quarter of the time; this path gives the same Packet as
-// the layers do (TestFastPathMatchesLayers checks every bundled frame).
-// It also returns the TCP payload bytes captured.
+// BIG TCP, odd lengths). gopacket's layer dispatch is a large part of a
+// replay's cost (docs/performance-notes-ui.md); this path gives the same
+// Packet as the layers do (TestFastPathMatchesLayers checks every bundled
+// frame). It also returns the TCP payload bytes captured.
 func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []byte, ok bool) {
 	if len(data) < 14 {
 		return nil, false

@@ -154,7 +154,7 @@ func openFile(path, filter string) (Source, error) {
 		head = make([]byte, 24)
 		n, err := io.ReadFull(f, head)
 		f.Close()
-		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return nil, fileError(path, err)
 		}
 		head = head[:n]
@@ -283,12 +283,12 @@ func (s *fileSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 			}
 			return data, ci, s.link, nil
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			s.err = io.EOF
 			return nil, ci, 0, io.EOF
 		}
 		msg := err.Error()
-		if err == pcap.NextErrorReadError {
+		if errors.Is(err, pcap.NextErrorReadError) {
 			msg = s.h.Error().Error()
 		}
 		if s.pcapng && s.regular && strings.Contains(msg, "different from") {
@@ -452,7 +452,7 @@ func (g *goReader) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error)
 	for {
 		data, ci, lt, err := g.readRecord()
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return nil, ci, 0, io.EOF
 			}
 			return nil, ci, 0, readError(g.path, err)

@@ -214,7 +214,7 @@ func TestMixedLinkTypes(t *testing.T) {
 	seen := map[layers.LinkType]int{}
 	for {
 		_, _, link, err := src.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -252,15 +252,15 @@ func TestFileSourceBasics(t *testing.T) {
 			break
 		}
 	}
-	if err != io.EOF {
+	if !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
-	if _, _, _, err := src.Next(); err != io.EOF {
+	if _, _, _, err := src.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("Next after the end: %v", err)
 	}
 	src.Close()
 	src.Close()
-	if _, _, _, err := src.Next(); err != io.EOF {
+	if _, _, _, err := src.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("Next after Close: %v", err)
 	}
 }
@@ -431,11 +431,21 @@ func TestLibpcapFallback(t *testing.T) {
 }
 
 // The captures recorded by the repository's network-namespace harness
-// (pcaps/kernel) are all TCP.
+// (pcaps/kernel, each listed in its SCENARIOS.tsv) are all TCP.
 func TestKernelCaptures(t *testing.T) {
 	files, _ := filepath.Glob(pcapDir + "/kernel/*.pcap")
-	if len(files) == 0 {
-		t.Skip("no pcaps/kernel captures")
+	manifest, err := os.ReadFile(pcapDir + "/kernel/SCENARIOS.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarios := 0
+	for _, l := range strings.Split(string(manifest), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			scenarios++
+		}
+	}
+	if len(files) != scenarios || scenarios == 0 {
+		t.Fatalf("%d captures in pcaps/kernel, %d scenarios in its SCENARIOS.tsv", len(files), scenarios)
 	}
 	for _, f := range files {
 		got, err := decodeFile(t, f, "")

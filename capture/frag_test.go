@@ -186,7 +186,7 @@ func TestFragmentsExpireAndEvict(t *testing.T) {
 	}
 }
 
-func TestFragmentsOddCases(t *testing.T) {
+func TestFragmentsOddCases(t *testing.T) { //nolint:funlen // a table of cases: data, not steps
 	payload := tcpSeg{sport: 1, dport: 2, flags: tACK, payload: 780}.bytes()
 	h := ipv4{src: "192.0.2.1", dst: "198.51.100.2", proto: 6, id: 3}
 	fr := frags4(h, payload, []int{400})

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -125,13 +126,13 @@ func (s *liveSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 	switch {
 	case err == nil:
 		return data, ci, s.link, nil
-	case err == pcap.NextErrorTimeoutExpired:
+	case errors.Is(err, pcap.NextErrorTimeoutExpired):
 		return nil, ci, s.link, ErrTimeout
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil, ci, s.link, io.EOF
 	}
 	msg := err.Error()
-	if err == pcap.NextErrorReadError {
+	if errors.Is(err, pcap.NextErrorReadError) {
 		msg = s.h.Error().Error()
 	}
 	return nil, ci, s.link, newError(ErrCapture, err, "capture on %s failed: %s", s.name, msg)

@@ -17,9 +17,9 @@ import (
 // each frame as a slice of the mapping.
 //
 // It is one of flowtrack's two hand-written readers (with mmapNgSource):
-// reading through libpcap costs a cgo call and a copy per frame, which a
-// profile of a replay showed as its largest single cost (a quarter of the
-// time). Standard input and a header that is not plain version 2.4 go
+// reading through libpcap costs a cgo call and a copy per frame, the
+// largest single cost of a replay (docs/performance-notes-ui.md). Standard
+// input and a header that is not plain version 2.4 go
 // through libpcap as before. Records are checked as libpcap checks them.
 type mmapSource struct {
 	mapping

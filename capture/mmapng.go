@@ -13,11 +13,10 @@ import (
 // mmapNgSource reads a pcapng file that is mapped into memory, handing out
 // the frame of each Enhanced Packet Block as a slice of the mapping.
 //
-// Like mmapSource, it exists because a profile showed the cost: replaying a
-// pcapng file through libpcap took twice as long as the same packets in a
-// classic pcap file (the cgo call per frame took half of the reading
-// goroutine's time), and gopacket's pure Go pcapng reader was no faster.
-// It reads what libpcap reads alone —
+// Like mmapSource, it exists because libpcap reads pcapng with a cgo call
+// per frame, the largest cost of reading a replay, and gopacket's pure Go
+// pcapng reader is no faster (docs/performance-notes-ui.md has the
+// profile's figures). It reads what libpcap reads alone —
 // one section, interfaces of one link type and snapshot length — in its
 // common shape: decimal timestamp resolutions, Enhanced Packet Blocks. At
 // the first block it does not take (a second section, a Simple or obsolete

@@ -1,19 +1,15 @@
 package capture
 
 import (
-	"bufio"
-	"cmp"
 	"errors"
 	"io"
-	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/oracle"
 )
 
 // The captures bundled with the repository, and tshark's per-stream counts
@@ -40,139 +36,14 @@ func captureFiles(t testing.TB) []string {
 	return files
 }
 
-// dirCount is what one direction of a 4-tuple carried.
-type dirCount struct{ pkts, frameBytes, ipBytes, payload uint64 }
-
-// flowKey is an unordered 4-tuple: a is the lower endpoint. Direction 0 is
-// from a to b.
-type flowKey struct{ a, b netip.AddrPort }
-
-func (k flowKey) String() string { return k.a.String() + " <-> " + k.b.String() }
-
-func canon(src, dst netip.AddrPort) (flowKey, int) {
-	if cmpAddrPort(src, dst) <= 0 {
-		return flowKey{src, dst}, 0
-	}
-	return flowKey{dst, src}, 1
-}
-
-func cmpAddrPort(x, y netip.AddrPort) int {
-	if c := x.Addr().Compare(y.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(x.Port(), y.Port())
-}
-
-type tally map[flowKey]*[2]dirCount
-
-func (t tally) add(k flowKey, dir int, frameBytes, ipBytes, payload uint64) {
-	c := t[k]
-	if c == nil {
-		c = new([2]dirCount)
-		t[k] = c
-	}
-	c[dir].pkts++
-	c[dir].frameBytes += frameBytes
-	c[dir].ipBytes += ipBytes
-	c[dir].payload += payload
-}
-
-// readOracle sums tshark's streams.tsv and iplen.tsv per 4-tuple and
-// direction.
-func readOracle(t *testing.T, name string) tally {
-	t.Helper()
-	out := tally{}
-	// columns: pkts a2b, b2a, framebytes a2b, b2a, payload a2b, b2a
-	eachStream(t, name+".streams.tsv", 11, func(cnt *[2]dirCount, dir int, n func(int) uint64) {
-		cnt[dir].pkts += n(5)
-		cnt[1-dir].pkts += n(6)
-		cnt[dir].frameBytes += n(7)
-		cnt[1-dir].frameBytes += n(8)
-		cnt[dir].payload += n(9)
-		cnt[1-dir].payload += n(10)
-	}, out)
-	// columns: pkts a2b, b2a (as above), ipbytes a2b, b2a
-	pkts := tally{}
-	eachStream(t, name+".iplen.tsv", 9, func(cnt *[2]dirCount, dir int, n func(int) uint64) {
-		cnt[dir].pkts += n(5)
-		cnt[1-dir].pkts += n(6)
-		cnt[dir].ipBytes += n(7)
-		cnt[1-dir].ipBytes += n(8)
-	}, pkts)
-	for k, c := range pkts {
-		o := out[k]
-		if o == nil || o[0].pkts != c[0].pkts || o[1].pkts != c[1].pkts {
-			t.Fatalf("%s: the oracles count %v's packets differently", name, k)
-		}
-		o[0].ipBytes, o[1].ipBytes = c[0].ipBytes, c[1].ipBytes
-	}
-	if len(pkts) != len(out) {
-		t.Fatalf("%s: %d 4-tuples in iplen.tsv, %d in streams.tsv", name, len(pkts), len(out))
-	}
-	return out
-}
-
-// eachStream calls fn with each line of an oracle file (of at least cols
-// columns), the counts of its 4-tuple in out, the direction of its
-// endpoint a in them, and the numeric value of column i.
-func eachStream(t *testing.T, file string, cols int, fn func(cnt *[2]dirCount, dir int, n func(i int) uint64), out tally) {
-	t.Helper()
-	f, err := os.Open(filepath.Join(oracleDir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) < cols {
-			t.Fatalf("%s: short oracle line %q", file, sc.Text())
-		}
-		ap := func(addr, port string) netip.AddrPort {
-			p, err := strconv.ParseUint(port, 10, 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(p))
-		}
-		n := func(i int) uint64 {
-			v, err := strconv.ParseUint(c[i], 10, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			return v
-		}
-		k, dir := canon(ap(c[1], c[2]), ap(c[3], c[4]))
-		cnt := out[k]
-		if cnt == nil {
-			cnt = new([2]dirCount)
-			out[k] = cnt
-		}
-		fn(cnt, dir, n)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// oracleErr returns tshark's complaint about the file, or "".
-func oracleErr(name string) string {
-	b, err := os.ReadFile(filepath.Join(oracleDir, name+".conv.err"))
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
 // decoded is what decoding a whole capture gave.
 type decoded struct {
-	tally       tally // frame bytes as tshark counts them: of the completing fragment only
+	tally       oracle.Counts // frame bytes as tshark counts them: of the completing fragment only
 	frames      int
 	fileBytes   uint64 // all frames' original lengths
 	heldBytes   uint64 // original lengths of the fragments held for reassembly
 	extra       uint64 // frame bytes of the other fragments, added to reassembled packets
-	extraByFlow map[flowKey]uint64
+	extraByFlow map[oracle.Pair]uint64
 	results     [5]int
 	packets     []flows.Packet
 	err         error // the error that ended the read, other than io.EOF
@@ -186,12 +57,12 @@ func decodeFile(t testing.TB, path, filter string) (*decoded, error) {
 	}
 	defer src.Close()
 	d := NewDecoder()
-	out := &decoded{tally: tally{}, extraByFlow: map[flowKey]uint64{}}
+	out := &decoded{tally: oracle.Counts{}, extraByFlow: map[oracle.Pair]uint64{}}
 	var p flows.Packet
 	for {
 		data, ci, link, err := src.Next()
 		if err != nil {
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				out.err = err
 			}
 			break
@@ -206,11 +77,12 @@ func decodeFile(t testing.TB, path, filter string) (*decoded, error) {
 			out.heldBytes += wire
 		case ResultTCP:
 			out.packets = append(out.packets, p)
-			k, dir := canon(p.Tuple.SrcAddrPort(), p.Tuple.DstAddrPort())
+			src, dst := p.Tuple.SrcAddrPort(), p.Tuple.DstAddrPort()
+			k, _ := oracle.PairOf(src, dst)
 			extra := uint64(p.FrameLen) - wire
 			out.extra += extra
 			out.extraByFlow[k] += extra
-			out.tally.add(k, dir, uint64(p.FrameLen)-extra, uint64(p.IPLen), uint64(p.PayloadLen))
+			out.tally.Add(src, dst, uint64(p.FrameLen)-extra, uint64(p.IPLen), uint64(p.PayloadLen))
 		}
 	}
 	return out, nil
@@ -237,7 +109,7 @@ func TestOracle(t *testing.T) {
 	for _, path := range captureFiles(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			complaint := oracleErr(name)
+			complaint := oracle.Complaint(filepath.Join(oracleDir, name+".conv.err"))
 			got, err := decodeFile(t, path, "")
 			rejected := strings.Contains(complaint, "doesn't support") || strings.Contains(complaint, "damaged")
 			switch {
@@ -269,7 +141,13 @@ func TestOracle(t *testing.T) {
 				t.Fatalf("read error after %d frames: %v", got.frames, got.err)
 			}
 
-			want := readOracle(t, name)
+			want, err := oracle.Streams(filepath.Join(oracleDir, name+".streams.tsv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := want.WithIPBytes(filepath.Join(oracleDir, name+".iplen.tsv")); err != nil {
+				t.Fatal(err)
+			}
 			compareTally(t, got.tally, want)
 			if got.extra != got.heldBytes {
 				t.Errorf("reassembled packets carry %d frame bytes of other fragments, but the held fragments had %d", got.extra, got.heldBytes)
@@ -280,7 +158,7 @@ func TestOracle(t *testing.T) {
 				}
 				var total uint64
 				for k, c := range got.tally {
-					total += c[0].frameBytes + c[1].frameBytes + got.extraByFlow[k]
+					total += c[0].FrameBytes + c[1].FrameBytes + got.extraByFlow[k]
 				}
 				if total != got.fileBytes {
 					t.Errorf("the datagram's frame bytes are %d, the file's frames %d", total, got.fileBytes)
@@ -315,9 +193,9 @@ func checkCleanError(t *testing.T, err error, path string) {
 	}
 }
 
-func compareTally(t *testing.T, got, want tally) {
+func compareTally(t *testing.T, got, want oracle.Counts) {
 	t.Helper()
-	var keys []flowKey
+	var keys []oracle.Pair
 	for k := range want {
 		keys = append(keys, k)
 	}
@@ -326,12 +204,7 @@ func compareTally(t *testing.T, got, want tally) {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(x, y flowKey) int {
-		if c := cmpAddrPort(x.a, y.a); c != 0 {
-			return c
-		}
-		return cmpAddrPort(x.b, y.b)
-	})
+	slices.SortFunc(keys, oracle.Pair.Compare)
 	for _, k := range keys {
 		g, w := got[k], want[k]
 		switch {

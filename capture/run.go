@@ -175,7 +175,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 }
 
 // runCounts are the counts run keeps and adds to Counters every few
-// frames: an atomic add per counter per frame was a visible part of a
+// frames: an atomic add per counter per frame would cost every frame of a
 // replay.
 type runCounts struct {
 	frames, bytes, tcp, nonTCP, held, malformed, undecoded uint64

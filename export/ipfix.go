@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // IPFIXConfig configures an IPFIX exporter. Zero fields take the defaults
@@ -42,9 +43,9 @@ type IPFIXConfig struct {
 	ActiveTimeout time.Duration
 	// Queue is how many messages may wait for the network (default 256).
 	Queue int
-	// Annotate, if set, names each connection (Local.ServerName and
+	// Annotate, if set, names each connection (Info.ServerName and
 	// NameSource) in flowtrack's ServerName and NameSource elements.
-	Annotate func(*flows.Record) Local
+	Annotate local.Lookup
 	// Replay says the records come from a capture file, which nothing is
 	// lost by waiting for: the exporter then waits for room in the queue
 	// instead of dropping a message when the network is slower than the
@@ -392,7 +393,7 @@ func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason End
 	if r.Key.V6 {
 		id, fs = templateIPv6, x.v6
 	}
-	var name Local
+	var name local.Info
 	if x.cfg.Annotate != nil {
 		name = x.cfg.Annotate(r)
 	}

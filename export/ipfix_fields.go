@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // This file holds what an IPFIX record says about a connection: the
@@ -130,7 +131,7 @@ func recordLen(fs []field, nameLen int) int {
 	return n
 }
 
-// nameSources number Local.NameSource for ieNameSource.
+// nameSources number Info.NameSource for ieNameSource.
 func nameSource(s string) uint8 {
 	switch s {
 	case "sni":
@@ -316,7 +317,7 @@ type reported struct {
 // appendRecord appends r's data record for the template fields(v6, ...):
 // the traffic since prev (zero for a first report), from start to r's last
 // packet.
-func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason, name *Local) []byte {
+func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason, name *local.Info) []byte {
 	be := binary.BigEndian
 	ca, sa := r.Client.Addr(), r.Server.Addr()
 	if r.Key.V6 {

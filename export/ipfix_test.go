@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // The tests decode what the exporter sends with a decoder of their own,
@@ -142,80 +143,108 @@ func (d *decoder) decode(b []byte) (*message, error) {
 			return nil, fmt.Errorf("set %d at %d: bad length %d", id, off, l)
 		}
 		body := b[off+4 : off+l]
+		var err error
 		switch {
 		case id == 2:
-			for len(body) > 0 {
-				if len(body) < 4 {
-					return nil, errors.New("template record header cut short")
-				}
-				tid, n := be.Uint16(body), int(be.Uint16(body[2:]))
-				body = body[4:]
-				var fs []wireField
-				for range n {
-					if len(body) < 4 {
-						return nil, fmt.Errorf("template %d cut short", tid)
-					}
-					f := wireField{ie: ie{id: be.Uint16(body)}, length: int(be.Uint16(body[2:]))}
-					body = body[4:]
-					if f.id&0x8000 != 0 {
-						if len(body) < 4 {
-							return nil, fmt.Errorf("template %d: enterprise number cut short", tid)
-						}
-						f.id &^= 0x8000
-						f.pen = be.Uint32(body)
-						body = body[4:]
-					}
-					fs = append(fs, f)
-				}
-				d.templates[tid], m.templates[tid] = fs, fs
-			}
+			err = d.templateSet(m, body)
 		case id >= 256:
-			fs, ok := d.templates[id]
-			if !ok {
-				return nil, fmt.Errorf("data set %d before its template", id)
-			}
-			// The smallest record: a variable-length field (length
-			// 65535, RFC 7011 section 7) takes one byte at least.
-			size := 0
-			for _, f := range fs {
-				size += f.length
-				if f.length == 0xffff {
-					size += 1 - 0xffff
-				}
-			}
-			for len(body) >= size {
-				r := wireRecord{template: id, v: make(map[ie][]byte)}
-				for _, f := range fs {
-					n := f.length
-					if n == 0xffff {
-						if len(body) < 1 {
-							return nil, fmt.Errorf("data set %d: variable-length field cut short", id)
-						}
-						n, body = int(body[0]), body[1:]
-						if n == 255 {
-							if len(body) < 2 {
-								return nil, fmt.Errorf("data set %d: variable length cut short", id)
-							}
-							n, body = int(be.Uint16(body)), body[2:]
-						}
-					}
-					if len(body) < n {
-						return nil, fmt.Errorf("data set %d: field %d cut short", id, f.id)
-					}
-					r.v[f.ie] = body[:n]
-					body = body[n:]
-				}
-				m.records = append(m.records, r)
-			}
-			if len(body) >= 4 { // RFC 7011 allows padding shorter than a record only
-				return nil, fmt.Errorf("data set %d: %d bytes left over", id, len(body))
-			}
+			err = d.dataSet(m, id, body)
 		default:
-			return nil, fmt.Errorf("unexpected set ID %d", id)
+			err = fmt.Errorf("unexpected set ID %d", id)
+		}
+		if err != nil {
+			return nil, err
 		}
 		off += l
 	}
 	return m, nil
+}
+
+// templateSet decodes the templates of a template set (ID 2) into m and
+// remembers them for the session.
+func (d *decoder) templateSet(m *message, body []byte) error {
+	be := binary.BigEndian
+	for len(body) > 0 {
+		if len(body) < 4 {
+			return errors.New("template record header cut short")
+		}
+		tid, n := be.Uint16(body), int(be.Uint16(body[2:]))
+		body = body[4:]
+		var fs []wireField
+		for range n {
+			if len(body) < 4 {
+				return fmt.Errorf("template %d cut short", tid)
+			}
+			f := wireField{ie: ie{id: be.Uint16(body)}, length: int(be.Uint16(body[2:]))}
+			body = body[4:]
+			if f.id&0x8000 != 0 {
+				if len(body) < 4 {
+					return fmt.Errorf("template %d: enterprise number cut short", tid)
+				}
+				f.id &^= 0x8000
+				f.pen = be.Uint32(body)
+				body = body[4:]
+			}
+			fs = append(fs, f)
+		}
+		d.templates[tid], m.templates[tid] = fs, fs
+	}
+	return nil
+}
+
+// dataSet decodes the records of data set id, by its template, into m.
+func (d *decoder) dataSet(m *message, id uint16, body []byte) error {
+	fs, ok := d.templates[id]
+	if !ok {
+		return fmt.Errorf("data set %d before its template", id)
+	}
+	// The smallest record: a variable-length field (length 65535, RFC
+	// 7011 section 7) takes one byte at least.
+	size := 0
+	for _, f := range fs {
+		size += f.length
+		if f.length == 0xffff {
+			size += 1 - 0xffff
+		}
+	}
+	for len(body) >= size {
+		r := wireRecord{template: id, v: make(map[ie][]byte)}
+		for _, f := range fs {
+			v, rest, err := fieldValue(f, body)
+			if err != nil {
+				return fmt.Errorf("data set %d: %w", id, err)
+			}
+			r.v[f.ie], body = v, rest
+		}
+		m.records = append(m.records, r)
+	}
+	if len(body) >= 4 { // RFC 7011 allows padding shorter than a record only
+		return fmt.Errorf("data set %d: %d bytes left over", id, len(body))
+	}
+	return nil
+}
+
+// fieldValue takes the value of field f from the start of body: f.length
+// bytes, or for a variable-length field (RFC 7011 section 7) as many as
+// its one- or three-byte length says.
+func fieldValue(f wireField, body []byte) (v, rest []byte, err error) {
+	n := f.length
+	if n == 0xffff {
+		if len(body) < 1 {
+			return nil, nil, errors.New("variable-length field cut short")
+		}
+		n, body = int(body[0]), body[1:]
+		if n == 255 {
+			if len(body) < 2 {
+				return nil, nil, errors.New("variable length cut short")
+			}
+			n, body = int(binary.BigEndian.Uint16(body)), body[2:]
+		}
+	}
+	if len(body) < n {
+		return nil, nil, fmt.Errorf("field %d cut short", f.id)
+	}
+	return body[:n], body[n:], nil
 }
 
 // udpCollector is a UDP socket on loopback that collects messages.
@@ -335,11 +364,11 @@ var epoch = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func TestIPFIXWire(t *testing.T) {
 	col := newUDPCollector(t)
-	name := func(r *flows.Record) Local {
+	name := func(r *flows.Record) local.Info {
 		if r.Key.V6 {
-			return Local{}
+			return local.Info{}
 		}
-		return Local{ServerName: "en.wikipedia.org", NameSource: "sni"}
+		return local.Info{ServerName: "en.wikipedia.org", NameSource: "sni"}
 	}
 	x := col.exporter(IPFIXConfig{ObservationDomain: 7, FlushEvery: time.Hour, Annotate: name})
 	tmpl := col.read(false)
@@ -497,31 +526,7 @@ func testActiveTimeout(t *testing.T, replay bool) {
 	for uint64(len(got)) < x.Stats().Records {
 		got = append(got, col.read(false).records...)
 	}
-	var periodic []wireRecord
-	var sum [4]uint64
-	lastEnd := uint64(0)
-	for _, r := range got {
-		if r.client().Port() == 40001 {
-			if r.uint(ieReason) != 3 {
-				t.Errorf("the short connection was reported with reason %d, want only its end (3)", r.uint(ieReason))
-			}
-			continue
-		}
-		if r.uint(ieStart) < lastEnd || r.uint(ieEnd) < r.uint(ieStart) {
-			t.Errorf("record from %d to %d after one that ended at %d", r.uint(ieStart), r.uint(ieEnd), lastEnd)
-		}
-		lastEnd = r.uint(ieEnd)
-		sum[0] += r.uint(iePackets)
-		sum[1] += r.uint(ieRPacket)
-		sum[2] += r.uint(ieOctets)
-		sum[3] += r.uint(ieROctets)
-		if r.uint(ieReason) == 2 {
-			periodic = append(periodic, r)
-			if r.uint(iePackets)+r.uint(ieRPacket) == 0 {
-				t.Error("a periodic record without traffic")
-			}
-		}
-	}
+	periodic, sum, lastEnd := sumLong(t, got)
 	// Reports at 3 s, 6 s and 9 s (it looks every second, here when the
 	// packet at each second arrives), then the last one at the end, with
 	// the traffic after 9 s.
@@ -544,6 +549,37 @@ func testActiveTimeout(t *testing.T, replay bool) {
 	if lastEnd != uint64(r.LastSeen.UnixMilli()) {
 		t.Errorf("last record ends at %d, want the last packet's %d", lastEnd, r.LastSeen.UnixMilli())
 	}
+}
+
+// sumLong checks the records of testActiveTimeout's connections (the short
+// one's only at its end, the long one's in order) and returns the long
+// one's periodic records, its packets and octets each way, and the end of
+// its last record.
+func sumLong(t *testing.T, got []wireRecord) (periodic []wireRecord, sum [4]uint64, lastEnd uint64) {
+	t.Helper()
+	for _, r := range got {
+		if r.client().Port() == 40001 {
+			if r.uint(ieReason) != 3 {
+				t.Errorf("the short connection was reported with reason %d, want only its end (3)", r.uint(ieReason))
+			}
+			continue
+		}
+		if r.uint(ieStart) < lastEnd || r.uint(ieEnd) < r.uint(ieStart) {
+			t.Errorf("record from %d to %d after one that ended at %d", r.uint(ieStart), r.uint(ieEnd), lastEnd)
+		}
+		lastEnd = r.uint(ieEnd)
+		sum[0] += r.uint(iePackets)
+		sum[1] += r.uint(ieRPacket)
+		sum[2] += r.uint(ieOctets)
+		sum[3] += r.uint(ieROctets)
+		if r.uint(ieReason) == 2 {
+			periodic = append(periodic, r)
+			if r.uint(iePackets)+r.uint(ieRPacket) == 0 {
+				t.Error("a periodic record without traffic")
+			}
+		}
+	}
+	return periodic, sum, lastEnd
 }
 
 func TestIPFIXMessageSize(t *testing.T) {
@@ -609,20 +645,6 @@ func TestIPFIXTCP(t *testing.T) {
 		cv.handshake(0)
 		x.Retire(tab.Flush())
 	}
-	// readMsg reads one message from a stream: its header says its length.
-	readMsg := func(c net.Conn, dec *decoder) (*message, error) {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		hdr := make([]byte, 16)
-		if _, err := io.ReadFull(c, hdr); err != nil {
-			return nil, err
-		}
-		b := make([]byte, binary.BigEndian.Uint16(hdr[2:]))
-		copy(b, hdr)
-		if _, err := io.ReadFull(c, b[16:]); err != nil {
-			return nil, err
-		}
-		return dec.decode(b)
-	}
 	for session := range 2 {
 		c, err := ln.Accept()
 		if err != nil {
@@ -660,6 +682,21 @@ func TestIPFIXTCP(t *testing.T) {
 	}
 }
 
+// readMsg reads one message from a stream: its header says its length.
+func readMsg(c net.Conn, dec *decoder) (*message, error) {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 16)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint16(hdr[2:]))
+	copy(b, hdr)
+	if _, err := io.ReadFull(c, b[16:]); err != nil {
+		return nil, err
+	}
+	return dec.decode(b)
+}
+
 func TestParseIPFIXAddr(t *testing.T) {
 	for _, c := range []struct{ in, network, hostport, err string }{
 		{"127.0.0.1:4739", "udp", "127.0.0.1:4739", ""},
@@ -682,7 +719,7 @@ func TestParseIPFIXAddr(t *testing.T) {
 	}
 }
 
-func TestTCPFlagsAndReasons(t *testing.T) {
+func TestTCPFlagsAndReason(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("192.0.2.1:40000"), netip.MustParseAddrPort("198.51.100.7:443")
 	one := func(build func(cv *conversation)) flows.Record {
 		tab := flows.NewTable(flows.Config{})
@@ -723,9 +760,13 @@ func TestTCPFlagsAndReasons(t *testing.T) {
 			t.Errorf("%s: stopped with %v, want %v", c.name, got, c.stop)
 		}
 	}
+}
 
-	// Why the table retired a record. A table of one shard holding three
-	// connections at most evicts one when a fourth comes.
+// TestRetireReasons: why the table retired a record. A table of one shard
+// holding three connections at most evicts one when a fourth comes.
+func TestRetireReasons(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("192.0.2.1:40000"), netip.MustParseAddrPort("198.51.100.7:443")
+	A := flows.ACK
 	type retirement struct {
 		r      flows.Record
 		reason EndReason

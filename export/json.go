@@ -9,38 +9,8 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
-
-// Local is what flowtrack knows of a connection beyond its packets' TCP
-// headers: the name its application asked for, and, for a connection
-// whose endpoint is on this host, the process that owns the socket and
-// the kernel's own state for each local endpoint ("" when not local or
-// not known).
-type Local struct {
-	// Sockets says that the local sockets were looked up (a live
-	// capture): PID, Process and the kernel states are written, as
-	// unknown if they are.
-	Sockets                    bool
-	PID                        int
-	Process                    string
-	KernelClient, KernelServer string
-
-	// With PID: the process's user (uid, and its name if it has one), and
-	// its container ("docker:0123456789ab") or else its cgroup v2 path, ""
-	// where unknown.
-	UID               uint32
-	User              string
-	Container, Cgroup string
-
-	// ServerName is the name the client asked for ("" if none is
-	// known), and NameSource where it was read: "sni" (the TLS
-	// ClientHello), "host" (the HTTP/1 Host header), "dns" (a DNS answer
-	// for the server's address seen before the connection) or "rdns".
-	ServerName, NameSource string
-	ALPN                   string   // protocols the ClientHello offered, comma-separated
-	ECH                    bool     // the ClientHello offered Encrypted Client Hello
-	DNSChain               []string // the DNS answer's names, asked-for name first, when known
-}
 
 // JSON writes records as NDJSON, one object per connection, with the
 // fields in the order docs/json.md lists them. It is safe for concurrent
@@ -48,10 +18,10 @@ type Local struct {
 type JSON struct {
 	// Annotate, if set, adds the name fields ("server_name",
 	// "name_source", "alpn", "ech", "dns_chain") when there is a name,
-	// and with Local.Sockets "pid", "process", "kernel_client_state" and
-	// "kernel_server_state" (live captures). An async writer calls it
-	// from its encoders' goroutines, at once.
-	Annotate func(*flows.Record) Local
+	// and with Info.Sockets "pid", "process", the owner's fields,
+	// "kernel_client_state" and "kernel_server_state" (live captures). An
+	// async writer calls it from its encoders' goroutines, at once.
+	Annotate local.Lookup
 
 	mu       sync.Mutex // guards the following
 	w        io.Writer
@@ -94,16 +64,16 @@ const asyncBatchLen = 512
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 
 // NewBufferedJSON returns a writer to w that gathers records and writes
-// them in pieces of about 256 KiB, and when Flush is called: one write per
-// record was a large cost when records leave one at a time (evictions
-// under a SYN flood).
+// them in pieces of about 256 KiB, and when Flush is called: records that
+// leave one at a time (evictions under a SYN flood) would otherwise cost a
+// write each.
 func NewBufferedJSON(w io.Writer) *JSON { return &JSON{w: w, buffered: true} }
 
 // NewAsyncJSON is NewBufferedJSON encoding and writing on goroutines of
 // its own, so that a replay's table updates and its output use every
-// core: under a SYN flood, where every eviction writes a record, encoding
-// was a sixth of the updating goroutine's time, and a replay's flush of a
-// million connections waited on a single encoder. Batches of records are
+// core: under a SYN flood every eviction writes a record, which then is
+// not encoded on the updating goroutine, and a replay's final flush is
+// encoded on several cores rather than one. Batches of records are
 // encoded on up to encoders goroutines (at least 1) and written in order.
 // Write copies the records and returns; Flush waits until everything
 // before it is written; Close flushes and stops the goroutines. Records
@@ -335,36 +305,41 @@ func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	}
 	l := j.Annotate(r)
 	if l.Sockets {
-		b = append(b, `"pid":`...)
-		if l.PID > 0 {
-			b = strconv.AppendInt(b, int64(l.PID), 10)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `,"process":`...)
-		b = strconv.AppendQuote(b, l.Process)
-		b = append(b, ',')
-		if l.PID > 0 {
-			b = appendOwner(b, &l)
-		}
-		for _, f := range []struct{ name, v string }{{"kernel_client_state", l.KernelClient}, {"kernel_server_state", l.KernelServer}} {
-			if f.v != "" {
-				b = append(b, '"')
-				b = append(b, f.name...)
-				b = append(b, `":`...)
-				b = strconv.AppendQuote(b, f.v)
-				b = append(b, ',')
-			}
-		}
+		b = appendLocal(b, &l)
 	}
 	return appendFields(b, r, tt, &l)
+}
+
+// appendLocal appends what this host knows of the connection's endpoints:
+// "pid" and "process" (null and "" when unknown), the owner's fields, and
+// the kernel's state of each endpoint it lists.
+func appendLocal(b []byte, l *local.Info) []byte {
+	b = append(b, `"pid":`...)
+	if l.PID > 0 {
+		b = strconv.AppendInt(b, int64(l.PID), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"process":`...)
+	b = strconv.AppendQuote(b, l.Process) // a command name may hold anything
+	b = append(b, ',')
+	if l.PID > 0 {
+		b = appendOwner(b, l)
+	}
+	if l.KernelClient.Known {
+		b = appendString(b, "kernel_client_state", l.KernelClient.State.String())
+	}
+	if l.KernelServer.Known {
+		b = appendString(b, "kernel_server_state", l.KernelServer.State.String())
+	}
+	return b
 }
 
 // appendName appends the name fields of l, if it has a name. Names are
 // host names (letters, digits, '-', '_', '.') and ALPN protocols
 // printable ASCII without quotes or backslashes (package peek checks), but
 // they came from the wire: they are quoted all the same.
-func appendName(b []byte, l *Local) []byte {
+func appendName(b []byte, l *local.Info) []byte {
 	if l == nil || l.ServerName == "" && l.ALPN == "" && !l.ECH {
 		return b
 	}
@@ -376,34 +351,34 @@ func appendName(b []byte, l *Local) []byte {
 		b = append(b, ',')
 	}
 	if l.ALPN != "" {
-		b = append(b, `"alpn":[`...)
-		for i, p := range strings.Split(l.ALPN, ",") {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendQuote(b, p)
-		}
-		b = append(b, "],"...)
+		b = appendQuotedList(b, "alpn", strings.Split(l.ALPN, ","))
 	}
 	if l.ECH {
 		b = append(b, `"ech":true,`...)
 	}
 	if len(l.DNSChain) > 1 {
-		b = append(b, `"dns_chain":[`...)
-		for i, n := range l.DNSChain {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendQuote(b, n)
-		}
-		b = append(b, "],"...)
+		b = appendQuotedList(b, "dns_chain", l.DNSChain)
 	}
 	return b
 }
 
+// appendQuotedList appends the field name, a list of quoted strings.
+func appendQuotedList(b []byte, name string, list []string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, v)
+	}
+	return append(b, "],"...)
+}
+
 // appendOwner appends "uid", and "user", "container" or "cgroup" where
 // known, each followed by a comma.
-func appendOwner(b []byte, l *Local) []byte {
+func appendOwner(b []byte, l *local.Info) []byte {
 	b = append(b, `"uid":`...)
 	b = strconv.AppendUint(b, uint64(l.UID), 10)
 	b = append(b, ',')
@@ -424,36 +399,13 @@ func appendOwner(b []byte, l *Local) []byte {
 
 // appendFields appends r's fields, l's name fields after the server's
 // address (if l is not nil), and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *Local) []byte {
-	// Every string here is plain ASCII without quotes or backslashes
-	// (addresses, state names, Zeek's codes and history letters): they are
-	// written between quotes as they are, which strconv.AppendQuote made a
-	// measurable part of writing a million records.
-	key := func(name string) {
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":"`...)
-	}
-	str := func(name, v string) {
-		key(name)
-		b = append(b, v...)
-		b = append(b, `",`...)
-	}
-	num := func(name string, v uint64) {
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, v, 10)
-		b = append(b, ',')
-	}
-	str("proto", "tcp")
-	key("client")
-	b = append(r.Client.AppendTo(b), `",`...)
-	key("server")
-	b = append(r.Server.AppendTo(b), `",`...)
+func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info) []byte {
+	b = appendString(b, "proto", "tcp")
+	b = append(r.Client.AppendTo(appendKey(b, "client")), `",`...)
+	b = append(r.Server.AppendTo(appendKey(b, "server")), `",`...)
 	b = appendName(b, l)
-	str("client_state", r.ClientState.String())
-	str("server_state", r.ServerState.String())
+	b = appendString(b, "client_state", r.ClientState.String())
+	b = appendString(b, "server_state", r.ServerState.String())
 	// Present only when false: a state the packets cannot tell for sure.
 	if r.ClientDoubt != flows.DoubtNone {
 		b = append(b, `"client_state_certain":false,`...)
@@ -464,34 +416,11 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *Local) []byte {
 	b = append(b, `"midstream":`...)
 	b = strconv.AppendBool(b, r.Midstream)
 	b = append(b, ',')
-	str("role", r.Role.String())
-	num("packets_c2s", r.C2S.Packets)
-	num("packets_s2c", r.S2C.Packets)
-	num("bytes_c2s", r.C2S.Bytes)
-	num("bytes_s2c", r.S2C.Bytes)
-	num("payload_c2s", r.C2S.Payload)
-	num("payload_s2c", r.S2C.Payload)
-	num("retransmits_c2s", r.C2S.Retransmits)
-	num("retransmits_s2c", r.S2C.Retransmits)
-	num("gaps_c2s", r.C2S.Gaps)
-	num("gaps_s2c", r.S2C.Gaps)
-	b = append(b, `"rtt_ms":`...)
-	if r.RTT >= 0 {
-		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, ',')
-	key("first_seen")
-	var first, last *timeText // nil: formatted without remembering
-	if tt != nil {
-		first, last = &tt[0], &tt[1]
-	}
-	b = append(first.append(b, r.FirstSeen), `",`...)
-	key("last_seen")
-	b = append(last.append(b, r.LastSeen), `",`...)
-	str("conn_state", r.ConnState())
-	str("history", r.History())
+	b = appendString(b, "role", r.Role.String())
+	b = appendCounters(b, r)
+	b = appendTimes(b, r, tt)
+	b = appendString(b, "conn_state", r.ConnState())
+	b = appendString(b, "history", r.History())
 	if r.End == flows.EndEvicted {
 		b = append(b, `"evicted":true,`...)
 	}
@@ -507,4 +436,71 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *Local) []byte {
 	}
 	b[len(b)-1] = '}'
 	return b
+}
+
+// appendCounters appends the packets, bytes, payload bytes, retransmitted
+// segments and gaps of each direction.
+func appendCounters(b []byte, r *flows.Record) []byte {
+	for _, f := range [...]struct {
+		name string
+		c2s  uint64
+		s2c  uint64
+	}{
+		{"packets", r.C2S.Packets, r.S2C.Packets},
+		{"bytes", r.C2S.Bytes, r.S2C.Bytes},
+		{"payload", r.C2S.Payload, r.S2C.Payload},
+		{"retransmits", r.C2S.Retransmits, r.S2C.Retransmits},
+		{"gaps", r.C2S.Gaps, r.S2C.Gaps},
+	} {
+		b = appendNumber(b, f.name, "_c2s", f.c2s)
+		b = appendNumber(b, f.name, "_s2c", f.s2c)
+	}
+	return b
+}
+
+// appendTimes appends the handshake RTT and the first and last times the
+// connection was seen; tt, if not nil, remembers the last times formatted.
+func appendTimes(b []byte, r *flows.Record, tt *recordTimes) []byte {
+	b = append(b, `"rtt_ms":`...)
+	if r.RTT >= 0 {
+		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	var first, last *timeText // nil: formatted without remembering
+	if tt != nil {
+		first, last = &tt[0], &tt[1]
+	}
+	b = append(first.append(appendKey(b, "first_seen"), r.FirstSeen), `",`...)
+	b = append(last.append(appendKey(b, "last_seen"), r.LastSeen), `",`...)
+	return b
+}
+
+// Every string value of a record is plain ASCII without quotes or
+// backslashes (addresses, state names, Zeek's codes and history letters),
+// so appendKey and appendString write it between quotes as it is, without
+// the cost of strconv.AppendQuote's escaping on the hot path.
+
+// appendKey appends `"name":"`, the start of a string field.
+func appendKey(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, `":"`...)
+}
+
+// appendString appends a string field and a comma.
+func appendString(b []byte, name, v string) []byte {
+	b = append(appendKey(b, name), v...)
+	return append(b, `",`...)
+}
+
+// appendNumber appends the number field name+suffix and a comma.
+func appendNumber(b []byte, name, suffix string, v uint64) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, suffix...)
+	b = append(b, `":`...)
+	b = strconv.AppendUint(b, v, 10)
+	return append(b, ',')
 }

@@ -3,10 +3,12 @@ package export
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // synRecords returns n records: n connections that each sent one SYN.
@@ -105,5 +107,53 @@ func TestAsyncJSONReportsWriteError(t *testing.T) {
 	}
 	if first != nil && !errors.Is(first, broken) {
 		t.Fatalf("Write: %v, want %v", first, broken)
+	}
+}
+
+// TestAnnotate: a live capture's records carry the local process, its
+// owner, and the kernel's states of the endpoints that are this host's
+// sockets (docs/json.md: "pid" null when unknown, a kernel state only where
+// the kernel lists the socket), and the table gets a Process column.
+func TestAnnotate(t *testing.T) {
+	recs := synRecords(2)
+	lookup := func(r *flows.Record) local.Info {
+		if r.Client.Addr().As4()[3] == 0 {
+			return local.Info{Sockets: true, PID: 42, Process: "curl", UID: 1000, User: "alice",
+				KernelClient: local.Kernel{State: flows.StateSynSent, Known: true}}
+		}
+		return local.Info{Sockets: true}
+	}
+	var out bytes.Buffer
+	j := NewBufferedJSON(&out)
+	j.Annotate = lookup
+	if err := j.Write(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), out.String())
+	}
+	want := []string{
+		`{"pid":42,"process":"curl","uid":1000,"user":"alice","kernel_client_state":"SYN_SENT","proto":"tcp","client":"10.0.0.0:40000"`,
+		`{"pid":null,"process":"","proto":"tcp","client":"10.0.0.1:40000"`,
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %s\nwant it to start with %s", i+1, lines[i], w)
+		}
+		if strings.Contains(lines[i], "kernel_server_state") {
+			t.Errorf("line %d has the state of a socket the kernel does not list: %s", i+1, lines[i])
+		}
+	}
+	out.Reset()
+	if err := WriteTable(&out, recs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(rows) != 3 || !strings.HasSuffix(rows[0], "Process") || !strings.HasSuffix(rows[1], " curl[42]") || !strings.HasSuffix(rows[2], " -") {
+		t.Errorf("table:\n%s", out.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // CaptureStats are a capture's running totals, as Metrics reads them at
@@ -34,7 +35,7 @@ type MetricsConfig struct {
 	// Annotate, if set, names the connections that end: they are counted
 	// by where their name came from (flowtrack_connections_named_total,
 	// one series per source), and with TopNames > 0 by the name itself.
-	Annotate func(*flows.Record) Local
+	Annotate local.Lookup
 	// TopNames is how many server names get a series of their own in
 	// flowtrack_connections_by_name_total; the first TopNames names seen
 	// do, the others are counted as "(other)". 0: no such metric, so that
@@ -70,7 +71,7 @@ type Metrics struct {
 	closed   *prometheus.CounterVec
 	named    *prometheus.CounterVec // by name source: bounded by the sources
 	byName   *prometheus.CounterVec // by name: bounded by TopNames + 1
-	annotate func(*flows.Record) Local
+	annotate local.Lookup
 	topNames int
 	namesMu  sync.Mutex // guards nameSeen
 	nameSeen map[string]struct{}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // scrape fetches url and returns its samples, keyed by name and labels as
@@ -75,128 +76,30 @@ func testMetricsReplay(t *testing.T, pcap string, every int) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var (
-		counters capture.Counters
-		table    *flows.Table
-		retired  []flows.Record
-		m        *Metrics
-	)
-	cfg := flows.Config{}
-	cfg.OnRetire = func(recs []flows.Record) {
-		retired = append(retired, recs...)
-		m.Retire(recs)
-	}
-	cfg.OnChange = func(ev flows.Event) { m.Change(ev) }
-	m = NewMetrics(MetricsConfig{Capture: func() CaptureStats {
-		return CaptureStats{Frames: counters.Frames.Load(), Bytes: counters.Bytes.Load(), TCP: counters.TCP.Load(),
-			NonTCP: counters.NonTCP.Load(), Malformed: counters.Malformed.Load()}
-	}})
-	table = flows.NewTable(cfg)
-	m.SetTable(table)
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	url := srv.URL + "/metrics"
-
-	seenPairs := make(map[string]bool) // state pairs scraped so far
-
-	// The capture's counters run ahead of the table (a file is decoded on
-	// a goroutine of its own): they are checked between their values
-	// before and after the scrape.
-	captured := func() map[string]float64 {
-		return map[string]float64{
-			"flowtrack_capture_frames_total":           float64(counters.Frames.Load()),
-			"flowtrack_capture_bytes_total":            float64(counters.Bytes.Load()),
-			"flowtrack_capture_tcp_packets_total":      float64(counters.TCP.Load()),
-			"flowtrack_capture_other_frames_total":     float64(counters.NonTCP.Load()),
-			"flowtrack_capture_malformed_frames_total": float64(counters.Malformed.Load()),
-		}
-	}
-	// check scrapes the metrics and compares them with the table and what
-	// it retired, and returns them.
-	check := func(when string) map[string]float64 {
-		t.Helper()
-		lo := captured()
-		s := scrape(t, url)
-		hi := captured()
-		for k := range lo {
-			if got := s[k]; got < lo[k] || got > hi[k] {
-				t.Errorf("%s: %s is %v, want between %v and %v", when, k, got, lo[k], hi[k])
-			}
-		}
-		live := table.Snapshot()
-		want := map[string]float64{
-			"flowtrack_connections_opened_total":                      float64(table.Opened()),
-			"flowtrack_connections":                                   float64(len(live)),
-			"flowtrack_connections_closed_total":                      float64(len(retired)),
-			"flowtrack_handshake_rtt_seconds_count":                   0,
-			`flowtrack_retransmitted_segments_total{direction="c2s"}`: 0,
-			`flowtrack_retransmitted_segments_total{direction="s2c"}`: 0,
-		}
-		pairs := make(map[string]float64)
-		rtts := make(map[uint64]bool)
-		for _, recs := range [][]flows.Record{live, retired} {
-			for _, r := range recs {
-				want[`flowtrack_retransmitted_segments_total{direction="c2s"}`] += float64(r.C2S.Retransmits)
-				want[`flowtrack_retransmitted_segments_total{direction="s2c"}`] += float64(r.S2C.Retransmits)
-				if r.RTT >= 0 && !rtts[r.ID] {
-					rtts[r.ID] = true
-					want["flowtrack_handshake_rtt_seconds_count"]++
-				}
-			}
-		}
-		for _, r := range live {
-			pairs[fmt.Sprintf(`flowtrack_connections{client_state="%v",server_state="%v"}`, r.ClientState, r.ServerState)]++
-		}
-		for k, v := range want {
-			if got := sum(s, k); got != v {
-				t.Errorf("%s: %s is %v, want %v", when, k, got, v)
-			}
-		}
-		for k, v := range pairs {
-			if s[k] != v {
-				t.Errorf("%s: %s is %v, want %v", when, k, s[k], v)
-			}
-			seenPairs[k] = true
-		}
-		for k := range seenPairs {
-			if _, ok := s[k]; !ok {
-				t.Errorf("%s: the series %s, seen before, vanished", when, k)
-			}
-		}
-		n := 0
-		for k := range s {
-			if strings.HasPrefix(k, "flowtrack_connections{") {
-				n++
-			}
-		}
-		if n > nStates*nStates {
-			t.Errorf("%s: %d series of flowtrack_connections", when, n)
-		}
-		return s
-	}
-
+	mr := newMetricsReplay(t)
+	defer mr.srv.Close()
 	scrapes, applied := 0, 0
 	apply := func(p *flows.Packet) {
-		table.Apply(p)
+		mr.table.Apply(p)
 		if applied++; applied%every == 0 { // a few times during the replay
-			check(fmt.Sprintf("after %d packets", applied))
+			mr.check(fmt.Sprintf("after %d packets", applied))
 			scrapes++
 		}
 	}
-	if err := capture.Run(context.Background(), src, capture.NewDecoder(), &counters, 0, apply); err != nil {
+	if err := capture.Run(context.Background(), src, capture.NewDecoder(), &mr.counters, 0, apply); err != nil {
 		t.Fatal(err)
 	}
 	if scrapes < 3 {
 		t.Fatalf("%d scrapes during the replay, want at least 3", scrapes)
 	}
-	check("at the end of the replay")
+	mr.check("at the end of the replay")
 
-	rest := table.Flush()
-	m.Stop(rest)
-	retired = append(retired, rest...)
-	s := check("after the last records")
-	if got := sum(s, "flowtrack_connections_closed_total"); got != float64(table.Opened()) {
-		t.Errorf("%v connections closed, want all %d", got, table.Opened())
+	rest := mr.table.Flush()
+	mr.m.Stop(rest)
+	mr.retired = append(mr.retired, rest...)
+	s := mr.check("after the last records")
+	if got := sum(s, "flowtrack_connections_closed_total"); got != float64(mr.table.Opened()) {
+		t.Errorf("%v connections closed, want all %d", got, mr.table.Opened())
 	}
 	forced := 0
 	for _, r := range rest {
@@ -213,6 +116,130 @@ func testMetricsReplay(t *testing.T, pcap string, every int) {
 	}
 }
 
+// metricsReplay is a table fed by a replay, with its metrics served, and
+// what it retired: the truth the metrics are checked against.
+type metricsReplay struct {
+	t         *testing.T
+	counters  capture.Counters
+	table     *flows.Table
+	retired   []flows.Record
+	m         *Metrics
+	srv       *httptest.Server
+	seenPairs map[string]bool // state pairs scraped so far
+}
+
+func newMetricsReplay(t *testing.T) *metricsReplay {
+	mr := &metricsReplay{t: t, seenPairs: make(map[string]bool)}
+	cfg := flows.Config{}
+	cfg.OnRetire = func(recs []flows.Record) {
+		mr.retired = append(mr.retired, recs...)
+		mr.m.Retire(recs)
+	}
+	cfg.OnChange = func(ev flows.Event) { mr.m.Change(ev) }
+	mr.m = NewMetrics(MetricsConfig{Capture: func() CaptureStats {
+		c := &mr.counters
+		return CaptureStats{Frames: c.Frames.Load(), Bytes: c.Bytes.Load(), TCP: c.TCP.Load(),
+			NonTCP: c.NonTCP.Load(), Malformed: c.Malformed.Load()}
+	}})
+	mr.table = flows.NewTable(cfg)
+	mr.m.SetTable(mr.table)
+	mr.srv = httptest.NewServer(mr.m.Handler())
+	return mr
+}
+
+// captured returns the capture's counters as their metrics.
+func (mr *metricsReplay) captured() map[string]float64 {
+	c := &mr.counters
+	return map[string]float64{
+		"flowtrack_capture_frames_total":           float64(c.Frames.Load()),
+		"flowtrack_capture_bytes_total":            float64(c.Bytes.Load()),
+		"flowtrack_capture_tcp_packets_total":      float64(c.TCP.Load()),
+		"flowtrack_capture_other_frames_total":     float64(c.NonTCP.Load()),
+		"flowtrack_capture_malformed_frames_total": float64(c.Malformed.Load()),
+	}
+}
+
+// check scrapes the metrics and compares them with the table and what it
+// retired, and returns them. The capture's counters run ahead of the
+// table (a file is decoded on a goroutine of its own): they are checked
+// between their values before and after the scrape.
+func (mr *metricsReplay) check(when string) map[string]float64 {
+	t := mr.t
+	t.Helper()
+	lo := mr.captured()
+	s := scrape(t, mr.srv.URL+"/metrics")
+	hi := mr.captured()
+	for k := range lo {
+		if got := s[k]; got < lo[k] || got > hi[k] {
+			t.Errorf("%s: %s is %v, want between %v and %v", when, k, got, lo[k], hi[k])
+		}
+	}
+	live := mr.table.Snapshot()
+	for k, v := range mr.want(live) {
+		if got := sum(s, k); got != v {
+			t.Errorf("%s: %s is %v, want %v", when, k, got, v)
+		}
+	}
+	mr.checkPairs(when, s, live)
+	return s
+}
+
+// want returns the totals the metrics must show, counted from the live
+// and retired records.
+func (mr *metricsReplay) want(live []flows.Record) map[string]float64 {
+	want := map[string]float64{
+		"flowtrack_connections_opened_total":                      float64(mr.table.Opened()),
+		"flowtrack_connections":                                   float64(len(live)),
+		"flowtrack_connections_closed_total":                      float64(len(mr.retired)),
+		"flowtrack_handshake_rtt_seconds_count":                   0,
+		`flowtrack_retransmitted_segments_total{direction="c2s"}`: 0,
+		`flowtrack_retransmitted_segments_total{direction="s2c"}`: 0,
+	}
+	rtts := make(map[uint64]bool)
+	for _, recs := range [][]flows.Record{live, mr.retired} {
+		for _, r := range recs {
+			want[`flowtrack_retransmitted_segments_total{direction="c2s"}`] += float64(r.C2S.Retransmits)
+			want[`flowtrack_retransmitted_segments_total{direction="s2c"}`] += float64(r.S2C.Retransmits)
+			if r.RTT >= 0 && !rtts[r.ID] {
+				rtts[r.ID] = true
+				want["flowtrack_handshake_rtt_seconds_count"]++
+			}
+		}
+	}
+	return want
+}
+
+// checkPairs checks the connections by pair of states: one series each,
+// none that vanishes once seen, at most one per pair of states.
+func (mr *metricsReplay) checkPairs(when string, s map[string]float64, live []flows.Record) {
+	t := mr.t
+	t.Helper()
+	pairs := make(map[string]float64)
+	for _, r := range live {
+		pairs[fmt.Sprintf(`flowtrack_connections{client_state="%v",server_state="%v"}`, r.ClientState, r.ServerState)]++
+	}
+	for k, v := range pairs {
+		if s[k] != v {
+			t.Errorf("%s: %s is %v, want %v", when, k, s[k], v)
+		}
+		mr.seenPairs[k] = true
+	}
+	for k := range mr.seenPairs {
+		if _, ok := s[k]; !ok {
+			t.Errorf("%s: the series %s, seen before, vanished", when, k)
+		}
+	}
+	n := 0
+	for k := range s {
+		if strings.HasPrefix(k, "flowtrack_connections{") {
+			n++
+		}
+	}
+	if n > nStates*nStates {
+		t.Errorf("%s: %d series of flowtrack_connections", when, n)
+	}
+}
+
 // TestMetricsNames: connections are counted by name source always, and by
 // name only with TopNames, in at most TopNames+1 series.
 func TestMetricsNames(t *testing.T) {
@@ -222,12 +249,12 @@ func TestMetricsNames(t *testing.T) {
 		recs[i].ID = uint64(i + 1)
 		recs[i].RTT = -1
 	}
-	annotate := func(r *flows.Record) Local {
+	annotate := func(r *flows.Record) local.Info {
 		n := names[r.ID-1]
 		if n == "" {
-			return Local{}
+			return local.Info{}
 		}
-		return Local{ServerName: n, NameSource: "sni"}
+		return local.Info{ServerName: n, NameSource: "sni"}
 	}
 	for _, top := range []int{0, 2} {
 		m := NewMetrics(MetricsConfig{Annotate: annotate, TopNames: top})

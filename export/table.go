@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // WriteTable writes records as a netstat-like table with a header line.
@@ -21,14 +22,14 @@ import (
 //
 // With annotate, a Name column after the server gives the name the client
 // asked for and, in parentheses, where it was read (sni, host, dns), when
-// any connection has one; and for a live capture (Local.Sockets), a
+// any connection has one; and for a live capture (Info.Sockets), a
 // Process column names the local process that owns the connection ("-"
 // when unknown).
-func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) Local) error {
-	var locals []Local
+func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
+	var locals []local.Info
 	names, sockets := false, false
 	if annotate != nil {
-		locals = make([]Local, len(recs))
+		locals = make([]local.Info, len(recs))
 		for i := range recs {
 			locals[i] = annotate(&recs[i])
 			names = names || locals[i].ServerName != ""
@@ -47,27 +48,13 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) L
 	fmt.Fprintln(tw, head)
 	for i := range recs {
 		r := &recs[i]
-		var l Local
+		var l local.Info
 		if locals != nil {
 			l = locals[i]
 		}
 		rtt := "-"
 		if r.RTT >= 0 {
 			rtt = fmtRTT(r.RTT)
-		}
-		var flags []string
-		if r.Midstream {
-			flags = append(flags, "M")
-		}
-		if r.C2S.Gaps+r.S2C.Gaps > 0 {
-			flags = append(flags, "G")
-		}
-		if v := r.Key.VLAN.String(); v != "" {
-			flags = append(flags, "vlan="+v)
-		}
-		fl := strings.Join(flags, ",")
-		if fl == "" {
-			fl = "-"
 		}
 		fmt.Fprintf(tw, "tcp\t%s\t%s", r.Client, r.Server)
 		if names {
@@ -81,16 +68,9 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate func(*flows.Record) L
 			StateText(r.ClientState, r.ClientDoubt), StateText(r.ServerState, r.ServerDoubt),
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
-			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), fl)
+			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), flagsText(r))
 		if sockets {
-			proc := "-"
-			if l.PID > 0 {
-				proc = fmt.Sprintf("%s[%d]", l.Process, l.PID)
-				if l.Container != "" {
-					proc += " " + l.Container
-				}
-			}
-			fmt.Fprintf(tw, "\t%s", proc)
+			fmt.Fprintf(tw, "\t%s", processText(&l))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -104,6 +84,38 @@ func StateText(s flows.State, d flows.Doubt) string {
 		return s.String() + "?"
 	}
 	return s.String()
+}
+
+// flagsText is the Flags column: M for a connection picked up mid-stream,
+// G for one with gaps, the VLAN tags; "-" for none.
+func flagsText(r *flows.Record) string {
+	var flags []string
+	if r.Midstream {
+		flags = append(flags, "M")
+	}
+	if r.C2S.Gaps+r.S2C.Gaps > 0 {
+		flags = append(flags, "G")
+	}
+	if v := r.Key.VLAN.String(); v != "" {
+		flags = append(flags, "vlan="+v)
+	}
+	if len(flags) == 0 {
+		return "-"
+	}
+	return strings.Join(flags, ",")
+}
+
+// processText is the Process column: "comm[pid]" and the container, or
+// "-" when no local process is known.
+func processText(l *local.Info) string {
+	if l.PID <= 0 {
+		return "-"
+	}
+	proc := fmt.Sprintf("%s[%d]", l.Process, l.PID)
+	if l.Container != "" {
+		proc += " " + l.Container
+	}
+	return proc
 }
 
 func fmtRTT(d time.Duration) string {

@@ -4,9 +4,9 @@ import "time"
 
 // timeText formats times as time.RFC3339Nano does, remembering the text of
 // the last second it formatted: one field of consecutive records mostly
-// falls in one second, and formatting the date and time of day was two
-// fifths of encoding a record. The zero value is ready; a nil one formats
-// without remembering; a timeText is for one goroutine.
+// falls in one second, and formatting the date and time of day is the
+// costliest part of encoding a record. The zero value is ready; a nil one
+// formats without remembering; a timeText is for one goroutine.
 type timeText struct {
 	sec  int64
 	ok   bool

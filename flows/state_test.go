@@ -100,7 +100,7 @@ func seq(parts ...[]step) []step {
 	return out
 }
 
-func TestStateTransitions(t *testing.T) {
+func TestStateTransitions(t *testing.T) { //nolint:funlen // a table of cases: data, not steps
 	tests := []struct {
 		name  string
 		steps []step

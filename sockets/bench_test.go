@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // manyConns opens n loopback connections (2n sockets) to one listener in
@@ -96,4 +101,75 @@ func BenchmarkLookup(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSyscall measures what the eBPF programs cost a system call of
+// any process (getppid here), in the calling thread's CPU time (cpu-ns/op:
+// less noisy than the wall clock on a busy machine): nothing without
+// them; on the tracepoint path, the trace events of accept(2) and
+// accept4(2) make every system call of the host take the kernel's slow
+// path to its trace points, and sys_exit (where the events cannot be
+// attached) also runs a program at the end of each, which returns at once
+// unless the call is an accept.
+func BenchmarkSyscall(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  *Config
+	}{
+		{"no-ebpf", nil},
+		{"tracepoint", &Config{tracepoint: true, noAccept: true}},
+		{"tracepoint+trace-events", &Config{tracepoint: true}},
+		{"tracepoint+sys_exit", &Config{tracepoint: true, acceptBTF: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var tr *Tracker
+			if bc.cfg != nil {
+				tr = mustEBPF(b, *bc.cfg)
+				b.Cleanup(tr.Close)
+			}
+			// The kernel times the programs while this is open.
+			stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stats.Close()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			start, cpu := time.Now(), threadCPU()
+			for b.Loop() {
+				unix.Getppid()
+			}
+			b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			if tr != nil {
+				reportProgram(b, tr, tracerProgSysExitAccept, time.Since(start))
+			}
+		})
+	}
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportProgram reports how long a run of the program took on average, and
+// how often it ran a second over the whole host, if it is loaded.
+func reportProgram(b *testing.B, tr *Tracker, name string, d time.Duration) {
+	p := tr.bpf.coll.Programs[name]
+	if p == nil {
+		return
+	}
+	st, err := p.Stats()
+	if err != nil {
+		b.Fatalf("%s: no statistics: %v", name, err)
+	}
+	if st.RunCount == 0 {
+		return
+	}
+	b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), name+"-ns/run")
+	b.ReportMetric(float64(st.RunCount)/d.Seconds(), name+"-runs/s")
 }

@@ -132,6 +132,31 @@ func (d *diagReader) dump(fd int, family uint8, netns uint64, rows []row, max in
 	if d.buf == nil {
 		d.buf = make([]byte, diagBufLen)
 	}
+	if err := d.request(fd, family); err != nil {
+		return rows, err
+	}
+	dd := dumpState{netns: netns, rows: rows, max: max}
+	for !dd.done {
+		n, err := unix.Read(fd, d.buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return dd.rows, fmt.Errorf("netlink receive: %w", err)
+		}
+		if err := d.receive(&dd, d.buf[:n]); err != nil {
+			return dd.rows, err
+		}
+	}
+	if dd.full {
+		return dd.rows, errFull
+	}
+	return dd.rows, nil
+}
+
+// request sends a new dump request, numbered, for the TCP sockets of
+// family in every state.
+func (d *diagReader) request(fd int, family uint8) error {
 	d.seq++
 	ne := binary.NativeEndian
 	req := d.req[:]
@@ -145,60 +170,58 @@ func (d *diagReader) dump(fd int, family uint8, netns uint64, rows []row, max in
 	b[1] = unix.IPPROTO_TCP
 	ne.PutUint32(b[4:], allStates)
 	if _, err := unix.Write(fd, req); err != nil {
-		return rows, fmt.Errorf("netlink send: %w", err)
+		return fmt.Errorf("netlink send: %w", err)
 	}
-	full := false
-	for {
-		n, err := unix.Read(fd, d.buf)
-		if err == unix.EINTR {
-			continue
+	return nil
+}
+
+// dumpState is where a dump is: the rows read so far, and whether the
+// dump is done or had more sockets than max.
+type dumpState struct {
+	netns      uint64
+	rows       []row
+	max        int
+	full, done bool
+}
+
+// receive reads the netlink messages of one read, msgs.
+func (d *diagReader) receive(dd *dumpState, msgs []byte) error {
+	ne := binary.NativeEndian
+	for len(msgs) >= nlHdrLen && !dd.done {
+		l := int(ne.Uint32(msgs[0:]))
+		if l < nlHdrLen || l > len(msgs) {
+			return fmt.Errorf("netlink receive: bad message length %d", l)
 		}
-		if err != nil {
-			return rows, fmt.Errorf("netlink receive: %w", err)
+		typ, seq := ne.Uint16(msgs[4:]), ne.Uint32(msgs[8:])
+		body := msgs[nlHdrLen:l]
+		if a := (l + 3) &^ 3; a < len(msgs) {
+			msgs = msgs[a:]
+		} else {
+			msgs = nil
 		}
-		msgs := d.buf[:n]
-		for len(msgs) >= nlHdrLen {
-			l := int(ne.Uint32(msgs[0:]))
-			if l < nlHdrLen || l > len(msgs) {
-				return rows, fmt.Errorf("netlink receive: bad message length %d", l)
-			}
-			typ, seq := ne.Uint16(msgs[4:]), ne.Uint32(msgs[8:])
-			body := msgs[nlHdrLen:l]
-			if a := (l + 3) &^ 3; a < len(msgs) {
-				msgs = msgs[a:]
-			} else {
-				msgs = nil
-			}
-			if seq != d.seq {
-				continue // a late reply to an earlier, abandoned dump
-			}
-			switch typ {
-			case nlmDone:
-				if full {
-					return rows, errFull
+		if seq != d.seq {
+			continue // a late reply to an earlier, abandoned dump
+		}
+		switch typ {
+		case nlmDone:
+			dd.done = true
+		case nlmError:
+			if len(body) >= 4 {
+				if e := int32(ne.Uint32(body)); e < 0 {
+					return fmt.Errorf("netlink sock_diag: %w", unix.Errno(-e))
 				}
-				return rows, nil
-			case nlmError:
-				if len(body) >= 4 {
-					if e := int32(ne.Uint32(body)); e < 0 {
-						return rows, fmt.Errorf("netlink sock_diag: %w", unix.Errno(-e))
-					}
-				}
-				continue
-			case sockDiagFamily:
+			}
+		case sockDiagFamily:
+			switch {
+			case len(body) < diagMsgLen || dd.full:
+			case len(dd.rows) >= dd.max:
+				dd.full = true // drain the dump so the socket stays usable, then report
 			default:
-				continue
+				dd.rows = append(dd.rows, parseDiagMsg(body, dd.netns))
 			}
-			if len(body) < diagMsgLen || full {
-				continue
-			}
-			if len(rows) >= max {
-				full = true // drain the dump so the socket stays usable, then report
-				continue
-			}
-			rows = append(rows, parseDiagMsg(body, netns))
 		}
 	}
+	return nil
 }
 
 // parseDiagMsg decodes a struct inet_diag_msg: family, state, timer,

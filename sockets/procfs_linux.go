@@ -3,6 +3,7 @@ package sockets
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"unsafe"
 
@@ -153,7 +154,7 @@ func (p *procScanner) process(name []byte, pid int32, ns, fds bool) {
 	}
 	fdDir, err := openat(dir, nameFd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
-		if err == unix.EACCES || err == unix.EPERM {
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 			if s.denied == 0 {
 				s.deniedPID = pid
 			}

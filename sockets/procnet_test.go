@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"testing"
@@ -56,7 +57,7 @@ func TestParseProcNet(t *testing.T) {
 			t.Errorf("row %d: %+v, want %+v", i, rows[i], want[i])
 		}
 	}
-	if rows, err := parseProcNet([]byte(text), 7, nil, 2); err != errFull || len(rows) != 2 {
+	if rows, err := parseProcNet([]byte(text), 7, nil, 2); !errors.Is(err, errFull) || len(rows) != 2 {
 		t.Errorf("bounded at 2: %d rows, %v", len(rows), err)
 	}
 }

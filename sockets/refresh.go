@@ -49,8 +49,40 @@ func (r *Resolver) Refresh() error {
 		scan = &procScan{}
 	}
 	st := Stats{Processes: scan.processes, Truncated: scan.truncated}
+	// Then each namespace's sockets, then who holds them.
+	rows, selfErr := r.readSockets(scan, &st, warn)
+	if procOK && !r.NoFDs.Load() {
+		r.scanHolders(rows, &st)
+	}
+	st.Denied, st.DeniedPID = scan.denied, int(scan.deniedPID)
+	st.Truncated = st.Truncated || scan.truncated
+	if scan.denied > 0 {
+		warn("denied", "cannot read the open files of %d processes (PID %d and others): their connections show the kernel's state but no process; run flowtrack as root to see them", scan.denied, scan.deniedPID)
+	}
+	if st.Truncated {
+		warn("truncated", "more than %d sockets, %d processes or %d network namespaces: the rest are skipped", MaxSockets, MaxProcesses, MaxNetns)
+	}
+	if selfErr != nil {
+		warn("self", "cannot read this host's TCP sockets: %v", selfErr)
+		st.Err = selfErr
+	}
 
-	// Then each namespace's sockets.
+	now := time.Now()
+	old := r.cur.Load()
+	socks, listening := r.build(rows, scan, old, &st)
+	r.keepUnread(old, socks)
+	st.Sockets = len(socks)
+	st.Netns = len(st.ReadNetns)
+	st.At = now
+	st.Took = now.Sub(start)
+	r.publish(&table{socks: socks, listening: listening, when: now}, old, &st, warns)
+	return selfErr
+}
+
+// readSockets reads the sockets of every namespace into r.rows, and notes
+// which were read. It returns the rows and the error reading flowtrack's
+// own namespace, if any.
+func (r *Resolver) readSockets(scan *procScan, st *Stats, warn func(kind, format string, a ...any)) ([]row, error) {
 	clear(r.nsState)
 	rows := r.rows[:0]
 	var selfErr error
@@ -85,67 +117,61 @@ func (r *Resolver) Refresh() error {
 		}
 	}
 	r.rows = rows
+	return rows, selfErr
+}
 
-	// Then who holds the sockets just read, which therefore already exist
-	// when their holders' descriptors are read. Every process's
-	// descriptors are read only every fullScanEvery refreshes; in between,
-	// only when a socket turns up whose holder no scan has looked for yet,
-	// and then first those of the processes that already hold sockets (a
-	// browser, a server), which open most new ones.
-	if procOK && !r.NoFDs.Load() {
-		full := r.forceFull || r.sinceFull >= fullScanEvery-1 || !r.scanned
-		if !full && r.unknownInodes(rows) > 0 {
-			r.scanner.scanPIDs(r.hotPIDs(r.cur.Load()))
-			st.Scan = "partial"
-			full = r.unknownInodes(rows) > 0
-		}
-		if full {
-			r.scanner.run(false, true)
-			st.Scan = "full"
-			r.sinceFull, r.scanned, r.forceFull = 0, true, false
-			clear(r.unowned)
-		} else {
-			r.sinceFull++
-		}
-		r.markUnowned(rows)
+// scanHolders reads who holds the sockets just read, which therefore
+// already exist when their holders' descriptors are read. Every process's
+// descriptors are read only every fullScanEvery refreshes; in between,
+// only when a socket turns up whose holder no scan has looked for yet, and
+// then first those of the processes that already hold sockets (a browser,
+// a server), which open most new ones.
+func (r *Resolver) scanHolders(rows []row, st *Stats) {
+	full := r.forceFull || r.sinceFull >= fullScanEvery-1 || !r.scanned
+	if !full && r.unknownInodes(rows) > 0 {
+		r.scanner.scanPIDs(r.hotPIDs(r.cur.Load()))
+		st.Scan = "partial"
+		full = r.unknownInodes(rows) > 0
 	}
-	st.Denied, st.DeniedPID = scan.denied, int(scan.deniedPID)
-	st.Truncated = st.Truncated || scan.truncated
-	if scan.denied > 0 {
-		warn("denied", "cannot read the open files of %d processes (PID %d and others): their connections show the kernel's state but no process; run flowtrack as root to see them", scan.denied, scan.deniedPID)
+	if full {
+		r.scanner.run(false, true)
+		st.Scan = "full"
+		r.sinceFull, r.scanned, r.forceFull = 0, true, false
+		clear(r.unowned)
+	} else {
+		r.sinceFull++
 	}
-	if st.Truncated {
-		warn("truncated", "more than %d sockets, %d processes or %d network namespaces: the rest are skipped", MaxSockets, MaxProcesses, MaxNetns)
-	}
-	if selfErr != nil {
-		warn("self", "cannot read this host's TCP sockets: %v", selfErr)
-		st.Err = selfErr
-	}
+	r.markUnowned(rows)
+}
 
-	now := time.Now()
-	old := r.cur.Load()
-	socks, listening := r.build(rows, scan, old, &st)
+// keepUnread keeps in socks, as they were, the sockets of the old table
+// whose namespace could not be read this time; it lists in r.goneNow those
+// that are gone (their namespace was read, or is no more).
+func (r *Resolver) keepUnread(old *table, socks map[sockKey]Owner) {
 	r.goneNow = r.goneNow[:0]
-	if old != nil {
-		for k, o := range old.socks {
-			if _, ok := socks[k]; ok {
-				continue
+	if old == nil {
+		return
+	}
+	for k, o := range old.socks {
+		if _, ok := socks[k]; ok {
+			continue
+		}
+		switch r.nsState[o.Netns] {
+		case nsFailed: // unknown: keep it as it was
+			if len(socks) < MaxSockets {
+				socks[k] = o
 			}
-			switch r.nsState[o.Netns] {
-			case nsFailed: // unknown: keep it as it was
-				if len(socks) < MaxSockets {
-					socks[k] = o
-				}
-			default: // its namespace was read, or is no more: the socket is gone
-				r.goneNow = append(r.goneNow, k)
-			}
+		default: // its namespace was read, or is no more: the socket is gone
+			r.goneNow = append(r.goneNow, k)
 		}
 	}
-	st.Sockets = len(socks)
-	st.Netns = len(st.ReadNetns)
-	st.At = now
-	st.Took = now.Sub(start)
+}
 
+// publish makes cur the table Lookup answers from, remembers the sockets
+// gone since old for Linger (at most MaxGone), and the stats and warnings
+// of the refresh.
+func (r *Resolver) publish(cur, old *table, st *Stats, warns []string) {
+	now := cur.when
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range r.goneNow {
@@ -154,7 +180,7 @@ func (r *Resolver) Refresh() error {
 		r.gone[k] = o
 		r.goneQ = append(r.goneQ, goneItem{k, now})
 	}
-	r.cur.Store(&table{socks: socks, listening: listening, when: now}) // after gone has what it dropped
+	r.cur.Store(cur) // after gone has what it dropped
 	for len(r.goneQ) > 0 && (len(r.goneQ) > MaxGone || now.Sub(r.goneQ[0].at) > Linger) {
 		it := r.goneQ[0]
 		r.goneQ = r.goneQ[1:]
@@ -164,9 +190,8 @@ func (r *Resolver) Refresh() error {
 	}
 	st.Remembered = len(r.gone)
 	st.Refreshes = r.stats.Refreshes + 1
-	r.stats = st
+	r.stats = *st
 	r.pending = append(r.pending, warns...)
-	return selfErr
 }
 
 // namespaces lists the namespaces to read: flowtrack's own first, then

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,7 +318,7 @@ func helperMain(mode string) int {
 // ip netns exec NAME) and returns its PID and connection.
 func startPair(t *testing.T, run ...string) (pid int, client, server netip.AddrPort) {
 	t.Helper()
-	args := append(run, os.Args[0], "-test.run=^$")
+	args := append(slices.Clip(run), os.Args[0], "-test.run=^$")
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "FTSOCK_HELPER=pair")
 	stdin, err := cmd.StdinPipe()

@@ -97,6 +97,14 @@ func (t *ownerTable) apply(ev *sockEvent) {
 		via := ViaConnect
 		if ev.kind == kindAccept {
 			via = ViaAccept
+			// The tracepoint credited the connection to its listener
+			// when it was established: the accept names the process
+			// that took it, and the entry (with its close, should the
+			// peer have reset it in the accept queue) stays.
+			if e := t.find(ev.key, ev.netns); e != nil && e.o.Via == ViaListener && e.retired.IsZero() {
+				e.o = ownerOf(ev, via)
+				return
+			}
 		}
 		t.seq++
 		e := &traced{o: ownerOf(ev, via), seq: t.seq}

@@ -42,9 +42,13 @@ const (
 	tracerProgInetCskAcceptExit    = "inet_csk_accept_exit"
 	tracerProgInetCskAcceptExitOld = "inet_csk_accept_exit_old"
 	tracerProgInetSockSetState     = "inet_sock_set_state"
+	tracerProgSysExitAccept        = "sys_exit_accept"
+	tracerProgSysExitAcceptEvent   = "sys_exit_accept_event"
 	tracerProgTcpConnectExit       = "tcp_connect_exit"
 	tracerProgTcpV4ConnectExit     = "tcp_v4_connect_exit"
 	tracerProgTcpV6ConnectExit     = "tcp_v6_connect_exit"
+	tracerVarNrAccept              = "nr_accept"
+	tracerVarNrAccept4             = "nr_accept4"
 	tracerVarTpConnect             = "tp_connect"
 	tracerVarUnusedEvent           = "unused_event"
 )
@@ -94,6 +98,8 @@ type tracerProgramSpecs struct {
 	InetCskAcceptExit    *ebpf.ProgramSpec `ebpf:"inet_csk_accept_exit"`
 	InetCskAcceptExitOld *ebpf.ProgramSpec `ebpf:"inet_csk_accept_exit_old"`
 	InetSockSetState     *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
+	SysExitAccept        *ebpf.ProgramSpec `ebpf:"sys_exit_accept"`
+	SysExitAcceptEvent   *ebpf.ProgramSpec `ebpf:"sys_exit_accept_event"`
 	TcpConnectExit       *ebpf.ProgramSpec `ebpf:"tcp_connect_exit"`
 	TcpV4ConnectExit     *ebpf.ProgramSpec `ebpf:"tcp_v4_connect_exit"`
 	TcpV6ConnectExit     *ebpf.ProgramSpec `ebpf:"tcp_v6_connect_exit"`
@@ -112,6 +118,8 @@ type tracerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracerVariableSpecs struct {
+	NrAccept    *ebpf.VariableSpec `ebpf:"nr_accept"`
+	NrAccept4   *ebpf.VariableSpec `ebpf:"nr_accept4"`
 	TpConnect   *ebpf.VariableSpec `ebpf:"tp_connect"`
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
 }
@@ -153,6 +161,8 @@ func (m *tracerMaps) Close() error {
 //
 // It can be passed to loadTracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracerVariables struct {
+	NrAccept    *ebpf.Variable `ebpf:"nr_accept"`
+	NrAccept4   *ebpf.Variable `ebpf:"nr_accept4"`
 	TpConnect   *ebpf.Variable `ebpf:"tp_connect"`
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
 }
@@ -164,6 +174,8 @@ type tracerPrograms struct {
 	InetCskAcceptExit    *ebpf.Program `ebpf:"inet_csk_accept_exit"`
 	InetCskAcceptExitOld *ebpf.Program `ebpf:"inet_csk_accept_exit_old"`
 	InetSockSetState     *ebpf.Program `ebpf:"inet_sock_set_state"`
+	SysExitAccept        *ebpf.Program `ebpf:"sys_exit_accept"`
+	SysExitAcceptEvent   *ebpf.Program `ebpf:"sys_exit_accept_event"`
 	TcpConnectExit       *ebpf.Program `ebpf:"tcp_connect_exit"`
 	TcpV4ConnectExit     *ebpf.Program `ebpf:"tcp_v4_connect_exit"`
 	TcpV6ConnectExit     *ebpf.Program `ebpf:"tcp_v6_connect_exit"`
@@ -174,6 +186,8 @@ func (p *tracerPrograms) Close() error {
 		p.InetCskAcceptExit,
 		p.InetCskAcceptExitOld,
 		p.InetSockSetState,
+		p.SysExitAccept,
+		p.SysExitAcceptEvent,
 		p.TcpConnectExit,
 		p.TcpV4ConnectExit,
 		p.TcpV6ConnectExit,

@@ -31,6 +31,8 @@ type Config struct {
 	MaxOwners int
 
 	tracepoint bool // tests: the tracepoint names connecting processes, not fexit
+	noAccept   bool // tests: on the tracepoint path, listeners name what they accept
+	acceptBTF  bool // tests: on the tracepoint path, accepts traced from sys_exit, not the trace events
 }
 
 // Tracker names the process behind every local TCP socket and reports the
@@ -81,7 +83,7 @@ func NewTracker(cfg Config) *Tracker {
 		t.unavail = &Unavailable{Reason: "--no-ebpf"}
 		return t
 	}
-	b, err := loadBPF(loadOptions{ring: cfg.Ring, tracepoint: cfg.tracepoint})
+	b, err := loadBPF(loadOptions{ring: cfg.Ring, tracepoint: cfg.tracepoint, noAccept: cfg.noAccept, acceptBTF: cfg.acceptBTF})
 	if err != nil {
 		t.unavail = unavailable(err)
 		return t
@@ -103,8 +105,9 @@ func (t *Tracker) Start(ctx context.Context) {
 	if t.bpf != nil {
 		// Events name every socket from now on; the table is read for
 		// the kernel's states, and for processes again only if events
-		// are lost.
-		t.res.NoFDs.Store(t.bpf.fexitErr == nil)
+		// are lost, or if accepts are not traced (a listener's process
+		// may not be the one that accepts).
+		t.res.NoFDs.Store(t.bpf.acceptExact)
 		t.seedListeners()
 		t.wg.Add(2)
 		go func() {
@@ -282,7 +285,13 @@ func (t *Tracker) Source() string {
 	if t.bpf != nil {
 		s := "processes from eBPF (" + strings.Join(t.bpf.hooks, "; ") + ")"
 		if t.bpf.fexitErr != nil {
-			s += "; fexit refused (" + errText(t.bpf.fexitErr) + "): accepting processes named by their listener"
+			s += "; fexit refused (" + errText(t.bpf.fexitErr) + ")"
+		}
+		if !t.bpf.acceptExact {
+			s += "; accepting processes named by their listener"
+			if t.bpf.acceptErr != nil {
+				s += " (accept not traced: " + t.bpf.acceptErr.Error() + ")"
+			}
 		}
 		return s
 	}

@@ -20,7 +20,7 @@ import (
 
 // mustRoot fails a test that needs root when CI is set (CI runs as root
 // and must run it), and skips it elsewhere.
-func mustRoot(t *testing.T, why string) {
+func mustRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -33,7 +33,7 @@ func mustRoot(t *testing.T, why string) {
 
 // mustEBPF makes a Tracker and fails (skips outside CI) if it could not
 // load its eBPF programs.
-func mustEBPF(t *testing.T, cfg Config) *Tracker {
+func mustEBPF(t testing.TB, cfg Config) *Tracker {
 	t.Helper()
 	mustRoot(t, "load eBPF programs")
 	tr := NewTracker(cfg)
@@ -67,6 +67,11 @@ type child struct {
 	conns []conn
 	ready chan string // its first line
 	done  chan struct{}
+	// Lines "a PID LOCAL REMOTE" are connections accepted by process PID
+	// (the helper's own children, writing to its output), "r PID" that
+	// PID is ready.
+	accepted map[int][]conn
+	readied  []int
 }
 
 // startChild starts the test binary as helper mode through run (such as
@@ -109,19 +114,39 @@ func startChild(t *testing.T, mode string, env []string, run ...string) *child {
 				c.ready <- sc.Text()
 				first = false
 			}
-			if len(f) == 3 && f[0] == "c" {
-				l, err1 := netip.ParseAddrPort(f[1])
-				r, err2 := netip.ParseAddrPort(f[2])
-				if err1 == nil && err2 == nil {
-					c.mu.Lock()
-					c.conns = append(c.conns, conn{l, r})
-					c.mu.Unlock()
-				}
-			}
+			c.parse(f)
 		}
 		cmd.Wait()
 	}()
 	return c
+}
+
+// parse records what a line of the helper's output reports.
+func (c *child) parse(f []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case len(f) == 3 && f[0] == "c":
+		l, err1 := netip.ParseAddrPort(f[1])
+		r, err2 := netip.ParseAddrPort(f[2])
+		if err1 == nil && err2 == nil {
+			c.conns = append(c.conns, conn{l, r})
+		}
+	case len(f) == 4 && f[0] == "a":
+		pid, err0 := strconv.Atoi(f[1])
+		l, err1 := netip.ParseAddrPort(f[2])
+		r, err2 := netip.ParseAddrPort(f[3])
+		if err0 == nil && err1 == nil && err2 == nil {
+			if c.accepted == nil {
+				c.accepted = make(map[int][]conn)
+			}
+			c.accepted[pid] = append(c.accepted[pid], conn{l, r})
+		}
+	case len(f) == 2 && f[0] == "r":
+		if pid, err := strconv.Atoi(f[1]); err == nil {
+			c.readied = append(c.readied, pid)
+		}
+	}
 }
 
 func (c *child) count() int {
@@ -159,18 +184,23 @@ func trackerHelper(mode string) (int, bool) {
 	switch mode {
 	case "serve": // listen on FTSOCK_LISTEN, print "ADDR", accept until stdin closes, printing each
 		err = helperServe(os.Getenv("FTSOCK_LISTEN"))
-	case "storm": // say ready, wait for a line, then make FTSOCK_N short connections to FTSOCK_ADDR: connect, send, close
+	case "storm": // say ready, wait for a line, then make FTSOCK_N short connections to FTSOCK_ADDR, FTSOCK_PAUSE apart: connect, send, close
 		n, _ := strconv.Atoi(os.Getenv("FTSOCK_N"))
 		fmt.Println("ready")
 		if _, err = bufio.NewReader(os.Stdin).ReadString('\n'); err == nil {
-			err = helperStorm(os.Getenv("FTSOCK_ADDR"), n)
+			pause, _ := time.ParseDuration(os.Getenv("FTSOCK_PAUSE"))
+			err = helperStorm(os.Getenv("FTSOCK_ADDR"), n, pause)
 		}
 	case "source": // print which source a Tracker uses
 		tr := NewTracker(Config{})
 		fmt.Println(tr.Source())
 		err = nil
 	default:
-		return 0, false
+		h, ok := moreHelpers[mode]
+		if !ok {
+			return 0, false
+		}
+		err = h()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -178,6 +208,10 @@ func trackerHelper(mode string) (int, bool) {
 	}
 	return 0, true
 }
+
+// moreHelpers are helper modes defined where only some architectures
+// build them.
+var moreHelpers = map[string]func() error{}
 
 func helperServe(addr string) error {
 	ln, err := net.Listen("tcp", addr)
@@ -207,10 +241,11 @@ func helperServe(addr string) error {
 	}
 }
 
-func helperStorm(addr string, n int) error {
+func helperStorm(addr string, n int, pause time.Duration) error {
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	for i := 0; i < n; i++ {
+		time.Sleep(pause)
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			return err
@@ -272,14 +307,7 @@ func TestTrackerShortConnections(t *testing.T) {
 	mustRoot(t, "load eBPF programs and make network namespaces")
 	tr := mustEBPF(t, Config{})
 	startTracker(t, tr)
-	a, _ := newNetns(t)
-	b, _ := newNetns(t)
-	va, vb := fmt.Sprintf("fta%d", os.Getpid()%100000), fmt.Sprintf("ftb%d", os.Getpid()%100000)
-	ipNS(t, "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
-	ipNS(t, "-n", a, "addr", "add", "192.0.2.1/24", "dev", va)
-	ipNS(t, "-n", b, "addr", "add", "192.0.2.2/24", "dev", vb)
-	ipNS(t, "-n", a, "link", "set", va, "up")
-	ipNS(t, "-n", b, "link", "set", vb, "up")
+	a, b := vethPair(t)
 	cgDir, cgPath, cgID := newCgroup(t)
 
 	srvB := startChild(t, "serve", []string{"FTSOCK_LISTEN=192.0.2.2:0"}, "ip", "netns", "exec", b)
@@ -317,21 +345,8 @@ func TestTrackerShortConnections(t *testing.T) {
 
 	check := func(who string, c *child, wantCgroup uint64) {
 		t.Helper()
-		if len(c.conns) < n && c != srvA && c != srvB {
-			t.Errorf("%s made %d connections, want %d", who, len(c.conns), n)
-		}
-		bad := 0
-		for _, cn := range c.conns {
-			o, ok := tr.Lookup(cn.local, cn.remote)
-			if !ok || o.PID != c.pid || o.Comm != ourComm() || (wantCgroup != 0 && (o.Proc == nil || o.Proc.CgroupID != wantCgroup || o.Proc.Cgroup != cgPath)) {
-				if bad++; bad <= 3 {
-					t.Errorf("%s %v→%v: found %v, pid %d comm %q via %v proc %+v; want pid %d", who, cn.local, cn.remote, ok, o.PID, o.Comm, o.Via, o.Proc, c.pid)
-				}
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d connections misnamed", who, bad, len(c.conns))
-		}
+		server := c == srvA || c == srvB
+		checkNamed(t, tr, who, c, n, server, wantCgroup, cgPath)
 	}
 	check("client across the veth", clients[0], 0)
 	check("client in its own cgroup", clients[1], cgID)
@@ -418,7 +433,8 @@ func TestTrackerRingOverrun(t *testing.T) {
 			named++
 		}
 	}
-	after := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=20"})
+	// Paced, for a reader of a one-page ring to keep up.
+	after := startChild(t, "storm", []string{"FTSOCK_ADDR=" + addr, "FTSOCK_N=20", "FTSOCK_PAUSE=5ms"})
 	after.line(t)
 	fmt.Fprintln(after.stdin, "go")
 	after.wait(t)
@@ -482,5 +498,42 @@ func TestTrackerFallback(t *testing.T) {
 	}
 	if s := string(out); !strings.Contains(s, "eBPF not used: no CAP_BPF and CAP_PERFMON") || !strings.Contains(s, "setcap cap_net_raw,cap_net_admin,cap_bpf,cap_perfmon+eip") {
 		t.Errorf("unprivileged: %q", s)
+	}
+}
+
+// vethPair makes two network namespaces joined by a veth, 192.0.2.1 in the
+// first and 192.0.2.2 in the second, and returns their names.
+func vethPair(t *testing.T) (a, b string) {
+	t.Helper()
+	a, _ = newNetns(t)
+	b, _ = newNetns(t)
+	va, vb := fmt.Sprintf("fta%d", os.Getpid()%100000), fmt.Sprintf("ftb%d", os.Getpid()%100000)
+	ipNS(t, "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
+	ipNS(t, "-n", a, "addr", "add", "192.0.2.1/24", "dev", va)
+	ipNS(t, "-n", b, "addr", "add", "192.0.2.2/24", "dev", vb)
+	ipNS(t, "-n", a, "link", "set", va, "up")
+	ipNS(t, "-n", b, "link", "set", vb, "up")
+	return a, b
+}
+
+// checkNamed checks that every connection child c made (n of them, unless
+// it is a server) or accepted is named after c's pid and our command, and
+// with the cgroup, if wantCgroup is not 0.
+func checkNamed(t *testing.T, tr *Tracker, who string, c *child, n int, server bool, wantCgroup uint64, cgPath string) {
+	t.Helper()
+	if len(c.conns) < n && !server {
+		t.Errorf("%s made %d connections, want %d", who, len(c.conns), n)
+	}
+	bad := 0
+	for _, cn := range c.conns {
+		o, ok := tr.Lookup(cn.local, cn.remote)
+		if !ok || o.PID != c.pid || o.Comm != ourComm() || (wantCgroup != 0 && (o.Proc == nil || o.Proc.CgroupID != wantCgroup || o.Proc.Cgroup != cgPath)) {
+			if bad++; bad <= 3 {
+				t.Errorf("%s %v→%v: found %v, pid %d comm %q via %v proc %+v; want pid %d", who, cn.local, cn.remote, ok, o.PID, o.Comm, o.Via, o.Proc, c.pid)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d connections misnamed", who, bad, len(c.conns))
 	}
 }

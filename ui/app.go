@@ -10,6 +10,7 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // ui is one run of the terminal UI. Its unexported state fields are owned by
@@ -47,7 +48,7 @@ type ui struct {
 	detailKey     flows.Key
 	detailRec     *flows.Record // last record the detail view got
 	detailRetired bool          // it had left the table
-	detailLocal   Local         // its process and kernel states then
+	detailLocal   local.Info    // its process and kernel states then
 	following     bool          // the UI, not the user, is moving the selection
 	barrier       bool          // a test waits for the frame to catch up
 	connCols      []colID       // the connection columns on screen, for s
@@ -89,6 +90,30 @@ func run(ctx context.Context, cfg Config, o options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	u := newUI(cfg, o, cancel)
+	if o.ready != nil {
+		o.ready(u)
+	}
+	stopped := make(chan struct{})
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		b := newBuilder(&cfg, o.clock)
+		if o.incremental {
+			b.inc.min = 0
+		}
+		u.buildLoop(ctx, b, stopped)
+	}()
+	go u.stopWhenDone(ctx, stopped, built)
+	err := u.app.Run()
+	close(stopped)
+	cancel()
+	<-built
+	return err
+}
+
+// newUI makes the UI's widgets and the application that runs them.
+func newUI(cfg Config, o options, cancel context.CancelFunc) *ui {
 	u := &ui{
 		cfg:     cfg,
 		opts:    o,
@@ -119,41 +144,25 @@ func run(ctx context.Context, cfg Config, o options) error {
 		}
 		u.checkBarrier()
 	})
+	return u
+}
 
-	if o.ready != nil {
-		o.ready(u)
+// stopWhenDone stops the application once ctx is done (unless it stopped
+// on its own first). It stops it only once the builder has returned
+// (built), so that no update is left queued that nobody will run (tview
+// #1163), and only once it runs, so that Stop does not race Run's start.
+func (u *ui) stopWhenDone(ctx context.Context, stopped, built <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+	case <-stopped:
+		return
 	}
-	stopped := make(chan struct{})
-	built := make(chan struct{})
-	go func() {
-		defer close(built)
-		b := newBuilder(&cfg, o.clock)
-		if o.incremental {
-			b.inc.min = 0
-		}
-		u.buildLoop(ctx, b, stopped)
-	}()
-	go func() {
-		// Stop the application only once the builder has returned, so that
-		// no update is left queued that nobody will run (tview #1163), and
-		// only once it runs, so that Stop does not race Run's start.
-		select {
-		case <-ctx.Done():
-		case <-stopped:
-			return
-		}
-		<-built
-		select {
-		case <-u.started:
-			u.app.Stop()
-		case <-stopped:
-		}
-	}()
-	err := u.app.Run()
-	close(stopped)
-	cancel()
 	<-built
-	return err
+	select {
+	case <-u.started:
+		u.app.Stop()
+	case <-stopped:
+	}
 }
 
 // buildLoop builds frames, on each tick and on each new request, and hands
@@ -204,7 +213,8 @@ func (u *ui) buildLoop(ctx context.Context, b *builder, stopped <-chan struct{})
 		}
 		if full && timer != nil {
 			// Refresh at most every tick, and leave the CPU idle at least
-			// as long as a frame takes to build (a million connections).
+			// as long as a frame takes to build: a large table's frames
+			// must not take a whole core.
 			timer.Reset(max(u.opts.tick, 2*time.Since(start)))
 		}
 		if !u.handOver(f, stopped) {

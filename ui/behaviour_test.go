@@ -23,6 +23,28 @@ func (h *harness) line(s string) (string, int) {
 	return "", -1
 }
 
+// screenCol is the screen column where s starts in the line l (which must
+// hold it).
+func screenCol(l, s string) int {
+	before, _, _ := strings.Cut(l, s)
+	return len([]rune(before))
+}
+
+// clickHeader clicks the header of the connection list's column name,
+// and returns where it clicked.
+func (h *harness) clickHeader(name string) (x, y int) {
+	h.t.Helper()
+	l, y := h.line("Client state")
+	if y < 0 || !strings.Contains(l, name) {
+		h.t.Fatalf("no column %s in the header %q", name, l)
+	}
+	x = screenCol(l, name)
+	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
+	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
+	h.sync()
+	return x, y
+}
+
 // styleAt returns the style of the cell where s starts on the screen.
 func (h *harness) styleAt(s string) tcell.Style {
 	h.t.Helper()
@@ -30,7 +52,7 @@ func (h *harness) styleAt(s string) tcell.Style {
 	if y < 0 {
 		h.t.Fatalf("%q is not on the screen:\n%s", s, h.text())
 	}
-	x := len([]rune(l[:strings.Index(l, s)]))
+	x := screenCol(l, s)
 	var st tcell.Style
 	h.cells(func(cells []tcell.SimCell, w, _ int) { st = cells[y*w+x].Style })
 	return st
@@ -83,12 +105,7 @@ func TestSelectionFollowsConnection(t *testing.T) {
 func TestMouse(t *testing.T) {
 	h := newHarness(t, 120, 30, scenario())
 	// Click the Bytes header: sort by it, largest first.
-	_, y := h.line("Client state")
-	l, _ := h.line("Client state")
-	x := len([]rune(l[:strings.Index(l, "Bytes")]))
-	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
-	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
-	h.sync()
+	x, y := h.clickHeader("Bytes")
 	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Bytes ↑/↓ ▼") {
 		t.Fatalf("a click on the Bytes header: %q", l)
 	}
@@ -223,30 +240,23 @@ func TestLingerAndRetiredDetail(t *testing.T) {
 	}
 	h.key(tcell.KeyEscape)
 	// It retired before the UI started, so its linger counts from the
-	// first frame, at 2 s of capture time: it goes at 7 s.
-	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 6900*time.Millisecond))
-	h.tick()
-	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 2 {
-		t.Errorf("10.0.0.1:40001 on %d lines at 6.9 s, want 2 (retired and new)", n)
+	// first frame, at 2 s of capture time: it goes at 7 s. The clock moves
+	// with packets of 10.0.0.1:40002.
+	lines := func(at time.Duration, want int, why string) {
+		t.Helper()
+		h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, at))
+		h.tick()
+		if n := strings.Count(h.text(), "10.0.0.1:40001"); n != want {
+			t.Errorf("10.0.0.1:40001 on %d lines at %v, want %d (%s)", n, at, want, why)
+		}
 	}
-	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 7100*time.Millisecond))
-	h.tick()
-	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 1 {
-		t.Errorf("10.0.0.1:40001 on %d lines at 7.1 s, want 1 (the new one)", n)
-	}
+	lines(6900*time.Millisecond, 2, "retired and new")
+	lines(7100*time.Millisecond, 1, "the new one")
 	// A connection that retires while the UI runs lingers from then: the
 	// new 10.0.0.1:40001 is reset at 7.2 s, retired 30 s later.
 	h.apply(pkt("10.0.0.1:40001", "10.0.0.2:80", flows.RST, 90001, 0, 0, 7200*time.Millisecond))
-	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 38*time.Second))
-	h.tick()
-	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 1 {
-		t.Errorf("10.0.0.1:40001 on %d lines at 38 s, want 1 (retired at 38 s)", n)
-	}
-	h.apply(pkt("10.0.0.1:40002", "10.0.0.2:80", flows.ACK, 2301, 25001, 0, 43100*time.Millisecond))
-	h.tick()
-	if n := strings.Count(h.text(), "10.0.0.1:40001"); n != 0 {
-		t.Errorf("10.0.0.1:40001 on %d lines at 43.1 s, want 0", n)
-	}
+	lines(38*time.Second, 1, "retired at 38 s")
+	lines(43100*time.Millisecond, 0, "its linger is over")
 }
 
 func TestRates(t *testing.T) {
@@ -309,7 +319,7 @@ func TestClicks(t *testing.T) {
 		if y < 0 {
 			t.Fatalf("no %q on the screen", s)
 		}
-		x := len([]rune(l[:strings.Index(l, s)]))
+		x := screenCol(l, s)
 		h.screen.InjectMouse(x+1, y, tcell.Button1, tcell.ModNone)
 		h.screen.InjectMouse(x+1, y, tcell.ButtonNone, tcell.ModNone)
 		h.sync()

@@ -8,6 +8,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 	"github.com/flowtrack/flowtrack/sockets"
 )
 
@@ -57,17 +58,58 @@ func BenchmarkFrame(b *testing.B) {
 	for range 2 {
 		bl.commit(bl.full(&request{sort: colAge, desc: true}))
 	}
-	// The Process column of a live capture: each row looked up in this
-	// host's sockets, as main's annotate does (two lookups, both missing:
-	// the million connections are not this host's).
+	lookup := socketsLookup(b)
+	for _, bc := range frameCases {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.local {
+				bl.local = lookup
+				defer func() { bl.local = nil }()
+			}
+			benchFrame(b, bl, tab, bc)
+		})
+	}
+}
+
+// frameCase is one case of BenchmarkFrame.
+type frameCase struct {
+	name  string
+	mode  int // 4: incremental, 3: flows' EachSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
+	n     int // for mode 4, connections changed per frame
+	req   request
+	local bool // with the Process column's lookups
+}
+
+var frameCases = []frameCase{
+	{"flows-snapshot-alone", 3, 0, request{}, false},
+	{"snapshot/by-age", 2, 0, request{sort: colAge, desc: true}, false},
+	{"snapshot/by-bytes", 2, 0, request{sort: colBytes, desc: true}, false},
+	{"snapshot/by-server", 2, 0, request{sort: colServer}, false},
+	{"snapshot/filtered", 2, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+	{"snapshot/with-process", 2, 0, request{sort: colAge, desc: true}, true},
+	{"resort/by-bytes", 1, 0, request{sort: colBytes, desc: true}, false},
+	{"resort/filtered", 1, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
+	{"resort/services", 1, 0, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}, false},
+	{"draw", 0, 0, request{sort: colAge, desc: true}, false},
+	{"incremental/1k-changed/by-age", 4, 1000, request{sort: colAge, desc: true}, false},
+	{"incremental/10k-changed/by-age", 4, 10_000, request{sort: colAge, desc: true}, false},
+	{"incremental/50k-changed/by-age", 4, 50_000, request{sort: colAge, desc: true}, false},
+	{"incremental/10k-changed/by-rate", 4, 10_000, request{sort: colRate, desc: true}, false},
+	{"incremental/10k-changed/filtered", 4, 10_000, request{sort: colAge, desc: true, filter: "192.168.0.6:8 est"}, false},
+	{"incremental/10k-changed/services", 4, 10_000, request{view: viewServices, sort: colAge, desc: true, svcSort: scConns, svcDesc: true}, false},
+}
+
+// socketsLookup is the Process column's lookup of a live capture: each
+// row looked up in this host's sockets, as main's does (two lookups, both
+// missing: the million connections are not this host's).
+func socketsLookup(b *testing.B) local.Lookup {
 	res := sockets.New()
 	if err := res.Refresh(); err != nil {
 		b.Log(err)
 	}
-	local := func(r *flows.Record) Local {
+	return func(r *flows.Record) local.Info {
 		c, cok := res.Lookup(r.Client, r.Server)
 		s, sok := res.Lookup(r.Server, r.Client)
-		var l Local
+		var l local.Info
 		if cok {
 			l.PID, l.Process = c.PID, c.Comm
 		} else if sok {
@@ -75,90 +117,64 @@ func BenchmarkFrame(b *testing.B) {
 		}
 		return l
 	}
-	for _, bc := range []struct {
-		name  string
-		mode  int // 4: incremental, 3: flows' EachSnapshot alone, 2: new snapshot, 1: new sort or filter, 0: draw only
-		n     int // for mode 4, connections changed per frame
-		req   request
-		local bool // with the Process column's lookups
-	}{
-		{"flows-snapshot-alone", 3, 0, request{}, false},
-		{"snapshot/by-age", 2, 0, request{sort: colAge, desc: true}, false},
-		{"snapshot/by-bytes", 2, 0, request{sort: colBytes, desc: true}, false},
-		{"snapshot/by-server", 2, 0, request{sort: colServer}, false},
-		{"snapshot/filtered", 2, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
-		{"snapshot/with-process", 2, 0, request{sort: colAge, desc: true}, true},
-		{"resort/by-bytes", 1, 0, request{sort: colBytes, desc: true}, false},
-		{"resort/filtered", 1, 0, request{sort: colAge, desc: true, filter: "192.168.0.7:8 wait"}, false},
-		{"resort/services", 1, 0, request{view: viewServices, sort: colAge, svcSort: scConns, svcDesc: true}, false},
-		{"draw", 0, 0, request{sort: colAge, desc: true}, false},
-		{"incremental/1k-changed/by-age", 4, 1000, request{sort: colAge, desc: true}, false},
-		{"incremental/10k-changed/by-age", 4, 10_000, request{sort: colAge, desc: true}, false},
-		{"incremental/50k-changed/by-age", 4, 50_000, request{sort: colAge, desc: true}, false},
-		{"incremental/10k-changed/by-rate", 4, 10_000, request{sort: colRate, desc: true}, false},
-		{"incremental/10k-changed/filtered", 4, 10_000, request{sort: colAge, desc: true, filter: "192.168.0.6:8 est"}, false},
-		{"incremental/10k-changed/services", 4, 10_000, request{view: viewServices, sort: colAge, desc: true, svcSort: scConns, svcDesc: true}, false},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			if bc.local {
-				bl.local = local
-				defer func() { bl.local = nil }()
-			}
-			u := &ui{theme: newTheme(false)}
-			u.conns = newConnTable(u)
-			u.conns.SetRect(0, 0, 200, 50)
-			screen := tcell.NewSimulationScreen("UTF-8")
-			if err := screen.Init(); err != nil {
-				b.Fatal(err)
-			}
-			defer screen.Fini()
-			screen.SetSize(200, 50)
-			req := bc.req
-			traffic := func() {}
-			switch bc.mode {
-			case 2:
-				bl.commit(bl.full(&req))
-			case 4:
-				bl.inc.min, bl.inc.fullEvery = 0, time.Hour
-				bl.commit(bl.full(&req))
-				traffic = frameTraffic(tab, bc.n)
-				traffic()
-				bl.commit(bl.refresh(&req)) // the first copies the rows whole
-			default:
-				bl.commit(bl.derived(&req))
-			}
-			fulls := bl.inc.fulls
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if bc.mode == 3 {
-					n := 0
-					tab.EachSnapshot(func(*flows.Record) { n++ })
-					continue
-				}
-				f := bl.shown
-				switch bc.mode {
-				case 2:
-					f = bl.full(&req)
-				case 1:
-					f = bl.derived(&req)
-				case 4:
-					b.StopTimer()
-					traffic()
-					b.StartTimer()
-					f = bl.refresh(&req)
-				}
-				bl.commit(f)
-				u.frame = f
-				u.conns.setFrame(f)
-				u.followConn()
-				u.conns.Draw(screen)
-			}
-			b.ReportMetric(float64(len(bl.shown.order)), "rows")
-			if bc.mode == 4 && bl.inc.fulls != fulls {
-				b.Errorf("%d full frames among the incremental ones", bl.inc.fulls-fulls)
-			}
-		})
+}
+
+// benchFrame runs one case: its untimed first frame, then frames as the
+// case's mode builds them, each drawn on a 200x50 screen.
+func benchFrame(b *testing.B, bl *builder, tab *flows.Table, bc frameCase) {
+	u := &ui{theme: newTheme(false)}
+	u.conns = newConnTable(u)
+	u.conns.SetRect(0, 0, 200, 50)
+	screen := tcell.NewSimulationScreen("UTF-8")
+	if err := screen.Init(); err != nil {
+		b.Fatal(err)
+	}
+	defer screen.Fini()
+	screen.SetSize(200, 50)
+	req := bc.req
+	traffic := func() {}
+	switch bc.mode {
+	case 2:
+		bl.commit(bl.full(&req))
+	case 4:
+		bl.inc.min, bl.inc.fullEvery = 0, time.Hour
+		bl.commit(bl.full(&req))
+		traffic = frameTraffic(tab, bc.n)
+		traffic()
+		bl.commit(bl.refresh(&req)) // the first copies the rows whole
+	default:
+		bl.commit(bl.derived(&req))
+	}
+	fulls := bl.inc.fulls
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if bc.mode == 3 {
+			n := 0
+			tab.EachSnapshot(func(*flows.Record) { n++ })
+			continue
+		}
+		f := bl.shown
+		switch bc.mode {
+		case 2:
+			f = bl.full(&req)
+		case 1:
+			f = bl.derived(&req)
+		case 4:
+			b.StopTimer()
+			traffic()
+			b.StartTimer()
+			f = bl.refresh(&req)
+		}
+		bl.commit(f)
+		u.frame = f
+		u.conns.setFrame(f)
+		u.followConn()
+		u.conns.Draw(screen)
+	}
+	b.ReportMetric(float64(len(bl.shown.order)), "rows")
+	if bc.mode == 4 && bl.inc.fulls != fulls {
+		b.Errorf("%d full frames among the incremental ones", bl.inc.fulls-fulls)
 	}
 }
 

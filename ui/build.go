@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // request is what the UI asks the builder for: every piece of UI state that
@@ -46,7 +47,7 @@ type frame struct {
 	detail *flows.Record // nil if not asked for, or gone
 	// detailRetired says the detail's connection has left the table.
 	detailRetired bool
-	detailLocal   Local // the detail's process and kernel states (Config.Local)
+	detailLocal   local.Info // the detail's process and kernel states (Config.Local)
 	procs         procNames
 	head          header
 
@@ -78,7 +79,7 @@ func (f *frame) find(id uint64) (int, bool) {
 	return i, ok && f.rows[i].flags&rowGone == 0
 }
 
-// selectedRow returns the row at position i of the view order.
+// at returns the row at position i of the view order.
 func (f *frame) at(i int) *row { return &f.rows[f.order[i]] }
 
 // builder turns snapshots of the flow table into frames. It runs on one
@@ -90,7 +91,7 @@ type builder struct {
 	status  func() Status
 	linger  int64
 	clock   func() time.Time
-	local   func(*flows.Record) Local
+	local   local.Lookup
 	listen  func() []Listener
 	names   Names
 
@@ -141,9 +142,8 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 
 // changed reports whether the table may have changed since the last full
 // frame: a new packet, connection or retired record. A finished or paused
-// replay does not need a new snapshot every tick (at a million connections
-// each costs a second of CPU). A running live capture always has: its
-// clock goes on.
+// replay does not need a new snapshot every tick (a large table's is
+// costly). A running live capture always has: its clock goes on.
 func (b *builder) changed() bool {
 	var st Status
 	if b.status != nil {
@@ -174,85 +174,123 @@ func (b *builder) saw(f *frame) {
 // full builds a frame from a new snapshot of the table.
 func (b *builder) full(req *request) *frame {
 	f := b.newFrame(req)
-	now := f.now
-	b.takeRetired(now)
-	// Convert each record as the table hands it over, without a copy of
-	// them all (a million Records are a third of a gigabyte, their rows
-	// 144 MB), then put the rows in ID order.
+	b.takeRetired(f.now)
 	if len(b.procs.names) > maxProcNames {
 		b.procs.reset() // before any row of this frame refers to it
 	}
-	rows := sized(b.rowBuf[1-b.rowCur], b.table.Len()+len(b.lingering)+1024)
-	// Connections opened from here on wait for the next frame, so that
-	// an incremental one finds them all newer than these rows.
-	upto := uint64(math.MaxUint64)
+	rows, upto := b.snapshot()
+	b.saw(f)
+	rows = b.addLingering(rows, upto)
+	f.procs = b.procs.view()
+	b.sortByID(rows)
+	rows = b.mergeShown(f, rows)
+	b.rowBuf[1-b.rowCur] = rows
+	f.rows = rows
+	f.layout = true
+	b.builds++
+	b.inc.full(b, rows)
+	b.derive(f, req)
+	return f
+}
+
+// snapshot converts each record of the table to a row as the table hands
+// it over, without a copy of them all (a Record is several times the size
+// of its row). Connections opened from here on wait for the next frame,
+// so that an incremental one finds them all newer than these rows: upto
+// is the last ID taken.
+func (b *builder) snapshot() (rows []row, upto uint64) {
+	rows = sized(b.rowBuf[1-b.rowCur], b.table.Len()+len(b.lingering)+1024)
+	upto = uint64(math.MaxUint64)
 	if b.table.TracksChanges() {
 		upto = b.table.Opened()
 	}
 	b.table.EachSnapshotUpTo(upto, func(rec *flows.Record) {
-		rows = append(rows, row{})
-		r := &rows[len(rows)-1]
-		r.setRecord(rec, false)
-		b.setLocal(r, rec)
+		rows = b.appendRow(rows, rec, false)
 	})
-	b.saw(f)
+	return rows, upto
+}
+
+// appendRow appends the row of rec to rows, retired or not, with its local
+// process.
+func (b *builder) appendRow(rows []row, rec *flows.Record, retired bool) []row {
+	rows = append(rows, row{})
+	r := &rows[len(rows)-1]
+	r.setRecord(rec, retired)
+	b.setLocal(r, rec)
+	return rows
+}
+
+// addLingering appends the rows of the retired connections lingering on
+// screen (those up to the snapshot's last ID, upto: the others wait for
+// the next frame).
+func (b *builder) addLingering(rows []row, upto uint64) []row {
 	for i := range b.lingering {
-		if b.lingering[i].shown = b.lingering[i].rec.ID <= upto; !b.lingering[i].shown {
+		l := &b.lingering[i]
+		if l.shown = l.rec.ID <= upto; !l.shown {
 			continue
 		}
-		rows = append(rows, row{})
-		r := &rows[len(rows)-1]
-		r.setRecord(&b.lingering[i].rec, true)
-		b.setLocal(r, &b.lingering[i].rec)
-		b.lingering[i].shown = true
+		rows = b.appendRow(rows, &l.rec, true)
 	}
-	f.procs = b.procs.view()
+	return rows
+}
 
-	// Sort by ID, stably: a connection both in the table and lingering
-	// has its table row first.
+// sortByID puts rows in ID order, stably: a connection both in the table
+// and lingering has its table row first.
+func (b *builder) sortByID(rows []row) {
 	n := len(rows)
 	items := sized(b.items, n)
 	for i := range rows {
 		items = append(items, sortItem{rows[i].id, uint32(i)})
 	}
 	sorted, scratch := radixSort(items, b.scratch)
-	// Move the rows in place, a cycle of the permutation at a time:
-	// position j takes the row at sorted[j].i.
 	perm := sized(b.rank, n)[:n]
 	for j, it := range sorted {
 		perm[j] = it.i
 	}
-	const moved = ^uint32(0)
+	permute(rows, perm)
+	b.rank = perm
+	b.items, b.scratch = sorted[:0], scratch
+}
+
+// permute moves the elements of s in place so that position j takes the
+// element that was at perm[j], a cycle of the permutation at a time: rows
+// are large, and a sorted copy of a million would be as large again. It
+// overwrites perm.
+func permute[T any](s []T, perm []uint32) {
+	const done = ^uint32(0)
 	for i := range perm {
-		if perm[i] == moved {
+		if perm[i] == done {
 			continue
 		}
-		tmp := rows[i]
+		tmp := s[i]
 		j := i
 		for {
 			k := perm[j]
-			perm[j] = moved
+			perm[j] = done
 			if int(k) == i {
-				rows[j] = tmp
+				s[j] = tmp
 				break
 			}
-			rows[j] = rows[k]
+			s[j] = s[k]
 			j = int(k)
 		}
 	}
-	b.rank = perm
+}
 
-	// Merge with the rows shown, both in ID order, for rates and first
-	// sightings. A connection both in the table and retired (it left the
-	// table between the two copies) keeps its retired row, the later one.
+// mergeShown merges rows with the rows shown, both in ID order, for rates
+// and first sightings, and lists the rows with rates in f.touched (the
+// next frame must see them fall to zero). A connection both in the table
+// and retired (it left the table between the two copies) keeps its
+// retired row, the later one.
+func (b *builder) mergeShown(f *frame, rows []row) []row {
 	var prev []row
 	var dt float64
 	if b.shown != nil {
 		prev = b.shown.rows
-		dt = float64(now-b.shown.now) / 1e9
+		dt = float64(f.now-b.shown.now) / 1e9
 	}
 	out, p := 0, 0
-	touched := b.inc.touchBuf[1-b.rowCur][:0] // rows with rates, for the next frame
+	touched := b.inc.touchBuf[1-b.rowCur][:0]
 	for i := range rows {
 		if out > 0 && rows[out-1].id == rows[i].id {
 			out--
@@ -277,16 +315,8 @@ func (b *builder) full(req *request) *frame {
 			touched = append(touched, int32(out-1))
 		}
 	}
-	rows = rows[:out]
 	b.inc.touchBuf[1-b.rowCur], f.touched = touched, touched
-	b.items, b.scratch = sorted[:0], scratch
-	b.rowBuf[1-b.rowCur] = rows
-	f.rows = rows
-	f.layout = true
-	b.builds++
-	b.inc.full(b, rows)
-	b.derive(f, req)
-	return f
+	return rows[:out]
 }
 
 // sized returns s emptied, with room for n elements: grown with some slack
@@ -340,7 +370,7 @@ func (b *builder) derived(req *request) *frame {
 	f := *b.shown
 	b.seq++
 	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
-	f.detail, f.detailRetired, f.detailLocal = nil, false, Local{}
+	f.detail, f.detailRetired, f.detailLocal = nil, false, local.Info{}
 	b.derive(&f, req)
 	return &f
 }
@@ -376,12 +406,7 @@ func (b *builder) commit(f *frame) {
 // they are shown, and fetches the connection the detail view asks for.
 func (b *builder) derive(f *frame, req *request) {
 	rows := f.rows
-	flt := compileFilter(req.filter)
-	flt.procs = &f.procs
-	if req.names && b.names != nil {
-		b.namesVer = b.names.Version() // before the names are asked for
-		flt.names = b.names
-	}
+	flt := b.filter(req, f)
 	items := sized(b.items, len(rows))
 	svcIdx := b.svcIdx[:0]
 	exact := true
@@ -425,6 +450,18 @@ func (b *builder) derive(f *frame, req *request) {
 		b.svc.publish(f, req, b.listeners())
 	}
 	b.fetchDetail(f, req)
+}
+
+// filter compiles the request's filter for f's rows, with the process
+// names and, when they are shown, the host names.
+func (b *builder) filter(req *request, f *frame) *filter {
+	flt := compileFilter(req.filter)
+	flt.procs = &f.procs
+	if req.names && b.names != nil {
+		b.namesVer = b.names.Version() // before the names are asked for
+		flt.names = b.names
+	}
+	return flt
 }
 
 // listeners returns this host's listeners, if the UI is told them.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // showDetail renders the detail view from the last record it got; gone
@@ -25,17 +26,43 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	if r == nil {
 		return "\n " + th.tagDim + "the connection is gone: it left the table and its linger is over[-:-:-]\n"
 	}
-	var b strings.Builder
-	const lw = 16 // label width
-	cw := max(26, len(r.Client.String())+2)
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	row := func(label, client, server string) {
-		w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad(label, lw), pad(escape(client), cw), escape(server))
-	}
-	state := func(s flows.State) string {
-		return th.tagGroup[s.Group()] + pad(s.String(), cw) + "[-:-:-]"
-	}
+	d := &detailWriter{th: th, cw: max(26, len(r.Client.String())+2)}
+	d.heading(r, retired, gone)
+	u.detailEndpoints(d, r)
+	d.WriteString("\n")
+	d.timing(r, now)
+	d.WriteString("\n")
+	_, _, width, _ := u.detail.GetInnerRect()
+	d.transitions(r, width)
+	return d.String()
+}
 
+// detailWriter writes the detail view: labels in a column of their own,
+// then the client's and the server's values side by side.
+type detailWriter struct {
+	strings.Builder
+	th *theme
+	cw int // the width of the client's column
+}
+
+// labelWidth is the width of the labels' column in the detail view.
+const labelWidth = 16
+
+func (d *detailWriter) printf(format string, args ...any) { fmt.Fprintf(d, format, args...) }
+
+// row writes a line of the client's and the server's values.
+func (d *detailWriter) row(label, client, server string) {
+	d.printf(" %s%s[-:-:-]%s%s\n", d.th.tagDim, pad(label, labelWidth), pad(escape(client), d.cw), escape(server))
+}
+
+// label writes a line of one value.
+func (d *detailWriter) label(l, v string) {
+	d.printf(" %s%s[-:-:-]%s\n", d.th.tagDim, pad(l, labelWidth), v)
+}
+
+// heading writes the connection's number, 4-tuple and status.
+func (d *detailWriter) heading(r *flows.Record, retired, gone bool) {
+	th := d.th
 	status := "open"
 	switch {
 	case gone:
@@ -45,85 +72,104 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	case r.Closed():
 		status = "closed; still in the table"
 	}
-	w(" %sConnection #%d[-:-:-]  tcp  %s → %s", th.tagHeading, r.ID, escape(r.Client.String()), escape(r.Server.String()))
+	d.printf(" %sConnection #%d[-:-:-]  tcp  %s → %s", th.tagHeading, r.ID, escape(r.Client.String()), escape(r.Server.String()))
 	if v := r.Key.VLAN.String(); v != "" {
-		w("  vlan %s", v)
+		d.printf("  vlan %s", v)
 	}
-	w("  %s(%s)[-:-:-]\n\n", th.tagDim, status)
-	w(" %s%s%s\n", pad("", lw), th.tagHeading+pad("client", cw)+"[-:-:-]", th.tagHeading+"server[-:-:-]")
-	row("address", r.Client.String(), r.Server.String())
+	d.printf("  %s(%s)[-:-:-]\n\n", th.tagDim, status)
+	d.printf(" %s%s%s\n", pad("", labelWidth), th.tagHeading+pad("client", d.cw)+"[-:-:-]", th.tagHeading+"server[-:-:-]")
+}
+
+// detailEndpoints writes both endpoints side by side: addresses, host
+// names, states (and the kernel's, with the local process, for a live
+// capture) and counters.
+func (u *ui) detailEndpoints(d *detailWriter, r *flows.Record) {
+	th := d.th
+	d.row("address", r.Client.String(), r.Server.String())
 	if cn, sn := u.hostName(r.Client.Addr()), u.hostName(r.Server.Addr()); cn != "" || sn != "" {
-		row("host name", or(cn, "-"), or(sn, "-"))
+		d.row("host name", or(cn, "-"), or(sn, "-"))
 	}
-	nameRows(&u.detailLocal, row)
-	w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", lw), state(r.ClientState), th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
+	nameRows(&u.detailLocal, d.row)
+	d.printf(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", labelWidth),
+		th.tagGroup[r.ClientState.Group()]+pad(r.ClientState.String(), d.cw)+"[-:-:-]",
+		th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
 	if u.cfg.Processes {
-		// This host's kernel's own states, for the endpoints that are its
-		// sockets: how a user learns to trust the inference.
-		l := &u.detailLocal
-		kernel := func(name string, width int) string {
-			if s, ok := kernelState(name); ok {
-				return th.tagGroup[s.Group()] + pad("kernel: "+name, width) + "[-:-:-]"
-			}
-			return th.tagDim + pad("kernel: -", width) + "[-:-:-]"
-		}
-		w(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("", lw), kernel(l.KernelClient, cw), kernel(l.KernelServer, 0))
-		proc := "- (neither end is a socket of this host, or its process is unknown)"
-		if l.PID != 0 {
-			proc = l.Process + "[" + strconv.Itoa(l.PID) + "]"
-			if l.TID != 0 && l.TID != l.PID {
-				proc += " thread " + strconv.Itoa(l.TID)
-			}
-			if l.Via != "" {
-				proc += " (learnt from " + l.Via + ")"
-			}
-		} else if warn := u.frame.head.st.Warning; warn != "" {
-			proc = "- (" + warn + ")"
-		}
-		w(" %s%s[-:-:-]%s\n", th.tagDim, pad("process", lw), escape(proc))
-		for _, f := range [...]struct{ k, v string }{{"executable", l.Exe}, {"command line", l.Cmdline}, {"user", l.User}, {"container", l.Container}, {"cgroup", l.Cgroup}} {
-			if f.v != "" {
-				w(" %s%s[-:-:-]%s\n", th.tagDim, pad(f.k, lw), escape(f.v))
-			}
-		}
+		d.local(&u.detailLocal, u.frame.head.st.Warning)
 	}
 	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	row("packets sent", u64(r.C2S.Packets), u64(r.S2C.Packets))
-	row("bytes sent", u64(r.C2S.Bytes), u64(r.S2C.Bytes))
-	row("payload bytes", u64(r.C2S.Payload), u64(r.S2C.Payload))
-	row("retransmits", u64(r.C2S.Retransmits), u64(r.S2C.Retransmits))
-	row("window (raw)", strconv.Itoa(int(r.ClientWindow)), strconv.Itoa(int(r.ServerWindow)))
-	b.WriteString("\n")
-	label := func(l, v string) { w(" %s%s[-:-:-]%s\n", th.tagDim, pad(l, lw), v) }
-	label("first seen", fmtStamp(r.FirstSeen)+"  age "+fmtAge(time.Duration(now-r.FirstSeen.UnixNano())))
-	label("last seen", fmtStamp(r.LastSeen)+"  idle "+fmtAge(time.Duration(now-r.LastSeen.UnixNano())))
+	d.row("packets sent", u64(r.C2S.Packets), u64(r.S2C.Packets))
+	d.row("bytes sent", u64(r.C2S.Bytes), u64(r.S2C.Bytes))
+	d.row("payload bytes", u64(r.C2S.Payload), u64(r.S2C.Payload))
+	d.row("retransmits", u64(r.C2S.Retransmits), u64(r.S2C.Retransmits))
+	d.row("window (raw)", strconv.Itoa(int(r.ClientWindow)), strconv.Itoa(int(r.ServerWindow)))
+}
+
+// local writes this host's kernel's own states, for the endpoints that are
+// its sockets (how a user learns to trust the inference), and the local
+// process, or why it is not known (warn, the lookup's last warning).
+func (d *detailWriter) local(l *local.Info, warn string) {
+	th := d.th
+	kernel := func(k local.Kernel, width int) string {
+		if k.Known {
+			return th.tagGroup[k.State.Group()] + pad("kernel: "+k.State.String(), width) + "[-:-:-]"
+		}
+		return th.tagDim + pad("kernel: -", width) + "[-:-:-]"
+	}
+	d.printf(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("", labelWidth), kernel(l.KernelClient, d.cw), kernel(l.KernelServer, 0))
+	proc := "- (neither end is a socket of this host, or its process is unknown)"
+	if l.PID != 0 {
+		proc = l.Process + "[" + strconv.Itoa(l.PID) + "]"
+		if l.TID != 0 && l.TID != l.PID {
+			proc += " thread " + strconv.Itoa(l.TID)
+		}
+		if l.Via != "" {
+			proc += " (learnt from " + l.Via + ")"
+		}
+	} else if warn != "" {
+		proc = "- (" + warn + ")"
+	}
+	d.label("process", escape(proc))
+	user, cgroup := "", l.Cgroup
+	if l.Details {
+		user = l.User + " (uid " + strconv.FormatUint(uint64(l.UID), 10) + ")"
+	}
+	if l.Unit != "" && l.Container == "" {
+		cgroup += " (" + l.Unit + ")"
+	}
+	for _, f := range [...]struct{ k, v string }{{"executable", l.Exe}, {"command line", l.Cmdline}, {"user", user}, {"container", l.Container}, {"cgroup", cgroup}} {
+		if f.v != "" {
+			d.label(f.k, escape(f.v))
+		}
+	}
+}
+
+// timing writes when the connection was seen, its handshake, Zeek's
+// summary and why the roles were chosen; now is the capture's clock.
+func (d *detailWriter) timing(r *flows.Record, now int64) {
+	d.label("first seen", fmtStamp(r.FirstSeen)+"  age "+fmtAge(time.Duration(now-r.FirstSeen.UnixNano())))
+	d.label("last seen", fmtStamp(r.LastSeen)+"  idle "+fmtAge(time.Duration(now-r.LastSeen.UnixNano())))
 	rtt := "not seen (no complete handshake)"
 	if r.RTT >= 0 {
 		rtt = fmtRTT(r.RTT) + " (SYN to the ACK of the SYN-ACK, at the capture point)"
 	}
-	label("handshake RTT", rtt)
-	zs, hist := r.ConnState(), r.History()
-	if zs == "" {
-		zs = "-"
-	}
-	if hist == "" {
-		hist = "-"
-	}
-	label("conn_state", zs+"   history "+escape(hist))
+	d.label("handshake RTT", rtt)
+	d.label("conn_state", or(r.ConnState(), "-")+"   history "+escape(or(r.History(), "-")))
 	mid := "no: the handshake was seen"
 	if r.Midstream {
 		mid = "yes: the opening SYN was not seen, so both ends start ESTABLISHED"
 	}
-	label("mid-stream", mid)
-	label("roles", r.Role.String())
-	b.WriteString("\n")
+	d.label("mid-stream", mid)
+	d.label("roles", r.Role.String())
+}
 
-	w(" %sTransitions[-:-:-] %s(capture time, oldest first)[-:-:-]\n", th.tagHeading, th.tagDim)
+// transitions writes every state change, oldest first: one line each when
+// the cause fits beside it in width, else two.
+func (d *detailWriter) transitions(r *flows.Record, width int) {
+	th := d.th
+	d.printf(" %sTransitions[-:-:-] %s(capture time, oldest first)[-:-:-]\n", th.tagHeading, th.tagDim)
 	if len(r.Transitions) == 0 {
-		w(" %snone logged[-:-:-]\n", th.tagDim)
+		d.printf(" %snone logged[-:-:-]\n", th.tagDim)
 	}
-	// One line per transition when the cause fits beside it, else two.
-	_, _, width, _ := u.detail.GetInnerRect()
 	for _, t := range r.Transitions {
 		who := "server"
 		if t.Client {
@@ -135,9 +181,8 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		if n := 1 + 15 + 2 + 6 + 2 + len(t.From.String()) + 3 + len(t.To.String()) + 2 + len(t.Cause()); n <= width {
 			sep = "  "
 		}
-		w(" %s  %s  %s%s%s%s[-:-:-]\n", fmtClock(t.Time()), who, change, sep, th.tagDim, escape(t.Cause()))
+		d.printf(" %s  %s  %s%s%s%s[-:-:-]\n", fmtClock(t.Time()), who, change, sep, th.tagDim, escape(t.Cause()))
 	}
-	return b.String()
 }
 
 func or(s, alt string) string {
@@ -165,7 +210,7 @@ func endReason(e flows.EndReason) string {
 }
 
 // nameRows adds the detail view's rows on the name the client asked for.
-func nameRows(l *Local, row func(label, client, server string)) {
+func nameRows(l *local.Info, row func(label, client, server string)) {
 	if l.ServerName == "" && l.ALPN == "" && !l.ECH {
 		return
 	}

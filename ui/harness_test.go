@@ -161,6 +161,7 @@ type harness struct {
 	// What status reports besides packets: the kernel's verdicts and the
 	// replay's progress (per mille).
 	agree, disagree, progress atomic.Uint64
+	source                    atomic.Pointer[string] // the capture's name; nil: "test.pcap"
 }
 
 const barrierKey = tcell.KeyF60
@@ -244,7 +245,11 @@ func (h *harness) apply(ps ...flows.Packet) {
 }
 
 func (h *harness) status() Status {
-	return Status{Source: "test.pcap", Live: h.live.Load(), Packets: h.packets.Load(), Bytes: h.packets.Load() * 100,
+	source := "test.pcap"
+	if p := h.source.Load(); p != nil {
+		source = *p
+	}
+	return Status{Source: source, Live: h.live.Load(), Packets: h.packets.Load(), Bytes: h.packets.Load() * 100,
 		KernelAgree: h.agree.Load(), KernelDisagree: h.disagree.Load(), Progress: float64(h.progress.Load()) / 1000}
 }
 

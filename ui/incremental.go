@@ -8,8 +8,8 @@ import (
 )
 
 // Incremental frames. A full frame copies every connection from the flow
-// table, puts a million rows in ID order and sorts them: most of a second
-// at a million connections. Once the table is large, a frame instead takes
+// table, puts the rows in ID order and sorts them: its cost grows with the
+// table (BenchmarkFrame). Once the table is large, a frame instead takes
 // only what changed since the last one (flows.Table.EachChange) and the
 // records retired since, and builds on the frame shown:
 //
@@ -98,37 +98,78 @@ func (b *builder) incremental(req *request) *frame {
 	}
 	// What changed: IDs up to the mark, from the table and the retired.
 	upto := b.table.Opened()
+	if !b.takeChanges(upto) {
+		return nil
+	}
+	x := &incFrame{b: b, s: s, f: b.newFrame(req), prev: prev}
+	b.saw(x.f)
+	expired := b.takeRetired(x.f.now)
+	b.takeLingering(upto)
+	x.f.procs = b.procs.view()
+	x.catchUp()
+	x.markGone(expired)
+	x.update()
+	x.fadeRates()
+	x.placeFresh()
+	b.builds++
+	if x.f.gone > len(x.rows)/4 {
+		x.compact(req)
+		return x.f
+	}
+	b.rowBuf[1-b.rowCur] = x.rows
+	x.f.rows, x.f.touched = x.rows, x.touched
+	s.touchBuf[1-b.rowCur] = x.touched
+	b.deriveChanged(x.f, req, prev, x.shift)
+	return x.f
+}
+
+// takeChanges lists the table's changes up to the connection ID upto: the
+// IDs of the connections that left (inc.gone) and the rows of those that
+// changed (inc.ups). It returns false if the table could not list them
+// all, when a full frame is needed.
+func (b *builder) takeChanges(upto uint64) bool {
+	s := &b.inc
 	gone, ups := s.gone[:0], s.ups[:0]
 	ok := b.table.EachChange(upto,
 		func(id uint64) { gone = append(gone, id) },
 		func(rec *flows.Record) {
-			ups = append(ups, row{})
-			r := &ups[len(ups)-1]
-			r.setRecord(rec, false)
-			b.setLocal(r, rec)
+			ups = b.appendRow(ups, rec, false)
 		})
 	s.gone, s.ups = gone, ups
-	if !ok {
-		return nil
-	}
-	f := b.newFrame(req)
-	now := f.now
-	b.saw(f)
-	expired := b.takeRetired(now)
+	return ok
+}
+
+// takeLingering adds to inc.ups the rows of the connections retired since
+// the last frame (up to the connection ID upto): their last records,
+// lingering on screen.
+func (b *builder) takeLingering(upto uint64) {
+	ups := b.inc.ups
 	for i := range b.lingering {
 		l := &b.lingering[i]
 		if !l.shown && l.rec.ID <= upto {
 			l.shown = true
-			ups = append(ups, row{})
-			r := &ups[len(ups)-1]
-			r.setRecord(&l.rec, true)
-			b.setLocal(r, &l.rec)
+			ups = b.appendRow(ups, &l.rec, true)
 		}
 	}
-	s.ups = ups
-	f.procs = b.procs.view()
+	b.inc.ups = ups
+}
 
-	// Bring the other buffer up to the shown frame.
+// incFrame is an incremental frame being built on the one shown.
+type incFrame struct {
+	b       *builder
+	s       *incState
+	f, prev *frame
+	rows    []row             // the other row buffer: the shown frame's rows, then this frame's
+	touched []int32           // the rows this frame changed
+	fresh   []sortItem        // rows new in this frame (of inc.ups), in ID order
+	shift   func(int32) int32 // an old row's new index, if rows were inserted; nil if none moved
+	dt      float64           // seconds of capture time since the shown frame
+}
+
+// catchUp brings the other row buffer up to the shown frame: it copies the
+// rows the shown frame changed, or all of them if it moved rows.
+func (x *incFrame) catchUp() {
+	b, prev := x.b, x.prev
 	cur := prev.rows
 	rows := b.rowBuf[1-b.rowCur]
 	if prev.layout || cap(rows) < len(cur) || len(rows) > len(cur) {
@@ -143,44 +184,52 @@ func (b *builder) incremental(req *request) *frame {
 			}
 		}
 	}
-	touched := b.inc.touchBuf[1-b.rowCur][:0]
-	f.gone = prev.gone
-	var dt float64
-	if now > prev.now {
-		dt = float64(now-prev.now) / 1e9
+	x.rows = rows
+	x.touched = x.s.touchBuf[1-b.rowCur][:0]
+	x.f.gone = prev.gone
+	if x.f.now > prev.now {
+		x.dt = float64(x.f.now-prev.now) / 1e9
 	}
+}
 
-	// Rows that left: the table's (unless retired since, which keeps the
-	// row for the linger) and the retired whose linger ended.
-	slices.Sort(gone)
+// markGone marks the rows that left: the table's (unless retired since,
+// which keeps the row for the linger) and the retired whose linger ended
+// (expired).
+func (x *incFrame) markGone(expired []uint64) {
+	slices.Sort(x.s.gone)
 	slices.Sort(expired)
 	at := 0
-	for _, id := range gone {
-		if i, ok := s.locate(id, &at); ok && rows[i].flags&(rowGone|rowRetired) == 0 {
-			rows[i].flags |= rowGone
-			f.gone++
-			touched = append(touched, int32(i))
+	for _, id := range x.s.gone {
+		if i, ok := x.s.locate(id, &at); ok && x.rows[i].flags&(rowGone|rowRetired) == 0 {
+			x.gone(i)
 		}
 	}
 	at = 0
 	for _, id := range expired {
-		if i, ok := s.locate(id, &at); ok && rows[i].flags&rowRetired != 0 && rows[i].flags&rowGone == 0 {
-			rows[i].flags |= rowGone
-			f.gone++
-			touched = append(touched, int32(i))
+		if i, ok := x.s.locate(id, &at); ok && x.rows[i].flags&rowRetired != 0 && x.rows[i].flags&rowGone == 0 {
+			x.gone(i)
 		}
 	}
+}
 
-	// Changed and new rows, in ID order; of a connection listed twice, the
-	// last (a retired record comes after the table's).
+func (x *incFrame) gone(i int) {
+	x.rows[i].flags |= rowGone
+	x.f.gone++
+	x.touched = append(x.touched, int32(i))
+}
+
+// update writes the changed rows over the shown ones, in ID order; of a
+// connection listed twice, the last (a retired record comes after the
+// table's). The rows not there before are kept aside in x.fresh.
+func (x *incFrame) update() {
+	b, s, ups, cur := x.b, x.s, x.s.ups, x.prev.rows
 	items := s.upItems[:0]
 	for i := range ups {
 		items = append(items, sortItem{ups[i].id, uint32(i)})
 	}
 	items, b.scratch = radixSort(items, b.scratch)
 	s.upItems = items
-	at = 0
-	var fresh []sortItem // rows not there before, in ID order
+	at := 0
 	for j, it := range items {
 		if j+1 < len(items) && items[j+1].k == it.k {
 			continue
@@ -188,88 +237,93 @@ func (b *builder) incremental(req *request) *frame {
 		u := &ups[it.i]
 		i, ok := s.locate(u.id, &at)
 		if !ok {
-			fresh = append(fresh, it)
+			x.fresh = append(x.fresh, it)
 			continue
 		}
-		r := &rows[i]
+		r := &x.rows[i]
 		if r.flags&rowGone != 0 {
-			f.gone-- // it comes back, or it left and is retired now
+			x.f.gone-- // it comes back, or it left and is retired now
 		}
 		// Born and the bytes the rates start from are the shown row's.
 		var before [2]uint64
 		if i < len(cur) && cur[i].flags&rowGone == 0 {
 			u.born, before = cur[i].born, cur[i].bytes
 		} else if b.builds > 0 {
-			u.born = f.wall
+			u.born = x.f.wall
 		}
 		*r = *u
-		r.setRate(before, dt)
-		touched = append(touched, int32(i))
+		r.setRate(before, x.dt)
+		x.touched = append(x.touched, int32(i))
 	}
-	// Rates fall to zero on the rows that changed last time only.
-	mark := s.marks(len(rows))
-	for _, i := range touched {
+}
+
+// fadeRates sets the rates to zero on the rows that changed in the shown
+// frame and not in this one.
+func (x *incFrame) fadeRates() {
+	mark := x.s.marks(len(x.rows))
+	for _, i := range x.touched {
 		mark[i] = true
 	}
-	nt := len(touched)
-	for _, i := range prev.touched {
-		if int(i) < len(rows) && !mark[i] {
-			r := &rows[i]
+	nt := len(x.touched)
+	for _, i := range x.prev.touched {
+		if int(i) < len(x.rows) && !mark[i] {
+			r := &x.rows[i]
 			if r.rate != [2]float32{} {
 				r.rate = [2]float32{}
 				r.setRateWidths()
-				touched = append(touched, i) // the other buffer must copy it too
+				x.touched = append(x.touched, i) // the other buffer must copy it too
 			}
 		}
 	}
-	for _, i := range touched[:nt] {
+	for _, i := range x.touched[:nt] {
 		mark[i] = false
 	}
-	for _, it := range fresh {
+}
+
+// placeFresh adds the rows new in this frame: after the others, as a new
+// connection has a higher ID than every row, or merged in among them.
+func (x *incFrame) placeFresh() {
+	s, ups := x.s, x.s.ups
+	for _, it := range x.fresh {
 		u := &ups[it.i]
-		if b.builds > 0 {
-			u.born = f.wall
+		if x.b.builds > 0 {
+			u.born = x.f.wall
 		}
-		u.setRate([2]uint64{}, dt)
+		u.setRate([2]uint64{}, x.dt)
 	}
-	var shift func(int32) int32
-	if len(fresh) > 0 && fresh[0].k <= s.maxID {
+	if len(x.fresh) > 0 && x.fresh[0].k <= s.maxID {
 		// A connection older than the newest row, never shown (a
 		// handshake back from the table's limbo): the rows after it move.
-		rows, shift = s.insert(rows, ups, fresh)
-		for j, i := range touched {
-			touched[j] = shift(i)
+		x.rows, x.shift = s.insert(x.rows, ups, x.fresh)
+		for j, i := range x.touched {
+			x.touched[j] = x.shift(i)
 		}
-		f.layout = true // the other buffer copies them all
+		x.f.layout = true // the other buffer copies them all
 	} else {
-		for _, it := range fresh {
-			rows = append(rows, ups[it.i])
+		for _, it := range x.fresh {
+			x.rows = append(x.rows, ups[it.i])
 			s.ids = append(s.ids, ups[it.i].id)
-			touched = append(touched, int32(len(rows)-1))
+			x.touched = append(x.touched, int32(len(x.rows)-1))
 		}
 	}
-	if len(rows) > 0 {
-		s.maxID = max(s.maxID, rows[len(rows)-1].id)
+	if len(x.rows) > 0 {
+		s.maxID = max(s.maxID, x.rows[len(x.rows)-1].id)
 	}
-	b.builds++
-	if f.gone > len(rows)/4 {
-		// Gone rows pile up: drop them, and sort what is left again.
-		if shift != nil {
-			touched = append(touched, s.inserted...)
-		}
-		rows, touched = s.compact(rows, touched)
-		f.gone, f.layout = 0, true
-		b.rowBuf[1-b.rowCur], f.rows = rows, rows
-		f.touched, s.touchBuf[1-b.rowCur] = touched, touched
-		b.derive(f, req)
-		return f
+}
+
+// compact drops the gone rows, which have piled up, and sorts what is left
+// again.
+func (x *incFrame) compact(req *request) {
+	b, s, f := x.b, x.s, x.f
+	touched := x.touched
+	if x.shift != nil {
+		touched = append(touched, s.inserted...)
 	}
-	b.rowBuf[1-b.rowCur] = rows
-	f.rows = rows
-	f.touched = touched
-	s.touchBuf[1-b.rowCur] = touched
-	b.deriveChanged(f, req, prev, shift)
-	return f
+	rows, touched := s.compact(x.rows, touched)
+	f.gone, f.layout = 0, true
+	b.rowBuf[1-b.rowCur], f.rows = rows, rows
+	f.touched, s.touchBuf[1-b.rowCur] = touched, touched
+	b.derive(f, req)
 }
 
 // compact drops the rows marked gone, keeping the others in order, and
@@ -381,8 +435,7 @@ func orderEqual(a, b *request) bool {
 // the changed rows taken out and merged back in with their new keys.
 func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(int32) int32) {
 	s := &b.inc
-	moved := shift != nil
-	if moved {
+	if shift != nil {
 		f.touched = append(f.touched, s.inserted...)
 		s.touchBuf[1-b.rowCur] = f.touched
 	}
@@ -391,36 +444,66 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		b.derive(f, req)
 		return
 	}
+	changed := b.changedRows(f, prev, shift)
+	flt := b.filter(req, f)
+	items, w, exact := b.keyRows(f, req, flt, changed, prev.w)
+	if !exact {
+		s.unmark(changed)
+		b.derive(f, req)
+		return
+	}
+	if req.view == viewServices {
+		b.svc.update(f, prev, changed, s.inserted, shift != nil, req, flt)
+	}
+	items, b.scratch = radixSort(items, b.scratch)
+	s.items = items
+	order, keys := b.mergeOrder(prev, items, shift)
+	s.unmark(changed)
+	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
+	f.order, f.keys, f.exact, f.w = order, keys, true, w
+	f.pos = b.positions(len(f.rows), order)
+	f.svcs, f.svcW = nil, 0
+	if req.view == viewServices {
+		b.svc.publish(f, req, b.listeners())
+	}
+	b.fetchDetail(f, req)
+}
+
+// changedRows lists, in order and marked (inc.mark), the rows that changed
+// in the shown frame or in f: their places in the view order may change.
+func (b *builder) changedRows(f, prev *frame, shift func(int32) int32) []uint32 {
+	s := &b.inc
 	rows := f.rows
 	s.marks(len(rows))
 	changed := sized(b.rank, len(prev.touched)+len(f.touched))
-	for _, i := range prev.touched {
-		if moved {
-			i = shift(i)
-		}
+	add := func(i int32) {
 		if int(i) < len(rows) && !s.mark[i] {
 			s.mark[i] = true
 			changed = append(changed, uint32(i))
 		}
 	}
-	for _, i := range f.touched {
-		if int(i) < len(rows) && !s.mark[i] {
-			s.mark[i] = true
-			changed = append(changed, uint32(i))
+	for _, i := range prev.touched {
+		if shift != nil {
+			i = shift(i)
 		}
+		add(i)
+	}
+	for _, i := range f.touched {
+		add(i)
 	}
 	b.rank = changed
 	slices.Sort(changed)
-	flt := compileFilter(req.filter)
-	flt.procs = &f.procs
-	if req.names && b.names != nil {
-		flt.names = b.names
-	}
-	items := s.items[:0]
-	w := prev.w
-	exact := true
+	return changed
+}
+
+// keyRows returns the sort items of the changed rows that the request
+// lists, with the column widths w grown to fit them; exact is false if
+// some keys do not decide the order alone (a full sort is needed).
+func (b *builder) keyRows(f *frame, req *request, flt *filter, changed []uint32, w widths) (items []sortItem, _ widths, exact bool) {
+	items = b.inc.items[:0]
+	exact = true
 	for _, i := range changed {
-		r := &rows[i]
+		r := &f.rows[i]
 		if !req.lists(r, flt) || !req.scope.has(r, &f.procs) {
 			continue
 		}
@@ -429,34 +512,26 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		items = append(items, sortItem{k, i})
 		w.add(r)
 	}
-	if !exact {
-		for _, i := range changed {
-			s.mark[i] = false
-		}
-		s.items = items
-		b.derive(f, req)
-		return
-	}
-	if req.view == viewServices {
-		b.svc.update(f, prev, changed, s.inserted, moved, req, flt)
-	}
-	items, b.scratch = radixSort(items, b.scratch)
-	s.items = items
+	b.inc.items = items
+	return items, w, exact
+}
 
-	// Merge the kept entries of the shown order with the changed rows.
+// mergeOrder merges the entries of the shown order that did not change
+// (unmarked) with the changed rows' items, both sorted.
+func (b *builder) mergeOrder(prev *frame, items []sortItem, shift func(int32) int32) (order []int32, keys []uint64) {
 	n := len(prev.order) + len(items)
-	order := sized(b.ordBuf[1-b.ordCur], n)
-	keys := sized(b.keyBuf[1-b.ordCur], n)
-	po, pk := prev.order, prev.keys
+	order = sized(b.ordBuf[1-b.ordCur], n)
+	keys = sized(b.keyBuf[1-b.ordCur], n)
+	mark := b.inc.mark
 	j := 0
-	for p, i := range po {
-		if moved {
+	for p, i := range prev.order {
+		if shift != nil {
 			i = shift(i)
 		}
-		if s.mark[i] {
+		if mark[i] {
 			continue
 		}
-		k, i := pk[p], uint32(i)
+		k, i := prev.keys[p], uint32(i)
 		for j < len(items) && (items[j].k < k || items[j].k == k && items[j].i < i) {
 			order = append(order, int32(items[j].i))
 			keys = append(keys, items[j].k)
@@ -469,15 +544,12 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 		order = append(order, int32(items[j].i))
 		keys = append(keys, items[j].k)
 	}
-	for _, i := range changed {
+	return order, keys
+}
+
+// unmark clears the marks of the rows listed.
+func (s *incState) unmark(rows []uint32) {
+	for _, i := range rows {
 		s.mark[i] = false
 	}
-	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
-	f.order, f.keys, f.exact, f.w = order, keys, true, w
-	f.pos = b.positions(len(rows), order)
-	f.svcs, f.svcW = nil, 0
-	if req.view == viewServices {
-		b.svc.publish(f, req, b.listeners())
-	}
-	b.fetchDetail(f, req)
 }

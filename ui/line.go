@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -64,18 +65,26 @@ func (l *lineView) MouseHandler() func(action tview.MouseAction, event *tcell.Ev
 }
 
 // part is one piece of a line: its text, a shorter form for narrow
-// screens, and its priority (lower survives longer).
+// screens, and its priority. fit shortens, then drops, the parts of the
+// highest priority first; it never drops a part of priority 0.
 type part struct {
 	text, short string
 	style       tcell.Style
 	prio        int
 	click       func()
+	// path says text is a file path: fit shortens it before anything else,
+	// to its base name, then, once the parts of priority 2 and up are
+	// short, with an ellipsis in the middle.
+	path bool
 }
+
+// minPath is the fewest characters an ellipsis leaves of a path.
+const minPath = 12
 
 // fit joins parts with two spaces, shortening and then dropping the
 // least important ones until the line fits in width.
 func fit(parts []part, width int, lead string) []seg {
-	length := func() int {
+	over := func() int {
 		n := strlen(lead)
 		for i, p := range parts {
 			if i > 0 {
@@ -83,16 +92,31 @@ func fit(parts []part, width int, lead string) []seg {
 			}
 			n += strlen(p.text)
 		}
-		return n
+		return n - width
 	}
-	for prio := 9; prio >= 0 && length() > width; prio-- {
+	for i := range parts {
+		if parts[i].path && over() > 0 {
+			parts[i].text = filepath.Base(parts[i].text)
+		}
+	}
+	for prio := 9; prio >= 0 && over() > 0; prio-- {
+		if prio == 1 {
+			for i := range parts {
+				if n := over(); parts[i].path && n > 0 {
+					parts[i].text = ellipsize(parts[i].text, max(strlen(parts[i].text)-n, minPath))
+				}
+			}
+			if over() <= 0 {
+				break
+			}
+		}
 		for i := range parts {
 			if parts[i].prio == prio && parts[i].short != "" {
 				parts[i].text = parts[i].short
 			}
 		}
 	}
-	for prio := 9; prio > 0 && length() > width; prio-- {
+	for prio := 9; prio > 0 && over() > 0; prio-- {
 		kept := parts[:0]
 		for _, p := range parts {
 			if p.prio != prio {
@@ -111,64 +135,93 @@ func fit(parts []part, width int, lead string) []seg {
 	return segs
 }
 
+// ellipsize shortens s to n characters with an ellipsis in the middle,
+// keeping a little more of the end (a file's extension, its date).
+func ellipsize(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n || n < 3 {
+		return s
+	}
+	head := (n - 1) / 2
+	tail := n - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
 // headerSegs is the first line: the capture's source and state.
 func (u *ui) headerSegs(width int) []seg {
 	th := u.theme
-	f := u.frame
-	h := &f.head
+	h := &u.frame.head
 	st := &h.st
-	d := th.base
 	var parts []part
 	if st.Err != "" {
 		parts = append(parts, part{text: "error: " + st.Err, style: th.warn})
 	}
-	src := st.Source
-	if src == "" {
-		src = "flowtrack"
+	src := part{text: st.Source, style: th.key, prio: 1, path: !st.Live}
+	switch {
+	case st.Source == "":
+		src.text, src.path = "flowtrack", false
+	case st.Live:
+		src.text += " (live)"
 	}
-	if st.Live {
-		src += " (live)"
-	}
-	parts = append(parts, part{text: src, style: th.key, prio: 1})
+	parts = append(parts, src)
 	if st.Filter != "" {
 		parts = append(parts, part{text: "filter " + st.Filter, prio: 6})
 	}
 	ct := time.Unix(0, h.capture)
 	if h.capture <= 0 {
-		parts = append(parts, part{text: "waiting for packets", style: d, prio: 2})
+		parts = append(parts, part{text: "waiting for packets", style: th.base, prio: 2})
 	} else {
 		parts = append(parts, part{text: ct.UTC().Format("2006-01-02 15:04:05.000"), short: ct.UTC().Format("15:04:05"), prio: 2})
 	}
-	if r := u.cfg.Replay; r != nil {
-		switch {
-		case st.Done:
-			parts = append(parts, part{text: "end of file", style: th.key, prio: 1})
-		case r.Paused():
-			parts = append(parts, part{text: "PAUSED " + fmtSpeed(r.Speed()), short: "PAUSED", style: th.warn, prio: 1})
-		default:
-			t := "replay " + fmtSpeed(r.Speed())
-			if st.Progress > 0 {
-				t += " " + strconv.Itoa(int(st.Progress*100)) + "%"
-			}
-			parts = append(parts, part{text: t, short: fmtSpeed(r.Speed()), prio: 3})
-		}
-	} else if st.Done {
-		text := "end of input"
-		if st.Live {
-			text = "capture stopped"
-		}
-		parts = append(parts, part{text: text, style: th.key, prio: 1})
+	if p, ok := u.progressPart(st); ok {
+		parts = append(parts, p)
 	}
 	parts = append(parts, part{
 		text:  fmtRate(h.pps) + " pkt/s " + fmtRate(h.bps) + "B/s",
 		short: fmtRate(h.pps) + " pkt/s",
 		prio:  4,
-	})
-	parts = append(parts, part{
+	}, part{ // what a person watches: shortened last, never dropped
 		text:  strconv.Itoa(h.active) + " active / " + strconv.FormatUint(h.total, 10) + " connections",
 		short: strconv.Itoa(h.active) + "/" + strconv.FormatUint(h.total, 10) + " conns",
-		prio:  2,
+		prio:  0,
 	})
+	parts = u.appendWarnings(parts, h)
+	if h.unshown > 0 {
+		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
+	}
+	return fit(append(parts, processParts(st, th)...), width, " ")
+}
+
+// progressPart says how far a replay is, or that the capture ended; ok is
+// false for a live capture still running.
+func (u *ui) progressPart(st *Status) (p part, ok bool) {
+	th := u.theme
+	r := u.cfg.Replay
+	switch {
+	case r == nil && !st.Done:
+		return p, false
+	case r == nil && st.Live:
+		return part{text: "capture stopped", style: th.key, prio: 1}, true
+	case r == nil:
+		return part{text: "end of input", style: th.key, prio: 1}, true
+	case st.Done:
+		return part{text: "end of file", style: th.key, prio: 1}, true
+	case r.Paused():
+		return part{text: "PAUSED " + fmtSpeed(r.Speed()), short: "PAUSED", style: th.warn, prio: 1}, true
+	}
+	t := "replay " + fmtSpeed(r.Speed())
+	if st.Progress > 0 {
+		t += " " + strconv.Itoa(int(st.Progress*100)) + "%"
+	}
+	return part{text: t, short: fmtSpeed(r.Speed()), prio: 3}, true
+}
+
+// appendWarnings appends what was lost or doubtful: drops, malformed
+// packets, evictions, and how often this host's kernel confirmed an
+// inferred state.
+func (u *ui) appendWarnings(parts []part, h *header) []part {
+	th := u.theme
+	st := &h.st
 	if st.Dropped > 0 {
 		parts = append(parts, part{text: "dropped " + strconv.FormatUint(st.Dropped, 10), short: "drop " + fmtCount(st.Dropped), style: th.warn, prio: 0})
 	}
@@ -179,7 +232,6 @@ func (u *ui) headerSegs(width int) []seg {
 		parts = append(parts, part{text: "evicted " + strconv.FormatUint(h.evicted, 10), short: "evict " + fmtCount(h.evicted), style: th.warn, prio: 0})
 	}
 	if n := st.KernelAgree + st.KernelDisagree; n > 0 {
-		// How often this host's kernel confirmed an inferred state.
 		p := part{
 			text:  "kernel agreed " + strconv.FormatUint(st.KernelAgree, 10) + "/" + strconv.FormatUint(n, 10),
 			short: "kernel " + fmtCount(st.KernelAgree) + "/" + fmtCount(n),
@@ -190,10 +242,7 @@ func (u *ui) headerSegs(width int) []seg {
 		}
 		parts = append(parts, p)
 	}
-	if h.unshown > 0 {
-		parts = append(parts, part{text: fmtCount(h.unshown) + " ended unseen", style: th.dim, prio: 7})
-	}
-	return fit(append(parts, processParts(st, th)...), width, " ")
+	return parts
 }
 
 // barSegs is the second line: the views, and what limits or freezes the

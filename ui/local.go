@@ -145,14 +145,3 @@ func cmpProc(a, b *row, p *procNames) int {
 	}
 	return int(a.pid) - int(b.pid)
 }
-
-// kernelState parses a state name of Local; ok is false for "" and
-// unknown names.
-func kernelState(name string) (flows.State, bool) {
-	for s := flows.StateClosed; s <= flows.StateTimeWait; s++ {
-		if s.String() == name {
-			return s, true
-		}
-	}
-	return 0, false
-}

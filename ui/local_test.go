@@ -12,6 +12,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // fakeLocal is a process lookup keyed by the client's address:port, as
@@ -19,22 +20,25 @@ import (
 // connections, and counts its calls.
 type fakeLocal struct {
 	calls atomic.Int64
-	by    map[string]Local
+	by    map[string]local.Info
 }
 
-func (f *fakeLocal) lookup(r *flows.Record) Local {
+func (f *fakeLocal) lookup(r *flows.Record) local.Info {
 	f.calls.Add(1)
 	return f.by[r.Client.String()]
 }
 
 func scenarioLocal() *fakeLocal {
-	return &fakeLocal{by: map[string]Local{
+	return &fakeLocal{by: map[string]local.Info{
 		// A local client: curl, both ends on this host over loopback.
-		"10.0.0.1:40002": {PID: 4242, Process: "curl", KernelClient: "ESTABLISHED", KernelServer: "ESTABLISHED"},
+		"10.0.0.1:40002": {PID: 4242, Process: "curl", KernelClient: kernel(flows.StateEstablished), KernelServer: kernel(flows.StateEstablished)},
 		// A local server only: its socket's process.
-		"10.0.0.5:40010": {PID: 77, Process: "Python3", KernelServer: "FIN_WAIT_2"},
+		"10.0.0.5:40010": {PID: 77, Process: "Python3", KernelServer: kernel(flows.StateFinWait2)},
 	}}
 }
+
+// kernel is the kernel's state of a socket it lists.
+func kernel(s flows.State) local.Kernel { return local.Kernel{State: s, Known: true} }
 
 // withLocal gives the UI the process lookup of a live capture.
 func withLocal(l *fakeLocal) func(*Config, *flows.Config) {
@@ -141,12 +145,7 @@ func TestProcessColumn(t *testing.T) {
 	h.key(tcell.KeyEscape)
 
 	// Sorted by process: named first, by name, the rest after.
-	_, y := h.line("Client state")
-	l, _ := h.line("Client state")
-	x := len([]rune(l[:strings.Index(l, "Process")]))
-	h.screen.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
-	h.screen.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
-	h.sync()
+	h.clickHeader("Process")
 	if l, _ := h.line("sorted by"); !strings.Contains(l, "sorted by Process ▲") {
 		t.Fatalf("a click on the Process header: %q", l)
 	}
@@ -453,9 +452,9 @@ func TestProcTableBound(t *testing.T) {
 		tab.Apply(&ps[i])
 	}
 	n := 0
-	b := newBuilder(&Config{Table: tab, Local: func(r *flows.Record) Local {
+	b := newBuilder(&Config{Table: tab, Local: func(r *flows.Record) local.Info {
 		n++
-		return Local{PID: n, Process: "p" + itoa(uint64(n))}
+		return local.Info{PID: n, Process: "p" + itoa(uint64(n))}
 	}}, func() time.Time { return t0 })
 	var f *frame
 	for range maxProcNames/3 + 10 {

@@ -9,6 +9,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
 )
 
 // Status is the capture's state, as the header line shows it.
@@ -44,34 +45,6 @@ type Status struct {
 	Processes, ProcessesShort string
 	ProcessesWarn             bool
 	LostEvents                uint64
-}
-
-// Local is what flowtrack knows of a connection beyond its TCP headers:
-// the name its client asked for, for the Name column, and what this
-// host's kernel says about a connection whose endpoints are local, for the
-// Process column and the detail view.
-type Local struct {
-	PID       int    // the process of the client's socket if local, else the server's; 0 if unknown
-	Process   string // its command name
-	Container string // its container ("docker:0123456789ab"), "" if none
-	// About the process, for the detail view ("" where unknown): its
-	// thread (that connected or accepted), executable, command line, user,
-	// cgroup or systemd unit, and how its owning the socket was learnt
-	// ("connect", "accept", "listener", "socket table").
-	TID                        int
-	Exe, Cmdline, User, Cgroup string
-	Via                        string
-	// KernelClient and KernelServer are the kernel's states of the client's
-	// and the server's sockets, as flows.State names; "" where the
-	// endpoint is not a socket of this host (or not yet seen).
-	KernelClient, KernelServer string
-
-	// ServerName is the name the client asked for, "" if none is known;
-	// NameSource says where it was read: "sni", "host" or "dns" (reverse
-	// DNS, "rdns", is the UI's own, through Config.Names).
-	ServerName, NameSource string
-	ALPN                   string // protocols the ClientHello offered, comma-separated
-	ECH                    bool   // the ClientHello offered Encrypted Client Hello
 }
 
 // Listener is a listening socket of this host.
@@ -129,7 +102,7 @@ type Config struct {
 	// column. It is called on the builder goroutine for every row of every
 	// snapshot, so it must be fast (a lookup in memory, no I/O) and safe
 	// for concurrent use.
-	Local func(*flows.Record) Local
+	Local local.Lookup
 	// Processes says that Local names local processes (a live capture).
 	Processes bool
 	// Listeners, if set, lists this host's listening sockets (live): the

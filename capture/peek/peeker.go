@@ -1,6 +1,7 @@
 package peek
 
 import (
+	"errors"
 	"net/netip"
 	"sync/atomic"
 
@@ -339,7 +340,7 @@ func (k *Peeker) read(e *pending, b []byte, final bool) bool {
 	case looksTLS(b):
 		msg, complete, need, err := helloMessage(b, &k.scratch)
 		switch {
-		case err != nil && err != errTooBig:
+		case err != nil && !errors.Is(err, errTooBig):
 			k.Stats.Malformed.Add(1)
 			k.conclude(e, nil, "")
 			return true
@@ -421,7 +422,7 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 func (k *Peeker) DNS(ts int64, msg []byte, cut bool) {
 	answers, err := parseDNS(msg, cut)
 	if err != nil {
-		if err != errNotResponse {
+		if !errors.Is(err, errNotResponse) {
 			k.Stats.Malformed.Add(1)
 		}
 		return

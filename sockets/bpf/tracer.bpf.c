@@ -8,13 +8,17 @@
 // stop listening, come from the same tracepoint. Nothing runs per packet.
 //
 // On kernels without fentry/fexit (no trampolines, or a kernel locked
-// down against them), the tracepoint alone names connecting processes the
-// way tcplife does: it remembers the process that moves a socket to
-// SYN_SENT (in connect, before the source port is chosen) and reports it
-// when the socket leaves SYN_SENT. A connection to a listener is reported
-// when it is ESTABLISHED, and user space credits it to the process that
-// listens, which is the one that accepts unless several share the
-// listener.
+// down against them), the tracepoint names connecting processes the way
+// tcplife does: it remembers the process that moves a socket to SYN_SENT
+// (in connect, before the source port is chosen) and reports it when the
+// socket leaves SYN_SENT. Accepting processes are named where accept(2)
+// and accept4(2) return, from the trace events syscalls:sys_exit_accept
+// and sys_exit_accept4 or, where those cannot be attached (no tracefs),
+// the raw tracepoint sys_exit: the descriptor they return leads to the
+// socket. A connection to a listener is also reported when it is
+// ESTABLISHED, and user space credits it to the process that listens
+// until an accept names its own: that covers what no accept(2) reports
+// (io_uring, connections never accepted).
 //
 // Build: make generate (bpf2go, clang; see sockets/gen.go).
 
@@ -29,6 +33,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
 
 // Linux TCP states (include/net/tcp_states.h).
 #define TCP_ESTABLISHED 1
@@ -106,6 +112,12 @@ struct {
 // Set by user space before loading: whether the tracepoint must name
 // connecting processes itself (fexit is not available).
 volatile const __u8 tp_connect = 0;
+
+// Set by user space before loading, when sys_exit names accepting
+// processes: the numbers of accept(2) and accept4(2) on the kernel's
+// architecture.
+volatile const __s64 nr_accept = -1;
+volatile const __s64 nr_accept4 = -1;
 
 static __always_inline void count_lost(void)
 {
@@ -186,6 +198,8 @@ static __always_inline int report(struct sock *sk, __u8 kind)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0; // MPTCP's accept returns its own kind of socket
 	struct event *e = reserve();
 	if (!e)
 		return 0;
@@ -237,6 +251,76 @@ SEC("fexit/inet_csk_accept")
 int BPF_PROG(inet_csk_accept_exit_old, struct sock *sk, int flags, int *err, bool kern, struct sock *newsk)
 {
 	return report(newsk, KIND_ACCEPT);
+}
+
+// arm64's struct pt_regs, whose syscall number is not x86's orig_ax (CO-RE
+// relocates the field, or the branch that reads it is dropped).
+struct pt_regs___arm64 {
+	int syscallno;
+} __attribute__((preserve_access_index));
+
+// syscall_nr is the number of the system call that regs entered with, -1
+// on an architecture this does not know.
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+	if (bpf_core_field_exists(regs->orig_ax))
+		return regs->orig_ax;
+	struct pt_regs___arm64 *arm = (void *)regs;
+	if (bpf_core_field_exists(arm->syscallno))
+		return arm->syscallno;
+	return -1;
+}
+
+// fd_sock returns the socket behind the calling process's descriptor fd,
+// NULL if the descriptor is not a socket's.
+static __always_inline struct sock *fd_sock(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	// a socket's file and the socket point at each other
+	if (!sock || BPF_CORE_READ(sock, file) != f)
+		return 0;
+	return BPF_CORE_READ(sock, sk);
+}
+
+// The raw tracepoint sys_exit, through BTF, where neither fexit nor the
+// trace events can name the process that accepts: every system call of
+// the host ends here, so the number is checked first (a load from regs,
+// no helper), and only accept(2) and accept4(2) that returned a
+// descriptor go on. The descriptor is the
+// caller's own, installed before the call returned: the socket it leads
+// to is the one accepted (or, if another thread closed it and opened
+// another socket under the same number meanwhile, a socket of the same
+// process).
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_accept, struct pt_regs *regs, long ret)
+{
+	long nr = syscall_nr(regs);
+	if (nr != nr_accept && nr != nr_accept4)
+		return 0;
+	if (nr < 0 || ret < 0)
+		return 0;
+	return report(fd_sock(ret), KIND_ACCEPT);
+}
+
+// The trace events syscalls:sys_exit_accept and sys_exit_accept4 (user
+// space attaches the program to both): they run only for these two calls,
+// where sys_exit runs for every call.
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept_event(struct syscall_trace_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	return report(fd_sock(ctx->ret), KIND_ACCEPT);
 }
 
 // The tracepoint sock:inet_sock_set_state, attached through BTF (tp_btf):

@@ -38,19 +38,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: bench-baseline FILE.pcap")
 		os.Exit(2)
 	}
-	f, err := os.Open(os.Args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-baseline:", err)
-		os.Exit(1)
-	}
-	defer f.Close()
-	st, err := walk(f)
+	st, err := walkFile(os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-baseline:", err)
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "bench-baseline: %d packets, %d TCP, %d other, %d 4-tuples\n",
 		st.packets, st.tcp, st.other, len(st.conns))
+}
+
+// walkFile walks the capture file at path.
+func walkFile(path string) (stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return stats{}, err
+	}
+	defer f.Close()
+	return walk(f)
 }
 
 // walk reads a classic pcap stream (either byte order, micro- or

@@ -5,7 +5,8 @@
 // -rate times a second for -for, each connection sending one byte and
 // closing at once; the accepting side reads the byte and closes. It stops
 // by itself, and prints how many connections it made and accepted, and
-// its PID (the process every connection must be named after).
+// its PID (the process every connection must be named after), and how
+// long the storm took: a machine that cannot keep the rate takes longer.
 package main
 
 import (
@@ -34,13 +35,15 @@ func main() {
 	}
 	var accepted atomic.Uint64
 	go serve(ln, &accepted)
+	start := time.Now()
 	made, failed := storm(ln.Addr().String(), *rate, *dur, *workers)
+	secs := time.Since(start).Seconds()
 	deadline := time.Now().Add(5 * time.Second)
 	for accepted.Load() < made && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ln.Close()
-	fmt.Printf("pid %d made %d failed %d accepted %d\n", os.Getpid(), made, failed, accepted.Load())
+	fmt.Printf("pid %d made %d failed %d accepted %d secs %.2f\n", os.Getpid(), made, failed, accepted.Load(), secs)
 }
 
 func serve(ln net.Listener, accepted *atomic.Uint64) {

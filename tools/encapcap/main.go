@@ -15,6 +15,7 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func read(path string) ([]packet, error) {
 	var out []packet
 	for {
 		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
@@ -221,10 +222,8 @@ func udp4(p packet, sport, dport uint16, payload []byte) []byte {
 // fromServer reports whether the inner packet goes from the server (port
 // 80 or 443) to the client.
 func fromServer(p packet) bool {
-	off := 20
-	if p.v6 {
-		off = 40
-	} else {
+	off := 40
+	if !p.v6 {
 		off = int(p.ip[0]&0x0f) * 4
 	}
 	if len(p.ip) < off+2 {

@@ -376,12 +376,23 @@ func (g *gen) floodSYN(i int64) {
 }
 
 // newConn creates a connection starting at start; with prev, it reuses
-// prev's 4-tuple.
+// prev's 4-tuple. The steps draw from the generator's random numbers in a
+// fixed order: the same seed gives the same connections.
 func (g *gen) newConn(start int64, prev *conn) *conn {
-	r := g.rng
 	c := &conn{serial: g.serial, id: -1, next: start, t0: start, rttSeen: -1}
 	g.serial++
 	g.created++
+	g.pickTuple(c, prev)
+	g.pickOptions(c)
+	g.pickEnd(c, prev)
+	g.pickSize(c)
+	return c
+}
+
+// pickTuple gives c its 4-tuple (prev's, if it reuses one), its initial
+// sequence numbers and its hosts' IP header fields.
+func (g *gen) pickTuple(c *conn, prev *conn) {
+	r := g.rng
 	if prev != nil {
 		c.tuple, c.v6, c.chost, c.cport, c.shost, c.sport = prev.tuple, prev.v6, prev.chost, prev.cport, prev.shost, prev.sport
 		c.prev = prev
@@ -409,9 +420,12 @@ func (g *gen) newConn(start int64, prev *conn) *conn {
 	if r.IntN(4) == 0 {
 		c.ttl[1] = 128 - uint8(3+r.IntN(20))
 	}
+}
 
-	// Options: Linux clients offer everything; Windows ones no timestamps;
-	// a few servers answer with MSS only.
+// pickOptions gives c its TCP options: Linux clients offer everything;
+// Windows ones no timestamps; a few servers answer with MSS only.
+func (g *gen) pickOptions(c *conn) {
+	r := g.rng
 	switch {
 	case r.IntN(5) == 0:
 		c.opt = optSYNWin
@@ -439,8 +453,12 @@ func (g *gen) newConn(start int64, prev *conn) *conn {
 	if c.ts {
 		c.mss -= 12
 	}
+}
 
-	// How it ends, unless a flood's established connection.
+// pickEnd chooses how c ends, unless it is a flood's established
+// connection, and which side closes it.
+func (g *gen) pickEnd(c *conn, prev *conn) {
+	r := g.rng
 	u := r.Float64() * 100
 	cfg := &g.cfg
 	switch {
@@ -467,8 +485,13 @@ func (g *gen) newConn(start int64, prev *conn) *conn {
 		c.closer = 1
 	}
 	c.fin2Split = r.IntN(2) == 0
+}
 
-	// Size: packets planned, heavy-tailed around the mean.
+// pickSize sizes c (packets planned, heavy-tailed around the mean) and
+// times it: a realistic RTT, shrunk when the connection must be quicker,
+// and idle time so that it lives about its share of the run.
+func (g *gen) pickSize(c *conn) {
+	r := g.rng
 	spread := math.Exp(r.NormFloat64()*0.8 - 0.32) // mean 1
 	target := g.avgPkts * g.scale * spread
 	if g.cfg.SYNFlood > 0 {
@@ -480,8 +503,6 @@ func (g *gen) newConn(start int64, prev *conn) *conn {
 	c.respSegs = max(1, int(math.Round((perEx-1.5)/1.5)))
 	c.cwnd = 10
 
-	// Timing: a realistic RTT, shrunk when the connection must be quicker,
-	// and idle time so that it lives about its share of the run.
 	life := g.lifetime * spread
 	rounds := 2 + float64(c.exLeft)*(2+float64(c.respSegs)/20)
 	rtt := 20e6 * math.Exp(r.NormFloat64()*0.9)
@@ -491,7 +512,6 @@ func (g *gen) newConn(start int64, prev *conn) *conn {
 	if c.xfer {
 		c.exLeft = math.MaxInt32 // until the flood's packet budget runs out
 	}
-	return c
 }
 
 // serverPort picks a service port.
@@ -517,63 +537,18 @@ func serverPort(u float64) uint16 {
 
 // step writes cn's next packet and schedules the one after.
 func (g *gen) step(c *conn) {
-	r := g.rng
 	if c.id < 0 {
-		c.id = g.started
-		g.started++
-		if c.prev != nil {
-			// The new SYN supersedes the old connection: its client sent
-			// it (CLOSED), and a peer in TIME_WAIT accepts it (CLOSED).
-			p := c.prev
-			p.state = [2]uint8{stClosed, stClosed}
-			p.endedLabel += "+reused"
-			if g.truth != nil {
-				g.truth.row(g, p)
-			}
-			c.prev = nil
-		}
+		g.begin(c)
 	}
 	switch c.phase {
 	case phSYN, phSYNRetry:
-		if c.phase == phSYNRetry {
-			c.rt[0]++
-		} else {
-			c.synTS = g.now
-		}
-		c.state = [2]uint8{stSynSent, stClosed}
-		g.emit(c, 0, fSYN, c.isn[0], 0, c.opt, synWindow(c.v6))
-		c.nxt[0] = c.isn[0] + 1
-		switch c.kind {
-		case kHalfOpen:
-			if c.retries > 0 {
-				c.retries--
-				c.phase = phSYNRetry
-				c.next = g.now + 1e9<<(c.rt[0])
-			} else {
-				c.phase = phFinished
-			}
-		case kRefused:
-			c.phase = phRefuse
-			c.next = g.now + c.rtt
-		default:
-			c.phase = phSYNACK
-			c.next = g.now + c.rtt
-		}
+		g.stepSYN(c)
 	case phRefuse:
 		c.state = [2]uint8{stClosed, stClosed}
 		g.emit(c, 1, fRST|fACK, 0, c.isn[0]+1, optNone, 0)
 		c.phase = phFinished
 	case phSYNACK:
-		c.rcv[1] = c.nxt[0]
-		opt := c.opt
-		if c.noWS {
-			opt = optSYNMSS
-		}
-		c.state = [2]uint8{stEstablished, stSynReceived}
-		g.emit(c, 1, fSYN|fACK, c.isn[1], c.rcv[1], opt, synWindow(c.v6))
-		c.nxt[1] = c.isn[1] + 1
-		c.phase = phACK
-		c.next = g.now + g.clientDelay(c)
+		g.stepSYNACK(c)
 	case phACK:
 		c.rcv[0] = c.nxt[1]
 		c.state = [2]uint8{stEstablished, stEstablished}
@@ -584,8 +559,79 @@ func (g *gen) step(c *conn) {
 		g.afterMessage(c)
 	case phXfer:
 		g.stepXfer(c)
+	case phFIN1, phFIN2ACK, phFIN2FIN, phFIN3:
+		g.stepClose(c)
+	case phRST:
+		g.stepRST(c)
+	}
+}
+
+// begin numbers a connection as its first packet is written. A new SYN on
+// a reused 4-tuple supersedes the old connection: its client sent it
+// (CLOSED), and a peer in TIME_WAIT accepts it (CLOSED).
+func (g *gen) begin(c *conn) {
+	c.id = g.started
+	g.started++
+	if p := c.prev; p != nil {
+		p.state = [2]uint8{stClosed, stClosed}
+		p.endedLabel += "+reused"
+		if g.truth != nil {
+			g.truth.row(g, p)
+		}
+		c.prev = nil
+	}
+}
+
+// stepSYN writes the client's SYN, or its retransmission, and schedules
+// what answers it: a retransmission, a refusal, the SYN-ACK, or nothing.
+func (g *gen) stepSYN(c *conn) {
+	if c.phase == phSYNRetry {
+		c.rt[0]++
+	} else {
+		c.synTS = g.now
+	}
+	c.state = [2]uint8{stSynSent, stClosed}
+	g.emit(c, 0, fSYN, c.isn[0], 0, c.opt, synWindow(c.v6))
+	c.nxt[0] = c.isn[0] + 1
+	switch c.kind {
+	case kHalfOpen:
+		if c.retries > 0 {
+			c.retries--
+			c.phase = phSYNRetry
+			c.next = g.now + 1e9<<(c.rt[0])
+		} else {
+			c.phase = phFinished
+		}
+	case kRefused:
+		c.phase = phRefuse
+		c.next = g.now + c.rtt
+	default:
+		c.phase = phSYNACK
+		c.next = g.now + c.rtt
+	}
+}
+
+// stepSYNACK writes the server's SYN-ACK.
+func (g *gen) stepSYNACK(c *conn) {
+	c.rcv[1] = c.nxt[0]
+	opt := c.opt
+	if c.noWS {
+		opt = optSYNMSS
+	}
+	c.state = [2]uint8{stEstablished, stSynReceived}
+	g.emit(c, 1, fSYN|fACK, c.isn[1], c.rcv[1], opt, synWindow(c.v6))
+	c.nxt[1] = c.isn[1] + 1
+	c.phase = phACK
+	c.next = g.now + g.clientDelay(c)
+}
+
+// stepClose writes the next segment of the close: the closer's FIN, the
+// peer's ACK of it (when split from its FIN), the peer's FIN, the last
+// ACK.
+func (g *gen) stepClose(c *conn) {
+	s := c.closer
+	switch c.phase {
 	case phFIN1:
-		s := c.closer
 		c.state[s] = stFinWait1
 		c.state[1-s] = stCloseWait
 		g.emitData(c, s, fFIN|fACK)
@@ -598,41 +644,41 @@ func (g *gen) step(c *conn) {
 		}
 		c.next = g.now + g.turn(c, 1-s)
 	case phFIN2ACK:
-		s := 1 - c.closer
-		c.state[c.closer] = stFinWait2
-		g.emitData(c, s, fACK)
+		c.state[s] = stFinWait2
+		g.emitData(c, 1-s, fACK)
 		c.phase = phFIN2FIN
-		c.next = g.now + g.clientDelay(c) + int64(r.Float64()*float64(c.rtt))
+		c.next = g.now + g.clientDelay(c) + int64(g.rng.Float64()*float64(c.rtt))
 	case phFIN2FIN:
-		s := 1 - c.closer
-		c.state[s] = stLastAck
-		c.state[c.closer] = stTimeWait
-		g.emitData(c, s, fFIN|fACK)
-		c.nxt[s]++
-		c.rcv[c.closer] = c.nxt[s]
+		c.state[1-s] = stLastAck
+		c.state[s] = stTimeWait
+		g.emitData(c, 1-s, fFIN|fACK)
+		c.nxt[1-s]++
+		c.rcv[s] = c.nxt[1-s]
 		c.phase = phFIN3
-		c.next = g.now + g.turn(c, c.closer)
+		c.next = g.now + g.turn(c, s)
 	case phFIN3:
-		s := c.closer
 		c.state[1-s] = stClosed
 		g.emitData(c, s, fACK)
 		c.phase = phFinished
-		c.reused = g.cfg.Reuse > 0 && r.Float64()*100 < g.cfg.Reuse
-	case phRST:
-		s := c.closer
-		c.state = [2]uint8{stClosed, stClosed}
-		if s == 1 && r.IntN(2) == 0 {
-			g.emit(c, s, fRST, c.nxt[s], 0, optNone, 0)
-		} else {
-			g.emit(c, s, fRST|fACK, c.nxt[s], c.rcv[s], optNone, 0)
-		}
-		c.phase = phFinished
+		c.reused = g.cfg.Reuse > 0 && g.rng.Float64()*100 < g.cfg.Reuse
 	}
+}
+
+// stepRST writes the closer's reset: with an ACK, or (a server, one time
+// in two) without.
+func (g *gen) stepRST(c *conn) {
+	s := c.closer
+	c.state = [2]uint8{stClosed, stClosed}
+	if s == 1 && g.rng.IntN(2) == 0 {
+		g.emit(c, s, fRST, c.nxt[s], 0, optNone, 0)
+	} else {
+		g.emit(c, s, fRST|fACK, c.nxt[s], c.rcv[s], optNone, 0)
+	}
+	c.phase = phFinished
 }
 
 // stepXfer writes the next packet of the request/response exchanges.
 func (g *gen) stepXfer(c *conn) {
-	r := g.rng
 	snd := c.sender
 	rcvr := 1 - snd
 	switch {
@@ -663,38 +709,47 @@ func (g *gen) stepXfer(c *conn) {
 			c.next = g.now + g.turn(c, snd)
 		}
 	default:
-		n := min(c.mss, c.msgLeft)
-		if snd == 1 && c.msgLeft == c.msgLen && n > 600 && r.IntN(3) == 0 {
-			n = 150 + r.IntN(350) // response headers written on their own
-		}
-		seq := c.nxt[snd]
-		flags := uint8(fACK)
-		if n == c.msgLeft {
-			flags |= fPSH
-		}
-		g.emitPayload(c, snd, flags, seq, n)
-		c.nxt[snd] += uint32(n)
-		c.msgLeft -= n
-		c.round--
-		if n >= 2 && g.cfg.Retrans > 0 && r.Float64()*100 < g.cfg.Retrans {
-			// Lost after the capture point: nothing more until the
-			// retransmission timer fires.
-			c.lostSeq, c.lostLen = seq, n
-			c.next = g.now + max(200e6, 2*c.rtt) + int64(r.Float64()*50e6)
-			return
-		}
-		c.rcv[rcvr] += uint32(n)
-		c.got[rcvr] += uint64(n)
-		c.unacked++
-		switch {
-		case c.unacked >= 2 || c.round <= 0 && c.msgLeft > 0:
-			c.ackNow = true
-			c.next = g.now + g.turn(c, rcvr)
-		case c.msgLeft == 0:
-			g.afterMessage(c)
-		default:
-			c.next = g.now + g.burstGap(c)
-		}
+		g.sendSegment(c)
+	}
+}
+
+// sendSegment writes the sender's next data segment, which may be lost
+// after the capture point, and schedules what follows it.
+func (g *gen) sendSegment(c *conn) {
+	r := g.rng
+	snd := c.sender
+	rcvr := 1 - snd
+	n := min(c.mss, c.msgLeft)
+	if snd == 1 && c.msgLeft == c.msgLen && n > 600 && r.IntN(3) == 0 {
+		n = 150 + r.IntN(350) // response headers written on their own
+	}
+	seq := c.nxt[snd]
+	flags := uint8(fACK)
+	if n == c.msgLeft {
+		flags |= fPSH
+	}
+	g.emitPayload(c, snd, flags, seq, n)
+	c.nxt[snd] += uint32(n)
+	c.msgLeft -= n
+	c.round--
+	if n >= 2 && g.cfg.Retrans > 0 && r.Float64()*100 < g.cfg.Retrans {
+		// Lost after the capture point: nothing more until the
+		// retransmission timer fires.
+		c.lostSeq, c.lostLen = seq, n
+		c.next = g.now + max(200e6, 2*c.rtt) + int64(r.Float64()*50e6)
+		return
+	}
+	c.rcv[rcvr] += uint32(n)
+	c.got[rcvr] += uint64(n)
+	c.unacked++
+	switch {
+	case c.unacked >= 2 || c.round <= 0 && c.msgLeft > 0:
+		c.ackNow = true
+		c.next = g.now + g.turn(c, rcvr)
+	case c.msgLeft == 0:
+		g.afterMessage(c)
+	default:
+		c.next = g.now + g.burstGap(c)
 	}
 }
 
@@ -865,9 +920,30 @@ func (g *gen) write(c *conn, s int, flags uint8, seq, ack uint32, payload []byte
 		copy(b[0:6], cm[:])
 		copy(b[6:12], gm[:])
 	}
-	ol := optLen[opt]
-	th := tcpLen + ol
+	th := tcpLen + optLen[opt]
 	tl := th + len(payload)
+	n := ethLen + putIP(b, c, s, src, dst, tl)
+	if flags&fACK == 0 {
+		ack = 0
+	}
+	tsval := c.tsb[s] + uint32((g.now-c.t0)/1e6)
+	t := b[n : n+th]
+	putTCP(t, c, s, flags, seq, ack, win, opt, tsval)
+	sum := sum16(src) + sum16(dst) + 6 + uint64(tl) + sum16(t) + psum
+	binary.BigEndian.PutUint16(t[16:], fold(sum))
+	n += th
+	frame := n + len(payload)
+	pad := max(0, minFrame-frame)
+	g.pw.record(g.now, h[:16+n], payload, pad)
+	g.count(c, s, frame+pad, len(payload))
+	if opt != optNone && opt != optSYNMSS && opt != optSYNWin {
+		c.tsr[1-s] = tsval
+	}
+}
+
+// putIP writes the IP header of a segment from side s of c, carrying tl
+// bytes of TCP, after the Ethernet header in b, and returns its length.
+func putIP(b []byte, c *conn, s int, src, dst []byte, tl int) int {
 	n := ethLen
 	if c.v6 {
 		b[12], b[13] = 0x86, 0xdd
@@ -877,38 +953,37 @@ func (g *gen) write(c *conn, s int, flags uint8, seq, ack uint32, payload []byte
 		ip[6], ip[7] = 6, c.ttl[s]
 		copy(ip[8:24], src)
 		copy(ip[24:40], dst)
-		n += ipv6Len
-	} else {
-		b[12], b[13] = 0x08, 0x00
-		ip := b[n : n+ipv4Len]
-		ip[0], ip[1] = 0x45, 0
-		binary.BigEndian.PutUint16(ip[2:], uint16(ipv4Len+tl))
-		binary.BigEndian.PutUint16(ip[4:], c.ipid[s])
-		c.ipid[s]++
-		ip[6], ip[7] = 0x40, 0 // DF
-		if c.kind == kFlood {
-			ip[6] = 0
-		}
-		ip[8], ip[9], ip[10], ip[11] = c.ttl[s], 6, 0, 0
-		copy(ip[12:16], src)
-		copy(ip[16:20], dst)
-		binary.BigEndian.PutUint16(ip[10:], fold(sum16(ip)))
-		n += ipv4Len
+		return ipv6Len
 	}
-	t := b[n : n+th]
+	b[12], b[13] = 0x08, 0x00
+	ip := b[n : n+ipv4Len]
+	ip[0], ip[1] = 0x45, 0
+	binary.BigEndian.PutUint16(ip[2:], uint16(ipv4Len+tl))
+	binary.BigEndian.PutUint16(ip[4:], c.ipid[s])
+	c.ipid[s]++
+	ip[6], ip[7] = 0x40, 0 // DF
+	if c.kind == kFlood {
+		ip[6] = 0
+	}
+	ip[8], ip[9], ip[10], ip[11] = c.ttl[s], 6, 0, 0
+	copy(ip[12:16], src)
+	copy(ip[16:20], dst)
+	binary.BigEndian.PutUint16(ip[10:], fold(sum16(ip)))
+	return ipv4Len
+}
+
+// putTCP writes the TCP header of a segment from side s of c into t, with
+// its options and a zero checksum.
+func putTCP(t []byte, c *conn, s int, flags uint8, seq, ack uint32, win uint16, opt uint8, tsval uint32) {
 	ports := [2]uint16{c.cport, c.sport}
 	binary.BigEndian.PutUint16(t[0:], ports[s])
 	binary.BigEndian.PutUint16(t[2:], ports[1-s])
 	binary.BigEndian.PutUint32(t[4:], seq)
-	if flags&fACK == 0 {
-		ack = 0
-	}
 	binary.BigEndian.PutUint32(t[8:], ack)
-	t[12], t[13] = byte(th/4)<<4, flags
+	t[12], t[13] = byte(len(t)/4)<<4, flags
 	binary.BigEndian.PutUint16(t[14:], win)
 	t[16], t[17], t[18], t[19] = 0, 0, 0, 0
 	o := t[20:]
-	tsval := c.tsb[s] + uint32((g.now-c.t0)/1e6)
 	switch opt {
 	case optTS:
 		o[0], o[1], o[2], o[3] = 1, 1, 8, 10
@@ -930,25 +1005,20 @@ func (g *gen) write(c *conn, s int, flags uint8, seq, ack uint32, payload []byte
 		o[0], o[1] = 2, 4
 		binary.BigEndian.PutUint16(o[2:], c.mssOpt)
 	}
-	sum := sum16(src) + sum16(dst) + 6 + uint64(tl) + sum16(t) + psum
-	binary.BigEndian.PutUint16(t[16:], fold(sum))
-	n += th
-	frame := n + len(payload)
-	pad := max(0, minFrame-frame)
-	ts := g.pw.trunc(g.now)
-	g.pw.record(g.now, h[:16+n], payload, pad)
+}
 
+// count adds a frame of size bytes (payload of them) from side s to c's
+// totals, for the ground truth.
+func (g *gen) count(c *conn, s, size, payload int) {
+	ts := g.pw.trunc(g.now)
 	if c.pk[0]+c.pk[1] == 0 {
 		c.firstTS = ts
 	}
 	c.pk[s]++
-	c.by[s] += int64(frame + pad)
-	c.pl[s] += int64(len(payload))
+	c.by[s] += int64(size)
+	c.pl[s] += int64(payload)
 	c.lastTS = ts
 	c.lastSide = s
-	if opt != optNone && opt != optSYNMSS && opt != optSYNWin {
-		c.tsr[1-s] = tsval
-	}
 	g.written++
 	g.last = ts
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/internal/jsonrec"
+	"github.com/flowtrack/flowtrack/internal/testenv"
 )
 
 // truthRow is one line of the truth file.
@@ -93,28 +95,6 @@ func mustTime(t *testing.T, s string) time.Time {
 	return v
 }
 
-// record is what the comparison reads of flowtrack's JSON.
-type record struct {
-	Client         string   `json:"client"`
-	Server         string   `json:"server"`
-	ClientState    string   `json:"client_state"`
-	ServerState    string   `json:"server_state"`
-	Midstream      bool     `json:"midstream"`
-	PacketsC2S     uint64   `json:"packets_c2s"`
-	PacketsS2C     uint64   `json:"packets_s2c"`
-	BytesC2S       uint64   `json:"bytes_c2s"`
-	BytesS2C       uint64   `json:"bytes_s2c"`
-	PayloadC2S     uint64   `json:"payload_c2s"`
-	PayloadS2C     uint64   `json:"payload_s2c"`
-	RetransmitsC2S uint64   `json:"retransmits_c2s"`
-	RetransmitsS2C uint64   `json:"retransmits_s2c"`
-	GapsC2S        uint64   `json:"gaps_c2s"`
-	GapsS2C        uint64   `json:"gaps_s2c"`
-	RTTms          *float64 `json:"rtt_ms"`
-	FirstSeen      string   `json:"first_seen"`
-	LastSeen       string   `json:"last_seen"`
-}
-
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -124,10 +104,7 @@ var (
 // flowtrackBinary builds the real command once per test binary.
 func flowtrackBinary(t *testing.T) string {
 	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build flowtrack with")
-	}
+	gocmd := testenv.LookPath(t, "go", "golang")
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gencap-test-")
 		if err != nil {
@@ -137,7 +114,7 @@ func flowtrackBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "flowtrack")
 		out, err := exec.Command(gocmd, "build", "-o", binPath, "github.com/flowtrack/flowtrack").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -179,64 +156,30 @@ func compare(t *testing.T, pcap, truthPath string, args ...string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("flowtrack: %v\n%s", err, stderr.String())
 	}
+	recs, err := jsonrec.Read(&stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(rows) {
+		t.Errorf("flowtrack wrote %d records, the truth has %d connections", len(recs), len(rows))
+	}
 	type key struct{ c, s netip.AddrPort }
-	got := map[key][]record{}
-	sc := bufio.NewScanner(&stdout)
-	sc.Buffer(nil, 1<<20)
-	nrec := 0
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("bad JSON %q: %v", sc.Text(), err)
-		}
+	got := map[key][]jsonrec.Record{}
+	for _, r := range recs {
 		k := key{netip.MustParseAddrPort(r.Client), netip.MustParseAddrPort(r.Server)}
 		got[k] = append(got[k], r)
-		nrec++
-	}
-	if nrec != len(rows) {
-		t.Errorf("flowtrack wrote %d records, the truth has %d connections", nrec, len(rows))
-	}
-	// The truth in start order.
-	byID := make([]*truthRow, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		if r.id < 0 || r.id >= int64(len(rows)) || byID[r.id] != nil {
-			t.Fatalf("truth ids are not 0..%d once each: %d", len(rows)-1, r.id)
-		}
-		byID[r.id] = r
 	}
 	seen := map[key]int{}
 	bad := 0
-	for _, w := range byID {
+	for _, w := range truthByID(t, rows) {
 		k := key{w.client, w.server}
 		i := seen[k]
 		seen[k]++
-		recs := got[k]
-		if i >= len(recs) {
-			t.Errorf("%v -> %v (%s, #%d of its 4-tuple): no record", w.client, w.server, w.end, i+1)
-			bad++
-			continue
-		}
-		r := recs[i]
-		gotN := [8]uint64{r.PacketsC2S, r.PacketsS2C, r.BytesC2S, r.BytesS2C, r.PayloadC2S, r.PayloadS2C, r.RetransmitsC2S, r.RetransmitsS2C}
 		var diffs []string
-		if gotN != w.n {
-			diffs = append(diffs, fmt.Sprintf("packets/bytes/payload/retransmits %v, truth %v", gotN, w.n))
-		}
-		if r.ClientState != w.cstate || r.ServerState != w.sstate {
-			diffs = append(diffs, fmt.Sprintf("states %s/%s, truth %s/%s", r.ClientState, r.ServerState, w.cstate, w.sstate))
-		}
-		if r.Midstream || r.GapsC2S != 0 || r.GapsS2C != 0 {
-			diffs = append(diffs, fmt.Sprintf("midstream %v, gaps %d/%d", r.Midstream, r.GapsC2S, r.GapsS2C))
-		}
-		if f, l := mustTime(t, r.FirstSeen), mustTime(t, r.LastSeen); !f.Equal(w.first) || !l.Equal(w.last) {
-			diffs = append(diffs, fmt.Sprintf("first/last %v/%v, truth %v/%v", f, l, w.first, w.last))
-		}
-		switch {
-		case (r.RTTms == nil) != (w.rtt < 0):
-			diffs = append(diffs, fmt.Sprintf("rtt %v, truth %d ns", r.RTTms, w.rtt))
-		case r.RTTms != nil && abs(*r.RTTms*1e6-float64(w.rtt)) > 1:
-			diffs = append(diffs, fmt.Sprintf("rtt %v ms, truth %d ns", *r.RTTms, w.rtt))
+		if i >= len(got[k]) {
+			diffs = []string{"no record"}
+		} else {
+			diffs = diffTruth(t, &got[k][i], w)
 		}
 		if len(diffs) > 0 {
 			bad++
@@ -248,6 +191,46 @@ func compare(t *testing.T, pcap, truthPath string, args ...string) {
 	if bad > 0 {
 		t.Errorf("%d of %d connections differ from the truth", bad, len(rows))
 	}
+}
+
+// truthByID returns the truth's connections in the order they started,
+// checking that their IDs number them once each.
+func truthByID(t *testing.T, rows []truthRow) []*truthRow {
+	byID := make([]*truthRow, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.id < 0 || r.id >= int64(len(rows)) || byID[r.id] != nil {
+			t.Fatalf("truth ids are not 0..%d once each: %d", len(rows)-1, r.id)
+		}
+		byID[r.id] = r
+	}
+	return byID
+}
+
+// diffTruth lists how flowtrack's record r of a connection differs from
+// the truth w.
+func diffTruth(t *testing.T, r *jsonrec.Record, w *truthRow) []string {
+	gotN := [8]uint64{r.PacketsC2S, r.PacketsS2C, r.BytesC2S, r.BytesS2C, r.PayloadC2S, r.PayloadS2C, r.RetransmitsC2S, r.RetransmitsS2C}
+	var diffs []string
+	if gotN != w.n {
+		diffs = append(diffs, fmt.Sprintf("packets/bytes/payload/retransmits %v, truth %v", gotN, w.n))
+	}
+	if r.ClientState != w.cstate || r.ServerState != w.sstate {
+		diffs = append(diffs, fmt.Sprintf("states %s/%s, truth %s/%s", r.ClientState, r.ServerState, w.cstate, w.sstate))
+	}
+	if r.Midstream || r.GapsC2S != 0 || r.GapsS2C != 0 {
+		diffs = append(diffs, fmt.Sprintf("midstream %v, gaps %d/%d", r.Midstream, r.GapsC2S, r.GapsS2C))
+	}
+	if f, l := mustTime(t, r.FirstSeen), mustTime(t, r.LastSeen); !f.Equal(w.first) || !l.Equal(w.last) {
+		diffs = append(diffs, fmt.Sprintf("first/last %v/%v, truth %v/%v", f, l, w.first, w.last))
+	}
+	switch {
+	case (r.RTTms == nil) != (w.rtt < 0):
+		diffs = append(diffs, fmt.Sprintf("rtt %v, truth %d ns", r.RTTms, w.rtt))
+	case r.RTTms != nil && abs(*r.RTTms*1e6-float64(w.rtt)) > 1:
+		diffs = append(diffs, fmt.Sprintf("rtt %v ms, truth %d ns", *r.RTTms, w.rtt))
+	}
+	return diffs
 }
 
 func abs(x float64) float64 {

@@ -79,7 +79,7 @@ func main() {
 	}
 	t, err := time.Parse(time.RFC3339Nano, *start)
 	if err != nil {
-		fatal(fmt.Errorf("-start: %v", err))
+		fatal(fmt.Errorf("-start: %w", err))
 	}
 	cfg.Start = t
 	if err := run(cfg, *out, *truth, *quiet); err != nil {

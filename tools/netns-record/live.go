@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/flowtrack/flowtrack/internal/jsonrec"
+	"github.com/flowtrack/flowtrack/internal/oracle"
 )
 
 // knownLive lists the disagreements between flowtrack and the kernels that
@@ -33,23 +35,8 @@ type knownDiff struct {
 	Reason    string
 }
 
-// ftNames converts ss's state names to flowtrack's (netstat's).
-var ftNames = map[string]string{
-	"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECEIVED",
-	"FIN-WAIT-1": "FIN_WAIT_1", "FIN-WAIT-2": "FIN_WAIT_2", "CLOSE-WAIT": "CLOSE_WAIT",
-	"CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK", "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSED",
-}
-
-// ftRecord is the part of a flowtrack JSON record the comparison needs.
-type ftRecord struct {
-	Client      string `json:"client"`
-	Server      string `json:"server"`
-	ClientState string `json:"client_state"`
-	ServerState string `json:"server_state"`
-	PacketsC2S  int    `json:"packets_c2s"`
-	PacketsS2C  int    `json:"packets_s2c"`
-	raw         string
-}
+// ftRecord is a flowtrack JSON record.
+type ftRecord = jsonrec.Record
 
 // liveRow is one connection of one snapshot of a scenario.
 type liveRow struct {
@@ -67,40 +54,16 @@ func (r liveRow) String() string {
 		r.Verdict, r.Scenario, r.Snapshot, r.Client, r.Server, r.SSClient, r.SSServer, r.FTClient, r.FTServer, r.Note)
 }
 
-// readTruth reads the connection lines of a .ss file made by pair.
-func readTruth(path string) ([][4]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var rows [][4]string
-	for _, ln := range strings.Split(string(b), "\n") {
-		f := strings.Split(ln, "\t")
-		if strings.HasPrefix(ln, "#") || len(f) != 4 {
-			continue
-		}
-		rows = append(rows, [4]string{f[0], f[1], f[2], f[3]})
-	}
-	return rows, nil
-}
-
 // readRecords reads flowtrack's NDJSON output.
 func readRecords(path string) ([]ftRecord, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var recs []ftRecord
-	for _, ln := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(ln) == "" {
-			continue
-		}
-		var r ftRecord
-		if err := json.Unmarshal([]byte(ln), &r); err != nil {
-			return nil, fmt.Errorf("%s: %v: %q", path, err, ln)
-		}
-		r.raw = ln
-		recs = append(recs, r)
+	defer f.Close()
+	recs, err := jsonrec.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return recs, nil
 }
@@ -149,7 +112,7 @@ func frameTuple(rec []byte) (src, dst string, ok bool) {
 // to the snapshot (until, Unix ns), at most every packet tcpdump saw (it is
 // stopped after flowtrack).
 func compareLive(scenario, snapshot, ssPath, recordsPath, pcapPath string, until int64) ([]liveRow, error) {
-	truth, err := readTruth(ssPath)
+	truth, err := oracle.ReadSS(ssPath)
 	if err != nil {
 		return nil, err
 	}
@@ -157,41 +120,18 @@ func compareLive(scenario, snapshot, ssPath, recordsPath, pcapPath string, until
 	if err != nil {
 		return nil, err
 	}
-	seen := map[[2]string]*[2]int{} // src,dst -> packets up to the snapshot, all packets
+	lc := liveCompare{scenario: scenario, snapshot: snapshot}
 	if pcapPath != "" {
-		if _, err := os.Stat(pcapPath); err != nil {
-			return nil, err // readPcap would end the process
-		}
-		p := readPcap(pcapPath)
-		for i, r := range p.recs {
-			s, d, ok := frameTuple(r)
-			if !ok {
-				continue
-			}
-			c := seen[[2]string{s, d}]
-			if c == nil {
-				c = new([2]int)
-				seen[[2]string{s, d}] = c
-			}
-			c[1]++
-			if p.ts[i] <= until {
-				c[0]++
-			}
+		if lc.seen, err = countPackets(pcapPath, until); err != nil {
+			return nil, err
 		}
 	}
-	dir := func(src, dst string) (upTo, all int) {
-		if c := seen[[2]string{src, dst}]; c != nil {
-			return c[0], c[1]
-		}
-		return 0, 0
-	}
-
 	keys := map[connKey]bool{}
 	ss := map[connKey][2]string{}
-	for _, t := range truth {
-		k := connKey{t[0], t[1]}
+	for _, c := range truth.Conns {
+		k := connKey{c.Client, c.Server}
 		keys[k] = true
-		ss[k] = [2]string{t[2], t[3]}
+		ss[k] = [2]string{c.ClientState, c.ServerState}
 	}
 	byTuple := map[connKey][]ftRecord{}
 	for _, r := range recs {
@@ -199,89 +139,136 @@ func compareLive(scenario, snapshot, ssPath, recordsPath, pcapPath string, until
 		keys[k] = true
 		byTuple[k] = append(byTuple[k], r)
 	}
-	ks := sortedKeys(keys)
-
 	var rows []liveRow
-	for _, k := range ks {
-		row := liveRow{Scenario: scenario, Snapshot: snapshot, Client: k.c, Server: k.s}
-		var notes []string
+	for _, k := range sortedKeys(keys) {
 		st, listed := ss[k]
-		if !listed {
-			// Neither kernel lists it, and no program reported it: only
-			// flowtrack saw it. There is no socket on either side.
-			st = [2]string{"CLOSED", "CLOSED"}
-			notes = append(notes, "neither kernel lists this connection")
-		}
-		row.SSClient, row.SSServer = st[0], st[1]
-		rs := byTuple[k]
-		for _, r := range rs {
-			row.Records = append(row.Records, r.raw)
-		}
-		diff := false
-		if len(rs) == 0 {
-			row.FTClient, row.FTServer = "-", "-"
-			diff = true
-			notes = append(notes, "flowtrack has no record of this connection")
-		} else {
-			last := rs[len(rs)-1]
-			row.FTClient, row.FTServer = last.ClientState, last.ServerState
-			if ftNames[st[0]] != last.ClientState || ftNames[st[1]] != last.ServerState {
-				diff = true
-			}
-			// Earlier connections on the same 4-tuple were replaced by the
-			// last one: neither kernel can still hold them.
-			for i, r := range rs[:len(rs)-1] {
-				if r.ClientState != "CLOSED" || r.ServerState != "CLOSED" {
-					diff = true
-					notes = append(notes, fmt.Sprintf("connection %d of %d on this 4-tuple is %s/%s in flowtrack, but a later one replaced it (CLOSED/CLOSED)",
-						i+1, len(rs), r.ClientState, r.ServerState))
-				}
-			}
-			if pcapPath != "" {
-				var ft [2]int
-				for _, r := range rs {
-					ft[0] += r.PacketsC2S
-					ft[1] += r.PacketsS2C
-				}
-				after := 0
-				for d, name := range []string{"client>server", "server>client"} {
-					src, dst := k.c, k.s
-					if d == 1 {
-						src, dst = dst, src
-					}
-					upTo, all := dir(src, dst)
-					switch {
-					case ft[d] < upTo:
-						diff = true
-						notes = append(notes, fmt.Sprintf("flowtrack counted %d %s packets, tcpdump saw %d before the snapshot: flowtrack missed packets", ft[d], name, upTo))
-					case ft[d] > all:
-						diff = true
-						notes = append(notes, fmt.Sprintf("flowtrack counted %d %s packets, tcpdump saw only %d", ft[d], name, all))
-					default:
-						after += ft[d] - upTo
-					}
-				}
-				if after > 0 {
-					notes = append(notes, fmt.Sprintf("flowtrack also saw %d packet(s) after the snapshot, before it stopped", after))
-				}
-			}
-		}
-		row.Verdict = "OK"
-		if diff {
-			row.Verdict = "DIFF"
-			for _, kd := range knownLive {
-				if kd.Scenario == scenario && kd.Snapshot == snapshot &&
-					kd.SS == st[0]+"/"+st[1] && kd.Flowtrack == row.FTClient+"/"+row.FTServer {
-					row.Verdict = "KNOWN"
-					notes = append(notes, "known: "+kd.Reason)
-					break
-				}
-			}
-		}
-		row.Note = strings.Join(notes, "; ")
-		rows = append(rows, row)
+		rows = append(rows, lc.conn(k, st, listed, byTuple[k]))
 	}
 	return rows, nil
+}
+
+// countPackets counts the packets of a capture by source and destination:
+// those stamped up to until (Unix ns), and all.
+func countPackets(pcapPath string, until int64) (map[[2]string]*[2]int, error) {
+	if _, err := os.Stat(pcapPath); err != nil {
+		return nil, err // readPcap would end the process
+	}
+	seen := map[[2]string]*[2]int{}
+	p := readPcap(pcapPath)
+	for i, r := range p.recs {
+		s, d, ok := frameTuple(r)
+		if !ok {
+			continue
+		}
+		c := seen[[2]string{s, d}]
+		if c == nil {
+			c = new([2]int)
+			seen[[2]string{s, d}] = c
+		}
+		c[1]++
+		if p.ts[i] <= until {
+			c[0]++
+		}
+	}
+	return seen, nil
+}
+
+// liveCompare compares one snapshot of a scenario, connection by
+// connection.
+type liveCompare struct {
+	scenario, snapshot string
+	seen               map[[2]string]*[2]int // tcpdump's packets by source, destination: up to the snapshot, all; nil without a capture
+}
+
+// conn compares flowtrack's records of one connection, rs, with the
+// kernels' states st (listed is false if neither kernel lists it).
+func (lc *liveCompare) conn(k connKey, st [2]string, listed bool, rs []ftRecord) liveRow {
+	row := liveRow{Scenario: lc.scenario, Snapshot: lc.snapshot, Client: k.c, Server: k.s}
+	var notes []string
+	if !listed {
+		// Neither kernel lists it, and no program reported it: only
+		// flowtrack saw it. There is no socket on either side.
+		st = [2]string{"CLOSED", "CLOSED"}
+		notes = append(notes, "neither kernel lists this connection")
+	}
+	row.SSClient, row.SSServer = st[0], st[1]
+	for _, r := range rs {
+		row.Records = append(row.Records, r.Raw)
+	}
+	diff := false
+	if len(rs) == 0 {
+		row.FTClient, row.FTServer = "-", "-"
+		diff = true
+		notes = append(notes, "flowtrack has no record of this connection")
+	} else {
+		last := rs[len(rs)-1]
+		row.FTClient, row.FTServer = last.ClientState, last.ServerState
+		wc, _ := oracle.SSState(st[0])
+		ws, _ := oracle.SSState(st[1])
+		diff = wc != last.ClientState || ws != last.ServerState
+		// Earlier connections on the same 4-tuple were replaced by the
+		// last one: neither kernel can still hold them.
+		for i, r := range rs[:len(rs)-1] {
+			if r.ClientState != "CLOSED" || r.ServerState != "CLOSED" {
+				diff = true
+				notes = append(notes, fmt.Sprintf("connection %d of %d on this 4-tuple is %s/%s in flowtrack, but a later one replaced it (CLOSED/CLOSED)",
+					i+1, len(rs), r.ClientState, r.ServerState))
+			}
+		}
+		if lc.seen != nil {
+			d, n := lc.packets(k, rs)
+			diff, notes = diff || d, append(notes, n...)
+		}
+	}
+	row.Verdict = "OK"
+	if diff {
+		row.Verdict = "DIFF"
+		for _, kd := range knownLive {
+			if kd.Scenario == lc.scenario && kd.Snapshot == lc.snapshot &&
+				kd.SS == st[0]+"/"+st[1] && kd.Flowtrack == row.FTClient+"/"+row.FTServer {
+				row.Verdict = "KNOWN"
+				notes = append(notes, "known: "+kd.Reason)
+				break
+			}
+		}
+	}
+	row.Note = strings.Join(notes, "; ")
+	return row
+}
+
+// packets checks the packets flowtrack counted on a connection, each way,
+// against tcpdump's: at least those before the snapshot, at most all.
+func (lc *liveCompare) packets(k connKey, rs []ftRecord) (diff bool, notes []string) {
+	var ft [2]int
+	for _, r := range rs {
+		ft[0] += int(r.PacketsC2S)
+		ft[1] += int(r.PacketsS2C)
+	}
+	after := 0
+	for d, name := range []string{"client>server", "server>client"} {
+		src, dst := k.c, k.s
+		if d == 1 {
+			src, dst = dst, src
+		}
+		var upTo, all int
+		if c := lc.seen[[2]string{src, dst}]; c != nil {
+			upTo, all = c[0], c[1]
+		}
+		switch {
+		case ft[d] < upTo:
+			diff = true
+			notes = append(notes, fmt.Sprintf("flowtrack counted %d %s packets, tcpdump saw %d before the snapshot: flowtrack missed packets", ft[d], name, upTo))
+		case ft[d] > all:
+			diff = true
+			notes = append(notes, fmt.Sprintf("flowtrack counted %d %s packets, tcpdump saw only %d", ft[d], name, all))
+		default:
+			after += ft[d] - upTo
+		}
+	}
+	if after > 0 {
+		notes = append(notes, fmt.Sprintf("flowtrack also saw %d packet(s) after the snapshot, before it stopped", after))
+	}
+	return diff, notes
 }
 
 // liveReport describes a disagreement: the scenario, flowtrack's records,

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowtrack/flowtrack/internal/testenv"
 )
 
 // TestLive is the live end-to-end test of flowtrack: record.sh --live runs
@@ -26,17 +28,55 @@ func TestLive(t *testing.T) {
 		t.Skip("-short: the live test runs real connections between network namespaces for ~30 s")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("not root: the live test creates network namespaces (run as root, e.g. sudo go test ./tools/netns-record -run TestLive)")
+		testenv.Missing(t, "not root: the live test creates network namespaces (run as root, e.g. sudo go test ./tools/netns-record -run TestLive)")
 	}
 	for _, tool := range []string{"ip", "ss", "nft", "tc", "tcpdump", "ethtool", "curl", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: the live test needs it (make setup installs the packages)", tool)
+			testenv.Missing(t, "%s not found: the live test needs it (make setup installs the packages)", tool)
 		}
 	}
 	if reason := probeNamespaces(t); reason != "" {
-		t.Skip(reason)
+		testenv.Missing(t, "%s", reason)
 	}
 
+	out := recordLive(t)
+	manifest, err := os.ReadFile(filepath.Join(out, "SCENARIOS.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]bool{}
+	seenKnown := map[knownDiff]bool{}
+	for _, ln := range strings.Split(string(manifest), "\n") {
+		if ln == "" || strings.HasPrefix(ln, "#") {
+			continue
+		}
+		name := strings.SplitN(ln, "\t", 2)[0]
+		ran[name] = true
+		t.Run(name, func(t *testing.T) {
+			for _, snap := range []string{"final", "mid"} {
+				checkLiveSnapshot(t, out, name, snap, seenKnown)
+			}
+		})
+	}
+	// The scenarios the live check must cover (issue 4).
+	for _, want := range []string{"established", "close-client", "close-server", "half-close",
+		"fin-wait-1", "fin-lost", "last-ack", "simultaneous-close", "syn-sent", "syn-recv",
+		"rst-client", "rst-server", "refused", "many", "port-reuse-tw", "port-reuse-rst",
+		"midstream-close", "established6", "http"} {
+		if !ran[want] {
+			t.Errorf("scenario %s did not run", want)
+		}
+	}
+	for _, kd := range knownLive {
+		if !seenKnown[kd] {
+			t.Logf("known disagreement not seen this time (remove it from knownLive if it is gone for good): %+v", kd)
+		}
+	}
+}
+
+// recordLive builds flowtrack and runs record.sh --live with it, and
+// returns the directory of its output.
+func recordLive(t *testing.T) string {
 	dir := t.TempDir()
 	ft := filepath.Join(dir, "flowtrack")
 	build := exec.Command("go", "build", "-o", ft, "github.com/flowtrack/flowtrack")
@@ -73,74 +113,51 @@ func TestLive(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("record.sh --live:\n%s", log.String())
 	}
-
-	manifest, err := os.ReadFile(filepath.Join(out, "SCENARIOS.tsv"))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(out, "SCENARIOS.tsv")); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	ran := map[string]bool{}
-	seenKnown := map[knownDiff]bool{}
-	for _, ln := range strings.Split(string(manifest), "\n") {
-		if ln == "" || strings.HasPrefix(ln, "#") {
-			continue
-		}
-		name := strings.SplitN(ln, "\t", 2)[0]
-		ran[name] = true
-		t.Run(name, func(t *testing.T) {
-			for _, snap := range []string{"final", "mid"} {
-				base := filepath.Join(out, name)
-				if snap == "mid" {
-					base += ".mid"
-				}
-				if _, err := os.Stat(base + ".ss"); snap == "mid" && err != nil {
-					continue
-				}
-				b, err := os.ReadFile(base + ".snap")
-				if err != nil {
-					t.Fatal(err)
-				}
-				until, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pcap := filepath.Join(out, name+".pcap")
-				rows, err := compareLive(name, snap, base+".ss", base+".flowtrack.json", pcap, until)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(rows) == 0 {
-					t.Errorf("%s snapshot: no connection at all", snap)
-				}
-				for _, r := range rows {
-					switch r.Verdict {
-					case "OK":
-						t.Logf("%s: %s -> %s: both %s/%s", snap, r.Client, r.Server, r.FTClient, r.FTServer)
-					case "KNOWN":
-						t.Logf("KNOWN DISAGREEMENT (tolerated)\n%s", liveReport(r, base+".ss", pcap, until))
-						for _, kd := range knownLive {
-							if kd.Scenario == name && kd.Snapshot == snap && kd.SS == r.SSClient+"/"+r.SSServer {
-								seenKnown[kd] = true
-							}
-						}
-					default:
-						t.Errorf("flowtrack disagrees with ss\n%s", liveReport(r, base+".ss", pcap, until))
-					}
+	return out
+}
+
+// checkLiveSnapshot compares flowtrack's records of one snapshot (final or
+// mid) of a scenario with ss, noting the known disagreements seen.
+func checkLiveSnapshot(t *testing.T, out, name, snap string, seenKnown map[knownDiff]bool) {
+	base := filepath.Join(out, name)
+	if snap == "mid" {
+		base += ".mid"
+	}
+	if _, err := os.Stat(base + ".ss"); snap == "mid" && err != nil {
+		return
+	}
+	b, err := os.ReadFile(base + ".snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	until, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(out, name+".pcap")
+	rows, err := compareLive(name, snap, base+".ss", base+".flowtrack.json", pcap, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Errorf("%s snapshot: no connection at all", snap)
+	}
+	for _, r := range rows {
+		switch r.Verdict {
+		case "OK":
+			t.Logf("%s: %s -> %s: both %s/%s", snap, r.Client, r.Server, r.FTClient, r.FTServer)
+		case "KNOWN":
+			t.Logf("KNOWN DISAGREEMENT (tolerated)\n%s", liveReport(r, base+".ss", pcap, until))
+			for _, kd := range knownLive {
+				if kd.Scenario == name && kd.Snapshot == snap && kd.SS == r.SSClient+"/"+r.SSServer {
+					seenKnown[kd] = true
 				}
 			}
-		})
-	}
-	// The scenarios the live check must cover (issue 4).
-	for _, want := range []string{"established", "close-client", "close-server", "half-close",
-		"fin-wait-1", "fin-lost", "last-ack", "simultaneous-close", "syn-sent", "syn-recv",
-		"rst-client", "rst-server", "refused", "many", "port-reuse-tw", "port-reuse-rst",
-		"midstream-close", "established6", "http"} {
-		if !ran[want] {
-			t.Errorf("scenario %s did not run", want)
-		}
-	}
-	for _, kd := range knownLive {
-		if !seenKnown[kd] {
-			t.Logf("known disagreement not seen this time (remove it from knownLive if it is gone for good): %+v", kd)
+		default:
+			t.Errorf("flowtrack disagrees with ss\n%s", liveReport(r, base+".ss", pcap, until))
 		}
 	}
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/flowtrack/flowtrack/export"
+	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/local"
+)
+
+// sink is where a headless run (-o) writes the connections: one
+// implementation per output mode.
+type sink interface {
+	// hook sets cfg's OnChange and OnRetire to write connections as they
+	// change or leave the table, as the mode does.
+	hook(cfg *flows.Config)
+	// end writes a batch of the connections still tracked when the capture
+	// stopped (Table.FlushEach); now is the table's clock.
+	end(batch []flows.Record, now time.Time) error
+	// flush writes out what is buffered: a live capture's records come
+	// out within a second.
+	flush() error
+	// close writes what is left; nothing is written after it.
+	close() error
+}
+
+// newSink returns the sink of o's output mode (-o, --follow), writing to
+// w. annotate, if set (a live capture), adds what this host knows of each
+// connection's endpoints.
+func newSink(o *options, w io.Writer, annotate local.Lookup) sink {
+	switch {
+	case o.follow:
+		jw := export.NewJSON(w)
+		jw.Annotate = annotate
+		return followSink{jw}
+	case o.output == "json":
+		jw := export.NewBufferedJSON(w)
+		if o.iface == "" {
+			jw = export.NewAsyncJSON(w, runtime.GOMAXPROCS(0)) // a replay: encode beside the table's updates
+		}
+		jw.Annotate = annotate
+		return jsonSink{jw}
+	case o.output == "none":
+		return noSink{}
+	}
+	return &tableSink{w: w, annotate: annotate}
+}
+
+// jsonSink writes one NDJSON record per connection, when it leaves the
+// table or at the end.
+type jsonSink struct{ jw *export.JSON }
+
+func (s jsonSink) hook(cfg *flows.Config) {
+	cfg.OnRetire = func(r []flows.Record) { _ = s.jw.Write(r) }
+}
+func (s jsonSink) end(batch []flows.Record, _ time.Time) error { return s.jw.Write(batch) }
+func (s jsonSink) flush() error                                { return s.jw.Flush() }
+func (s jsonSink) close() error                                { return s.jw.Close() }
+
+// followSink streams NDJSON events: a connection's opening and state
+// changes as they happen, "close" when it leaves the table, and "end" for
+// those still tracked when the capture stops.
+type followSink struct{ jw *export.JSON }
+
+func (s followSink) hook(cfg *flows.Config) {
+	cfg.OnChange = func(ev flows.Event) { _ = s.jw.WriteEvent(ev.Kind.String(), time.Unix(0, ev.TS), &ev.Record) }
+	cfg.OnRetire = func(recs []flows.Record) {
+		for i := range recs {
+			_ = s.jw.WriteEvent("close", recs[i].LastSeen, &recs[i])
+		}
+	}
+}
+
+func (s followSink) end(batch []flows.Record, now time.Time) error {
+	var first error
+	for i := range batch {
+		if err := s.jw.WriteEvent("end", now, &batch[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+func (s followSink) flush() error { return s.jw.Flush() }
+func (s followSink) close() error { return s.jw.Close() }
+
+// tableSink gathers every connection and writes them as one table, by
+// start time, at the end.
+type tableSink struct {
+	w        io.Writer
+	annotate local.Lookup
+	recs     []flows.Record
+}
+
+func (s *tableSink) hook(cfg *flows.Config) {
+	cfg.OnRetire = func(r []flows.Record) { s.recs = append(s.recs, r...) }
+}
+
+func (s *tableSink) end(batch []flows.Record, _ time.Time) error {
+	s.recs = append(s.recs, batch...)
+	return nil
+}
+func (s *tableSink) flush() error { return nil }
+
+func (s *tableSink) close() error {
+	flows.SortByStart(s.recs)
+	return export.WriteTable(s.w, s.recs, s.annotate)
+}
+
+// noSink writes nothing: -o none, for a daemon that only exports.
+type noSink struct{}
+
+func (noSink) hook(*flows.Config)                  {}
+func (noSink) end([]flows.Record, time.Time) error { return nil }
+func (noSink) flush() error                        { return nil }
+func (noSink) close() error                        { return nil }
