@@ -343,7 +343,7 @@ func (h *headless) record(ctx context.Context) error {
 	var lanes *flows.Lanes
 	if n := replayLanes(); !live && cfg.OnChange == nil && !h.ex.perPacket() && n > 1 {
 		lanes = flows.NewLanes(h.table, n)
-		apply = lanes.Apply
+		apply = lanes
 	}
 	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
 	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
