@@ -57,6 +57,8 @@ const (
 	rowMidstream                      // picked up mid-stream
 	rowRetired                        // left the table; shown for the linger
 	rowGone                           // not shown: left the table, or its linger ended (incremental.go)
+	rowClientDoubt                    // the packets cannot tell the client's state for sure
+	rowServerDoubt                    // nor the server's
 )
 
 // zeekStates are Zeek's conn_state codes in sort order; index 0 is unknown.
@@ -97,6 +99,12 @@ func (r *row) setRecord(rec *flows.Record, retired bool) {
 	}
 	if retired {
 		r.flags |= rowRetired
+	}
+	if rec.ClientDoubt != flows.DoubtNone {
+		r.flags |= rowClientDoubt
+	}
+	if rec.ServerDoubt != flows.DoubtNone {
+		r.flags |= rowServerDoubt
 	}
 	ci, si := r.ci(), r.si()
 	r.wid = [numWid]uint8{
