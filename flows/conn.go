@@ -471,6 +471,19 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 			snd.flags |= doubt
 		}
 	}
+	if retransmit && rcv.state == StateEstablished && !rcv.has(ackSent) && c.seesClient(rcv) {
+		// The client, whose packets the capture shows (its SYN), never
+		// answered the first SYN-ACK, as it would have at once: it never
+		// got it, and whether it gets this one is for its ACK to tell.
+		rcv.state = StateSynSent
+		rcv.flags |= doubt
+	}
+}
+
+// seesClient reports whether e is the client and the capture has shown
+// its SYN: its direction is captured, so what it sends is seen.
+func (c *conn) seesClient(e *endpoint) bool {
+	return e == &c.ep[c.client] && c.role == RoleBySYN
 }
 
 // sendFIN applies a FIN sent by S and reports whether it was sent before.

@@ -13,7 +13,8 @@ package flows
 //     plain ACK), so R sent one, with the sequence number below the ACK;
 //   - an ACK one past everything R is known to have sent (seen, or
 //     acknowledged before) covers R's FIN: the FIN takes the last
-//     sequence number R sends;
+//     sequence number R sends; if R had S's FIN, its FIN acknowledged
+//     it;
 //   - an ACK beyond an inferred FIN shows it was a byte of data after all.
 //
 // It runs before S's ACK is applied, which then delivers the SYN-ACK or
@@ -43,6 +44,10 @@ func (c *conn) inferSent(p *Packet, S, R *endpoint) {
 			R.flags |= sentFIN | finInferred
 			R.resent(p.TS, false)
 			R.finSent()
+			if R.has(gotFIN) && S.has(sentFIN) && !S.has(finAcked) {
+				// R had S's FIN: its own FIN acknowledged it.
+				S.deliver(p.TS, S.ackArrived)
+			}
 		}
 	}
 }

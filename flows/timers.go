@@ -47,6 +47,11 @@ func (c *conn) settle(i int, seen int64, cfg *Config) {
 		}
 		return
 	}
+	if e.state == StateSynSent && c.seesClient(e) {
+		// A client that got the SYN-ACK answers it at once, in the
+		// capture: its silence says the SYN-ACK did not arrive.
+		return
+	}
 	at := e.lastTx + late(c.retransmitWait(e, e.state, cfg))
 	if seen < at {
 		return
