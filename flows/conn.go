@@ -328,6 +328,7 @@ func (c *conn) acknowledged(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	c.inferSent(p, S, R)
+	c.resentUnseen(p, S, R)
 	c.refuteSilence(p, S, R)
 	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
 		S.acked = p.Ack
@@ -535,7 +536,9 @@ func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
 			snd.state = StateLastAck
 		}
 	}
-	if !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
+	if rcv.pkts > 0 && !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
+		// (Of a receiver the capture has never shown, an ACK would not
+		// have been seen: its silence says nothing.)
 		rcv.unreceiveFIN()
 	}
 }

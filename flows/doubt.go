@@ -8,10 +8,11 @@ type Doubt uint8
 // Reasons for doubt.
 const (
 	DoubtNone Doubt = iota
-	// DoubtAwaiting: it waits for the acknowledgement of its SYN-ACK or
-	// FIN, which the capture could still show: its retransmission timer
-	// has not run out, so neither a retransmission (not acknowledged) nor
-	// silence (acknowledged) has told yet.
+	// DoubtAwaiting: it waits for the answer to its SYN, SYN-ACK or FIN,
+	// which the capture could still show: its retransmission timer has
+	// not run out, so neither a retransmission (no answer) nor silence (an
+	// acknowledgement) has told yet. A SYN's answer may never show: an RST
+	// draws no packet, a SYN-ACK lost on its way none either.
 	DoubtAwaiting
 	// DoubtDelivery: a packet that would move it was seen, but one of the
 	// same kind evidently failed to arrive before (it was sent again), and
@@ -25,14 +26,23 @@ const (
 	// RST arrived: a lost RST leaves no trace when its receiver has
 	// nothing to send.
 	DoubtReset
+	// DoubtUnseen: none of its packets were captured (a tap on one fibre,
+	// or an answer to a SYN that may have been lost): its state is
+	// inferred from its peer's packets alone.
+	DoubtUnseen
+	// DoubtOneWay: none of its peer's packets were captured: a FIN its
+	// peer sent shows only in its acknowledgement, an RST not at all.
+	DoubtOneWay
 )
 
 var doubtReasons = [...]string{
 	DoubtNone:     "",
-	DoubtAwaiting: "waiting for the ACK of its SYN-ACK or FIN, which the capture could still show (its retransmission timer has not run out)",
+	DoubtAwaiting: "waiting for the answer to its SYN, SYN-ACK or FIN, which the capture may not show yet (or at all, for a SYN)",
 	DoubtDelivery: "a packet that moves it was seen, but one like it failed to arrive before; not yet settled",
 	DoubtOrphan:   "FIN_WAIT_2 past tcp_fin_timeout: gone if its application closed the socket, still FIN_WAIT_2 if it only shut down writing",
 	DoubtReset:    "closed by an RST whose arrival nothing could show (a lost RST leaves no trace)",
+	DoubtUnseen:   "none of its packets were captured: its state is inferred from its peer's alone",
+	DoubtOneWay:   "none of its peer's packets were captured: a FIN from it shows only in the acknowledgement, an RST not at all",
 }
 
 // String explains the doubt in a few words; "" for DoubtNone.
@@ -43,10 +53,11 @@ func (d Doubt) String() string {
 	return "unknown"
 }
 
-// doubt returns why e's state is not certain, if it is not. It is read
-// after the timers have run (expireTimers), which settle what silence
-// proves once the sender's retransmission timer has run out.
-func (e *endpoint) doubt() Doubt {
+// doubt returns why endpoint i's state is not certain, if it is not. It
+// is read after the timers have run (expireTimers), which settle what
+// silence proves once the sender's retransmission timer has run out.
+func (c *conn) doubt(i int) Doubt {
+	e, peer := &c.ep[i], &c.ep[1-i]
 	switch {
 	case e.assumed != DoubtNone:
 		return e.assumed
@@ -54,15 +65,21 @@ func (e *endpoint) doubt() Doubt {
 		return DoubtDelivery
 	case e.awaiting():
 		return DoubtAwaiting
+	case e.pkts == 0 && (peer.has(ackSent) || peer.state == StateSynSent):
+		return DoubtUnseen
+	case peer.pkts == 0 && e.has(ackSent):
+		return DoubtOneWay
 	}
 	return DoubtNone
 }
 
-// awaiting reports whether e waits for the acknowledgement of the SYN-ACK
-// or FIN it sent last: a retransmission or silence will tell whether it
-// came.
+// awaiting reports whether e waits for the answer to the SYN, SYN-ACK or
+// FIN it sent last, which a retransmission or silence will tell (a
+// SYN's: an RST, or a SYN-ACK lost on its way, would not show).
 func (e *endpoint) awaiting() bool {
 	switch e.state {
+	case StateSynSent:
+		return e.has(sentSYN)
 	case StateSynReceived:
 		return e.has(sentSYNACK)
 	case StateFinWait1, StateClosing, StateLastAck:

@@ -114,3 +114,19 @@ func (e *endpoint) unreceiveFIN() {
 		}
 	}
 }
+
+// resentUnseen applies what a duplicate ACK from S in TIME_WAIT proves:
+// TIME_WAIT answers only a segment from its peer, so R, taken for CLOSED
+// when S's ACK of its FIN was seen, sent its FIN again without the
+// capture showing it: that ACK never arrived (RFC 793's LAST-ACK
+// retransmits; Linux's tcp_timewait_state_process answers with an ACK).
+func (c *conn) resentUnseen(p *Packet, S, R *endpoint) {
+	if S.state != StateTimeWait || p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 ||
+		!S.has(ackSent) || p.Ack != S.acked ||
+		R.state != StateClosed || !R.has(sentFIN) || !R.has(finAcked) || !R.has(gotFIN) || R.has(resetClosed) {
+		return
+	}
+	R.flags = R.flags&^finAcked | doubt
+	R.state = StateLastAck
+	R.resent(p.TS, true)
+}

@@ -24,6 +24,8 @@ const (
 	dD = DoubtDelivery
 	dO = DoubtOrphan
 	dR = DoubtReset
+	dU = DoubtUnseen
+	dW = DoubtOneWay
 )
 
 // runLoss applies the steps to a new table, checking states and doubts
@@ -58,7 +60,7 @@ func runLoss(t *testing.T, steps []dstep) *Table {
 // Client ISN 1000, server ISN 5000; the handshake's round trip is 2 ms.
 func TestLossRules(t *testing.T) {
 	hs := []dstep{
-		{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
+		{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
 		{'s', SYN | ACK, 5000, 1001, 0, ms(1), ES, SR, dN, dA},
 		{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dN, dN},
 	}
@@ -74,30 +76,32 @@ func TestLossRules(t *testing.T) {
 		steps []dstep
 	}{
 		{"one direction, client to server: its ACKs prove the SYN-ACK, the server's data and FIN", []dstep{
-			{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
-			// Only a client that accepted a SYN-ACK answers with a plain ACK.
-			{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dN, dN},
-			{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES, dN, dN},
-			{'c', ACK, 1101, 5201, 0, ms(5), ES, ES, dN, dN}, // the server sent 200 bytes
-			{'c', FIN | ACK, 1101, 5201, 0, ms(6), F1, CW, dA, dN},
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
+			// Only a client that accepted a SYN-ACK answers with a plain
+			// ACK. Neither end is certain: the server is never seen, and
+			// an RST from it would not show.
+			{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dW, dU},
+			{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES, dW, dU},
+			{'c', ACK, 1101, 5201, 0, ms(5), ES, ES, dW, dU}, // the server sent 200 bytes
+			{'c', FIN | ACK, 1101, 5201, 0, ms(6), F1, CW, dA, dU},
 			// One past the server's data: its FIN, which (sent from
 			// CLOSE_WAIT) acknowledged the client's.
-			{'c', ACK, 1102, 5202, 0, ms(8), TW, CL, dN, dN},
+			{'c', ACK, 1102, 5202, 0, ms(8), TW, CL, dW, dU},
 		}},
 		{"one direction, server to client: its ACKs prove the client's data and FIN", []dstep{
-			{'s', SYN | ACK, 5000, 1001, 0, 0, ES, SR, dN, dA},
-			{'s', ACK, 5001, 1101, 0, ms(2), ES, ES, dN, dN}, // established; the client sent 100 bytes
-			{'s', PSH | ACK, 5001, 1101, 200, ms(3), ES, ES, dN, dN},
-			{'s', ACK, 5201, 1102, 0, ms(5), F2, CW, dN, dN}, // one past: the client's FIN
-			{'s', FIN | ACK, 5201, 1102, 0, ms(6), TW, LA, dN, dA},
+			{'s', SYN | ACK, 5000, 1001, 0, 0, ES, SR, dU, dA},
+			{'s', ACK, 5001, 1101, 0, ms(2), ES, ES, dU, dW}, // established; the client sent 100 bytes
+			{'s', PSH | ACK, 5001, 1101, 200, ms(3), ES, ES, dU, dW},
+			{'s', ACK, 5201, 1102, 0, ms(5), F2, CW, dU, dW}, // one past: the client's FIN
+			{'s', FIN | ACK, 5201, 1102, 0, ms(6), TW, LA, dU, dA},
 			// The client's last ACK is not seen, but the server's FIN is
 			// not sent again: by its first timeout (1 s, no round trip
 			// seen) with a margin, the ACK has arrived.
-			{'t', 0, 0, 0, 0, time.Second + ms(200), TW, LA, dN, dA},
-			{'t', 0, 0, 0, 0, time.Second + ms(300), TW, CL, dN, dN},
+			{'t', 0, 0, 0, 0, time.Second + ms(200), TW, LA, dU, dA},
+			{'t', 0, 0, 0, 0, time.Second + ms(300), TW, CL, dU, dW},
 		}},
 		{"the SYN-ACK missed, then captured late: no retransmission", cat(hs[:1], []dstep{
-			{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dN, dN},
+			{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dW, dU},
 			{'s', SYN | ACK, 5000, 1001, 0, ms(2), ES, ES, dN, dN},
 			{'s', PSH | ACK, 5001, 1001, 100, ms(3), ES, ES, dN, dN},
 		})},
@@ -147,6 +151,15 @@ func TestLossRules(t *testing.T) {
 			{'t', 0, 0, 0, 0, ms(700), F1, CW, dD, dN},
 			{'t', 0, 0, 0, 0, ms(800), F2, CW, dN, dN},
 		})},
+		{"a duplicate ACK from TIME_WAIT: the peer sent its FIN again, unseen", []dstep{
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
+			{'c', ACK, 1001, 5001, 0, ms(2), ES, ES, dW, dU},
+			{'c', FIN | ACK, 1001, 5001, 0, ms(5), F1, CW, dA, dU},
+			{'c', ACK, 1002, 5002, 0, ms(7), TW, CL, dW, dU}, // the server's FIN, inferred
+			// TIME_WAIT answers only its peer: the server's FIN came again,
+			// so the first ACK never arrived; whether this one did is open.
+			{'c', ACK, 1002, 5002, 0, ms(220), TW, LA, dW, dD},
+		}},
 		{"RST below what its receiver acknowledged: ignored", cat(hs, []dstep{
 			{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES, dN, dN},
 			// The client's next 100 bytes are not captured; the server
@@ -164,13 +177,13 @@ func TestLossRules(t *testing.T) {
 			{'s', RST, 5002, 0, 0, ms(10), CL, CL, dR, dN},
 		})},
 		{"SYN_RECEIVED takes any RST in its window", []dstep{
-			{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
 			{'s', SYN | ACK, 5000, 1001, 0, ms(1), ES, SR, dN, dA},
 			{'c', RST, 1000, 0, 0, ms(2), ES, SR, dN, dA}, // below rcv_nxt: dropped
 			{'c', RST, 1006, 0, 0, ms(3), CL, CL, dN, dR},
 		}},
 		{"an RST refusing a SYN: confirmed once no SYN follows within its timeout", []dstep{
-			{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
 			{'s', RST | ACK, 0, 1001, 0, ms(1), CL, CL, dR, dN},
 			{'t', 0, 0, 0, 0, time.Second, CL, CL, dR, dN},
 			{'t', 0, 0, 0, 0, time.Second + ms(300), CL, CL, dN, dN},
@@ -202,7 +215,7 @@ func TestSynGiveUp(t *testing.T) {
 	var steps []dstep
 	at := time.Duration(0)
 	for i, d := range Linux.SynIntervals() {
-		steps = append(steps, dstep{'c', SYN, 1000, 0, 0, at, SS, CL, dN, dN})
+		steps = append(steps, dstep{'c', SYN, 1000, 0, 0, at, SS, CL, dA, dU})
 		if i == len(Linux.SynIntervals())-1 {
 			break
 		}
@@ -210,15 +223,15 @@ func TestSynGiveUp(t *testing.T) {
 	}
 	// at is 67 s: given up 64 s later, when it has been idle for longer
 	// than the closed timeout: its record leaves the table at once.
-	steps = append(steps, dstep{'t', 0, 0, 0, 0, at + 63*time.Second, SS, CL, dN, dN})
+	steps = append(steps, dstep{'t', 0, 0, 0, 0, at + 63*time.Second, SS, CL, dA, dU})
 	t.Run("every SYN seen", func(t *testing.T) {
 		tab := runLoss(t, steps)
 		gaveUp(t, tab, at+64*time.Second)
 	})
 	t.Run("only the first SYN seen", func(t *testing.T) {
 		tab := runLoss(t, []dstep{
-			{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
-			{'t', 0, 0, 0, 0, 130 * time.Second, SS, CL, dN, dN},
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
+			{'t', 0, 0, 0, 0, 130 * time.Second, SS, CL, dA, dU},
 		})
 		gaveUp(t, tab, 131*time.Second)
 	})
@@ -229,7 +242,7 @@ func TestSynGiveUp(t *testing.T) {
 		// timer, and the client, which never acknowledged one, never got
 		// one.
 		steps := []dstep{
-			{'c', SYN, 1000, 0, 0, 0, SS, CL, dN, dN},
+			{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
 			{'s', SYN | ACK, 5000, 1001, 0, ms(1), ES, SR, dN, dA},
 		}
 		at := ms(1)

@@ -84,8 +84,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.Server = c.key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
-	r.ClientDoubt = c.ep[cl].doubt()
-	r.ServerDoubt = c.ep[sv].doubt()
+	r.ClientDoubt = c.doubt(cl)
+	r.ServerDoubt = c.doubt(sv)
 	r.Midstream = c.midstream
 	r.Role = c.role
 	r.C2S = c.ep[cl].stats()

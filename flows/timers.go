@@ -47,9 +47,11 @@ func (c *conn) settle(i int, seen int64, cfg *Config) {
 		}
 		return
 	}
-	if e.state == StateSynSent && c.seesClient(e) {
-		// A client that got the SYN-ACK answers it at once, in the
-		// capture: its silence says the SYN-ACK did not arrive.
+	if e.state == StateSynSent && (e.pending == 0 || c.seesClient(e)) {
+		// Silence proves nothing of a SYN: an RST, or the application
+		// giving up, would end it as quietly as the capture missing its
+		// retransmissions. Nor of a SYN-ACK, once the client's packets
+		// show: it would have answered it at once.
 		return
 	}
 	at := e.lastTx + late(c.retransmitWait(e, e.state, cfg))
