@@ -1,5 +1,7 @@
 package flows
 
+import "time"
+
 // epFlags are facts about one endpoint, one bit each.
 type epFlags uint16
 
@@ -287,12 +289,13 @@ func (c *conn) update(p *Packet, s int) {
 		c.reset(p, s)
 		return
 	}
+	sameWindow := S.window == p.Window
 	S.window = p.Window
 	if p.PayloadLen > 0 && f&SYN == 0 {
 		S.flags |= sentData
 	}
 	if f&ACK != 0 {
-		c.acknowledged(p, s)
+		c.acknowledged(p, s, sameWindow)
 	}
 	c.transmit(p, s, inOrder)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
@@ -323,12 +326,14 @@ func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
 }
 
 // acknowledged applies what an ACK that endpoint s sent proves s has
-// received.
-func (c *conn) acknowledged(p *Packet, s int) {
+// received. sameWindow is whether it advertises the window it did last.
+func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	c.inferSent(p, S, R)
-	c.resentUnseen(p, S, R)
+	if sameWindow {
+		c.resentUnseen(p, S, R)
+	}
 	c.refuteSilence(p, S, R)
 	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
 		S.acked = p.Ack
@@ -405,6 +410,9 @@ func keepalive(p *Packet, e *endpoint) bool {
 func (c *conn) sendSYN(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
+	if retransmit && duplicate(p, S) {
+		return
+	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
 	S.resent(p.TS, retransmit)
@@ -437,6 +445,15 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	}
 }
 
+// duplicate reports whether p, a SYN, SYN-ACK or FIN that e sent before,
+// is the same packet captured twice (a SPAN port copying both directions,
+// a capture of two interfaces) rather than sent again: Linux never resends
+// one within a millisecond (its least timeout, the tail loss probe's, is
+// 10 ms).
+func duplicate(p *Packet, e *endpoint) bool {
+	return p.TS-e.lastTx < int64(time.Millisecond)
+}
+
 // resent notes the time of a SYN or FIN transmission and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
@@ -458,6 +475,9 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 	}
 	// A SYN-ACK inferred from the peer's ACK, seen now, was not sent again.
 	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn && !snd.has(synInferred)
+	if retransmit && duplicate(p, snd) {
+		return
+	}
 	snd.isn = p.Seq
 	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
 	snd.resent(p.TS, retransmit)
@@ -499,7 +519,9 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 			snd.flags &^= finInferred
 			return false
 		}
-		c.resendFIN(p, snd, rcv)
+		if !duplicate(p, snd) {
+			c.resendFIN(p, snd, rcv)
+		}
 		return true
 	}
 	snd.finSeq = fs

@@ -1,5 +1,7 @@
 package flows
 
+import "time"
+
 // What an endpoint's acknowledgements prove its peer sent, when the
 // capture did not show it: a tap on one fibre (one direction only), a
 // capture that dropped a packet, or a packet captured after the ACK that
@@ -115,18 +117,28 @@ func (e *endpoint) unreceiveFIN() {
 	}
 }
 
-// resentUnseen applies what a duplicate ACK from S in TIME_WAIT proves:
-// TIME_WAIT answers only a segment from its peer, so R, taken for CLOSED
-// when S's ACK of its FIN was seen, sent its FIN again without the
-// capture showing it: that ACK never arrived (RFC 793's LAST-ACK
-// retransmits; Linux's tcp_timewait_state_process answers with an ACK).
+// resentUnseen applies what a duplicate ACK from S proves once S has R's
+// FIN: R can send nothing new after its FIN, and S sends an ACK again,
+// with the same window, only to answer a segment R sent again: its FIN
+// (RFC 793; Linux answers it from CLOSE_WAIT, LAST_ACK and TIME_WAIT
+// alike). If R's FIN was taken as acknowledged, that acknowledgement never
+// arrived: the capture missed R's retransmission.
 func (c *conn) resentUnseen(p *Packet, S, R *endpoint) {
-	if S.state != StateTimeWait || p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 ||
-		!S.has(ackSent) || p.Ack != S.acked ||
-		R.state != StateClosed || !R.has(sentFIN) || !R.has(finAcked) || !R.has(gotFIN) || R.has(resetClosed) {
+	if p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 || !S.has(gotFIN) || !S.has(ackSent) || p.Ack != S.acked ||
+		!R.has(sentFIN) || !R.has(finAcked) || R.has(resetClosed) || p.TS-R.lastTx < int64(10*time.Millisecond) {
+		// (Within 10 ms of R's FIN, the least time in which Linux sends
+		// anything again (the tail loss probe's), it is the same ACK
+		// captured twice.)
 		return
 	}
 	R.flags = R.flags&^finAcked | doubt
-	R.state = StateLastAck
+	switch {
+	case R.state == StateFinWait2, R.state == StateClosed && R.assumed == DoubtOrphan:
+		R.state, R.assumed = StateFinWait1, DoubtNone
+	case R.state == StateTimeWait && R.has(gotFIN):
+		R.state = StateClosing
+	case R.state == StateClosed && R.has(gotFIN):
+		R.state = StateLastAck
+	}
 	R.resent(p.TS, true)
 }

@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"time"
+)
 
 // The client sides of the impaired scenarios (record.sh --impaired, into
 // pcaps/impaired) that the other scenarios have no use for. Their server
@@ -8,7 +12,17 @@ import "time"
 
 // clientGiveUp connects with no timeout of its own: the kernel gives up on
 // its schedule (tcp_syn_retries), and connect() says ETIMEDOUT.
+// Its port is fixed (-lport), so that the connection has a row in the ss
+// truth once its socket is gone.
 func clientGiveUp(c *clientSide) {
+	if c.lport == 0 {
+		die("%s needs -lport so the tuple is known", c.scenario)
+	}
+	host := "10.99.0.1"
+	if network(c.addr) == "tcp6" {
+		host = "fd99::1"
+	}
+	tuple(net.JoinHostPort(host, strconv.Itoa(c.lport)), c.addr)
 	mark("dialing")
 	d := dialer(c.lport)
 	d.Timeout = 0

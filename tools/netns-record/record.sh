@@ -736,13 +736,13 @@ ALL=(established close_client close_server half_close fin_wait_1 fin_lost last_a
 
 sc_syn_giveup() {
 	begin syn-giveup 7101 4 "CLOSED/CLOSED" \
-		"every SYN is dropped at the server's input (after the capture point); the client's connect() has no timeout of its own: it gives up on the kernel's schedule (11 SYNs, ETIMEDOUT after about 131 s); mid snapshot at about 100 s (SYN-SENT)"
+		"every SYN is dropped at the server's input (after the capture point); the client (port 41101) connect()s with no timeout of its own: it gives up on the kernel's schedule (11 SYNs, ETIMEDOUT after about 131 s); mid snapshot at about 100 s (SYN-SENT)"
 	HB=1s
 	fw srv tcp dport "$PORT" drop
 	start_capture
 	start_server -deadline 250s
 	await server.listening
-	start_client -deadline 250s
+	start_client -deadline 250s -lport 41101
 	await client.dialing
 	sleep 100
 	mid_snapshot "SYN-SENT/CLOSED"
@@ -751,14 +751,14 @@ sc_syn_giveup() {
 }
 sc_synack_giveup() {
 	begin synack-giveup 7102 4 "SYN-SENT/CLOSED" \
-		"the client's SYNs after the first are dropped on its output (before the capture point) and every SYN-ACK at its input (after): the listener resends its SYN-ACK on its own timer (1, 2, 4, 8, 16 s) and drops the half-open connection 32 s after the last; the client is still retrying"
+		"the client's (port 41102) SYNs after the first are dropped on its output (before the capture point) and every SYN-ACK at its input (after): the listener resends its SYN-ACK on its own timer (1, 2, 4, 8, 16 s) and drops the half-open connection 32 s after the last; the client is still retrying"
 	HB=1s
 	fw_out cli tcp dport "$PORT" tcp flags \& \(syn \| ack\) == syn quota over 80 bytes drop
 	fw cli tcp sport "$PORT" tcp flags \& \(syn \| ack\) == syn \| ack drop
 	start_capture
 	start_server -deadline 250s
 	await server.listening
-	start_client -deadline 250s
+	start_client -deadline 250s -lport 41102
 	await client.dialing
 	sleep 68
 	finish
