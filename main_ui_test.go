@@ -98,8 +98,10 @@ func TestInteractive(t *testing.T) {
 	}
 	text := screen.shown()
 	// The last row is a lone SYN-ACK: not sent again in the 3.7 s of
-	// capture after it (the capture's other traffic), it was acknowledged.
-	for _, want := range []string{" wikipedia.pcap ", "10 active / 10 connections", "208.80.152.3:80", "ESTAB", "173.192.163.128:80 ESTAB      ESTAB", "q quit"} {
+	// capture after it (the capture's other traffic), it was
+	// acknowledged; but the client's side was never captured, so
+	// neither state is certain.
+	for _, want := range []string{" wikipedia.pcap ", "10 active / 10 connections", "208.80.152.3:80", "ESTAB", "173.192.163.128:80 ESTAB?     ESTAB?", "q quit"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, text)
 		}
