@@ -66,18 +66,28 @@ func (c *conn) settle(i int, seen int64, cfg *Config) {
 }
 
 // retransmitWait returns how long after its last SYN, SYN-ACK or FIN
-// endpoint e, in state st, would send it again if no acknowledgement came:
-// twice the interval between its last two (the timer doubles), and at
-// least its first timeout: RTOInit in a handshake; after it the
+// endpoint e, in state st, would send it again if no answer came. Once it
+// has sent one again, twice the interval between the last two (the timer
+// doubles), and at least the least timeout (RTOInit in a handshake, RTOMin
+// after it: a tail loss probe may come sooner than the timer). Before
+// that, its first timeout: RTOInit in a handshake; after it, the
 // connection's RTO, which Linux keeps at least RTOMin above the smoothed
 // round trip (RTOInit while no round trip was seen).
 func (c *conn) retransmitWait(e *endpoint, st State, cfg *Config) time.Duration {
 	k := &cfg.Kernel
-	first := k.RTOInit
-	if st != StateSynSent && st != StateSynReceived && c.rttKnown {
-		first = k.RTOMin + 2*time.Duration(c.synOrRTT)
+	handshake := st == StateSynSent || st == StateSynReceived
+	var wait time.Duration
+	switch {
+	case e.rto > 0 && handshake:
+		wait = max(2*time.Duration(e.rto), k.RTOInit)
+	case e.rto > 0:
+		wait = max(2*time.Duration(e.rto), k.RTOMin)
+	case !handshake && c.rttKnown:
+		wait = k.RTOMin + 2*time.Duration(c.synOrRTT)
+	default:
+		wait = k.RTOInit
 	}
-	return min(max(2*time.Duration(e.rto), first), k.RTOMax)
+	return min(wait, k.RTOMax)
 }
 
 // late returns the capture time, after d, by which a kernel timer of d
