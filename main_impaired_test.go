@@ -27,9 +27,11 @@ var livePatterns = map[string]string{
 	"rst-old":            "rst",
 	"rst-old-timewait":   "rst",
 	"rst-timewait-exact": "rst",
+	"rst-timewait-ahead": "rst",
 	"fin-lost-once":      "loss after the tap",
 	"final-ack-lost":     "loss after the tap",
 	"fin-cross-loss":     "loss after the tap",
+	"fin-cross-loss-c":   "loss after the tap",
 	"synack-lost-before": "loss before the tap",
 	"data-lost-before":   "loss before the tap",
 }

@@ -5,13 +5,14 @@ package main
 // recordings of impaired scenarios use it to show which RSTs a Linux
 // receiver accepts.
 //
-//	netns-record inject -packets FILE -port N -from c|s -seq old|next
+//	netns-record inject -packets FILE -port N -from c|s -seq old|next|ahead
 //
 // It reads the capture made so far (-packets, the scenario's tcpdump file)
 // for the connection's addresses and sequence numbers and sends, from the
 // namespace it runs in, an RST from that side (-from) with sequence number
-// one past its SYN (old: long acknowledged by the peer) or its next
-// sequence number (next). IPv4 only.
+// one past its SYN (old: long acknowledged by the peer), its next
+// sequence number (next), or 1000 past it (ahead: in the peer's window, but
+// not exact). IPv4 only.
 
 import (
 	"encoding/binary"
@@ -51,8 +52,11 @@ func injectCmd(packets string, port int, from, which string) int {
 		return 1
 	}
 	seq := next
-	if which == "old" {
+	switch which {
+	case "old":
 		seq = isn + 1
+	case "ahead":
+		seq = next + 1000 // in the peer's window, but not its next sequence number
 	}
 	if err := sendRST(src, dst, sp, dp, seq); err != nil {
 		fmt.Fprintf(os.Stderr, "inject: %v\n", err)

@@ -828,6 +828,10 @@ sc_rst_timewait_exact() {
 	rst_timewait rst-timewait-exact 7108 "CLOSED/CLOSED" next \
 		"as rst-old-timewait, but the RST has the next sequence number exactly: it ends TIME_WAIT (TIME_WAIT assassination, RFC 1337; net.ipv4.tcp_rfc1337 is 0)"
 }
+sc_rst_timewait_ahead() {
+	rst_timewait rst-timewait-ahead 7114 "TIME-WAIT/CLOSED" ahead \
+		"as rst-old-timewait, but the RST is 1000 past the next sequence number (in the window, not exact): TIME_WAIT ignores it, and sends no challenge ACK"
+}
 sc_fin_lost_once() {
 	begin fin-lost-once 7109 4 "TIME-WAIT/CLOSED" \
 		"data both ways; the client's first FIN is dropped at the server's input (after the capture point), its retransmission arrives; the server closes on EOF"
@@ -856,8 +860,15 @@ sc_final_ack_lost() {
 	finish 1
 }
 sc_fin_cross_loss() {
-	begin fin-cross-loss 7111 4 "TIME-WAIT/TIME-WAIT" \
+	fin_cross fin-cross-loss 7111 cli \
 		"data both ways, then both ends shutdown(SHUT_WR) at once while an HTB rate limit holds each FIN back (behind a UDP filler), so the FINs cross; the server's first FIN is dropped at the client's input (after the capture point); its retransmission arrives"
+}
+sc_fin_cross_loss_c() {
+	fin_cross fin-cross-loss-c 7115 srv \
+		"as fin-cross-loss, but the client's first FIN is dropped at the server's input (after the capture point)"
+}
+fin_cross() { # NAME PORT cli|srv DESC: whose input drops the first FIN it gets
+	begin "$1" "$2" 4 "TIME-WAIT/TIME-WAIT" "$4"
 	start_capture
 	start_server -filler "$CLI4:9"
 	await server.listening
@@ -865,7 +876,11 @@ sc_fin_cross_loss() {
 	await client.ready server.ready
 	sleep 0.1
 	fw srv udp dport 9 drop
-	fw cli tcp sport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	if [ "$3" = cli ]; then
+		fw cli tcp sport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	else
+		fw srv tcp dport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	fi
 	local ns ifc
 	for ns in "$NS_CLI" "$NS_SRV"; do
 		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI; else ifc=$IF_SRV; fi
@@ -905,7 +920,7 @@ sc_data_lost_before() {
 }
 
 IMPAIRED_ALL=(syn_giveup synack_giveup synack_backoff fin_wait_2_orphan fin_wait_2_held
-	rst_old rst_old_timewait rst_timewait_exact fin_lost_once final_ack_lost fin_cross_loss
+	rst_old rst_old_timewait rst_timewait_exact rst_timewait_ahead fin_lost_once final_ack_lost fin_cross_loss fin_cross_loss_c
 	synack_lost_before data_lost_before)
 
 # --live runs these too (http needs curl; it is not in pcaps/kernel).

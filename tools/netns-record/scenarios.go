@@ -97,9 +97,11 @@ var serverPlays = map[string]func(s *serverSide){
 	"rst-old":            serverHold,
 	"rst-old-timewait":   serverCloseOnEOF,
 	"rst-timewait-exact": serverCloseOnEOF,
+	"rst-timewait-ahead": serverCloseOnEOF,
 	"fin-lost-once":      serverCloseOnEOF,
 	"final-ack-lost":     serverCloseOnEOF,
 	"fin-cross-loss":     func(s *serverSide) { closeTogether(s.greet()) },
+	"fin-cross-loss-c":   func(s *serverSide) { closeTogether(s.greet()) },
 	"synack-lost-before": serverCloseOnEOF,
 	"data-lost-before":   serverCloseOnEOF,
 }
@@ -294,9 +296,11 @@ var clientPlays = map[string]func(c *clientSide){
 	"rst-old":            clientHold,
 	"rst-old-timewait":   clientCloseWhenTold,
 	"rst-timewait-exact": clientCloseWhenTold,
+	"rst-timewait-ahead": clientCloseWhenTold,
 	"fin-lost-once":      clientCloseWhenTold,
 	"final-ack-lost":     clientCloseWhenTold,
 	"fin-cross-loss":     func(c *clientSide) { closeTogether(c.greet()) },
+	"fin-cross-loss-c":   func(c *clientSide) { closeTogether(c.greet()) },
 	"synack-lost-before": clientClose,
 	"data-lost-before":   clientThreeWrites,
 }
