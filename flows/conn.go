@@ -701,24 +701,24 @@ func (c *conn) reset(p *Packet, s int) {
 //     below the next sequence number after R received the peer's FIN
 //     (tcp_reset_check); one at the next sequence number resets, and any
 //     other in the window draws a challenge ACK.
-func rstAcceptable(p *Packet, S, R *endpoint) (ok, exact bool) {
+func rstAcceptable(p *Packet, snd, rcv *endpoint) (ok, exact bool) {
 	switch {
-	case R.state == StateSynSent && R.has(sentSYN):
-		return p.Flags&ACK != 0 && seqGT(p.Ack, R.isn) && seqLE(p.Ack, R.nxt), true
-	case R.state == StateClosed || !S.has(seqKnown):
+	case rcv.state == StateSynSent && rcv.has(sentSYN):
+		return p.Flags&ACK != 0 && seqGT(p.Ack, rcv.isn) && seqLE(p.Ack, rcv.nxt), true
+	case rcv.state == StateClosed || !snd.has(seqKnown):
 		return true, true
-	case R.state == StateTimeWait:
-		return p.Seq == S.nxt, true
+	case rcv.state == StateTimeWait:
+		return p.Seq == snd.nxt, true
 	}
-	d := int64(int32(p.Seq - S.nxt))
+	d := int64(int32(p.Seq - snd.nxt))
 	switch {
-	case d > R.recvWindow(S):
+	case d > rcv.recvWindow(snd):
 		return false, false
-	case R.state == StateSynReceived:
+	case rcv.state == StateSynReceived:
 		return d >= 0, true
-	case d == -1 && R.has(gotFIN) && (R.state == StateCloseWait || R.state == StateLastAck || R.state == StateClosing):
+	case d == -1 && rcv.has(gotFIN) && (rcv.state == StateCloseWait || rcv.state == StateLastAck || rcv.state == StateClosing):
 		return true, true
-	case d < -1 || R.has(ackSent) && seqLT(p.Seq, R.acked):
+	case d < -1 || rcv.has(ackSent) && seqLT(p.Seq, rcv.acked):
 		return false, false
 	}
 	return true, d == 0

@@ -21,34 +21,34 @@ import "time"
 //
 // It runs before S's ACK is applied, which then delivers the SYN-ACK or
 // FIN to S and the ACK to R as if both had been seen.
-func (c *conn) inferSent(p *Packet, S, R *endpoint) {
+func (c *conn) inferSent(p *Packet, snd, rcv *endpoint) {
 	if p.Flags&SYN != 0 {
 		return
 	}
-	if S.state == StateSynSent && S.has(sentSYN) && !R.has(sentSYN) {
-		R.isn = p.Ack - 1
-		R.flags |= sentSYN | sentSYNACK | synInferred
-		R.lastTx = p.TS
-		if R.state == StateClosed {
-			R.state = StateSynReceived
+	if snd.state == StateSynSent && snd.has(sentSYN) && !rcv.has(sentSYN) {
+		rcv.isn = p.Ack - 1
+		rcv.flags |= sentSYN | sentSYNACK | synInferred
+		rcv.lastTx = p.TS
+		if rcv.state == StateClosed {
+			rcv.state = StateSynReceived
 		}
 		return
 	}
-	top, known := sentTop(S, R)
+	top, known := sentTop(snd, rcv)
 	switch {
 	case !known || !seqGT(p.Ack, top):
-	case R.has(finInferred) && seqGT(p.Ack, R.finSeq+1):
-		c.uninferFIN(R, S)
-	case !R.has(sentFIN) && p.Ack == top+1:
-		switch R.state {
+	case rcv.has(finInferred) && seqGT(p.Ack, rcv.finSeq+1):
+		c.uninferFIN(rcv, snd)
+	case !rcv.has(sentFIN) && p.Ack == top+1:
+		switch rcv.state {
 		case StateEstablished, StateSynReceived, StateCloseWait:
-			R.finSeq = top
-			R.flags |= sentFIN | finInferred
-			R.resent(p.TS, false)
-			R.finSent()
-			if R.has(gotFIN) && S.has(sentFIN) && !S.has(finAcked) {
-				// R had S's FIN: its own FIN acknowledged it.
-				S.deliver(p.TS, S.ackArrived)
+			rcv.finSeq = top
+			rcv.flags |= sentFIN | finInferred
+			rcv.resent(p.TS, false)
+			rcv.finSent()
+			if rcv.has(gotFIN) && snd.has(sentFIN) && !snd.has(finAcked) {
+				// rcv had snd's FIN: its own FIN acknowledged it.
+				snd.deliver(p.TS, snd.ackArrived)
 			}
 		}
 	}
@@ -56,10 +56,10 @@ func (c *conn) inferSent(p *Packet, S, R *endpoint) {
 
 // sentTop returns the highest sequence number (plus one) that R is known
 // to have sent: seen from it, or acknowledged by S.
-func sentTop(S, R *endpoint) (uint32, bool) {
-	top, known := R.nxt, R.has(seqKnown)
-	if S.has(ackSent) && (!known || seqGT(S.acked, top)) {
-		top, known = S.acked, true
+func sentTop(snd, rcv *endpoint) (uint32, bool) {
+	top, known := rcv.nxt, rcv.has(seqKnown)
+	if snd.has(ackSent) && (!known || seqGT(snd.acked, top)) {
+		top, known = snd.acked, true
 	}
 	return top, known
 }
@@ -76,19 +76,19 @@ func (e *endpoint) finSent() {
 
 // uninferFIN undoes the FIN inferred for R, and its receipt by S: what
 // was taken for R's FIN was a byte of data.
-func (c *conn) uninferFIN(R, S *endpoint) {
-	R.flags &^= sentFIN | finInferred | finAcked
-	R.pending = 0
-	if R.has(resetClosed) {
+func (c *conn) uninferFIN(rcv, snd *endpoint) {
+	rcv.flags &^= sentFIN | finInferred | finAcked
+	rcv.pending = 0
+	if rcv.has(resetClosed) {
 		return
 	}
-	switch R.state {
+	switch rcv.state {
 	case StateFinWait1, StateFinWait2:
-		R.state = StateEstablished
+		rcv.state = StateEstablished
 	case StateClosing, StateTimeWait, StateLastAck, StateClosed:
-		R.state = StateCloseWait
+		rcv.state = StateCloseWait
 	}
-	S.unreceiveFIN()
+	snd.unreceiveFIN()
 }
 
 // unreceiveFIN undoes e's receipt of its peer's FIN: the FIN did not
@@ -123,22 +123,22 @@ func (e *endpoint) unreceiveFIN() {
 // (RFC 793; Linux answers it from CLOSE_WAIT, LAST_ACK and TIME_WAIT
 // alike). If R's FIN was taken as acknowledged, that acknowledgement never
 // arrived: the capture missed R's retransmission.
-func (c *conn) resentUnseen(p *Packet, S, R *endpoint) {
-	if p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 || !S.has(gotFIN) || !S.has(ackSent) || p.Ack != S.acked ||
-		!R.has(sentFIN) || !R.has(finAcked) || R.has(resetClosed) || p.TS-R.lastTx < int64(10*time.Millisecond) {
-		// (Within 10 ms of R's FIN, the least time in which Linux sends
+func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint) {
+	if p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 || !snd.has(gotFIN) || !snd.has(ackSent) || p.Ack != snd.acked ||
+		!rcv.has(sentFIN) || !rcv.has(finAcked) || rcv.has(resetClosed) || p.TS-rcv.lastTx < int64(10*time.Millisecond) {
+		// (Within 10 ms of rcv's FIN, the least time in which Linux sends
 		// anything again (the tail loss probe's), it is the same ACK
 		// captured twice.)
 		return
 	}
-	R.flags = R.flags&^finAcked | doubt
+	rcv.flags = rcv.flags&^finAcked | doubt
 	switch {
-	case R.state == StateFinWait2, R.state == StateClosed && R.assumed == DoubtOrphan:
-		R.state, R.assumed = StateFinWait1, DoubtNone
-	case R.state == StateTimeWait && R.has(gotFIN):
-		R.state = StateClosing
-	case R.state == StateClosed && R.has(gotFIN):
-		R.state = StateLastAck
+	case rcv.state == StateFinWait2, rcv.state == StateClosed && rcv.assumed == DoubtOrphan:
+		rcv.state, rcv.assumed = StateFinWait1, DoubtNone
+	case rcv.state == StateTimeWait && rcv.has(gotFIN):
+		rcv.state = StateClosing
+	case rcv.state == StateClosed && rcv.has(gotFIN):
+		rcv.state = StateLastAck
 	}
-	R.resent(p.TS, true)
+	rcv.resent(p.TS, true)
 }

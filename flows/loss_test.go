@@ -58,7 +58,7 @@ func runLoss(t *testing.T, steps []dstep) *Table {
 // and Linux's behaviour, what flowtrack infers when the capture misses,
 // reorders or only half sees packets, and what it marks uncertain.
 // Client ISN 1000, server ISN 5000; the handshake's round trip is 2 ms.
-func TestLossRules(t *testing.T) {
+func TestLossRules(t *testing.T) { //nolint:funlen // a table of cases: data, not steps
 	hs := []dstep{
 		{'c', SYN, 1000, 0, 0, 0, SS, CL, dA, dU},
 		{'s', SYN | ACK, 5000, 1001, 0, ms(1), ES, SR, dN, dA},

@@ -149,19 +149,19 @@ func (cfg *Config) handshakeWait() time.Duration {
 // acknowledged; its retransmissions went unseen. R waits again, from the
 // time of S's ACK. (A FIN taken as acknowledged whose ACK S never was
 // seen to send is one settle assumed.)
-func (c *conn) refuteSilence(p *Packet, S, R *endpoint) {
-	if !R.has(finAcked) || !seqLT(p.Ack, R.finSeq+1) || S.has(ackSent) && seqGE(S.acked, R.finSeq+1) {
+func (c *conn) refuteSilence(p *Packet, snd, rcv *endpoint) {
+	if !rcv.has(finAcked) || !seqLT(p.Ack, rcv.finSeq+1) || snd.has(ackSent) && seqGE(snd.acked, rcv.finSeq+1) {
 		return
 	}
-	R.flags &^= finAcked
-	R.lastTx = p.TS
+	rcv.flags &^= finAcked
+	rcv.lastTx = p.TS
 	switch {
-	case R.state == StateFinWait2, R.state == StateClosed && R.assumed == DoubtOrphan:
-		R.state, R.assumed = StateFinWait1, DoubtNone
-	case R.state == StateTimeWait && R.has(gotFIN):
-		R.state = StateClosing
-	case R.state == StateClosed && R.has(gotFIN) && !R.has(resetClosed):
-		R.state = StateLastAck
+	case rcv.state == StateFinWait2, rcv.state == StateClosed && rcv.assumed == DoubtOrphan:
+		rcv.state, rcv.assumed = StateFinWait1, DoubtNone
+	case rcv.state == StateTimeWait && rcv.has(gotFIN):
+		rcv.state = StateClosing
+	case rcv.state == StateClosed && rcv.has(gotFIN) && !rcv.has(resetClosed):
+		rcv.state = StateLastAck
 	}
-	S.unreceiveFIN()
+	snd.unreceiveFIN()
 }
