@@ -121,8 +121,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.table.IdleTimeout, "idle-timeout", time.Hour, "retire a connection idle this long (capture time)")
 	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
 	fs.IntVar(&o.table.MaxConns, "max-conns", 2_000_000, "track at most this many connections at once (about 1 GiB); beyond it the least useful are evicted (0: no bound)")
-	fs.DurationVar(&o.table.HandshakeTimeout, "handshake-timeout", 0, "give up an unanswered handshake this long after its last packet (0: on the kernel's schedule, from the retry settings below)")
-	addKernelFlags(fs, &o.table.Kernel)
+	addHandshakeFlags(fs, &o.table)
 	o.export.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -477,9 +476,12 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 // on: one per core, up to four (the file is read and decoded on another).
 func replayLanes() int { return min(runtime.GOMAXPROCS(0), 4) }
 
-// addKernelFlags adds the flags of the Linux settings whose timers the
-// states follow (docs/states.md), defaulting to a Linux kernel's.
-func addKernelFlags(fs *flag.FlagSet, k *flows.Kernel) {
+// addHandshakeFlags adds --handshake-timeout and the flags of the Linux
+// settings whose timers the states follow (docs/states.md), defaulting to
+// a Linux kernel's.
+func addHandshakeFlags(fs *flag.FlagSet, cfg *flows.Config) {
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 0, "give up an unanswered handshake this long after its last packet (0: on the kernel's schedule, from the retry settings below)")
+	k := &cfg.Kernel
 	*k = flows.Linux
 	fs.IntVar(&k.SynRetries, "syn-retries", k.SynRetries, "net.ipv4.tcp_syn_retries of the hosts: SYNs resent before a connect gives up")
 	fs.IntVar(&k.SynLinearTimeouts, "syn-linear-timeouts", k.SynLinearTimeouts, "net.ipv4.tcp_syn_linear_timeouts: SYN retries at the initial timeout before it doubles (0 before Linux 6.5)")
