@@ -374,7 +374,14 @@ func TestTmux(t *testing.T) {
 			tm.keys("Escape")
 			tm.waitFor("Services 4 ")
 			tm.keys("Tab", "g", "Enter")
-			tm.waitFor("Transitions")
+			if size[1] > 24 {
+				tm.waitFor("Transitions")
+			} else {
+				// Sorted by bytes here, the first row is the lone
+				// SYN-ACK: the detail view says why neither state is
+				// certain, and its transitions are off the pane.
+				tm.waitFor("uncertain       client: none of its packets were captured")
+			}
 			tm.waitFor("roles")
 			tm.keys("Escape", "?")
 			tm.waitFor("Everywhere")

@@ -37,12 +37,12 @@ const (
 
 var doubtReasons = [...]string{
 	DoubtNone:     "",
-	DoubtAwaiting: "waiting for the answer to its SYN, SYN-ACK or FIN, which the capture may not show yet (or at all, for a SYN)",
-	DoubtDelivery: "a packet that moves it was seen, but one like it failed to arrive before; not yet settled",
-	DoubtOrphan:   "FIN_WAIT_2 past tcp_fin_timeout: gone if its application closed the socket, still FIN_WAIT_2 if it only shut down writing",
-	DoubtReset:    "closed by an RST whose arrival nothing could show (a lost RST leaves no trace)",
-	DoubtUnseen:   "none of its packets were captured: its state is inferred from its peer's alone",
-	DoubtOneWay:   "none of its peer's packets were captured: a FIN from it shows only in the acknowledgement, an RST not at all",
+	DoubtAwaiting: "its answer (to a SYN, SYN-ACK or FIN) may not be in the capture yet",
+	DoubtDelivery: "one like the last packet to it was lost before: not settled yet",
+	DoubtOrphan:   "FIN_WAIT_2 past tcp_fin_timeout: gone if closed, kept if only shut down",
+	DoubtReset:    "closed by an RST that may have been lost: nothing shows it arrived",
+	DoubtUnseen:   "none of its packets were captured",
+	DoubtOneWay:   "none of its peer's packets were captured",
 }
 
 // String explains the doubt in a few words; "" for DoubtNone.

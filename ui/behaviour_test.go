@@ -416,7 +416,7 @@ func TestUncertainState(t *testing.T) {
 	}
 	h.key(tcell.KeyEnter)
 	text := h.text()
-	if !strings.Contains(text, "uncertain") || !strings.Contains(text, "client: waiting for the answer to its SYN, SYN-ACK or FIN") {
+	if !strings.Contains(text, "uncertain") || !strings.Contains(text, "client: its answer (to a SYN, SYN-ACK or FIN) may not be in the capture yet") {
 		t.Errorf("the detail view does not say why the client's state is uncertain:\n%s", text)
 	}
 	if strings.Contains(text, "server: ") {
