@@ -281,8 +281,7 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	var counters capture.Counters
 	rsrc, apply := ex.attach(table, &counters, src)
 	if hook != nil {
-		inner := apply
-		apply = func(p *flows.Packet) { inner(p); hook(ex, table, &counters) }
+		apply = hookSink{Sink: apply, hook: func() { hook(ex, table, &counters) }}
 	}
 	if err := capture.Run(context.Background(), rsrc, capture.NewDecoder(), &counters, 0, apply); err != nil {
 		t.Fatal(err)
@@ -636,4 +635,15 @@ func TestExportFlags(t *testing.T) {
 	if o.ipfix != "tcp://127.0.0.1:4739" || o.activeTimeout != 5*time.Second || o.metrics != ":9464" {
 		t.Errorf("flags parsed into %+v", o)
 	}
+}
+
+// hookSink calls hook after each packet it passes on.
+type hookSink struct {
+	capture.Sink
+	hook func()
+}
+
+func (s hookSink) Apply(p *flows.Packet) {
+	s.Sink.Apply(p)
+	s.hook()
 }

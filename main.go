@@ -122,7 +122,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.table.IdleTimeout, "idle-timeout", time.Hour, "retire a connection idle this long (capture time)")
 	fs.DurationVar(&o.table.ClosedTimeout, "closed-timeout", 30*time.Second, "retire a closed connection this long after its last packet")
 	fs.IntVar(&o.table.MaxConns, "max-conns", 2_000_000, "track at most this many connections at once (about 1 GiB); beyond it the least useful are evicted (0: no bound)")
-	fs.DurationVar(&o.table.HandshakeTimeout, "handshake-timeout", 3*time.Minute, "an unanswered handshake is given up after this long")
+	addHandshakeFlags(fs, &o.table)
 	o.export.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -357,7 +357,7 @@ func (h *headless) record(ctx context.Context) error {
 	var lanes *flows.Lanes
 	if n := replayLanes(); !live && cfg.OnChange == nil && !h.ex.perPacket() && n > 1 {
 		lanes = flows.NewLanes(h.table, n)
-		apply = lanes.Apply
+		apply = lanes
 	}
 	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
 	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
@@ -489,3 +489,17 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 // replayLanes is how many goroutines a headless replay updates the table
 // on: one per core, up to four (the file is read and decoded on another).
 func replayLanes() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// addHandshakeFlags adds --handshake-timeout and the flags of the Linux
+// settings whose timers the states follow (docs/states.md), defaulting to
+// a Linux kernel's.
+func addHandshakeFlags(fs *flag.FlagSet, cfg *flows.Config) {
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 0, "give up an unanswered handshake this long after its last packet (0: on the kernel's schedule, from the retry settings below)")
+	k := &cfg.Kernel
+	*k = flows.Linux
+	fs.IntVar(&k.SynRetries, "syn-retries", k.SynRetries, "net.ipv4.tcp_syn_retries of the hosts: SYNs resent before a connect gives up")
+	fs.IntVar(&k.SynLinearTimeouts, "syn-linear-timeouts", k.SynLinearTimeouts, "net.ipv4.tcp_syn_linear_timeouts: SYN retries at the initial timeout before it doubles (0 before Linux 6.5)")
+	fs.IntVar(&k.SynAckRetries, "synack-retries", k.SynAckRetries, "net.ipv4.tcp_synack_retries: SYN-ACKs resent before a listener drops a half-open connection")
+	fs.DurationVar(&k.FinTimeout, "fin-timeout", k.FinTimeout, "net.ipv4.tcp_fin_timeout: how long FIN_WAIT_2 lasts once its socket is closed")
+	fs.DurationVar(&k.RTOMin, "rto-min", k.RTOMin, "net.ipv4.tcp_rto_min_us: the least retransmission timeout")
+}

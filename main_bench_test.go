@@ -27,7 +27,7 @@ func BenchmarkReplay(b *testing.B) {
 				jw := export.NewJSON(io.Discard)
 				table := flows.NewTable(flows.Config{OnRetire: func(r []flows.Record) { _ = jw.Write(r) }})
 				var c capture.Counters
-				if err := capture.Run(context.Background(), src, capture.NewDecoder(), &c, 0, table.Apply); err != nil {
+				if err := capture.Run(context.Background(), src, capture.NewDecoder(), &c, 0, table); err != nil {
 					b.Fatal(err)
 				}
 				_ = jw.Write(table.Flush())

@@ -150,11 +150,11 @@ func (x *exporters) hook(cfg *flows.Config) {
 // and the capture's counters, before the capture starts. It returns the
 // source to read instead of src (for a live capture, it reads the kernel's
 // drop counters on the capture goroutine, as a Source is not safe for
-// concurrent use) and the function to apply each packet with (it runs the
-// IPFIX active timeout on capture time).
-func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source) (capture.Source, func(*flows.Packet)) {
+// concurrent use) and the sink the capture goes to (it runs the IPFIX
+// active timeout on capture time).
+func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source) (capture.Source, capture.Sink) {
 	if x == nil {
-		return src, t.Apply
+		return src, t
 	}
 	x.table = t
 	if x.metrics != nil {
@@ -167,12 +167,26 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 		x.metrics.SetTable(t)
 	}
 	if x.ipfix == nil {
-		return src, t.Apply
+		return src, t
 	}
-	return src, func(p *flows.Packet) {
-		t.Apply(p)
-		x.ipfix.Tick(t, p.TS)
-	}
+	return src, ipfixSink{t: t, ipfix: x.ipfix}
+}
+
+// ipfixSink updates the table and runs the IPFIX active timeout on the
+// capture time of every frame.
+type ipfixSink struct {
+	t     *flows.Table
+	ipfix *export.IPFIX
+}
+
+func (s ipfixSink) Apply(p *flows.Packet) {
+	s.t.Apply(p)
+	s.ipfix.Tick(s.t, p.TS)
+}
+
+func (s ipfixSink) Advance(ts int64) {
+	s.t.Advance(ts)
+	s.ipfix.Tick(s.t, ts)
 }
 
 // perPacket reports whether an exporter must see every packet applied

@@ -449,6 +449,41 @@ func TestJSONContract(t *testing.T) {
 	}
 }
 
+// TestStateCertainty: an endpoint whose state the packets cannot tell for
+// sure (in fin-wait-1.pcap the client's FIN was sent again and the
+// server's ACK of it seen once more: whether that one arrived is not
+// settled when the capture ends) has client_state_certain false in the
+// JSON, right after the states, and a '?' in the table; a state that is
+// sure has no such field (the server's CLOSE_WAIT, and every state of
+// eth-http-get.pcap).
+func TestStateCertainty(t *testing.T) {
+	code, recs, stderr := flowtrack(t, "-r", "pcaps/kernel/fin-wait-1.pcap", "-o", "json")
+	if code != 0 || len(recs) != 1 {
+		t.Fatalf("exit %d, %d records: %s", code, len(recs), stderr)
+	}
+	r := recs[0]
+	if r.ClientState != "FIN_WAIT_1" || r.ClientCertain == nil || *r.ClientCertain || r.ServerCertain != nil {
+		t.Errorf("client %s (certain %v), server %s (certain %v): want FIN_WAIT_1 uncertain, the server certain",
+			r.ClientState, r.ClientCertain, r.ServerState, r.ServerCertain)
+	}
+	if !strings.Contains(r.Raw, `"server_state":"CLOSE_WAIT","client_state_certain":false,"midstream"`) {
+		t.Errorf("client_state_certain is not right after the states: %s", r.Raw)
+	}
+	var stdout, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-r", "pcaps/kernel/fin-wait-1.pcap", "-o", "table"}, &stdout, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(stdout.String(), " FIN_WAIT_1?   CLOSE_WAIT ") {
+		t.Errorf("the table does not mark the client's state:\n%s", stdout.String())
+	}
+	_, recs, _ = flowtrack(t, "-r", "pcaps/eth-http-get.pcap", "-o", "json")
+	for _, r := range recs {
+		if r.ClientCertain != nil || r.ServerCertain != nil {
+			t.Errorf("%s -> %s: a state marked uncertain in a complete capture: %s", r.Client, r.Server, r.Raw)
+		}
+	}
+}
+
 // TestFollowEvents streams events for a complete connection and checks
 // that they trace its states in order, and that the last one equals the
 // record that -o json prints.

@@ -145,7 +145,7 @@ func (c *uiCapture) start(ctx context.Context) {
 			stop := tickLive(c.table, nil)
 			defer stop()
 		}
-		err := capture.Run(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, c.table.Apply)
+		err := capture.Run(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, c.table)
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()

@@ -97,7 +97,11 @@ func TestInteractive(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	text := screen.shown()
-	for _, want := range []string{" wikipedia.pcap ", "10 active / 10 connections", "208.80.152.3:80", "ESTAB", "SYN_RECV", "q quit"} {
+	// The last row is a lone SYN-ACK: not sent again in the 3.7 s of
+	// capture after it (the capture's other traffic), it was
+	// acknowledged; but the client's side was never captured, so
+	// neither state is certain.
+	for _, want := range []string{" wikipedia.pcap ", "10 active / 10 connections", "208.80.152.3:80", "ESTAB", "173.192.163.128:80 ESTAB?     ESTAB?", "q quit"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, text)
 		}
@@ -370,7 +374,14 @@ func TestTmux(t *testing.T) {
 			tm.keys("Escape")
 			tm.waitFor("Services 4 ")
 			tm.keys("Tab", "g", "Enter")
-			tm.waitFor("Transitions")
+			if size[1] > 24 {
+				tm.waitFor("Transitions")
+			} else {
+				// Sorted by bytes here, the first row is the lone
+				// SYN-ACK: the detail view says why neither state is
+				// certain, and its transitions are off the pane.
+				tm.waitFor("uncertain       client: none of its packets were captured")
+			}
 			tm.waitFor("roles")
 			tm.keys("Escape", "?")
 			tm.waitFor("Everywhere")

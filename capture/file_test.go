@@ -300,7 +300,7 @@ func TestRun(t *testing.T) {
 
 	var c Counters
 	var got []flows.Packet
-	err := Run(context.Background(), mustOpen(t, path), NewDecoder(), &c, 0, func(p *flows.Packet) { got = append(got, *p) })
+	err := Run(context.Background(), mustOpen(t, path), NewDecoder(), &c, 0, PacketFunc(func(p *flows.Packet) { got = append(got, *p) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestRun(t *testing.T) {
 	t.Run("max frames", func(t *testing.T) {
 		var c Counters
 		n := 0
-		if err := Run(context.Background(), mustOpen(t, pcapDir+"/ssh-many.pcap"), NewDecoder(), &c, 25, func(*flows.Packet) { n++ }); err != nil {
+		if err := Run(context.Background(), mustOpen(t, pcapDir+"/ssh-many.pcap"), NewDecoder(), &c, 25, PacketFunc(func(*flows.Packet) { n++ })); err != nil {
 			t.Fatal(err)
 		}
 		if c.Frames.Load() != 25 || n != 25 {
@@ -331,14 +331,14 @@ func TestRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		var c Counters
-		err := Run(ctx, mustOpen(t, pcapDir+"/ssh-many.pcap"), NewDecoder(), &c, 0, func(*flows.Packet) {})
+		err := Run(ctx, mustOpen(t, pcapDir+"/ssh-many.pcap"), NewDecoder(), &c, 0, PacketFunc(func(*flows.Packet) {}))
 		if err != nil || c.Frames.Load() != 0 {
 			t.Errorf("err %v after %d frames", err, c.Frames.Load())
 		}
 	})
 	t.Run("cut file", func(t *testing.T) {
 		var c Counters
-		err := Run(context.Background(), mustOpen(t, pcapDir+"/cut-mid-record.pcap"), NewDecoder(), &c, 0, func(*flows.Packet) {})
+		err := Run(context.Background(), mustOpen(t, pcapDir+"/cut-mid-record.pcap"), NewDecoder(), &c, 0, PacketFunc(func(*flows.Packet) {}))
 		if !errors.Is(err, ErrTruncated) || c.TCP.Load() != 13 {
 			t.Errorf("err %v after %d TCP packets", err, c.TCP.Load())
 		}

@@ -34,7 +34,7 @@ func FuzzFile(f *testing.F) {
 		defer src.Close()
 		table := flows.NewTable(flows.Config{MaxConns: 64})
 		var c Counters
-		_ = Run(context.Background(), src, NewDecoder(), &c, 10000, table.Apply)
+		_ = Run(context.Background(), src, NewDecoder(), &c, 10000, table)
 		var pkts uint64
 		for _, r := range table.Flush() {
 			if r.ClientState.String() == "INVALID" || r.ServerState.String() == "INVALID" {

@@ -113,7 +113,7 @@ func TestLiveRunStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var c Counters
-	go func() { done <- Run(ctx, src, NewDecoder(), &c, 0, func(*flows.Packet) {}) }()
+	go func() { done <- Run(ctx, src, NewDecoder(), &c, 0, PacketFunc(func(*flows.Packet) {})) }()
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	start := time.Now()

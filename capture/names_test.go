@@ -135,7 +135,7 @@ func replayNamed(t *testing.T, path string) ([]flows.Record, *peek.Peeker) {
 	d.SetPeeker(k)
 	var recs []flows.Record
 	table := flows.NewTable(flows.Config{OnRetire: func(r []flows.Record) { recs = append(recs, r...) }})
-	_ = Run(context.Background(), src, d, &Counters{}, 0, table.Apply) // a cut file still gives its packets
+	_ = Run(context.Background(), src, d, &Counters{}, 0, table) // a cut file still gives its packets
 	table.FlushEach(func(r []flows.Record) { recs = append(recs, r...) })
 	return recs, k
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -58,9 +59,31 @@ type progressReporter interface{ ReadProgress() Progress }
 // progressEvery is how many frames go by between two reports of progress.
 const progressEvery = 4096
 
+// Sink takes what Run reads: each TCP packet (Apply, which must not keep
+// the pointer) and the capture time of every other frame (Advance), on one
+// goroutine, in capture order. *flows.Table and *flows.Lanes are Sinks.
+type Sink interface {
+	Apply(p *flows.Packet)
+	Advance(ts int64)
+}
+
+// PacketFunc is a Sink that hands each TCP packet to a function and
+// ignores the time of other frames.
+type PacketFunc func(p *flows.Packet)
+
+// Apply calls f.
+func (f PacketFunc) Apply(p *flows.Packet) { f(p) }
+
+// Advance does nothing.
+func (PacketFunc) Advance(int64) {}
+
 // Run reads src until the end of the file, an error, ctx being done, or
-// maxFrames frames (0: no limit), decoding each frame with d and calling
-// apply for each TCP packet. apply must not keep the pointer it is given.
+// maxFrames frames (0: no limit), decoding each frame with d and handing
+// each TCP packet to sink.Apply. The time of a frame that gives no packet
+// (other traffic, a fragment held, a frame it cannot decode) goes to
+// sink.Advance, once the capture's clock has moved a millisecond since
+// the last packet or time handed over: a table's timers run on the time
+// of every frame captured, not only TCP's.
 //
 // Run returns nil at the end of a file, after maxFrames frames, and when
 // ctx is done (a requested stop is no failure: check ctx.Err() to tell);
@@ -69,26 +92,50 @@ const progressEvery = 4096
 //
 // A file is read and decoded on a goroutine of its own, which hands the
 // packets over in batches, so that reading and decoding run beside the
-// table's updates on another core; apply is still called from the calling
+// table's updates on another core; sink is still called from the calling
 // goroutine only, in capture order. A live source is read on the calling
 // goroutine, so that no packet waits for a batch to fill.
-func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
 	switch src.(type) {
 	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
-		return runPipelined(ctx, src, d, c, maxFrames, apply)
+		return runPipelined(ctx, src, d, c, maxFrames, sink)
 	}
-	return run(ctx, src, d, c, maxFrames, apply)
+	return run(ctx, src, d, c, maxFrames, sink)
 }
 
 // batchSize is how many packets the reading goroutine hands over at once.
 const batchSize = 256
 
+// batch is what the reading goroutine hands over: packets, and the times
+// of frames that gave none (tick).
 type batch struct {
-	n int
-	p [batchSize]flows.Packet
+	n    int
+	tick [batchSize]bool // p only carries the time of another frame (Sink.Advance)
+	p    [batchSize]flows.Packet
 }
 
-func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+// batcher is the reading goroutine's Sink: it fills batches and hands
+// them over when full.
+type batcher struct {
+	b          *batch
+	full, free chan *batch
+}
+
+func (bt *batcher) Apply(p *flows.Packet) { bt.add(p, false) }
+
+func (bt *batcher) Advance(ts int64) { bt.add(&flows.Packet{TS: ts}, true) }
+
+func (bt *batcher) add(p *flows.Packet, tick bool) {
+	b := bt.b
+	b.p[b.n], b.tick[b.n] = *p, tick
+	if b.n++; b.n == batchSize {
+		bt.full <- b
+		bt.b = <-bt.free
+		bt.b.n = 0
+	}
+}
+
+func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
 	const inFlight = 8
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight+2)
@@ -98,23 +145,20 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 	errc := make(chan error, 1)
 	go func() {
 		defer close(full)
-		b := <-free
-		err := run(ctx, src, d, c, maxFrames, func(p *flows.Packet) {
-			b.p[b.n] = *p
-			if b.n++; b.n == batchSize {
-				full <- b
-				b = <-free
-				b.n = 0
-			}
-		})
-		if b.n > 0 {
-			full <- b
+		bt := &batcher{b: <-free, full: full, free: free}
+		err := run(ctx, src, d, c, maxFrames, bt)
+		if bt.b.n > 0 {
+			full <- bt.b
 		}
 		errc <- err
 	}()
 	for b := range full {
 		for i := 0; i < b.n; i++ {
-			apply(&b.p[i])
+			if b.tick[i] {
+				sink.Advance(b.p[i].TS)
+				continue
+			}
+			sink.Apply(&b.p[i])
 		}
 		b.n = 0
 		free <- b
@@ -123,7 +167,7 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 }
 
 // run is Run on the calling goroutine.
-func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
 	var l runCounts
 	pr, _ := src.(progressReporter)
 	defer func() {
@@ -135,6 +179,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 	}()
 	done := ctx.Done()
 	var p flows.Packet
+	var handed int64 // the capture time last handed to sink
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
 		if n%64 == 0 {
 			l.flush(c, d)
@@ -168,7 +213,11 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		l.frames++
 		l.bytes += uint64(max(ci.Length, len(data)))
 		if l.count(d.Decode(link, data, ci, &p), d) {
-			apply(&p)
+			sink.Apply(&p)
+			handed = p.TS
+		} else if ts := ci.Timestamp.UnixNano(); ts > handed+int64(time.Millisecond) {
+			sink.Advance(ts)
+			handed = ts
 		}
 	}
 	return nil

@@ -406,6 +406,13 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info) []b
 	b = appendName(b, l)
 	b = appendString(b, "client_state", r.ClientState.String())
 	b = appendString(b, "server_state", r.ServerState.String())
+	// Present only when false: a state the packets cannot tell for sure.
+	if r.ClientDoubt != flows.DoubtNone {
+		b = append(b, `"client_state_certain":false,`...)
+	}
+	if r.ServerDoubt != flows.DoubtNone {
+		b = append(b, `"server_state_certain":false,`...)
+	}
 	b = append(b, `"midstream":`...)
 	b = strconv.AppendBool(b, r.Midstream)
 	b = append(b, ',')

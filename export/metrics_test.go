@@ -86,7 +86,7 @@ func testMetricsReplay(t *testing.T, pcap string, every int) {
 			scrapes++
 		}
 	}
-	if err := capture.Run(context.Background(), src, capture.NewDecoder(), &mr.counters, 0, apply); err != nil {
+	if err := capture.Run(context.Background(), src, capture.NewDecoder(), &mr.counters, 0, capture.PacketFunc(apply)); err != nil {
 		t.Fatal(err)
 	}
 	if scrapes < 3 {

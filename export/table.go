@@ -65,7 +65,7 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
 			fmt.Fprintf(tw, "\t%s", name)
 		}
 		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%s\t%d/%d\t%s/%s\t%s\t%d/%d\t%s\t%s",
-			r.ClientState, r.ServerState,
+			StateText(r.ClientState, r.ClientDoubt), StateText(r.ServerState, r.ServerDoubt),
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
 			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), flagsText(r))
@@ -75,6 +75,15 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// StateText returns a state as the table shows it: its name, with a '?'
+// when the packets cannot tell it for sure.
+func StateText(s flows.State, d flows.Doubt) string {
+	if d != flows.DoubtNone {
+		return s.String() + "?"
+	}
+	return s.String()
 }
 
 // flagsText is the Flags column: M for a connection picked up mid-stream,

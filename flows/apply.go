@@ -17,6 +17,18 @@ func (t *Table) Apply(p *Packet) {
 	t.apply(p, &key, d, key.hash64(), nil)
 }
 
+// Advance moves the table's clocks to ts, the capture time of a frame
+// that is not a TCP segment (capture.Run hands them over), and sweeps if
+// a sweep is due: timers run out, and silence counts as evidence, on the
+// time of every frame captured, however little of it is TCP. Frames must
+// come in capture order, as packets do.
+func (t *Table) Advance(ts int64) {
+	t.clock(ts)
+	if t.sweepDue(ts) {
+		t.Sweep()
+	}
+}
+
 // clock moves the table's clocks to ts, if later. The clocks move in steps
 // of a millisecond at least: a compare-and-swap per packet was a visible
 // cost, and no timer needs finer steps (each connection keeps its own

@@ -19,17 +19,20 @@ const (
 	ackSent                         // acked is valid
 	resetClosed                     // an RST closed it
 	doubt                           // a delivery it awaits (SYN-ACK, ACK) failed before
+	finInferred                     // its FIN was inferred from the peer's ACK, not seen (infer.go)
+	synInferred                     // its SYN-ACK was inferred from the peer's ACK, not seen (infer.go)
 )
 
 // endpoint is what the observer knows of one side of a connection.
 //
-// Its fields are ordered so that it packs into 104 bytes with one byte of
-// padding, and a conn into 384 (a size class of Go's allocator: at 385 it
-// would take 448).
+// Its fields are ordered so that it packs into 104 bytes without padding,
+// and a conn into 384 (a size class of Go's allocator: at 385 it would take
+// 448).
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
 	wscale  uint8
+	assumed Doubt // an assumption its state rests on that the wire cannot check (doubt.go)
 	flags   epFlags
 	window  uint16 // last raw window it advertised
 	isn     uint32 // initial sequence number (its SYN's)
@@ -38,10 +41,13 @@ type endpoint struct {
 	acked   uint32 // highest acknowledgement number it sent
 	holeLo  uint32 // the last gap it left in sequence space,
 	holeHi  uint32 // [holeLo, holeHi), not yet filled
-	twStart int64  // capture time it entered TIME_WAIT
+	twStart int64  // capture time it entered TIME_WAIT, or FIN_WAIT_2 before that
 	lastTx  int64  // capture time it last sent a SYN or FIN
-	rto     int64  // interval between its last two SYNs or FINs
-	pending int64  // capture time a doubtful delivery to it was seen, or 0
+	rto     int64  // interval between its last two SYNs or FINs, 0 after a first one
+	// pending is the capture time a doubtful delivery to it was seen, or,
+	// after an RST closed it, the RST's time until silence confirms it
+	// arrived; 0 if none.
+	pending int64
 
 	// What it sent (EndpointStats); the rarer counts in 32 bits, which
 	// stop at their maximum.
@@ -283,12 +289,13 @@ func (c *conn) update(p *Packet, s int) {
 		c.reset(p, s)
 		return
 	}
+	sameWindow := S.window == p.Window
 	S.window = p.Window
 	if p.PayloadLen > 0 && f&SYN == 0 {
 		S.flags |= sentData
 	}
 	if f&ACK != 0 {
-		c.acknowledged(p, s)
+		c.acknowledged(p, s, sameWindow)
 	}
 	c.transmit(p, s, inOrder)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
@@ -319,10 +326,15 @@ func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
 }
 
 // acknowledged applies what an ACK that endpoint s sent proves s has
-// received.
-func (c *conn) acknowledged(p *Packet, s int) {
+// received. sameWindow is whether it advertises the window it did last.
+func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
+	c.inferSent(p, S, R)
+	if sameWindow {
+		c.resentUnseen(p, S, R)
+	}
+	c.refuteSilence(p, S, R)
 	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
 		S.acked = p.Ack
 		S.flags |= ackSent
@@ -338,6 +350,7 @@ func (c *conn) acknowledged(p *Packet, s int) {
 	}
 	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 		S.state = S.preRST // a challenge ACK: the RST did not close it
+		S.assumed, S.pending = DoubtNone, 0
 	}
 	S.flags &^= fuzzyRST
 }
@@ -348,6 +361,9 @@ func (c *conn) acknowledged(p *Packet, s int) {
 func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
+	if S.has(finInferred) && p.PayloadLen > 0 && seqGT(p.Seq+p.PayloadLen, S.finSeq) {
+		c.uninferFIN(S, R) // data where its FIN was inferred: that was data
+	}
 	if f&SYN != 0 {
 		if f&ACK == 0 {
 			c.sendSYN(p, s)
@@ -375,9 +391,10 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 	}
 	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.rttKnown && c.synOrRTT != 0 &&
-		R.has(sentSYN) && p.Ack == R.isn+1 {
+		R.has(sentSYN) && !R.has(synInferred) && p.Ack == R.isn+1 {
 		// The client's ACK of the SYN-ACK. An ACK captured before its
-		// SYN (a merge of captures out of order) gives no RTT yet.
+		// SYN (a merge of captures out of order) gives no RTT yet, nor
+		// one of a SYN-ACK not seen: the first ACK seen may be late.
 		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
 			c.synOrRTT, c.rttKnown = rtt, true
 		}
@@ -393,6 +410,9 @@ func keepalive(p *Packet, e *endpoint) bool {
 func (c *conn) sendSYN(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
+	if retransmit && duplicate(p, S) {
+		return
+	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
 	S.resent(p.TS, retransmit)
@@ -425,10 +445,21 @@ func (c *conn) sendSYN(p *Packet, s int) {
 	}
 }
 
+// duplicate reports whether p, a SYN, SYN-ACK or FIN that e sent before,
+// is the same packet captured twice (a SPAN port copying both directions,
+// a capture of two interfaces) rather than sent again: Linux never resends
+// one within a millisecond (its least timeout, the tail loss probe's, is
+// 10 ms).
+func duplicate(p *Packet, e *endpoint) bool {
+	return p.TS-e.lastTx < int64(time.Millisecond)
+}
+
 // resent notes the time of a SYN or FIN transmission and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
+// A first transmission starts a new schedule.
 func (e *endpoint) resent(ts int64, retransmit bool) {
+	e.rto = 0
 	if retransmit {
 		e.rto = ts - e.lastTx
 		e.pending = 0
@@ -442,9 +473,13 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 		// connection's, on a reused port): not this connection's.
 		return
 	}
-	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn
+	// A SYN-ACK inferred from the peer's ACK, seen now, was not sent again.
+	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn && !snd.has(synInferred)
+	if retransmit && duplicate(p, snd) {
+		return
+	}
 	snd.isn = p.Seq
-	snd.flags |= sentSYN | sentSYNACK
+	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
 	snd.resent(p.TS, retransmit)
 	switch snd.state {
 	case StateClosed, StateSynSent:
@@ -457,6 +492,19 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 			snd.flags |= doubt
 		}
 	}
+	if retransmit && rcv.state == StateEstablished && !rcv.has(ackSent) && c.seesClient(rcv) {
+		// The client, whose packets the capture shows (its SYN), never
+		// answered the first SYN-ACK, as it would have at once: it never
+		// got it, and whether it gets this one is for its ACK to tell.
+		rcv.state = StateSynSent
+		rcv.flags |= doubt
+	}
+}
+
+// seesClient reports whether e is the client and the capture has shown
+// its SYN: its direction is captured, so what it sends is seen.
+func (c *conn) seesClient(e *endpoint) bool {
+	return e == &c.ep[c.client] && c.role == RoleBySYN
 }
 
 // sendFIN applies a FIN sent by S and reports whether it was sent before.
@@ -466,23 +514,30 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 		fs++
 	}
 	if snd.has(sentFIN) && fs == snd.finSeq {
-		c.resendFIN(p, snd, rcv)
+		if snd.has(finInferred) {
+			// The FIN its peer's ACK proved: seen at last, not sent again.
+			snd.flags &^= finInferred
+			return false
+		}
+		if !duplicate(p, snd) {
+			c.resendFIN(p, snd, rcv)
+		}
 		return true
 	}
 	snd.finSeq = fs
-	snd.flags |= sentFIN
+	snd.flags = snd.flags&^finInferred | sentFIN
 	snd.resent(p.TS, false)
 	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
 		snd.state = StateClosing
-		return false
+	} else {
+		snd.finSent()
 	}
-	switch snd.state {
-	case StateEstablished, StateSynReceived, StateSynSent:
-		snd.state = StateFinWait1
-	case StateCloseWait:
-		snd.state = StateLastAck
+	if rcv.has(ackSent) && seqGE(rcv.acked, fs+1) {
+		// The peer's ACK of this FIN was captured before it (reordered
+		// at the capture point): it still counts.
+		snd.deliver(p.TS, snd.ackArrived)
 	}
 	return false
 }
@@ -503,16 +558,10 @@ func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
 			snd.state = StateLastAck
 		}
 	}
-	if rcv.has(gotFIN) && !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
-		rcv.flags &^= gotFIN
-		switch rcv.state {
-		case StateCloseWait:
-			rcv.state = StateEstablished
-		case StateClosing:
-			rcv.state = StateFinWait1
-		case StateTimeWait:
-			rcv.state = StateFinWait2
-		}
+	if rcv.pkts > 0 && !(rcv.has(ackSent) && seqGE(rcv.acked, snd.finSeq+1)) {
+		// (Of a receiver the capture has never shown, an ACK would not
+		// have been seen: its silence says nothing.)
+		rcv.unreceiveFIN()
 	}
 }
 
@@ -568,6 +617,7 @@ func (e *endpoint) ackArrived(ts int64) {
 	switch e.state {
 	case StateFinWait1:
 		e.state = StateFinWait2
+		e.twStart = ts // tcp_fin_timeout runs from here (timers.go)
 	case StateClosing:
 		e.enterTimeWait(ts)
 	case StateLastAck:
@@ -588,6 +638,13 @@ func (c *conn) receiveFIN(e *endpoint, ts int64) {
 		e.state = StateClosing
 	case StateFinWait2:
 		e.enterTimeWait(ts)
+	case StateClosed:
+		if e.assumed == DoubtOrphan {
+			// Taken for an orphan gone after tcp_fin_timeout: were it
+			// gone it would answer with an RST, which closes it again.
+			e.assumed = DoubtNone
+			e.enterTimeWait(ts)
+		}
 	}
 }
 
@@ -597,22 +654,12 @@ func (e *endpoint) enterTimeWait(ts int64) {
 }
 
 // reset applies an RST sent by endpoint s. An RST that its receiver would
-// not accept (RFC 793 3.4; RFC 5961) changes nothing.
+// not accept changes nothing (rstAcceptable).
 func (c *conn) reset(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
-	exact := true
-	switch {
-	case R.state == StateSynSent && R.has(sentSYN):
-		if p.Flags&ACK == 0 || p.Ack != R.isn+1 {
-			return
-		}
-	case R.state == StateClosed || !S.has(seqKnown):
-	default:
-		d := int64(int32(p.Seq - S.nxt))
-		if d < -1 || d > R.recvWindow(S) {
-			return
-		}
-		exact = d == 0 || (d == -1 && R.has(gotFIN))
+	ok, exact := rstAcceptable(p, S, R)
+	if !ok {
+		return
 	}
 	if S.state == StateSynSent && S.has(seqKnown) && p.Seq != S.nxt {
 		// An RST answering an unacceptable segment: the SYN_SENT socket
@@ -620,15 +667,61 @@ func (c *conn) reset(p *Packet, s int) {
 	} else {
 		S.state = StateClosed
 		S.flags |= resetClosed
+		S.assumed, S.pending = DoubtNone, 0
 	}
-	if R.state != StateClosed {
-		R.flags |= resetClosed
-		if !exact {
-			R.preRST = R.state
-			R.flags |= fuzzyRST
-		}
-		R.state = StateClosed
+	if R.state == StateClosed {
+		return
 	}
+	R.flags |= resetClosed
+	R.preRST = R.state
+	if !exact {
+		R.flags |= fuzzyRST
+	}
+	// Whether the RST arrived shows only if R had something to send
+	// again (timers.go settles it by R's silence); otherwise nothing will.
+	R.assumed, R.pending = DoubtReset, 0
+	if R.state == StateSynSent || R.awaiting() || R.has(seqKnown) && !(S.has(ackSent) && seqGE(S.acked, R.nxt)) {
+		R.pending = p.TS
+	}
+	R.state = StateClosed
+}
+
+// rstAcceptable reports whether R accepts an RST sent by S, and whether
+// it accepts it outright (exact) rather than, inside its window but not
+// at the next sequence number, answering it with a challenge ACK (RFC
+// 5961 3.2). It follows Linux (net/ipv4/tcp_input.c, tcp_minisocks.c):
+//   - SYN_SENT: only an RST that acknowledges the SYN, and no more than
+//     was sent (tcp_rcv_synsent_state_process);
+//   - TIME_WAIT: only an RST at exactly the next sequence number (TIME_WAIT
+//     assassination, RFC 1337); any other is dropped
+//     (tcp_timewait_state_process);
+//   - SYN_RECEIVED: any RST in the window (tcp_check_req);
+//   - otherwise (tcp_validate_incoming): an RST below what R has
+//     acknowledged, or beyond its window, is dropped, unless it is one
+//     below the next sequence number after R received the peer's FIN
+//     (tcp_reset_check); one at the next sequence number resets, and any
+//     other in the window draws a challenge ACK.
+func rstAcceptable(p *Packet, snd, rcv *endpoint) (ok, exact bool) {
+	switch {
+	case rcv.state == StateSynSent && rcv.has(sentSYN):
+		return p.Flags&ACK != 0 && seqGT(p.Ack, rcv.isn) && seqLE(p.Ack, rcv.nxt), true
+	case rcv.state == StateClosed || !snd.has(seqKnown):
+		return true, true
+	case rcv.state == StateTimeWait:
+		return p.Seq == snd.nxt, true
+	}
+	d := int64(int32(p.Seq - snd.nxt))
+	switch {
+	case d > rcv.recvWindow(snd):
+		return false, false
+	case rcv.state == StateSynReceived:
+		return d >= 0, true
+	case d == -1 && rcv.has(gotFIN) && (rcv.state == StateCloseWait || rcv.state == StateLastAck || rcv.state == StateClosing):
+		return true, true
+	case d < -1 || rcv.has(ackSent) && seqLT(p.Seq, rcv.acked):
+		return false, false
+	}
+	return true, d == 0
 }
 
 // recvWindow returns the receive window (bytes) that e last advertised to
@@ -648,49 +741,6 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 		w = 1
 	}
 	return w
-}
-
-// minRTO is the least retransmission timeout assumed when confirming a
-// doubtful delivery (Linux's TCP_RTO_MIN).
-const minRTO = 200 * time.Millisecond
-
-// expireTimers moves endpoints whose kernel timers have run out by capture
-// time now: TIME_WAIT ends, and a handshake that got no answer is given up.
-//
-// seen is the capture time of the newest packet seen anywhere (now may be
-// later, from the wall clock of a quiet live capture): a delivery in doubt
-// is confirmed only by packets seen after it without a retransmission, not
-// by time alone, since a capture that stopped seeing packets would confirm
-// anything.
-func (c *conn) expireTimers(now, seen int64, cfg *Config) {
-	for i := range c.ep {
-		e := &c.ep[i]
-		if e.pending != 0 {
-			// No retransmission within twice its timeout: it arrived.
-			if at := e.pending + 2*max(e.rto, int64(minRTO)); seen >= at {
-				from := e.state
-				e.ackArrived(e.pending)
-				if cfg.Transitions > 0 && e.state != from {
-					c.logTransition(cfg, Transition{TS: at, Client: i == int(c.client), From: from, To: e.state, Confirmed: true})
-				}
-			}
-		}
-		var at int64
-		switch e.state {
-		case StateTimeWait:
-			at = e.twStart + int64(cfg.TimeWait)
-		case StateSynSent, StateSynReceived:
-			at = c.last + int64(cfg.HandshakeTimeout)
-		default:
-			continue
-		}
-		if now >= at {
-			if cfg.Transitions > 0 {
-				c.logTransition(cfg, Transition{TS: at, Client: i == int(c.client), From: e.state, To: StateClosed})
-			}
-			e.state = StateClosed
-		}
-	}
 }
 
 // touch reads a word from each of the conn's six cache lines, so that a

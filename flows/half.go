@@ -120,5 +120,5 @@ func (h *halfOpen) record(k Key, cfg *Config, scratch *conn, now, seen int64, en
 // mayExpire reports whether a half-open connection could have expired by
 // capture time now: only then is it replayed to find out.
 func (h *halfOpen) mayExpire(now int64, cfg *Config) bool {
-	return now-h.lastTS() >= int64(min(cfg.HandshakeTimeout, cfg.IdleTimeout, cfg.ClosedTimeout))
+	return now-h.lastTS() >= int64(min(cfg.handshakeWait(), cfg.IdleTimeout, cfg.ClosedTimeout))
 }

@@ -214,6 +214,19 @@ func (l *Lanes) Apply(p *Packet) {
 	}
 }
 
+// Advance moves the table's clocks to ts, the capture time of a frame
+// that is not a TCP segment, as Table.Advance does: on the caller's
+// goroutine, in capture order with the packets, and a sweep it makes due
+// runs at a barrier, as one due at a packet does.
+func (l *Lanes) Advance(ts int64) {
+	t := l.t
+	t.clock(ts)
+	if t.sweepDue(ts) {
+		l.drain()
+		t.Sweep()
+	}
+}
+
 // maybeSplit shares the shards out among the lanes once the table holds
 // splitAbove connections; until then lane 0 has them all, and applies each
 // packet as it comes. A small table stays in the caches, and handing its

@@ -11,24 +11,27 @@ import (
 // Record is an immutable copy of one connection: what Snapshot, Flush and
 // the retire callback hand out. Its zero value is not meaningful.
 type Record struct {
-	ID           uint64 // unique in its table; later connections have larger IDs
-	Key          Key
-	Client       netip.AddrPort
-	Server       netip.AddrPort
-	ClientState  State
-	ServerState  State
-	Midstream    bool // the opening SYN was not seen
-	Role         Role // why Client is the client
-	C2S, S2C     EndpointStats
-	RTT          time.Duration // handshake round-trip time, or -1 if not seen
-	FirstSeen    time.Time
-	LastSeen     time.Time
-	ClientWindow uint16 // last raw windows advertised
-	ServerWindow uint16
-	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
-	End          EndReason    // why it left the table; EndNone in a snapshot
-	zeek         zeekConn
-	zx           *zeekExtra // with Config.Zeek, when it left the table: a pointer, so that other records stay as small
+	ID          uint64 // unique in its table; later connections have larger IDs
+	Key         Key
+	Client      netip.AddrPort
+	Server      netip.AddrPort
+	ClientState State
+	ServerState State
+	// ClientDoubt and ServerDoubt say why the packets seen cannot tell
+	// the state for sure, or DoubtNone (doubt.go).
+	ClientDoubt, ServerDoubt Doubt
+	Midstream                bool // the opening SYN was not seen
+	Role                     Role // why Client is the client
+	C2S, S2C                 EndpointStats
+	RTT                      time.Duration // handshake round-trip time, or -1 if not seen
+	FirstSeen                time.Time
+	LastSeen                 time.Time
+	ClientWindow             uint16 // last raw windows advertised
+	ServerWindow             uint16
+	Transitions              []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
+	End                      EndReason    // why it left the table; EndNone in a snapshot
+	zeek                     zeekConn
+	zx                       *zeekExtra // with Config.Zeek, when it left the table: a pointer, so that other records stay as small
 }
 
 // ConnState returns Zeek's conn_state code for the connection (S0, SF, ...).
@@ -82,6 +85,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.Server = c.key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
+	r.ClientDoubt = c.doubt(cl)
+	r.ServerDoubt = c.doubt(sv)
 	r.Midstream = c.midstream
 	r.Role = c.role
 	r.C2S = c.ep[cl].stats()

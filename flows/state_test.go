@@ -249,10 +249,22 @@ func TestStateTransitions(t *testing.T) { //nolint:funlen // a table of cases: d
 		{"handshake ACK lost: the server sends its SYN-ACK again", seq(handshake, []step{
 			{'s', SYN | ACK, 5000, 1001, 0, time.Second, ES, SR},
 			// The ACK answering it arrives unless the server sends its
-			// SYN-ACK again within twice its timeout.
+			// SYN-ACK again when its doubled timer (2 s) runs out; a
+			// kernel timer may fire up to an eighth late, so not before
+			// 1 s + 2.5 s.
 			{'c', ACK, 1001, 5001, 0, time.Second + ms(1), ES, SR},
 			{'c', PSH | ACK, 1001, 5001, 10, 2 * time.Second, ES, SR},
-			{'c', PSH | ACK, 1011, 5001, 10, 3*time.Second + ms(2), ES, ES},
+			{'c', PSH | ACK, 1011, 5001, 10, 3*time.Second + ms(2), ES, SR},
+			{'c', PSH | ACK, 1021, 5001, 10, 3*time.Second + ms(600), ES, ES},
+		})},
+		{"a SYN-ACK resent on backoff, a little late: the ACK did not arrive", seq(handshake, []step{
+			{'s', SYN | ACK, 5000, 1001, 0, time.Second, ES, SR},
+			{'c', ACK, 1001, 5001, 0, time.Second + ms(1), ES, SR},
+			{'c', PSH | ACK, 1001, 5001, 10, 3*time.Second + ms(100), ES, SR},
+			// The timer of 2 s fired 200 ms late (the timer wheel):
+			// whatever the round trip said, the ACK did not arrive.
+			{'s', SYN | ACK, 5000, 1001, 0, 3*time.Second + ms(200), ES, SR},
+			{'c', ACK, 1011, 5001, 0, 3*time.Second + ms(201), ES, SR},
 		})},
 		{"handshake ACK lost twice", seq(handshake, []step{
 			{'s', SYN | ACK, 5000, 1001, 0, time.Second, ES, SR},

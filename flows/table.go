@@ -15,10 +15,16 @@ type Config struct {
 	// TimeWait is how long an endpoint stays in TIME_WAIT (default 60s,
 	// Linux's TCP_TIMEWAIT_LEN).
 	TimeWait time.Duration
-	// HandshakeTimeout is how long an unanswered handshake lasts before
-	// its endpoints give up and are CLOSED (default 3m: Linux gives up a
-	// SYN after 6 retries, about 127 s).
+	// HandshakeTimeout, if set, is how long after its last packet an
+	// unanswered handshake lasts before its endpoints give up and are
+	// CLOSED. By default (0) they give up on Kernel's schedules: a
+	// connecting socket after its SYN retries (131 s after the first SYN
+	// with Linux's defaults), a listener after its SYN-ACK retries (63 s).
 	HandshakeTimeout time.Duration
+	// Kernel is the TCP configuration of the hosts, whose timers the
+	// states follow (default, when zero: Linux, a Linux kernel's
+	// defaults). Set every field when setting one.
+	Kernel Kernel
 	// IdleTimeout retires a connection that has carried no packet for this
 	// long (default 1h).
 	IdleTimeout time.Duration
@@ -59,6 +65,9 @@ type Config struct {
 	// lock held, possibly from several goroutines at once. It must not keep
 	// the slice (copy what it keeps): the table reuses it.
 	OnRetire func([]Record)
+
+	// Kernel's schedules, worked out once by setDefaults.
+	synIntervals, synAckIntervals []time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -68,10 +77,13 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.TimeWait, 60*time.Second)
-	def(&c.HandshakeTimeout, 3*time.Minute)
 	def(&c.IdleTimeout, time.Hour)
 	def(&c.ClosedTimeout, 30*time.Second)
 	def(&c.SweepEvery, time.Second)
+	if c.Kernel == (Kernel{}) {
+		c.Kernel = Linux
+	}
+	c.synIntervals, c.synAckIntervals = c.Kernel.SynIntervals(), c.Kernel.SynAckIntervals()
 	if c.Shards <= 0 {
 		// A fixed count, not one per core: under MaxConns the bound and
 		// the choice of whom to evict are per shard, and a replay must

@@ -389,3 +389,37 @@ func TestNoSnapshotWithoutChange(t *testing.T) {
 		t.Error("not changed after a new packet")
 	}
 }
+
+// TestUncertainState: a state the packets cannot tell for sure is marked
+// with '?' in its column (abbreviated if it would not fit), and the detail
+// view says why; a state that is sure has no mark.
+func TestUncertainState(t *testing.T) {
+	var ps []flows.Packet
+	const A, F = flows.ACK, flows.FIN
+	// The client's FIN, not acknowledged yet: FIN_WAIT_1?, CLOSE_WAIT.
+	(&conv{c: "10.0.0.1:40001", s: "10.0.0.2:80", out: &ps}).handshake().
+		send(true, F|A, 1001, 5001, 0, ms(5))
+	// A SYN-ACK not acknowledged yet: SYN_RECEIVED? fits only abbreviated.
+	(&conv{c: "10.0.0.1:40002", s: "10.0.0.2:80", out: &ps}).
+		send(true, flows.SYN, 1000, 0, 0, 0).
+		send(false, flows.SYN|A, 5000, 1001, 0, ms(1))
+	sortPackets(ps)
+	h := newHarness(t, 120, 30, ps)
+	for _, want := range []string{"FIN_WAIT_1?  CLOSE_WAIT ", "ESTABLISHED  SYN_RECV? "} {
+		if l, _ := h.line(want); l == "" {
+			t.Errorf("no row with %q:\n%s", want, h.text())
+		}
+	}
+	h.keys("g")
+	if sel := h.selected(); !strings.Contains(sel, "10.0.0.1:40001") {
+		t.Fatalf("selected %q, want 10.0.0.1:40001", sel)
+	}
+	h.key(tcell.KeyEnter)
+	text := h.text()
+	if !strings.Contains(text, "uncertain") || !strings.Contains(text, "client: its answer (to a SYN, SYN-ACK or FIN) may not be in the capture yet") {
+		t.Errorf("the detail view does not say why the client's state is uncertain:\n%s", text)
+	}
+	if strings.Contains(text, "server: ") {
+		t.Errorf("the detail view calls the server's CLOSE_WAIT uncertain:\n%s", text)
+	}
+}

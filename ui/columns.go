@@ -44,8 +44,8 @@ var columns = [numCols]column{
 	colClient:  {name: "Client", help: "the endpoint that opened the connection (sent the SYN)"},
 	colServer:  {name: "Server", help: "the endpoint that accepted it: the service's address:port"},
 	colName:    {name: "Name", keep: 1, help: "the name the client asked for, marked by where it was read: S TLS server name (SNI), H HTTP Host, D a DNS answer before the connection, R reverse DNS"},
-	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it"},
-	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state"},
+	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it; ? when the packets cannot tell it for sure"},
+	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state; ? when the packets cannot tell it for sure"},
 	colProcess: {name: "Process", keep: 1, help: "PID/command of the client's local socket, else the server's"},
 	colAge:     {name: "Age", width: 6, right: true, keep: 4, desc: true, help: "capture time since the first packet"},
 	colIdle:    {name: "Idle", width: 6, right: true, keep: 5, help: "capture time since the last packet"},
@@ -76,6 +76,20 @@ func stateName(s flows.State, short bool) string {
 		return shortStates[s]
 	}
 	return s.String()
+}
+
+// stateText is a state column's text: the state's name, and '?' when the
+// packets cannot tell it for sure (the detail view says why). A name
+// that would not fit with the mark is abbreviated.
+func stateText(s flows.State, short, doubt bool) string {
+	name := stateName(s, short)
+	if !doubt {
+		return name
+	}
+	if len(name)+1 > columns[colCState].width {
+		name = stateName(s, true)
+	}
+	return name + "?"
 }
 
 // widths are the widest values of the variable-width columns over the rows
@@ -208,9 +222,9 @@ func (r *row) text(c colID, f *frame, short bool) string {
 	case colServer:
 		return r.server().String()
 	case colCState:
-		return stateName(r.cst, short)
+		return stateText(r.cst, short, r.flags&rowClientDoubt != 0)
 	case colSState:
-		return stateName(r.sst, short)
+		return stateText(r.sst, short, r.flags&rowServerDoubt != 0)
 	case colAge:
 		return fmtAge(time.Duration(now - r.first))
 	case colIdle:

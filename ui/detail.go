@@ -93,6 +93,14 @@ func (u *ui) detailEndpoints(d *detailWriter, r *flows.Record) {
 	d.printf(" %s%s[-:-:-]%s%s\n", th.tagDim, pad("state", labelWidth),
 		th.tagGroup[r.ClientState.Group()]+pad(r.ClientState.String(), d.cw)+"[-:-:-]",
 		th.tagGroup[r.ServerState.Group()]+r.ServerState.String()+"[-:-:-]")
+	for _, e := range [...]struct {
+		who string
+		d   flows.Doubt
+	}{{"client", r.ClientDoubt}, {"server", r.ServerDoubt}} {
+		if e.d != flows.DoubtNone {
+			d.label("uncertain", escape(e.who+": "+e.d.String()))
+		}
+	}
 	if u.cfg.Processes {
 		d.local(&u.detailLocal, u.frame.head.st.Warning)
 	}

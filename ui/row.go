@@ -53,10 +53,12 @@ const (
 type rowFlags uint8
 
 const (
-	rowClient1   rowFlags = 1 << iota // the client is endpoint 1 of the key
-	rowMidstream                      // picked up mid-stream
-	rowRetired                        // left the table; shown for the linger
-	rowGone                           // not shown: left the table, or its linger ended (incremental.go)
+	rowClient1     rowFlags = 1 << iota // the client is endpoint 1 of the key
+	rowMidstream                        // picked up mid-stream
+	rowRetired                          // left the table; shown for the linger
+	rowGone                             // not shown: left the table, or its linger ended (incremental.go)
+	rowClientDoubt                      // the packets cannot tell the client's state for sure
+	rowServerDoubt                      // nor the server's
 )
 
 // zeekStates are Zeek's conn_state codes in sort order; index 0 is unknown.
@@ -97,6 +99,12 @@ func (r *row) setRecord(rec *flows.Record, retired bool) {
 	}
 	if retired {
 		r.flags |= rowRetired
+	}
+	if rec.ClientDoubt != flows.DoubtNone {
+		r.flags |= rowClientDoubt
+	}
+	if rec.ServerDoubt != flows.DoubtNone {
+		r.flags |= rowServerDoubt
 	}
 	ci, si := r.ci(), r.si()
 	r.wid = [numWid]uint8{

@@ -23,6 +23,8 @@ type Record struct {
 	Server            string   `json:"server"`
 	ClientState       string   `json:"client_state"`
 	ServerState       string   `json:"server_state"`
+	ClientCertain     *bool    `json:"client_state_certain"` // present only when false
+	ServerCertain     *bool    `json:"server_state_certain"`
 	Midstream         bool     `json:"midstream"`
 	Role              string   `json:"role"`
 	PacketsC2S        uint64   `json:"packets_c2s"`

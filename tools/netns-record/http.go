@@ -67,3 +67,16 @@ func httpClient(addr string, lport int) {
 		logf("GET %d: %s, %d bytes", i+1, resp.Status, len(body))
 	}
 }
+
+// heartbeat sends a small UDP datagram to addr every interval until the
+// process ends: frames that are not TCP, which keep a capture's clock
+// going after a scenario's last TCP packet (the impaired recordings).
+func heartbeat(addr string, every time.Duration) {
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		die("heartbeat: %v", err)
+	}
+	for range time.Tick(every) {
+		_, _ = u.Write([]byte("flowtrack heartbeat"))
+	}
+}

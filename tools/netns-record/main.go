@@ -17,6 +17,9 @@
 //	trim   -until NS FILE  (drop the pcap records stamped after NS)
 //	compare -scenario S -snapshot final|mid -ss FILE -records FILE [-packets FILE] -until NS
 //	        (record.sh --live: flowtrack's records against the ss truth)
+//	impair -port N -in FILE -out FILE OP...   (impair.go)
+//	inject -packets FILE -port N -from c|s -seq old|next   (inject.go)
+//	heartbeat -to HOST:PORT -every D   (a UDP datagram every D)
 //
 // Every process exits by itself after -deadline (default 40s) even if
 // nobody kills it; every wait is bounded.
@@ -367,7 +370,7 @@ func trim(path string, until int64) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim|compare ...")
+		fmt.Fprintln(os.Stderr, "usage: netns-record server|client|pair|trim|compare|impair|inject|heartbeat ...")
 		os.Exit(2)
 	}
 	role = os.Args[1]
@@ -386,6 +389,12 @@ func main() {
 	records := fs.String("records", "", "compare: flowtrack's NDJSON output")
 	snapshot := fs.String("snapshot", "final", "compare: which snapshot (final or mid)")
 	fs.StringVar(&fillerAddr, "filler", "", "send one UDP datagram here just before the FIN (simultaneous-close)")
+	in := fs.String("in", "", "impair: the capture to impair")
+	out := fs.String("out", "", "impair: the impaired capture to write")
+	from := fs.String("from", "c", "inject: the side the RST comes from, c or s")
+	seqKind := fs.String("seq", "old", "inject: old (one past the side's SYN) or next (its next sequence number)")
+	to := fs.String("to", "", "heartbeat: where to send")
+	every := fs.Duration("every", 100*time.Millisecond, "heartbeat: how often")
 	fs.StringVar(&ctlDir, "ctl", "", "control directory")
 	fs.Parse(os.Args[2:])
 
@@ -409,6 +418,13 @@ func main() {
 		trim(fs.Arg(0), *until)
 	case "compare":
 		os.Exit(compareCmd(os.Stdout, os.Stderr, *scenario, *snapshot, *ssFile, *records, *pcap, *until))
+	case "impair":
+		os.Exit(impairCmd(*port, *in, *out, fs.Args()))
+	case "inject":
+		os.Exit(injectCmd(*pcap, *port, *from, *seqKind))
+	case "heartbeat":
+		time.AfterFunc(*deadline, func() { os.Exit(0) })
+		heartbeat(*to, *every)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", role)
 		os.Exit(2)

@@ -32,15 +32,18 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 LIVE= # the flowtrack binary in --live mode
+IMPAIRED= # 1: the impaired scenarios (--impaired), into pcaps/impaired
 while [ $# -gt 0 ]; do
 	case $1 in
 	--live) LIVE=${2:?--live needs the flowtrack binary}; shift 2 ;;
 	--out) OUT=${2:?--out needs a directory}; shift 2 ;;
+	--impaired) IMPAIRED=1; shift ;;
 	--) shift; break ;;
-	-*) echo "usage: record.sh [--live FLOWTRACK --out DIR] [NAME...]" >&2; exit 2 ;;
+	-*) echo "usage: record.sh [--live FLOWTRACK --out DIR | --impaired] [NAME...]" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
+[ -z "$LIVE" ] || [ -z "$IMPAIRED" ] || { echo "record.sh: --live and --impaired do not go together" >&2; exit 2; }
 if [ -n "$LIVE" ]; then
 	[ -n "${OUT:-}" ] || { echo "record.sh: --live needs --out DIR" >&2; exit 2; }
 	[ -x "$LIVE" ] || { echo "record.sh: $LIVE is not an executable" >&2; exit 2; }
@@ -49,6 +52,10 @@ if [ -n "$LIVE" ]; then
 	OUT=$(cd "$OUT" && pwd)
 	NS_CLI=ftlive-$$-cli
 	NS_SRV=ftlive-$$-srv
+elif [ -n "$IMPAIRED" ]; then
+	OUT=${OUT:-$ROOT/pcaps/impaired}
+	NS_CLI=ftrec-cli
+	NS_SRV=ftrec-srv
 else
 	OUT=${OUT:-$ROOT/pcaps/kernel}
 	NS_CLI=ftrec-cli
@@ -179,21 +186,22 @@ setup() {
 		ip -n "$ns" link set "$ifc" up
 		ip netns exec "$ns" nft add table inet ftrec
 		ip netns exec "$ns" nft add chain inet ftrec in '{ type filter hook input priority 0; policy accept; }'
-		# --live: the chain that freezes the wire at the final snapshot.
-		[ -z "$LIVE" ] || ip netns exec "$ns" nft add chain inet ftrec out '{ type filter hook output priority 0; policy accept; }'
+		# --live: the chain that freezes the wire at the final snapshot;
+		# --impaired: drops before the capture point (fw_out).
+		[ -z "$LIVE$IMPAIRED" ] || ip netns exec "$ns" nft add chain inet ftrec out '{ type filter hook output priority 0; policy accept; }'
 	done
 }
 
 # ---- per-scenario helpers ----
 
-SC= PORT= SADDR= CTL= EXPECT= DESC= DROPS= FAM= TD_PID= CAPSTART= MID= SNAP_T=
+SC= PORT= SADDR= CTL= EXPECT= DESC= DROPS= FAM= TD_PID= CAPSTART= MID= SNAP_T= HB=
 FT_PID_final= FT_PID_mid=
 # A scenario's files are made in $CTL and moved to $OUT only once it is
 # complete, so an interrupted run leaves the previous files in place.
 
 begin() { # NAME PORT FAMILY(4|6) EXPECTED DESCRIPTION
 	SC=$1 PORT=$2 FAM=$3 EXPECT=$4 DESC=$5
-	DROPS= CAPSTART=handshake TD_PID= FT_PID_final= FT_PID_mid=
+	DROPS= CAPSTART=handshake TD_PID= FT_PID_final= FT_PID_mid= HB=100ms
 	CTL=$WORK/$SC
 	mkdir -p "$CTL"
 	if [ "$FAM" = 6 ]; then SADDR="[$SRV6]:$PORT"; else SADDR="$SRV4:$PORT"; fi
@@ -203,14 +211,17 @@ begin() { # NAME PORT FAMILY(4|6) EXPECTED DESCRIPTION
 
 start_capture() { # [mid]: in --live mode, also a flowtrack stopped at the mid snapshot
 	start_tcpdump
+	[ -z "$IMPAIRED" ] || start_heartbeat
 	[ -n "$LIVE" ] || return 0
 	start_flowtrack final
 	[ "${1:-}" != mid ] || start_flowtrack mid
 }
 
 start_tcpdump() {
+	local filter="tcp port $PORT"
+	[ -z "$IMPAIRED" ] || filter="$filter or udp port 9" # and the heartbeats
 	ip netns exec "$CAP_NS" tcpdump -i "$CAP_IF" -s "$SNAPLEN" -U --immediate-mode -Z root -n \
-		-w "$CTL/$SC.pcap" "tcp port $PORT" 2>"$CTL/tcpdump.err" &
+		-w "$CTL/$SC.pcap" "$filter" 2>"$CTL/tcpdump.err" &
 	TD_PID=$!
 	PIDS+=("$TD_PID")
 	local i
@@ -300,6 +311,17 @@ stop_capture() {
 	TD_PID=
 }
 
+# start_heartbeat (--impaired): a UDP datagram from the server namespace to
+# the client's port 9 every $HB (dropped at the client's input), in the
+# capture: frames that are not TCP, which keep the capture's clock going
+# after the scenario's last TCP packet, as other traffic does on a real
+# link.
+start_heartbeat() {
+	ip netns exec "$NS_CLI" nft add rule inet ftrec in udp dport 9 drop
+	ip netns exec "$NS_SRV" "$BIN" heartbeat -to "$CLI4:9" -every "$HB" -deadline 300s 2>>"$CTL/heartbeat.log" &
+	PIDS+=("$!")
+}
+
 start_server() { # extra args
 	ip netns exec "$NS_SRV" "$BIN" server -scenario "$SC" -addr "$SADDR" -ctl "$CTL" "$@" 2>>"$CTL/server.log" &
 	PIDS+=("$!")
@@ -330,6 +352,39 @@ await() { # ROLE.STEP...
 }
 
 signal() { : >"$CTL/go.$1"; }
+
+# await_long SECONDS ROLE.STEP: await, for the scenarios that wait on the
+# kernel's long timers.
+await_long() {
+	local i
+	for i in $(seq $(($1 * 10))); do
+		[ -e "$CTL/$2" ] && return 0
+		compgen -G "$CTL/*.failed" >/dev/null && fail "a process failed while waiting for $2"
+		sleep 0.1
+	done
+	fail "timed out waiting for $2"
+}
+
+# fw_out cli|srv RULE... (--impaired): drop on the output hook of a
+# namespace. From the client that is before the capture point (the capture
+# never sees the packet); from the server too (tcpdump on vsrv sees what
+# leaves after the output hook). Either way the packet is lost.
+fw_out() {
+	local ns=$NS_CLI
+	[ "$1" = srv ] && ns=$NS_SRV
+	shift
+	ip netns exec "$ns" nft add rule inet ftrec out "$@"
+	DROPS="${DROPS:+$DROPS; }$([ "$ns" = "$NS_CLI" ] && echo cli || echo srv) output: $*"
+}
+
+# inject c|s old|next: an RST into the scenario's connection from the
+# given side's namespace (inject.go).
+inject() {
+	local ns=$NS_CLI
+	[ "$1" = s ] && ns=$NS_SRV
+	log "inject: $(ip netns exec "$ns" "$BIN" inject -packets "$CTL/$SC.pcap" -port "$PORT" -from "$1" -seq "$2")"
+	DROPS="${DROPS:+$DROPS; }inject RST from $1, seq $2"
+}
 
 fw() { # cli|srv RULE...
 	local ns=$NS_CLI
@@ -424,7 +479,7 @@ finish() { # [settle seconds]
 		[ -z "$MID" ] || live_compare mid "$CTL/$SC.mid.ss" "${MID%% *}"
 	fi
 	kill_ours
-	if [ -n "$LIVE" ]; then
+	if [ -n "$LIVE$IMPAIRED" ]; then
 		ip netns exec "$NS_CLI" nft 'flush chain inet ftrec in; flush chain inet ftrec out'
 		ip netns exec "$NS_SRV" nft 'flush chain inet ftrec in; flush chain inet ftrec out'
 	else
@@ -674,13 +729,213 @@ ALL=(established close_client close_server half_close fin_wait_1 fin_lost last_a
 	simultaneous_close syn_sent syn_recv rst_client rst_server refused many
 	port_reuse_tw port_reuse_rst long_transfer midstream_halfclose midstream_close
 	established6 close_client6 last_ack6)
+# ---- impaired scenarios (--impaired, into pcaps/impaired) ----
+# Loss before the capture point (fw_out), after it (fw), injected RSTs,
+# and the kernel's long timers; heartbeats keep the capture's clock going.
+# pcaps/impaired/README.md describes them.
+
+sc_syn_giveup() {
+	begin syn-giveup 7101 4 "CLOSED/CLOSED" \
+		"every SYN is dropped at the server's input (after the capture point); the client (port 41101) connect()s with no timeout of its own: it gives up on the kernel's schedule (11 SYNs, ETIMEDOUT after about 131 s); mid snapshot at about 100 s (SYN-SENT)"
+	HB=1s
+	fw srv tcp dport "$PORT" drop
+	start_capture
+	start_server -deadline 250s
+	await server.listening
+	start_client -deadline 250s -lport 41101
+	await client.dialing
+	sleep 100
+	mid_snapshot "SYN-SENT/CLOSED"
+	await_long 60 client.gaveup
+	finish 1
+}
+sc_synack_giveup() {
+	begin synack-giveup 7102 4 "SYN-SENT/CLOSED" \
+		"the client's (port 41102) SYNs after the first are dropped on its output (before the capture point) and every SYN-ACK at its input (after): the listener resends its SYN-ACK on its own timer (1, 2, 4, 8, 16 s) and drops the half-open connection 32 s after the last; the client is still retrying"
+	HB=1s
+	fw_out cli tcp dport "$PORT" tcp flags \& \(syn \| ack\) == syn quota over 80 bytes drop
+	fw cli tcp sport "$PORT" tcp flags \& \(syn \| ack\) == syn \| ack drop
+	start_capture
+	start_server -deadline 250s
+	await server.listening
+	start_client -deadline 250s -lport 41102
+	await client.dialing
+	sleep 68
+	finish
+}
+sc_synack_backoff() {
+	begin synack-backoff 7103 4 "ESTAB/SYN-RECV" \
+		"every packet from the client but its SYN is dropped at the server's input (after the capture point): the client is established and answers each SYN-ACK the server resends (1 s, then 2 s later) with an ACK that never arrives"
+	fw srv tcp dport "$PORT" tcp flags \& syn == 0 drop
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.done
+	finish 4.5
+}
+fin_wait_2() { # NAME PORT EXPECTED DESC
+	begin "$1" "$2" 4 "$3" "$4"
+	HB=1s
+	start_capture
+	start_server -deadline 250s
+	await server.listening
+	start_client -deadline 250s
+	await client.done server.done
+	sleep 62
+	finish
+}
+sc_fin_wait_2_orphan() {
+	fin_wait_2 fin-wait-2-orphan 7104 "CLOSED/CLOSE-WAIT" \
+		"data both ways, the client close()s (its FIN is acknowledged), the server holds its socket: the orphaned FIN_WAIT_2 ends after tcp_fin_timeout (60 s); snapshot at about 62 s"
+}
+sc_fin_wait_2_held() {
+	fin_wait_2 fin-wait-2-held 7105 "FIN-WAIT-2/CLOSE-WAIT" \
+		"as fin-wait-2-orphan, but the client only shutdown(SHUT_WR)s and holds its socket: FIN_WAIT_2 lasts; snapshot at about 62 s"
+}
+sc_rst_old() {
+	begin rst-old 7106 4 "ESTAB/ESTAB" \
+		"data both ways; then an RST from each side (injected from a raw socket) with the sequence number one past its SYN, below what the receiver has acknowledged: both ignore them"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.done server.done
+	sleep 0.2
+	inject c old
+	sleep 0.2
+	inject s old
+	finish
+}
+rst_timewait() { # NAME PORT EXPECTED SEQ DESC
+	begin "$1" "$2" 4 "$3" "$5"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.ready
+	signal close
+	await client.done server.done
+	sleep 0.3
+	inject s "$4"
+	finish
+}
+sc_rst_old_timewait() {
+	rst_timewait rst-old-timewait 7107 "TIME-WAIT/CLOSED" old \
+		"data both ways, the client closes first (TIME_WAIT), the server on EOF; then an RST from the server's address (injected) with the sequence number one past its SYN: TIME_WAIT ignores it"
+}
+sc_rst_timewait_exact() {
+	rst_timewait rst-timewait-exact 7108 "CLOSED/CLOSED" next \
+		"as rst-old-timewait, but the RST has the next sequence number exactly: it ends TIME_WAIT (TIME_WAIT assassination, RFC 1337; net.ipv4.tcp_rfc1337 is 0)"
+}
+sc_rst_timewait_ahead() {
+	rst_timewait rst-timewait-ahead 7114 "TIME-WAIT/CLOSED" ahead \
+		"as rst-old-timewait, but the RST is 1000 past the next sequence number (in the window, not exact): TIME_WAIT ignores it, and sends no challenge ACK"
+}
+sc_fin_lost_once() {
+	begin fin-lost-once 7109 4 "TIME-WAIT/CLOSED" \
+		"data both ways; the client's first FIN is dropped at the server's input (after the capture point), its retransmission arrives; the server closes on EOF"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.ready
+	fw srv tcp dport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	signal close
+	await client.done server.done
+	finish 1
+}
+sc_final_ack_lost() {
+	begin final-ack-lost 7110 4 "TIME-WAIT/CLOSED" \
+		"the client closes first; the server closes on EOF; the client's ACK of the server's FIN is dropped once at the server's input (after the capture point): the server resends its FIN, the client (TIME_WAIT) acknowledges it again"
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.ready
+	sleep 0.2 # the client's delayed ACK of the server's data goes first
+	fw srv tcp dport "$PORT" tcp flags \& \(fin \| syn \| rst\) == 0 ip length 52 quota until 60 bytes drop
+	signal close
+	await client.done server.done
+	finish 1
+}
+sc_fin_cross_loss() {
+	fin_cross fin-cross-loss 7111 cli \
+		"data both ways, then both ends shutdown(SHUT_WR) at once while an HTB rate limit holds each FIN back (behind a UDP filler), so the FINs cross; the server's first FIN is dropped at the client's input (after the capture point); its retransmission arrives"
+}
+sc_fin_cross_loss_c() {
+	fin_cross fin-cross-loss-c 7115 srv \
+		"as fin-cross-loss, but the client's first FIN is dropped at the server's input (after the capture point)"
+}
+fin_cross() { # NAME PORT cli|srv DESC: whose input drops the first FIN it gets
+	begin "$1" "$2" 4 "TIME-WAIT/TIME-WAIT" "$4"
+	start_capture
+	start_server -filler "$CLI4:9"
+	await server.listening
+	start_client -filler "$SRV4:9"
+	await client.ready server.ready
+	sleep 0.1
+	fw srv udp dport 9 drop
+	if [ "$3" = cli ]; then
+		fw cli tcp sport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	else
+		fw srv tcp dport "$PORT" tcp flags \& fin == fin quota until 60 bytes drop
+	fi
+	local ns ifc
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI; else ifc=$IF_SRV; fi
+		ip netns exec "$ns" tc qdisc add dev "$ifc" root handle 1: htb default 10
+		ip netns exec "$ns" tc class add dev "$ifc" parent 1: classid 1:10 htb rate 80kbit burst 100b cburst 100b
+	done
+	DROPS="$DROPS; both egress: htb rate 80kbit burst 100b"
+	signal close
+	await client.done server.done
+	finish 1
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		if [ "$ns" = "$NS_CLI" ]; then ifc=$IF_CLI; else ifc=$IF_SRV; fi
+		ip netns exec "$ns" tc qdisc del dev "$ifc" root
+	done
+}
+sc_synack_lost_before() {
+	begin synack-lost-before 7112 4 "TIME-WAIT/CLOSED" \
+		"the server's first SYN-ACK is dropped on its output (never on the wire, not in the capture); then as close-client"
+	fw_out srv tcp sport "$PORT" tcp flags \& \(syn \| ack\) == syn \| ack quota until 60 bytes drop
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.done server.done
+	finish 1
+}
+sc_data_lost_before() {
+	begin data-lost-before 7113 4 "TIME-WAIT/CLOSED" \
+		"the client writes 100 bytes three times; its first data segment is dropped on its output (before the capture point) and sent again on its timer; then as close-client"
+	fw_out cli tcp dport "$PORT" ip length 152 quota until 160 bytes drop
+	start_capture
+	start_server
+	await server.listening
+	start_client
+	await client.done server.done
+	finish 1
+}
+
+IMPAIRED_ALL=(syn_giveup synack_giveup synack_backoff fin_wait_2_orphan fin_wait_2_held
+	rst_old rst_old_timewait rst_timewait_exact rst_timewait_ahead fin_lost_once final_ack_lost fin_cross_loss fin_cross_loss_c
+	synack_lost_before data_lost_before)
+
 # --live runs these too (http needs curl; it is not in pcaps/kernel).
 LIVE_ALL=("${ALL[@]}" http)
 
 main() {
 	local want=("$@") s
 	if [ ${#want[@]} -eq 0 ]; then
-		if [ -n "$LIVE" ]; then want=("${LIVE_ALL[@]}"); else want=("${ALL[@]}"); fi
+		if [ -n "$LIVE" ]; then
+			want=("${LIVE_ALL[@]}")
+		elif [ -n "$IMPAIRED" ]; then
+			want=("${IMPAIRED_ALL[@]}")
+		else
+			want=("${ALL[@]}")
+		fi
 	fi
 	for s in "${want[@]}"; do
 		s=${s//-/_}
@@ -718,7 +973,7 @@ main() {
 		} | sort -t$'\t' -k2,2n
 	} >"$manifest.new"
 	mv "$manifest.new" "$manifest"
-	if [ $# -eq 0 ] && [ -f "$OUT/README.md" ]; then
+	if [ $# -eq 0 ] && [ -z "$IMPAIRED" ] && [ -f "$OUT/README.md" ]; then
 		sed -i "s/^Recorded on Linux kernel .*/Recorded on Linux kernel \`$(uname -r)\`./" "$OUT/README.md"
 	fi
 }

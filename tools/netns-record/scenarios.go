@@ -87,6 +87,23 @@ var serverPlays = map[string]func(s *serverSide){
 	"long-transfer":       serverLongTransfer,
 	"midstream-halfclose": serverMidstream,
 	"midstream-close":     serverMidstream,
+
+	// The impaired scenarios (record.sh --impaired; impaired.go).
+	"syn-giveup":         func(*serverSide) {},
+	"synack-giveup":      func(*serverSide) {},
+	"synack-backoff":     func(*serverSide) {},
+	"fin-wait-2-orphan":  serverHold,
+	"fin-wait-2-held":    serverHold,
+	"rst-old":            serverHold,
+	"rst-old-timewait":   serverCloseOnEOF,
+	"rst-timewait-exact": serverCloseOnEOF,
+	"rst-timewait-ahead": serverCloseOnEOF,
+	"fin-lost-once":      serverCloseOnEOF,
+	"final-ack-lost":     serverCloseOnEOF,
+	"fin-cross-loss":     func(s *serverSide) { closeTogether(s.greet()) },
+	"fin-cross-loss-c":   func(s *serverSide) { closeTogether(s.greet()) },
+	"synack-lost-before": serverCloseOnEOF,
+	"data-lost-before":   serverCloseOnEOF,
 }
 
 func serverHold(s *serverSide) {
@@ -269,6 +286,23 @@ var clientPlays = map[string]func(c *clientSide){
 	"long-transfer":       clientLongTransfer,
 	"midstream-halfclose": clientMidstream,
 	"midstream-close":     clientMidstream,
+
+	// The impaired scenarios (record.sh --impaired; impaired.go).
+	"syn-giveup":         clientGiveUp,
+	"synack-giveup":      clientGiveUp,
+	"synack-backoff":     clientConnectHold,
+	"fin-wait-2-orphan":  clientClose,
+	"fin-wait-2-held":    clientShutdownHold,
+	"rst-old":            clientHold,
+	"rst-old-timewait":   clientCloseWhenTold,
+	"rst-timewait-exact": clientCloseWhenTold,
+	"rst-timewait-ahead": clientCloseWhenTold,
+	"fin-lost-once":      clientCloseWhenTold,
+	"final-ack-lost":     clientCloseWhenTold,
+	"fin-cross-loss":     func(c *clientSide) { closeTogether(c.greet()) },
+	"fin-cross-loss-c":   func(c *clientSide) { closeTogether(c.greet()) },
+	"synack-lost-before": clientClose,
+	"data-lost-before":   clientThreeWrites,
 }
 
 // clientUnanswered dials a server whose answer the firewall drops: the

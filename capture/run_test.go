@@ -1,0 +1,95 @@
+package capture
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// event is one call Run made to a Sink: a packet (its time) or the time
+// of another frame.
+type event struct {
+	ts   int64
+	tick bool
+}
+
+// eventSink records the calls Run makes.
+type eventSink struct{ events []event }
+
+func (s *eventSink) Apply(p *flows.Packet) { s.events = append(s.events, event{p.TS, false}) }
+func (s *eventSink) Advance(ts int64)      { s.events = append(s.events, event{ts, true}) }
+
+// wrapped hides a Source's type, so that Run reads it on the calling
+// goroutine instead of pipelining it.
+type wrapped struct{ Source }
+
+// TestRunAdvancesOnEveryFrame replays a recording whose heartbeats (UDP)
+// go on after its last TCP packet, and requires every frame's time to
+// reach the sink: each TCP packet in Apply, and the time of every other
+// frame at least a millisecond after the last time handed over in
+// Advance, in capture order, the same whether the file is read on its own
+// goroutine (in batches) or on the caller's.
+func TestRunAdvancesOnEveryFrame(t *testing.T) {
+	path := pcapDir + "/impaired/final-ack-lost.pcap"
+	// What the sink must get, worked out frame by frame.
+	src := mustOpen(t, path)
+	d := NewDecoder()
+	var want []event
+	var handed int64
+	var p flows.Packet
+	for {
+		data, ci, link, err := src.Next()
+		if err != nil {
+			break
+		}
+		ts := ci.Timestamp.UnixNano()
+		switch {
+		case d.Decode(link, data, ci, &p) == ResultTCP:
+			want = append(want, event{p.TS, false})
+			handed = p.TS
+		case ts > handed+int64(time.Millisecond):
+			want = append(want, event{ts, true})
+			handed = ts
+		}
+	}
+	ticks := 0
+	for i, e := range want {
+		if e.tick {
+			ticks++
+		}
+		if i > 0 && e.ts < want[i-1].ts {
+			t.Fatalf("event %d goes back in time", i)
+		}
+	}
+	if ticks < 10 || !want[len(want)-1].tick {
+		t.Fatalf("%d frames of other traffic, the last event a packet: the recording has no heartbeats after its last packet", ticks)
+	}
+	for _, how := range []struct {
+		name string
+		src  Source
+	}{{"pipelined", mustOpen(t, path)}, {"direct", wrapped{mustOpen(t, path)}}} {
+		var got eventSink
+		var c Counters
+		if err := Run(context.Background(), how.src, NewDecoder(), &c, 0, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.events, want) {
+			t.Errorf("%s: the sink got %d events (%d expected); first difference at %d", how.name, len(got.events), len(want), firstDiff(got.events, want))
+		}
+		if c.NonTCP.Load() == 0 {
+			t.Errorf("%s: no frame counted as other traffic", how.name)
+		}
+	}
+}
+
+func firstDiff(a, b []event) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
