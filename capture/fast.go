@@ -80,6 +80,11 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 		p.Tuple.SetV4(src, dst)
 	}
 	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), uint64(ipHdr+l4), vlan)
+	if v6 {
+		p.TTL = ip[7]
+	} else {
+		p.TTL = ip[8]
+	}
 	return tcp[min(hl, len(tcp)):], true
 }
 
