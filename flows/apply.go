@@ -70,8 +70,10 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 		}
 		c, opened = t.open(sh, p, key, d, hash, l, reuse), true
 	default:
-		if retire = t.retireEnded(sh, c, p, d); retire != nil {
+		var reused reuse
+		if retire, reused = t.retireEnded(sh, c, p, d); retire != nil {
 			c, opened = t.open(sh, p, key, d, hash, l, nil), true
+			c.inherit(reused)
 		}
 	}
 	ev := t.update(sh, c, p, d, opened)
@@ -135,21 +137,25 @@ func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane
 // retireEnded takes c off the shard's lists if p, sent in direction d,
 // finds it over: replaced by a new connection that p opens, or expired (a
 // sweep may not have come by yet: expiry is exact at the next packet). It
-// returns c's record to retire, or nil if c goes on. sh.mu is held.
-func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) *[]Record {
+// returns c's record to retire, or nil if c goes on, and for a new
+// connection the evidence of what it took over (evidence.go). sh.mu is
+// held.
+func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, reuse) {
 	why := EndReplaced
+	var reused reuse
 	if p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)) {
 		c.expireTimers(p.TS, p.TS, &t.cfg)
+		reused = c.reuseFacts(p, int(d))
 		c.supersede(p, int(d), &t.cfg)
 	} else if gone, w := c.expired(p.TS, p.TS, &t.cfg); gone {
 		why = w
 	} else {
-		return nil
+		return nil, reused
 	}
 	r := t.retireBuf(c.record(why, true))
 	sh.untrack(c)
 	t.left(sh, c, c.id)
-	return r
+	return r, reused
 }
 
 // update applies p, sent in direction d, to c (just opened, or not), keeps

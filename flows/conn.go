@@ -136,6 +136,7 @@ type conn struct {
 	log      *[]transition // state changes, when the table keeps them
 	prev     *conn         // neighbours on the shard's eviction list
 	next     *conn
+	ev       evidence // for a diagnosis (evidence.go)
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -237,7 +238,9 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 // checks whether c expired).
 func (c *conn) apply(p *Packet, s int, cfg *Config) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
+	b := c.look(s)
 	c.update(p, s)
+	c.note(p, s, &b)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {

@@ -28,6 +28,8 @@ type Record struct {
 	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
 	End          EndReason    // why it left the table; EndNone in a snapshot
 	zeek         zeekConn
+	ev           evidence   // read through Evidence (evidence_view.go)
+	seqs         recordSeqs // the sequence numbers Evidence names
 }
 
 // ConnState returns Zeek's conn_state code for the connection (S0, SF, ...).
@@ -95,6 +97,12 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.ServerWindow = c.ep[sv].window
 	r.End = end
 	r.zeek = c.zeek
+	r.ev = c.ev
+	r.seqs = recordSeqs{client: c.client}
+	for i := range c.ep {
+		e := &c.ep[i]
+		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, e.lastTx, e.flags
+	}
 	r.Transitions = nil
 	if withLog && c.log != nil {
 		r.Transitions = c.transitions()
