@@ -29,11 +29,11 @@ type evidence struct {
 	// began at zwAt (still open if evZWOpen); the longest that ended
 	// began at zwLongAt and lasted zwMs.
 	zwAt, zwLongAt, zwMs uint32
-	finAt    uint32 // the first FIN (evFINDir sent it)
-	runAt    uint32 // the first of runN segments one end (evRunDir) resent since its peer last sent anything
-	tsval    uint32 // the client's latest timestamp value (evTSVal)
-	reuseNxt uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
-	bits     evBits
+	finAt                uint32 // the first FIN (evFINDir sent it)
+	runAt                uint32 // the first of runN segments one end (evRunDir) resent since its peer last sent anything
+	tsval                uint32 // the client's latest timestamp value (evTSVal)
+	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
+	bits                 evBits
 
 	// Handshake, in hsUnit: the client's first and latest SYN, the
 	// server's first and latest SYN-ACK.
@@ -61,33 +61,33 @@ type evidence struct {
 type evBits uint32
 
 const (
-	evStallDir     evBits = 1 << iota // endpoint 1 sent the longest stall's segment
-	evRST                             // rst holds an accepted RST
-	evRSTDir                          // ... sent by endpoint 1
-	evRSTAck                          // ... with the ACK flag
-	evRSTAfterFIN                     // ... by an endpoint that had sent a FIN
-	evIgn                             // ign holds an ignored RST
-	evIgnDir                          // ... sent by endpoint 1
-	evIgnAck                          // ... with the ACK flag
-	evTTLVaries0                      // endpoint 0's non-RST packets came with more than one TTL
-	evTTLVaries1                      // endpoint 1's
-	evZW                              // a zero window was advertised
-	evZWDir                           // ... by endpoint 1
-	evZWOpen                          // ... and is still zero
-	evFIN                             // finAt holds the first FIN
-	evFINDir                          // ... sent by endpoint 1
-	evLADir                           // endpoint 1 resent its FIN in LAST_ACK
-	evRunDir                          // endpoint 1 is resending unanswered (runN > 0)
-	evTSVal                           // tsval holds the client's timestamp value
-	evSynAfterSynAck                  // the client resent its SYN after a SYN-ACK was seen
-	evSynAckAfterAck                  // the server resent its SYN-ACK after the client's ACK of it was seen
-	evDataToClosed0                   // endpoint 0 was sent data after its FIN
-	evDataToClosed1                   // endpoint 1
-	evReused                          // the SYN took a 4-tuple whose last connection was in TIME_WAIT
-	evReuseTWSelf                     // ... on the reusing end itself (else its peer)
-	evReuseISNAbove                   // ... with an ISN above the old connection's next sequence number
-	evReuseTSKnown                    // ... both it and the old connection's client carried timestamps
-	evReuseTSAbove                    // ... and its timestamp was newer
+	evStallDir       evBits = 1 << iota // endpoint 1 sent the longest stall's segment
+	evRST                               // rst holds an accepted RST
+	evRSTDir                            // ... sent by endpoint 1
+	evRSTAck                            // ... with the ACK flag
+	evRSTAfterFIN                       // ... by an endpoint that had sent a FIN
+	evIgn                               // ign holds an ignored RST
+	evIgnDir                            // ... sent by endpoint 1
+	evIgnAck                            // ... with the ACK flag
+	evTTLVaries0                        // endpoint 0's non-RST packets came with more than one TTL
+	evTTLVaries1                        // endpoint 1's
+	evZW                                // a zero window was advertised
+	evZWDir                             // ... by endpoint 1
+	evZWOpen                            // ... and is still zero
+	evFIN                               // finAt holds the first FIN
+	evFINDir                            // ... sent by endpoint 1
+	evLADir                             // endpoint 1 resent its FIN in LAST_ACK
+	evRunDir                            // endpoint 1 is resending unanswered (runN > 0)
+	evTSVal                             // tsval holds the client's timestamp value
+	evSynAfterSynAck                    // the client resent its SYN after a SYN-ACK was seen
+	evSynAckAfterAck                    // the server resent its SYN-ACK after the client's ACK of it was seen
+	evDataToClosed0                     // endpoint 0 was sent data after its FIN
+	evDataToClosed1                     // endpoint 1
+	evReused                            // the SYN took a 4-tuple whose last connection was in TIME_WAIT
+	evReuseTWSelf                       // ... on the reusing end itself (else its peer)
+	evReuseISNAbove                     // ... with an ISN above the old connection's next sequence number
+	evReuseTSKnown                      // ... both it and the old connection's client carried timestamps
+	evReuseTSAbove                      // ... and its timestamp was newer
 )
 
 // hsUnit is the unit of the handshake's times, in nanoseconds.
