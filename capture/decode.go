@@ -356,8 +356,7 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	} else {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
-	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan)
-	p.TTL = st.ttl
+	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan, st.ttl)
 	if len(b) > hl {
 		d.payload = b[hl:min(len(b), seg)]
 	}
@@ -369,8 +368,10 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 
 // setTCP fills p from a TCP header b (at least its 20 fixed bytes, hl long
 // in all, as far as captured) whose segment carries payload bytes, in an
-// IP packet ipLen long (flows.Packet.IPLen) and a frame frameLen long.
-func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN) {
+// IP packet ipLen long (flows.Packet.IPLen) with TTL (hop limit) ttl and a
+// frame frameLen long.
+func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN, ttl uint8) {
+	p.TTL = ttl
 	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
 	p.Tuple.VLAN = vlan

@@ -316,7 +316,7 @@ type reuse struct {
 // an end of c in TIME_WAIT, and was the SYN's ISN (and timestamp) above
 // what that end had seen? c's timers must have run to p's time.
 func (c *conn) reuseFacts(p *Packet, s int) (r reuse) {
-	tw := -1
+	var tw int
 	switch {
 	case c.ep[1-s].state == StateTimeWait:
 		tw = 1 - s

@@ -33,7 +33,8 @@ type Evidence struct {
 	TTLVaries [2]bool
 	ISN       [2]uint32 // initial sequence numbers, if SentSYN
 	SentSYN   [2]bool
-	FINSeq    [2]uint32 // the sequence number of each one's FIN, if SentFIN
+	FINSeq    [2]uint32    // the sequence number of each one's FIN, if SentFIN
+	FINAt     [2]time.Time // when each last sent its FIN, if SentFIN
 	SentFIN   [2]bool
 }
 
@@ -178,6 +179,9 @@ func (r *Record) Evidence() Evidence {
 		out.TTL[i], out.TTLVaries[i] = ev.ttl[e], ev.bits&(evTTLVaries0<<e) != 0
 		out.ISN[i], out.SentSYN[i] = r.seqs.isn[e], r.seqs.flags[e]&sentSYN != 0
 		out.FINSeq[i], out.SentFIN[i] = r.seqs.finSeq[e], r.seqs.flags[e]&sentFIN != 0
+		if out.SentFIN[i] {
+			out.FINAt[i] = time.Unix(0, r.seqs.finTx[e]).UTC()
+		}
 	}
 	if ev.stallMs > 0 {
 		out.Stall = StallEvidence{Seen: true, FromClient: isClient(evStallDir),
