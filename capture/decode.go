@@ -356,7 +356,7 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	} else {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
-	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan, st.ttl)
+	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan, st.meta)
 	if len(b) > hl {
 		d.payload = b[hl:min(len(b), seg)]
 	}
@@ -368,10 +368,10 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 
 // setTCP fills p from a TCP header b (at least its 20 fixed bytes, hl long
 // in all, as far as captured) whose segment carries payload bytes, in an
-// IP packet ipLen long (flows.Packet.IPLen) with TTL (hop limit) ttl and a
-// frame frameLen long.
-func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN, ttl uint8) {
-	p.TTL = ttl
+// IP packet ipLen long (flows.Packet.IPLen) described by meta and a frame
+// frameLen long.
+func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN, meta ipMeta) {
+	p.TTL, p.IPID = meta.ttl, meta.id
 	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
 	p.Tuple.VLAN = vlan
@@ -390,6 +390,14 @@ func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLe
 		p.WScale = windowScale(opts)
 	}
 	p.TSVal, p.HasTS = timestamp(opts)
+}
+
+// ipMeta is what flows.Packet takes from the IP header besides the
+// addresses and lengths: its TTL (IPv6 hop limit) and, for IPv4, its
+// identification.
+type ipMeta struct {
+	ttl uint8
+	id  uint16
 }
 
 // timestamp returns the TSval of the timestamps option among the TCP
@@ -512,8 +520,11 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 	// Decode the datagram's start as what its IP header said follows.
 	// Its fragments' TTLs are alike as they left their sender: the
 	// completing one's stands for the datagram's.
-	ttl := st.ttl
-	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, ipHdr: hdr, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut, ttl: ttl}
+	meta := ipMeta{ttl: st.meta.ttl}
+	if !k.v6 {
+		meta.id = uint16(k.id)
+	}
+	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, ipHdr: hdr, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut, meta: meta}
 	if k.v6 {
 		d.st.ipVer, d.st.src, d.st.dst = 6, k.src[:], k.dst[:]
 	} else {

@@ -11,6 +11,9 @@ import (
 // and a peer that vanished (half-open).
 func (c *judging) closing() {
 	for _, client := range [2]bool{true, false} {
+		if !c.seen(client) {
+			continue // its state is all inference: a one-sided capture
+		}
 		switch c.state(client) {
 		case flows.StateCloseWait:
 			c.waiting(CloseWait, client, !client, c.j.cfg.CloseWait,
@@ -71,18 +74,25 @@ func (c *judging) lastAck() {
 }
 
 // vanished: one end resent cfg.HalfOpenResends segments or more in a row
-// and its peer answered none: the peer is gone (powered off, unplugged,
-// or its state dropped by a middlebox) while this end still holds the
-// connection.
+// and its peer answered none, or only with RSTs: the peer is gone
+// (powered off, unplugged, restarted, or its state dropped by a
+// middlebox) or reset the connection, while this end still holds it.
 func (c *judging) vanished() {
 	u := &c.ev.Unanswered
 	if u.Resends < c.j.cfg.HalfOpenResends {
 		return
 	}
+	gone, holder := side(!u.ByClient), side(u.ByClient)
 	c.add(HalfOpen, func() Problem {
-		return Problem{Side: side(!u.ByClient), Since: u.Since,
-			Detail: fmt.Sprintf("the %s went silent: the %s resent %d times since %v and got no answer",
-				side(!u.ByClient), side(u.ByClient), u.Resends, u.Since.Format("15:04:05.000")),
+		p := Problem{Side: gone, Since: u.Since,
+			Detail:   fmt.Sprintf("the %s went silent: the %s resent %d times in a row and got no answer", gone, holder, u.Resends),
 			Evidence: []Packet{{At: u.Since, FromClient: u.ByClient, Flags: flows.ACK, Note: "the first unanswered resend"}}}
+		if rs := &c.ev.Reset; rs.Seen && rs.FromClient == !u.ByClient && !rs.At.After(u.Since) {
+			p.Since = rs.At
+			p.Detail = fmt.Sprintf("the %s reset the connection, but the %s went on: it resent %d times in a row, answered by nothing but RSTs",
+				gone, holder, u.Resends)
+			p.Evidence = append([]Packet{c.rst(rs, "resets")}, p.Evidence...)
+		}
+		return p
 	})
 }

@@ -42,16 +42,16 @@ func (c *judging) refused() bool {
 // unanswered: SYNs and nothing from the server. Retrying while the
 // client's kernel would still resend (Kernel.SynIntervals); gave up once
 // it would have given up, its state is CLOSED, or its next SYN is
-// overdue (its application gave up first). A single SYN is not judged
-// before its first timeout (RTOInit) has passed.
+// overdue (its application gave up first). Nothing is judged before the
+// first SYN's timeout (RTOInit) has passed.
 func (c *judging) unanswered() {
 	hs := &c.ev.Handshake
-	if c.r.S2C.Packets > 0 || c.ev.Reset.Seen {
-		return
+	if c.r.S2C.Packets > 0 || c.ev.Reset.Seen || c.r.C2S.Packets > uint64(hs.SYNs) {
+		return // answered; or the client went on, so a SYN-ACK reached it (a one-sided capture)
 	}
 	waited := c.now.Sub(hs.FirstSYN)
-	if hs.SYNs < 2 && waited < c.j.cfg.Kernel.RTOInit {
-		return
+	if waited < c.j.cfg.Kernel.RTOInit {
+		return // no answer is due yet (SYNs sent faster are copies, or another stack's)
 	}
 	gaveUp := c.r.ClientState == flows.StateClosed || waited >= c.j.giveUp
 	if k := hs.SYNs; k <= len(c.j.synIvl) {
@@ -81,7 +81,9 @@ func (c *judging) unanswered() {
 func late(d time.Duration) time.Duration { return d/8 + 100*time.Millisecond }
 
 // slowConnect: a completed handshake whose SYN, SYN-ACK or final ACK had
-// to be resent, or whose RTT is far above its service's usual.
+// to be resent, adding at least the least retransmission timeout
+// (RTOMin: a copy of a segment sent at once is a duplicate, not a
+// resend on a timer), or whose RTT is far above its service's usual.
 func (c *judging) slowConnect() {
 	hs := &c.ev.Handshake
 	if c.r.RTT < 0 && c.r.ClientState <= flows.StateSynReceived {
@@ -99,6 +101,10 @@ func (c *judging) slowConnect() {
 	case hs.SYNs > 1:
 		leg, delay, server = "the SYN was lost: the client resent it", hs.LastSYN.Sub(hs.FirstSYN), false
 	default:
+		c.slowRTT()
+		return
+	}
+	if delay < c.j.cfg.Kernel.RTOMin {
 		c.slowRTT()
 		return
 	}

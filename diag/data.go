@@ -34,10 +34,8 @@ func (c *judging) timeouts() {
 		return Problem{Side: side(st.FromClient), Since: st.At.Add(-st.Silence),
 			Detail: fmt.Sprintf("the %s resent after %v of silence (its retransmission timer), %s",
 				side(st.FromClient), round(st.Silence), count(n, "such resend", "such resends")),
-			Evidence: []Packet{
-				{At: st.At.Add(-st.Silence), FromClient: !st.FromClient, Note: "the last packet before the silence (either way)"},
-				{At: st.At, FromClient: st.FromClient, Flags: flows.ACK, Seq: st.Seq, HasSeq: true,
-					Note: "resends the first unacknowledged byte"}}}
+			Evidence: []Packet{{At: st.At, FromClient: st.FromClient, Flags: flows.ACK, Seq: st.Seq, HasSeq: true,
+				Note: fmt.Sprintf("resends the first unacknowledged byte after %v without a packet either way", round(st.Silence))}}}
 	})
 }
 

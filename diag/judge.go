@@ -128,6 +128,15 @@ func (c *judging) state(client bool) flows.State {
 	return c.r.ServerState
 }
 
+// seen reports whether the client (or the server) sent any packet
+// captured.
+func (c *judging) seen(client bool) bool {
+	if client {
+		return c.r.C2S.Packets > 0
+	}
+	return c.r.S2C.Packets > 0
+}
+
 // idx returns the index of the client (0) or the server (1) in
 // Evidence's arrays.
 func idx(client bool) int {

@@ -211,9 +211,19 @@ func TestJudgeRules(t *testing.T) { //nolint:funlen // a table of cases: data, n
 		{"abort", Config{}, 0, join(handshake, []pk{
 			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(3)},
 			{from: 's', flags: R | A, seq: 5001, ack: 1101, at: ms(4)}}), "abort/server"},
-		{"half-open: an RST without ACK", Config{}, 0, join(handshake, []pk{
+		{"abort without ACK", Config{}, 0, join(handshake, []pk{
 			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(3)},
-			{from: 's', flags: R, seq: 5001, at: ms(4)}}), "half-open/server"},
+			{from: 's', flags: R, seq: 5001, at: ms(4)}}), "abort/server"},
+		{"half-open: reset, and the peer goes on", Config{}, 0, join(handshake, []pk{
+			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(3)},
+			{from: 's', flags: R, seq: 5001, at: ms(4)},
+			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(204)},
+			{from: 's', flags: R, seq: 5001, at: ms(205)},
+			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(604)},
+			{from: 's', flags: R, seq: 5001, at: ms(605)},
+			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(1404)},
+			{from: 's', flags: R, seq: 5001, at: ms(1405)},
+			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(3004)}}), "half-open/server timeout-retransmit/client loss/client"},
 		{"half-open: vanished", Config{}, 0, join(handshake, []pk{
 			{from: 'c', flags: P | A, seq: 1001, ack: 5001, n: 100, at: ms(3)},
 			{from: 's', flags: A, seq: 5001, ack: 1001, at: ms(4)},

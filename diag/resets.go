@@ -6,8 +6,8 @@ import (
 	"github.com/flowtrack/flowtrack/flows"
 )
 
-// resets judges the RSTs: abort, reset-after-close, half-open (an RST
-// from an end without the connection), reset-ignored, reset-suspect.
+// resets judges the RSTs: abort, reset-after-close, reset-ignored,
+// reset-suspect.
 func (c *judging) resets() {
 	if rs := &c.ev.Reset; rs.Seen && rs.ReceiverState != flows.StateSynSent {
 		c.accepted(rs)
@@ -29,17 +29,19 @@ func (c *judging) resets() {
 // accepted classifies the RST that closed the connection after its
 // handshake. From an end that had sent its FIN and was then sent data:
 // reset-after-close (its application had closed; Linux answers such data
-// with an RST). Without the ACK flag, from an end that had not closed:
-// half-open (an end without a socket for the connection answers with an
-// RST at the segment's acknowledgement number and no ACK, RFC 793 3.4;
-// an end that aborts its socket sends RST with ACK). Otherwise, during
-// the connection: abort (SO_LINGER 0, an application's abort, or a
-// middlebox). An RST in the handshake (a SYN-ACK refused by a client
-// without the socket, as a port scan does) is none of these.
+// with an RST). Otherwise, from an end that had not closed, during the
+// connection: abort (SO_LINGER 0, an application's abort, an end that no
+// longer has the connection, or a middlebox). An RST in the handshake (a
+// SYN-ACK refused by a client without the socket, as a port scan does),
+// or to an end never seen, is none of these. (An end that resets while
+// its peer goes on sending is half-open: see vanished.)
 func (c *judging) accepted(rs *flows.ResetEvidence) {
 	sender, receiver := rs.SenderState, rs.ReceiverState
 	if receiver == flows.StateSynReceived || sender == flows.StateSynReceived || receiver == flows.StateClosed && sender <= flows.StateSynReceived {
 		return
+	}
+	if !c.seen(!rs.FromClient) {
+		return // a lone RST: nothing shows its receiver had the connection
 	}
 	who, peer := side(rs.FromClient), side(!rs.FromClient)
 	switch {
@@ -51,19 +53,17 @@ func (c *judging) accepted(rs *flows.ResetEvidence) {
 				Evidence: []Packet{c.rst(rs, "answers data sent after its FIN")}}
 		})
 	case rs.SenderSentFIN:
-	case !rs.HasACK:
-		c.add(HalfOpen, func() Problem {
-			return Problem{Side: who, Since: rs.At,
-				Detail: fmt.Sprintf("the %s answered with an RST without ACK, as an end with no socket for the connection does (it restarted, or dropped it); the %s still had it %s",
-					who, peer, receiver),
-				Evidence: []Packet{c.rst(rs, "from an end without the connection")}}
-		})
+	case c.set.Has(HalfOpen) && c.ev.Unanswered.ByClient != rs.FromClient:
+		// Its peer went on resending: half-open says it, with this RST.
 	default:
 		c.add(Abort, func() Problem {
+			how := "(SO_LINGER 0, an application's abort, or a middlebox)"
+			if !rs.HasACK {
+				how = "without ACK, as an end that no longer has the connection answers (or an RFC 793 abort)"
+			}
 			return Problem{Side: who, Since: rs.At,
-				Detail: fmt.Sprintf("the %s aborted the connection with an RST in %s (SO_LINGER 0, an application's abort, or a middlebox)",
-					who, sender),
-				Evidence: []Packet{c.rst(rs, "aborts")}}
+				Detail:   fmt.Sprintf("the %s reset the connection in %s %s", who, sender, how),
+				Evidence: []Packet{c.rst(rs, "resets")}}
 		})
 	}
 }

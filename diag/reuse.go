@@ -31,7 +31,7 @@ func (c *judging) reuse() {
 // SYN compared with the old connection, and what Linux does with it.
 func (c *judging) reuseDetail(ru *flows.ReuseEvidence) string {
 	if ru.SelfInTimeWait {
-		return fmt.Sprintf("the client reused the 4-tuple %v into its own TIME_WAIT (Linux's tcp_tw_reuse takes a TIME_WAIT port for a new connection when it finds no better one); ISN %d against the old next sequence number %d",
+		return fmt.Sprintf("the client reused the 4-tuple %v into its own TIME_WAIT (its kernel took a port whose last connection to this service was still in TIME_WAIT, as Linux's tcp_tw_reuse does when it finds no better one); ISN %d against the old next sequence number %d",
 			ru.TimeWaitAge, c.ev.ISN[0], ru.OldNext)
 	}
 	isn := "above"

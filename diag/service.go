@@ -149,19 +149,25 @@ func closeWaitSpan(r *flows.Record, ev *flows.Evidence, until time.Time) (start,
 // does when the ports it would rather take are gone).
 func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 	client := r.Client.Addr()
-	if ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
-		sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureRecycled = true, client, ev.Handshake.FirstSYN, true
+	tc := sv.clients[client]
+	if tc == nil {
+		if sv.clients == nil {
+			sv.clients = map[netip.Addr]*twClient{}
+		}
+		tc = &twClient{}
+		sv.clients[client] = tc
+	}
+	if syn := ev.Handshake.FirstSYN; ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
+		// It took a port still in TIME_WAIT while holding another: not a
+		// client bound to one port, but one whose ports ran out.
+		tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(syn) })
+		if len(tc.ends) >= 2 {
+			sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureRecycled = true, client, syn, true
+			sv.pressureSockets = len(tc.ends)
+		}
 	}
 	if !ev.FIN.Seen || !ev.FIN.FromClient || !ev.SentFIN[1] || ev.Reset.Seen {
 		return
-	}
-	if sv.clients == nil {
-		sv.clients = map[netip.Addr]*twClient{}
-	}
-	tc := sv.clients[client]
-	if tc == nil {
-		tc = &twClient{}
-		sv.clients[client] = tc
 	}
 	start := ev.FINAt[1]
 	tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(start) })
@@ -240,7 +246,7 @@ func (sv *service) summary(addr netip.AddrPort, latest time.Time) Summary {
 		sm.Last[PortPressure] = sv.pressureAt
 		detail := fmt.Sprintf("client %v held %d TIME_WAIT sockets to this service at once: its ephemeral ports run short", sv.pressureClient, sv.pressureSockets)
 		if sv.pressureRecycled {
-			detail = fmt.Sprintf("client %v reused one of its own TIME_WAIT ports for a new connection to this service: it had no other left (Linux's tcp_tw_reuse)", sv.pressureClient)
+			detail = fmt.Sprintf("client %v took one of its ports still in TIME_WAIT for a new connection to this service while it held %d TIME_WAIT sockets to it: it had no free port left (Linux's tcp_tw_reuse)", sv.pressureClient, sv.pressureSockets)
 		}
 		sm.Problems = []Problem{{Kind: PortPressure, Side: SideService, Since: sv.pressureAt, Detail: detail}}
 	}

@@ -60,7 +60,7 @@ func TestServicesRTTAndRates(t *testing.T) {
 		pkts = append(pkts, conn(uint16(41000+i), time.Duration(i)*time.Second, ms(10)+time.Duration(i)*time.Microsecond, "")...)
 	}
 	pkts = append(pkts, conn(42000, 100*time.Second, ms(500), "slow client")...)
-	pkts = append(pkts, conn(40999, 0, ms(500), "")...)               // as slow, but the first
+	pkts = append(pkts, conn(40999, 0, ms(500), "")...) // as slow, but the first
 	pkts = append(pkts, conn(42001, 101*time.Second, ms(2), "refused")...)
 	svc, ps := judgeAll(Config{}, pkts)
 	if got := kindsOf(ps[42000]); got != "slow-connect/client" {

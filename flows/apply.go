@@ -164,19 +164,23 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 // sh.mu is held.
 func (t *Table) update(sh *shard, c *conn, p *Packet, d Dir, opened bool) *Event {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
-	c.apply(p, int(d), &t.cfg)
+	notable := c.apply(p, int(d), &t.cfg)
 	if opened {
 		sh.track(c)
 	} else {
 		sh.retrack(c)
 	}
 	t.changed(sh, c)
-	if t.cfg.OnChange == nil || !opened && before == [2]State{c.ep[0].state, c.ep[1].state} {
+	same := before == [2]State{c.ep[0].state, c.ep[1].state}
+	if t.cfg.OnChange == nil || !opened && same && !notable {
 		return nil // allocated only for an event: a Record is large to zero per packet
 	}
 	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
-	if opened {
+	switch {
+	case opened:
 		ev.Kind = EventOpen
+	case same:
+		ev.Kind = EventNote
 	}
 	return ev
 }
@@ -218,15 +222,22 @@ const (
 	_          EventKind = iota
 	EventOpen            // a new connection was seen
 	EventState           // a packet changed an endpoint's state
+	// EventNote: a packet changed no state, but added to the evidence
+	// what may start a problem (a resend after a silence, an RST, a zero
+	// window opening or closing, a FIN resent in LAST_ACK, a resend left
+	// unanswered: evidence.go), for a judge that follows the table.
+	EventNote
 )
 
-// String returns "open" or "state".
+// String returns "open", "state" or "note".
 func (k EventKind) String() string {
 	switch k {
 	case EventOpen:
 		return "open"
 	case EventState:
 		return "state"
+	case EventNote:
+		return "note"
 	}
 	return "none"
 }

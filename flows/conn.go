@@ -232,15 +232,16 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 }
 
 // apply updates c with packet p sent by endpoint s, logging the state
-// changes it causes when the table keeps transitions.
+// changes it causes when the table keeps transitions, and reports whether
+// p was notable evidence (evidence.go).
 //
 // Its timers must have been run to p's time first (Table.Apply does, as it
 // checks whether c expired).
-func (c *conn) apply(p *Packet, s int, cfg *Config) {
+func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	b := c.look(s)
 	c.update(p, s)
-	c.note(p, s, &b)
+	notable = c.note(p, s, &b)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {
@@ -252,6 +253,7 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 			}
 		}
 	}
+	return notable
 }
 
 // update applies packet p, sent by endpoint s, to both endpoints.

@@ -1,5 +1,7 @@
 package flows
 
+import "time"
+
 // A connection's evidence: the facts about its handshake, retransmissions,
 // windows, resets and closing that a diagnosis reads (package diag judges
 // them; nothing here decides what is a problem). They are recorded as
@@ -35,9 +37,16 @@ type evidence struct {
 	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
 	bits                 evBits
 
-	// Handshake, in hsUnit: the client's first and latest SYN, the
-	// server's first and latest SYN-ACK.
-	synAt, synLastAt, synackAt, synackLastAt uint16
+	// Handshake, in hsUnit: the client's latest SYN, the server's first
+	// and latest SYN-ACK. (Its first SYN is the connection's first packet,
+	// but where a capture put its SYN-ACK first.)
+	synLastAt, synackAt, synackLastAt uint16
+	// sig is a digest of each endpoint's last packet (its numbers,
+	// length, flags and IPv4 identification): the same packet again is
+	// the capture's copy (a SPAN port's, a capture on two interfaces),
+	// not a resend, which has a new identification (IPv6 has none: there
+	// only a copy within a millisecond counts).
+	sig [2]uint16
 	// Data segments each endpoint sent, and how many of them resent
 	// sequence space already sent. When a count reaches its maximum both
 	// of that endpoint's are halved: their ratio is what is read.
@@ -50,11 +59,11 @@ type evidence struct {
 	rstTTL        uint8    // the accepted RST's TTL
 	ignTTL        uint8    // the ignored RST's
 	// The states of the accepted RST's sender (high four bits) and
-	// receiver (low four) before it; ignStates the same for the ignored.
-	rstStates, ignStates uint8
-	zwProbes             uint8 // segments probing the zero window (its advertiser's peer sent them)
-	laResends            uint8 // FINs resent in LAST_ACK by one end (evLADir)
-	runN                 uint8
+	// receiver (low four) before it.
+	rstStates uint8
+	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
+	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
+	runN      uint8
 }
 
 // evBits are evidence's one-bit facts.
@@ -88,6 +97,7 @@ const (
 	evReuseISNAbove                     // ... with an ISN above the old connection's next sequence number
 	evReuseTSKnown                      // ... both it and the old connection's client carried timestamps
 	evReuseTSAbove                      // ... and its timestamp was newer
+	evLastDir                           // endpoint 1 sent the last packet
 )
 
 // hsUnit is the unit of the handshake's times, in nanoseconds.
@@ -126,7 +136,8 @@ func dirBit(i int, bit evBits) evBits {
 // prior is what the evidence needs from a connection as it was before a
 // packet changed it.
 type prior struct {
-	last       int64 // the previous packet's time (either direction)
+	last       int64  // the previous packet's time (either direction)
+	pkts       uint64 // packets the connection had carried
 	nxt, acked uint32
 	retrans    uint32 // the sender's retransmission count
 	window     uint16 // the receiver's last advertised window
@@ -141,22 +152,31 @@ type prior struct {
 func (c *conn) look(s int) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
-		last: c.last, nxt: S.nxt, acked: R.acked, retrans: S.retrans, window: R.window,
+		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, retrans: S.retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
 	}
 }
 
 // note records the evidence of packet p, sent by endpoint s, once c has
-// applied it; b is what c was before.
-func (c *conn) note(p *Packet, s int, b *prior) {
+// applied it; b is what c was before. It reports whether p was notable:
+// what may start a problem, beyond a change of state (EventNote).
+func (c *conn) note(p *Packet, s int, b *prior) bool {
 	ev := &c.ev
-	if ev.runN > 0 && ev.bits&evRunDir != dirBit(s, evRunDir) {
-		ev.runN = 0 // its peer answered
+	sig := digest(p)
+	again := ev.bits&evLastDir == dirBit(s, evLastDir) && p.TS-b.last < int64(time.Millisecond)
+	if sig == ev.sig[s] && (p.IPID != 0 || again) && b.pkts > 0 && p.Flags&(SYN|ACK) != SYN {
+		// The capture's copy. (Not a SYN: a half-open connection's SYNs
+		// are replayed at one time, and counted as they were sent.)
+		return false
 	}
+	ev.sig[s] = sig
+	ev.bits = ev.bits&^evLastDir | dirBit(s, evLastDir)
 	if p.Flags&RST != 0 {
-		c.noteRST(p, s, b)
-		return
+		return c.noteRST(p, s, b)
+	}
+	if ev.runN > 0 && ev.bits&evRunDir != dirBit(s, evRunDir) {
+		ev.runN = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
 	}
 	switch {
 	case ev.ttl[s] == 0:
@@ -169,7 +189,7 @@ func (c *conn) note(p *Packet, s int, b *prior) {
 	}
 	if p.Flags&SYN != 0 {
 		c.noteSYN(p, s)
-		return
+		return false // a handshake's problems come with its states
 	}
 	if ev.bits&evFIN == 0 && p.Flags&FIN != 0 {
 		ev.finAt, ev.bits = c.ms(p.TS), ev.bits|evFIN|dirBit(s, evFINDir)
@@ -177,8 +197,14 @@ func (c *conn) note(p *Packet, s int, b *prior) {
 	if p.PayloadLen > 0 && b.flags[1]&sentFIN != 0 {
 		ev.bits |= evDataToClosed0 << (1 - s)
 	}
-	c.noteWindow(p, s, b)
-	c.noteSegment(p, s, b)
+	w := c.noteWindow(p, s, b)
+	return c.noteSegment(p, s, b) || w
+}
+
+// digest returns evidence.sig of packet p.
+func digest(p *Packet) uint16 {
+	h := p.Seq ^ p.Ack*0x9e3779b1 ^ p.PayloadLen<<7 ^ uint32(p.Flags)<<20 ^ uint32(p.IPID)*0x85ebca6b
+	return uint16(h ^ h>>16)
 }
 
 // noteSYN records a SYN or SYN-ACK from endpoint s.
@@ -187,9 +213,7 @@ func (c *conn) noteSYN(p *Packet, s int) {
 	t := c.hs(p.TS)
 	switch {
 	case p.Flags&ACK == 0 && s == int(c.client):
-		if ev.syns == 0 {
-			ev.synAt = t
-		} else if ev.synacks > 0 {
+		if ev.syns > 0 && ev.synacks > 0 {
 			ev.bits |= evSynAfterSynAck
 		}
 		ev.synLastAt = t
@@ -206,8 +230,9 @@ func (c *conn) noteSYN(p *Packet, s int) {
 }
 
 // noteWindow records zero windows that endpoint s advertises, and the
-// probes it sends into its peer's.
-func (c *conn) noteWindow(p *Packet, s int, b *prior) {
+// probes it sends into its peer's. It reports a zero window opening or
+// closing.
+func (c *conn) noteWindow(p *Packet, s int, b *prior) bool {
 	ev := &c.ev
 	open := ev.bits&evZWOpen != 0
 	mine := ev.bits&evZW == 0 || ev.bits&evZWDir == dirBit(s, evZWDir)
@@ -215,23 +240,26 @@ func (c *conn) noteWindow(p *Packet, s int, b *prior) {
 	case p.Window == 0 && !open && mine:
 		ev.zwAt = c.ms(p.TS)
 		ev.bits |= evZW | evZWOpen | dirBit(s, evZWDir)
+		return true
 	case p.Window != 0 && open && mine:
 		if d := c.ms(p.TS) - ev.zwAt; d >= ev.zwMs {
 			ev.zwMs, ev.zwLongAt = d, ev.zwAt
 		}
 		ev.bits &^= evZWOpen
+		return true
 	case open && !mine && p.PayloadLen <= 1 && p.Flags&FIN == 0 && b.known &&
 		(p.Seq == b.nxt-1 || p.Seq == b.nxt && p.PayloadLen == 1):
 		// A zero-window probe: Linux sends one below the next sequence
 		// number without data; others send the next byte.
 		inc8(&ev.zwProbes)
 	}
+	return false
 }
 
 // noteSegment records segment p from endpoint s (no SYN, no RST) that
 // counts towards the data sent and resent, the stalls, FINs resent in
-// LAST_ACK and resends nobody answers.
-func (c *conn) noteSegment(p *Packet, s int, b *prior) {
+// LAST_ACK and resends nobody answers. It reports a resend.
+func (c *conn) noteSegment(p *Packet, s int, b *prior) bool {
 	ev := &c.ev
 	resent := c.ep[s].retrans != b.retrans
 	if p.PayloadLen > 0 {
@@ -252,9 +280,10 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior) {
 	}
 	if seqLen == 0 || !b.known || !seqLT(p.Seq, b.nxt) ||
 		p.Flags&FIN == 0 && p.PayloadLen <= 1 && p.Seq == b.nxt-1 {
-		return
+		return false
 	}
-	if p.Flags&FIN != 0 && b.states[0] == StateLastAck {
+	if p.Flags&FIN != 0 && b.states[0] == StateLastAck && p.TS-b.last >= int64(minRTO) {
+		// Resent by its timer: nothing came back for a timeout.
 		inc8(&ev.laResends)
 		ev.bits = ev.bits&^evLADir | dirBit(s, evLADir)
 	}
@@ -274,12 +303,16 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior) {
 			ev.bits = ev.bits&^evStallDir | dirBit(s, evStallDir)
 		}
 	}
+	return true
 }
 
 // noteRST records an RST from endpoint s: the first its receiver
-// accepted, and the first it ignored.
-func (c *conn) noteRST(p *Packet, s int, b *prior) {
+// accepted, and the first it ignored. It reports a first one.
+func (c *conn) noteRST(p *Packet, s int, b *prior) bool {
 	ev := &c.ev
+	if p.Flags&(SYN|FIN) != 0 {
+		return false // no stack sends these: a crafted or damaged segment
+	}
 	S, R := &c.ep[s], &c.ep[1-s]
 	changed := S.state != b.states[0] || R.state != b.states[1] || S.flags != b.flags[0] || R.flags != b.flags[1]
 	states := uint8(b.states[0])<<4 | uint8(b.states[1])
@@ -295,12 +328,15 @@ func (c *conn) noteRST(p *Packet, s int, b *prior) {
 			ev.bits |= evRSTAfterFIN
 		}
 	case !changed && b.states[1] != StateClosed && ev.bits&evIgn == 0:
-		ev.ignAt, ev.ignSeq, ev.ignTTL, ev.ignStates = c.ms(p.TS), p.Seq, p.TTL, states
+		ev.ignAt, ev.ignSeq, ev.ignTTL = c.ms(p.TS), p.Seq, p.TTL
 		ev.bits |= evIgn | dirBit(s, evIgnDir)
 		if ack {
 			ev.bits |= evIgnAck
 		}
+	default:
+		return false
 	}
+	return true
 }
 
 // reuse is what a new connection's evidence says of the 4-tuple it took

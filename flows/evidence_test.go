@@ -16,6 +16,7 @@ type ev struct {
 	win      int    // advertised window; 0 means pkt's 1000, -1 a zero window
 	ttl      uint8  // 0 means 64
 	tsval    uint32 // 0: no timestamps option
+	id       uint16 // IPv4 identification
 }
 
 func (e ev) packet() Packet {
@@ -31,6 +32,7 @@ func (e ev) packet() Packet {
 		p.TTL = 64
 	}
 	p.TSVal, p.HasTS = e.tsval, e.tsval != 0
+	p.IPID = e.id
 	return p
 }
 
@@ -61,9 +63,9 @@ func one(t *testing.T, pkts []ev) Evidence {
 }
 
 var opened = []ev{
-	{'c', SYN, 1000, 0, 0, 0, 0, 0, 0},
-	{'s', SYN | ACK, 5000, 1001, 0, ms(1), 0, 0, 0},
-	{'c', ACK, 1001, 5001, 0, ms(2), 0, 0, 0},
+	{from: 'c', flags: SYN, seq: 1000},
+	{from: 's', flags: SYN | ACK, seq: 5000, ack: 1001, at: ms(1)},
+	{from: 'c', flags: ACK, seq: 1001, ack: 5001, at: ms(2)},
 }
 
 func evs(parts ...[]ev) []ev {
@@ -189,7 +191,7 @@ func TestEvidenceResets(t *testing.T) {
 		{from: 's', flags: RST, seq: 5001 + 100000, at: ms(11), ttl: 40},
 		{from: 's', flags: RST | ACK, seq: 5001, ack: 1101, at: ms(12), ttl: 50},
 	}))
-	ign := ResetEvidence{Seen: true, At: at(ms(11)), Seq: 105001, TTL: 40, SenderState: ES, ReceiverState: ES}
+	ign := ResetEvidence{Seen: true, At: at(ms(11)), Seq: 105001, TTL: 40}
 	if e.IgnoredReset != ign {
 		t.Errorf("ignored RST:\n got %+v\nwant %+v", e.IgnoredReset, ign)
 	}
@@ -272,5 +274,31 @@ func TestEvidenceReuse(t *testing.T) {
 	got = evidenceOf(t, evs(closed, []ev{{from: 'c', flags: SYN, seq: 90000, at: 61 * time.Second, tsval: 5100}}))
 	if got[len(got)-1].Reuse.Reused {
 		t.Errorf("a SYN after TIME_WAIT ended counted as an early reuse")
+	}
+}
+
+// A capture that saw each packet twice (a SPAN port, two interfaces): a
+// copy has the same IPv4 identification, so it is no resend however late
+// it comes; a resend has a new one. Without an identification (IPv6, or
+// a stack that sends 0), only a copy within a millisecond is one.
+func TestEvidenceCopiesAreNotResends(t *testing.T) {
+	data := func(at time.Duration, id uint16) ev {
+		return ev{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: at, id: id}
+	}
+	for _, c := range []struct {
+		name   string
+		pkts   []ev
+		resent int
+	}{
+		{"a copy", []ev{data(ms(10), 7), data(ms(10), 7)}, 0},
+		{"a late copy", []ev{data(ms(10), 7), data(ms(15), 7)}, 0},
+		{"a resend", []ev{data(ms(10), 7), data(ms(15), 8)}, 1},
+		{"no identification, a copy", []ev{data(ms(10), 0), data(ms(10)+100*time.Microsecond, 0)}, 0},
+		{"no identification, a resend", []ev{data(ms(10), 0), data(ms(300), 0)}, 1},
+	} {
+		e := one(t, evs(opened, c.pkts))
+		if e.Sent[0].Segments != 1+c.resent || e.Sent[0].Resent != c.resent {
+			t.Errorf("%s: sent %+v, want %d resent", c.name, e.Sent[0], c.resent)
+		}
 	}
 }

@@ -86,7 +86,8 @@ type ResetEvidence struct {
 	Ack        uint32 // only for an accepted RST with the ACK flag
 	HasACK     bool
 	TTL        uint8 // its IP TTL (hop limit); 0 if unknown
-	// The states of its sender and receiver before it.
+	// The states of its sender and receiver before it (an accepted
+	// RST's only).
 	SenderState, ReceiverState State
 	SenderSentFIN              bool // its sender had sent a FIN before it
 }
@@ -168,7 +169,7 @@ func (r *Record) Evidence() Evidence {
 	var out Evidence
 	out.Handshake = HandshakeEvidence{
 		SYNs: int(ev.syns), SYNACKs: int(ev.synacks),
-		FirstSYN: hs(int(ev.syns), ev.synAt), LastSYN: hs(int(ev.syns), ev.synLastAt),
+		FirstSYN: hs(int(ev.syns), 0), LastSYN: hs(int(ev.syns), ev.synLastAt),
 		FirstSYNACK: hs(int(ev.synacks), ev.synackAt), LastSYNACK: hs(int(ev.synacks), ev.synackLastAt),
 		SYNAfterSYNACK: ev.bits&evSynAfterSynAck != 0, SYNACKAfterACK: ev.bits&evSynAckAfterAck != 0,
 	}
@@ -195,8 +196,7 @@ func (r *Record) Evidence() Evidence {
 	}
 	if ev.bits&evIgn != 0 {
 		out.IgnoredReset = ResetEvidence{Seen: true, FromClient: isClient(evIgnDir), At: at(ev.ignAt),
-			Seq: ev.ignSeq, HasACK: ev.bits&evIgnAck != 0, TTL: ev.ignTTL,
-			SenderState: State(ev.ignStates >> 4), ReceiverState: State(ev.ignStates & 15)}
+			Seq: ev.ignSeq, HasACK: ev.bits&evIgnAck != 0, TTL: ev.ignTTL}
 	}
 	r.closingEvidence(&out, at, isClient)
 	return out

@@ -63,6 +63,10 @@ type Packet struct {
 	// whose TTL differs from its sender's other packets was likely made
 	// by something on the path. 0 when unknown (a replayed SYN).
 	TTL uint8
+	// IPID is an IPv4 packet's identification (0 for IPv6): a copy of a
+	// packet that a capture saw twice has the same, a retransmission a
+	// new one (on every stack that numbers its packets).
+	IPID uint16
 	// HasTS says the segment carries the timestamps option (RFC 7323);
 	// TSVal is its sender's timestamp value then. A Linux host in
 	// TIME_WAIT accepts a new SYN on the 4-tuple if its timestamp is
