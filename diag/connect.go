@@ -53,16 +53,19 @@ func (c *judging) unanswered() {
 	if waited < c.j.cfg.Kernel.RTOInit {
 		return // no answer is due yet (SYNs sent faster are copies, or another stack's)
 	}
-	gaveUp := c.r.ClientState == flows.StateClosed || waited >= c.j.giveUp
-	if k := hs.SYNs; k <= len(c.j.synIvl) {
+	onSchedule := c.r.ClientState == flows.StateClosed || waited >= c.j.giveUp
+	early := false
+	if k := hs.SYNs; k < len(c.j.synIvl) {
 		next := c.j.synIvl[k-1]
-		gaveUp = gaveUp || c.now.Sub(hs.LastSYN) > next+late(next)
+		early = !onSchedule && c.now.Sub(hs.LastSYN) > next+late(next)
 	}
 	c.add(Unanswered, func() Problem {
 		what := "the client's kernel is still resending"
-		if gaveUp {
-			what = fmt.Sprintf("gave up (Linux gives up %v after the first SYN, after %d)",
-				c.j.giveUp, len(c.j.synIvl))
+		switch {
+		case onSchedule:
+			what = fmt.Sprintf("the client gave up (Linux gives up %v after the first SYN, after %d)", c.j.giveUp, len(c.j.synIvl))
+		case early:
+			what = "the client gave up: no SYN came when its kernel would have resent one (its application stopped, or the capture lost it)"
 		}
 		p := Problem{Side: SideServer, Since: hs.FirstSYN,
 			Detail: fmt.Sprintf("%s over %v, no SYN-ACK: %s", count(hs.SYNs, "SYN", "SYNs"),

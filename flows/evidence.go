@@ -138,7 +138,9 @@ func dirBit(i int, bit evBits) evBits {
 type prior struct {
 	last       int64  // the previous packet's time (either direction)
 	pkts       uint64 // packets the connection had carried
-	nxt, acked uint32
+	nxt, acked uint32 // the sender's next sequence number; what the receiver acknowledged
+	ownAcked   uint32 // what the sender acknowledged
+	ownAckSent bool   // ownAcked is valid
 	retrans    uint32 // the sender's retransmission count
 	window     uint16 // the receiver's last advertised window
 	states     [2]State
@@ -152,7 +154,8 @@ type prior struct {
 func (c *conn) look(s int) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
-		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, retrans: S.retrans, window: R.window,
+		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
+		retrans: S.retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
 	}
@@ -175,8 +178,12 @@ func (c *conn) note(p *Packet, s int, b *prior) bool {
 	if p.Flags&RST != 0 {
 		return c.noteRST(p, s, b)
 	}
-	if ev.runN > 0 && ev.bits&evRunDir != dirBit(s, evRunDir) {
+	switch {
+	case ev.runN == 0:
+	case ev.bits&evRunDir != dirBit(s, evRunDir):
 		ev.runN = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
+	case p.Flags&ACK != 0 && b.ownAckSent && seqGT(p.Ack, b.ownAcked):
+		ev.runN = 0 // it acknowledges more of its peer's data: the peer sends, if the capture misses it
 	}
 	switch {
 	case ev.ttl[s] == 0:

@@ -302,3 +302,21 @@ func TestEvidenceCopiesAreNotResends(t *testing.T) {
 		}
 	}
 }
+
+// Resends stay unanswered only while the resender hears nothing: an ACK
+// from it that takes in more of its peer's data shows the peer sending
+// (what a one-sided capture misses), and ends the run.
+func TestEvidenceUnansweredEndsWhenThePeerIsHeardFrom(t *testing.T) {
+	resends := []ev{
+		{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: ms(10)},
+		{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: ms(300)},
+		{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: ms(900)},
+	}
+	if e := one(t, evs(opened, resends)); e.Unanswered.Resends != 2 {
+		t.Errorf("%d unanswered resends, want 2", e.Unanswered.Resends)
+	}
+	acked := evs(opened, resends, []ev{{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5101, len: 100, at: ms(2000)}})
+	if e := one(t, acked); e.Unanswered.Resends != 0 {
+		t.Errorf("%d unanswered resends after the client acknowledged new data, want 0", e.Unanswered.Resends)
+	}
+}
