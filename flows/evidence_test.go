@@ -315,7 +315,7 @@ func TestEvidenceUnansweredEndsWhenThePeerIsHeardFrom(t *testing.T) {
 	if e := one(t, evs(opened, resends)); e.Unanswered.Resends != 2 {
 		t.Errorf("%d unanswered resends, want 2", e.Unanswered.Resends)
 	}
-	acked := evs(opened, resends, []ev{{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5101, len: 100, at: ms(2000)}})
+	acked := evs(opened, resends, []ev{{from: 'c', flags: ACK, seq: 1101, ack: 5101, at: ms(2000)}})
 	if e := one(t, acked); e.Unanswered.Resends != 0 {
 		t.Errorf("%d unanswered resends after the client acknowledged new data, want 0", e.Unanswered.Resends)
 	}
