@@ -77,7 +77,7 @@ func (s *speedFlag) Set(v string) error {
 	return nil
 }
 
-const usage = `usage: flowtrack [-r FILE | -i IFACE] [-o table|json] [options] [BPF filter]
+const usage = `usage: flowtrack [-r FILE | -i IFACE] [-o table|json|zeek] [options] [BPF filter]
        flowtrack -D
 
 flowtrack tracks every TCP connection in a capture file or on a live
@@ -106,7 +106,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.Var(&o.files, "r", "read packets from a pcap or pcapng `file`; repeat it, or name a directory or a quoted pattern, to read a set of files as one capture, merged by time")
 	fs.StringVar(&o.iface, "i", "", "capture live on `interface` (\"any\" for all)")
-	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
+	fs.StringVar(&o.output, "o", "", "headless output `format`: table, json (NDJSON, one object per connection), zeek (Zeek's conn.log; implies --zeek) or none (for a daemon that only exports); without it, the interactive view on a terminal, else table")
+	fs.BoolVar(&o.table.Zeek, "zeek", false, "records begin and end where Zeek's would (its timers and its rule for a reused port), not with the kernel's lifetimes (docs/zeek.md)")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
 	fs.BoolVar(&o.follow, "follow", false, "with -o json: stream one event per connection open, state change and close as they happen")
@@ -162,8 +163,18 @@ func (o *options) check(rest []string, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "flowtrack: capturing on %s, the default route's interface (-i to choose another, -i any for all)\n", o.iface)
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "none" {
-		return fmt.Errorf("unknown output format %q: use -o table, -o json or -o none", o.output)
+	return o.checkOutput()
+}
+
+// checkOutput checks the output mode (-o, --follow); -o zeek implies
+// --zeek, as a conn.log's rows are Zeek's records.
+func (o *options) checkOutput() error {
+	switch o.output {
+	case "", "table", "json", "none":
+	case "zeek":
+		o.table.Zeek = true
+	default:
+		return fmt.Errorf("unknown output format %q: use -o table, -o json, -o zeek or -o none", o.output)
 	}
 	if o.follow && o.output != "json" {
 		return errors.New("--follow streams NDJSON events: use it with -o json")
@@ -172,7 +183,7 @@ func (o *options) check(rest []string, stderr io.Writer) error {
 		switch {
 		case o.follow:
 			return errors.New("--follow already reports each problem as it begins (\"event\":\"problem\"): drop --problems")
-		case o.output == "none":
+		case o.output == "none" || o.output == "zeek":
 			return errors.New("--problems prints a report: use it with -o table (the default) or -o json")
 		case o.output == "":
 			o.output = "table"

@@ -50,6 +50,10 @@ func newSink(o *options, w io.Writer, annotate local.Lookup, judge *problemJudge
 		jw.Annotate = annotate
 		jw.Problems = judge.problems
 		return jsonSink{jw}
+	case o.output == "zeek":
+		z := export.NewZeekLog(w, time.Now())
+		z.Service = zeekService(annotate)
+		return zeekSink{z}
 	case o.output == "none":
 		return noSink{}
 	}
@@ -89,6 +93,35 @@ func (s *tableSink) flush() error { return nil }
 func (s *tableSink) close() error {
 	flows.SortByStart(s.recs)
 	return export.WriteTable(s.w, s.recs, s.annotate, s.judge.kinds)
+}
+
+// zeekSink writes Zeek's conn.log, a row per connection as it leaves the
+// table (Zeek's order) and for those left at the end.
+type zeekSink struct{ z *export.ZeekLog }
+
+func (s zeekSink) hook(cfg *flows.Config) {
+	cfg.OnRetire = func(r []flows.Record) { _ = s.z.Write(r) }
+}
+func (s zeekSink) end(batch []flows.Record, _ time.Time) error { return s.z.Write(batch) }
+func (s zeekSink) flush() error                                { return s.z.Flush() }
+func (s zeekSink) close() error                                { return s.z.Close(time.Now()) }
+
+// zeekService names a connection's service as Zeek's conn.log does, from
+// what the names decoder recognised: "ssl" for a TLS ClientHello, "http"
+// for an HTTP/1 request's Host header; "" otherwise.
+func zeekService(annotate local.Lookup) func(*flows.Record) string {
+	if annotate == nil {
+		return nil
+	}
+	return func(r *flows.Record) string {
+		switch annotate(r).NameSource {
+		case "sni":
+			return "ssl"
+		case "host":
+			return "http"
+		}
+		return ""
+	}
 }
 
 // noSink writes nothing: -o none, for a daemon that only exports.

@@ -5,6 +5,10 @@ import "time"
 // Apply updates the table with one packet.
 func (t *Table) Apply(p *Packet) {
 	t.clock(p.TS)
+	if t.zk != nil {
+		t.applyZeekPacket(p)
+		return
+	}
 	if t.sweepDue(p.TS) {
 		t.Sweep()
 	}

@@ -133,6 +133,9 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	}
 	v.expireTimers(now, now, &t.cfg)
 	r := t.retireBuf(v.record(EndEvicted, true))
+	if t.zk != nil {
+		t.zeekDetach(v, &(*r)[0])
+	}
 	sh.untrack(v)
 	t.left(sh, v, v.id)
 	sh.m.del(&v.key, v.key.hash64())

@@ -56,6 +56,7 @@ type flushRef struct {
 	c     *conn     // a full connection, or
 	e     *halfSlot // a half-open one
 	end   EndReason
+	zl    *zeekLife // with Config.Zeek, c's
 }
 
 // byStart orders references by start time, then ID.
@@ -78,8 +79,12 @@ func (f *flusher) take() {
 		sh.mu.Lock()
 		sh.chg.drop()
 		sh.chg.over = true // the view must look again
+		var lives map[*conn]*zeekLife
+		if t.zk != nil {
+			lives = t.zk.take(i)
+		}
 		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed})
+			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
 			sh.untrack(c)
 		})
 		sh.m = connTable{}
@@ -180,6 +185,9 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 			}
 			c.expireTimers(f.now, f.seen, cfg)
 			ch.recs = append(ch.recs, c.record(r.end, true))
+			if r.zl != nil {
+				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
+			}
 		}
 		ch.done <- struct{}{}
 	}

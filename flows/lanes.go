@@ -173,6 +173,10 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 // order, from one goroutine.
 func (l *Lanes) Apply(p *Packet) {
 	t := l.t
+	if t.zk != nil {
+		t.Apply(p) // Zeek's timers run across connections, in packet order
+		return
+	}
 	// The clocks follow the packets in capture order here, as Apply moves
 	// them (no update reads them).
 	t.clock(p.TS)

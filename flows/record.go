@@ -28,6 +28,7 @@ type Record struct {
 	Transitions  []Transition // oldest first; only if Config.Transitions is set, and not in Snapshot
 	End          EndReason    // why it left the table; EndNone in a snapshot
 	zeek         zeekConn
+	zx           *zeekExtra // with Config.Zeek, when it left the table: a pointer, so that other records stay as small
 	ev           evidence   // read through Evidence (evidence_view.go)
 	seqs         recordSeqs // the sequence numbers Evidence names
 }
@@ -97,6 +98,7 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.ServerWindow = c.ep[sv].window
 	r.End = end
 	r.zeek = c.zeek
+	r.zx = nil
 	r.ev = c.ev
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
@@ -155,4 +157,51 @@ func cmpStart(first1 int64, id1 uint64, first2 int64, id2 uint64) int {
 		return c
 	}
 	return cmp.Compare(id1, id2)
+}
+
+// ZeekFields are a record's fields in Zeek's conn.log that flowtrack does
+// not keep as kernel facts: the roles and counts as Zeek assigns them.
+type ZeekFields struct {
+	Orig, Resp netip.AddrPort // Zeek's originator and responder (id.orig_*, id.resp_*)
+	// LastTime is Zeek's last_time: the connection's duration is
+	// LastTime - FirstSeen, and Zeek logs no duration, orig_bytes or
+	// resp_bytes when it is 0.
+	LastTime             time.Time
+	OrigBytes, RespBytes uint64 // TCP_Endpoint::Size: sequence space less SYN and FIN
+	MissedBytes          uint64 // octets in content gaps Zeek reported
+	OrigPkts, RespPkts   uint64
+	// OrigIPBytes and RespIPBytes sum the IP lengths of the packets each
+	// side sent (EndpointStats.IPBytes).
+	OrigIPBytes, RespIPBytes uint64
+}
+
+// Zeek returns the record's conn.log fields, and false if the table that
+// made it did not keep them (Config.Zeek, and only for records of
+// connections that left the table).
+func (r *Record) Zeek() (ZeekFields, bool) {
+	x := r.zx
+	if x == nil {
+		return ZeekFields{}, false
+	}
+	first := r.Key.Endpoint(int(x.firstDir))
+	o := 0 // zeekConn's endpoint that is the originator
+	if r.zeek.flipped() {
+		o = 1
+	}
+	f := ZeekFields{
+		Orig: first, Resp: r.Key.Endpoint(1 - int(x.firstDir)),
+		LastTime:    time.Unix(0, x.lastTime).UTC(),
+		OrigBytes:   x.size[o],
+		RespBytes:   x.size[1-o],
+		MissedBytes: x.missed,
+	}
+	if o == 1 {
+		f.Orig, f.Resp = f.Resp, f.Orig
+	}
+	os, rs := r.C2S, r.S2C
+	if f.Orig != r.Client {
+		os, rs = rs, os
+	}
+	f.OrigPkts, f.OrigIPBytes, f.RespPkts, f.RespIPBytes = os.Packets, os.IPBytes, rs.Packets, rs.IPBytes
+	return f, true
 }

@@ -70,6 +70,9 @@ func (s *sweeper) shard(sh *shard) {
 // full removes the shard's expired full connections. sh.mu is held.
 func (s *sweeper) full(sh *shard) {
 	t := s.t
+	if t.zk != nil {
+		return // Zeek's timers end them (zeektable.go)
+	}
 	s.done = s.done[:0]
 	sh.eachConn(func(c *conn) {
 		before := [2]State{c.ep[0].state, c.ep[1].state}

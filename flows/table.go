@@ -46,6 +46,13 @@ type Config struct {
 	// since the last EachChange or EachSnapshot, so that a view can copy
 	// only those (see changes.go).
 	Changes bool
+	// Zeek makes records begin and end where Zeek's conn.log records
+	// would (zeektable.go), instead of following the kernel's lifetimes:
+	// TIME_WAIT, ClosedTimeout, IdleTimeout and HandshakeTimeout then
+	// end no record, and every record carries the fields of Zeek's
+	// conn.log (Record.Zeek). A Zeek table applies its packets one at a
+	// time even through Lanes.
+	Zeek bool
 	// OnRetire, if set, receives the records of connections that ended
 	// and expired, or were replaced by a new connection on the same
 	// 4-tuple, in the order they started. It is called without any table
@@ -88,6 +95,7 @@ type Table struct {
 	cfg       Config
 	shards    []shard
 	mask      uint32
+	zk        *zeekClock   // Config.Zeek's timers, or nil: beside mask, which every packet reads too
 	now       atomic.Int64 // newest packet time applied, or Tick's time if later
 	seen      atomic.Int64 // newest packet time applied
 	nextSweep atomic.Int64
@@ -125,6 +133,9 @@ func NewTable(cfg Config) *Table {
 	cfg.setDefaults()
 	t := &Table{cfg: cfg, shards: make([]shard, cfg.Shards), mask: uint32(cfg.Shards - 1)}
 	t.chgMax = max(64, maxChanges/cfg.Shards)
+	if cfg.Zeek {
+		t.zk = newZeekClock(cfg.Shards)
+	}
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -140,6 +151,9 @@ func NewTable(cfg Config) *Table {
 // on a quiet network too; a replay never does, its clock is its packets.
 func (t *Table) Tick(now time.Time) {
 	advance(&t.now, now.UnixNano())
+	if t.zk != nil {
+		t.zeekAdvance(now.UnixNano())
+	}
 	if next := t.nextSweep.Load(); next != 0 && t.now.Load() >= next {
 		t.Sweep()
 	}

@@ -128,6 +128,9 @@ func FuzzApply(f *testing.F) {
 			cfg.Shards, cfg.MaxConns = 1, 2
 		}
 		cfg.Changes = len(data)%3 == 0
+		cfg.Zeek = len(data)%5 == 0
+		var retired []Record
+		cfg.OnRetire = func(r []Record) { retired = append(retired, r...) }
 		tab := NewTable(cfg)
 		prev := map[uint64]Record{}
 		var ts int64
@@ -178,8 +181,13 @@ func FuzzApply(f *testing.F) {
 				_ = r.History()
 			}
 		}
-		for _, r := range tab.Flush() {
+		for _, r := range append(retired, tab.Flush()...) {
 			checkEvidence(t, &r)
+			// A Zeek table's records carry Zeek's fields, with
+			// distinct roles; no other table's do.
+			if f, ok := r.Zeek(); ok != cfg.Zeek || ok && f.Orig == f.Resp {
+				t.Fatalf("Zeek fields %v (%v -> %v), Config.Zeek %v", ok, f.Orig, f.Resp, cfg.Zeek)
+			}
 		}
 	})
 }

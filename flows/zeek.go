@@ -171,8 +171,7 @@ func (z *zeekConn) observe(p *Packet, fromFirst bool) {
 	// A connection that began with a SYN-ACK from its originator is flipped
 	// as soon as an ACK or data follows in either direction: a stealth scan
 	// would answer with a RST or nothing (Zeek pull request #2191).
-	if o := z.origIdx(); z.state(o) == zeekSynAckSent && z.state(1-o) == zeekInactive &&
-		!syn && !fin && !rst && (ack || length > 0) {
+	if z.synAckFlips(p) {
 		z.flipSynAck()
 	}
 
@@ -235,6 +234,14 @@ func (z *zeekConn) observe(p *Packet, fromFirst bool) {
 		}
 		z.dataSent(s, rel, length)
 	}
+}
+
+// synAckFlips reports whether p makes observe flip a connection that began
+// with a SYN-ACK from its originator (see flipSynAck).
+func (z *zeekConn) synAckFlips(p *Packet) bool {
+	o := z.origIdx()
+	return z.state(o) == zeekSynAckSent && z.state(1-o) == zeekInactive &&
+		p.Flags&(SYN|FIN|RST) == 0 && (p.Flags&ACK != 0 || p.PayloadLen > 0)
 }
 
 // flipped reports whether Zeek would make the receiver of the first packet
@@ -433,29 +440,35 @@ func (z *zeekConn) flipSynAck() {
 // numbers on its first packet, and on a SYN that starts its sequence space
 // over.
 func (z *zeekConn) initEndpoint(s int, syn bool, seq, end uint32) {
+	if !z.initsEndpoint(s, syn, seq) {
+		return
+	}
 	e := &z.ep[s]
+	if syn {
+		e.start, e.last = seq, end
+	} else {
+		// A partial connection (only an inactive endpoint gets here
+		// without a SYN): number it as though a SYN had been seen,
+		// without marking its first packet a duplicate.
+		e.start, e.last = seq-1, seq
+	}
+}
+
+// initsEndpoint reports whether init_endpoint (re)initializes endpoint s's
+// sequence numbers for a packet (a SYN if syn) at seq: on its first packet,
+// and on a SYN that starts its sequence space over.
+func (z *zeekConn) initsEndpoint(s int, syn bool, seq uint32) bool {
 	switch z.state(s) {
 	case zeekInactive:
-		if syn {
-			e.start, e.last = seq, end
-		} else {
-			// A partial connection: number it as though a SYN had
-			// been seen, without marking its first packet a duplicate.
-			e.start, e.last = seq-1, seq
-		}
+		return true
 	case zeekSynSent, zeekSynAckSent:
-		if syn && seq != e.start {
-			e.start, e.last = seq, end
-		}
+		return syn && seq != z.ep[s].start
 	case zeekEstablished, zeekPartial:
-		if syn {
-			e.start, e.last = seq, end
-		}
+		return syn
 	case zeekReset:
-		if syn && z.prev(s) == zeekInactive {
-			e.start, e.last = seq, end
-		}
+		return syn && z.prev(s) == zeekInactive
 	}
+	return false
 }
 
 // updateHistory is update_history. Zeek adds an 'S' or 'H' again when a SYN
@@ -603,13 +616,7 @@ func (z *zeekConn) stateMachine(s int, isOrig bool, seq uint32, syn, fin, rst, a
 func (z *zeekConn) ackReceived(i int, seq uint32) {
 	e := &z.ep[i]
 	rl := e.last - e.start // relative last_seq
-	if z.bits&(zbFinSeen<<i) != 0 {
-		// Not a gap: the FIN's own sequence number.
-		finSeq := rl - uint32(uint16(rl)-e.fin)
-		if !seqLT(seq, finSeq) {
-			seq = finSeq - 1
-		}
-	}
+	seq = z.ackTarget(i, seq)
 	if seqLE(seq, e.reassem+1) {
 		return
 	}
@@ -620,6 +627,21 @@ func (z *zeekConn) ackReceived(i int, seq uint32) {
 		seq = rl
 	}
 	e.reassem = seq - 1
+}
+
+// ackTarget is how far TCP_Reassembler::AckReceived takes an
+// acknowledgement of endpoint i's data at relative seq: not past its FIN,
+// whose own sequence number is no gap.
+func (z *zeekConn) ackTarget(i int, seq uint32) uint32 {
+	e := &z.ep[i]
+	if z.bits&(zbFinSeen<<i) != 0 {
+		rl := e.last - e.start
+		finSeq := rl - uint32(uint16(rl)-e.fin)
+		if !seqLT(seq, finSeq) {
+			seq = finSeq - 1
+		}
+	}
+	return seq
 }
 
 // dataSent feeds endpoint i's payload at relative sequence number rel to the

@@ -88,35 +88,46 @@ func Streams(path string) (Counts, error) {
 
 // addStream adds one line of a .streams.tsv.
 func (c Counts) addStream(line string) error {
-	f := strings.Split(line, "\t")
-	if len(f) < 11 {
-		return fmt.Errorf("%d fields, want 11: %q", len(f), line)
+	p, dir, n, err := parseStream(line, 11)
+	if err != nil {
+		return err
 	}
-	n := make([]uint64, 0, 8)
-	for _, s := range append([]string{f[2], f[4]}, f[5:11]...) {
+	d := c.dirs(p)
+	d[dir].Packets += n[0]
+	d[1-dir].Packets += n[1]
+	d[dir].FrameBytes += n[2]
+	d[1-dir].FrameBytes += n[3]
+	d[dir].Payload += n[4]
+	d[1-dir].Payload += n[5]
+	return nil
+}
+
+// parseStream reads a line of a per-stream oracle of fields columns: the
+// stream, endpoint A's address and port, B's, then counts each way. It
+// returns the pair, the direction from A, and the counts.
+func parseStream(line string, fields int) (Pair, int, []uint64, error) {
+	f := strings.Split(line, "\t")
+	if len(f) < fields {
+		return Pair{}, 0, nil, fmt.Errorf("%d fields, want %d: %q", len(f), fields, line)
+	}
+	n := make([]uint64, 0, fields-3)
+	for _, s := range append([]string{f[2], f[4]}, f[5:fields]...) {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return err
+			return Pair{}, 0, nil, err
 		}
 		n = append(n, v)
 	}
 	a, err := addrPort(f[1], n[0])
 	if err != nil {
-		return err
+		return Pair{}, 0, nil, err
 	}
 	b, err := addrPort(f[3], n[1])
 	if err != nil {
-		return err
+		return Pair{}, 0, nil, err
 	}
 	p, dir := PairOf(a, b)
-	d := c.dirs(p)
-	d[dir].Packets += n[2]
-	d[1-dir].Packets += n[3]
-	d[dir].FrameBytes += n[4]
-	d[1-dir].FrameBytes += n[5]
-	d[dir].Payload += n[6]
-	d[1-dir].Payload += n[7]
-	return nil
+	return p, dir, n[2:], nil
 }
 
 // WithIPBytes adds the IP bytes of tshark's .iplen.tsv (stream, the two
@@ -155,32 +166,15 @@ func (c Counts) WithIPBytes(path string) error {
 
 // addIPLen adds one line of an .iplen.tsv.
 func (c Counts) addIPLen(line string) error {
-	f := strings.Split(line, "\t")
-	if len(f) < 9 {
-		return fmt.Errorf("%d fields, want 9: %q", len(f), line)
-	}
-	n := make([]uint64, 0, 6)
-	for _, s := range append([]string{f[2], f[4]}, f[5:9]...) {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return err
-		}
-		n = append(n, v)
-	}
-	a, err := addrPort(f[1], n[0])
+	p, dir, n, err := parseStream(line, 9)
 	if err != nil {
 		return err
 	}
-	b, err := addrPort(f[3], n[1])
-	if err != nil {
-		return err
-	}
-	p, dir := PairOf(a, b)
 	d := c.dirs(p)
-	d[dir].Packets += n[2]
-	d[1-dir].Packets += n[3]
-	d[dir].IPBytes += n[4]
-	d[1-dir].IPBytes += n[5]
+	d[dir].Packets += n[0]
+	d[1-dir].Packets += n[1]
+	d[dir].IPBytes += n[2]
+	d[1-dir].IPBytes += n[3]
 	return nil
 }
 
