@@ -42,10 +42,12 @@ type evidence struct {
 	// but where a capture put its SYN-ACK first.)
 	synLastAt, synackAt, synackLastAt uint16
 	// sig is a digest of each endpoint's last packet (its numbers,
-	// length, flags and IPv4 identification): the same packet again is
-	// the capture's copy (a SPAN port's, a capture on two interfaces),
-	// not a resend, which has a new identification (IPv6 has none: there
-	// only a copy within a millisecond counts).
+	// length, flags and IPv4 identification): the same packet again soon
+	// after (copyWithin) is the capture's copy (a SPAN port's, a capture
+	// on two interfaces), not a resend, which comes a timeout or a round
+	// trip later and, from most stacks, with a new identification (Windows
+	// keeps it). Without one (IPv6, or a stack that sends 0) only the
+	// same packet right after it, within a millisecond, is a copy.
 	sig [2]uint16
 	// Data segments each endpoint sent, and how many of them resent
 	// sequence space already sent. When a count reaches its maximum both
@@ -167,8 +169,9 @@ func (c *conn) look(s int) prior {
 func (c *conn) note(p *Packet, s int, b *prior) bool {
 	ev := &c.ev
 	sig := digest(p)
+	soon := p.TS-b.last < int64(copyWithin)
 	again := ev.bits&evLastDir == dirBit(s, evLastDir) && p.TS-b.last < int64(time.Millisecond)
-	if sig == ev.sig[s] && (p.IPID != 0 || again) && b.pkts > 0 && p.Flags&(SYN|ACK) != SYN {
+	if sig == ev.sig[s] && soon && (p.IPID != 0 || again) && b.pkts > 0 && p.Flags&(SYN|ACK) != SYN {
 		// The capture's copy. (Not a SYN: a half-open connection's SYNs
 		// are replayed at one time, and counted as they were sent.)
 		return false
@@ -182,8 +185,12 @@ func (c *conn) note(p *Packet, s int, b *prior) bool {
 	case ev.runN == 0:
 	case ev.bits&evRunDir != dirBit(s, evRunDir):
 		ev.runN = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
-	case p.Flags&ACK != 0 && b.ownAckSent && seqGT(p.Ack, b.ownAcked):
-		ev.runN = 0 // it acknowledges more of its peer's data: the peer sends, if the capture misses it
+	case p.Flags&ACK != 0 && b.ownAckSent && seqGT(p.Ack, b.ownAcked),
+		p.PayloadLen == 0 && p.Flags&(FIN|SYN) == 0 && b.known && p.Seq != b.nxt-1:
+		// It acknowledges more of its peer's data, or sends a bare ACK
+		// (TCP sends one only for what it received; keep-alives aside):
+		// its peer sends, if the capture misses it.
+		ev.runN = 0
 	}
 	switch {
 	case ev.ttl[s] == 0:
@@ -207,6 +214,12 @@ func (c *conn) note(p *Packet, s int, b *prior) bool {
 	w := c.noteWindow(p, s, b)
 	return c.noteSegment(p, s, b) || w
 }
+
+// copyWithin is how soon after the last packet the same packet again is
+// a copy: capture equipment copies within microseconds, or a few
+// milliseconds when it merges two feeds; a sender resends after a
+// timeout (200 ms at least on Linux) or the round trip of duplicate ACKs.
+const copyWithin = 10 * time.Millisecond
 
 // digest returns evidence.sig of packet p.
 func digest(p *Packet) uint16 {

@@ -278,9 +278,10 @@ func TestEvidenceReuse(t *testing.T) {
 }
 
 // A capture that saw each packet twice (a SPAN port, two interfaces): a
-// copy has the same IPv4 identification, so it is no resend however late
-// it comes; a resend has a new one. Without an identification (IPv6, or
-// a stack that sends 0), only a copy within a millisecond is one.
+// copy has the same IPv4 identification and comes within milliseconds; a
+// resend has a new one, or comes a timeout later (Windows keeps the
+// identification). Without an identification (IPv6, or a stack that
+// sends 0), only a copy within a millisecond is one.
 func TestEvidenceCopiesAreNotResends(t *testing.T) {
 	data := func(at time.Duration, id uint16) ev {
 		return ev{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: at, id: id}
@@ -293,6 +294,7 @@ func TestEvidenceCopiesAreNotResends(t *testing.T) {
 		{"a copy", []ev{data(ms(10), 7), data(ms(10), 7)}, 0},
 		{"a late copy", []ev{data(ms(10), 7), data(ms(15), 7)}, 0},
 		{"a resend", []ev{data(ms(10), 7), data(ms(15), 8)}, 1},
+		{"a resend by a stack that keeps the identification (Windows)", []ev{data(ms(10), 7), data(ms(300), 7)}, 1},
 		{"no identification, a copy", []ev{data(ms(10), 0), data(ms(10)+100*time.Microsecond, 0)}, 0},
 		{"no identification, a resend", []ev{data(ms(10), 0), data(ms(300), 0)}, 1},
 	} {
