@@ -1,54 +1,32 @@
-package diag
+package diag_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/flowtrack/flowtrack/capture"
-	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/diag"
+	"github.com/flowtrack/flowtrack/internal/judgecap"
 )
 
-// judgeCapture replays a capture file as flowtrack does and judges every
-// connection as the JSON output does (in the order records are written,
-// through Services), returning "CLIENTPORT kind/side" for each problem,
-// sorted, and the services. A file flowtrack cannot read gives what it
-// read before the error.
-func judgeCapture(t *testing.T, path string, cfg Config) ([]string, *Services) {
+// judgeCapture judges a capture file as the JSON output does, and returns
+// "CLIENTPORT kind/side" for each problem, sorted. A file flowtrack
+// cannot read has none.
+func judgeCapture(t *testing.T, path string, cfg diag.Config) []string {
 	t.Helper()
-	svc := NewServices(New(cfg))
-	var got []string
-	var tab *flows.Table
-	judge := func(recs []flows.Record) {
-		for i := range recs {
-			for _, p := range svc.Judge(&recs[i], tab.Now()) {
-				got = append(got, fmt.Sprintf("%d %s/%s", recs[i].Client.Port(), p.Kind, p.Side))
-			}
-		}
-	}
-	tab = flows.NewTable(flows.Config{OnRetire: judge})
-	src, err := capture.OpenFile(path, "")
+	conns, _, err := judgecap.File(path, cfg)
 	if err != nil {
-		return nil, svc
+		return nil
 	}
-	defer src.Close()
-	d := capture.NewDecoder()
-	var p flows.Packet
-	for {
-		data, ci, link, err := src.Next()
-		if errors.Is(err, io.EOF) || err != nil {
-			break
-		}
-		if d.Decode(link, data, ci, &p) == capture.ResultTCP {
-			tab.Apply(&p)
+	var got []string
+	for _, c := range conns {
+		for _, p := range c.Problems {
+			got = append(got, fmt.Sprintf("%d %s/%s", c.Record.Client.Port(), p.Kind, p.Side))
 		}
 	}
-	tab.FlushEach(judge)
 	slices.Sort(got)
-	return got, svc
+	return got
 }
 
 // problemsInPublicCaptures is every problem flowtrack names in the
@@ -128,7 +106,7 @@ func TestProblemsInPublicCaptures(t *testing.T) {
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
-		got, _ := judgeCapture(t, f, Config{})
+		got := judgeCapture(t, f, diag.Config{})
 		want := slices.Clone(problemsInPublicCaptures[name])
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
