@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/sockets"
 )
@@ -48,6 +49,8 @@ type options struct {
 	linger                time.Duration
 	table                 flows.Config
 	export                exportOptions
+	problems              bool        // --problems: only the connections with problems, and the services
+	diag                  diag.Config // the problems' thresholds
 }
 
 // speedFlag is the replay speed: a factor, or "max" (0) for as fast as
@@ -86,6 +89,7 @@ examples:
   flowtrack -r pcaps/wikipedia.pcap --speed 10
   flowtrack -r pcaps/eth-http-get.pcap -o table
   flowtrack -r capture.pcapng -o json port 443
+  flowtrack -r incident.pcap --problems
   sudo flowtrack -i eth0 -o table --duration 10s
   sudo flowtrack -i any -c 10000 -o json 'tcp and net 10.0.0.0/8'
 
@@ -124,33 +128,42 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.table.MaxConns, "max-conns", 2_000_000, "track at most this many connections at once (about 1 GiB); beyond it the least useful are evicted (0: no bound)")
 	addHandshakeFlags(fs, &o.table)
 	o.export.addFlags(fs)
+	fs.BoolVar(&o.problems, "problems", false, "print only the connections with problems (what is wrong, since when, the packets that show it) and a summary per service; with -o json, as NDJSON (docs/problems.md)")
+	o.diag.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := o.export.check(); err != nil {
+	o.diag.TimeWait, o.diag.IdleTimeout = o.table.TimeWait, o.table.IdleTimeout
+	if err := o.check(fs.Args(), stderr); err != nil {
 		return nil, err
 	}
-	if rest := fs.Args(); len(rest) > 0 {
+	return o, nil
+}
+
+// check validates the options once parsed, takes the trailing arguments
+// (rest) as the BPF filter, and settles the output mode.
+func (o *options) check(rest []string, stderr io.Writer) error {
+	if err := o.export.check(); err != nil {
+		return err
+	}
+	if len(rest) > 0 {
 		if o.filter != "" {
-			return nil, errors.New("give the filter either with -f or as trailing arguments, not both")
+			return errors.New("give the filter either with -f or as trailing arguments, not both")
 		}
 		o.filter = strings.Join(rest, " ")
 	}
 	switch {
 	case o.list:
 	case len(o.files) > 0 && o.iface != "":
-		return nil, errors.New("use -r FILE or -i INTERFACE, not both")
+		return errors.New("use -r FILE or -i INTERFACE, not both")
 	case len(o.files) == 0 && o.iface == "":
 		// Like tcpdump: the default route's interface.
 		if o.iface = capture.DefaultInterface(); o.iface == "" {
-			return nil, errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
+			return errors.New("nothing to read: give -r FILE to read a capture, or -i INTERFACE to capture live (flowtrack -D lists interfaces)")
 		}
 		fmt.Fprintf(stderr, "flowtrack: capturing on %s, the default route's interface (-i to choose another, -i any for all)\n", o.iface)
 	}
-	if err := o.checkOutput(); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return o.checkOutput()
 }
 
 // checkOutput checks the output mode (-o, --follow); -o zeek implies
@@ -165,6 +178,16 @@ func (o *options) checkOutput() error {
 	}
 	if o.follow && o.output != "json" {
 		return errors.New("--follow streams NDJSON events: use it with -o json")
+	}
+	if o.problems {
+		switch {
+		case o.follow:
+			return errors.New("--follow already reports each problem as it begins (\"event\":\"problem\"): drop --problems")
+		case o.output == "none" || o.output == "zeek":
+			return errors.New("--problems prints a report: use it with -o table (the default) or -o json")
+		case o.output == "":
+			o.output = "table"
+		}
 	}
 	return nil
 }
@@ -301,7 +324,8 @@ func track(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if h.ex, err = startExporters(&o.export, len(o.files) > 0, annotate, stderr); err != nil {
 		return err
 	}
-	h.out = newSink(o, stdout, annotate)
+	h.judge = newProblemJudge(o.diag)
+	h.out = newSink(o, stdout, annotate, h.judge)
 	runErr := h.record(ctx)
 	var states stateTally
 	werr := h.finish(&states)
@@ -333,6 +357,7 @@ type headless struct {
 	table    *flows.Table
 	counters capture.Counters
 	stderr   io.Writer // for a replay's progress
+	judge    *problemJudge
 }
 
 // record makes the table and runs the capture into it until it ends, ctx
@@ -348,6 +373,7 @@ func (h *headless) record(ctx context.Context) error {
 	}
 	h.ex.hook(&cfg)
 	h.table = flows.NewTable(cfg)
+	h.judge.table.Store(h.table)
 	src, apply := h.ex.attach(h.table, &h.counters, h.src)
 	live := h.o.iface != ""
 	stopTicks := func() {}

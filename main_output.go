@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
@@ -26,21 +27,28 @@ type sink interface {
 	close() error
 }
 
-// newSink returns the sink of o's output mode (-o, --follow), writing to
-// w. annotate, if set (a live capture), adds what this host knows of each
-// connection's endpoints.
-func newSink(o *options, w io.Writer, annotate local.Lookup) sink {
+// newSink returns the sink of o's output mode (-o, --follow, --problems),
+// writing to w. annotate, if set (a live capture), adds what this host
+// knows of each connection's endpoints; judge says what is wrong with
+// each.
+func newSink(o *options, w io.Writer, annotate local.Lookup, judge *problemJudge) sink {
 	switch {
+	case o.problems:
+		return &problemSink{w: w, json: o.output == "json", annotate: annotate, judge: judge}
 	case o.follow:
 		jw := export.NewJSON(w)
 		jw.Annotate = annotate
-		return followSink{jw}
+		jw.Problems = func(r *flows.Record) []diag.Problem {
+			return judge.judge.Problems(r, judge.judge.Until(r, judge.now()), judge.svc)
+		}
+		return newFollowSink(jw, judge)
 	case o.output == "json":
 		jw := export.NewBufferedJSON(w)
 		if o.iface == "" {
 			jw = export.NewAsyncJSON(w, runtime.GOMAXPROCS(0)) // a replay: encode beside the table's updates
 		}
 		jw.Annotate = annotate
+		jw.Problems = judge.problems
 		return jsonSink{jw}
 	case o.output == "zeek":
 		z := export.NewZeekLog(w, time.Now())
@@ -49,7 +57,7 @@ func newSink(o *options, w io.Writer, annotate local.Lookup) sink {
 	case o.output == "none":
 		return noSink{}
 	}
-	return &tableSink{w: w, annotate: annotate}
+	return &tableSink{w: w, annotate: annotate, judge: judge}
 }
 
 // jsonSink writes one NDJSON record per connection, when it leaves the
@@ -63,37 +71,12 @@ func (s jsonSink) end(batch []flows.Record, _ time.Time) error { return s.jw.Wri
 func (s jsonSink) flush() error                                { return s.jw.Flush() }
 func (s jsonSink) close() error                                { return s.jw.Close() }
 
-// followSink streams NDJSON events: a connection's opening and state
-// changes as they happen, "close" when it leaves the table, and "end" for
-// those still tracked when the capture stops.
-type followSink struct{ jw *export.JSON }
-
-func (s followSink) hook(cfg *flows.Config) {
-	cfg.OnChange = func(ev flows.Event) { _ = s.jw.WriteEvent(ev.Kind.String(), time.Unix(0, ev.TS), &ev.Record) }
-	cfg.OnRetire = func(recs []flows.Record) {
-		for i := range recs {
-			_ = s.jw.WriteEvent("close", recs[i].LastSeen, &recs[i])
-		}
-	}
-}
-
-func (s followSink) end(batch []flows.Record, now time.Time) error {
-	var first error
-	for i := range batch {
-		if err := s.jw.WriteEvent("end", now, &batch[i]); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-func (s followSink) flush() error { return s.jw.Flush() }
-func (s followSink) close() error { return s.jw.Close() }
-
 // tableSink gathers every connection and writes them as one table, by
 // start time, at the end.
 type tableSink struct {
 	w        io.Writer
 	annotate local.Lookup
+	judge    *problemJudge
 	recs     []flows.Record
 }
 
@@ -109,7 +92,7 @@ func (s *tableSink) flush() error { return nil }
 
 func (s *tableSink) close() error {
 	flows.SortByStart(s.recs)
-	return export.WriteTable(s.w, s.recs, s.annotate)
+	return export.WriteTable(s.w, s.recs, s.annotate, s.judge.kinds)
 }
 
 // zeekSink writes Zeek's conn.log, a row per connection as it leaves the

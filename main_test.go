@@ -199,8 +199,8 @@ func TestFilterArguments(t *testing.T) {
 func Example_table() {
 	run(context.Background(), []string{"-r", "pcaps/eth-http-get.pcap", "-o", "table"}, os.Stdout, nopWriter{})
 	// Output:
-	// Proto  Client               Server             Name            Client state  Server state  Pkts  Bytes  Pkts c>s/s>c  Bytes c>s/s>c  RTT     Retrans  Zeek  Flags
-	// tcp    141.142.228.5:59856  192.150.187.43:80  bro.org (host)  TIME_WAIT     CLOSED        14    6087   7/7           610/5477       70.0ms  0/0      SF    -
+	// Proto  Client               Server             Name            Client state  Server state  Pkts  Bytes  Pkts c>s/s>c  Bytes c>s/s>c  RTT     Retrans  Zeek  Flags  Problems
+	// tcp    141.142.228.5:59856  192.150.187.43:80  bro.org (host)  TIME_WAIT     CLOSED        14    6087   7/7           610/5477       70.0ms  0/0      SF    -      -
 }
 
 type nopWriter struct{}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"cmp"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -47,7 +48,8 @@ type ipv4 struct {
 	id       uint16
 	flagsOff uint16 // flags and fragment offset field (offset in 8-byte units)
 	opts     []byte
-	total    int // -1: write 0 (BIG TCP)
+	total    int   // -1: write 0 (BIG TCP)
+	ttl      uint8 // 0: 64
 }
 
 func (h ipv4) wrap(payload []byte) []byte {
@@ -60,7 +62,7 @@ func (h ipv4) wrap(payload []byte) []byte {
 		total = 0
 	}
 	b := cat([]byte{0x40 | byte(hl/4), 0}, be16(uint16(total)), be16(h.id), be16(h.flagsOff),
-		[]byte{64, h.proto}, be16(0), addr(h.src), addr(h.dst), h.opts)
+		[]byte{cmp.Or(h.ttl, 64), h.proto}, be16(0), addr(h.src), addr(h.dst), h.opts)
 	return append(b, payload...)
 }
 
@@ -70,6 +72,7 @@ type ipv6 struct {
 	src, dst string
 	next     byte
 	plen     int
+	hops     uint8 // hop limit; 0: 64
 }
 
 func (h ipv6) wrap(payload []byte) []byte {
@@ -79,7 +82,7 @@ func (h ipv6) wrap(payload []byte) []byte {
 	} else if h.plen > 0 {
 		plen = h.plen
 	}
-	b := cat([]byte{0x60, 0, 0, 0}, be16(uint16(plen)), []byte{h.next, 64}, addr(h.src), addr(h.dst))
+	b := cat([]byte{0x60, 0, 0, 0}, be16(uint16(plen)), []byte{h.next, cmp.Or(h.hops, 64)}, addr(h.src), addr(h.dst))
 	return append(b, payload...)
 }
 

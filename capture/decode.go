@@ -356,7 +356,7 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 	} else {
 		p.Tuple.SetV6(st.src, st.dst)
 	}
-	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan)
+	setTCP(p, b, hl, seg-hl, ts, min(frameLen, 1<<32-1), uint64(st.ipHdr+st.l4Len), st.vlan, st.meta)
 	if len(b) > hl {
 		d.payload = b[hl:min(len(b), seg)]
 	}
@@ -368,8 +368,10 @@ func (d *Decoder) tcpPacket(ts int64, frameLen uint64, p *flows.Packet) Result {
 
 // setTCP fills p from a TCP header b (at least its 20 fixed bytes, hl long
 // in all, as far as captured) whose segment carries payload bytes, in an
-// IP packet ipLen long (flows.Packet.IPLen) and a frame frameLen long.
-func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN) {
+// IP packet ipLen long (flows.Packet.IPLen) described by meta and a frame
+// frameLen long.
+func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLen uint64, vlan flows.VLAN, meta ipMeta) {
+	p.TTL, p.IPID = meta.ttl, meta.id
 	p.Tuple.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.Tuple.DstPort = binary.BigEndian.Uint16(b[2:4])
 	p.Tuple.VLAN = vlan
@@ -383,9 +385,50 @@ func setTCP(p *flows.Packet, b []byte, hl, payload int, ts int64, frameLen, ipLe
 	p.Window = binary.BigEndian.Uint16(b[14:16])
 	p.Flags = flows.Flags(b[13]) | flows.Flags(b[12]&1)<<8
 	p.WScale = -1
+	opts := b[20:min(hl, len(b))]
 	if p.Flags&flows.SYN != 0 {
-		p.WScale = windowScale(b[20:min(hl, len(b))])
+		p.WScale = windowScale(opts)
 	}
+	p.TSVal, p.HasTS = timestamp(opts)
+}
+
+// ipMeta is what flows.Packet takes from the IP header besides the
+// addresses and lengths: its TTL (IPv6 hop limit) and, for IPv4, its
+// identification.
+type ipMeta struct {
+	ttl uint8
+	id  uint16
+}
+
+// timestamp returns the TSval of the timestamps option among the TCP
+// options in opts (as far as captured), if there is one. Linux and most
+// stacks put it first, after two no-ops, on every segment but a SYN: that
+// layout is read without walking the options.
+func timestamp(opts []byte) (uint32, bool) {
+	if len(opts) >= 12 && binary.BigEndian.Uint32(opts) == 0x0101080a {
+		return binary.BigEndian.Uint32(opts[4:8]), true
+	}
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case 0: // end of options
+			return 0, false
+		case 1: // no-op
+			i++
+			continue
+		}
+		if i+1 >= len(opts) {
+			return 0, false
+		}
+		n := int(opts[i+1])
+		if n < 2 {
+			return 0, false
+		}
+		if opts[i] == 8 && n == 10 && i+10 <= len(opts) {
+			return binary.BigEndian.Uint32(opts[i+2:]), true
+		}
+		i += n
+	}
+	return 0, false
 }
 
 // windowScale returns the shift count of the window scale option among the
@@ -475,7 +518,13 @@ func (d *Decoder) fragment(ts int64, frameLen uint64, p *flows.Packet) Result {
 	}
 
 	// Decode the datagram's start as what its IP header said follows.
-	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, ipHdr: hdr, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut}
+	// Its fragments' TTLs are alike as they left their sender: the
+	// completing one's stands for the datagram's.
+	meta := ipMeta{ttl: st.meta.ttl}
+	if !k.v6 {
+		meta.id = uint16(k.id)
+	}
+	d.st = state{frame: head, end: total, vlan: k.vlan, ipOff: -1, ipHdr: hdr, l4Len: total, proto: k.proto, reassembled: true, reasmCut: cut, meta: meta}
 	if k.v6 {
 		d.st.ipVer, d.st.src, d.st.dst = 6, k.src[:], k.dst[:]
 	} else {

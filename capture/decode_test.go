@@ -352,8 +352,8 @@ func TestDecodeOverwritesPacket(t *testing.T) {
 	d := NewDecoder()
 	var p flows.Packet
 	tagged := etherTagged(0x86dd, ipv6{src: "2001:db8::1", dst: "2001:db8::2", next: 6}.wrap(syn.bytes()), tag(0x8100, 5), tag(0x8100, 6))
-	if r := d.Decode(layers.LinkTypeEthernet, tagged, ci(len(tagged)), &p); r != ResultTCP {
-		t.Fatal(r)
+	if r := d.Decode(layers.LinkTypeEthernet, tagged, ci(len(tagged)), &p); r != ResultTCP || !p.HasTS {
+		t.Fatal(r, p.HasTS)
 	}
 	plain := ether(0x0800, v4seg)
 	if r := d.Decode(layers.LinkTypeEthernet, plain, ci(len(plain)), &p); r != ResultTCP {
@@ -365,6 +365,7 @@ func TestDecodeOverwritesPacket(t *testing.T) {
 	want.TS = ci(0).Timestamp.UnixNano()
 	want.Seq, want.Ack, want.PayloadLen, want.FrameLen, want.IPLen = 1000, 2000, 100, uint32(len(plain)), uint32(len(v4seg))
 	want.Window, want.WScale, want.Flags = 512, -1, flows.ACK|flows.PSH
+	want.TTL = 64 // the SYN before had timestamps: HasTS and TSVal must be cleared
 	if p != want {
 		t.Errorf("got  %+v\nwant %+v", p, want)
 	}

@@ -33,7 +33,10 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 	ipOff := off + 2
 	ip := data[ipOff:]
 	var l4, ipHdr int
-	var src, dst []byte
+	var (
+		src, dst []byte
+		meta     ipMeta
+	)
 	v6 := et == 0x86dd
 	switch et {
 	case 0x0800:
@@ -46,7 +49,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 			return nil, false // options cut short, BIG TCP, a fragment
 		}
 		l4 = total - ipHdr
-		src, dst = ip[12:16], v4Destination(ip, ipHdr)
+		src, dst, meta = ip[12:16], v4Destination(ip, ipHdr), ipMeta{ttl: ip[8], id: binary.BigEndian.Uint16(ip[4:])}
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
 			return nil, false
@@ -56,7 +59,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 		if l4 == 0 {
 			return nil, false // a jumbogram, or nothing
 		}
-		src, dst = ip[8:24], ip[24:40]
+		src, dst, meta = ip[8:24], ip[24:40], ipMeta{ttl: ip[7]}
 	default:
 		return nil, false
 	}
@@ -79,7 +82,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 	} else {
 		p.Tuple.SetV4(src, dst)
 	}
-	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), uint64(ipHdr+l4), vlan)
+	setTCP(p, tcp, hl, l4-hl, ts, uint64(wire), uint64(ipHdr+l4), vlan, meta)
 	return tcp[min(hl, len(tcp)):], true
 }
 

@@ -45,6 +45,7 @@ type state struct {
 	next Encap
 
 	ipVer    uint8  // 0 (none yet), 4 or 6
+	meta     ipMeta // TTL (hop limit) and IPv4 identification
 	src, dst []byte // addresses, views into frame
 	ipOff    int    // offset of the IP header in frame
 	ipHdr    int    // length of the fixed IP header (IPv4 with options)
@@ -139,7 +140,7 @@ func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	}
 	st := l.st
 	hl := int(l.IHL) * 4
-	st.ipVer = 4
+	st.ipVer, st.meta = 4, ipMeta{ttl: data[8], id: binary.BigEndian.Uint16(data[4:6])}
 	st.src, st.dst = data[12:16], v4Destination(data, hl)
 	st.ipOff = offsetIn(st.frame, data)
 	st.ipHdr = hl
@@ -227,7 +228,7 @@ func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		st.ipHdr = 40
 		st.setL4(data, int(l.Length))
 	}
-	st.ipVer = 6
+	st.ipVer, st.meta = 6, ipMeta{ttl: data[7]}
 	st.src, st.dst = data[8:24], data[24:40]
 	st.notePayload(EncapIPProto, uint32(st.proto))
 	if st.l4Len < st.extLen {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -22,6 +23,12 @@ type JSON struct {
 	// "kernel_client_state" and "kernel_server_state" (live captures). An
 	// async writer calls it from its encoders' goroutines, at once.
 	Annotate local.Lookup
+	// Problems, if set, returns what is wrong with a connection, written
+	// as "problems" when there is anything (docs/problems.md). It is
+	// called under the writer's lock, in the order records are written,
+	// so that a judge that learns from each record (diag.Services) sees
+	// them in that order.
+	Problems func(*flows.Record) []diag.Problem
 
 	mu       sync.Mutex // guards the following
 	w        io.Writer
@@ -35,9 +42,9 @@ type JSON struct {
 // asyncJSON hands records to goroutines that encode them, each batch on
 // one of them, and a goroutine that writes the encoded batches in order.
 type asyncJSON struct {
-	pending *[]flows.Record      // records not yet handed over
-	full    chan *[]flows.Record // to the dispatcher, in order; nil asks for everything to be written and an answer on done
-	free    chan *[]flows.Record
+	pending *jsonBatch      // records not yet handed over
+	full    chan *jsonBatch // to the dispatcher, in order; nil asks for everything to be written and an answer on done
+	free    chan *jsonBatch
 	done    chan error // the writer's answer to a flush
 	stopped bool
 
@@ -45,10 +52,17 @@ type asyncJSON struct {
 	err   error
 }
 
+// jsonBatch is records to encode, with their problems (judged in order
+// before they were handed over) when JSON.Problems is set.
+type jsonBatch struct {
+	recs  []flows.Record
+	probs [][]diag.Problem
+}
+
 // asyncJob is a batch of records being encoded; out receives its bytes,
 // or nil for a flush.
 type asyncJob struct {
-	recs *[]flows.Record
+	recs *jsonBatch
 	out  chan []byte
 }
 
@@ -82,13 +96,12 @@ func NewAsyncJSON(w io.Writer, encoders int) *JSON {
 	encoders = max(1, encoders)
 	j := &JSON{w: w, buffered: true}
 	a := &asyncJSON{
-		full: make(chan *[]flows.Record, 4),
-		free: make(chan *[]flows.Record, 4+2*encoders),
+		full: make(chan *jsonBatch, 4),
+		free: make(chan *jsonBatch, 4+2*encoders),
 		done: make(chan error),
 	}
 	for range cap(a.free) {
-		b := make([]flows.Record, 0, asyncBatchLen)
-		a.free <- &b
+		a.free <- &jsonBatch{recs: make([]flows.Record, 0, asyncBatchLen)}
 	}
 	a.pending = <-a.free
 	j.async = a
@@ -126,14 +139,19 @@ func (j *JSON) encode(jobs chan asyncJob, bufs chan []byte) {
 		case buf = <-bufs:
 		default:
 		}
-		recs := *job.recs
-		for i := range recs {
-			buf = j.appendRecord(append(buf, '{'), &recs[i], &tt)
+		bt := job.recs
+		for i := range bt.recs {
+			var probs []diag.Problem
+			if bt.probs != nil {
+				probs = bt.probs[i]
+			}
+			buf = j.appendRecord(append(buf, '{'), &bt.recs[i], &tt, probs)
 			buf = append(buf, '\n')
 		}
-		clear(recs) // let go of transition logs
-		*job.recs = recs[:0]
-		j.async.free <- job.recs
+		clear(bt.recs) // let go of transition logs
+		clear(bt.probs)
+		bt.recs, bt.probs = bt.recs[:0], bt.probs[:0]
+		j.async.free <- bt
 		job.out <- buf
 	}
 }
@@ -175,7 +193,7 @@ func (j *JSON) write(order chan asyncJob, bufs chan []byte) {
 
 // handOver sends the pending records to the encoder. j.mu is held.
 func (a *asyncJSON) handOver() {
-	if len(*a.pending) > 0 {
+	if len(a.pending.recs) > 0 {
 		a.full <- a.pending
 		a.pending = <-a.free
 	}
@@ -234,8 +252,12 @@ func (j *JSON) Write(recs []flows.Record) error {
 			return err
 		}
 		for i := range recs {
-			*a.pending = append(*a.pending, recs[i])
-			if len(*a.pending) == asyncBatchLen {
+			bt := a.pending
+			bt.recs = append(bt.recs, recs[i])
+			if j.Problems != nil {
+				bt.probs = append(bt.probs, j.Problems(&recs[i]))
+			}
+			if len(bt.recs) == asyncBatchLen {
 				a.handOver()
 			}
 		}
@@ -245,7 +267,7 @@ func (j *JSON) Write(recs []flows.Record) error {
 		j.buf = j.buf[:0]
 	}
 	for i := range recs {
-		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i], &j.tt)
+		j.buf = j.appendRecord(append(j.buf, '{'), &recs[i], &j.tt, j.problems(&recs[i]))
 		j.buf = append(j.buf, '\n')
 		if len(j.buf) >= 256<<10 { // write in pieces: a million records would be half a gigabyte
 			if _, j.err = j.w.Write(j.buf); j.err != nil {
@@ -285,29 +307,69 @@ func (j *JSON) WriteEvent(event string, ts time.Time, r *flows.Record) error {
 	j.buf = append(j.buf, `,"ts":"`...)
 	j.buf = ts.UTC().AppendFormat(j.buf, time.RFC3339Nano)
 	j.buf = append(j.buf, `",`...)
-	j.buf = j.appendRecord(j.buf, r, &j.tt)
+	j.buf = j.appendRecord(j.buf, r, &j.tt, j.problems(r))
 	j.buf = append(j.buf, '\n')
 	_, j.err = j.w.Write(j.buf)
 	j.buf = j.buf[:0]
 	return j.err
 }
 
-// AppendJSON appends r as one JSON object (without a newline) to b.
-func AppendJSON(b []byte, r *flows.Record) []byte {
-	return appendFields(append(b, '{'), r, nil, nil)
+// WriteProblem writes a "problem" event line: the event, "ts" (when the
+// problem began), the problem's fields and then the record's (without
+// its "problems").
+func (j *JSON) WriteProblem(p *diag.Problem, r *flows.Record) error {
+	if j.async != nil {
+		if err := j.Flush(); err != nil {
+			return err
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	if j.buffered && len(j.buf) > 0 {
+		if _, j.err = j.w.Write(j.buf); j.err != nil {
+			return j.err
+		}
+	}
+	j.buf = append(j.buf[:0], `{"event":"problem","ts":"`...)
+	j.buf = p.Since.UTC().AppendFormat(j.buf, time.RFC3339Nano)
+	j.buf = append(j.buf, `",`...)
+	j.buf = appendProblemFields(j.buf, p)
+	j.buf = append(j.buf, ',')
+	j.buf = j.appendRecord(j.buf, r, &j.tt, nil)
+	j.buf = append(j.buf, '\n')
+	_, j.err = j.w.Write(j.buf)
+	j.buf = j.buf[:0]
+	return j.err
+}
+
+// problems returns r's problems, if the writer judges them. j.mu is held.
+func (j *JSON) problems(r *flows.Record) []diag.Problem {
+	if j.Problems == nil {
+		return nil
+	}
+	return j.Problems(r)
+}
+
+// AppendJSON appends r as one JSON object (without a newline) to b, with
+// its problems if any.
+func AppendJSON(b []byte, r *flows.Record, problems []diag.Problem) []byte {
+	return appendFields(append(b, '{'), r, nil, nil, problems)
 }
 
 // appendRecord appends r's fields, with the annotation if there is one,
-// and the closing brace.
-func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes) []byte {
+// its problems, and the closing brace.
+func (j *JSON) appendRecord(b []byte, r *flows.Record, tt *recordTimes, problems []diag.Problem) []byte {
 	if j.Annotate == nil {
-		return appendFields(b, r, tt, nil)
+		return appendFields(b, r, tt, nil, problems)
 	}
 	l := j.Annotate(r)
 	if l.Sockets {
 		b = appendLocal(b, &l)
 	}
-	return appendFields(b, r, tt, &l)
+	return appendFields(b, r, tt, &l, problems)
 }
 
 // appendLocal appends what this host knows of the connection's endpoints:
@@ -398,8 +460,8 @@ func appendOwner(b []byte, l *local.Info) []byte {
 }
 
 // appendFields appends r's fields, l's name fields after the server's
-// address (if l is not nil), and the closing brace.
-func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info) []byte {
+// address (if l is not nil), its problems (if any), and the closing brace.
+func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info, problems []diag.Problem) []byte {
 	b = appendString(b, "proto", "tcp")
 	b = append(r.Client.AppendTo(appendKey(b, "client")), `",`...)
 	b = append(r.Server.AppendTo(appendKey(b, "server")), `",`...)
@@ -433,6 +495,9 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info) []b
 			b = strconv.AppendUint(b, uint64(t), 10)
 		}
 		b = append(b, "],"...)
+	}
+	if len(problems) > 0 {
+		b = appendProblems(b, "problems", problems)
 	}
 	b[len(b)-1] = '}'
 	return b

@@ -149,7 +149,7 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := WriteTable(&out, recs, lookup); err != nil {
+	if err := WriteTable(&out, recs, lookup, nil); err != nil {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(out.String()), "\n")

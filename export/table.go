@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -18,14 +19,15 @@ import (
 // server-to-client), handshake RTT, retransmitted segments, Zeek's
 // conn_state, and flags: M for a connection picked up mid-stream, G for
 // one with gaps in sequence space (packets possibly missed), and the VLAN
-// tags.
+// tags. With kinds, a Problems column names what is wrong with each
+// connection, the most severe first ("-" for nothing; docs/problems.md).
 //
 // With annotate, a Name column after the server gives the name the client
 // asked for and, in parentheses, where it was read (sni, host, dns), when
 // any connection has one; and for a live capture (Info.Sockets), a
 // Process column names the local process that owns the connection ("-"
 // when unknown).
-func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
+func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup, kinds func(*flows.Record) diag.Set) error {
 	var locals []local.Info
 	names, sockets := false, false
 	if annotate != nil {
@@ -42,6 +44,9 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
 		head += "\tName"
 	}
 	head += "\tClient state\tServer state\tPkts\tBytes\tPkts c>s/s>c\tBytes c>s/s>c\tRTT\tRetrans\tZeek\tFlags"
+	if kinds != nil {
+		head += "\tProblems"
+	}
 	if sockets {
 		head += "\tProcess"
 	}
@@ -69,6 +74,9 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup) error {
 			r.C2S.Packets+r.S2C.Packets, HumanBytes(r.C2S.Bytes+r.S2C.Bytes),
 			r.C2S.Packets, r.S2C.Packets, HumanBytes(r.C2S.Bytes), HumanBytes(r.S2C.Bytes),
 			rtt, r.C2S.Retransmits, r.S2C.Retransmits, r.ConnState(), flagsText(r))
+		if kinds != nil {
+			fmt.Fprintf(tw, "\t%s", kinds(r))
+		}
 		if sockets {
 			fmt.Fprintf(tw, "\t%s", processText(&l))
 		}

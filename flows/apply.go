@@ -86,8 +86,10 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 		}
 		c, opened = t.open(sh, p, key, d, hash, l, reuse), true
 	default:
-		if retire = t.retireEnded(sh, c, p, d); retire != nil {
+		var reused reuse
+		if retire, reused = t.retireEnded(sh, c, p, d); retire != nil {
 			c, opened = t.open(sh, p, key, d, hash, l, nil), true
+			c.inherit(reused)
 		}
 	}
 	ev := t.update(sh, c, p, d, opened)
@@ -151,21 +153,25 @@ func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane
 // retireEnded takes c off the shard's lists if p, sent in direction d,
 // finds it over: replaced by a new connection that p opens, or expired (a
 // sweep may not have come by yet: expiry is exact at the next packet). It
-// returns c's record to retire, or nil if c goes on. sh.mu is held.
-func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) *[]Record {
+// returns c's record to retire, or nil if c goes on, and for a new
+// connection the evidence of what it took over (evidence.go). sh.mu is
+// held.
+func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, reuse) {
 	why := EndReplaced
+	var reused reuse
 	if p.Flags&(SYN|ACK|RST) == SYN && c.startsNew(p, int(d)) {
 		c.expireTimers(p.TS, p.TS, &t.cfg)
+		reused = c.reuseFacts(p, int(d))
 		c.supersede(p, int(d), &t.cfg)
 	} else if gone, w := c.expired(p.TS, p.TS, &t.cfg); gone {
 		why = w
 	} else {
-		return nil
+		return nil, reused
 	}
 	r := t.retireBuf(c.record(why, true))
 	sh.untrack(c)
 	t.left(sh, c, c.id)
-	return r
+	return r, reused
 }
 
 // update applies p, sent in direction d, to c (just opened, or not), keeps
@@ -174,19 +180,23 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) *[]Record {
 // sh.mu is held.
 func (t *Table) update(sh *shard, c *conn, p *Packet, d Dir, opened bool) *Event {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
-	c.apply(p, int(d), &t.cfg)
+	notable := c.apply(p, int(d), &t.cfg)
 	if opened {
 		sh.track(c)
 	} else {
 		sh.retrack(c)
 	}
 	t.changed(sh, c)
-	if t.cfg.OnChange == nil || !opened && before == [2]State{c.ep[0].state, c.ep[1].state} {
+	same := before == [2]State{c.ep[0].state, c.ep[1].state}
+	if t.cfg.OnChange == nil || !opened && same && !notable {
 		return nil // allocated only for an event: a Record is large to zero per packet
 	}
 	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
-	if opened {
+	switch {
+	case opened:
 		ev.Kind = EventOpen
+	case same:
+		ev.Kind = EventNote
 	}
 	return ev
 }
@@ -228,15 +238,22 @@ const (
 	_          EventKind = iota
 	EventOpen            // a new connection was seen
 	EventState           // a packet changed an endpoint's state
+	// EventNote: a packet changed no state, but added to the evidence
+	// what may start a problem (a resend after a silence, an RST, a zero
+	// window opening or closing, a FIN resent in LAST_ACK, a resend left
+	// unanswered: evidence.go), for a judge that follows the table.
+	EventNote
 )
 
-// String returns "open" or "state".
+// String returns "open", "state" or "note".
 func (k EventKind) String() string {
 	switch k {
 	case EventOpen:
 		return "open"
 	case EventState:
 		return "state"
+	case EventNote:
+		return "note"
 	}
 	return "none"
 }

@@ -142,6 +142,7 @@ type conn struct {
 	log      *[]transition // state changes, when the table keeps them
 	prev     *conn         // neighbours on the shard's eviction list
 	next     *conn
+	ev       evidence // for a diagnosis (evidence.go)
 }
 
 // newConn starts a connection with packet p, sent in direction d.
@@ -237,13 +238,16 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 }
 
 // apply updates c with packet p sent by endpoint s, logging the state
-// changes it causes when the table keeps transitions.
+// changes it causes when the table keeps transitions, and reports whether
+// p was notable evidence (evidence.go).
 //
 // Its timers must have been run to p's time first (Table.Apply does, as it
 // checks whether c expired).
-func (c *conn) apply(p *Packet, s int, cfg *Config) {
+func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
+	b := c.look(s)
 	c.update(p, s)
+	notable = c.note(p, s, &b)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {
@@ -255,6 +259,7 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) {
 			}
 		}
 	}
+	return notable
 }
 
 // update applies packet p, sent by endpoint s, to both endpoints.

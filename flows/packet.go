@@ -54,9 +54,24 @@ type Packet struct {
 	// tunnel's own flow. For a fragmented datagram it is the reassembled
 	// datagram's (its header and all its fragments' data), as the
 	// datagram counts as one packet.
-	IPLen   uint32
-	Window  uint16 // raw (unscaled) window field
-	WScale  int8   // window scale option of a SYN, or -1 if absent
-	Flags   Flags
+	IPLen  uint32
+	Window uint16 // raw (unscaled) window field
+	WScale int8   // window scale option of a SYN, or -1 if absent
+	Flags  Flags
+	// TTL is the IPv4 time to live or the IPv6 hop limit of the IP packet
+	// that carries the segment (in a tunnel, the inner packet's): an RST
+	// whose TTL differs from its sender's other packets was likely made
+	// by something on the path. 0 when unknown (a replayed SYN).
+	TTL uint8
+	// IPID is an IPv4 packet's identification (0 for IPv6): a copy of a
+	// packet that a capture saw twice has the same, a retransmission a
+	// new one (on every stack that numbers its packets).
+	IPID uint16
+	// HasTS says the segment carries the timestamps option (RFC 7323);
+	// TSVal is its sender's timestamp value then. A Linux host in
+	// TIME_WAIT accepts a new SYN on the 4-tuple if its timestamp is
+	// newer than the old connection's (see Evidence).
+	HasTS   bool
+	TSVal   uint32
 	Snapped bool // the payload was cut short by the snapshot length
 }

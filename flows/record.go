@@ -32,6 +32,8 @@ type Record struct {
 	End                      EndReason    // why it left the table; EndNone in a snapshot
 	zeek                     zeekConn
 	zx                       *zeekExtra // with Config.Zeek, when it left the table: a pointer, so that other records stay as small
+	ev                       evidence   // read through Evidence (evidence_view.go)
+	seqs                     recordSeqs // the sequence numbers Evidence names
 }
 
 // ConnState returns Zeek's conn_state code for the connection (S0, SF, ...).
@@ -102,6 +104,12 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.End = end
 	r.zeek = c.zeek
 	r.zx = nil
+	r.ev = c.ev
+	r.seqs = recordSeqs{client: c.client}
+	for i := range c.ep {
+		e := &c.ep[i]
+		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, e.lastTx, e.flags
+	}
 	r.Transitions = nil
 	if withLog && c.log != nil {
 		r.Transitions = c.transitions()

@@ -153,6 +153,8 @@ func FuzzApply(f *testing.F) {
 			p.WScale = int8(b[11]&15) - 1
 			ts += int64(b[11]>>4) * int64(time.Second/4)
 			p.TS, p.FrameLen, p.IPLen = ts, 54+p.PayloadLen, 40+p.PayloadLen
+			p.TTL = 62 + b[7]&3 // RSTs among them with other TTLs
+			p.HasTS, p.TSVal = b[6]&1 == 1, uint32(ts>>20)+uint32(b[6]>>1)
 			tab.Apply(&p)
 			if cfg.MaxConns > 0 && tab.Len() > cfg.MaxConns {
 				t.Fatalf("%d connections tracked, bound %d", tab.Len(), cfg.MaxConns)
@@ -174,11 +176,13 @@ func FuzzApply(f *testing.F) {
 					}
 				}
 				prev[r.ID] = r
+				checkEvidence(t, &r)
 				_ = r.ConnState()
 				_ = r.History()
 			}
 		}
 		for _, r := range append(retired, tab.Flush()...) {
+			checkEvidence(t, &r)
 			// A Zeek table's records carry Zeek's fields, with
 			// distinct roles; no other table's do.
 			if f, ok := r.Zeek(); ok != cfg.Zeek || ok && f.Orig == f.Resp {
@@ -186,6 +190,33 @@ func FuzzApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkEvidence checks what a record's evidence must hold whatever the
+// packets: resends are a share of what was sent, times lie within the
+// connection's, and silences and zero windows within its span.
+func checkEvidence(t *testing.T, r *Record) {
+	t.Helper()
+	e := r.Evidence()
+	span := r.LastSeen.Sub(r.FirstSeen)
+	for i, s := range e.Sent {
+		if s.Resent > s.Segments || s.Segments < 0 || s.TimeoutResends > 255 {
+			t.Fatalf("endpoint %d sent %+v", i, s)
+		}
+	}
+	for _, tm := range []time.Time{e.Handshake.FirstSYN, e.Handshake.LastSYN, e.Handshake.FirstSYNACK,
+		e.Handshake.LastSYNACK, e.Stall.At, e.Reset.At, e.IgnoredReset.At, e.ZeroWindow.Since,
+		e.ZeroWindow.LongestFrom, e.FIN.At, e.Unanswered.Since} {
+		if !tm.IsZero() && (tm.Before(r.FirstSeen) || tm.After(r.LastSeen)) {
+			t.Fatalf("evidence time %v outside the connection's %v to %v: %+v", tm, r.FirstSeen, r.LastSeen, e)
+		}
+	}
+	if e.Stall.Silence > span || e.ZeroWindow.Longest > span || e.Reuse.TimeWaitAge < 0 {
+		t.Fatalf("a silence or window longer than the connection's %v: %+v", span, e)
+	}
+	if e.Handshake.SYNs == 0 && !e.Handshake.FirstSYN.IsZero() || e.Handshake.LastSYN.Before(e.Handshake.FirstSYN) {
+		t.Fatalf("handshake %+v", e.Handshake)
+	}
 }
 
 func TestTransitionsLogged(t *testing.T) {

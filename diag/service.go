@@ -1,0 +1,296 @@
+package diag
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// Services gathers, per service (server address and port), what its
+// connections' records showed: counts per problem, handshake RTTs,
+// refused and reset rates, the CLOSE_WAIT count over time, and the
+// TIME_WAIT sockets each client holds (port-pressure). Each connection's
+// record is added once, when it is written (Judge). It is safe for
+// concurrent use.
+type Services struct {
+	j      *Judge
+	mu     sync.Mutex
+	m      map[netip.AddrPort]*service
+	latest time.Time // the latest capture time added
+}
+
+// NewServices returns an empty set of services judged by j.
+func NewServices(j *Judge) *Services {
+	return &Services{j: j, m: map[netip.AddrPort]*service{}}
+}
+
+// service is one service's tally.
+type service struct {
+	conns, attempts  int // connections; those that began with a SYN
+	refused, resets  int // refused; ended by an RST (after the handshake)
+	counts           [NumKinds]int
+	last             [NumKinds]time.Time
+	rtt              *rttHist
+	closeWait        trend
+	clients          map[netip.Addr]*twClient
+	pressure         bool // a client's ports ran short
+	pressureClient   netip.Addr
+	pressureAt       time.Time
+	pressureSockets  int
+	pressureRecycled bool // ... as it reused its own TIME_WAIT port
+}
+
+// twClient is one client's TIME_WAIT sockets to a service: when each ends
+// (pruned as later ones come), and the most it held at once.
+type twClient struct {
+	ends []time.Time
+	most int
+	at   time.Time
+}
+
+// Judge returns the problems of record r as of now (Judge.Until), judged
+// against the service's handshakes added before it, and adds r.
+func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
+	until := s.j.Until(r, now)
+	ps := s.j.Problems(r, until, s)
+	var set Set
+	for i := range ps {
+		set = set.Add(ps[i].Kind)
+	}
+	s.Add(r, until, set)
+	return ps
+}
+
+// UsualRTT returns the median handshake RTT of the service's connections
+// added so far, and their number.
+func (s *Services) UsualRTT(server netip.AddrPort) (time.Duration, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv := s.m[server]
+	if sv == nil || sv.rtt == nil {
+		return 0, 0
+	}
+	return sv.rtt.quantile(0.5), sv.rtt.n
+}
+
+// Add counts record r, judged as of until with the problems kinds, in its
+// service.
+func (s *Services) Add(r *flows.Record, until time.Time, kinds Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until.After(s.latest) {
+		s.latest = until
+	}
+	sv := s.m[r.Server]
+	if sv == nil {
+		sv = &service{closeWait: newTrend(s.j.cfg.TrendStep, s.j.cfg.TrendSamples)}
+		s.m[r.Server] = sv
+	}
+	sv.add(r, until, kinds, &s.j.cfg)
+}
+
+func (sv *service) add(r *flows.Record, until time.Time, kinds Set, cfg *Config) {
+	ev := r.Evidence()
+	sv.conns++
+	if ev.Handshake.SYNs > 0 {
+		sv.attempts++
+	}
+	if kinds.Has(Refused) {
+		sv.refused++
+	} else if ev.Reset.Seen {
+		sv.resets++
+	}
+	for k := range NumKinds {
+		if kinds.Has(k) {
+			sv.counts[k]++
+			sv.last[k] = maxTime(sv.last[k], until)
+		}
+	}
+	if r.RTT >= 0 {
+		if sv.rtt == nil {
+			sv.rtt = new(rttHist)
+		}
+		sv.rtt.add(r.RTT)
+	}
+	if start, end, ok := closeWaitSpan(r, &ev, until); ok {
+		sv.closeWait.addSpan(start, end)
+	}
+	sv.closeWait.advance(until)
+	sv.timeWait(r, &ev, cfg)
+}
+
+// closeWaitSpan returns when the server's end of r was in CLOSE_WAIT:
+// from the client's FIN until the server sent its own, was reset, or
+// (still in it) until.
+func closeWaitSpan(r *flows.Record, ev *flows.Evidence, until time.Time) (start, end time.Time, ok bool) {
+	if !ev.FIN.Seen || !ev.FIN.FromClient {
+		return start, end, false
+	}
+	start, end = ev.FIN.At, until
+	if ev.SentFIN[1] && ev.FINAt[1].Before(end) {
+		end = ev.FINAt[1]
+	}
+	if ev.Reset.Seen && ev.Reset.At.Before(end) {
+		end = ev.Reset.At
+	}
+	return start, end, end.After(start) || r.ServerState == flows.StateCloseWait
+}
+
+// timeWait counts a client's end of r that went into TIME_WAIT (it closed
+// first, then got the server's FIN) among the client's TIME_WAIT sockets
+// to the service, for port-pressure: a client holding PortPressure of
+// them at once, or reusing its own TIME_WAIT port (Linux's tcp_tw_reuse
+// does when the ports it would rather take are gone).
+func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
+	client := r.Client.Addr()
+	tc := sv.clients[client]
+	if tc == nil {
+		if sv.clients == nil {
+			sv.clients = map[netip.Addr]*twClient{}
+		}
+		tc = &twClient{}
+		sv.clients[client] = tc
+	}
+	if syn := ev.Handshake.FirstSYN; ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
+		// It took a port still in TIME_WAIT while holding another: not a
+		// client bound to one port, but one whose ports ran out.
+		tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(syn) })
+		if len(tc.ends) >= 2 {
+			sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureRecycled = true, client, syn, true
+			sv.pressureSockets = len(tc.ends)
+		}
+	}
+	if !ev.FIN.Seen || !ev.FIN.FromClient || !ev.SentFIN[1] || ev.Reset.Seen {
+		return
+	}
+	start := ev.FINAt[1]
+	tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(start) })
+	if len(tc.ends) <= cfg.PortPressure { // enough to know the bound was reached
+		tc.ends = append(tc.ends, start.Add(cfg.TimeWait))
+	}
+	if n := len(tc.ends); n > tc.most {
+		tc.most, tc.at = n, start
+	}
+	if tc.most >= cfg.PortPressure && !sv.pressure {
+		sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureSockets = true, client, tc.at, tc.most
+	}
+}
+
+// Summary is what a service's connections showed.
+type Summary struct {
+	Server   netip.AddrPort
+	Conns    int // connections
+	Attempts int // ... that began with a SYN
+	Refused  int // refused
+	Resets   int // ended by an RST, besides refused ones
+	// Counts is the number of connections with each kind of problem,
+	// and Last when the latest of them was judged.
+	Counts [NumKinds]int
+	Last   [NumKinds]time.Time
+	// RTTs is the number of handshake RTTs seen; RTTMedian and RTTP99
+	// their median and 99th percentile (to about 5%).
+	RTTs              int
+	RTTMedian, RTTP99 time.Duration
+	// CloseWait is the server's sockets in CLOSE_WAIT at the last
+	// sample times (TrendStep apart, oldest first, the last at or before
+	// the latest time seen); Leaking says the count kept growing over
+	// them.
+	CloseWait []int
+	Leaking   bool
+	// Problems are the service's own: port-pressure.
+	Problems []Problem
+}
+
+// RefusedRate returns the share of connection attempts refused.
+func (s *Summary) RefusedRate() float64 { return rate(s.Refused, s.Attempts) }
+
+// ResetRate returns the share of connections ended by an RST (other than
+// a refusal).
+func (s *Summary) ResetRate() float64 { return rate(s.Resets, s.Conns) }
+
+func rate(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+// Summaries returns every service's summary, by server address and port.
+func (s *Services) Summaries() []Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Summary, 0, len(s.m))
+	for addr, sv := range s.m {
+		out = append(out, sv.summary(addr, s.latest))
+	}
+	slices.SortFunc(out, func(a, b Summary) int { return cmp.Compare(a.Server.String(), b.Server.String()) })
+	return out
+}
+
+func (sv *service) summary(addr netip.AddrPort, latest time.Time) Summary {
+	sm := Summary{Server: addr, Conns: sv.conns, Attempts: sv.attempts, Refused: sv.refused,
+		Resets: sv.resets, Counts: sv.counts, Last: sv.last}
+	if sv.rtt != nil {
+		sm.RTTs, sm.RTTMedian, sm.RTTP99 = sv.rtt.n, sv.rtt.quantile(0.5), sv.rtt.quantile(0.99)
+	}
+	sv.closeWait.advance(latest)
+	sm.CloseWait, sm.Leaking = sv.closeWait.samples(), sv.closeWait.growing()
+	if sv.pressure {
+		sm.Counts[PortPressure]++
+		sm.Last[PortPressure] = sv.pressureAt
+		detail := fmt.Sprintf("client %v held %d TIME_WAIT sockets to this service at once: its ephemeral ports run short", sv.pressureClient, sv.pressureSockets)
+		if sv.pressureRecycled {
+			detail = fmt.Sprintf("client %v took one of its ports still in TIME_WAIT for a new connection to this service while it held %d TIME_WAIT sockets to it: it had no free port left (Linux's tcp_tw_reuse)", sv.pressureClient, sv.pressureSockets)
+		}
+		sm.Problems = []Problem{{Kind: PortPressure, Side: SideService, Since: sv.pressureAt, Detail: detail}}
+	}
+	return sm
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// rttHist is a histogram of RTTs in buckets growing by a tenth from a
+// microsecond: quantiles within about 5%, in a kilobyte.
+type rttHist struct {
+	b [256]uint32
+	n int
+}
+
+const rttRatio = 1.1
+
+func (h *rttHist) add(d time.Duration) {
+	i := 0
+	if us := float64(d) / float64(time.Microsecond); us > 1 {
+		i = min(int(math.Log(us)/math.Log(rttRatio))+1, len(h.b)-1)
+	}
+	h.b[i]++
+	h.n++
+}
+
+// quantile returns the q-quantile (0 < q < 1): the middle of its
+// bucket, geometrically.
+func (h *rttHist) quantile(q float64) time.Duration {
+	want := max(1, int(math.Ceil(q*float64(h.n))))
+	seen := 0
+	for i, c := range h.b {
+		if seen += int(c); seen >= want {
+			if i == 0 {
+				return time.Microsecond / 2
+			}
+			lo := math.Pow(rttRatio, float64(i-1))
+			return time.Duration(lo * math.Sqrt(rttRatio) * float64(time.Microsecond))
+		}
+	}
+	return 0
+}

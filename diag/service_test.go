@@ -1,0 +1,144 @@
+package diag
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// conn returns the packets of one connection from client port port,
+// opened at start with the given handshake RTT (SYN to ACK), exchanging
+// a request and a response; the client closes first if closeFirst, the
+// server never closes if leak (it stays in CLOSE_WAIT), and an RST
+// refuses it if refused.
+func conn(port uint16, start, rtt time.Duration, how string) []pk {
+	at := func(d time.Duration) time.Duration { return start + d }
+	if how == "refused" {
+		return []pk{{from: 'c', flags: S, seq: 1000, at: at(0), port: port},
+			{from: 's', flags: R | A, ack: 1001, at: at(rtt / 2), port: port}}
+	}
+	synack := rtt / 2
+	if how == "slow client" {
+		synack = ms(1) // the server answers at once; the client's ACK is late
+	}
+	out := []pk{
+		{from: 'c', flags: S, seq: 1000, at: at(0), port: port},
+		{from: 's', flags: S | A, seq: 5000, ack: 1001, at: at(synack), port: port},
+		{from: 'c', flags: A, seq: 1001, ack: 5001, at: at(rtt), port: port},
+		{from: 'c', flags: F | A, seq: 1001, ack: 5001, at: at(rtt + ms(1)), port: port},
+		{from: 's', flags: A, seq: 5001, ack: 1002, at: at(rtt + ms(2)), port: port},
+	}
+	if how == "leak" {
+		return out
+	}
+	return append(out,
+		pk{from: 's', flags: F | A, seq: 5001, ack: 1002, at: at(rtt + ms(3)), port: port},
+		pk{from: 'c', flags: A, seq: 1002, ack: 5002, at: at(rtt + ms(4)), port: port})
+}
+
+// judgeAll judges every record through one Services, as the JSON output
+// does, and returns the problems by client port.
+func judgeAll(cfg Config, pkts []pk) (*Services, map[uint16][]Problem) {
+	recs, now := records(pkts)
+	flows.SortByStart(recs)
+	svc := NewServices(New(cfg))
+	out := map[uint16][]Problem{}
+	for i := range recs {
+		out[recs[i].Client.Port()] = svc.Judge(&recs[i], now)
+	}
+	return svc, out
+}
+
+// A service's RTT median and 99th percentile, refused rate and resets;
+// a handshake far slower than the service's usual is slow-connect once
+// the service has had 20 handshakes, not before.
+func TestServicesRTTAndRates(t *testing.T) {
+	var pkts []pk
+	for i := range 99 {
+		pkts = append(pkts, conn(uint16(41000+i), time.Duration(i)*time.Second, ms(10)+time.Duration(i)*time.Microsecond, "")...)
+	}
+	pkts = append(pkts, conn(42000, 100*time.Second, ms(500), "slow client")...)
+	pkts = append(pkts, conn(40999, 0, ms(500), "")...) // as slow, but the first
+	pkts = append(pkts, conn(42001, 101*time.Second, ms(2), "refused")...)
+	svc, ps := judgeAll(Config{}, pkts)
+	if got := kindsOf(ps[42000]); got != "slow-connect/client" {
+		t.Errorf("the slow handshake: %q, want slow-connect/client (its client leg took 499 ms)", got)
+	}
+	if got := kindsOf(ps[40999]); got != "" {
+		t.Errorf("the first handshake, with no usual to compare: %q", got)
+	}
+	sums := svc.Summaries()
+	if len(sums) != 1 {
+		t.Fatalf("%d services", len(sums))
+	}
+	sm := sums[0]
+	if sm.Conns != 102 || sm.Attempts != 102 || sm.Refused != 1 || sm.Resets != 0 || sm.RTTs != 101 {
+		t.Errorf("summary %+v", sm)
+	}
+	if math.Abs(sm.RefusedRate()-1.0/102) > 1e-9 {
+		t.Errorf("refused rate %v", sm.RefusedRate())
+	}
+	// The RTTs: 10.000-10.098 ms (99), and two of 500 ms: the median is
+	// 10.05 ms, the 99th percentile (the 100th of 101) 500 ms; the
+	// histogram holds them to 5%.
+	within := func(got, want time.Duration) bool { return math.Abs(float64(got-want)) <= 0.05*float64(want) }
+	if !within(sm.RTTMedian, ms(10)) || !within(sm.RTTP99, ms(500)) {
+		t.Errorf("RTT median %v, p99 %v; want about 10 ms and 500 ms", sm.RTTMedian, sm.RTTP99)
+	}
+	if sm.Counts[SlowConnect] != 1 || sm.Counts[Refused] != 1 {
+		t.Errorf("counts %v", sm.Counts)
+	}
+}
+
+// A service whose connections are left in CLOSE_WAIT one after another
+// leaks: its count grows at every sample. One that closes them does not.
+func TestServicesCloseWaitTrend(t *testing.T) {
+	var leak, fine []pk
+	for i := range 6 {
+		leak = append(leak, conn(uint16(41000+i), time.Duration(i)*time.Second+ms(500), ms(1), "leak")...)
+		fine = append(fine, conn(uint16(41000+i), time.Duration(i)*time.Second+ms(500), ms(1), "")...)
+	}
+	cfg := Config{TrendStep: time.Second}
+	svc, _ := judgeAll(cfg, leak)
+	sm := svc.Summaries()[0]
+	// Samples at whole seconds 1-5 (the capture ends at 5.5 s): 1 to 5
+	// sockets in CLOSE_WAIT.
+	if !sm.Leaking || len(sm.CloseWait) != 5 || sm.CloseWait[0] != 1 || sm.CloseWait[4] != 5 {
+		t.Errorf("leaking service: %v, leaking %v", sm.CloseWait, sm.Leaking)
+	}
+	svc, _ = judgeAll(cfg, fine)
+	if sm := svc.Summaries()[0]; sm.Leaking || sm.CloseWait[len(sm.CloseWait)-1] != 0 {
+		t.Errorf("a service that closes: %v, leaking %v", sm.CloseWait, sm.Leaking)
+	}
+}
+
+// A client holding PortPressure TIME_WAIT sockets to one service at once
+// has its ports running short; fewer, or spread over more than the
+// TIME_WAIT period, is not.
+func TestServicesPortPressure(t *testing.T) {
+	var pkts []pk
+	for i := range 10 {
+		pkts = append(pkts, conn(uint16(41000+i), time.Duration(i)*ms(100), ms(1), "")...)
+	}
+	for _, c := range []struct {
+		limit int
+		want  bool
+	}{{10, true}, {11, false}} {
+		svc, _ := judgeAll(Config{PortPressure: c.limit}, pkts)
+		sm := svc.Summaries()[0]
+		if got := sm.Counts[PortPressure] == 1 && len(sm.Problems) == 1; got != c.want {
+			t.Errorf("10 TIME_WAIT sockets against a limit of %d: port-pressure %v (%+v)", c.limit, got, sm.Problems)
+		}
+	}
+	// Ten connections a TIME_WAIT period apart hold one socket at a time.
+	var spread []pk
+	for i := range 10 {
+		spread = append(spread, conn(uint16(41000+i), time.Duration(i)*61*time.Second, ms(1), "")...)
+	}
+	svc, _ := judgeAll(Config{PortPressure: 2}, spread)
+	if sm := svc.Summaries()[0]; sm.Counts[PortPressure] != 0 {
+		t.Errorf("one TIME_WAIT socket at a time: %+v", sm.Problems)
+	}
+}

@@ -1,0 +1,414 @@
+package flows
+
+import "time"
+
+// A connection's evidence: the facts about its handshake, retransmissions,
+// windows, resets and closing that a diagnosis reads (package diag judges
+// them; nothing here decides what is a problem). They are recorded as
+// packets pass, in one small fixed-size struct kept apart from the
+// fields the state machine uses on every packet.
+//
+// Times are offsets from the connection's first packet (conn.first): in
+// milliseconds in 32 bits (49 days), the handshake's in units of 4 ms in
+// 16 bits (262 s: a SYN is given up after 131 s); both stop at their
+// largest value. Counts stop at theirs. Endpoints are indexed like conn.ep.
+
+// evidence is what a connection's packets showed; see the top of the file.
+// TestEvidenceSize keeps it at 96 bytes.
+type evidence struct {
+	// The longest silence (both ways) before a segment that resent the
+	// first byte its peer had not acknowledged, when it came (ms) and
+	// that segment's sequence number; evStallDir is its sender.
+	stallMs, stallAt, stallSeq uint32
+	// The first RST its receiver accepted (it changed a state): when
+	// (ms), its sequence and acknowledgement numbers. Its TTL and the
+	// states before it are in rstTTL and rstStates.
+	rstAt, rstSeq, rstAck uint32
+	// The first RST its receiver ignored (out of its window: RFC 793,
+	// RFC 5961): when, and its sequence number.
+	ignAt, ignSeq uint32
+	// Zero windows advertised by one endpoint (evZWDir): the latest one
+	// began at zwAt (still open if evZWOpen); the longest that ended
+	// began at zwLongAt and lasted zwMs.
+	zwAt, zwLongAt, zwMs uint32
+	finAt                uint32 // the first FIN (evFINDir sent it)
+	runAt                uint32 // the first of runN segments one end (evRunDir) resent since its peer last sent anything
+	tsval                uint32 // the client's latest timestamp value (evTSVal)
+	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
+	bits                 evBits
+
+	// Handshake, in hsUnit: the client's latest SYN, the server's first
+	// and latest SYN-ACK. (Its first SYN is the connection's first packet,
+	// but where a capture put its SYN-ACK first.)
+	synLastAt, synackAt, synackLastAt uint16
+	// sig is a digest of each endpoint's last packet (its numbers,
+	// length, flags and IPv4 identification): the same packet again soon
+	// after (copyWithin) is the capture's copy (a SPAN port's, a capture
+	// on two interfaces), not a resend, which comes a timeout or a round
+	// trip later and, from most stacks, with a new identification (Windows
+	// keeps it). Without one (IPv6, or a stack that sends 0) only the
+	// same packet right after it, within a millisecond, is a copy.
+	sig [2]uint16
+	// Data segments each endpoint sent, and how many of them resent
+	// sequence space already sent. When a count reaches its maximum both
+	// of that endpoint's are halved: their ratio is what is read.
+	segs, resent [2]uint16
+	twAge        uint16 // a reused 4-tuple: how long the old end had been in TIME_WAIT (10 ms units)
+
+	syns, synacks uint8    // SYNs the client sent, SYN-ACKs the server sent
+	stalls        [2]uint8 // resends after a silence of at least minRTO, by sender
+	ttl           [2]uint8 // the TTL (hop limit) of each endpoint's first packet other than an RST
+	rstTTL        uint8    // the accepted RST's TTL
+	ignTTL        uint8    // the ignored RST's
+	// The states of the accepted RST's sender (high four bits) and
+	// receiver (low four) before it.
+	rstStates uint8
+	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
+	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
+	runN      uint8
+}
+
+// evBits are evidence's one-bit facts.
+type evBits uint32
+
+const (
+	evStallDir       evBits = 1 << iota // endpoint 1 sent the longest stall's segment
+	evRST                               // rst holds an accepted RST
+	evRSTDir                            // ... sent by endpoint 1
+	evRSTAck                            // ... with the ACK flag
+	evRSTAfterFIN                       // ... by an endpoint that had sent a FIN
+	evIgn                               // ign holds an ignored RST
+	evIgnDir                            // ... sent by endpoint 1
+	evIgnAck                            // ... with the ACK flag
+	evTTLVaries0                        // endpoint 0's non-RST packets came with more than one TTL
+	evTTLVaries1                        // endpoint 1's
+	evZW                                // a zero window was advertised
+	evZWDir                             // ... by endpoint 1
+	evZWOpen                            // ... and is still zero
+	evFIN                               // finAt holds the first FIN
+	evFINDir                            // ... sent by endpoint 1
+	evLADir                             // endpoint 1 resent its FIN in LAST_ACK
+	evRunDir                            // endpoint 1 is resending unanswered (runN > 0)
+	evTSVal                             // tsval holds the client's timestamp value
+	evSynAfterSynAck                    // the client resent its SYN after a SYN-ACK was seen
+	evSynAckAfterAck                    // the server resent its SYN-ACK after the client's ACK of it was seen
+	evDataToClosed0                     // endpoint 0 was sent data after its FIN
+	evDataToClosed1                     // endpoint 1
+	evReused                            // the SYN took a 4-tuple whose last connection was in TIME_WAIT
+	evReuseTWSelf                       // ... on the reusing end itself (else its peer)
+	evReuseISNAbove                     // ... with an ISN above the old connection's next sequence number
+	evReuseTSKnown                      // ... both it and the old connection's client carried timestamps
+	evReuseTSAbove                      // ... and its timestamp was newer
+	evLastDir                           // endpoint 1 sent the last packet
+)
+
+// hsUnit is the unit of the handshake's times, in nanoseconds.
+const hsUnit = 4e6
+
+// minRTO is Linux's TCP_RTO_MIN: a resend after at least this much silence
+// was sent by a retransmission timer. The evidence keeps the fact with the
+// kernel's fixed floor; a judge weighs it with its own settings.
+const minRTO = 200 * time.Millisecond
+
+// at returns ts as an offset from the connection's first packet in unit
+// nanoseconds, stopping at max.
+func offset(first, ts, unit int64, max uint32) uint32 {
+	d := (ts - first) / unit
+	switch {
+	case d < 0:
+		return 0
+	case d > int64(max):
+		return max
+	}
+	return uint32(d)
+}
+
+func (c *conn) ms(ts int64) uint32 { return offset(c.first, ts, 1e6, ^uint32(0)) }
+func (c *conn) hs(ts int64) uint16 { return uint16(offset(c.first, ts, hsUnit, 0xffff)) }
+
+func inc8(n *uint8) {
+	if *n != 0xff {
+		*n++
+	}
+}
+
+// dirBit returns bit if endpoint i is 1, else 0.
+func dirBit(i int, bit evBits) evBits {
+	if i == 1 {
+		return bit
+	}
+	return 0
+}
+
+// prior is what the evidence needs from a connection as it was before a
+// packet changed it.
+type prior struct {
+	last       int64  // the previous packet's time (either direction)
+	pkts       uint64 // packets the connection had carried
+	nxt, acked uint32 // the sender's next sequence number; what the receiver acknowledged
+	ownAcked   uint32 // what the sender acknowledged
+	ownAckSent bool   // ownAcked is valid
+	retrans    uint32 // the sender's retransmission count
+	window     uint16 // the receiver's last advertised window
+	states     [2]State
+	flags      [2]epFlags
+	known      bool // nxt is valid
+	ackSent    bool // acked (the receiver's) is valid
+}
+
+// look takes what note needs from c before packet p, from endpoint s,
+// changes it.
+func (c *conn) look(s int) prior {
+	S, R := &c.ep[s], &c.ep[1-s]
+	return prior{
+		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
+		retrans: S.retrans, window: R.window,
+		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
+		known: S.has(seqKnown), ackSent: R.has(ackSent),
+	}
+}
+
+// note records the evidence of packet p, sent by endpoint s, once c has
+// applied it; b is what c was before. It reports whether p was notable:
+// what may start a problem, beyond a change of state (EventNote).
+func (c *conn) note(p *Packet, s int, b *prior) bool {
+	ev := &c.ev
+	sig := digest(p)
+	soon := p.TS-b.last < int64(copyWithin)
+	again := ev.bits&evLastDir == dirBit(s, evLastDir) && p.TS-b.last < int64(time.Millisecond)
+	if sig == ev.sig[s] && soon && (p.IPID != 0 || again) && b.pkts > 0 && p.Flags&(SYN|ACK) != SYN {
+		// The capture's copy. (Not a SYN: a half-open connection's SYNs
+		// are replayed at one time, and counted as they were sent.)
+		return false
+	}
+	ev.sig[s] = sig
+	ev.bits = ev.bits&^evLastDir | dirBit(s, evLastDir)
+	if p.Flags&RST != 0 {
+		return c.noteRST(p, s, b)
+	}
+	switch {
+	case ev.runN == 0:
+	case ev.bits&evRunDir != dirBit(s, evRunDir):
+		ev.runN = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
+	case p.Flags&ACK != 0 && b.ownAckSent && seqGT(p.Ack, b.ownAcked),
+		p.PayloadLen == 0 && p.Flags&(FIN|SYN) == 0 && b.known && p.Seq != b.nxt-1:
+		// It acknowledges more of its peer's data, or sends a bare ACK
+		// (TCP sends one only for what it received; keep-alives aside):
+		// its peer sends, if the capture misses it.
+		ev.runN = 0
+	}
+	switch {
+	case ev.ttl[s] == 0:
+		ev.ttl[s] = p.TTL
+	case p.TTL != 0 && p.TTL != ev.ttl[s]:
+		ev.bits |= evTTLVaries0 << s
+	}
+	if p.HasTS && s == int(c.client) {
+		ev.tsval, ev.bits = p.TSVal, ev.bits|evTSVal
+	}
+	if p.Flags&SYN != 0 {
+		c.noteSYN(p, s)
+		return false // a handshake's problems come with its states
+	}
+	if ev.bits&evFIN == 0 && p.Flags&FIN != 0 {
+		ev.finAt, ev.bits = c.ms(p.TS), ev.bits|evFIN|dirBit(s, evFINDir)
+	}
+	if p.PayloadLen > 0 && b.flags[1]&sentFIN != 0 {
+		ev.bits |= evDataToClosed0 << (1 - s)
+	}
+	w := c.noteWindow(p, s, b)
+	return c.noteSegment(p, s, b) || w
+}
+
+// copyWithin is how soon after the last packet the same packet again is
+// a copy: capture equipment copies within microseconds, or a few
+// milliseconds when it merges two feeds; a sender resends after a
+// timeout (200 ms at least on Linux) or the round trip of duplicate ACKs.
+const copyWithin = 10 * time.Millisecond
+
+// digest returns evidence.sig of packet p.
+func digest(p *Packet) uint16 {
+	h := p.Seq ^ p.Ack*0x9e3779b1 ^ p.PayloadLen<<7 ^ uint32(p.Flags)<<20 ^ uint32(p.IPID)*0x85ebca6b
+	return uint16(h ^ h>>16)
+}
+
+// noteSYN records a SYN or SYN-ACK from endpoint s.
+func (c *conn) noteSYN(p *Packet, s int) {
+	ev := &c.ev
+	t := c.hs(p.TS)
+	switch {
+	case p.Flags&ACK == 0 && s == int(c.client):
+		if ev.syns > 0 && ev.synacks > 0 {
+			ev.bits |= evSynAfterSynAck
+		}
+		ev.synLastAt = t
+		inc8(&ev.syns)
+	case p.Flags&ACK != 0 && s != int(c.client):
+		if ev.synacks == 0 {
+			ev.synackAt = t
+		} else if c.rttKnown {
+			ev.bits |= evSynAckAfterAck
+		}
+		ev.synackLastAt = t
+		inc8(&ev.synacks)
+	}
+}
+
+// noteWindow records zero windows that endpoint s advertises, and the
+// probes it sends into its peer's. It reports a zero window opening or
+// closing.
+func (c *conn) noteWindow(p *Packet, s int, b *prior) bool {
+	ev := &c.ev
+	open := ev.bits&evZWOpen != 0
+	mine := ev.bits&evZW == 0 || ev.bits&evZWDir == dirBit(s, evZWDir)
+	switch {
+	case p.Window == 0 && !open && mine:
+		ev.zwAt = c.ms(p.TS)
+		ev.bits |= evZW | evZWOpen | dirBit(s, evZWDir)
+		return true
+	case p.Window != 0 && open && mine:
+		if d := c.ms(p.TS) - ev.zwAt; d >= ev.zwMs {
+			ev.zwMs, ev.zwLongAt = d, ev.zwAt
+		}
+		ev.bits &^= evZWOpen
+		return true
+	case open && !mine && p.PayloadLen <= 1 && p.Flags&FIN == 0 && b.known &&
+		(p.Seq == b.nxt-1 || p.Seq == b.nxt && p.PayloadLen == 1):
+		// A zero-window probe: Linux sends one below the next sequence
+		// number without data; others send the next byte.
+		inc8(&ev.zwProbes)
+	}
+	return false
+}
+
+// noteSegment records segment p from endpoint s (no SYN, no RST) that
+// counts towards the data sent and resent, the stalls, FINs resent in
+// LAST_ACK and resends nobody answers. It reports a resend.
+func (c *conn) noteSegment(p *Packet, s int, b *prior) bool {
+	ev := &c.ev
+	resent := c.ep[s].retrans != b.retrans
+	if p.PayloadLen > 0 {
+		if ev.segs[s] == 0xffff {
+			ev.segs[s], ev.resent[s] = ev.segs[s]>>1, ev.resent[s]>>1
+		}
+		ev.segs[s]++
+		if resent {
+			ev.resent[s]++
+		}
+	}
+	// A segment that carries sequence space below what its sender had
+	// sent: a retransmission, or the filling of a gap that the capture
+	// saw (what it missed there was resent). A keep-alive is neither.
+	seqLen := p.PayloadLen
+	if p.Flags&FIN != 0 {
+		seqLen++
+	}
+	if seqLen == 0 || !b.known || !seqLT(p.Seq, b.nxt) ||
+		p.Flags&FIN == 0 && p.PayloadLen <= 1 && p.Seq == b.nxt-1 {
+		return false
+	}
+	if p.Flags&FIN != 0 && b.states[0] == StateLastAck && p.TS-b.last >= int64(minRTO) {
+		// Resent by its timer: nothing came back for a timeout.
+		inc8(&ev.laResends)
+		ev.bits = ev.bits&^evLADir | dirBit(s, evLADir)
+	}
+	if ev.runN == 0 {
+		ev.runAt, ev.bits = c.ms(p.TS), ev.bits&^evRunDir|dirBit(s, evRunDir)
+	}
+	inc8(&ev.runN)
+	if b.ackSent && p.Seq == b.acked && b.window != 0 {
+		// It resent the first byte its peer had not acknowledged, into an
+		// open window: what a retransmission timer resends.
+		stall := p.TS - b.last
+		if stall >= int64(minRTO) {
+			inc8(&ev.stalls[s])
+		}
+		if ms := uint32(min(stall/1e6, 1<<32-1)); ms > ev.stallMs {
+			ev.stallMs, ev.stallAt, ev.stallSeq = ms, c.ms(p.TS), p.Seq
+			ev.bits = ev.bits&^evStallDir | dirBit(s, evStallDir)
+		}
+	}
+	return true
+}
+
+// noteRST records an RST from endpoint s: the first its receiver
+// accepted, and the first it ignored. It reports a first one.
+func (c *conn) noteRST(p *Packet, s int, b *prior) bool {
+	ev := &c.ev
+	if p.Flags&(SYN|FIN) != 0 {
+		return false // no stack sends these: a crafted or damaged segment
+	}
+	S, R := &c.ep[s], &c.ep[1-s]
+	changed := S.state != b.states[0] || R.state != b.states[1] || S.flags != b.flags[0] || R.flags != b.flags[1]
+	states := uint8(b.states[0])<<4 | uint8(b.states[1])
+	ack := p.Flags&ACK != 0
+	switch {
+	case changed && ev.bits&evRST == 0:
+		ev.rstAt, ev.rstSeq, ev.rstAck, ev.rstTTL, ev.rstStates = c.ms(p.TS), p.Seq, p.Ack, p.TTL, states
+		ev.bits |= evRST | dirBit(s, evRSTDir)
+		if ack {
+			ev.bits |= evRSTAck
+		}
+		if b.flags[0]&sentFIN != 0 {
+			ev.bits |= evRSTAfterFIN
+		}
+	case !changed && b.states[1] != StateClosed && ev.bits&evIgn == 0:
+		ev.ignAt, ev.ignSeq, ev.ignTTL = c.ms(p.TS), p.Seq, p.TTL
+		ev.bits |= evIgn | dirBit(s, evIgnDir)
+		if ack {
+			ev.bits |= evIgnAck
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// reuse is what a new connection's evidence says of the 4-tuple it took
+// over (reuseFacts).
+type reuse struct {
+	bits evBits // evReused and the evReuse* bits
+	nxt  uint32 // evidence.reuseNxt
+	age  uint16 // evidence.twAge
+}
+
+// reuseFacts returns what a new connection's evidence says of the 4-tuple
+// it takes from c, whose endpoint s sent the new connection's SYN p: was
+// an end of c in TIME_WAIT, and was the SYN's ISN (and timestamp) above
+// what that end had seen? c's timers must have run to p's time.
+func (c *conn) reuseFacts(p *Packet, s int) (r reuse) {
+	var tw int
+	switch {
+	case c.ep[1-s].state == StateTimeWait:
+		tw = 1 - s
+	case c.ep[s].state == StateTimeWait:
+		tw = s
+	default:
+		return r
+	}
+	S := &c.ep[s]
+	r.bits = evReused
+	if tw == s {
+		r.bits |= evReuseTWSelf
+	}
+	r.age = uint16(min(max(p.TS-c.ep[tw].twStart, 0)/1e7, 0xffff))
+	if S.has(seqKnown) {
+		r.nxt = S.nxt
+		if seqGT(p.Seq, S.nxt) {
+			r.bits |= evReuseISNAbove
+		}
+	}
+	if p.HasTS && s == int(c.client) && c.ev.bits&evTSVal != 0 {
+		r.bits |= evReuseTSKnown
+		if int32(p.TSVal-c.ev.tsval) > 0 {
+			r.bits |= evReuseTSAbove
+		}
+	}
+	return r
+}
+
+// inherit keeps in a new connection's evidence what reuseFacts found.
+func (c *conn) inherit(r reuse) {
+	c.ev.bits |= r.bits
+	c.ev.twAge, c.ev.reuseNxt = r.age, r.nxt
+}
