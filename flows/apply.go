@@ -190,7 +190,11 @@ func (t *Table) finish(l *lane, retire *[]Record, ev *Event) {
 		t.retirePool.Put(retire)
 	}
 	if ev != nil {
-		t.cfg.OnChange(*ev)
+		if l != nil {
+			l.event(ev)
+		} else {
+			t.cfg.OnChange(*ev)
+		}
 	}
 }
 
