@@ -1,11 +1,11 @@
 package flows
 
 import (
-	"sync"
-	"time"
 	"encoding/binary"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestConnTableMatchesMap runs random adds, replacements and deletions on
