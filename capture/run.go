@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -73,11 +74,66 @@ const progressEvery = 4096
 // goroutine only, in capture order. A live source is read on the calling
 // goroutine, so that no packet waits for a batch to fill.
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+	return RunTicking(ctx, src, d, c, maxFrames, apply, nil)
+}
+
+// TickEvery is how often RunTicking calls its tick function.
+const TickEvery = 100 * time.Millisecond
+
+// RunTicking is Run that also calls tick (if not nil) on the calling
+// goroutine, between two packets, every TickEvery of wall-clock time or a
+// little more, with the time: also when no frame comes (a live read timed
+// out, a replay is paused). A caller that applies packets in batches
+// (flows.Lanes) hands their records on from there, and a live capture runs
+// its timers on the wall clock.
+func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet), tick func(time.Time)) error {
+	tk := &ticker{tick: tick}
+	tk.start()
+	defer tk.end()
 	switch src.(type) {
 	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
-		return runPipelined(ctx, src, d, c, maxFrames, apply)
+		return runPipelined(ctx, src, d, c, maxFrames, apply, tk)
 	}
-	return run(ctx, src, d, c, maxFrames, apply)
+	return run(ctx, src, d, c, maxFrames, apply, tk)
+}
+
+// ticker calls tick every TickEvery, when asked between packets: a timer
+// raises a flag, which costs a packet one load to look at.
+type ticker struct {
+	tick func(time.Time)
+	due  atomic.Bool
+	end  func() // stops the timer
+}
+
+// start starts the timer, if there is a tick to call.
+func (t *ticker) start() {
+	t.end = func() {}
+	if t.tick == nil {
+		return
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tk := time.NewTicker(TickEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				t.due.Store(true)
+			}
+		}
+	}()
+	t.end = func() { close(done); <-stopped }
+}
+
+// maybe calls tick if it is due.
+func (t *ticker) maybe() {
+	if t.due.Load() {
+		t.due.Store(false)
+		t.tick(time.Now())
+	}
 }
 
 // batchSize is how many packets the reading goroutine hands over at once.
@@ -88,7 +144,7 @@ type batch struct {
 	p [batchSize]flows.Packet
 }
 
-func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet), tk *ticker) error {
 	const inFlight = 8
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight+2)
@@ -106,7 +162,7 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 				b = <-free
 				b.n = 0
 			}
-		})
+		}, &ticker{})
 		if b.n > 0 {
 			full <- b
 		}
@@ -118,12 +174,13 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 		}
 		b.n = 0
 		free <- b
+		tk.maybe()
 	}
 	return <-errc
 }
 
 // run is Run on the calling goroutine.
-func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
+func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet), tk *ticker) error {
 	var l runCounts
 	pr, _ := src.(progressReporter)
 	defer func() {
@@ -152,6 +209,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
 				l.flush(c, d)
+				tk.maybe()
 				select {
 				case <-done:
 					return nil
@@ -170,6 +228,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		if l.count(d.Decode(link, data, ci, &p), d) {
 			apply(&p)
 		}
+		tk.maybe()
 	}
 	return nil
 }
