@@ -322,10 +322,12 @@ type headless struct {
 }
 
 // record makes the table and runs the capture into it until it ends, ctx
-// is done or -c frames were read. A headless replay updates the table on
-// every core (up to four), with the same records in the same order, unless
-// something watches it packet by packet; a live capture's timers run on
-// the wall clock meanwhile, and its output is flushed every second.
+// is done or -c frames were read. The table is updated on every core (up
+// to four lanes, flows.Lanes), with the records and events that one
+// goroutine would give in the same order, unless an exporter must see the
+// table at each packet of a replay (the IPFIX active timeout on capture
+// time). A live capture's timers also run on the wall clock, and its
+// output is flushed every second.
 func (h *headless) record(ctx context.Context) error {
 	cfg := h.o.table
 	h.out.hook(&cfg)
@@ -334,24 +336,24 @@ func (h *headless) record(ctx context.Context) error {
 	}
 	h.ex.hook(&cfg)
 	h.table = flows.NewTable(cfg)
-	src, apply := h.ex.attach(h.table, &h.counters, h.src)
 	live := h.o.iface != ""
-	stopTicks := func() {}
-	if live {
-		stopTicks = tickLive(h.table, h.out.flush)
-	}
+	apply := h.table.Apply
 	var lanes *flows.Lanes
-	if n := replayLanes(); !live && cfg.OnChange == nil && !h.ex.perPacket() && n > 1 {
+	var tick func(time.Time)
+	if n := tableLanes(); live || !h.ex.perPacket() && n > 1 {
 		lanes = flows.NewLanes(h.table, n)
 		apply = lanes.Apply
+		if live {
+			tick = laneTicks(lanes, true, h.out.flush)
+		}
 	}
+	src, apply := h.ex.attach(h.table, &h.counters, h.src, apply)
 	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
-	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
+	err := capture.RunTicking(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply, tick)
 	stopProgress()
 	if lanes != nil {
 		lanes.Close()
 	}
-	stopTicks() // nothing may retire records behind the flush's back
 	return err
 }
 
@@ -381,30 +383,25 @@ func closeTracker(tr *sockets.Tracker) {
 	}
 }
 
-// tickLive runs a live capture's timers on the wall clock, every second,
-// so that connections time out on a quiet network too, and then calls
-// flush (if not nil) to write out what the output has gathered. It
-// returns the function that stops it.
-func tickLive(t *flows.Table, flush func() error) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tk.C:
-				t.Tick(now)
-				if flush != nil {
-					_ = flush()
-				}
-			}
+// laneTicks returns the tick (capture.RunTicking) of a capture applied
+// through lanes: each hands on what the lanes hold, so that records and
+// events come out within a tick on a quiet network too; once a second, a
+// live capture's clock moves to the wall clock's time, so that its timers
+// (TIME_WAIT, handshakes, idle connections) run out without packets, and
+// flush (if not nil) writes out what the output has gathered.
+func laneTicks(l *flows.Lanes, live bool, flush func() error) func(time.Time) {
+	var next time.Time
+	return func(now time.Time) {
+		l.Sync()
+		if !live || now.Before(next) {
+			return
 		}
-	}()
-	return func() { close(done); <-finished }
+		next = now.Add(time.Second)
+		l.Tick(now)
+		if flush != nil {
+			_ = flush()
+		}
+	}
 }
 
 // stateTally counts connections by their pair of states.
@@ -472,6 +469,6 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 	}
 }
 
-// replayLanes is how many goroutines a headless replay updates the table
-// on: one per core, up to four (the file is read and decoded on another).
-func replayLanes() int { return min(runtime.GOMAXPROCS(0), 4) }
+// tableLanes is how many goroutines a capture updates the table on: one
+// per core, up to four.
+func tableLanes() int { return min(runtime.GOMAXPROCS(0), 4) }

@@ -150,11 +150,11 @@ func (x *exporters) hook(cfg *flows.Config) {
 // and the capture's counters, before the capture starts. It returns the
 // source to read instead of src (for a live capture, it reads the kernel's
 // drop counters on the capture goroutine, as a Source is not safe for
-// concurrent use) and the function to apply each packet with (it runs the
-// IPFIX active timeout on capture time).
-func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source) (capture.Source, func(*flows.Packet)) {
+// concurrent use) and the function to apply each packet with: apply, then
+// the IPFIX active timeout on capture time.
+func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source, apply func(*flows.Packet)) (capture.Source, func(*flows.Packet)) {
 	if x == nil {
-		return src, t.Apply
+		return src, apply
 	}
 	x.table = t
 	if x.metrics != nil {
@@ -167,16 +167,19 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 		x.metrics.SetTable(t)
 	}
 	if x.ipfix == nil {
-		return src, t.Apply
+		return src, apply
 	}
 	return src, func(p *flows.Packet) {
-		t.Apply(p)
+		apply(p)
 		x.ipfix.Tick(t, p.TS)
 	}
 }
 
-// perPacket reports whether an exporter must see every packet applied
-// (the IPFIX active timeout runs on capture time).
+// perPacket reports whether an exporter of a replay must see the table as
+// each packet leaves it: the IPFIX active timeout runs on capture time,
+// and a replay's look at the table happens at the packet. (A live
+// capture's look runs on a goroutine of the exporter's, at no particular
+// packet: the lanes change nothing there.)
 func (x *exporters) perPacket() bool { return x != nil && x.ipfix != nil }
 
 // flushed exports a batch of the connections still tracked when the
