@@ -44,6 +44,7 @@ type options struct {
 	snaplen               int
 	bufferMB              int
 	promisc               bool
+	method                string // --capture
 	speed                 speedFlag
 	linger                time.Duration
 	table                 flows.Config
@@ -112,6 +113,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
 	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.StringVar(&o.method, "capture", capture.MethodAuto, "live capture `method`: afpacket (AF_PACKET rings read without libpcap, one socket per core in a fanout group), pcap (libpcap), or auto (afpacket, but pcap for -i any and interfaces that are not Ethernet)")
 	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
@@ -146,13 +148,24 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		}
 		fmt.Fprintf(stderr, "flowtrack: capturing on %s, the default route's interface (-i to choose another, -i any for all)\n", o.iface)
 	}
-	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "none" {
-		return nil, fmt.Errorf("unknown output format %q: use -o table, -o json or -o none", o.output)
-	}
-	if o.follow && o.output != "json" {
-		return nil, errors.New("--follow streams NDJSON events: use it with -o json")
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	return o, nil
+}
+
+// check validates the options' values that their flags cannot.
+func (o *options) check() error {
+	if o.output != "" && o.output != "table" && o.output != "json" && o.output != "none" {
+		return fmt.Errorf("unknown output format %q: use -o table, -o json or -o none", o.output)
+	}
+	if o.method != capture.MethodAuto && o.method != capture.MethodAFPacket && o.method != capture.MethodPcap {
+		return fmt.Errorf("unknown capture method %q: use --capture auto, afpacket or pcap", o.method)
+	}
+	if o.follow && o.output != "json" {
+		return errors.New("--follow streams NDJSON events: use it with -o json")
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -221,6 +234,8 @@ func open(o *options, stderr io.Writer) (capture.Source, error) {
 			Snaplen:    o.snaplen,
 			Promisc:    o.promisc,
 			BufferSize: o.bufferMB << 20,
+			Method:     o.method,
+			Sockets:    tableLanes(),
 			Filter:     o.filter,
 		})
 	}

@@ -72,7 +72,9 @@ const progressEvery = 4096
 // packets over in batches, so that reading and decoding run beside the
 // table's updates on another core; apply is still called from the calling
 // goroutine only, in capture order. A live source is read on the calling
-// goroutine, so that no packet waits for a batch to fill.
+// goroutine, so that no packet waits for a batch to fill; but the sockets
+// of an AF_PACKET fanout group are each read and decoded on a goroutine of
+// their own, and their packets merged by capture time (fanout.go).
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, apply func(*flows.Packet)) error {
 	return RunTicking(ctx, src, d, c, maxFrames, apply, nil)
 }
@@ -93,6 +95,9 @@ func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFra
 	switch src.(type) {
 	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
 		return runPipelined(ctx, src, d, c, maxFrames, apply, tk)
+	}
+	if fan, polled := fanoutOf(src); fan != nil {
+		return runFanout(ctx, fan, polled, d, c, maxFrames, apply, tk)
 	}
 	return run(ctx, src, d, c, maxFrames, apply, tk)
 }

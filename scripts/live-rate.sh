@@ -10,7 +10,9 @@
 #   PACKETS  packets sent per rate (default 500000)
 #   RATE     packets per second, or "top" (default: 100000 200000 400000 top)
 # Environment: FLOWTRACK_ARGS adds flowtrack flags (e.g. "-s 4096");
-# NS_PREFIX names the namespaces (default ftrate).
+# NS_PREFIX names the namespaces (default ftrate); FT_BIN runs that
+# flowtrack binary instead of building one; FT_GOMAXPROCS sets its
+# GOMAXPROCS.
 set -euo pipefail
 file=${1:?usage: live-rate.sh FILE.pcap [PACKETS] [RATE...]}
 packets=${2:-500000}
@@ -27,7 +29,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-go build -o "$tmp/flowtrack" .
+if [ -n "${FT_BIN:-}" ]; then cp "$FT_BIN" "$tmp/flowtrack"; else go build -o "$tmp/flowtrack" .; fi
 ip netns add "$ns_a"
 ip netns add "$ns_b"
 ip -n "$ns_a" link add va type veth peer name vb netns "$ns_b"
@@ -37,7 +39,7 @@ echo "| rate asked | packets sent | rate achieved | flowtrack received | kernel 
 echo "|---|---:|---:|---:|---:|---:|"
 for rate in "${rates[@]}"; do
 	# shellcheck disable=SC2086 # FLOWTRACK_ARGS is a list of flags
-	ip netns exec "$ns_b" /usr/bin/time -f 'cpu %U %S' -o "$tmp/ft.time" "$tmp/flowtrack" -i vb -o none ${FLOWTRACK_ARGS:-} 2>"$tmp/ft.err" &
+	ip netns exec "$ns_b" env ${FT_GOMAXPROCS:+GOMAXPROCS=$FT_GOMAXPROCS} /usr/bin/time -f 'cpu %U %S' -o "$tmp/ft.time" "$tmp/flowtrack" -i vb -o none ${FLOWTRACK_ARGS:-} 2>"$tmp/ft.err" &
 	ft=$!
 	sleep 1
 	if [ "$rate" = top ]; then opt=--topspeed; else opt=--pps=$rate; fi
