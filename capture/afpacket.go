@@ -172,6 +172,7 @@ func loopbackInbound(iface, filter string) string {
 // afError turns a failure to set up an AF_PACKET socket into an *Error.
 func afError(iface string, err error) error {
 	if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "operation not permitted") {
+		//lint:ignore ST1005 libpcap's words, which activateError recognises
 		return activateError(iface, errors.New("Permission Denied"))
 	}
 	return newError(ErrCapture, err, "cannot capture on %s through AF_PACKET: %v (--capture pcap uses libpcap instead)", iface, err)
