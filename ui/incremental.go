@@ -96,7 +96,9 @@ func (b *builder) incremental(req *request) *frame {
 		b.clock().Sub(s.lastFull) >= s.fullEvery || len(b.procs.names) > maxProcNames {
 		return nil
 	}
-	// What changed: IDs up to the mark, from the table and the retired.
+	// What changed: IDs up to the mark, from the table and the retired,
+	// judged as of the table's clock now.
+	b.judgeAt = b.table.Now()
 	upto := b.table.Opened()
 	if !b.takeChanges(upto) {
 		return nil
@@ -428,7 +430,7 @@ func (s *incState) locate(id uint64, at *int) (int, bool) {
 // order.
 func orderEqual(a, b *request) bool {
 	return a.view == b.view && a.sort == b.sort && a.desc == b.desc && a.filter == b.filter &&
-		a.scope == b.scope && a.hideClosed == b.hideClosed && a.names == b.names
+		a.scope == b.scope && a.hideClosed == b.hideClosed && a.names == b.names && a.problems == b.problems
 }
 
 // deriveChanged is derive for an incremental frame: the shown order with
@@ -462,9 +464,12 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
 	f.order, f.keys, f.exact, f.w = order, keys, true, w
 	f.pos = b.positions(len(f.rows), order)
-	f.svcs, f.svcW = nil, 0
+	f.svcs, f.svcW, f.probs = nil, 0, nil
 	if req.view == viewServices {
 		b.svc.publish(f, req, b.listeners())
+	}
+	if req.view == viewProblems {
+		f.probs = b.problemRows(f, req, flt)
 	}
 	b.fetchDetail(f, req)
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
+
+	"github.com/flowtrack/flowtrack/diag"
 )
 
 // view is what the body of the screen shows.
@@ -13,6 +15,7 @@ const (
 	viewConns view = iota
 	viewServices
 	viewDetail
+	viewProblems
 )
 
 // views is a set of views an action applies in.
@@ -22,8 +25,10 @@ const (
 	inConns    views = 1 << viewConns
 	inServices views = 1 << viewServices
 	inDetail   views = 1 << viewDetail
+	inProblems views = 1 << viewProblems
 	inLists          = inConns | inServices
-	inAll            = inLists | inDetail
+	inViews          = inLists | inProblems // the lists and the Problems view
+	inAll            = inViews | inDetail
 )
 
 // binding is one key that triggers an action.
@@ -68,15 +73,12 @@ func keys() []action {
 		{keys: []binding{ch('?')}, shown: "?", label: "help", help: "show or hide this help", in: inAll, do: (*ui).toggleHelp},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "details", help: "details: both ends, each state transition and its cause", in: inConns, do: (*ui).openDetail},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections of the selected service", in: inServices, do: (*ui).openService},
+		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections with the selected problem (problem:KIND in the filter; Esc comes back)", in: inProblems, do: (*ui).openProblem},
 		{keys: []binding{key(tcell.KeyEnter), key(tcell.KeyEscape), key(tcell.KeyBackspace), key(tcell.KeyBackspace2)}, shown: "Esc Enter", label: "back", help: "back to the list", in: inDetail, do: (*ui).closeDetail},
-		{keys: []binding{key(tcell.KeyTab), key(tcell.KeyBacktab)}, shown: "Tab", label: "services", help: "switch between connections and services", in: inLists, do: (*ui).switchView,
-			labelFn: func(u *ui) string {
-				if u.view == viewServices {
-					return "connections"
-				}
-				return "services"
-			}},
-		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter,
+		{keys: []binding{key(tcell.KeyTab)}, shown: "Tab", label: "services", help: "next view: connections, services, problems", in: inViews, do: (*ui).nextView,
+			labelFn: func(u *ui) string { return viewNames[nextView(u.view, 1)] }},
+		{keys: []binding{key(tcell.KeyBacktab)}, shown: "Shift-Tab", help: "the view before", in: inViews, do: (*ui).prevView},
+		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inViews, do: (*ui).openFilter,
 			helpFn: func(u *ui) string {
 				switch {
 				case u.cfg.Processes && u.cfg.Names != nil:
@@ -111,7 +113,14 @@ func keys() []action {
 				}
 				return "freeze"
 			}},
-		{keys: []binding{ch('c')}, shown: "c", label: "hide closed", help: "hide or show closed connections (the dimmed rows)", in: inLists, do: (*ui).toggleClosed,
+		{keys: []binding{ch('!')}, shown: "!", label: "problems only", help: "show only the connections with a problem, or all", in: inLists, do: (*ui).toggleProblems,
+			labelFn: func(u *ui) string {
+				if u.onlyProblems {
+					return "all"
+				}
+				return "problems only"
+			}},
+		{keys: []binding{ch('c')}, shown: "c", label: "hide closed", help: "hide or show closed connections (the dimmed rows)", in: inViews, do: (*ui).toggleClosed,
 			labelFn: func(u *ui) string {
 				if u.hideClosed {
 					return "show closed"
@@ -128,7 +137,7 @@ func keys() []action {
 		{keys: []binding{ch('+'), ch('=')}, shown: "+", label: "faster", help: "replay faster", in: inAll, replay: true, do: (*ui).faster},
 		{keys: []binding{ch('-'), ch('_')}, shown: "-", label: "slower", help: "replay slower", in: inAll, replay: true, do: (*ui).slower},
 		{keys: []binding{ch('.')}, shown: ".", label: "step", help: "pause the replay and step one packet", in: inAll, replay: true, do: (*ui).step},
-		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter, then leave a service's connections", in: inLists, do: (*ui).escape},
+		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter, then leave a service's connections (or a problem's, back to Problems)", in: inViews, do: (*ui).escape},
 		{keys: []binding{key(tcell.KeyUp), key(tcell.KeyDown), ch('k'), ch('j')}, shown: "↑ ↓ k j", help: "move", in: inAll},
 		{keys: []binding{key(tcell.KeyPgUp), key(tcell.KeyPgDn), key(tcell.KeyCtrlB), key(tcell.KeyCtrlF)}, shown: "PgUp PgDn", help: "move a page", in: inAll},
 		{keys: []binding{key(tcell.KeyHome), key(tcell.KeyEnd), ch('g'), ch('G')}, shown: "Home End g G", help: "first or last row", in: inAll},
@@ -195,9 +204,11 @@ func (u *ui) helpText() string {
 		replay bool
 	}{
 		{"Everywhere", inAll, false},
-		{"Lists (connections and services)", inLists, false},
+		{"Lists (connections, services, problems)", inViews, false},
+		{"Connections and services", inLists, false},
 		{"Connections", inConns, false},
 		{"Services", inServices, false},
+		{"Problems", inProblems, false},
 		{"Details", inDetail, false},
 		{"Replay", inAll, true},
 	}
@@ -229,7 +240,8 @@ func (u *ui) helpText() string {
 		list = what[0] + ", " + what[1] + " or " + what[2]
 	}
 	b.WriteString(wrap("Words separated by spaces must all match. A word matches part of "+list+
-		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match."+nameFilterHelp(u), 70))
+		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match."+nameFilterHelp(u)+
+		" problem:KIND keeps the connections with that problem (problem:close-wait; part of a name, such as problem:reset, takes every kind it names), problem:any those with any.", 70))
 	section("Connection columns")
 	for c := range numCols {
 		if c == colProcess && !u.cfg.Processes || c == colName && u.cfg.Local == nil {
@@ -240,6 +252,18 @@ func (u *ui) helpText() string {
 	section("Service columns")
 	for c := range numSvcCols {
 		line(svcColumns[c].name, svcColumns[c].help)
+	}
+	section("Problems view columns")
+	for c := range numProbCols {
+		line(probColumns[c].name, probColumns[c].help)
+	}
+	section("Problems")
+	for k := range diag.NumKinds {
+		name := k.String()
+		if s := shortKind(k); s != name {
+			name += " (" + s + ")"
+		}
+		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n" + wrap(problemHelp[k], 70))
 	}
 	section("Colours")
 	b.WriteString(" " + th.tagGroup[1] + "SYN_SENT SYN_RECEIVED[-:-:-] connecting  " + th.tagGroup[2] + "ESTABLISHED[-:-:-]\n")

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -31,6 +32,7 @@ type row struct {
 	sst     flows.State
 	zeek    uint8 // index in zeekStates
 	flags   rowFlags
+	probs   diag.Set // what is wrong with it (problems.go)
 	wid     [numWid]uint8 // display widths of the variable-width values
 }
 
@@ -47,6 +49,7 @@ const (
 	widRetransD
 	widProc
 	widName
+	widProb // 0: no problem
 	numWid
 )
 

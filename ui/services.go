@@ -201,6 +201,7 @@ func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 func (s *svcState) follows(prev *frame, req *request) bool {
 	return s.idx != nil && s.rowsSeq == prev.rowsSeq &&
 		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names &&
+		s.req.problems == req.problems &&
 		s.req.svcByName == req.svcByName
 }
 

@@ -196,6 +196,8 @@ func (c *connContent) rowCells(i int) []*tview.TableCell {
 			style = th.group[r.cst.Group()]
 		case id == colSState:
 			style = th.group[r.sst.Group()]
+		case id == colProblem && r.probs != 0:
+			style = th.problem
 		}
 		if fresh {
 			style = overlay(style, th.fresh)

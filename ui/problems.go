@@ -1,0 +1,225 @@
+package ui
+
+import (
+	"cmp"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/flowtrack/flowtrack/diag"
+	"github.com/flowtrack/flowtrack/flows"
+)
+
+// Problems (package diag) are judged on the builder goroutine, when a
+// record becomes a row: every row of a full frame, and the rows that
+// changed of an incremental one (incremental.go), whose full frames, every
+// fullEvery, then catch the problems that begin with time alone (a socket
+// left in CLOSE_WAIT). A row keeps only the kinds (a diag.Set); the detail
+// view judges its one record again for the problems in full. Judgements
+// run on the table's clock, capture time, so a replay shows the verdicts
+// the live run showed.
+
+// judgeRow sets the problems of row r, the row of rec.
+func (b *builder) judgeRow(r *row, rec *flows.Record) {
+	r.probs = b.judge.Kinds(rec, b.judge.Until(rec, b.judgeAt), &b.usual)
+	r.wid[widProb] = uint8(strlen(problemText(r.probs)))
+	if r.probs == 0 {
+		r.wid[widProb] = 0
+	}
+}
+
+// usualRTTs are the services' median handshake RTTs, from the rows of the
+// last full frame, for slow-connect's rule on RTTs (diag.RTTs).
+type usualRTTs struct {
+	m map[netip.AddrPort]usualRTT
+}
+
+type usualRTT struct {
+	median time.Duration
+	n      int
+}
+
+// UsualRTT returns server's median handshake RTT and the number of RTTs
+// it is the median of.
+func (u *usualRTTs) UsualRTT(server netip.AddrPort) (time.Duration, int) {
+	v := u.m[server]
+	return v.median, v.n
+}
+
+// update computes the medians over rows.
+func (u *usualRTTs) update(rows []row) {
+	by := map[netip.AddrPort][]int32{}
+	for i := range rows {
+		r := &rows[i]
+		if r.rtt >= 0 && r.flags&rowGone == 0 {
+			ap := r.server()
+			by[ap] = append(by[ap], r.rtt)
+		}
+	}
+	m := make(map[netip.AddrPort]usualRTT, len(by))
+	for ap, v := range by {
+		slices.Sort(v)
+		m[ap] = usualRTT{time.Duration(v[len(v)/2]) * time.Microsecond, len(v)}
+	}
+	u.m = m
+}
+
+// problemShort are the kinds' names in the Problem column, at most 11
+// characters; a kind without one there is written in full.
+var problemShort = [diag.NumKinds]string{
+	diag.SlowConnect:       "slow-conn",
+	diag.TimeoutRetransmit: "timeout-rtx",
+	diag.ZeroWindow:        "zero-win",
+	diag.LastAckRetransmit: "lastack-rtx",
+	diag.ResetAfterClose:   "rst-closed",
+	diag.ResetIgnored:      "rst-ignored",
+	diag.ResetSuspect:      "rst-suspect",
+	diag.PortPressure:      "port-press",
+}
+
+func shortKind(k diag.Kind) string {
+	if k < diag.NumKinds && problemShort[k] != "" {
+		return problemShort[k]
+	}
+	return k.String()
+}
+
+// problemText is the Problem column's text: the most severe kind, and
+// how many more there are.
+func problemText(s diag.Set) string {
+	k, ok := s.Worst()
+	if !ok {
+		return "-"
+	}
+	t := shortKind(k)
+	if n := bits.OnesCount32(uint32(s)); n > 1 {
+		t += "+" + strconv.Itoa(n-1)
+	}
+	return t
+}
+
+// severity is each kind's place in diag's order, the most severe 0.
+var severity = func() (r [diag.NumKinds]uint8) {
+	ks := make([]diag.Kind, diag.NumKinds)
+	for i := range ks {
+		ks[i] = diag.Kind(i)
+	}
+	slices.SortStableFunc(ks, func(a, b diag.Kind) int {
+		switch {
+		case diag.MoreSevere(a, b):
+			return -1
+		case diag.MoreSevere(b, a):
+			return 1
+		}
+		return 0
+	})
+	for i, k := range ks {
+		r[k] = uint8(i)
+	}
+	return r
+}()
+
+// problemKey is the Problem column's sort key: the most severe largest,
+// then the most problems.
+func problemKey(s diag.Set) uint64 {
+	k, ok := s.Worst()
+	if !ok {
+		return 0
+	}
+	return uint64(int(diag.NumKinds)-int(severity[k]))<<8 | uint64(bits.OnesCount32(uint32(s)))
+}
+
+// probRow is one row of the Problems view: a kind, the connections listed
+// that have it, their services, and when it was last seen.
+type probRow struct {
+	kind  diag.Kind
+	conns int
+	svcs  []endpoint // in order
+	last  int64      // capture time, Unix ns: when a connection was last judged to have it
+}
+
+// probAgg gathers the Problems view's rows.
+type probAgg struct {
+	now   int64 // the table's capture time
+	conns [diag.NumKinds]int
+	last  [diag.NumKinds]int64
+	svcs  [diag.NumKinds]map[endpoint]struct{}
+}
+
+// add counts row r. A connection still tracked has its problems as of
+// now; one gone from the table, as of its last packet.
+func (a *probAgg) add(r *row) {
+	at := r.last
+	if r.flags&rowRetired == 0 {
+		at = max(at, a.now)
+	}
+	ep := r.serverEndpoint()
+	for s := uint32(r.probs); s != 0; s &= s - 1 {
+		k := diag.Kind(bits.TrailingZeros32(s))
+		a.conns[k]++
+		a.last[k] = max(a.last[k], at)
+		if a.svcs[k] == nil {
+			a.svcs[k] = map[endpoint]struct{}{}
+		}
+		a.svcs[k][ep] = struct{}{}
+	}
+}
+
+// rows returns the kinds seen, the most severe first.
+func (a *probAgg) rows() []probRow {
+	var out []probRow
+	for k := range diag.NumKinds {
+		if a.conns[k] == 0 {
+			continue
+		}
+		svcs := make([]endpoint, 0, len(a.svcs[k]))
+		for ep := range a.svcs[k] {
+			svcs = append(svcs, ep)
+		}
+		slices.SortFunc(svcs, cmpEndpoint)
+		out = append(out, probRow{kind: k, conns: a.conns[k], svcs: svcs, last: a.last[k]})
+	}
+	slices.SortFunc(out, func(a, b probRow) int { return cmp.Compare(severity[a.kind], severity[b.kind]) })
+	return out
+}
+
+// problemRows aggregates the rows the request lists into the Problems
+// view's rows.
+func (b *builder) problemRows(f *frame, req *request, flt *filter) []probRow {
+	a := probAgg{now: b.judgeAt.UnixNano()}
+	for i := range f.rows {
+		r := &f.rows[i]
+		if r.probs != 0 && req.lists(r, flt) {
+			a.add(r)
+		}
+	}
+	return a.rows()
+}
+
+// detailProblems judges the detail view's record in full.
+func (b *builder) detailProblems(rec *flows.Record) []diag.Problem {
+	return b.judge.Problems(rec, b.judge.Until(rec, b.judgeAt), &b.usual)
+}
+
+// problemHelp says what each kind means, for the help (docs/problems.md
+// has the rules and their thresholds).
+var problemHelp = [diag.NumKinds]string{
+	diag.Refused:           "an RST answered the SYN: nothing listens, or the path rejects it (about the server)",
+	diag.Unanswered:        "SYNs without a SYN-ACK: retrying, or given up on the kernel's schedule (about the server)",
+	diag.SlowConnect:       "the handshake completed only after a SYN or SYN-ACK was resent, or its RTT is far above the service's usual (about who resent)",
+	diag.TimeoutRetransmit: "a segment resent after a silence as long as a retransmission timeout, not a fast retransmit (about the sender)",
+	diag.Loss:              "a large share of a direction's data segments resent (about the sender)",
+	diag.ZeroWindow:        "a receiver advertised a zero window for long (about the receiver)",
+	diag.CloseWait:         "in CLOSE_WAIT for long: the peer closed, the application has not (the classic leak)",
+	diag.FinWait2:          "in FIN_WAIT_2 for long: the peer's application has not closed",
+	diag.LastAckRetransmit: "a FIN resent in LAST_ACK: the final ACK was lost, or the peer is gone",
+	diag.HalfOpen:          "one end reset or vanished while the other kept sending unanswered (about the end that vanished)",
+	diag.Abort:             "an RST during the connection: an application abort, SO_LINGER 0, or a middlebox (about its sender)",
+	diag.ResetAfterClose:   "an RST answering data sent to an application that had closed (about the end that closed)",
+	diag.ResetIgnored:      "an RST outside the window, which the receiver ignores (RFC 5961; possibly spoofed)",
+	diag.ResetSuspect:      "an RST whose TTL or hop limit differs from its sender's other packets: likely injected on the path",
+	diag.EarlyReuse:        "a new SYN on a 4-tuple whose previous connection was still in TIME_WAIT (about the client)",
+	diag.PortPressure:      "a client holding so many TIME_WAIT sockets to a service that its ephemeral ports run short (a service's)",
+}
