@@ -39,8 +39,8 @@ type ui struct {
 	scope         *scope
 	frozen        bool
 	hideClosed    bool
-	onlyProblems  bool   // only the connections with a problem
-	probFilter    string // the filter the Problems view's Enter set, which Esc takes back
+	onlyProblems  bool      // only the connections with a problem
+	probFilter    string    // the filter the Problems view's Enter set, which Esc takes back
 	selKind       diag.Kind // the selected kind in the Problems view
 	helpShown     bool
 	filterOpen    bool
@@ -50,13 +50,13 @@ type ui struct {
 	svcByName     bool   // Services grouped by name
 	detailID      uint64
 	detailKey     flows.Key
-	detailRec     *flows.Record // last record the detail view got
-	detailRetired bool          // it had left the table
-	detailLocal   local.Info    // its process and kernel states then
+	detailRec     *flows.Record  // last record the detail view got
+	detailRetired bool           // it had left the table
+	detailLocal   local.Info     // its process and kernel states then
 	detailProbs   []diag.Problem // its problems then
-	following     bool          // the UI, not the user, is moving the selection
-	barrier       bool          // a test waits for the frame to catch up
-	connCols      []colID       // the connection columns on screen, for s
+	following     bool           // the UI, not the user, is moving the selection
+	barrier       bool           // a test waits for the frame to catch up
+	connCols      []colID        // the connection columns on screen, for s
 	svcCols       []svcCol
 
 	// Widgets.

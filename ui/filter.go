@@ -37,10 +37,10 @@ type term struct {
 	addr   bool   // text could be part of an address
 	port   int    // >= 0: exact port match
 	prefix netip.Prefix
-	name   bool   // "name:text": only the Name column
-	str    string // text, as a string
-	proc   bool   // proc:NAME: the process name only
-	ptext  string // NAME
+	name   bool     // "name:text": only the Name column
+	str    string   // text, as a string
+	proc   bool     // proc:NAME: the process name only
+	ptext  string   // NAME
 	prob   bool     // problem:KIND: the row's problems only
 	probs  diag.Set // the kinds it takes
 }

@@ -32,7 +32,7 @@ type row struct {
 	sst     flows.State
 	zeek    uint8 // index in zeekStates
 	flags   rowFlags
-	probs   diag.Set // what is wrong with it (problems.go)
+	probs   diag.Set      // what is wrong with it (problems.go)
 	wid     [numWid]uint8 // display widths of the variable-width values
 }
 
