@@ -82,13 +82,13 @@ func keys() []action {
 			helpFn: func(u *ui) string {
 				switch {
 				case u.cfg.Processes && u.cfg.Names != nil:
-					return "filter by address, port, state, process or host name"
+					return "filter by address, port, state, process, host name or problem"
 				case u.cfg.Processes:
-					return "filter by address, port, state, conn_state or process"
+					return "filter by address, port, state, conn_state, process or problem"
 				case u.cfg.Names != nil:
-					return "filter by address, port, state, conn_state or host name"
+					return "filter by address, port, state, conn_state, host name or problem"
 				}
-				return "filter by address, port, state or conn_state"
+				return "filter by address, port, state, conn_state or problem"
 			}},
 		{keys: []binding{ch('n')}, shown: "n", label: "names", help: "host names (reverse DNS) or numeric addresses", in: inAll, names: true, do: (*ui).toggleNames,
 			labelFn: func(u *ui) string {
@@ -137,7 +137,7 @@ func keys() []action {
 		{keys: []binding{ch('+'), ch('=')}, shown: "+", label: "faster", help: "replay faster", in: inAll, replay: true, do: (*ui).faster},
 		{keys: []binding{ch('-'), ch('_')}, shown: "-", label: "slower", help: "replay slower", in: inAll, replay: true, do: (*ui).slower},
 		{keys: []binding{ch('.')}, shown: ".", label: "step", help: "pause the replay and step one packet", in: inAll, replay: true, do: (*ui).step},
-		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter, then leave a service's connections (or a problem's, back to Problems)", in: inViews, do: (*ui).escape},
+		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter; then back to Services or Problems", in: inViews, do: (*ui).escape},
 		{keys: []binding{key(tcell.KeyUp), key(tcell.KeyDown), ch('k'), ch('j')}, shown: "↑ ↓ k j", help: "move", in: inAll},
 		{keys: []binding{key(tcell.KeyPgUp), key(tcell.KeyPgDn), key(tcell.KeyCtrlB), key(tcell.KeyCtrlF)}, shown: "PgUp PgDn", help: "move a page", in: inAll},
 		{keys: []binding{key(tcell.KeyHome), key(tcell.KeyEnd), ch('g'), ch('G')}, shown: "Home End g G", help: "first or last row", in: inAll},

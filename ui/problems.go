@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -86,18 +85,13 @@ func shortKind(k diag.Kind) string {
 	return k.String()
 }
 
-// problemText is the Problem column's text: the most severe kind, and
-// how many more there are.
+// problemText is the Problem column's text: the most severe kind.
 func problemText(s diag.Set) string {
 	k, ok := s.Worst()
 	if !ok {
 		return "-"
 	}
-	t := shortKind(k)
-	if n := bits.OnesCount32(uint32(s)); n > 1 {
-		t += "+" + strconv.Itoa(n-1)
-	}
-	return t
+	return shortKind(k)
 }
 
 // severity is each kind's place in diag's order, the most severe 0.

@@ -187,7 +187,7 @@ func TestRetiredBound(t *testing.T) {
 }
 
 func TestLayout(t *testing.T) {
-	w := widths{widClient: 21, widServer: 17, widPkts: 2, widBytesUp: 4, widBytesDn: 4, widRateUp: 1, widRateDn: 1, widRetransU: 1, widRetransD: 1}
+	w := widths{widClient: 21, widServer: 17, widPkts: 2, widBytesUp: 4, widBytesDn: 4, widRateUp: 1, widRateDn: 1, widRetransU: 1, widRetransD: 1, widProb: 10}
 	for _, width := range []int{40, 60, 80, 100, 120, 160, 200} {
 		for sorted := range numCols {
 			l := layoutConns(&w, width, sorted, optional{true, true}, nameWidths{})
