@@ -257,7 +257,8 @@ func (d *detailWriter) problems(ps []diag.Problem, now int64, width int) {
 	for i := range ps {
 		p := &ps[i]
 		since := fmtClock(p.Since) + " (" + fmtAge(time.Duration(now-p.Since.UnixNano())) + " ago)"
-		d.printf(" %s%s[-:-:-]the %s, since %s\n", th.tagProblem, pad(p.Kind.String(), labelWidth), p.Side, since)
+		// A long kind's name pushes the rest along, a space after it.
+		d.printf(" %s%s[-:-:-] the %s, since %s\n", th.tagProblem, pad(p.Kind.String(), labelWidth-1), p.Side, since)
 		d.WriteString(indent)
 		d.words(len(indent), indent, p.Detail, width, "")
 		for _, e := range p.Evidence {
