@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 			if st.svcFrames < 50 {
 				t.Errorf("only %d frames in the services view", st.svcFrames)
 			}
+			if st.probFrames < 25 || st.withProblems < 100 {
+				t.Errorf("only %d frames in the Problems view, %d frames with a problem", st.probFrames, st.withProblems)
+			}
 			t.Logf("%+v", st)
 		})
 	}
@@ -78,6 +82,7 @@ type incRun struct {
 
 type incStats struct {
 	incFrames, svcFrames, inserts, compacts int
+	probFrames, withProblems                int
 	opened, evicted                         uint64
 }
 
@@ -107,6 +112,9 @@ func (r incRun) check(t *testing.T) incStats {
 		{view: viewServices, sort: colAge, desc: true, svcSort: scRate, svcDesc: true},
 		{view: viewServices, sort: colAge, desc: true, svcSort: scConns, filter: "10.1.0.2"},
 		{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
+		{view: viewProblems, sort: colAge, desc: true},
+		{view: viewProblems, sort: colAge, desc: true, filter: "problem:reset"},
+		{sort: colProblem, desc: true, problems: true},
 	}
 	rng := rand.New(rand.NewPCG(r.seed, 7))
 	gen := tcpgen.New(rng, r.tuples)
@@ -127,6 +135,9 @@ func (r incRun) check(t *testing.T) incStats {
 		if req.view == viewServices {
 			st.svcFrames++
 		}
+		if req.view == viewProblems {
+			st.probFrames++
+		}
 		fi := inc.refresh(req)
 		inc.commit(fi)
 		if inc.inc.fulls == fulls {
@@ -135,6 +146,9 @@ func (r incRun) check(t *testing.T) incStats {
 		fr := ref.full(req)
 		ref.commit(fr)
 		compareFrames(t, step, fi, fr)
+		if slices.ContainsFunc(fr.rows, func(r row) bool { return r.probs != 0 }) {
+			st.withProblems++
+		}
 	}
 	st.inserts, st.compacts, st.opened, st.evicted = inc.inc.inserts, inc.inc.compacts, tab.Opened(), tab.Evicted()
 	return st
@@ -173,6 +187,9 @@ func compareFrames(t *testing.T, step int, fi, fr *frame) {
 		if fi.w[i] < w {
 			t.Fatalf("step %d: width %d is %d, narrower than %d", step, i, fi.w[i], w)
 		}
+	}
+	if !reflect.DeepEqual(fi.probs, fr.probs) {
+		t.Fatalf("step %d: problems differ:\ngot  %+v\nwant %+v", step, fi.probs, fr.probs)
 	}
 	if !reflect.DeepEqual(fi.svcs, fr.svcs) || fi.svcW != fr.svcW {
 		t.Fatalf("step %d: services differ:\ngot  %+v\nwant %+v", step, fi.svcs, fr.svcs)
