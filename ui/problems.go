@@ -142,11 +142,11 @@ type probAgg struct {
 	svcs  [diag.NumKinds]map[endpoint]struct{}
 }
 
-// add counts row r. A connection still tracked has its problems as of
-// now; one gone from the table, as of its last packet.
+// add counts row r. A connection still open has its problems now; one
+// closed or gone from the table had them last at its last packet.
 func (a *probAgg) add(r *row) {
 	at := r.last
-	if r.flags&rowRetired == 0 {
+	if !r.ended() {
 		at = max(at, a.now)
 	}
 	ep := r.serverEndpoint()
