@@ -80,7 +80,9 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 }
 
 // touchConn loads the connection of this hash (the first near its home,
-// which touchSlot loaded), and returns something of it.
+// which touchSlot loaded), and returns something of it. It reads fields
+// that only packets change, never timers: it takes no lock, and a view's
+// snapshot may expire a connection's timers (its states) meanwhile.
 func (t *connTable) touchConn(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
@@ -92,7 +94,7 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 		}
 		if s := &t.slots[i]; s.hash == hash {
 			c := s.c
-			return uint64(c.key.Port[0]) + uint64(c.ep[0].state) + uint64(c.ep[1].state) + uint64(c.zeek.bits)
+			return uint64(c.key.Port[0]) + uint64(c.ep[0].isn) + uint64(c.ep[1].isn) + uint64(c.zeek.bits)
 		}
 		if i++; i == len(t.slots) {
 			i = 0

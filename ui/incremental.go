@@ -99,7 +99,7 @@ func (b *builder) incremental(req *request) *frame {
 	// What changed: IDs up to the mark, from the table and the retired,
 	// judged as of the table's clock now.
 	b.judgeAt = b.table.Now()
-	upto := b.table.Opened()
+	upto := b.table.IDMark()
 	if !b.takeChanges(upto) {
 		return nil
 	}
