@@ -374,7 +374,7 @@ func TestTmux(t *testing.T) {
 			tm.waitFor("Connections 6 ")
 			tm.keys("Escape")
 			tm.waitFor("Services 4 ")
-			tm.keys("Tab", "g", "Enter")
+			tm.keys("BTab", "g", "Enter") // Shift-Tab: back from the services to the connections
 			if size[1] > 24 {
 				tm.waitFor("Transitions")
 			} else {

@@ -35,9 +35,14 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 	d.heading(r, retired, gone)
 	u.detailEndpoints(d, r)
 	d.WriteString("\n")
-	d.problems(u.detailProbs, now, width)
-	d.WriteString("\n")
+	if len(u.detailProbs) > 0 {
+		d.problems(u.detailProbs, now, width)
+		d.WriteString("\n")
+	}
 	d.timing(r, now)
+	if len(u.detailProbs) == 0 {
+		d.label("problems", "none")
+	}
 	d.WriteString("\n")
 	d.transitions(r, width)
 	return d.String()
@@ -248,10 +253,6 @@ func nameRows(l *local.Info, row func(label, client, server string)) {
 // lines of at most width.
 func (d *detailWriter) problems(ps []diag.Problem, now int64, width int) {
 	th := d.th
-	if len(ps) == 0 {
-		d.label("problems", th.tagDim+"none[-:-:-]")
-		return
-	}
 	d.printf(" %sProblems[-:-:-] %s(capture time, the most severe first)[-:-:-]\n", th.tagHeading, th.tagDim)
 	indent := strings.Repeat(" ", 1+labelWidth)
 	for i := range ps {
