@@ -258,13 +258,7 @@ func (u *ui) helpText() string {
 		line(probColumns[c].name, probColumns[c].help)
 	}
 	section("Problems")
-	for k := range diag.NumKinds {
-		name := k.String()
-		if s := shortKind(k); s != name {
-			name += " (" + s + ")"
-		}
-		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n" + wrap(problemHelp[k], 70))
-	}
+	b.WriteString(problemsHelp(th))
 	section("Colours")
 	b.WriteString(" " + th.tagGroup[1] + "SYN_SENT SYN_RECEIVED[-:-:-] connecting  " + th.tagGroup[2] + "ESTABLISHED[-:-:-]\n")
 	b.WriteString(" " + th.tagGroup[3] + "FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT[-:-:-] closing\n")
@@ -304,4 +298,18 @@ func nameFilterHelp(u *ui) string {
 		return ""
 	}
 	return " While names are shown, a word also matches the Name column; name:text matches the Name column alone (name:wikipedia)."
+}
+
+// problemsHelp lists the kinds of problems for the help: each name (with
+// the Problem column's, when shorter) and what it means.
+func problemsHelp(th *theme) string {
+	var b strings.Builder
+	for k := range diag.NumKinds {
+		name := k.String()
+		if s := shortKind(k); s != name {
+			name += " (" + s + ")"
+		}
+		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n" + wrap(problemHelp[k], 70))
+	}
+	return b.String()
 }
