@@ -47,7 +47,7 @@ var columns = [numCols]column{
 	colName:    {name: "Name", keep: 1, help: "the name the client asked for, marked by where it was read: S TLS server name (SNI), H HTTP Host, D a DNS answer before the connection, R reverse DNS"},
 	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it; ? when the packets cannot tell it for sure"},
 	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state; ? when the packets cannot tell it for sure"},
-	colProblem: {name: "Problem", keep: 1, desc: true, help: "what is wrong with it: the most severe problem (the detail view lists them all; ? lists the kinds); shown once a connection has one"},
+	colProblem: {name: "Problem", keep: 1, desc: true, help: "its most severe problem (the details list them all)"},
 	colProcess: {name: "Process", keep: 1, help: "PID/command of the client's local socket, else the server's"},
 	colAge:     {name: "Age", width: 6, right: true, keep: 4, desc: true, help: "capture time since the first packet"},
 	colIdle:    {name: "Idle", width: 6, right: true, keep: 5, help: "capture time since the last packet"},

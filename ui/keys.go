@@ -73,7 +73,7 @@ func keys() []action {
 		{keys: []binding{ch('?')}, shown: "?", label: "help", help: "show or hide this help", in: inAll, do: (*ui).toggleHelp},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "details", help: "details: both ends, each state transition and its cause", in: inConns, do: (*ui).openDetail},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections of the selected service", in: inServices, do: (*ui).openService},
-		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections with the selected problem (problem:KIND in the filter; Esc comes back)", in: inProblems, do: (*ui).openProblem},
+		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections with the selected problem", in: inProblems, do: (*ui).openProblem},
 		{keys: []binding{key(tcell.KeyEnter), key(tcell.KeyEscape), key(tcell.KeyBackspace), key(tcell.KeyBackspace2)}, shown: "Esc Enter", label: "back", help: "back to the list", in: inDetail, do: (*ui).closeDetail},
 		{keys: []binding{key(tcell.KeyTab)}, shown: "Tab", label: "services", help: "next view: connections, services, problems", in: inViews, do: (*ui).nextView,
 			labelFn: func(u *ui) string { return viewNames[nextView(u.view, 1)] }},
@@ -309,7 +309,11 @@ func problemsHelp(th *theme) string {
 		if s := shortKind(k); s != name {
 			name += " (" + s + ")"
 		}
-		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n" + wrap(problemHelp[k], 70))
+		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n")
+		for _, l := range strings.SplitAfter(strings.TrimSuffix(wrap(problemHelp[k], 66), "\n"), "\n") {
+			b.WriteString("  " + l) // under the name
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

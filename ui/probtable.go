@@ -35,10 +35,10 @@ const (
 )
 
 var probColumns = [numProbCols]column{
-	pcKind:  {name: "Problem", width: 19, help: "the kind of problem (docs/problems.md); Enter lists its connections"},
+	pcKind:  {name: "Problem", width: 19, help: "the kind of problem; Enter lists its connections"},
 	pcConns: {name: "Conns", width: 5, right: true, help: "connections listed that have it"},
 	pcSvcs:  {name: "Svcs", width: 4, right: true, help: "the services (server address:port) of those connections"},
-	pcLast:  {name: "Last seen", width: 9, right: true, help: "capture time since a connection last had it: now while one still open has it, else since the last packet of the last to have it"},
+	pcLast:  {name: "Last seen", width: 9, right: true, help: "since one last had it: now while one still open has it"},
 	pcWhere: {name: "Services", help: "those services, in address order"},
 }
 
