@@ -385,9 +385,9 @@ func (u *ui) build() {
 	u.detail = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help.SetBorder(true).SetTitle(" flowtrack: keys and columns (Esc closes) ")
-	what := "address, :port, prefix, state, conn_state or problem:KIND"
+	what := "address, :port, state, conn_state or problem:KIND"
 	if u.cfg.Processes {
-		what = "address, :port, prefix, state, conn_state, process or problem:KIND"
+		what = "address, :port, state, conn_state, process or problem:KIND"
 	}
 	if u.cfg.Local != nil {
 		what += "; name:text for names"
