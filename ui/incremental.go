@@ -30,6 +30,9 @@ import (
 //     last (a row that changed then and not now falls to zero).
 //   - The Services view's counts are updated from the changed rows
 //     (svcState.update).
+//   - Problems are judged on the rows that changed, and once a second of
+//     capture time on those whose problems may begin with time alone
+//     (rejudge, problems.go).
 //
 // Column widths only grow between full frames. When gone rows pile up (a
 // quarter of all), a frame drops them and sorts every row again (compact).
@@ -57,6 +60,8 @@ type incState struct {
 	inserts   int // frames that inserted rows, for tests
 	compacts  int // frames that dropped gone rows, for tests
 	remap     []int32
+	rejudged  time.Time // when rejudge last began a pass (capture time)
+	watchAt   int       // the row its pass goes on from; 0: none under way
 }
 
 const (
@@ -112,6 +117,7 @@ func (b *builder) incremental(req *request) *frame {
 	x.markGone(expired)
 	x.update()
 	x.fadeRates()
+	x.rejudge() // after fadeRates: a row it touches keeps no rate it lost
 	x.placeFresh()
 	b.builds++
 	if x.f.gone > len(x.rows)/4 {

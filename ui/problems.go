@@ -12,20 +12,82 @@ import (
 )
 
 // Problems (package diag) are judged on the builder goroutine, when a
-// record becomes a row: every row of a full frame, and the rows that
-// changed of an incremental one (incremental.go), whose full frames, every
-// fullEvery, then catch the problems that begin with time alone (a socket
-// left in CLOSE_WAIT). A row keeps only the kinds (a diag.Set); the detail
-// view judges its one record again for the problems in full. Judgements
-// run on the table's clock, capture time, so a replay shows the verdicts
-// the live run showed.
+// record becomes a row: every row of a full frame; of an incremental one
+// (incremental.go), the rows that changed, and once a second of capture
+// time the rows whose problems may begin with time alone, a socket left in
+// CLOSE_WAIT (rejudge). A row keeps only the kinds (a diag.Set); the
+// detail view judges its one record again for the problems in full.
+// Judgements run on the table's clock, capture time, so a replay shows the
+// verdicts the live run showed.
 
 // judgeRow sets the problems of row r, the row of rec.
 func (b *builder) judgeRow(r *row, rec *flows.Record) {
-	r.probs = b.judge.Kinds(rec, b.judge.Until(rec, b.judgeAt), &b.usual)
-	r.wid[widProb] = uint8(strlen(problemText(r.probs)))
-	if r.probs == 0 {
-		r.wid[widProb] = 0
+	r.setProbs(b.judge.Kinds(rec, b.judge.Until(rec, b.judgeAt), &b.usual))
+	if r.flags&rowRetired == 0 && mayBegin(rec) {
+		r.flags |= rowWatch
+	}
+}
+
+// setProbs sets the row's problems and the width of their column.
+func (r *row) setProbs(s diag.Set) {
+	r.probs = s
+	r.wid[widProb] = 0
+	if s != 0 {
+		r.wid[widProb] = uint8(strlen(problemText(s)))
+	}
+}
+
+// mayBegin reports whether a problem of rec may begin without a packet
+// (one judged as of a later time): a handshake without an answer, an
+// endpoint waiting in CLOSE_WAIT or FIN_WAIT_2, or a zero window still
+// closed. A retired record's judgement no longer moves (diag.Judge.Until).
+func mayBegin(rec *flows.Record) bool {
+	for _, st := range [2]flows.State{rec.ClientState, rec.ServerState} {
+		switch st {
+		case flows.StateSynSent, flows.StateSynReceived, flows.StateCloseWait, flows.StateFinWait2:
+			return true
+		}
+	}
+	return rec.Evidence().ZeroWindow.Open
+}
+
+// rejudgeMax is the most rows an incremental frame judges again for the
+// passing of time (rejudge).
+const rejudgeMax = 10_000
+
+// rejudge judges again, once a second of capture time, the rows whose
+// problems may begin with time alone (rowWatch), so that an incremental
+// frame shows a socket left in CLOSE_WAIT without waiting for the next
+// full one: at most rejudgeMax rows a frame, the next frame taking up
+// where this one left off. A row whose problems changed joins the rows
+// the frame changed.
+func (x *incFrame) rejudge() {
+	b, s := x.b, x.s
+	if s.watchAt == 0 {
+		if b.judgeAt.Sub(s.rejudged) < time.Second {
+			return
+		}
+		s.rejudged = b.judgeAt
+	}
+	n, i := 0, s.watchAt
+	for ; i < len(x.rows) && n < rejudgeMax; i++ {
+		r := &x.rows[i]
+		if r.flags&(rowWatch|rowGone|rowRetired) != rowWatch {
+			continue
+		}
+		n++
+		rec, ok := b.table.Lookup(r.key, r.id)
+		if !ok {
+			continue // gone: the change lists say so
+		}
+		if p := b.judge.Kinds(&rec, b.judge.Until(&rec, b.judgeAt), &b.usual); p != r.probs {
+			r.setProbs(p)
+			x.touched = append(x.touched, int32(i))
+		}
+	}
+	s.watchAt = i
+	if i >= len(x.rows) {
+		s.watchAt = 0
 	}
 }
 

@@ -62,6 +62,7 @@ const (
 	rowGone                             // not shown: left the table, or its linger ended (incremental.go)
 	rowClientDoubt                      // the packets cannot tell the client's state for sure
 	rowServerDoubt                      // nor the server's
+	rowWatch                            // its problems may begin with time alone (problems.go)
 )
 
 // zeekStates are Zeek's conn_state codes in sort order; index 0 is unknown.
