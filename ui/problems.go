@@ -53,7 +53,7 @@ func mayBegin(rec *flows.Record) bool {
 
 // rejudgeMax is the most rows an incremental frame judges again for the
 // passing of time (rejudge).
-const rejudgeMax = 10_000
+const rejudgeMax = 2_000
 
 // rejudge judges again, once a second of capture time, the rows whose
 // problems may begin with time alone (rowWatch), so that an incremental
