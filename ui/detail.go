@@ -250,14 +250,16 @@ func nameRows(l *local.Info, row func(label, client, server string)) {
 // first: each problem's kind, the end it is about, when it began and
 // what was seen, then the packets that show it (capture time, direction,
 // flags, sequence and acknowledgement numbers, what each shows), in
-// lines of at most width.
+// lines of at most width. Their times are written to the millisecond:
+// flows keeps the evidence's times coarser than the packets' (the
+// transitions below have the exact ones).
 func (d *detailWriter) problems(ps []diag.Problem, now int64, width int) {
 	th := d.th
-	d.printf(" %sProblems[-:-:-] %s(capture time, the most severe first)[-:-:-]\n", th.tagHeading, th.tagDim)
+	d.printf(" %sProblems[-:-:-] %s(the most severe first; capture time, to the millisecond)[-:-:-]\n", th.tagHeading, th.tagDim)
 	indent := strings.Repeat(" ", 1+labelWidth)
 	for i := range ps {
 		p := &ps[i]
-		since := fmtClock(p.Since) + " (" + fmtAge(time.Duration(now-p.Since.UnixNano())) + " ago)"
+		since := fmtMilli(p.Since) + " (" + fmtAge(time.Duration(now-p.Since.UnixNano())) + " ago)"
 		// A long kind's name pushes the rest along, a space after it.
 		d.printf(" %s%s[-:-:-] the %s, since %s\n", th.tagProblem, pad(p.Kind.String(), labelWidth-1), p.Side, since)
 		d.WriteString(indent)
@@ -285,7 +287,7 @@ func evidenceText(e *diag.Packet) string {
 	if e.FromClient {
 		dir = "client→server"
 	}
-	t := fmtClock(e.At) + "  " + dir + "  " + pad(e.Flags.String(), 3)
+	t := fmtMilli(e.At) + "  " + dir + "  " + pad(e.Flags.String(), 3)
 	if e.HasSeq {
 		t += "  seq " + strconv.FormatUint(uint64(e.Seq), 10)
 	}

@@ -192,11 +192,11 @@ func checkWorst(t *testing.T, h *harness, sc designed) {
 	h.keys("g")
 	h.key(tcell.KeyEnter)
 	text := h.text()
-	want := regexp.MustCompile(`(?m)^ ` + regexp.QuoteMeta(worst) + ` +the ` + sc.side[worst] + `, since \d\d:\d\d:\d\d\.\d{6} \(`)
+	want := regexp.MustCompile(`(?m)^ ` + regexp.QuoteMeta(worst) + ` +the ` + sc.side[worst] + `, since \d\d:\d\d:\d\d\.\d{3} \(`)
 	if !want.MatchString(text) {
 		t.Errorf("the detail view does not name %s about the %s:\n%s", worst, sc.side[worst], text)
 	}
-	if !regexp.MustCompile(`(?m)^   \d\d:\d\d:\d\d\.\d{6}  (client→server|server→client)  \S+`).MatchString(text) {
+	if !regexp.MustCompile(`(?m)^   \d\d:\d\d:\d\d\.\d{3}  (client→server|server→client)  \S+`).MatchString(text) {
 		t.Errorf("the detail view lists no evidence packet:\n%s", text)
 	}
 	h.key(tcell.KeyEscape)
