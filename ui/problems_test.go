@@ -3,6 +3,7 @@ package ui
 import (
 	"flag"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/flowtrack/flowtrack/capture"
 	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
+	"github.com/flowtrack/flowtrack/internal/judgecap"
 )
 
 // problemsDir holds captures of real kernel sockets made to fail by
@@ -203,5 +206,135 @@ func checkWorst(t *testing.T, h *harness, sc designed) {
 	h.key(tcell.KeyEscape)
 	if l, _ := h.line("Last seen"); l == "" {
 		t.Errorf("Esc Esc did not come back to the Problems view:\n%s", h.text())
+	}
+}
+
+// TestProblemsMatchHeadless: on every bundled capture, each connection's
+// problems in the view (its row, as a finished replay shows it, lingering
+// records and all) are those the headless output judges
+// (internal/judgecap, as --problems and the JSON do), and the detail view
+// judges the same.
+func TestProblemsMatchHeadless(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap*"))
+	if err != nil || len(files) < 20 {
+		t.Fatalf("%d bundled captures: %v", len(files), err)
+	}
+	files = append(files, filepath.Join(problemsDir, "close-wait.pcap"), filepath.Join(problemsDir, "zero-window.pcap"))
+	withProblems := 0
+	for _, path := range files {
+		conns, _, err := judgecap.File(path, diag.Config{})
+		if err != nil {
+			continue // a bundled damaged file (capture's tests)
+		}
+		headless := map[string]diag.Set{}
+		for _, c := range conns {
+			var s diag.Set
+			for _, p := range c.Problems {
+				s = s.Add(p.Kind)
+			}
+			headless[connKey(c.Record.Client, c.Record.Server, c.Record.FirstSeen.UnixNano())] = s
+		}
+		ret := NewRetired(0)
+		tab := flows.NewTable(flows.Config{OnRetire: ret.Add})
+		for _, p := range readPacketsAny(t, path) {
+			tab.Apply(&p)
+		}
+		b := newBuilder(&Config{Table: tab, Retired: ret, Linger: time.Hour}, func() time.Time { return t0 })
+		b.commit(b.full(&request{}))
+		f := b.full(&request{}) // the services' usual RTTs known
+		seen := 0
+		for _, r := range f.rows {
+			k := connKey(r.client(), r.server(), r.first)
+			want, ok := headless[k]
+			if !ok {
+				continue
+			}
+			seen++
+			if r.probs != want {
+				t.Errorf("%s: %s: the view has %v, headless %v", filepath.Base(path), k, r.probs, want)
+			}
+			if want != 0 {
+				withProblems++
+				rec, _ := b.lookup(r.key, r.id)
+				if got := kindsOf(b.detailProblems(rec)); got != want {
+					t.Errorf("%s: %s: the detail has %v, headless %v", filepath.Base(path), k, got, want)
+				}
+			}
+		}
+		if seen != len(headless) {
+			t.Errorf("%s: %d of %d connections found in the view", filepath.Base(path), seen, len(headless))
+		}
+	}
+	if withProblems < 20 {
+		t.Errorf("only %d connections with problems: the test proves little", withProblems)
+	}
+}
+
+func connKey(c, s netip.AddrPort, first int64) string {
+	return c.String() + " " + s.String() + " " + strconv.FormatInt(first, 10)
+}
+
+func kindsOf(ps []diag.Problem) diag.Set {
+	var s diag.Set
+	for i := range ps {
+		s = s.Add(ps[i].Kind)
+	}
+	return s
+}
+
+// readPacketsAny is readPackets for a capture that may hold no TCP.
+func readPacketsAny(t *testing.T, path string) []flows.Packet {
+	t.Helper()
+	src, err := capture.OpenFile(path, "")
+	if err != nil {
+		return nil // a bundled bad file: judgecap read nothing either
+	}
+	defer src.Close()
+	d := capture.NewDecoder()
+	var ps []flows.Packet
+	for {
+		data, ci, link, err := src.Next()
+		if err != nil {
+			return ps
+		}
+		var p flows.Packet
+		if d.Decode(link, data, ci, &p) == capture.ResultTCP {
+			ps = append(ps, p)
+		}
+	}
+}
+
+// TestSlowConnectAgainstServiceRTT: a handshake far slower than its
+// service's usual (diag's rule: above 4 times the median and the median
+// plus 100 ms, once 20 handshakes are known) is slow-connect in the view,
+// judged against the medians of the rows it shows.
+func TestSlowConnectAgainstServiceRTT(t *testing.T) {
+	var ps []flows.Packet
+	for i := range 25 {
+		c := &conv{c: "10.0.0.1:" + strconv.Itoa(40000+i), s: "10.0.0.2:80", at: time.Duration(i) * ms(10), out: &ps}
+		c.handshake() // RTT 2 ms
+	}
+	slow := &conv{c: "10.0.0.3:50000", s: "10.0.0.2:80", at: ms(300), out: &ps}
+	slow.send(true, flows.SYN, 1000, 0, 0, 0).
+		send(false, flows.SYN|flows.ACK, 5000, 1001, 0, ms(300)).
+		send(true, flows.ACK, 1001, 5001, 0, ms(1))
+	sortPackets(ps)
+	tab := flows.NewTable(flows.Config{})
+	for i := range ps {
+		tab.Apply(&ps[i])
+	}
+	b := newBuilder(&Config{Table: tab}, func() time.Time { return t0 })
+	b.commit(b.full(&request{}))
+	f := b.full(&request{})
+	n := 0
+	for _, r := range f.rows {
+		isSlow := r.client().Addr() == netip.MustParseAddr("10.0.0.3")
+		if r.probs.Has(diag.SlowConnect) != isSlow {
+			t.Errorf("%v (RTT %dµs): %v", r.client(), r.rtt, r.probs)
+		}
+		n++
+	}
+	if n != 26 {
+		t.Fatalf("%d rows, want 26", n)
 	}
 }
