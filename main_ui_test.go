@@ -499,8 +499,8 @@ func TestTmuxProblems(t *testing.T) {
 			tm.waitFor("Problem ") // the column: four rows have one
 			tm.keys("Tab", "Tab")
 			tm.waitFor("Problems 2 ")
-			p := tm.waitMatch(`(?m)^close-wait +4 +1 +now 10\.99\.0\.2:7107 *$`)
-			if !regexp.MustCompile(`(?m)^fin-wait-2 +4 +1 +now 10\.99\.0\.2:7107 *$`).MatchString(p) {
+			p := tm.waitMatch(`(?m)^close-wait +4 +0 +1 +now 10\.99\.0\.2:7107 *$`)
+			if !regexp.MustCompile(`(?m)^fin-wait-2 +4 +0 +1 +now 10\.99\.0\.2:7107 *$`).MatchString(p) {
 				t.Errorf("no fin-wait-2 row for the four clients:\n%s", p)
 			}
 			tm.keys("Enter")

@@ -102,6 +102,7 @@ type builder struct {
 	judge   *diag.Judge
 	judgeAt time.Time // the table's clock at the last snapshot: problems are judged as of it
 	usual   usualRTTs // the services' usual handshake RTTs, for slow-connect
+	tally   probTally // the problems of the connections that left the table
 
 	procs    procTable
 	namesVer uint64 // the names' version the shown frame was filtered with
@@ -356,6 +357,7 @@ func (b *builder) takeRetired(now int64) []uint64 {
 		if b.lingering[i].at == 0 {
 			b.lingering[i].at = now
 		}
+		b.tally.add(b, &b.lingering[i].rec)
 	}
 	expired := b.inc.expired[:0]
 	keep := b.lingering[:0]
@@ -464,7 +466,7 @@ func (b *builder) derive(f *frame, req *request) {
 
 	f.probs = nil
 	if req.view == viewProblems {
-		f.probs = agg.rows()
+		f.probs = agg.rows(&b.tally)
 	}
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {

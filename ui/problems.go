@@ -188,12 +188,54 @@ func problemKey(s diag.Set) uint64 {
 }
 
 // probRow is one row of the Problems view: a kind, the connections listed
-// that have it, their services, and when it was last seen.
+// that have it, those that had it and left the table since the capture
+// began, their services, and when it was last seen.
 type probRow struct {
 	kind  diag.Kind
 	conns int
+	ended int
 	svcs  []endpoint // in order
+	more  bool       // and more services than tallyServices
 	last  int64      // capture time, Unix ns: when a connection was last judged to have it
+}
+
+// tallyServices is the most services the tally of ended connections
+// keeps per kind.
+const tallyServices = 1000
+
+// probTally counts the problems of the connections that left the table,
+// each once, with its final record: what the Problems view keeps of them
+// once their rows are gone. (A record the Retired sink dropped, the UI
+// falling far behind, is not counted.)
+type probTally struct {
+	conns [diag.NumKinds]int
+	last  [diag.NumKinds]int64
+	svcs  [diag.NumKinds]map[endpoint]struct{}
+	more  [diag.NumKinds]bool
+}
+
+// add counts the record of a connection that left the table.
+func (t *probTally) add(b *builder, rec *flows.Record) {
+	s := b.judge.Kinds(rec, b.judge.Until(rec, b.judgeAt), &b.usual)
+	if s == 0 {
+		return
+	}
+	var r row
+	r.setRecord(rec, true)
+	ep := r.serverEndpoint()
+	for v := uint32(s); v != 0; v &= v - 1 {
+		k := diag.Kind(bits.TrailingZeros32(v))
+		t.conns[k]++
+		t.last[k] = max(t.last[k], r.last)
+		if t.svcs[k] == nil {
+			t.svcs[k] = map[endpoint]struct{}{}
+		}
+		if _, ok := t.svcs[k][ep]; !ok && len(t.svcs[k]) >= tallyServices {
+			t.more[k] = true
+			continue
+		}
+		t.svcs[k][ep] = struct{}{}
+	}
 }
 
 // probAgg gathers the Problems view's rows.
@@ -223,19 +265,26 @@ func (a *probAgg) add(r *row) {
 	}
 }
 
-// rows returns the kinds seen, the most severe first.
-func (a *probAgg) rows() []probRow {
+// rows returns the kinds seen, on the rows listed or in the tally of
+// those that left the table, the most severe first.
+func (a *probAgg) rows(t *probTally) []probRow {
 	var out []probRow
 	for k := range diag.NumKinds {
-		if a.conns[k] == 0 {
+		if a.conns[k] == 0 && t.conns[k] == 0 {
 			continue
 		}
-		svcs := make([]endpoint, 0, len(a.svcs[k]))
+		svcs := make([]endpoint, 0, len(a.svcs[k])+len(t.svcs[k]))
 		for ep := range a.svcs[k] {
 			svcs = append(svcs, ep)
 		}
+		for ep := range t.svcs[k] {
+			if _, ok := a.svcs[k][ep]; !ok {
+				svcs = append(svcs, ep)
+			}
+		}
 		slices.SortFunc(svcs, cmpEndpoint)
-		out = append(out, probRow{kind: k, conns: a.conns[k], svcs: svcs, last: a.last[k]})
+		out = append(out, probRow{kind: k, conns: a.conns[k], ended: t.conns[k], svcs: svcs, more: t.more[k],
+			last: max(a.last[k], t.last[k])})
 	}
 	slices.SortFunc(out, func(a, b probRow) int { return cmp.Compare(severity[a.kind], severity[b.kind]) })
 	return out
@@ -251,7 +300,7 @@ func (b *builder) problemRows(f *frame, req *request, flt *filter) []probRow {
 			a.add(r)
 		}
 	}
-	return a.rows()
+	return a.rows(&b.tally)
 }
 
 // detailProblems judges the detail view's record in full.

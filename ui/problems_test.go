@@ -338,3 +338,42 @@ func TestSlowConnectAgainstServiceRTT(t *testing.T) {
 		t.Fatalf("%d rows, want 26", n)
 	}
 }
+
+// TestProblemsOfEndedConnections: the Problems view keeps counting the
+// problems of the connections that left the table once their rows are
+// gone (Ended), each once, with when it was last seen.
+func TestProblemsOfEndedConnections(t *testing.T) {
+	ret := NewRetired(0)
+	tab := flows.NewTable(flows.Config{ClosedTimeout: time.Second, SweepEvery: 100 * time.Millisecond, OnRetire: ret.Add})
+	var ps []flows.Packet
+	(&conv{c: "10.0.0.4:51000", s: "10.0.0.2:443", out: &ps}).send(true, flows.SYN, 1000, 0, 0, 0).
+		send(false, flows.RST|flows.ACK, 0, 1001, 0, ms(1)) // refused
+	(&conv{c: "10.0.0.1:40000", s: "10.0.0.2:80", out: &ps}).handshake()
+	for i := range ps {
+		tab.Apply(&ps[i])
+	}
+	b := newBuilder(&Config{Table: tab, Retired: ret, Linger: time.Second}, func() time.Time { return t0 })
+	req := &request{view: viewProblems}
+	b.commit(b.full(req))
+	if p := b.shown.probs; len(p) != 1 || p[0].kind != diag.Refused || p[0].conns != 1 || p[0].ended != 0 {
+		t.Fatalf("before it leaves: %+v", p)
+	}
+	// Packets on the other connection move the clock on: the refused one
+	// leaves the table (closed for 1 s), lingers 1 s, and its row goes.
+	for i, at := range []time.Duration{3 * time.Second, 6 * time.Second, 9 * time.Second} {
+		p := pkt("10.0.0.1:40000", "10.0.0.2:80", flows.ACK|flows.PSH, 1001, 5001, 10, at)
+		p.Seq += uint32(10 * i)
+		tab.Apply(&p)
+		b.commit(b.full(req))
+	}
+	if _, ok := b.shown.find(1); ok {
+		t.Fatal("the refused connection still has its row: the test proves nothing")
+	}
+	p := b.shown.probs
+	if len(p) != 1 || p[0].kind != diag.Refused || p[0].conns != 0 || p[0].ended != 1 {
+		t.Fatalf("once it left: %+v", p)
+	}
+	if want := t0.Add(ms(1)).UnixNano(); p[0].last != want || len(p[0].svcs) != 1 || p[0].svcs[0].String() != "10.0.0.2:443" {
+		t.Errorf("last seen %v (want the RST's time), services %v", time.Unix(0, p[0].last).UTC(), p[0].svcs)
+	}
+}

@@ -28,6 +28,7 @@ type probContent struct {
 const (
 	pcKind = iota
 	pcConns
+	pcEnded
 	pcSvcs
 	pcLast
 	pcWhere
@@ -36,8 +37,9 @@ const (
 
 var probColumns = [numProbCols]column{
 	pcKind:  {name: "Problem", width: 19, help: "the kind of problem; Enter lists its connections"},
-	pcConns: {name: "Conns", width: 5, right: true, help: "connections listed that have it"},
-	pcSvcs:  {name: "Svcs", width: 4, right: true, help: "the services (server address:port) of those connections"},
+	pcConns: {name: "Conns", width: 5, right: true, help: "connections listed that have it (Enter lists them)"},
+	pcEnded: {name: "Ended", width: 5, right: true, help: "connections that had it and left the table since the start"},
+	pcSvcs:  {name: "Svcs", width: 4, right: true, help: "the services (server address:port) of both"},
 	pcLast:  {name: "Last seen", width: 9, right: true, help: "since one last had it: now while one still open has it"},
 	pcWhere: {name: "Services", help: "those services, in address order"},
 }
@@ -98,8 +100,13 @@ func (c *probContent) GetCell(row, col int) *tview.TableCell {
 		text, style = p.kind.String(), th.problem
 	case pcConns:
 		text = strconv.Itoa(p.conns)
+	case pcEnded:
+		text = strconv.Itoa(p.ended)
 	case pcSvcs:
 		text = strconv.Itoa(len(p.svcs))
+		if p.more {
+			text += "+"
+		}
 	case pcLast:
 		text = "now"
 		if p.last < c.f.judged {
