@@ -290,7 +290,7 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	defer src.Close()
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
-		Names: !o.numeric, Report: stderr, tracker: tr}
+		Names: !o.numeric, Problems: o.diag, Report: stderr, tracker: tr}
 	if len(o.files) > 0 {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer
