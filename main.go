@@ -134,6 +134,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.diag.TimeWait, o.diag.IdleTimeout = o.table.TimeWait, o.table.IdleTimeout
+	o.export.judge = diag.New(o.diag)
 	if err := o.check(fs.Args(), stderr); err != nil {
 		return nil, err
 	}
