@@ -89,6 +89,7 @@ func startExporters(o *exportOptions, replay bool, annotate local.Lookup, stderr
 			ActiveTimeout: active,
 			Replay:        replay,
 			Annotate:      annotate,
+			Judge:         o.judge,
 		})
 		if err != nil {
 			return nil, err

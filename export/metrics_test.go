@@ -384,7 +384,7 @@ func samplesOf(t *testing.T, s map[string]float64, name string, key func(map[str
 }
 
 // replayInto applies the TCP packets of a capture file to tab.
-func replayInto(t *testing.T, path string, tab *flows.Table) {
+func replayInto(t *testing.T, path string, tab interface{ Apply(*flows.Packet) }) {
 	t.Helper()
 	src, err := capture.OpenFile(path, "")
 	if err != nil {
