@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -118,4 +119,29 @@ func TestProblemsInPublicCaptures(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
 		}
 	}
+}
+
+// TestResetIgnoredInSynSent: rst-inject.pcap's forged RST comes before any
+// SYN-ACK, while the client is in SYN_SENT, where an RST counts only if it
+// acknowledges the SYN (RFC 9293 3.10.7.3; this one's acknowledgement is
+// the ISN itself): there is no window to be outside of yet. Its
+// acknowledgement number, not kept for an ignored RST, is not shown.
+func TestResetIgnoredInSynSent(t *testing.T) {
+	conns, _, err := judgecap.File(filepath.Join("..", "pcaps", "rst-inject.pcap"), diag.Config{})
+	if err != nil || len(conns) != 1 {
+		t.Fatalf("%d connections, %v", len(conns), err)
+	}
+	for _, p := range conns[0].Problems {
+		if p.Kind != diag.ResetIgnored {
+			continue
+		}
+		if !strings.Contains(p.Detail, "SYN_SENT") || strings.Contains(p.Detail, "window") {
+			t.Errorf("detail %q: want the SYN_SENT rule, not the window's", p.Detail)
+		}
+		if len(p.Evidence) != 1 || p.Evidence[0].HasAck || !p.Evidence[0].HasSeq || p.Evidence[0].Seq != 0 {
+			t.Errorf("evidence %+v: want the RST, seq 0, without an acknowledgement number", p.Evidence)
+		}
+		return
+	}
+	t.Errorf("no reset-ignored in %v", conns[0].Problems)
 }
