@@ -248,3 +248,26 @@ func TestProblemsReport(t *testing.T) {
 		t.Errorf("port-pressure: services %+v", svcs)
 	}
 }
+
+// TestProblemsFollowKernelFlags: the rules follow the hosts' settings
+// given to flowtrack. unanswered.pcap's first connect sent 4 SYNs a
+// second apart and stopped at 3.5 s: with Linux's defaults its kernel
+// would have sent a fifth at 4 s, so it gave up. With tcp_syn_retries 2
+// and no linear timeouts its kernel waits 1, 2 and 4 s (it gives up 7 s
+// after the first SYN), which the capture, 6.5 s long, does not reach:
+// still resending.
+func TestProblemsFollowKernelFlags(t *testing.T) {
+	for _, c := range []struct {
+		flags []string
+		words string
+	}{
+		{nil, "gave up"},
+		{[]string{"--syn-retries", "2", "--syn-linear-timeouts", "0"}, "still resending"},
+	} {
+		recs, _ := problemsReport(t, append([]string{"-r", "pcaps/problems/unanswered.pcap"}, c.flags...)...)
+		sort.Slice(recs, func(i, j int) bool { return recs[i].FirstSeen < recs[j].FirstSeen })
+		if len(recs) != 2 || len(recs[0].Problems) != 1 || !strings.Contains(recs[0].Problems[0].Detail, c.words) {
+			t.Errorf("%v: %+v: want the first connection's unanswered to say %q", c.flags, recs, c.words)
+		}
+	}
+}
