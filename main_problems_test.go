@@ -271,3 +271,27 @@ func TestProblemsFollowKernelFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestProblemsText: the report a person reads after an incident: how many
+// connections have problems, each with its problems, since when and the
+// packets (as tcpdump writes them), then the services.
+func TestProblemsText(t *testing.T) {
+	out := runOut(t, append([]string{"-r", "pcaps/problems/close-wait.pcap", "--problems"}, closeWaitFlags...)...)
+	if !strings.HasPrefix(out, "4 of 5 connections with problems\n") {
+		t.Errorf("first line of %q", out)
+	}
+	for _, want := range []string{"close-wait (server) since", "fin-wait-2 (client) since", " F. seq "} {
+		if n := strings.Count(out, want); n != 4 && n != 8 {
+			t.Errorf("%q %d times, want 4 (8 for the evidence lines)", want, n)
+		}
+	}
+	var svc string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "10.99.0.2:7107 ") {
+			svc = l
+		}
+	}
+	if !strings.Contains(svc, "close-wait:4") || !strings.Contains(svc, "fin-wait-2:4") {
+		t.Errorf("service line %q: want close-wait:4 and fin-wait-2:4", svc)
+	}
+}
