@@ -11,9 +11,10 @@ set -eu
 dir=${1:-pcaps}
 [ $# -gt 0 ] && shift
 command -v jq >/dev/null || { echo "problems-survey.sh: jq is needed (apt-get install jq)" >&2; exit 1; }
+dir=$(cd "$dir" && pwd)
 bin=$(mktemp -d)/flowtrack
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" .
+(cd "$(dirname "$0")/.." && go build -o "$bin" .)
 total=0
 for f in "$dir"/*.pcap "$dir"/*.pcapng; do
 	[ -e "$f" ] || continue
@@ -25,8 +26,8 @@ for f in "$dir"/*.pcap "$dir"/*.pcapng; do
 		if has("problems") and (.problems | type) == "array" then
 			.problems[] as $p | [$f, (.client // "?"), ($p.kind + "/" + $p.side), $p.detail] | @tsv
 		elif has("service") then
-			.problems | to_entries[] | select(.key == "port-pressure") |
-			[$f, "service " + .service, .key, (.value | tostring)] | @tsv
+			.service as $s | .problems | to_entries[] | select(.key == "port-pressure") |
+			[$f, "service " + $s, .key, (.value | tostring)] | @tsv
 		else empty end' 2>/dev/null || true)
 	[ -n "$lines" ] || continue
 	printf '%s\n' "$lines"
