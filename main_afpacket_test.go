@@ -49,7 +49,8 @@ func TestAFPacketMatchesPcap(t *testing.T) {
 	}
 	af := ns.start(t, bin, []string{"GOMAXPROCS=3"}, "-i", "vb", "-o", "json", "--capture", "afpacket")
 	pc := ns.start(t, bin, nil, "-i", "vb", "-o", "json", "--capture", "pcap")
-	time.Sleep(1500 * time.Millisecond) // both capturing
+	ns.waitCapturing(t, af, 3)
+	ns.waitCapturing(t, pc, 1)
 	sent := ns.replay(t, append([]string{"--pps=20000"}, files...)...)
 	time.Sleep(500 * time.Millisecond)
 	afOut, afErr := af.stop(t)
@@ -74,7 +75,8 @@ func TestAFPacketCountsDrops(t *testing.T) {
 	bin := buildFlowtrack(t)
 	af := ns.start(t, bin, []string{"GOMAXPROCS=2"}, "-i", "vb", "-o", "none", "--capture", "afpacket", "-B", "1", "tcp")
 	pc := ns.start(t, bin, nil, "-i", "vb", "-o", "none", "--capture", "pcap", "-B", "1", "tcp")
-	time.Sleep(1500 * time.Millisecond)
+	ns.waitCapturing(t, af, 2)
+	ns.waitCapturing(t, pc, 1)
 	for _, p := range []*exec.Cmd{af.cmd, pc.cmd} {
 		if err := p.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
@@ -173,6 +175,30 @@ func (ns netnsPair) start(t *testing.T, bin string, env []string, args ...string
 	}
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
 	return p
+}
+
+// waitCapturing waits until p holds n packet sockets in namespace b, as
+// ss lists them, and a little more for their filters and rings: a fixed
+// sleep was too short on a loaded machine, where loading the eBPF programs
+// first can take seconds.
+func (ns netnsPair) waitCapturing(t *testing.T, p *ftProc, n int) {
+	t.Helper()
+	want := fmt.Sprintf("pid=%d,", p.cmd.Process.Pid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("ip", "netns", "exec", ns.b, "ss", "-0", "-p", "-n").Output()
+		if err != nil {
+			t.Fatalf("ss -0 -p in %s: %v", ns.b, err)
+		}
+		if strings.Count(string(out), want) >= n {
+			time.Sleep(300 * time.Millisecond)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flowtrack (pid %d) holds fewer than %d packet sockets after 30 s:\n%s\nits stderr: %s", p.cmd.Process.Pid, n, out, p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // stop interrupts the flowtrack, as Ctrl-C would, and returns its output.

@@ -29,12 +29,15 @@ import (
 // fanBatch is packets that one reader decoded, in its socket's order.
 // horizon is the capture time up to which the reader has handed over
 // every frame it will: the newest it read, or (on a timeout) a block's
-// timeout before the wall clock. done says the reader has stopped.
+// timeout before the wall clock. done says the reader has stopped. As in
+// a file's batches, tick marks an entry that only carries the time of a
+// frame that gave no packet (Sink.Advance).
 type fanBatch struct {
 	from    int
 	n       int
 	horizon int64
 	done    bool
+	tick    [batchSize]bool
 	p       [batchSize]flows.Packet
 }
 
@@ -160,7 +163,11 @@ func (f *fanout) merge(sink Sink, polled *Polled, tk *ticker) {
 		}
 		fd := &f.feeds[k]
 		b := fd.q[0]
-		sink.Apply(&b.p[fd.at])
+		if b.tick[fd.at] {
+			sink.Advance(b.p[fd.at].TS)
+		} else {
+			sink.Apply(&b.p[fd.at])
+		}
 		if fd.at++; fd.at == b.n {
 			fd.at, fd.q[0] = 0, nil
 			fd.q = fd.q[1:]
@@ -200,7 +207,8 @@ func (r *fanReader) run(f *fanout) {
 		b.from, b.done = r.i, true
 		r.out <- b
 	}()
-	var first int64 // capture time of the batch's first packet
+	var first int64  // capture time of the batch's first packet
+	var handed int64 // the capture time last put in a batch
 	for n := 0; !f.stop.Load() && !r.s.closing.Load(); n++ {
 		if n%64 == 0 {
 			r.l.flush(r.c, r.d)
@@ -222,9 +230,16 @@ func (r *fanReader) run(f *fanout) {
 		r.l.frames++
 		r.l.bytes += uint64(max(ci.Length, len(data)))
 		p := &b.p[b.n]
+		b.tick[b.n] = false
 		if !r.l.count(r.d.Decode(link, data, ci, p), r.d) {
-			continue
+			// Other traffic moves the clock too, as in run.
+			ts := ci.Timestamp.UnixNano()
+			if ts <= handed+int64(time.Millisecond) {
+				continue
+			}
+			*p, b.tick[b.n] = flows.Packet{TS: ts}, true
 		}
+		handed = p.TS
 		if b.n++; b.n == 1 {
 			first = p.TS
 		}
