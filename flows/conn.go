@@ -25,9 +25,10 @@ const (
 
 // endpoint is what the observer knows of one side of a connection.
 //
-// Its fields are ordered so that it packs into 104 bytes without padding,
-// and a conn into 384 (a size class of Go's allocator: at 385 it would take
-// 448).
+// Its times are stamps: milliseconds since the connection's first packet,
+// plus one, in 32 bits (conn.stamp), so that 0 means none; they stop at
+// 49 days. Its packet and resend counts stop at their maximum; its byte
+// counts do not.
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -37,28 +38,26 @@ type endpoint struct {
 	window  uint16 // last raw window it advertised
 	isn     uint32 // initial sequence number (its SYN's)
 	nxt     uint32 // highest sequence number it sent, plus one
-	finSeq  uint32 // sequence number of its FIN
 	acked   uint32 // highest acknowledgement number it sent
+	finSeq  uint32 // sequence number of its FIN
 	holeLo  uint32 // the last gap it left in sequence space,
 	holeHi  uint32 // [holeLo, holeHi), not yet filled
-	twStart int64  // capture time it entered TIME_WAIT, or FIN_WAIT_2 before that
-	lastTx  int64  // capture time it last sent a SYN or FIN
-	rto     int64  // interval between its last two SYNs or FINs, 0 after a first one
-	// pending is the capture time a doubtful delivery to it was seen, or,
-	// after an RST closed it, the RST's time until silence confirms it
-	// arrived; 0 if none.
-	pending int64
+	twStart uint32 // stamp of its entering TIME_WAIT, or FIN_WAIT_2 before that
+	lastTx  uint32 // stamp of the last SYN or FIN it sent
+	rto     uint32 // milliseconds between its last two SYNs or FINs, 0 after a first one
+	// pending is the stamp of a doubtful delivery to it, or, after an RST
+	// closed it, the RST's until silence confirms it arrived; 0 if none.
+	pending uint32
 
-	// What it sent (EndpointStats); the rarer counts in 32 bits, which
-	// stop at their maximum.
-	pkts, bytes, ipBytes, payload uint64
-	retrans, gaps                 uint32
+	// What it sent (EndpointStats).
+	pkts, retrans, gaps     uint32
+	bytes, ipBytes, payload uint64
 }
 
 // stats returns the endpoint's counters.
 func (e *endpoint) stats() EndpointStats {
 	return EndpointStats{
-		Packets: e.pkts, Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Packets: uint64(e.pkts), Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
 		Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps),
 	}
 }
@@ -280,7 +279,7 @@ func (c *conn) update(p *Packet, s int) {
 	}
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
-	S.pkts++
+	inc(&S.pkts)
 	S.bytes += uint64(p.FrameLen)
 	S.ipBytes += uint64(p.IPLen)
 	S.payload += uint64(p.PayloadLen)
@@ -348,10 +347,10 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 		c.receiveFIN(S, p.TS)
 	}
 	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-		S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
+		S.ackArrived(c.stamp(p.TS)) // it only ACKs a SYN-ACK it accepted
 	}
 	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-		S.ackArrived(p.TS) // it only sends a plain ACK once established
+		S.ackArrived(c.stamp(p.TS)) // it only sends a plain ACK once established
 	}
 	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 		S.state = S.preRST // a challenge ACK: the RST did not close it
@@ -415,12 +414,12 @@ func keepalive(p *Packet, e *endpoint) bool {
 func (c *conn) sendSYN(p *Packet, s int) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
-	if retransmit && duplicate(p, S) {
+	if retransmit && c.duplicate(p, S) {
 		return
 	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
-	S.resent(p.TS, retransmit)
+	S.resent(c.stamp(p.TS), retransmit)
 	if s == int(c.client) {
 		if !c.rttKnown {
 			c.synOrRTT = p.TS
@@ -455,21 +454,27 @@ func (c *conn) sendSYN(p *Packet, s int) {
 // a capture of two interfaces) rather than sent again: Linux never resends
 // one within a millisecond (its least timeout, the tail loss probe's, is
 // 10 ms).
-func duplicate(p *Packet, e *endpoint) bool {
-	return p.TS-e.lastTx < int64(time.Millisecond)
+//
+// Its last one's time is kept to the millisecond (a stamp): a packet in
+// the same millisecond or the next is the same one again.
+func (c *conn) duplicate(p *Packet, e *endpoint) bool {
+	return e.lastTx != 0 && c.stamp(p.TS)-e.lastTx < 2
 }
 
 // resent notes the time of a SYN or FIN transmission and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
 // A first transmission starts a new schedule.
-func (e *endpoint) resent(ts int64, retransmit bool) {
+func (e *endpoint) resent(now uint32, retransmit bool) {
 	e.rto = 0
 	if retransmit {
-		e.rto = ts - e.lastTx
+		e.rto = ^uint32(0) // no earlier one seen: the longest interval
+		if e.lastTx != 0 {
+			e.rto = now - e.lastTx
+		}
 		e.pending = 0
 	}
-	e.lastTx = ts
+	e.lastTx = now
 }
 
 func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
@@ -480,12 +485,12 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 	}
 	// A SYN-ACK inferred from the peer's ACK, seen now, was not sent again.
 	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn && !snd.has(synInferred)
-	if retransmit && duplicate(p, snd) {
+	if retransmit && c.duplicate(p, snd) {
 		return
 	}
 	snd.isn = p.Seq
 	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
-	snd.resent(p.TS, retransmit)
+	snd.resent(c.stamp(p.TS), retransmit)
 	switch snd.state {
 	case StateClosed, StateSynSent:
 		snd.state = StateSynReceived
@@ -524,14 +529,14 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 			snd.flags &^= finInferred
 			return false
 		}
-		if !duplicate(p, snd) {
+		if !c.duplicate(p, snd) {
 			c.resendFIN(p, snd, rcv)
 		}
 		return true
 	}
 	snd.finSeq = fs
 	snd.flags = snd.flags&^finInferred | sentFIN
-	snd.resent(p.TS, false)
+	snd.resent(c.stamp(p.TS), false)
 	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
@@ -542,7 +547,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	if rcv.has(ackSent) && seqGE(rcv.acked, fs+1) {
 		// The peer's ACK of this FIN was captured before it (reordered
 		// at the capture point): it still counts.
-		snd.deliver(p.TS, snd.ackArrived)
+		snd.deliver(c.stamp(p.TS), snd.ackArrived)
 	}
 	return false
 }
@@ -551,7 +556,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
 func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
-	snd.resent(p.TS, true)
+	snd.resent(c.stamp(p.TS), true)
 	if snd.has(finAcked) || snd.pending != 0 {
 		snd.flags = snd.flags&^finAcked | doubt
 		switch {
@@ -578,15 +583,15 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
 		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
-			rcv.deliver(p.TS, rcv.ackArrived)
+			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 		}
 	case StateSynReceived:
 		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
-			rcv.deliver(p.TS, rcv.ackArrived)
+			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 		}
 	}
 	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
-		rcv.deliver(p.TS, rcv.ackArrived)
+		rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 	}
 }
 
@@ -594,20 +599,20 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 // the same kind evidently failed: then it waits, until e shows it arrived
 // or until e's retransmission timer has run out twice without e sending
 // again (see expireTimers).
-func (e *endpoint) deliver(ts int64, apply func(int64)) {
+func (e *endpoint) deliver(now uint32, apply func(uint32)) {
 	if !e.has(doubt) {
-		apply(ts)
+		apply(now)
 		return
 	}
 	if e.pending == 0 {
-		e.pending = ts
+		e.pending = now
 	}
 }
 
 // ackArrived applies the arrival at e of what it waits for in its state:
 // the SYN-ACK in SYN_SENT, the ACK of its SYN in SYN_RECEIVED, or the ACK
 // of its FIN.
-func (e *endpoint) ackArrived(ts int64) {
+func (e *endpoint) ackArrived(now uint32) {
 	e.pending = 0
 	e.flags &^= doubt
 	switch e.state {
@@ -622,9 +627,9 @@ func (e *endpoint) ackArrived(ts int64) {
 	switch e.state {
 	case StateFinWait1:
 		e.state = StateFinWait2
-		e.twStart = ts // tcp_fin_timeout runs from here (timers.go)
+		e.twStart = now // tcp_fin_timeout runs from here (timers.go)
 	case StateClosing:
-		e.enterTimeWait(ts)
+		e.enterTimeWait(now)
 	case StateLastAck:
 		e.state = StateClosed
 	}
@@ -642,20 +647,20 @@ func (c *conn) receiveFIN(e *endpoint, ts int64) {
 	case StateFinWait1:
 		e.state = StateClosing
 	case StateFinWait2:
-		e.enterTimeWait(ts)
+		e.enterTimeWait(c.stamp(ts))
 	case StateClosed:
 		if e.assumed == DoubtOrphan {
 			// Taken for an orphan gone after tcp_fin_timeout: were it
 			// gone it would answer with an RST, which closes it again.
 			e.assumed = DoubtNone
-			e.enterTimeWait(ts)
+			e.enterTimeWait(c.stamp(ts))
 		}
 	}
 }
 
-func (e *endpoint) enterTimeWait(ts int64) {
+func (e *endpoint) enterTimeWait(now uint32) {
 	e.state = StateTimeWait
-	e.twStart = ts
+	e.twStart = now
 }
 
 // reset applies an RST sent by endpoint s. An RST that its receiver would
@@ -686,7 +691,7 @@ func (c *conn) reset(p *Packet, s int) {
 	// again (timers.go settles it by R's silence); otherwise nothing will.
 	R.assumed, R.pending = DoubtReset, 0
 	if R.state == StateSynSent || R.awaiting() || R.has(seqKnown) && !(S.has(ackSent) && seqGE(S.acked, R.nxt)) {
-		R.pending = p.TS
+		R.pending = c.stamp(p.TS)
 	}
 	R.state = StateClosed
 }
@@ -748,10 +753,33 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
-// touch reads a word from each of the conn's six cache lines, so that a
+// touch reads a word from each of the conn's seven cache lines, so that a
 // walk can fetch a group of connections before it uses them (eachConn).
-// TestConnTouch checks that the words are on six lines.
+// TestConnTouch checks that the words are on seven lines.
 func (c *conn) touch() uint32 {
 	return uint32(c.id) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
-		c.ep[1].holeHi + uint32(c.last)
+		uint32(c.last) + c.ev.stallMs + uint32(c.ev.bits)
+}
+
+// stamp returns capture time ts as an endpoint's times keep it: the
+// milliseconds since the connection's first packet, plus one (0 is
+// none), stopping at the largest 32-bit value (49 days). A time before
+// the first packet (a capture merged out of order) counts as the first.
+func (c *conn) stamp(ts int64) uint32 {
+	d := (ts - c.first) / int64(time.Millisecond)
+	switch {
+	case d < 0:
+		return 1
+	case d >= 1<<32-1:
+		return 1<<32 - 1
+	}
+	return uint32(d) + 1
+}
+
+// at returns the capture time of a stamp, to the millisecond; 0 for none.
+func (c *conn) at(s uint32) int64 {
+	if s == 0 {
+		return 0
+	}
+	return c.first + int64(s-1)*int64(time.Millisecond)
 }

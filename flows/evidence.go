@@ -161,7 +161,7 @@ type prior struct {
 func (c *conn) look(s int) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
-		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
+		last: c.last, pkts: uint64(S.pkts) + uint64(c.ep[1-s].pkts), nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
 		retrans: S.retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
@@ -391,7 +391,7 @@ func (c *conn) reuseFacts(p *Packet, s int) (r reuse) {
 	if tw == s {
 		r.bits |= evReuseTWSelf
 	}
-	r.age = uint16(min(max(p.TS-c.ep[tw].twStart, 0)/1e7, 0xffff))
+	r.age = uint16(min(max(p.TS-c.at(c.ep[tw].twStart), 0)/1e7, 0xffff))
 	if S.has(seqKnown) {
 		r.nxt = S.nxt
 		if seqGT(p.Seq, S.nxt) {

@@ -108,7 +108,7 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
 		e := &c.ep[i]
-		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, e.lastTx, e.flags
+		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, c.at(e.lastTx), e.flags
 	}
 	r.Transitions = nil
 	if withLog && c.log != nil {

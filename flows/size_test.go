@@ -33,15 +33,15 @@ func TestHalfOpenBytes(t *testing.T) {
 	}
 }
 
-// TestConnSize keeps a conn at 480 bytes, a size class of Go's allocator:
-// one byte more and each connection would take 512. It is the 384 bytes
+// TestConnSize keeps a conn at 448 bytes, a size class of Go's allocator:
+// one byte more and each connection would take 480. It is the 352 bytes
 // the state machine needs and 96 of evidence (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 480 {
-		t.Fatalf("conn is %d bytes, want 480", n)
+	if n := unsafe.Sizeof(conn{}); n != 448 {
+		t.Fatalf("conn is %d bytes, want 448", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 104 {
-		t.Fatalf("endpoint is %d bytes, want 104", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 88 {
+		t.Fatalf("endpoint is %d bytes, want 88", n)
 	}
 }
 
@@ -54,8 +54,8 @@ func TestEvidenceSize(t *testing.T) {
 }
 
 // TestConnTouch checks that conn.touch reads a word from each of a conn's
-// six cache lines (if the conn starts on a line, as every object of Go's
-// 384-byte size class does: they lie at multiples of 384 from a page).
+// seven cache lines (if the conn starts on a line, as every object of Go's
+// 448-byte size class does: they lie at multiples of 448 from a page).
 func TestConnTouch(t *testing.T) {
 	var c conn
 	ep := unsafe.Offsetof(c.ep)
@@ -65,8 +65,9 @@ func TestConnTouch(t *testing.T) {
 		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
 		ep + unsafe.Offsetof(c.ep[0].state),
 		ep + size + unsafe.Offsetof(c.ep[1].state),
-		ep + size + unsafe.Offsetof(c.ep[1].holeHi),
 		unsafe.Offsetof(c.last),
+		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.stallMs),
+		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.bits),
 	}
 	for i, off := range offsets {
 		if off/64 != uintptr(i) {

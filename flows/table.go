@@ -137,7 +137,7 @@ type shard struct {
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)
 	chg   changes    // what changed since the last EachChange (changes.go)
-	_     [64]byte   // a multiple of 64 bytes: neighbours share no cache line (TestShardSize)
+	_     [32]byte   // a multiple of 64 bytes: neighbours share no cache line (TestShardSize)
 }
 
 // NewTable returns an empty table.
