@@ -113,47 +113,45 @@ func (r Role) String() string {
 }
 
 // conn is one tracked connection. Its fields are guarded by the lock of the
-// shard that holds it.
+// shard that holds it, in whose slab it lives (slab.go): it holds no
+// pointer, so that the garbage collector never scans it.
 //
-// It is 384 bytes, a size class of Go's allocator (TestConnSize), with
-// nothing to spare: the key and the Zeek state, which need only 4-byte
-// alignment, sit side by side and end on an 8-byte boundary, and the
-// one-byte fields fill the 8 bytes before the endpoints.
+// The first cache line holds what finds it and what every packet changes
+// besides the endpoints: its key, roles, marks and last time
+// (TestConnLayout).
 type conn struct {
-	id        uint64 // unique in its table, in order of creation
 	key       Key
-	zeek      zeekConn
 	client    uint8 // index of the client in ep
 	firstDir  Dir   // direction of the first packet seen
 	midstream bool  // the connection's opening SYN was not seen
 	role      Role
-	isCheap   bool        // on the cheap list (see evict.go)
-	ref       bool        // saw a packet since the CLOCK hand passed
-	dirty     bool        // on its shard's change list (changes.go)
-	rttKnown  bool        // synOrRTT holds the handshake's round-trip time
-	ep        [2]endpoint // indexed like key's endpoints
-	first     int64       // capture time of first and last packet
-	last      int64
+	isCheap   bool   // on the cheap list (see evict.go)
+	ref       bool   // saw a packet since the CLOCK hand passed
+	dirty     bool   // on its shard's change list (changes.go)
+	rttKnown  bool   // synOrRTT holds the handshake's round-trip time
+	self      uint32 // its index in its shard's slab
+	last      int64  // capture time of the last packet
+	logged    bool   // it has a transition log (transition.go)
+	// Its neighbours on the shard's eviction list, by slab index (0:
+	// none); next also links the slab's released connections.
+	prev, next uint32
+	zeek       zeekConn
+	ep         [2]endpoint // indexed like key's endpoints
+	first      int64       // capture time of the first packet
+	id         uint64      // unique in its table, in order of creation
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.
 	synOrRTT int64
-	log      *[]transition // state changes, when the table keeps them
-	prev     *conn         // neighbours on the shard's eviction list
-	next     *conn
 	ev       evidence // for a diagnosis (evidence.go)
+	_        [8]byte  // to a whole number of cache lines: in a slab, each starts on one
 }
 
-// newConn starts a connection with packet p, sent in direction d.
-//
-// reuse, if not nil, is a connection that left the table, whose memory is
-// used again (a SYN flood evicts one for every new one).
-func newConn(key Key, p *Packet, d Dir, reuse *conn) *conn {
-	c := reuse
-	if c == nil {
-		c = new(conn)
-	}
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS}
+// newConn starts a connection with packet p, sent in direction d, in c's
+// memory: a connection from a slab (keeping its index), which may have
+// left the table (a SYN flood evicts one for every new one), or scratch.
+func newConn(key Key, p *Packet, d Dir, c *conn) *conn {
+	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, self: c.self}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -757,8 +755,8 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 // walk can fetch a group of connections before it uses them (eachConn).
 // TestConnTouch checks that the words are on seven lines.
 func (c *conn) touch() uint32 {
-	return uint32(c.id) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
-		uint32(c.last) + c.ev.stallMs + uint32(c.ev.bits)
+	return uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[0].bytes) +
+		c.ep[1].pkts + uint32(c.id) + uint32(c.ev.bits)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the

@@ -49,12 +49,22 @@ func TestConnTableMatchesMap(t *testing.T) {
 		}
 		switch op := rng.IntN(10); {
 		case op < 5 && step <= 100000 || op < 2: // add, or replace
-			c := &conn{id: uint64(step), key: k}
+			c := ct.alloc()
+			c.id, c.key = uint64(step), k
 			ct.set(c, hash)
+			if old := ref[k]; old != nil {
+				ct.release(old)
+			}
 			ref[k] = c
 		default:
 			ct.del(&k, hash)
+			if old := ref[k]; old != nil {
+				ct.release(old)
+			}
 			delete(ref, k)
+		}
+		if ct.slab.live != len(ref) {
+			t.Fatalf("step %d: %d connections in the slab, want %d", step, ct.slab.live, len(ref))
 		}
 		if step%997 == 0 {
 			check(step)

@@ -24,10 +24,14 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	f.take()
 	f.sort()
 	f.emit(fn)
-	clear(f.refs) // no reference into limbo's memory is left
+	clear(f.refs) // no reference into limbo's or a slab's memory is left
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
+	for i := range f.slabs {
+		f.slabs[i].unmap()
+	}
+	t.cfg.logs.reset()
 }
 
 // flusher is one Flush: it takes every connection out of the table (take),
@@ -44,6 +48,7 @@ type flusher struct {
 
 	refs   []flushRef
 	limbos []limbo      // taken from the shards, released at the end
+	slabs  []*slab      // the shards' full connections, likewise
 	runs   [][]flushRef // refs in sorted pieces, each consumed from its front
 }
 
@@ -87,6 +92,10 @@ func (f *flusher) take() {
 			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
 			sh.untrack(c)
 		})
+		if sh.m.slab.next > 0 {
+			old := sh.m.slab
+			f.slabs = append(f.slabs, &old)
+		}
 		sh.m = connTable{}
 		if sh.half.len() > 0 {
 			halves = append(halves, sh.half)
@@ -184,7 +193,7 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				c = r.e.h.conn(r.e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
-			ch.recs = append(ch.recs, c.record(r.end, true))
+			ch.recs = append(ch.recs, c.record(r.end, cfg.logs))
 			if r.zl != nil {
 				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
 			}

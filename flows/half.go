@@ -114,7 +114,11 @@ func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 func (h *halfOpen) record(k Key, cfg *Config, scratch *conn, now, seen int64, end EndReason, withLog bool) Record {
 	c := h.conn(k, cfg, scratch)
 	c.expireTimers(now, seen, cfg)
-	return c.record(end, withLog)
+	var logs *transitionLogs
+	if withLog {
+		logs = cfg.logs
+	}
+	return c.record(end, logs)
 }
 
 // mayExpire reports whether a half-open connection could have expired by

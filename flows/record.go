@@ -70,16 +70,17 @@ func (e EndReason) String() string {
 	return "unknown"
 }
 
-// record copies c into a Record; the transition log only if withLog.
-func (c *conn) record(end EndReason, withLog bool) Record {
+// record copies c into a Record, with its transition log from logs if
+// not nil.
+func (c *conn) record(end EndReason, logs *transitionLogs) Record {
 	var r Record
-	c.fill(&r, end, withLog)
+	c.fill(&r, end, logs)
 	return r
 }
 
 // fill writes c into r in place: a Record built on the stack and copied
 // out is a visible cost of a snapshot.
-func (c *conn) fill(r *Record, end EndReason, withLog bool) {
+func (c *conn) fill(r *Record, end EndReason, logs *transitionLogs) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
 	r.Key = c.key
@@ -111,8 +112,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, c.at(e.lastTx), e.flags
 	}
 	r.Transitions = nil
-	if withLog && c.log != nil {
-		r.Transitions = c.transitions()
+	if logs != nil {
+		r.Transitions = c.transitions(logs)
 	}
 }
 

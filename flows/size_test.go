@@ -2,6 +2,7 @@ package flows
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -33,15 +34,75 @@ func TestHalfOpenBytes(t *testing.T) {
 	}
 }
 
-// TestConnSize keeps a conn at 448 bytes, a size class of Go's allocator:
-// one byte more and each connection would take 480. It is the 352 bytes
-// the state machine needs and 96 of evidence (TestEvidenceSize).
+// TestConnSize keeps a conn at 448 bytes, seven cache lines, so that each
+// one in a slab starts on a line: the 344 bytes the state machine needs,
+// 96 of evidence (TestEvidenceSize) and 8 to spare.
 func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n != 448 {
 		t.Fatalf("conn is %d bytes, want 448", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 88 {
 		t.Fatalf("endpoint is %d bytes, want 88", n)
+	}
+	if n := unsafe.Sizeof(connSlot{}); n != 8 {
+		t.Fatalf("connSlot is %d bytes, want 8", n)
+	}
+}
+
+// TestConnLayout checks that a conn's first cache line holds its key and
+// its last time, which every packet compares and writes.
+func TestConnLayout(t *testing.T) {
+	var c conn
+	if end := unsafe.Offsetof(c.key) + unsafe.Sizeof(c.key); end > 64 {
+		t.Errorf("key ends at byte %d, beyond the first line", end)
+	}
+	if end := unsafe.Offsetof(c.last) + unsafe.Sizeof(c.last); end > 64 {
+		t.Errorf("last ends at byte %d, beyond the first line", end)
+	}
+}
+
+// TestConnHasNoPointers keeps conn free of pointers, so that the garbage
+// collector never scans a slab (slab.go), and slabs can live outside the
+// Go heap.
+func TestConnHasNoPointers(t *testing.T) {
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		switch typ.Kind() {
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Slice, reflect.String,
+			reflect.Chan, reflect.Func, reflect.Interface:
+			t.Errorf("%s is a %s: conn must hold no pointer", path, typ.Kind())
+		case reflect.Array:
+			walk(typ.Elem(), path+"[]")
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				walk(f.Type, path+"."+f.Name)
+			}
+		}
+	}
+	walk(reflect.TypeFor[conn](), "conn")
+}
+
+// TestConnTouch checks that conn.touch reads a word from each of a conn's
+// seven cache lines (if the conn starts on a line, as every one in a slab
+// does: TestConnSize).
+func TestConnTouch(t *testing.T) {
+	var c conn
+	ep := unsafe.Offsetof(c.ep)
+	size := unsafe.Sizeof(endpoint{})
+	offsets := []uintptr{
+		unsafe.Offsetof(c.last),
+		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+		ep + unsafe.Offsetof(c.ep[0].state),
+		ep + unsafe.Offsetof(c.ep[0].bytes),
+		ep + size + unsafe.Offsetof(c.ep[1].pkts),
+		unsafe.Offsetof(c.id),
+		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.bits),
+	}
+	for i, off := range offsets {
+		if off/64 != uintptr(i) {
+			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+		}
 	}
 }
 
@@ -50,29 +111,6 @@ func TestConnSize(t *testing.T) {
 func TestEvidenceSize(t *testing.T) {
 	if n := unsafe.Sizeof(evidence{}); n != 96 {
 		t.Fatalf("evidence is %d bytes, want 96", n)
-	}
-}
-
-// TestConnTouch checks that conn.touch reads a word from each of a conn's
-// seven cache lines (if the conn starts on a line, as every object of Go's
-// 448-byte size class does: they lie at multiples of 448 from a page).
-func TestConnTouch(t *testing.T) {
-	var c conn
-	ep := unsafe.Offsetof(c.ep)
-	size := unsafe.Sizeof(endpoint{})
-	offsets := []uintptr{
-		unsafe.Offsetof(c.id),
-		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
-		ep + unsafe.Offsetof(c.ep[0].state),
-		ep + size + unsafe.Offsetof(c.ep[1].state),
-		unsafe.Offsetof(c.last),
-		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.stallMs),
-		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.bits),
-	}
-	for i, off := range offsets {
-		if off/64 != uintptr(i) {
-			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
-		}
 	}
 }
 

@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Config sets a Table's timers (all on capture time) and its output.
@@ -68,6 +70,9 @@ type Config struct {
 
 	// Kernel's schedules, worked out once by setDefaults.
 	synIntervals, synAckIntervals []time.Duration
+	// logs holds the transition logs, if Transitions is set; shared by
+	// the copies of the Config.
+	logs *transitionLogs
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +89,9 @@ func (c *Config) setDefaults() {
 		c.Kernel = Linux
 	}
 	c.synIntervals, c.synAckIntervals = c.Kernel.SynIntervals(), c.Kernel.SynAckIntervals()
+	if c.Transitions > 0 {
+		c.logs = &transitionLogs{m: map[*conn][]transition{}}
+	}
 	if c.Shards <= 0 {
 		// A fixed count, not one per core: under MaxConns the bound and
 		// the choice of whom to evict are per shard, and a replay must
@@ -129,6 +137,12 @@ type Table struct {
 }
 
 type shard struct {
+	shardFields
+	// A multiple of 64 bytes: neighbours share no cache line (TestShardSize).
+	_ [(64 - unsafe.Sizeof(shardFields{})%64) % 64]byte
+}
+
+type shardFields struct {
 	mu    sync.Mutex // guards the following
 	m     connTable  // full connections (conntable.go)
 	half  halfTable  // connections with SYNs from one side only (half.go)
@@ -137,7 +151,6 @@ type shard struct {
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)
 	chg   changes    // what changed since the last EachChange (changes.go)
-	_     [32]byte   // a multiple of 64 bytes: neighbours share no cache line (TestShardSize)
 }
 
 // NewTable returns an empty table.
@@ -148,6 +161,9 @@ func NewTable(cfg Config) *Table {
 	if cfg.Zeek {
 		t.zk = newZeekClock(cfg.Shards)
 	}
+	// The slabs' memory outside the heap goes back to the system once the
+	// table is unreachable: no conn is reachable but through it.
+	runtime.AddCleanup(t, unmapSlabs, t.shards)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -204,6 +220,26 @@ func (t *Table) Opened() uint64 { return t.opened.Load() }
 // An evicted handshake that came back from limbo (limbo.go) is no longer
 // counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
+
+// unmapSlabs unmaps the shards' slabs, once their table is unreachable.
+func unmapSlabs(shards []shard) {
+	for i := range shards {
+		shards[i].m.slab.unmap()
+	}
+}
+
+// slabBytes returns the bytes of the shards' slabs mapped outside the Go
+// heap (for BenchmarkMemoryPerConn, which reads the heap's size).
+func (t *Table) slabBytes() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += sh.m.slab.mapped
+		sh.mu.Unlock()
+	}
+	return n
+}
 
 // defaultShards is Config.Shards's default.
 const defaultShards = 64
