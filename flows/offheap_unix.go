@@ -23,4 +23,3 @@ func allocEntries(n int) (s []halfSlot, free func()) {
 	}
 	return unsafe.Slice((*halfSlot)(unsafe.Pointer(&b[0])), n), func() { _ = syscall.Munmap(b) }
 }
-
