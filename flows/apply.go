@@ -92,7 +92,7 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 		var reused reuse
 		if retire, reused = t.retireEnded(sh, c, p, d); retire != nil {
 			c, opened = t.open(sh, p, key, d, hash, l, c), true // in the old one's memory
-			c.inherit(reused)
+			c.inherit(reused, t.cfg.cold)
 		}
 	}
 	ev := t.update(sh, c, p, d, opened)
@@ -153,6 +153,8 @@ func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *
 func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane, reuse *conn) *conn {
 	if reuse == nil {
 		reuse = sh.m.alloc()
+	} else {
+		t.cfg.cold.release(reuse)
 	}
 	c := newConn(*key, p, d, reuse)
 	c.id = t.newID(l)
@@ -178,7 +180,7 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 	} else {
 		return nil, reused
 	}
-	r := t.retireBuf(c.record(why, t.cfg.logs))
+	r := t.retireBuf(c.record(why, &t.cfg, true))
 	sh.untrack(c)
 	t.left(sh, c, c.id)
 	t.cfg.logs.drop(c)
@@ -189,6 +191,7 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 // is held.
 func (t *Table) release(sh *shard, c *conn) {
 	t.cfg.logs.drop(c)
+	t.cfg.cold.release(c)
 	sh.m.release(c)
 }
 
@@ -209,7 +212,7 @@ func (t *Table) update(sh *shard, c *conn, p *Packet, d Dir, opened bool) *Event
 	if t.cfg.OnChange == nil || !opened && same && !notable {
 		return nil // allocated only for an event: a Record is large to zero per packet
 	}
-	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, nil)}
+	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, &t.cfg, false)}
 	switch {
 	case opened:
 		ev.Kind = EventOpen

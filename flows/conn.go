@@ -143,8 +143,8 @@ type conn struct {
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.
 	synOrRTT int64
-	ev       evidence // for a diagnosis (evidence.go)
-	_        [8]byte  // to a whole number of cache lines: in a slab, each starts on one
+	ev       evHot  // for a diagnosis (evidence.go)
+	cold     uint32 // the rest of it, in the table's coldStore (0: none yet)
 }
 
 // newConn starts a connection with packet p, sent in direction d, in c's
@@ -244,7 +244,7 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	b := c.look(s)
 	c.update(p, s)
-	notable = c.note(p, s, &b)
+	notable = c.note(p, s, &b, cfg.cold)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {
@@ -751,12 +751,12 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
-// touch reads a word from each of the conn's seven cache lines, so that a
+// touch reads a word from each of the conn's six cache lines, so that a
 // walk can fetch a group of connections before it uses them (eachConn).
-// TestConnTouch checks that the words are on seven lines.
+// TestConnTouch checks that the words are on six lines.
 func (c *conn) touch() uint32 {
 	return uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[0].bytes) +
-		c.ep[1].pkts + uint32(c.id) + uint32(c.ev.bits)
+		c.ep[1].pkts + uint32(c.id)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the

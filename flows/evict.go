@@ -135,7 +135,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 		return nil, nil
 	}
 	v.expireTimers(now, now, &t.cfg)
-	r := t.retireBuf(v.record(EndEvicted, t.cfg.logs))
+	r := t.retireBuf(v.record(EndEvicted, &t.cfg, true))
 	if t.zk != nil {
 		t.zeekDetach(v, &(*r)[0])
 	}

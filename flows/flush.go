@@ -32,6 +32,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 		f.slabs[i].unmap()
 	}
 	t.cfg.logs.reset()
+	t.cfg.cold.reset()
 }
 
 // flusher is one Flush: it takes every connection out of the table (take),
@@ -193,7 +194,7 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				c = r.e.h.conn(r.e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
-			ch.recs = append(ch.recs, c.record(r.end, cfg.logs))
+			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
 			if r.zl != nil {
 				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
 			}

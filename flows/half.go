@@ -114,11 +114,7 @@ func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 func (h *halfOpen) record(k Key, cfg *Config, scratch *conn, now, seen int64, end EndReason, withLog bool) Record {
 	c := h.conn(k, cfg, scratch)
 	c.expireTimers(now, seen, cfg)
-	var logs *transitionLogs
-	if withLog {
-		logs = cfg.logs
-	}
-	return c.record(end, logs)
+	return c.record(end, cfg, withLog)
 }
 
 // mayExpire reports whether a half-open connection could have expired by

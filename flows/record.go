@@ -70,17 +70,17 @@ func (e EndReason) String() string {
 	return "unknown"
 }
 
-// record copies c into a Record, with its transition log from logs if
-// not nil.
-func (c *conn) record(end EndReason, logs *transitionLogs) Record {
+// record copies c, of a table with configuration cfg, into a Record; its
+// transition log only if withLog.
+func (c *conn) record(end EndReason, cfg *Config, withLog bool) Record {
 	var r Record
-	c.fill(&r, end, logs)
+	c.fill(&r, end, cfg, withLog)
 	return r
 }
 
 // fill writes c into r in place: a Record built on the stack and copied
 // out is a visible cost of a snapshot.
-func (c *conn) fill(r *Record, end EndReason, logs *transitionLogs) {
+func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
 	r.Key = c.key
@@ -105,15 +105,15 @@ func (c *conn) fill(r *Record, end EndReason, logs *transitionLogs) {
 	r.End = end
 	r.zeek = c.zeek
 	r.zx = nil
-	r.ev = c.ev
+	r.ev = evidence{c.ev, *cfg.cold.peek(c)}
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
 		e := &c.ep[i]
 		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, c.at(e.lastTx), e.flags
 	}
 	r.Transitions = nil
-	if logs != nil {
-		r.Transitions = c.transitions(logs)
+	if withLog && cfg.logs != nil {
+		r.Transitions = c.transitions(cfg.logs)
 	}
 }
 

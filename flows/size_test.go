@@ -34,12 +34,12 @@ func TestHalfOpenBytes(t *testing.T) {
 	}
 }
 
-// TestConnSize keeps a conn at 448 bytes, seven cache lines, so that each
+// TestConnSize keeps a conn at 384 bytes, six cache lines, so that each
 // one in a slab starts on a line: the 344 bytes the state machine needs,
-// 96 of evidence (TestEvidenceSize) and 8 to spare.
+// 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 448 {
-		t.Fatalf("conn is %d bytes, want 448", n)
+	if n := unsafe.Sizeof(conn{}); n != 384 {
+		t.Fatalf("conn is %d bytes, want 384", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 88 {
 		t.Fatalf("endpoint is %d bytes, want 88", n)
@@ -84,7 +84,7 @@ func TestConnHasNoPointers(t *testing.T) {
 }
 
 // TestConnTouch checks that conn.touch reads a word from each of a conn's
-// seven cache lines (if the conn starts on a line, as every one in a slab
+// six cache lines (if the conn starts on a line, as every one in a slab
 // does: TestConnSize).
 func TestConnTouch(t *testing.T) {
 	var c conn
@@ -97,7 +97,6 @@ func TestConnTouch(t *testing.T) {
 		ep + unsafe.Offsetof(c.ep[0].bytes),
 		ep + size + unsafe.Offsetof(c.ep[1].pkts),
 		unsafe.Offsetof(c.id),
-		unsafe.Offsetof(c.ev) + unsafe.Offsetof(c.ev.bits),
 	}
 	for i, off := range offsets {
 		if off/64 != uintptr(i) {
@@ -106,11 +105,15 @@ func TestConnTouch(t *testing.T) {
 	}
 }
 
-// TestEvidenceSize keeps a connection's evidence (evidence.go) at 96
-// bytes.
+// TestEvidenceSize keeps a connection's evidence (evidence.go) at 36
+// bytes in the conn and 64 in the cold store, for a connection that
+// needs them.
 func TestEvidenceSize(t *testing.T) {
-	if n := unsafe.Sizeof(evidence{}); n != 96 {
-		t.Fatalf("evidence is %d bytes, want 96", n)
+	if n := unsafe.Sizeof(evHot{}); n != 36 {
+		t.Fatalf("evHot is %d bytes, want 36", n)
+	}
+	if n := unsafe.Sizeof(evCold{}); n != 64 {
+		t.Fatalf("evCold is %d bytes, want 64", n)
 	}
 }
 

@@ -70,9 +70,10 @@ type Config struct {
 
 	// Kernel's schedules, worked out once by setDefaults.
 	synIntervals, synAckIntervals []time.Duration
-	// logs holds the transition logs, if Transitions is set; shared by
-	// the copies of the Config.
+	// logs holds the transition logs, if Transitions is set, and cold
+	// the connections' cold evidence; shared by the copies of the Config.
 	logs *transitionLogs
+	cold *coldStore
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +93,7 @@ func (c *Config) setDefaults() {
 	if c.Transitions > 0 {
 		c.logs = &transitionLogs{m: map[*conn][]transition{}}
 	}
+	c.cold = new(coldStore)
 	if c.Shards <= 0 {
 		// A fixed count, not one per core: under MaxConns the bound and
 		// the choice of whom to evict are per shard, and a replay must

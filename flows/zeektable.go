@@ -149,7 +149,7 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 // Zeek's fields. sh.mu is held; the caller removes c from sh.m.
 func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 	c.expireTimers(c.last, c.last, &t.cfg)
-	r := c.record(why, t.cfg.logs)
+	r := c.record(why, &t.cfg, true)
 	t.zeekDetach(c, &r)
 	sh.untrack(c)
 	t.left(sh, c, c.id)
