@@ -1,7 +1,7 @@
 package flows
 
-// connTable is a shard's table of full connections: the connections, in a
-// slab (slab.go), and an index of them (robin.go) whose 8-byte slots hold a
+// connTable is a shard's table of full connections: the connections, in
+// the table's slab (slab.go), and an index of them (robin.go) whose 8-byte slots hold a
 // connection's slab index and the high 32 bits of its key's hash. The key
 // itself is only in the conn, on the cache line that the update reads
 // anyway: a lookup compares hash bits, then the key of the connection
@@ -14,7 +14,7 @@ package flows
 // a million connections' slots fit in 12 MB.
 type connTable struct {
 	robin[connSlot, *connSlot]
-	slab slab
+	slab *slab // shared by the shards
 }
 
 type connSlot struct {

@@ -11,7 +11,7 @@ import (
 // checks that they always hold the same connections.
 func TestConnTableMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var ct connTable
+	ct := connTable{slab: new(slab)}
 	ref := map[Key]*conn{}
 	keyOf := func(i int) Key {
 		var k Key

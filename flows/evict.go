@@ -53,7 +53,7 @@ func (c *conn) cheap() bool {
 // track puts a new connection on its list.
 func (sh *shard) track(c *conn) {
 	c.isCheap = c.cheap()
-	sh.lists[b2i(c.isCheap)].push(&sh.m.slab, c)
+	sh.lists[b2i(c.isCheap)].push(sh.m.slab, c)
 }
 
 // retrack moves c to the other list if its class changed, and marks it
@@ -61,19 +61,19 @@ func (sh *shard) track(c *conn) {
 func (sh *shard) retrack(c *conn) {
 	c.ref = true
 	if ch := c.cheap(); ch != c.isCheap {
-		sh.lists[b2i(c.isCheap)].remove(&sh.m.slab, c)
+		sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c)
 		c.isCheap = ch
-		sh.lists[b2i(ch)].push(&sh.m.slab, c)
+		sh.lists[b2i(ch)].push(sh.m.slab, c)
 	}
 }
 
 // untrack removes c from its list.
-func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(&sh.m.slab, c) }
+func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c) }
 
 // victim picks the connection to evict: the oldest cheap one, else the
 // first established one the CLOCK hand finds unreferenced.
 func (sh *shard) victim() *conn {
-	sl := &sh.m.slab
+	sl := sh.m.slab
 	if i := sh.lists[1].head; i != 0 {
 		return sl.at(i)
 	}

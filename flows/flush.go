@@ -28,8 +28,8 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
-	for i := range f.slabs {
-		f.slabs[i].unmap()
+	if f.slab != nil {
+		f.slab.unmap()
 	}
 	t.cfg.logs.reset()
 	t.cfg.cold.reset()
@@ -49,7 +49,7 @@ type flusher struct {
 
 	refs   []flushRef
 	limbos []limbo      // taken from the shards, released at the end
-	slabs  []*slab      // the shards' full connections, likewise
+	slab   *slab        // the full connections, likewise
 	runs   [][]flushRef // refs in sorted pieces, each consumed from its front
 }
 
@@ -79,6 +79,10 @@ func (f *flusher) take() {
 		sh.mu.Unlock()
 	}
 	f.refs = make([]flushRef, 0, n)
+	// The shards move to a new slab together; the old one goes once
+	// every record is made.
+	fresh := new(slab)
+	t.slab.Store(fresh)
 	var halves []halfTable
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -93,11 +97,8 @@ func (f *flusher) take() {
 			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
 			sh.untrack(c)
 		})
-		if sh.m.slab.next > 0 {
-			old := sh.m.slab
-			f.slabs = append(f.slabs, &old)
-		}
-		sh.m = connTable{}
+		f.slab = sh.m.slab
+		sh.m = connTable{slab: fresh}
 		if sh.half.len() > 0 {
 			halves = append(halves, sh.half)
 			sh.half = halfTable{}

@@ -131,6 +131,9 @@ type Table struct {
 	evicted atomic.Uint64
 	_       [64]byte
 	chgMax  int // entries a shard's change list may hold (changes.go)
+	// slab holds the full connections (slab.go); Flush moves the shards
+	// to a new one.
+	slab *atomic.Pointer[slab]
 
 	// retirePool holds one-record slices for OnRetire: under a SYN flood
 	// every new connection evicts one, and a fresh slice each time was
@@ -163,9 +166,15 @@ func NewTable(cfg Config) *Table {
 	if cfg.Zeek {
 		t.zk = newZeekClock(cfg.Shards)
 	}
-	// The slabs' memory outside the heap goes back to the system once the
+	sl := new(slab)
+	t.slab = &atomic.Pointer[slab]{}
+	t.slab.Store(sl)
+	for i := range t.shards {
+		t.shards[i].m.slab = sl
+	}
+	// The slab's memory outside the heap goes back to the system once the
 	// table is unreachable: no conn is reachable but through it.
-	runtime.AddCleanup(t, unmapSlabs, t.shards)
+	runtime.AddCleanup(t, func(p *atomic.Pointer[slab]) { p.Load().unmap() }, t.slab)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -223,25 +232,9 @@ func (t *Table) Opened() uint64 { return t.opened.Load() }
 // counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
-// unmapSlabs unmaps the shards' slabs, once their table is unreachable.
-func unmapSlabs(shards []shard) {
-	for i := range shards {
-		shards[i].m.slab.unmap()
-	}
-}
-
-// slabBytes returns the bytes of the shards' slabs mapped outside the Go
-// heap (for BenchmarkMemoryPerConn, which reads the heap's size).
-func (t *Table) slabBytes() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += sh.m.slab.mapped
-		sh.mu.Unlock()
-	}
-	return n
-}
+// slabBytes returns the bytes of the slab mapped outside the Go heap (for
+// BenchmarkMemoryPerConn, which reads the heap's size).
+func (t *Table) slabBytes() int { return t.slab.Load().bytesMapped() }
 
 // defaultShards is Config.Shards's default.
 const defaultShards = 64
