@@ -46,7 +46,7 @@ bench: build ## run the benchmarks properly
 
 .PHONY: bench-compare
 BENCHFLAGS ?=
-bench-compare: setup ## flowtrack side by side with a bare map loop, softflowd, tcpdump, tshark (scripts/bench.sh; BENCHFLAGS=-quick)
+bench-compare: setup ## flowtrack side by side with two bare loops (Go map, open addressing), softflowd, tcpdump, tshark (scripts/bench.sh; BENCHFLAGS=-quick; GOMAXPROCS=1 for one core)
 	./scripts/bench.sh $(BENCHFLAGS)
 
 generate: ## remake the eBPF objects and their Go (sockets/tracer_*.{go,o}) and bpf/vmlinux.h (needs clang, llvm, libbpf-dev, bpftool)

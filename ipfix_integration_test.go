@@ -279,7 +279,7 @@ func replayExporting(t *testing.T, pcap string, o *exportOptions, hook func(*exp
 	ex.hook(&cfg)
 	table := flows.NewTable(cfg)
 	var counters capture.Counters
-	rsrc, apply := ex.attach(table, &counters, src)
+	rsrc, apply := ex.attach(table, &counters, src, table)
 	if hook != nil {
 		apply = hookSink{Sink: apply, hook: func() { hook(ex, table, &counters) }}
 	}

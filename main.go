@@ -45,6 +45,7 @@ type options struct {
 	snaplen               int
 	bufferMB              int
 	promisc               bool
+	method                string // --capture
 	speed                 speedFlag
 	linger                time.Duration
 	table                 flows.Config
@@ -117,6 +118,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.snaplen, "s", capture.DefaultSnaplen, "live capture snapshot length in `bytes`: first client segments whole, for the names they carry (256 keeps the headers only; names then come from DNS and the first bytes; docs/names.md)")
 	fs.IntVar(&o.bufferMB, "B", capture.DefaultBufferMB, "live capture kernel buffer size in `MiB`")
 	fs.BoolVar(&o.promisc, "promisc", false, "put the interface into promiscuous mode")
+	fs.StringVar(&o.method, "capture", capture.MethodAuto, "live capture `method`: afpacket (AF_PACKET rings read without libpcap, one socket per core in a fanout group), pcap (libpcap), or auto (afpacket, but pcap for -i any and interfaces that are not Ethernet)")
 	fs.BoolVar(&o.noEBPF, "no-ebpf", false, "live capture: name the processes behind connections from the socket table only (read every second), not eBPF")
 	fs.StringVar(&o.user, "user", "", "once the capture is open, drop root and run as this `user` (default: the sudo user for a replay; root is kept for a live capture, to name the processes behind sockets)")
 	o.speed = 1
@@ -175,6 +177,9 @@ func (o *options) checkOutput() error {
 		o.table.Zeek = true
 	default:
 		return fmt.Errorf("unknown output format %q: use -o table, -o json, -o zeek or -o none", o.output)
+	}
+	if o.method != capture.MethodAuto && o.method != capture.MethodAFPacket && o.method != capture.MethodPcap {
+		return fmt.Errorf("unknown capture method %q: use --capture auto, afpacket or pcap", o.method)
 	}
 	if o.follow && o.output != "json" {
 		return errors.New("--follow streams NDJSON events: use it with -o json")
@@ -258,6 +263,8 @@ func open(o *options, stderr io.Writer) (capture.Source, error) {
 			Snaplen:    o.snaplen,
 			Promisc:    o.promisc,
 			BufferSize: o.bufferMB << 20,
+			Method:     o.method,
+			Sockets:    tableLanes(),
 			Filter:     o.filter,
 		})
 	}
@@ -361,10 +368,12 @@ type headless struct {
 }
 
 // record makes the table and runs the capture into it until it ends, ctx
-// is done or -c frames were read. A headless replay updates the table on
-// every core (up to four), with the same records in the same order, unless
-// something watches it packet by packet; a live capture's timers run on
-// the wall clock meanwhile, and its output is flushed every second.
+// is done or -c frames were read. The table is updated on every core (up
+// to four lanes, flows.Lanes), with the records and events that one
+// goroutine would give in the same order, unless an exporter must see the
+// table at each packet of a replay (the IPFIX active timeout on capture
+// time). A live capture's timers also run on the wall clock, and its
+// output is flushed every second.
 func (h *headless) record(ctx context.Context) error {
 	cfg := h.o.table
 	h.out.hook(&cfg)
@@ -374,24 +383,24 @@ func (h *headless) record(ctx context.Context) error {
 	h.ex.hook(&cfg)
 	h.table = flows.NewTable(cfg)
 	h.judge.table.Store(h.table)
-	src, apply := h.ex.attach(h.table, &h.counters, h.src)
 	live := h.o.iface != ""
-	stopTicks := func() {}
-	if live {
-		stopTicks = tickLive(h.table, h.out.flush)
-	}
+	var sink capture.Sink = h.table
 	var lanes *flows.Lanes
-	if n := replayLanes(); !live && cfg.OnChange == nil && !h.ex.perPacket() && n > 1 {
+	var tick func(time.Time)
+	if n := tableLanes(); live || !h.ex.perPacket() && n > 1 {
 		lanes = flows.NewLanes(h.table, n)
-		apply = lanes
+		sink = lanes
+		if live {
+			tick = laneTicks(lanes, true, h.out.flush)
+		}
 	}
+	src, sink := h.ex.attach(h.table, &h.counters, h.src, sink)
 	stopProgress := startProgress(!live, h.stderr, &h.counters, h.table)
-	err := capture.Run(ctx, src, h.names.decoder(), &h.counters, h.o.count, apply)
+	err := capture.RunTicking(ctx, src, h.names.decoder(), &h.counters, h.o.count, sink, tick)
 	stopProgress()
 	if lanes != nil {
 		lanes.Close()
 	}
-	stopTicks() // nothing may retire records behind the flush's back
 	return err
 }
 
@@ -421,30 +430,25 @@ func closeTracker(tr *sockets.Tracker) {
 	}
 }
 
-// tickLive runs a live capture's timers on the wall clock, every second,
-// so that connections time out on a quiet network too, and then calls
-// flush (if not nil) to write out what the output has gathered. It
-// returns the function that stops it.
-func tickLive(t *flows.Table, flush func() error) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tk.C:
-				t.Tick(now)
-				if flush != nil {
-					_ = flush()
-				}
-			}
+// laneTicks returns the tick (capture.RunTicking) of a capture applied
+// through lanes: each hands on what the lanes hold, so that records and
+// events come out within a tick on a quiet network too; once a second, a
+// live capture's clock moves to the wall clock's time, so that its timers
+// (TIME_WAIT, handshakes, idle connections) run out without packets, and
+// flush (if not nil) writes out what the output has gathered.
+func laneTicks(l *flows.Lanes, live bool, flush func() error) func(time.Time) {
+	var next time.Time
+	return func(now time.Time) {
+		l.Sync()
+		if !live || now.Before(next) {
+			return
 		}
-	}()
-	return func() { close(done); <-finished }
+		next = now.Add(time.Second)
+		l.Tick(now)
+		if flush != nil {
+			_ = flush()
+		}
+	}
 }
 
 // stateTally counts connections by their pair of states.
@@ -512,9 +516,9 @@ func summary(w io.Writer, src capture.Source, c *capture.Counters, t *flows.Tabl
 	}
 }
 
-// replayLanes is how many goroutines a headless replay updates the table
-// on: one per core, up to four (the file is read and decoded on another).
-func replayLanes() int { return min(runtime.GOMAXPROCS(0), 4) }
+// tableLanes is how many goroutines a capture updates the table on: one
+// per core, up to four.
+func tableLanes() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // addHandshakeFlags adds --handshake-timeout and the flags of the Linux
 // settings whose timers the states follow (docs/states.md), defaulting to

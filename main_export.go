@@ -150,11 +150,11 @@ func (x *exporters) hook(cfg *flows.Config) {
 // and the capture's counters, before the capture starts. It returns the
 // source to read instead of src (for a live capture, it reads the kernel's
 // drop counters on the capture goroutine, as a Source is not safe for
-// concurrent use) and the sink the capture goes to (it runs the IPFIX
-// active timeout on capture time).
-func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source) (capture.Source, capture.Sink) {
+// concurrent use) and the sink the capture goes to: sink, then the IPFIX
+// active timeout on capture time.
+func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Source, sink capture.Sink) (capture.Source, capture.Sink) {
 	if x == nil {
-		return src, t
+		return src, sink
 	}
 	x.table = t
 	if x.metrics != nil {
@@ -167,30 +167,34 @@ func (x *exporters) attach(t *flows.Table, c *capture.Counters, src capture.Sour
 		x.metrics.SetTable(t)
 	}
 	if x.ipfix == nil {
-		return src, t
+		return src, sink
 	}
-	return src, ipfixSink{t: t, ipfix: x.ipfix}
+	return src, ipfixSink{next: sink, t: t, ipfix: x.ipfix}
 }
 
-// ipfixSink updates the table and runs the IPFIX active timeout on the
-// capture time of every frame.
+// ipfixSink hands the capture on to next (the table or its lanes) and runs
+// the IPFIX active timeout on the capture time of every frame.
 type ipfixSink struct {
+	next  capture.Sink
 	t     *flows.Table
 	ipfix *export.IPFIX
 }
 
 func (s ipfixSink) Apply(p *flows.Packet) {
-	s.t.Apply(p)
+	s.next.Apply(p)
 	s.ipfix.Tick(s.t, p.TS)
 }
 
 func (s ipfixSink) Advance(ts int64) {
-	s.t.Advance(ts)
+	s.next.Advance(ts)
 	s.ipfix.Tick(s.t, ts)
 }
 
-// perPacket reports whether an exporter must see every packet applied
-// (the IPFIX active timeout runs on capture time).
+// perPacket reports whether an exporter of a replay must see the table as
+// each packet leaves it: the IPFIX active timeout runs on capture time,
+// and a replay's look at the table happens at the packet. (A live
+// capture's look runs on a goroutine of the exporter's, at no particular
+// packet: the lanes change nothing there.)
 func (x *exporters) perPacket() bool { return x != nil && x.ipfix != nil }
 
 // flushed exports a batch of the connections still tracked when the

@@ -141,11 +141,12 @@ func (c *uiCapture) start(ctx context.Context) {
 	c.finished = make(chan struct{})
 	go func() {
 		defer close(c.finished)
-		if c.s.Live {
-			stop := tickLive(c.table, nil)
-			defer stop()
-		}
-		err := capture.Run(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, c.table)
+		// The table is updated on every core; the ticks hand on what the
+		// lanes hold, so that the view lags the capture by a tick at most.
+		lanes := flows.NewLanes(c.table, tableLanes())
+		err := capture.RunTicking(ctx, c.src, c.names.decoder(), &c.counters, c.s.MaxFrames, lanes,
+			laneTicks(lanes, c.s.Live, nil))
+		lanes.Close()
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()

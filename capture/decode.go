@@ -126,6 +126,20 @@ type Decoder struct {
 // the connections (see package peek). Call it before the first Decode.
 func (d *Decoder) SetPeeker(k *peek.Peeker) { d.peek = k }
 
+// fork returns a Decoder for another goroutine that decodes a share of
+// the same capture, in which every connection's frames come through one
+// of them (a fanout group's sockets): the same settings, fragments of its
+// own, and a fork of the Peeker, which names connections in the same
+// Store.
+func (d *Decoder) fork() *Decoder {
+	n := NewDecoder()
+	n.panics, n.slow = d.panics, d.slow
+	if d.peek != nil {
+		n.peek = d.peek.Fork()
+	}
+	return n
+}
+
 // NewDecoder returns a Decoder with its layers allocated.
 func NewDecoder() *Decoder {
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 32)}

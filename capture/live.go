@@ -14,10 +14,10 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// OpenLive starts a capture on interface iface ("eth0", "any", ...).
-// Frames are delivered as they arrive (immediate mode) and Next returns
-// ErrTimeout after cfg.Timeout without one, so a reader never blocks for
-// longer than that.
+// OpenLive starts a capture on interface iface ("eth0", "any", ...),
+// through libpcap or AF_PACKET as cfg.Method says. Frames are delivered as
+// they arrive (immediate mode) and Next returns ErrTimeout after
+// cfg.Timeout without one, so a reader never blocks for longer than that.
 //
 // Its errors are *Error values with a one-line message: an unknown
 // interface (ErrNoInterface, listing the real ones), missing privileges
@@ -30,6 +30,30 @@ func OpenLive(iface string, cfg LiveConfig) (Source, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	n := max(1, cfg.Sockets)
+	switch cfg.Method {
+	case "", MethodPcap:
+		return openPcap(iface, cfg)
+	case MethodAFPacket:
+		if iface == "any" {
+			return nil, newError(ErrCapture, nil, "AF_PACKET capture takes one interface, not any: use --capture pcap to capture on all of them")
+		}
+		return openAFPacket(iface, cfg, n)
+	case MethodAuto:
+		if iface == "any" || iface == "" {
+			return openPcap(iface, cfg)
+		}
+		src, err := openAFPacket(iface, cfg, n)
+		if errors.Is(err, ErrLinkType) {
+			return openPcap(iface, cfg) // not Ethernet: libpcap knows its link type
+		}
+		return src, err
+	}
+	return nil, newError(ErrCapture, nil, "unknown capture method %q: use auto, afpacket or pcap", cfg.Method)
+}
+
+// openPcap starts a capture through libpcap.
+func openPcap(iface string, cfg LiveConfig) (Source, error) {
 	if iface == "" {
 		return nil, newError(ErrNoInterface, nil, "no interface named: %s", interfaceList())
 	}

@@ -14,11 +14,19 @@ import (
 	"github.com/flowtrack/flowtrack/flows"
 )
 
+// methods are the capture methods the live tests run with: libpcap, one
+// AF_PACKET socket, and a fanout group of two.
+var methods = []struct {
+	name    string
+	method  string
+	sockets int
+}{{"pcap", MethodPcap, 1}, {"afpacket", MethodAFPacket, 1}, {"fanout", MethodAFPacket, 2}}
+
 // openLoopback opens a live capture on lo, or skips the test when this
 // process may not capture.
-func openLoopback(t *testing.T, filter string) Source {
+func openLoopback(t *testing.T, filter, method string, sockets int) Source {
 	t.Helper()
-	src, err := OpenLive("lo", LiveConfig{Filter: filter, Timeout: 50 * time.Millisecond})
+	src, err := OpenLive("lo", LiveConfig{Filter: filter, Timeout: 50 * time.Millisecond, Method: method, Sockets: sockets})
 	switch {
 	case errors.Is(err, ErrPermission):
 		t.Skipf("not allowed to capture (run as root or with CAP_NET_RAW): %v", err)
@@ -31,15 +39,23 @@ func openLoopback(t *testing.T, filter string) Source {
 	return src
 }
 
-// A TCP handshake over 127.0.0.1 is captured and decoded live.
+// A TCP handshake over 127.0.0.1 is captured and decoded live, each
+// packet once (loopback frames pass the capture point twice), by libpcap
+// and by one AF_PACKET socket.
 func TestLiveLoopbackHandshake(t *testing.T) {
+	for _, m := range methods[:2] {
+		t.Run(m.name, func(t *testing.T) { testLoopbackHandshake(t, m.method) })
+	}
+}
+
+func testLoopbackHandshake(t *testing.T, method string) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	src := openLoopback(t, fmt.Sprintf("tcp port %d", port))
+	src := openLoopback(t, fmt.Sprintf("tcp port %d", port), method, 1)
 	if src.Name() != "lo" {
 		t.Errorf("Name %q", src.Name())
 	}
@@ -87,6 +103,8 @@ func TestLiveLoopbackHandshake(t *testing.T) {
 			seen = append(seen, "SYN-ACK")
 		case p.Flags == flows.ACK && p.Tuple.SrcPort == client && p.Tuple.DstPort == port && len(seen) == 2:
 			seen = append(seen, "ACK")
+		default:
+			t.Errorf("frame %v %v (a copy?) after %v", p.Flags, p.Tuple, seen)
 		}
 		if p.FrameLen == 0 || p.TS == 0 {
 			t.Errorf("packet %+v", p)
@@ -107,9 +125,16 @@ func netip4(s string) [16]byte {
 	return a
 }
 
-// Run on a silent interface returns promptly once its context is done.
+// Run on a silent interface returns promptly once its context is done,
+// whatever reads it.
 func TestLiveRunStopsOnCancel(t *testing.T) {
-	src := openLoopback(t, "tcp port 9 and host 192.0.2.77") // matches nothing on lo
+	for _, m := range methods {
+		t.Run(m.name, func(t *testing.T) { testRunStopsOnCancel(t, m.method, m.sockets) })
+	}
+}
+
+func testRunStopsOnCancel(t *testing.T, method string, sockets int) {
+	src := openLoopback(t, "tcp port 9 and host 192.0.2.77", method, sockets) // matches nothing on lo
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var c Counters
@@ -133,21 +158,28 @@ func TestLiveRunStopsOnCancel(t *testing.T) {
 	}
 }
 
+// Both methods refuse an unknown interface and a bad filter with the
+// same message; AF_PACKET refuses "any", which it cannot read.
 func TestOpenLiveErrors(t *testing.T) {
-	_, err := OpenLive("nosuchif0", LiveConfig{})
-	if !errors.Is(err, ErrNoInterface) || !strings.Contains(err.Error(), `no interface "nosuchif0"`) || !strings.Contains(err.Error(), "lo") {
-		t.Errorf("unknown interface: %v", err)
+	for _, m := range methods {
+		_, err := OpenLive("nosuchif0", LiveConfig{Method: m.method, Sockets: m.sockets})
+		if !errors.Is(err, ErrNoInterface) || !strings.Contains(err.Error(), `no interface "nosuchif0"`) || !strings.Contains(err.Error(), "lo") {
+			t.Errorf("%s: unknown interface: %v", m.name, err)
+		}
+		src, err := OpenLive("lo", LiveConfig{Filter: "tcp port", Method: m.method, Sockets: m.sockets})
+		switch {
+		case errors.Is(err, ErrPermission):
+			t.Skipf("not allowed to capture: %v", err)
+		case err == nil:
+			src.Close()
+			t.Fatalf("%s: a bad filter was accepted", m.name)
+		}
+		if !errors.Is(err, ErrFilter) || !strings.Contains(err.Error(), `invalid capture filter "tcp port"`) || !strings.Contains(err.Error(), "syntax error") {
+			t.Errorf("%s: bad filter: %v", m.name, err)
+		}
 	}
-	src, err := OpenLive("lo", LiveConfig{Filter: "tcp port"})
-	switch {
-	case errors.Is(err, ErrPermission):
-		t.Skipf("not allowed to capture: %v", err)
-	case err == nil:
-		src.Close()
-		t.Fatal("a bad filter was accepted")
-	}
-	if !errors.Is(err, ErrFilter) || !strings.Contains(err.Error(), `invalid capture filter "tcp port"`) || !strings.Contains(err.Error(), "syntax error") {
-		t.Errorf("bad filter: %v", err)
+	if _, err := OpenLive("any", LiveConfig{Method: MethodAFPacket}); err == nil || !strings.Contains(err.Error(), "--capture pcap") {
+		t.Errorf("AF_PACKET on any: %v", err)
 	}
 }
 

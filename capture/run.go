@@ -94,13 +94,73 @@ func (PacketFunc) Advance(int64) {}
 // packets over in batches, so that reading and decoding run beside the
 // table's updates on another core; sink is still called from the calling
 // goroutine only, in capture order. A live source is read on the calling
-// goroutine, so that no packet waits for a batch to fill.
+// goroutine, so that no packet waits for a batch to fill; but the sockets
+// of an AF_PACKET fanout group are each read and decoded on a goroutine of
+// their own, and their packets merged by capture time (fanout.go).
 func Run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
+	return RunTicking(ctx, src, d, c, maxFrames, sink, nil)
+}
+
+// TickEvery is how often RunTicking calls its tick function.
+const TickEvery = 100 * time.Millisecond
+
+// RunTicking is Run that also calls tick (if not nil) on the calling
+// goroutine, between two packets, every TickEvery of wall-clock time or a
+// little more, with the time: also when no frame comes (a live read timed
+// out, a replay is paused). A caller that applies packets in batches
+// (flows.Lanes) hands their records on from there, and a live capture runs
+// its timers on the wall clock.
+func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink, tick func(time.Time)) error {
+	tk := &ticker{tick: tick}
+	tk.start()
+	defer tk.end()
 	switch src.(type) {
 	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
-		return runPipelined(ctx, src, d, c, maxFrames, sink)
+		return runPipelined(ctx, src, d, c, maxFrames, sink, tk)
 	}
-	return run(ctx, src, d, c, maxFrames, sink)
+	if fan, polled := fanoutOf(src); fan != nil {
+		return runFanout(ctx, fan, polled, d, c, maxFrames, sink, tk)
+	}
+	return run(ctx, src, d, c, maxFrames, sink, tk)
+}
+
+// ticker calls tick every TickEvery, when asked between packets: a timer
+// raises a flag, which costs a packet one load to look at.
+type ticker struct {
+	tick func(time.Time)
+	due  atomic.Bool
+	end  func() // stops the timer
+}
+
+// start starts the timer, if there is a tick to call.
+func (t *ticker) start() {
+	t.end = func() {}
+	if t.tick == nil {
+		return
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tk := time.NewTicker(TickEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				t.due.Store(true)
+			}
+		}
+	}()
+	t.end = func() { close(done); <-stopped }
+}
+
+// maybe calls tick if it is due.
+func (t *ticker) maybe() {
+	if t.due.Load() {
+		t.due.Store(false)
+		t.tick(time.Now())
+	}
 }
 
 // batchSize is how many packets the reading goroutine hands over at once.
@@ -135,7 +195,7 @@ func (bt *batcher) add(p *flows.Packet, tick bool) {
 	}
 }
 
-func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
+func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink, tk *ticker) error {
 	const inFlight = 8
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight+2)
@@ -146,7 +206,7 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 	go func() {
 		defer close(full)
 		bt := &batcher{b: <-free, full: full, free: free}
-		err := run(ctx, src, d, c, maxFrames, bt)
+		err := run(ctx, src, d, c, maxFrames, bt, &ticker{})
 		if bt.b.n > 0 {
 			full <- bt.b
 		}
@@ -162,12 +222,13 @@ func runPipelined(ctx context.Context, src Source, d *Decoder, c *Counters, maxF
 		}
 		b.n = 0
 		free <- b
+		tk.maybe()
 	}
 	return <-errc
 }
 
 // run is Run on the calling goroutine.
-func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink) error {
+func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uint64, sink Sink, tk *ticker) error {
 	var l runCounts
 	pr, _ := src.(progressReporter)
 	defer func() {
@@ -197,6 +258,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
 				l.flush(c, d)
+				tk.maybe()
 				select {
 				case <-done:
 					return nil
@@ -219,6 +281,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			sink.Advance(ts)
 			handed = ts
 		}
+		tk.maybe()
 	}
 	return nil
 }

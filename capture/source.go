@@ -88,6 +88,14 @@ type LiveConfig struct {
 	BufferSize int
 	// Filter is a BPF filter expression (pcap-filter(7)); "" captures all.
 	Filter string
+	// Method is how to capture: MethodPcap (libpcap, also for ""),
+	// MethodAFPacket (AF_PACKET rings read in Go), or MethodAuto
+	// (AF_PACKET, unless the interface is "any" or not Ethernet).
+	Method string
+	// Sockets is how many AF_PACKET sockets share the frames (a fanout
+	// group): Run reads and decodes each on a goroutine of its own.
+	// 0 means 1. libpcap reads one.
+	Sockets int
 }
 
 // Defaults of LiveConfig.

@@ -21,9 +21,13 @@ func (t *Table) Apply(p *Packet) {
 // that is not a TCP segment (capture.Run hands them over), and sweeps if
 // a sweep is due: timers run out, and silence counts as evidence, on the
 // time of every frame captured, however little of it is TCP. Frames must
-// come in capture order, as packets do.
+// come in capture order, as packets do. Zeek's network time, too, moves
+// with every packet it reads, so its timers fire here as well.
 func (t *Table) Advance(ts int64) {
 	t.clock(ts)
+	if t.zk != nil {
+		t.zeekAdvance(ts)
+	}
 	if t.sweepDue(ts) {
 		t.Sweep()
 	}
@@ -237,7 +241,11 @@ func (t *Table) finish(l *lane, retire *[]Record, ev *Event) {
 		t.retirePool.Put(retire)
 	}
 	if ev != nil {
-		t.cfg.OnChange(*ev)
+		if l != nil {
+			l.event(ev)
+		} else {
+			t.cfg.OnChange(*ev)
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package flows_test
 import (
 	"math/rand/v2"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,8 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 		{"unbounded", 4, 0, 24, 300},
 		{"bounded", 2, 6, 24, 300},
 		{"overflow", 1, 0, 200, 40}, // more changes than a shard lists
+		{"lanes", 4, 0, 24, 300},    // applied on three lanes, viewed meanwhile
+		{"lanes-bounded", 2, 6, 24, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := flows.Config{
@@ -41,6 +45,13 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 			if tc.name == "overflow" {
 				flows.SetChangeLimit(tab, 64)
 			}
+			apply, sync := tab.Apply, func() {}
+			if strings.HasPrefix(tc.name, "lanes") {
+				l := flows.NewLanes(tab, 3)
+				flows.SetLaneThresholds(l, 0, 0)
+				apply, sync = l.Apply, l.Sync
+				defer l.Close()
+			}
 			rng := rand.New(rand.NewPCG(uint64(tc.maxConns), uint64(tc.tuples)))
 			gen := tcpgen.New(rng, tc.tuples)
 			view := map[uint64]flows.Record{}
@@ -52,9 +63,12 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 				}
 				for range 1 + rng.IntN(burst) {
 					p := gen.Next()
-					tab.Apply(&p)
+					apply(&p)
 				}
-				upto := tab.Opened()
+				if cp%4 != 3 {
+					sync() // else the view looks while the lanes apply
+				}
+				upto := tab.IDMark()
 				if cp%3 == 1 {
 					upto -= uint64(rng.IntN(3)) // some new ones wait for the next call
 				}
@@ -73,7 +87,7 @@ func TestEachChangeKeepsAViewExact(t *testing.T) {
 					tab.EachSnapshot(func(r *flows.Record) { view[r.ID] = *r })
 					continue
 				}
-				if upto != tab.Opened() {
+				if cp%4 == 3 || upto != tab.IDMark() {
 					continue
 				}
 				viewIsSnapshot(t, cp, view, tab)
@@ -112,4 +126,72 @@ func viewIsSnapshot(t *testing.T, cp int, view map[uint64]flows.Record, tab *flo
 			t.Fatalf("checkpoint %d: connection %d is in the view, not the table", cp, id)
 		}
 	}
+}
+
+// TestLanesBesideViews applies random traffic with ticks on lanes that load
+// ahead, while another goroutine takes snapshots and change lists, which
+// run timers and so change connections' states under the shards' locks:
+// under the race detector, the lanes' lock-free loads must not race with
+// them. (Records may differ from a run without the views: a view runs a
+// timer at the clock's time, which ticks may have moved past the packets.)
+// Every connection opened must still come out once, retired or flushed.
+func TestLanesBesideViews(t *testing.T) {
+	ids := map[uint64]int{}
+	cfg := flows.Config{
+		Shards: 8, Changes: true, Transitions: 4,
+		TimeWait: 2 * time.Millisecond, HandshakeTimeout: time.Millisecond,
+		ClosedTimeout: 50 * time.Microsecond, IdleTimeout: 3 * time.Millisecond,
+		SweepEvery: time.Hour, // the views run the timers, not a sweep
+		OnRetire: func(r []flows.Record) {
+			for i := range r {
+				ids[r[i].ID]++
+			}
+		},
+	}
+	steps := randomSteps(rand.New(rand.NewPCG(7, 8)), 200, 20000, true)
+	tab := flows.NewTable(cfg)
+	views := 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = tab.Snapshot()
+			tab.EachChange(tab.IDMark(), func(uint64) {}, func(*flows.Record) {})
+			views++
+		}
+	})
+	l := flows.NewLanes(tab, 2)
+	flows.SetLaneThresholds(l, 0, 0)
+	for i := range steps {
+		switch s := &steps[i]; {
+		case s.tick != 0:
+			l.Tick(time.Unix(0, s.tick))
+		case s.sync:
+			l.Sync()
+		default:
+			p := s.p
+			l.Apply(&p)
+		}
+	}
+	l.Close()
+	close(stop)
+	wg.Wait()
+	cfg.OnRetire(tab.Flush())
+	if views == 0 {
+		t.Fatal("no view was taken")
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Fatalf("connection %d came out %d times", id, n)
+		}
+	}
+	if uint64(len(ids)) != tab.Opened() {
+		t.Fatalf("%d connections came out, %d were opened", len(ids), tab.Opened())
+	}
+	t.Logf("%d views beside %d steps, %d connections", views, len(steps), len(ids))
 }

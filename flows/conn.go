@@ -751,6 +751,16 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
+// touchAhead reads a word from each of the conn's six cache lines, for a
+// lane's load ahead (Lanes.applyBatch), which runs without the shard's
+// lock beside a view that may be running the conn's timers under it: it
+// reads no field that timers write (TestTouchConnBesideTimers), and
+// TestConnTouch checks that the words are on six lines.
+func (c *conn) touchAhead() uint64 {
+	return uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) + c.ep[0].bytes +
+		uint64(c.ep[1].pkts) + c.id
+}
+
 // touch reads a word from each of the conn's six cache lines, so that a
 // walk can fetch a group of connections before it uses them (eachConn).
 // TestConnTouch checks that the words are on six lines.

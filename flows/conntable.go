@@ -98,7 +98,9 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 }
 
 // touchConn loads the connection of this hash (the first near its home,
-// which touchSlot loaded), and returns something of it.
+// which touchSlot loaded), and returns something of it. It reads fields
+// that only packets change, never timers: it takes no lock, and a view's
+// snapshot may expire a connection's timers (its states) meanwhile.
 func (t *connTable) touchConn(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
@@ -110,7 +112,7 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 			return 0
 		}
 		if s := &t.slots[i]; s.tag == tag {
-			return uint64(t.slab.at(s.i).touch())
+			return t.slab.at(s.i).touchAhead()
 		}
 		if i++; i == len(t.slots) {
 			i = 0

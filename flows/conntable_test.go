@@ -3,7 +3,9 @@ package flows
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestConnTableMatchesMap runs random adds, replacements and deletions on
@@ -71,4 +73,44 @@ func TestConnTableMatchesMap(t *testing.T) {
 		}
 	}
 	check(-1)
+}
+
+// TestTouchConnBesideTimers has a lane's load ahead (touchConn, without
+// the shard's lock) come after a view has run a connection's timers (a
+// snapshot, under the lock) with nothing between them to order the two:
+// under the race detector, they must share no field. The view does change
+// a state here: the client's TIME_WAIT runs out.
+func TestTouchConnBesideTimers(t *testing.T) {
+	tab := NewTable(Config{TimeWait: 10 * time.Millisecond, SweepEvery: time.Hour})
+	for _, p := range []Packet{
+		pkt('c', SYN, 100, 0, 0, 0), pkt('s', SYN|ACK, 300, 101, 0, time.Millisecond),
+		pkt('c', ACK, 101, 301, 0, 2*time.Millisecond), pkt('c', FIN|ACK, 101, 301, 0, 3*time.Millisecond),
+		pkt('s', ACK, 301, 102, 0, 4*time.Millisecond), pkt('s', FIN|ACK, 301, 102, 0, 5*time.Millisecond),
+		pkt('c', ACK, 102, 302, 0, 6*time.Millisecond),
+	} {
+		tab.Apply(&p)
+	}
+	if r := tab.Snapshot(); len(r) != 1 || r[0].ClientState != StateTimeWait {
+		t.Fatalf("want one connection, its client in TIME_WAIT: %+v", r)
+	}
+	tab.Tick(t0.Add(time.Second)) // the clock passes the deadline, with no packet and no sweep
+	p := pkt('c', ACK, 102, 302, 0, 0)
+	var k Key
+	p.Tuple.fillKey(&k)
+	hash := k.hash64()
+	sh := &tab.shards[uint32(hash)&tab.mask]
+	var wg sync.WaitGroup
+	var sink uint64
+	wg.Go(func() { _ = tab.Snapshot() })
+	wg.Go(func() {
+		time.Sleep(20 * time.Millisecond)
+		sink = sh.m.touchConn(hash)
+	})
+	wg.Wait()
+	if sink == 0 {
+		t.Fatal("touchConn did not find the connection")
+	}
+	if r := tab.Snapshot(); r[0].ClientState != StateClosed {
+		t.Fatalf("the view did not run the timer: client %v", r[0].ClientState)
+	}
 }

@@ -21,10 +21,10 @@
 //
 // [Table] is sharded by a symmetric hash of the 4-tuple; each shard has its
 // own mutex. Apply, Snapshot and Sweep may be called from any goroutine.
-// A headless replay of a large capture may apply its packets through
-// [Lanes] instead, which updates the table on several goroutines, each
-// owning a share of the shards, and gives the records Apply would, in the
-// same order.
+// A capture may apply its packets through [Lanes] instead, which updates
+// the table on several goroutines, each owning a share of the shards, and
+// gives the records and events Apply (and Tick, between packets) would, in
+// the same order, on the goroutine that calls it.
 //
 // # What the state machine does not know
 //

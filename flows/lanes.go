@@ -3,9 +3,10 @@ package flows
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
-// Lanes applies a replay's packets to a table on several goroutines at
+// Lanes applies a capture's packets to a table on several goroutines at
 // once. Each lane owns a share of the shards, so that no two lanes update
 // one connection, and applies its packets in capture order; lane 0 runs on
 // the caller's goroutine. A table update of a large table mostly waits on
@@ -13,23 +14,28 @@ import (
 // and the lanes wait side by side on separate cores. Lane 0 owns every
 // shard until the table holds 32 k connections (maybeSplit).
 //
-// What comes out is what Apply, one packet after another, would give:
-//   - Records retired on the way reach OnRetire in the same order. Each
-//     lane keeps its records with the number of the packet that retired
-//     them; every epoch (epochLen packets, or fewer when a lane's batch
-//     fills first) the lanes' records are
-//     merged by that number and handed on, once every lane is done with
-//     the epoch.
-//   - A sweep is due at the same packet, and runs at a barrier: every lane
-//     has applied every packet before it, and none after.
+// What comes out is what Apply, one packet after another, and Table.Tick
+// between them would give:
+//   - Records retired on the way reach OnRetire, and events OnChange, in
+//     the same order. Each lane keeps its records and events with the
+//     number of the packet that made them; every epoch (epochLen packets,
+//     or fewer when a lane's batch fills first, or at Sync) the lanes'
+//     are merged by that number and handed on, on the goroutine that calls
+//     Apply, once every lane is done with the epoch.
+//   - A sweep is due at the same packet or tick, and runs at a barrier:
+//     every lane has applied every packet before it, and none after.
 //   - A connection's ID is the number of the packet that opened it (from
 //     1, in capture order), not the count of connections before it: IDs
 //     keep the order in which the table saw connections start, which is
 //     what sorting records by start time falls back on.
 //
-// Lanes is for a headless replay: the table must have no OnChange
-// callback, and nothing but the Lanes may apply packets to it until Close
-// has returned.
+// Records and events reach their callbacks up to an epoch later than
+// Apply would hand them on: a live capture calls Sync a few times a second,
+// so that they come out within that time on a quiet network too.
+//
+// Nothing but the Lanes may apply packets to the table, or Tick it, until
+// Close has returned. Views may read it meanwhile (snapshots, EachChange,
+// with IDMark as the mark of the connections opened).
 type Lanes struct {
 	t      *Table
 	lanes  []*lane // lanes[0] runs on the caller's goroutine
@@ -42,6 +48,7 @@ type Lanes struct {
 	inEpoch    int    // packets routed in the current epoch
 	pending    []epochRecs
 	merged     []Record
+	mergedTags []recTag
 	wg         sync.WaitGroup
 }
 
@@ -76,17 +83,27 @@ type laneBatch struct {
 	p    [laneBatchLen]Packet
 }
 
-// bundle is the records a lane retired in an epoch, in order, each with the
-// number of the packet that retired it.
+// bundle is the records a lane retired and the events it made in an
+// epoch, in order, each with the number of the packet that made it.
 type bundle struct {
 	recs []Record
-	seq  []uint64
+	tags []recTag // one per record
 }
 
-// epochRecs is an epoch whose records wait for every lane's.
+// recTag says what a bundle's record is: a retired one (kind 0), or the
+// record of an event of that kind at capture time ts.
+type recTag struct {
+	seq  uint64
+	ts   int64
+	kind EventKind
+}
+
+// epochRecs is an epoch whose records wait for every lane's; last is the
+// number of its last packet.
 type epochRecs struct {
-	b   []*bundle
-	got []bool
+	b    []*bundle
+	got  []bool
+	last uint64
 }
 
 // maxLanes is the most lanes a table is applied on.
@@ -97,6 +114,7 @@ const maxLanes = 16
 func NewLanes(t *Table, n int) *Lanes {
 	n = max(1, min(n, len(t.shards), maxLanes))
 	l := &Lanes{t: t, lanes: make([]*lane, n), laneOf: make([]uint8, len(t.shards)), splitAbove: splitAbove, touchAbove: touchAbove}
+	t.laned.Store(true)
 	for i := range l.lanes {
 		ln := &lane{out: make(chan *bundle, 64), spare: make(chan *bundle, 64)}
 		l.lanes[i] = ln
@@ -220,12 +238,40 @@ func (l *Lanes) Apply(p *Packet) {
 // runs at a barrier, as one due at a packet does.
 func (l *Lanes) Advance(ts int64) {
 	t := l.t
+	if t.zk != nil {
+		t.Advance(ts) // as Apply: Zeek's timers run in packet order
+		return
+	}
 	t.clock(ts)
 	if t.sweepDue(ts) {
 		l.drain()
 		t.Sweep()
 	}
 }
+
+// Tick is Table.Tick for a table that the lanes apply packets to: it moves
+// the table's clock to now, if that is later than the newest packet, and
+// runs Zeek's timers and a sweep that is due, at a barrier. Call it from
+// the goroutine that calls Apply: ticks and packets then make one
+// sequence, whose records and events are those that Table.Apply and
+// Table.Tick give for it.
+func (l *Lanes) Tick(now time.Time) {
+	t := l.t
+	advance(&t.now, now.UnixNano())
+	if t.zk != nil {
+		l.drain()
+		t.zeekAdvance(now.UnixNano())
+	}
+	if next := t.nextSweep.Load(); next != 0 && t.now.Load() >= next {
+		l.drain()
+		t.Sweep()
+	}
+}
+
+// Sync applies every packet handed to Apply so far, and hands on their
+// records and events, before it returns. Call it from the goroutine that
+// calls Apply.
+func (l *Lanes) Sync() { l.drain() }
 
 // maybeSplit shares the shards out among the lanes once the table holds
 // splitAbove connections; until then lane 0 has them all, and applies each
@@ -260,7 +306,7 @@ func (l *Lanes) Close() {
 func (l *Lanes) endEpoch() {
 	l.inEpoch = 0
 	n := len(l.lanes)
-	l.pending = append(l.pending, epochRecs{b: make([]*bundle, n), got: make([]bool, n)})
+	l.pending = append(l.pending, epochRecs{b: make([]*bundle, n), got: make([]bool, n), last: l.seq})
 	e := &l.pending[len(l.pending)-1]
 	for k, ln := range l.lanes {
 		if ln.in == nil {
@@ -310,19 +356,21 @@ nextLane:
 	done := 0
 	for ; done < len(l.pending) && !slices.Contains(l.pending[done].got, false); done++ {
 		l.emit(l.pending[done].b)
+		l.t.settled.Store(l.pending[done].last)
 	}
 	l.pending = append(l.pending[:0], l.pending[done:]...)
 }
 
 // emit merges an epoch's bundles (one per lane) by packet number, hands
-// the records to OnRetire, and gives the bundles back to their lanes.
+// the records to OnRetire and the events to OnChange, in that order, and
+// gives the bundles back to their lanes.
 func (l *Lanes) emit(bs []*bundle) {
-	recs := l.merged[:0]
+	recs, tags := l.merged[:0], l.mergedTags[:0]
 	var at [maxLanes]int
 	for {
 		k := -1
 		for j, b := range bs {
-			if b != nil && at[j] < len(b.recs) && (k < 0 || b.seq[at[j]] < bs[k].seq[at[k]]) {
+			if b != nil && at[j] < len(b.recs) && (k < 0 || b.tags[at[j]].seq < bs[k].tags[at[k]].seq) {
 				k = j
 			}
 		}
@@ -330,19 +378,18 @@ func (l *Lanes) emit(bs []*bundle) {
 			break
 		}
 		recs = append(recs, bs[k].recs[at[k]])
+		tags = append(tags, bs[k].tags[at[k]])
 		at[k]++
 	}
-	if len(recs) > 0 && l.t.cfg.OnRetire != nil {
-		l.t.cfg.OnRetire(recs)
-	}
+	l.handOn(recs, tags)
 	clear(recs) // let the transition logs go
-	l.merged = recs[:0]
+	l.merged, l.mergedTags = recs[:0], tags[:0]
 	for k, b := range bs {
 		if b == nil {
 			continue
 		}
 		clear(b.recs)
-		b.recs, b.seq = b.recs[:0], b.seq[:0]
+		b.recs, b.tags = b.recs[:0], b.tags[:0]
 		select {
 		case l.lanes[k].spare <- b:
 		default:
@@ -350,9 +397,46 @@ func (l *Lanes) emit(bs []*bundle) {
 	}
 }
 
+// handOn hands merged records to the callbacks: each run of retired ones to
+// OnRetire at once, each event to OnChange.
+func (l *Lanes) handOn(recs []Record, tags []recTag) {
+	cfg := &l.t.cfg
+	from := 0
+	for i := range recs {
+		if tags[i].kind == 0 {
+			continue
+		}
+		if i > from && cfg.OnRetire != nil {
+			cfg.OnRetire(recs[from:i])
+		}
+		from = i + 1
+		cfg.OnChange(Event{Kind: tags[i].kind, TS: tags[i].ts, Record: recs[i]})
+	}
+	if len(recs) > from && cfg.OnRetire != nil {
+		cfg.OnRetire(recs[from:])
+	}
+}
+
 // retire keeps the records retired by the packet the lane is applying,
 // for the end of the epoch.
 func (ln *lane) retire(recs []Record) {
+	b := ln.bundle()
+	b.recs = append(b.recs, recs...)
+	for range recs {
+		b.tags = append(b.tags, recTag{seq: ln.seq})
+	}
+}
+
+// event keeps an event of the packet the lane is applying, for the end of
+// the epoch.
+func (ln *lane) event(ev *Event) {
+	b := ln.bundle()
+	b.recs = append(b.recs, ev.Record)
+	b.tags = append(b.tags, recTag{seq: ln.seq, ts: ev.TS, kind: ev.Kind})
+}
+
+// bundle returns the lane's bundle of the epoch, started if need be.
+func (ln *lane) bundle() *bundle {
 	if ln.b == nil {
 		select {
 		case ln.b = <-ln.spare:
@@ -360,10 +444,7 @@ func (ln *lane) retire(recs []Record) {
 			ln.b = new(bundle)
 		}
 	}
-	ln.b.recs = append(ln.b.recs, recs...)
-	for range recs {
-		ln.b.seq = append(ln.b.seq, ln.seq)
-	}
+	return ln.b
 }
 
 // newID returns the ID of a connection that the packet being applied

@@ -18,18 +18,26 @@ import (
 // with Lanes, and requires the same records in the same order: those
 // retired on the way (by packets, sweeps, evictions and limbo) and those
 // flushed at the end. IDs differ by design (a lane's are packet numbers),
-// but must sort the same way.
+// but must sort the same way. With ticks, the traffic is a live capture's:
+// the clock also moves between packets (Table.Tick and Lanes.Tick, now and
+// then several in a row with no packet), events go to OnChange, and the
+// lanes are synced at random; the events and retired records must then
+// come in the same order, one stream.
 func TestLanesMatchApply(t *testing.T) {
 	for _, tc := range []struct {
 		shards, maxConns, tuples, packets int
 		sweep                             time.Duration
 		lanes                             []int
+		ticks                             bool
 	}{
-		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}},
-		{8, 12, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}}, // evictions, limbo
-		{8, 12, 40, 6000, time.Second, []int{2, 3}},                  // long epochs: lanes' records merge
-		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}},
-		{1, 0, 40, 5000, 100 * time.Microsecond, []int{2}}, // one shard: one lane
+		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}, false},
+		{8, 12, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}, false}, // evictions, limbo
+		{8, 12, 40, 6000, time.Second, []int{2, 3}, false},                  // long epochs: lanes' records merge
+		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}, false},
+		{1, 0, 40, 5000, 100 * time.Microsecond, []int{2}, false}, // one shard: one lane
+		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3}, true},
+		{8, 12, 40, 6000, 200 * time.Microsecond, []int{1, 2, 3}, true},
+		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}, true},
 	} {
 		cfg := flows.Config{
 			Shards: tc.shards, MaxConns: tc.maxConns, Transitions: 8,
@@ -38,63 +46,131 @@ func TestLanesMatchApply(t *testing.T) {
 			SweepEvery: tc.sweep,
 		}
 		seed := uint64(tc.shards*1000 + tc.maxConns)
-		gen := tcpgen.New(rand.New(rand.NewPCG(seed, uint64(tc.tuples))), tc.tuples)
-		packets := make([]flows.Packet, tc.packets)
-		for i := range packets {
-			packets[i] = gen.Next()
-		}
-		wantR, wantF, wantN := replay(cfg, packets, 0, 0, 0)
-		if len(wantR) == 0 || len(wantF) == 0 {
-			t.Fatalf("traffic too tame: %d retired, %d flushed", len(wantR), len(wantF))
+		rng := rand.New(rand.NewPCG(seed, uint64(tc.tuples)))
+		steps := randomSteps(rng, tc.tuples, tc.packets, tc.ticks)
+		want := replay(cfg, steps, 0, 0, 0, tc.ticks)
+		if len(want.retired) == 0 || len(want.flushed) == 0 || tc.ticks && want.events == 0 {
+			t.Fatalf("traffic too tame: %d retired, %d flushed, %d events", len(want.retired), len(want.flushed), want.events)
 		}
 		for _, n := range tc.lanes {
 			for _, split := range []uint64{0, uint64(tc.tuples / 2)} {
-				name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/lanes=%d/split=%d", tc.shards, tc.maxConns, tc.tuples, n, split)
+				name := fmt.Sprintf("shards=%d/max=%d/tuples=%d/ticks=%v/lanes=%d/split=%d", tc.shards, tc.maxConns, tc.tuples, tc.ticks, n, split)
 				t.Run(name, func(t *testing.T) {
-					gotR, gotF, gotN := replay(cfg, packets, n, split, split) // loading ahead once split, as in a replay
-					if gotN != wantN {
-						t.Errorf("opened %d connections, Apply %d", gotN, wantN)
+					got := replay(cfg, steps, n, split, split, tc.ticks) // loading ahead once split, as in a replay
+					if got.opened != want.opened {
+						t.Errorf("opened %d connections, Apply %d", got.opened, want.opened)
 					}
-					sameRecords(t, "retired", gotR, wantR)
-					sameRecords(t, "flushed", gotF, wantF)
+					sameOutput(t, got.retired, want.retired, got.tags, want.tags)
+					sameRecords(t, "flushed", got.flushed, want.flushed)
 				})
 			}
 		}
 	}
 }
 
-// replay applies packets to a table of cfg, with Table.Apply if lanes is 0,
-// else with that many Lanes, which split and load ahead at the given
-// counts. It returns the records retired on the way, those flushed, and
-// how many connections were opened.
-func replay(cfg flows.Config, packets []flows.Packet, lanes int, split, touch uint64) (retired, flushed []flows.Record, opened uint64) {
-	cfg.OnRetire = func(r []flows.Record) { retired = append(retired, r...) }
-	tab := flows.NewTable(cfg)
-	// Some packets stand for frames of other traffic, which only move
-	// the clocks (and may make a sweep due).
-	tick := func(i int) bool { return i%7 == 3 }
-	if lanes == 0 {
-		for i := range packets {
-			if tick(i) {
-				tab.Advance(packets[i].TS)
-				continue
-			}
-			tab.Apply(&packets[i])
+// step is one step of a capture: a packet, or (advance) a frame of other
+// traffic at the packet's time, which only moves the clocks (and may make a
+// sweep due), or (if tick is not zero) the clock moving to tick, or (sync)
+// a Lanes.Sync, which Apply has no use for.
+type step struct {
+	p       flows.Packet
+	advance bool
+	tick    int64
+	sync    bool
+}
+
+// randomSteps returns n packets of random traffic on tuples 4-tuples, with
+// ticks and syncs among them if ticks is true.
+func randomSteps(rng *rand.Rand, tuples, n int, ticks bool) []step {
+	gen := tcpgen.New(rng, tuples)
+	var steps []step
+	var last int64
+	for i := range n {
+		steps = append(steps, step{p: gen.Next(), advance: i%7 == 3})
+		last = steps[len(steps)-1].p.TS
+		if !ticks {
+			continue
 		}
-	} else {
+		switch rng.IntN(40) {
+		case 0: // a second's tick, a little ahead of the packets
+			steps = append(steps, step{tick: last + rng.Int64N(int64(500*time.Microsecond))})
+		case 1: // a quiet spell: the clock runs on without packets
+			for k := range 1 + rng.IntN(4) {
+				steps = append(steps, step{tick: last + int64(k+1)*int64(time.Millisecond)})
+			}
+		case 2, 3:
+			steps = append(steps, step{sync: true})
+		}
+	}
+	return steps
+}
+
+// output is what a replay handed on.
+type output struct {
+	retired []flows.Record // retired records and events' records, in order
+	tags    []string       // for each: "retire", or the event's kind and time
+	events  int
+	flushed []flows.Record
+	opened  uint64
+}
+
+// replay applies steps to a table of cfg, with Table.Apply and Table.Tick
+// if lanes is 0, else with that many Lanes, which split and load ahead at
+// the given counts. With events, OnChange's events are kept too, in one
+// stream with the retired records.
+func replay(cfg flows.Config, steps []step, lanes int, split, touch uint64, events bool) output {
+	var out output
+	cfg.OnRetire = func(r []flows.Record) {
+		for range r {
+			out.tags = append(out.tags, "retire")
+		}
+		out.retired = append(out.retired, r...)
+	}
+	if events {
+		cfg.OnChange = func(ev flows.Event) {
+			out.events++
+			out.tags = append(out.tags, fmt.Sprintf("%s at %d", ev.Kind, ev.TS))
+			out.retired = append(out.retired, ev.Record)
+		}
+	}
+	tab := flows.NewTable(cfg)
+	apply, advance, tick, sync, done := tab.Apply, tab.Advance, tab.Tick, func() {}, func() {}
+	if lanes > 0 {
 		l := flows.NewLanes(tab, lanes)
 		flows.SetLaneThresholds(l, split, touch)
-		for i := range packets {
-			if tick(i) {
-				l.Advance(packets[i].TS)
-				continue
-			}
-			p := packets[i] // Apply must not keep the pointer
-			l.Apply(&p)
-		}
-		l.Close()
+		apply, advance, tick, sync, done = l.Apply, l.Advance, l.Tick, l.Sync, l.Close
 	}
-	return retired, tab.Flush(), tab.Opened()
+	for i := range steps {
+		switch s := &steps[i]; {
+		case s.tick != 0:
+			tick(time.Unix(0, s.tick))
+		case s.sync:
+			sync()
+		case s.advance:
+			advance(s.p.TS)
+		default:
+			p := s.p // Apply must not keep the pointer
+			apply(&p)
+		}
+	}
+	done()
+	out.flushed, out.opened = tab.Flush(), tab.Opened()
+	return out
+}
+
+// sameOutput compares two streams of retired records and events, each
+// record with its tag.
+func sameOutput(t *testing.T, got, want []flows.Record, gotTags, wantTags []string) {
+	t.Helper()
+	if !slices.Equal(gotTags, wantTags) {
+		for i := range min(len(gotTags), len(wantTags)) {
+			if gotTags[i] != wantTags[i] {
+				t.Fatalf("output %d is %s, Apply's %s (%d and %d in all)", i, gotTags[i], wantTags[i], len(gotTags), len(wantTags))
+			}
+		}
+		t.Fatalf("%d outputs, Apply gave %d", len(gotTags), len(wantTags))
+	}
+	sameRecords(t, "retired and events", got, want)
 }
 
 // sameRecords compares records field by field, but for IDs, whose order
@@ -190,10 +266,12 @@ func BenchmarkLanes(b *testing.B) {
 
 // FuzzLanes applies arbitrary packet sequences on 32 4-tuples with
 // Table.Apply and with Lanes, and requires the same records in the same
-// order, as TestLanesMatchApply does for random traffic.
+// order, as TestLanesMatchApply does for random traffic; from a flag in the
+// first byte, with ticks, syncs and events too.
 func FuzzLanes(f *testing.F) {
 	f.Add([]byte{0x02, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x12, 1, 0, 0, 0x10, 0, 0, 0, 0, 0x20})
 	f.Add(make([]byte, 240))
+	f.Add(append([]byte{0x20}, make([]byte, 240)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -206,32 +284,49 @@ func FuzzLanes(f *testing.F) {
 			cfg.MaxConns = 6
 		}
 		lanes, split := 2+int(data[0]>>1&1), uint64(data[0]>>2&7)
-		var ps []flows.Packet
-		var ts int64
-		for b := data[1:]; len(b) >= 12; b = b[12:] {
-			var p flows.Packet
-			c4, s4 := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
-			cp := 1000 + uint16(b[1]&15)
-			if b[0]&1 == 1 {
-				p.Tuple.SetV4(s4, c4)
-				p.Tuple.SrcPort, p.Tuple.DstPort = 80, cp
-			} else {
-				p.Tuple.SetV4(c4, s4)
-				p.Tuple.SrcPort, p.Tuple.DstPort = cp, 80
-			}
-			p.Flags = flows.Flags(b[2]) | flows.Flags(b[3]&1)<<8
-			p.Seq = binary.BigEndian.Uint32(b[4:]) >> (b[1] >> 4)
-			p.Ack = binary.BigEndian.Uint32(b[8:]) >> (b[1] >> 4)
-			p.PayloadLen = uint32(b[3] >> 1)
-			p.Window = uint16(b[10])
-			p.WScale = int8(b[11]&15) - 1
-			ts += int64(b[11]>>4) * int64(time.Second/8)
-			p.TS, p.FrameLen = ts, 54+p.PayloadLen
-			ps = append(ps, p)
-		}
-		wantR, wantF, _ := replay(cfg, ps, 0, 0, 0)
-		gotR, gotF, _ := replay(cfg, ps, lanes, split, 0)
-		sameRecords(t, "retired", gotR, wantR)
-		sameRecords(t, "flushed", gotF, wantF)
+		live := data[0]&0x20 != 0
+		steps := fuzzSteps(data[1:], live)
+		want := replay(cfg, steps, 0, 0, 0, live)
+		got := replay(cfg, steps, lanes, split, 0, live)
+		sameOutput(t, got.retired, want.retired, got.tags, want.tags)
+		sameRecords(t, "flushed", got.flushed, want.flushed)
 	})
+}
+
+// fuzzSteps makes a packet of each 12 bytes of b; with ticks, the last
+// byte's top bits may make a tick or a sync after it.
+func fuzzSteps(b []byte, ticks bool) []step {
+	var steps []step
+	var ts int64
+	for ; len(b) >= 12; b = b[12:] {
+		var p flows.Packet
+		c4, s4 := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+		cp := 1000 + uint16(b[1]&15)
+		if b[0]&1 == 1 {
+			p.Tuple.SetV4(s4, c4)
+			p.Tuple.SrcPort, p.Tuple.DstPort = 80, cp
+		} else {
+			p.Tuple.SetV4(c4, s4)
+			p.Tuple.SrcPort, p.Tuple.DstPort = cp, 80
+		}
+		p.Flags = flows.Flags(b[2]) | flows.Flags(b[3]&1)<<8
+		p.Seq = binary.BigEndian.Uint32(b[4:]) >> (b[1] >> 4)
+		p.Ack = binary.BigEndian.Uint32(b[8:]) >> (b[1] >> 4)
+		p.PayloadLen = uint32(b[3] >> 1)
+		p.Window = uint16(b[10])
+		p.WScale = int8(b[11]&15) - 1
+		ts += int64(b[11]>>4) * int64(time.Second/8)
+		p.TS, p.FrameLen = ts, 54+p.PayloadLen
+		steps = append(steps, step{p: p})
+		if !ticks {
+			continue
+		}
+		switch b[0] >> 5 {
+		case 1:
+			steps = append(steps, step{sync: true})
+		case 2, 3: // the clock runs on, by up to 2 s
+			steps = append(steps, step{tick: ts + int64(b[0]>>1&15)*int64(time.Second/8)})
+		}
+	}
+	return steps
 }

@@ -103,6 +103,19 @@ func TestConnTouch(t *testing.T) {
 			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
 		}
 	}
+	ahead := []uintptr{
+		unsafe.Offsetof(c.key) + unsafe.Offsetof(c.key.Port),
+		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+		ep + unsafe.Offsetof(c.ep[0].isn),
+		ep + unsafe.Offsetof(c.ep[0].bytes),
+		ep + size + unsafe.Offsetof(c.ep[1].pkts),
+		unsafe.Offsetof(c.id),
+	}
+	for i, off := range ahead {
+		if off/64 != uintptr(i) {
+			t.Errorf("word %d of touchAhead is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+		}
+	}
 }
 
 // TestEvidenceSize keeps a connection's evidence (evidence.go) at 36

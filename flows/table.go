@@ -134,6 +134,10 @@ type Table struct {
 	// slab holds the full connections (slab.go); Flush moves the shards
 	// to a new one.
 	slab *atomic.Pointer[slab]
+	// With Lanes, IDs are packet numbers, and settled is the last packet
+	// that every lane has applied (IDMark).
+	laned   atomic.Bool
+	settled atomic.Uint64
 
 	// retirePool holds one-record slices for OnRetire: under a SYN flood
 	// every new connection evicts one, and a fresh slice each time was
@@ -226,6 +230,21 @@ func (t *Table) Len() int {
 
 // Opened returns how many connection records have been started.
 func (t *Table) Opened() uint64 { return t.opened.Load() }
+
+// IDMark returns a connection ID up to which every connection has been
+// opened (it is in the table, or has left it): a view that follows the
+// table with EachChange or EachSnapshotUpTo cuts at this mark, so that the
+// connections of its next look all have higher IDs. Without Lanes, IDs
+// count the connections opened, and the mark is Opened; with them, IDs
+// are the numbers of the packets that opened them, and the mark is the
+// last packet every lane has applied, which follows the packets by up to an
+// epoch (Lanes.Sync).
+func (t *Table) IDMark() uint64 {
+	if t.laned.Load() {
+		return t.settled.Load()
+	}
+	return t.opened.Load()
+}
 
 // Evicted returns how many connections were evicted to respect MaxConns.
 // An evicted handshake that came back from limbo (limbo.go) is no longer

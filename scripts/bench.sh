@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark (issue 5): flowtrack against a bare map loop
-# (tools/bench-baseline) and the reference tools that install here
+# Side-by-side benchmark (issues 5, 17): flowtrack against two bare loops
+# (tools/bench-baseline: a Go map, and open addressing as the fastest
+# hand-written tracker would count) and the reference tools that install here
 # (softflowd, tcpdump -w /dev/null, tshark -z conv,tcp), on synthetic
 # captures written by tools/gencap, in one run, page cache warm.
 #
 # For every tool and capture it runs the command REPS times (interleaved
-# with the other tools) and reports the median wall time, the ratio to the
-# bare loop on the same capture, and the peak RSS (GNU time's maximum
+# with the other tools) and reports the median wall time, the ratios to
+# both bare loops on the same capture, and the peak RSS (GNU time's maximum
 # resident set size, the largest over the runs). A tool whose first run
 # takes longer than SLOW seconds runs only once; each run is stopped after
 # TIMEOUT seconds. A tool that is missing or fails is reported, never fatal.
@@ -24,7 +25,8 @@
 #   http   1.5 M packets, ~3 k connections (HTTP-like), snaplen 96
 #   big    10 M packets, ~0.9 M connections, snaplen 96
 #   flood  5 M spoofed SYNs to one server + 1000 established connections
-# tshark runs on the http capture only (it is slow).
+# tshark runs on the http capture only (it is slow). GOMAXPROCS, if set,
+# reaches every Go program (flowtrack and the loops); the report says it.
 set -uo pipefail
 
 reps="" quick=0 out="" dir="" keep=0 install=1
@@ -140,10 +142,11 @@ for c in "${caps[@]}"; do
 done
 
 # --- the runs ---------------------------------------------------------------
-tools=(baseline flowtrack softflowd tcpdump tshark)
+tools=(baseline openaddr flowtrack softflowd tcpdump tshark)
 # shellcheck disable=SC2016 # backquotes for markdown
 declare -A label=(
-	[baseline]="bare map loop (tools/bench-baseline)"
+	[baseline]="Go map loop (tools/bench-baseline)"
+	[openaddr]="open-addressing loop (tools/bench-baseline -table open)"
 	[flowtrack]='`flowtrack -r FILE -o json`'
 	[softflowd]='`softflowd -r FILE -v 9 -n 127.0.0.1:9`'
 	[tcpdump]='`tcpdump -r FILE -w /dev/null`'
@@ -151,7 +154,7 @@ declare -A label=(
 )
 available() {
 	case "$1" in
-	baseline) return 0 ;;
+	baseline | openaddr) return 0 ;;
 	flowtrack) [ "$have_flowtrack" = 1 ] ;;
 	*) command -v "$1" >/dev/null ;;
 	esac
@@ -160,6 +163,7 @@ available() {
 cmdline() {
 	case "$1" in
 	baseline) echo "$bin/bench-baseline $2" ;;
+	openaddr) echo "$bin/bench-baseline -table open $2" ;;
 	flowtrack) echo "$bin/flowtrack -r $2 -o json" ;;
 	# -m: track every flow, as flowtrack does; NetFlow v9 to a port
 	# nobody listens on (it exports at the end of the file).
@@ -226,24 +230,26 @@ maxof() { tr ' ' '\n' | grep . | sort -g | tail -1; }
 
 report="$work/report.md"
 {
-	echo "| tool | capture | runs | median wall | ratio to bare loop | peak RSS |"
-	echo "|---|---|---:|---:|---:|---:|"
+	echo "| tool | capture | runs | median wall | ratio to Go map loop | ratio to open-addressing loop | peak RSS |"
+	echo "|---|---|---:|---:|---:|---:|---:|"
 	for c in "${caps[@]}"; do
 		base=$(printf '%s' "${walls[baseline.$c]:-}" | median)
+		open=$(printf '%s' "${walls[openaddr.$c]:-}" | median)
 		for t in "${tools[@]}"; do
 			runs_on "$t" "$c" || continue
 			w="${walls[$t.$c]:-}"
 			if [ -z "$w" ]; then
-				echo "| ${label[$t]} | $c | 0 | ${status[$t.$c]:-not run} | | |"
+				echo "| ${label[$t]} | $c | 0 | ${status[$t.$c]:-not run} | | | |"
 				continue
 			fi
 			n=$(printf '%s' "$w" | wc -w)
 			m=$(printf '%s' "$w" | median)
-			ratio=""
+			ratio="" ratio2=""
 			[ -n "$base" ] && ratio=$(awk -v m="$m" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f×", m / b }')
+			[ -n "$open" ] && ratio2=$(awk -v m="$m" -v b="$open" 'BEGIN { if (b > 0) printf "%.2f×", m / b }')
 			rss=$(printf '%s' "${rsses[$t.$c]}" | maxof)
 			rss=$(awk -v k="$rss" 'BEGIN { if (k > 0) printf "%.0f MB", k / 1024; else print "?" }')
-			printf '| %s | %s | %d | %.2f s | %s | %s |\n' "${label[$t]}" "$c" "$n" "$m" "$ratio" "$rss"
+			printf '| %s | %s | %d | %.2f s | %s | %s | %s |\n' "${label[$t]}" "$c" "$n" "$m" "$ratio" "$ratio2" "$rss"
 		done
 	done
 	echo
@@ -257,6 +263,7 @@ report="$work/report.md"
 	echo "Machine: $(nproc) cores ($cpu), $(free -g 2>/dev/null | awk '/^Mem:/ { print $2 " GiB" }'), Linux $(uname -r);" \
 		"load average $load_start at the start, $load_end at the end; $(date -u +%Y-%m-%d)."
 	echo "Versions: $("$GO" version | cut -d' ' -f3)$(command -v softflowd >/dev/null && softflowd -h 2>&1 | sed -n 's/.*softflowd version \([0-9.]*[0-9]\).*/, softflowd \1/p' | head -1)$(command -v tcpdump >/dev/null && tcpdump --version 2>&1 | sed -n 's/^tcpdump version /, tcpdump /p')$(command -v tshark >/dev/null && tshark --version 2>/dev/null | sed -n '1s/^TShark (Wireshark) \([^ ]*\).*/, tshark \1/p')."
+	echo "GOMAXPROCS: ${GOMAXPROCS:-not set (one per core)}."
 	echo "Wall times are medians of $reps run(s), interleaved across tools (a tool whose first run took over $slow s ran once); peak RSS is GNU time's maximum resident set size."
 	rev=$(git rev-parse --short HEAD 2>/dev/null)
 	if [ -n "$rev" ] && [ -n "$(git status --porcelain -- ':!tools' ':!scripts' 2>/dev/null)" ]; then

@@ -22,6 +22,7 @@
 # usage: sudo scripts/connstorm.sh [RUNS] [RATE] [MODES]
 #   FT_GOMAXPROCS=1 to give flowtrack one core (connstorm keeps both)
 #   FT_BIN=path to measure another flowtrack binary (another commit)
+#   FT_ARGS=flags to add to flowtrack's (e.g. "--capture pcap")
 # Root only; bounded in time (each capture is stopped 1 s after its storm,
 # or killed 60 s after it started).
 set -euo pipefail
@@ -61,7 +62,7 @@ run_capture() {
 	*)
 		[ "$mode" = no-ebpf ] && flag="--no-ebpf"
 		ip netns exec "$ns" env ${FT_GOMAXPROCS:+GOMAXPROCS=$FT_GOMAXPROCS} /usr/bin/time -f '%U %S' -o "$tmp/time" \
-			"$tmp/flowtrack" -i lo -o json -B 64 $flag --duration 60s >"$tmp/out.json" 2>"$tmp/err" &
+			"$tmp/flowtrack" -i lo -o json -B 64 $flag ${FT_ARGS:-} --duration 60s >"$tmp/out.json" 2>"$tmp/err" &
 		;;
 	esac
 	cap=$!

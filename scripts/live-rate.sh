@@ -2,7 +2,8 @@
 # Live capture rate (issue 5): replay a capture at increasing packet rates
 # with tcpreplay from one network namespace into a veth whose other end a
 # live flowtrack captures in a second namespace, and report, per rate, the
-# rate achieved and the kernel drops flowtrack saw. Needs root, tcpreplay
+# rate achieved (packets and connections a second), the kernel drops
+# flowtrack saw, and the CPU it used. Needs root, tcpreplay
 # and a capture (make one with tools/gencap); everything it makes (two
 # namespaces, one veth pair, private addresses only) is removed at the end.
 #
@@ -10,7 +11,9 @@
 #   PACKETS  packets sent per rate (default 500000)
 #   RATE     packets per second, or "top" (default: 100000 200000 400000 top)
 # Environment: FLOWTRACK_ARGS adds flowtrack flags (e.g. "-s 4096");
-# NS_PREFIX names the namespaces (default ftrate).
+# NS_PREFIX names the namespaces (default ftrate); FT_BIN runs that
+# flowtrack binary instead of building one; FT_GOMAXPROCS sets its
+# GOMAXPROCS.
 set -euo pipefail
 file=${1:?usage: live-rate.sh FILE.pcap [PACKETS] [RATE...]}
 packets=${2:-500000}
@@ -27,17 +30,17 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-go build -o "$tmp/flowtrack" .
+if [ -n "${FT_BIN:-}" ]; then cp "$FT_BIN" "$tmp/flowtrack"; else go build -o "$tmp/flowtrack" .; fi
 ip netns add "$ns_a"
 ip netns add "$ns_b"
 ip -n "$ns_a" link add va type veth peer name vb netns "$ns_b"
 ip -n "$ns_a" link set va up
 ip -n "$ns_b" link set vb up
-echo "| rate asked | packets sent | rate achieved | flowtrack received | kernel drops | flowtrack CPU s (user+sys) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| rate asked | packets sent | rate achieved (pps) | connections/s | flowtrack received | kernel drops | drops % | flowtrack CPU s (user+sys) | CPU µs/packet |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for rate in "${rates[@]}"; do
 	# shellcheck disable=SC2086 # FLOWTRACK_ARGS is a list of flags
-	ip netns exec "$ns_b" /usr/bin/time -f 'cpu %U %S' -o "$tmp/ft.time" "$tmp/flowtrack" -i vb -o none ${FLOWTRACK_ARGS:-} 2>"$tmp/ft.err" &
+	ip netns exec "$ns_b" env ${FT_GOMAXPROCS:+GOMAXPROCS=$FT_GOMAXPROCS} /usr/bin/time -f 'cpu %U %S' -o "$tmp/ft.time" "$tmp/flowtrack" -i vb -o none ${FLOWTRACK_ARGS:-} 2>"$tmp/ft.err" &
 	ft=$!
 	sleep 1
 	if [ "$rate" = top ]; then opt=--topspeed; else opt=--pps=$rate; fi
@@ -52,5 +55,9 @@ for rate in "${rates[@]}"; do
 	got=$(grep -oE '^vb: [0-9]+ packets' "$tmp/ft.err" | grep -oE '[0-9]+' | head -1)
 	drops=$(grep -oE '[0-9]+ dropped by the kernel' "$tmp/ft.err" | grep -oE '^[0-9]+' || echo 0)
 	cpu=$(awk '/^cpu/ {printf "%.2f", $2 + $3}' "$tmp/ft.time" 2>/dev/null)
-	echo "| $rate | ${sent:-?} | ${achieved:-?} | ${got:-?} | ${drops:-0} | ${cpu:-?} |"
+	conns=$(grep -oE '^vb: .*, [0-9]+ connections' "$tmp/ft.err" | grep -oE '[0-9]+ connections' | grep -oE '[0-9]+' | head -1)
+	cps=$(awk -v c="${conns:-0}" -v s="${sent:-0}" -v r="${achieved% pps}" 'BEGIN { if (s > 0) printf "%.0f", c * r / s }')
+	pct=$(awk -v d="${drops:-0}" -v s="${sent:-0}" 'BEGIN { if (s > 0) printf "%.2f", 100 * d / s }')
+	per=$(awk -v c="${cpu:-0}" -v g="${got:-0}" 'BEGIN { if (g > 0) printf "%.2f", 1e6 * c / g }')
+	echo "| $rate | ${sent:-?} | ${achieved% pps} | ${cps:-?} | ${got:-?} | ${drops:-0} | ${pct:-?} | ${cpu:-?} | ${per:-?} |"
 done

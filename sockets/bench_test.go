@@ -73,6 +73,59 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
+// BenchmarkRefreshTimeWait measures a refresh with ten thousand sockets of
+// this process in TIME_WAIT (a connect storm leaves a hundred thousand),
+// reading them ("read", as every refresh does without TimeWaitEvery) and
+// not ("kept": the kernel leaves them out of its dumps, and the table keeps
+// them as last read). The kernel still walks them to filter them out: the
+// saving is in the messages and the table build.
+func BenchmarkRefreshTimeWait(b *testing.B) {
+	const n = 10000
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = c.Read(make([]byte, 1)); c.Close() }()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close() // the client closes first: its socket ends in TIME_WAIT
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, kept := range []bool{false, true} {
+		name := map[bool]string{false: "read", true: "kept"}[kept]
+		b.Run(name, func(b *testing.B) {
+			r := New()
+			if err := r.Refresh(); err != nil { // reads TIME_WAIT
+				b.Fatal(err)
+			}
+			if kept {
+				r.TimeWaitEvery.Store(int64(time.Hour))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Refresh(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if st := r.Stats(); st.Sockets < n {
+				b.Fatalf("%d sockets, want at least %d in TIME_WAIT", st.Sockets, n)
+			}
+		})
+	}
+}
+
 // BenchmarkLookup measures lookups, found and not, in a table of a few
 // hundred sockets.
 func BenchmarkLookup(b *testing.B) {

@@ -127,12 +127,13 @@ type diagReader struct {
 }
 
 // dump appends the TCP sockets of family (AF_INET or AF_INET6) in fd's
-// namespace to rows, stopping with errFull at max rows.
-func (d *diagReader) dump(fd int, family uint8, netns uint64, rows []row, max int) ([]row, error) {
+// namespace in the states of the mask (bit n: Linux state n) to rows,
+// stopping with errFull at max rows. The kernel filters the states.
+func (d *diagReader) dump(fd int, family uint8, states uint32, netns uint64, rows []row, max int) ([]row, error) {
 	if d.buf == nil {
 		d.buf = make([]byte, diagBufLen)
 	}
-	if err := d.request(fd, family); err != nil {
+	if err := d.request(fd, family, states); err != nil {
 		return rows, err
 	}
 	dd := dumpState{netns: netns, rows: rows, max: max}
@@ -155,8 +156,8 @@ func (d *diagReader) dump(fd int, family uint8, netns uint64, rows []row, max in
 }
 
 // request sends a new dump request, numbered, for the TCP sockets of
-// family in every state.
-func (d *diagReader) request(fd int, family uint8) error {
+// family in the states of the mask.
+func (d *diagReader) request(fd int, family uint8, states uint32) error {
 	d.seq++
 	ne := binary.NativeEndian
 	req := d.req[:]
@@ -168,7 +169,7 @@ func (d *diagReader) request(fd int, family uint8) error {
 	b := req[nlHdrLen:]
 	b[0] = family
 	b[1] = unix.IPPROTO_TCP
-	ne.PutUint32(b[4:], allStates)
+	ne.PutUint32(b[4:], states)
 	if _, err := unix.Write(fd, req); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}

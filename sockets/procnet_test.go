@@ -97,9 +97,9 @@ func TestProcNetMatchesNetlink(t *testing.T) {
 	}
 	defer unix.Close(fd)
 	await(t, r, ps[0].c, ps[0].s, flows.StateFinWait2)
-	nl, err := r.diag.dump(fd, unix.AF_INET, 1, nil, MaxSockets)
+	nl, err := r.diag.dump(fd, unix.AF_INET, allStates, 1, nil, MaxSockets)
 	if err == nil {
-		nl, err = r.diag.dump(fd, unix.AF_INET6, 1, nl, MaxSockets)
+		nl, err = r.diag.dump(fd, unix.AF_INET6, allStates, 1, nl, MaxSockets)
 	}
 	if err != nil {
 		t.Fatal(err)

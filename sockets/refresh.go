@@ -49,6 +49,11 @@ func (r *Resolver) Refresh() error {
 		scan = &procScan{}
 	}
 	st := Stats{Processes: scan.processes, Truncated: scan.truncated}
+	every := time.Duration(r.TimeWaitEvery.Load())
+	r.partial = every > 0 && !r.lastTW.IsZero() && start.Sub(r.lastTW) < every
+	if !r.partial {
+		r.lastTW = start
+	}
 	// Then each namespace's sockets, then who holds them.
 	rows, selfErr := r.readSockets(scan, &st, warn)
 	if procOK && !r.NoFDs.Load() {
@@ -145,8 +150,11 @@ func (r *Resolver) scanHolders(rows []row, st *Stats) {
 }
 
 // keepUnread keeps in socks, as they were, the sockets of the old table
-// whose namespace could not be read this time; it lists in r.goneNow those
-// that are gone (their namespace was read, or is no more).
+// whose namespace could not be read this time, and (when this refresh does
+// not read TIME_WAIT) those in TIME_WAIT, and those that left the states
+// read, with their state unknown until TIME_WAIT is read again. It lists
+// in r.goneNow those that are gone (their namespace was read, or is no
+// more).
 func (r *Resolver) keepUnread(old *table, socks map[sockKey]Owner) {
 	r.goneNow = r.goneNow[:0]
 	if old == nil {
@@ -156,9 +164,21 @@ func (r *Resolver) keepUnread(old *table, socks map[sockKey]Owner) {
 		if _, ok := socks[k]; ok {
 			continue
 		}
-		switch r.nsState[o.Netns] {
-		case nsFailed: // unknown: keep it as it was
+		switch {
+		case r.nsState[o.Netns] == nsFailed: // unknown: keep it as it was
 			if len(socks) < MaxSockets {
+				socks[k] = o
+			}
+		case r.partial && o.Kernel && o.KernelState == flows.StateTimeWait: // as the last read of TIME_WAIT found it
+			if len(socks) < MaxSockets {
+				if o.Seen.IsZero() {
+					o.Seen = old.when
+				}
+				socks[k] = o
+			}
+		case r.partial: // in TIME_WAIT now, or gone: the next read of TIME_WAIT tells
+			if len(socks) < MaxSockets {
+				o.Kernel = false
 				socks[k] = o
 			}
 		default: // its namespace was read, or is no more: the socket is gone
@@ -236,10 +256,14 @@ func (r *Resolver) readNS(src nsSource, rows []row, warn func(kind, format strin
 		} else {
 			fd, nlErr = openDiagIn(src.path)
 		}
+		states := uint32(allStates)
+		if r.partial {
+			states &^= 1 << tcpTimeWait
+		}
 		if nlErr == nil {
-			rows, nlErr = r.diag.dump(fd, unix.AF_INET, src.inode, rows, MaxSockets)
+			rows, nlErr = r.diag.dump(fd, unix.AF_INET, states, src.inode, rows, MaxSockets)
 			if nlErr == nil {
-				rows, nlErr = r.diag.dump(fd, unix.AF_INET6, src.inode, rows, MaxSockets)
+				rows, nlErr = r.diag.dump(fd, unix.AF_INET6, states, src.inode, rows, MaxSockets)
 			}
 			unix.Close(fd)
 		}

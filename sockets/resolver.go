@@ -51,6 +51,15 @@ type Resolver struct {
 	// new ones get none. An eBPF source, which names processes itself,
 	// sets it after the first refresh.
 	NoFDs atomic.Bool
+	// TimeWaitEvery, if set, reads the sockets in TIME_WAIT only that
+	// often (nanoseconds). In between, a refresh asks the kernel for the
+	// other states only; it keeps the TIME_WAIT sockets it last read, and
+	// keeps, with their state unknown, the sockets that left the other
+	// states, which may be in TIME_WAIT now. A host in a connect storm
+	// holds a hundred thousand sockets in TIME_WAIT, which the kernel
+	// walks at every read. An eBPF source, which names processes itself,
+	// sets it.
+	TimeWaitEvery atomic.Int64
 
 	nudge   chan struct{}
 	done    chan struct{}
@@ -74,6 +83,8 @@ type Resolver struct {
 	warned    map[string]bool
 	scanned   bool                // a full scan has been made
 	sinceFull int                 // refreshes since the last full scan
+	lastTW    time.Time           // when the sockets in TIME_WAIT were last read
+	partial   bool                // this refresh does not read them
 	forceFull bool                // the next refresh makes a full scan
 	unowned   map[uint64]struct{} // socket inodes the scans since the last full one found no holder for
 	hot       []int32             // hotPIDs' result
@@ -90,8 +101,9 @@ type Resolver struct {
 	stats   Stats
 }
 
-// table is one refresh's sockets. Its entries have Seen unset: lookups set
-// it from when.
+// table is one refresh's sockets. Its entries have Seen unset, and lookups
+// set it from when, but for those kept from an earlier read (TIME_WAIT not
+// read this time), which have their own.
 type table struct {
 	socks     map[sockKey]Owner
 	listening []Listener
@@ -251,7 +263,9 @@ func (r *Resolver) LookupKey(k flows.Key) (owners [2]Owner, found [2]bool) {
 func (r *Resolver) lookup(k sockKey) (Owner, bool) {
 	if t := r.cur.Load(); t != nil {
 		if o, ok := t.socks[k]; ok {
-			o.Seen = t.when
+			if o.Seen.IsZero() {
+				o.Seen = t.when
+			}
 			return o, true
 		}
 	}

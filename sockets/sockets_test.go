@@ -173,6 +173,52 @@ func TestLookupKey(t *testing.T) {
 	}
 }
 
+// TestTimeWaitReadLess reads TIME_WAIT only every hour (TimeWaitEvery)
+// while a connection closes from the client. A refresh that does not read
+// TIME_WAIT must keep both sockets, their process known and their state
+// not (no verdict can come of it), neither gone nor CLOSED; one that reads
+// it finds the client in TIME_WAIT, credited to the process that held it,
+// and the server gone; the next that does not read it keeps the client's
+// TIME_WAIT as that read found it.
+func TestTimeWaitReadLess(t *testing.T) {
+	p := connect(t, "tcp4", "127.0.0.1:0", "127.0.0.1")
+	r := New()
+	r.TimeWaitEvery.Store(int64(time.Hour))
+	await(t, r, p.c, p.s, flows.StateEstablished) // the first refresh reads every state
+	p.client.Close()
+	await(t, r, p.s, p.c, flows.StateCloseWait)
+	p.server.Close()
+	time.Sleep(50 * time.Millisecond) // the last ACK crosses loopback
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		what          string
+		local, remote netip.AddrPort
+	}{{"client", p.c, p.s}, {"server", p.s, p.c}} {
+		o, ok := r.Lookup(e.local, e.remote)
+		if !ok || o.Kernel || o.Gone || o.PID != os.Getpid() {
+			t.Errorf("%s after a refresh without TIME_WAIT: found %v, %+v; want its process, no kernel state", e.what, ok, o)
+		}
+		if v := o.Compare(flows.StateClosed, time.Now().Add(-time.Hour), ok); v != Unknown {
+			t.Errorf("%s: verdict %v, want none", e.what, v)
+		}
+	}
+	r.TimeWaitEvery.Store(0)
+	o := await(t, r, p.c, p.s, flows.StateTimeWait)
+	checkOwner(t, "TIME_WAIT client", o, os.Getpid(), ourComm(), ViaFormer)
+	if s, ok := r.Lookup(p.s, p.c); !ok || !s.Gone || s.KernelState != flows.StateClosed {
+		t.Errorf("closed server after reading TIME_WAIT: %v, %+v; want gone", ok, s)
+	}
+	r.TimeWaitEvery.Store(int64(time.Hour))
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if again, ok := r.Lookup(p.c, p.s); !ok || again.KernelState != flows.StateTimeWait || !again.Kernel || !again.Seen.Equal(o.Seen) || again.PID != o.PID {
+		t.Errorf("TIME_WAIT client without reading TIME_WAIT: %v, %+v; want it as read at %v", ok, again, o.Seen)
+	}
+}
+
 // TestFormerAndGone closes a connection from the client: its socket,
 // then in TIME_WAIT, no longer belongs to any process but is still
 // credited to the one that held it; the server's socket leaves the table

@@ -93,6 +93,11 @@ func NewTracker(cfg Config) *Tracker {
 	return t
 }
 
+// timeWaitEvery is how often the sockets in TIME_WAIT are read once events
+// name processes: they have no process, and their state changes once, at
+// the end.
+const timeWaitEvery = 5 * time.Second
+
 // Start reads the socket table once (the sockets that exist already, and
 // their processes), then goes on in the background until ctx is done:
 // reading the eBPF events, and the socket table every cfg.Every. Wait
@@ -108,6 +113,7 @@ func (t *Tracker) Start(ctx context.Context) {
 		// are lost, or if accepts are not traced (a listener's process
 		// may not be the one that accepts).
 		t.res.NoFDs.Store(t.bpf.acceptExact)
+		t.res.TimeWaitEvery.Store(int64(timeWaitEvery))
 		t.seedListeners()
 		t.wg.Add(2)
 		go func() {

@@ -202,7 +202,7 @@ func (b *builder) snapshot() (rows []row, upto uint64) {
 	rows = sized(b.rowBuf[1-b.rowCur], b.table.Len()+len(b.lingering)+1024)
 	upto = uint64(math.MaxUint64)
 	if b.table.TracksChanges() {
-		upto = b.table.Opened()
+		upto = b.table.IDMark()
 	}
 	b.table.EachSnapshotUpTo(upto, func(rec *flows.Record) {
 		rows = b.appendRow(rows, rec, false)

@@ -97,7 +97,7 @@ func (b *builder) incremental(req *request) *frame {
 		return nil
 	}
 	// What changed: IDs up to the mark, from the table and the retired.
-	upto := b.table.Opened()
+	upto := b.table.IDMark()
 	if !b.takeChanges(upto) {
 		return nil
 	}

@@ -45,12 +45,13 @@ type Stats struct {
 
 // Peeker reads the first client payload of each connection and the DNS
 // responses of one capture, on the capture's goroutine (it is not safe
-// for concurrent use), and names the connections in its Store, which may
-// be read from anywhere.
+// for concurrent use; Fork gives another goroutine its own), and names the
+// connections in its Store, which may be read from anywhere.
 type Peeker struct {
 	store *Store
 	dns   *dnsCache
 	Stats Stats
+	stats *Stats // where it counts: its Stats, or its parent's (Fork)
 
 	tags    []uint32 // per slot: 0 empty, else the tuple hash's top bits | 1
 	pend    []pending
@@ -89,12 +90,30 @@ func New(cfg Config) *Peeker {
 		sets <<= 1
 	}
 	dns := newDNSCache(cfg.DNSAddrs)
-	return &Peeker{
+	k := &Peeker{
 		store: newStore(cfg.Conns, dns),
 		dns:   dns,
 		tags:  make([]uint32, sets*pendingWays),
 		pend:  make([]pending, sets*pendingWays),
 		mask:  uint32(sets - 1),
+	}
+	k.stats = &k.Stats
+	return k
+}
+
+// Fork returns a Peeker for another goroutine that reads a share of the
+// same capture, in which every connection's segments come through one of
+// them (a fanout group's sockets). It waits for first payloads on its own,
+// and names connections in k's Store, with k's DNS cache, counting in k's
+// Stats.
+func (k *Peeker) Fork() *Peeker {
+	return &Peeker{
+		store: k.store,
+		dns:   k.dns,
+		stats: k.stats,
+		tags:  make([]uint32, len(k.tags)),
+		pend:  make([]pending, len(k.pend)),
+		mask:  k.mask,
 	}
 }
 
@@ -180,7 +199,7 @@ func (k *Peeker) syn(p *flows.Packet, payload []byte) {
 			}
 		}
 		if k.tags[slot] != 0 {
-			k.Stats.Evicted.Add(1)
+			k.stats.Evicted.Add(1)
 			k.giveUp(slot)
 		}
 	}
@@ -234,7 +253,7 @@ func (k *Peeker) segment(i int, off uint32, data []byte, cut bool) {
 			return
 		}
 		if e.r = k.take(); e.r == nil {
-			k.Stats.Unreassembled.Add(1)
+			k.stats.Unreassembled.Add(1)
 			k.read(e, data, true)
 			k.drop(i)
 			return
@@ -341,7 +360,7 @@ func (k *Peeker) read(e *pending, b []byte, final bool) bool {
 		msg, complete, need, err := helloMessage(b, &k.scratch)
 		switch {
 		case err != nil && !errors.Is(err, errTooBig):
-			k.Stats.Malformed.Add(1)
+			k.stats.Malformed.Add(1)
 			k.conclude(e, nil, "")
 			return true
 		case !complete && !final && err == nil && need <= maxStream:
@@ -349,7 +368,7 @@ func (k *Peeker) read(e *pending, b []byte, final bool) bool {
 		}
 		h, herr := parseHello(msg)
 		if herr != nil {
-			k.Stats.Malformed.Add(1)
+			k.stats.Malformed.Add(1)
 			k.conclude(e, nil, "")
 			return true
 		}
@@ -359,7 +378,7 @@ func (k *Peeker) read(e *pending, b []byte, final bool) bool {
 		host, complete, err := requestHost(b)
 		switch {
 		case err != nil:
-			k.Stats.Malformed.Add(1)
+			k.stats.Malformed.Add(1)
 		case !complete && !final && len(b) < maxRequestHead:
 			return false
 		}
@@ -384,7 +403,7 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 	case h != nil:
 		n.ALPN, n.ECH = h.ALPN, h.ECH
 		if h.ECH {
-			k.Stats.ECH.Add(1)
+			k.stats.ECH.Add(1)
 		}
 		if h.ServerName != "" {
 			n.Server, n.Source = h.ServerName, SourceSNI
@@ -397,11 +416,11 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 	}
 	switch {
 	case n.Source == SourceSNI:
-		k.Stats.SNI.Add(1)
+		k.stats.SNI.Add(1)
 	case n.Source == SourceHost:
-		k.Stats.Host.Add(1)
+		k.stats.Host.Add(1)
 	default:
-		k.Stats.Unnamed.Add(1)
+		k.stats.Unnamed.Add(1)
 	}
 	switch {
 	case n.Server == "" && chain != nil:
@@ -423,15 +442,15 @@ func (k *Peeker) DNS(ts int64, msg []byte, cut bool) {
 	answers, err := parseDNS(msg, cut)
 	if err != nil {
 		if !errors.Is(err, errNotResponse) {
-			k.Stats.Malformed.Add(1)
+			k.stats.Malformed.Add(1)
 		}
 		return
 	}
-	k.Stats.DNSResponses.Add(1)
+	k.stats.DNSResponses.Add(1)
 	if len(answers) == 0 {
 		return
 	}
-	k.Stats.DNSAnswers.Add(uint64(len(answers)))
+	k.stats.DNSAnswers.Add(uint64(len(answers)))
 	k.dns.add(ts, answers)
 }
 

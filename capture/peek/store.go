@@ -2,6 +2,7 @@ package peek
 
 import (
 	"hash/maphash"
+	"net/netip"
 	"sync"
 
 	"github.com/flowtrack/flowtrack/flows"
@@ -119,9 +120,9 @@ func (s *Store) Lookup(r *flows.Record) Name {
 			break // the slot was reused for another connection
 		}
 		if e.syn >= first && e.syn <= last {
-			n := e.name
+			n, syn := e.name, e.syn
 			s.mu.RUnlock()
-			return n
+			return s.withChain(n, r.Server.Addr(), syn)
 		}
 		if e.syn < first || e.prev == 0 || s.ents[e.prev-1].syn >= e.syn {
 			break
@@ -136,6 +137,27 @@ func (s *Store) Lookup(r *flows.Record) Name {
 		return Name{Server: ch[0], Source: SourceDNS, Chain: ch}
 	}
 	return Name{}
+}
+
+// withChain completes a name concluded before the DNS answer for its
+// server was read: an AF_PACKET fanout group decodes the answer and the
+// connection on different goroutines, so the answer, sent before the SYN,
+// may be read after the connection's first payload. Looked up again when
+// the record is written, the name is what it would have been in capture
+// order.
+func (s *Store) withChain(n Name, server netip.Addr, syn int64) Name {
+	if n.Chain != nil {
+		return n
+	}
+	ch := s.dns.lookup(server, syn, syn)
+	switch {
+	case ch == nil:
+	case n.Server == "":
+		n.Server, n.Source, n.Chain = ch[0], SourceDNS, ch
+	case contains(ch, n.Server):
+		n.Chain = ch
+	}
+	return n
 }
 
 // Len returns how many connections' names the store holds, and how many
