@@ -360,7 +360,8 @@ func TestColdEvidenceStaysWithItsConnection(t *testing.T) {
 	}
 	again(40000, time.Second) // a new SYN replaces the closed connection
 	again(40001, 5*time.Minute)
-	recs := append(out.recs, tab.Flush()...)
+	out.recs = append(out.recs, tab.Flush()...)
+	recs := out.recs
 	if len(recs) != 3 {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
