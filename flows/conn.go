@@ -40,8 +40,6 @@ type endpoint struct {
 	nxt     uint32 // highest sequence number it sent, plus one
 	acked   uint32 // highest acknowledgement number it sent
 	finSeq  uint32 // sequence number of its FIN
-	holeLo  uint32 // the last gap it left in sequence space,
-	holeHi  uint32 // [holeLo, holeHi), not yet filled
 	twStart uint32 // stamp of its entering TIME_WAIT, or FIN_WAIT_2 before that
 	lastTx  uint32 // stamp of the last SYN or FIN it sent
 	rto     uint32 // milliseconds between its last two SYNs or FINs, 0 after a first one
@@ -49,16 +47,18 @@ type endpoint struct {
 	// closed it, the RST's until silence confirms it arrived; 0 if none.
 	pending uint32
 
-	// What it sent (EndpointStats).
-	pkts, retrans, gaps     uint32
+	// What it sent (EndpointStats); its resends and gaps, which only
+	// trouble counts, are kept with the cold evidence (epCold).
+	pkts                    uint32
 	bytes, ipBytes, payload uint64
 }
 
-// stats returns the endpoint's counters.
-func (e *endpoint) stats() EndpointStats {
+// stats returns endpoint i's counters; cs holds the cold ones.
+func (c *conn) stats(i int, cs *coldStore) EndpointStats {
+	e, ce := &c.ep[i], &cs.peek(c).eps[i]
 	return EndpointStats{
 		Packets: uint64(e.pkts), Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
-		Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps),
+		Retransmits: uint64(ce.retrans), Gaps: uint64(ce.gaps),
 	}
 }
 
@@ -242,8 +242,8 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 // checks whether c expired).
 func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
-	b := c.look(s)
-	c.update(p, s)
+	b := c.look(s, cfg.cold)
+	c.update(p, s, cfg.cold)
 	notable = c.note(p, s, &b, cfg.cold)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
@@ -259,8 +259,9 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	return notable
 }
 
-// update applies packet p, sent by endpoint s, to both endpoints.
-func (c *conn) update(p *Packet, s int) {
+// update applies packet p, sent by endpoint s, to both endpoints; cs
+// holds the cold evidence and counts.
+func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	S := &c.ep[s]
 	if p.TS > c.last {
 		c.last = p.TS
@@ -282,7 +283,7 @@ func (c *conn) update(p *Packet, s int) {
 	S.ipBytes += uint64(p.IPLen)
 	S.payload += uint64(p.PayloadLen)
 	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
-		S.outOfOrder(p, end, inOrder)
+		c.outOfOrder(p, s, end, inOrder, cs)
 	}
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
@@ -299,31 +300,34 @@ func (c *conn) update(p *Packet, s int) {
 	if f&ACK != 0 {
 		c.acknowledged(p, s, sameWindow)
 	}
-	c.transmit(p, s, inOrder)
+	c.transmit(p, s, inOrder, cs)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
 		S.nxt = end
 		S.flags |= seqKnown
 	}
 }
 
-// outOfOrder counts p, a segment that e sent which does not extend its
-// sequence space in order: one that starts beyond it leaves a gap before
-// it; one that ends within it is a retransmission, unless it is a
-// keep-alive or fills the last gap seen (it was overtaken, not resent).
-func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
+// outOfOrder counts p, a segment that endpoint s sent which does not
+// extend its sequence space in order: one that starts beyond it leaves a
+// gap before it; one that ends within it is a retransmission, unless it is
+// a keep-alive or fills the last gap seen (it was overtaken, not resent).
+// The counts and the gap are kept in cs (epCold).
+func (c *conn) outOfOrder(p *Packet, s int, end uint32, inOrder bool, cs *coldStore) {
+	e, hole := &c.ep[s], &cs.peek(c).eps[s]
 	switch {
 	case !inOrder:
-		inc(&e.gaps)
-		e.holeLo, e.holeHi = e.nxt, p.Seq
+		ce := &cs.get(c).eps[s]
+		inc(&ce.gaps)
+		ce.holeLo, ce.holeHi = e.nxt, p.Seq
 	case keepalive(p, e):
-	case e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi):
-		if p.Seq == e.holeLo {
-			e.holeLo = end
-		} else if end == e.holeHi {
-			e.holeHi = p.Seq
+	case hole.holeLo != hole.holeHi && seqGE(p.Seq, hole.holeLo) && seqLE(end, hole.holeHi):
+		if p.Seq == hole.holeLo { // (a gap, so a record of its own: hole can be written)
+			hole.holeLo = end
+		} else if end == hole.holeHi {
+			hole.holeHi = p.Seq
 		}
 	default:
-		inc(&e.retrans)
+		inc(&cs.get(c).eps[s].retrans)
 	}
 }
 
@@ -359,8 +363,9 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 
 // transmit applies what sending p, without RST, does to its sender
 // (endpoint s) and what receiving it does to the peer. inOrder is whether
-// p starts at or below the sender's next sequence number.
-func (c *conn) transmit(p *Packet, s int, inOrder bool) {
+// p starts at or below the sender's next sequence number; cs holds the
+// cold counts.
+func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	if S.has(finInferred) && p.PayloadLen > 0 && seqGT(p.Seq+p.PayloadLen, S.finSeq) {
@@ -368,7 +373,7 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 	}
 	if f&SYN != 0 {
 		if f&ACK == 0 {
-			c.sendSYN(p, s)
+			c.sendSYN(p, s, cs)
 		} else {
 			c.sendSYNACK(p, S, R)
 		}
@@ -409,7 +414,7 @@ func keepalive(p *Packet, e *endpoint) bool {
 	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == e.nxt-1
 }
 
-func (c *conn) sendSYN(p *Packet, s int) {
+func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
 	if retransmit && c.duplicate(p, S) {
@@ -426,8 +431,8 @@ func (c *conn) sendSYN(p *Packet, s int) {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
 			c.midstream, c.role = false, RoleBySYN
-			if S.retrans > 0 {
-				S.retrans--
+			if ce := &cs.peek(c).eps[s]; ce.retrans > 0 { // (so a record of its own)
+				ce.retrans--
 			}
 			retransmit = false
 		}
@@ -751,22 +756,23 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
-// touchAhead reads a word from each of the conn's six cache lines, for a
-// lane's load ahead (Lanes.applyBatch), which runs without the shard's
-// lock beside a view that may be running the conn's timers under it: it
-// reads no field that timers write (TestTouchConnBesideTimers), and
-// TestConnTouch checks that the words are on six lines.
+// touchAhead reads a word from each cache line of the conn, for a lane's
+// load ahead (Lanes.applyBatch), which runs without the shard's lock
+// beside a view that may be running the conn's timers under it: it reads
+// no field that timers write (TestTouchConnBesideTimers). A conn in a
+// slab starts on a line or half-way through one (TestConnSize), and
+// TestConnTouch checks that the words fall on every line either way.
 func (c *conn) touchAhead() uint64 {
-	return uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) + c.ep[0].bytes +
-		uint64(c.ep[1].pkts) + c.id
+	return uint64(c.key.Addr[0][0]) + uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
+		c.ep[0].bytes + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
 }
 
-// touch reads a word from each of the conn's six cache lines, so that a
-// walk can fetch a group of connections before it uses them (eachConn).
-// TestConnTouch checks that the words are on six lines.
+// touch reads a word from each cache line of the conn, so that a walk can
+// fetch a group of connections before it uses them (eachConn).
+// TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
-	return uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[0].bytes) +
-		c.ep[1].pkts + uint32(c.id)
+	return uint32(c.key.Addr[0][0]) + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
+		uint32(c.ep[0].bytes) + c.ep[1].pkts + uint32(c.ev.bits)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the
@@ -790,4 +796,12 @@ func (c *conn) at(s uint32) int64 {
 		return 0
 	}
 	return c.first + int64(s-1)*int64(time.Millisecond)
+}
+
+// index returns the index in c.ep of e, one of c's endpoints.
+func (c *conn) index(e *endpoint) int {
+	if e == &c.ep[0] {
+		return 0
+	}
+	return 1
 }

@@ -81,6 +81,15 @@ type evCold struct {
 	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
 	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
 	runN      uint8
+
+	eps [2]epCold // indexed like conn.ep
+}
+
+// epCold is what only trouble writes of an endpoint's counts and
+// sequence space.
+type epCold struct {
+	retrans, gaps  uint32 // EndpointStats's Retransmits and Gaps, stopping at their maximum
+	holeLo, holeHi uint32 // the last gap it left in sequence space, [holeLo, holeHi), not yet filled
 }
 
 // evBits are evidence's one-bit facts.
@@ -173,11 +182,11 @@ type prior struct {
 
 // look takes what note needs from c before packet p, from endpoint s,
 // changes it.
-func (c *conn) look(s int) prior {
+func (c *conn) look(s int, cs *coldStore) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
 		last: c.last, pkts: uint64(S.pkts) + uint64(c.ep[1-s].pkts), nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
-		retrans: S.retrans, window: R.window,
+		retrans: cs.peek(c).eps[s].retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
 	}
@@ -302,7 +311,7 @@ func (c *conn) noteWindow(p *Packet, s int, b *prior, cs *coldStore) bool {
 // LAST_ACK and resends nobody answers. It reports a resend.
 func (c *conn) noteSegment(p *Packet, s int, b *prior, cs *coldStore) bool {
 	ev := &c.ev
-	resent := c.ep[s].retrans != b.retrans
+	resent := cs.peek(c).eps[s].retrans != b.retrans
 	if p.PayloadLen > 0 {
 		if ev.segs[s] == 0xffff {
 			ev.segs[s], ev.resent[s] = ev.segs[s]>>1, ev.resent[s]>>1

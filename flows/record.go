@@ -92,8 +92,8 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.ServerDoubt = c.doubt(sv)
 	r.Midstream = c.midstream
 	r.Role = c.role
-	r.C2S = c.ep[cl].stats()
-	r.S2C = c.ep[sv].stats()
+	r.C2S = c.stats(cl, cfg.cold)
+	r.S2C = c.stats(sv, cfg.cold)
 	r.RTT = -1
 	if c.rttKnown {
 		r.RTT = time.Duration(c.synOrRTT)

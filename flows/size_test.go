@@ -34,23 +34,25 @@ func TestHalfOpenBytes(t *testing.T) {
 	}
 }
 
-// TestConnSize keeps a conn at 384 bytes, six cache lines, so that each
-// one in a slab starts on a line: the 344 bytes the state machine needs,
-// 36 of evidence and the index of the rest (TestEvidenceSize).
+// TestConnSize keeps a conn at 352 bytes, five and a half cache lines:
+// in a slab, every other one starts on a line and the rest half-way
+// through one, and each spans six. It is the 312 bytes the state machine
+// needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 384 {
-		t.Fatalf("conn is %d bytes, want 384", n)
+	if n := unsafe.Sizeof(conn{}); n != 352 {
+		t.Fatalf("conn is %d bytes, want 352", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 88 {
-		t.Fatalf("endpoint is %d bytes, want 88", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 72 {
+		t.Fatalf("endpoint is %d bytes, want 72", n)
 	}
 	if n := unsafe.Sizeof(connSlot{}); n != 8 {
 		t.Fatalf("connSlot is %d bytes, want 8", n)
 	}
 }
 
-// TestConnLayout checks that a conn's first cache line holds its key and
-// its last time, which every packet compares and writes.
+// TestConnLayout checks that a conn's first 64 bytes hold its key and its
+// last time, which every packet compares and writes: one cache line for
+// a conn that starts on one.
 func TestConnLayout(t *testing.T) {
 	var c conn
 	if end := unsafe.Offsetof(c.key) + unsafe.Sizeof(c.key); end > 64 {
@@ -83,50 +85,50 @@ func TestConnHasNoPointers(t *testing.T) {
 	walk(reflect.TypeFor[conn](), "conn")
 }
 
-// TestConnTouch checks that conn.touch reads a word from each of a conn's
-// six cache lines (if the conn starts on a line, as every one in a slab
-// does: TestConnSize).
+// TestConnTouch checks that conn.touch and conn.touchAhead read a word
+// from every cache line of a conn, whether it starts on a line or
+// half-way through one (TestConnSize).
 func TestConnTouch(t *testing.T) {
 	var c conn
 	ep := unsafe.Offsetof(c.ep)
 	size := unsafe.Sizeof(endpoint{})
-	offsets := []uintptr{
-		unsafe.Offsetof(c.last),
-		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
-		ep + unsafe.Offsetof(c.ep[0].state),
-		ep + unsafe.Offsetof(c.ep[0].bytes),
-		ep + size + unsafe.Offsetof(c.ep[1].pkts),
-		unsafe.Offsetof(c.id),
+	keyAt, evAt := unsafe.Offsetof(c.key), unsafe.Offsetof(c.ev)
+	words := map[string][]uintptr{
+		"touch": {
+			keyAt, unsafe.Offsetof(c.last), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+			ep + unsafe.Offsetof(c.ep[0].state), ep + unsafe.Offsetof(c.ep[0].bytes),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits),
+		},
+		"touchAhead": {
+			keyAt, keyAt + unsafe.Offsetof(c.key.Port), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+			ep + unsafe.Offsetof(c.ep[0].isn), ep + unsafe.Offsetof(c.ep[0].bytes),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits),
+		},
 	}
-	for i, off := range offsets {
-		if off/64 != uintptr(i) {
-			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
-		}
-	}
-	ahead := []uintptr{
-		unsafe.Offsetof(c.key) + unsafe.Offsetof(c.key.Port),
-		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
-		ep + unsafe.Offsetof(c.ep[0].isn),
-		ep + unsafe.Offsetof(c.ep[0].bytes),
-		ep + size + unsafe.Offsetof(c.ep[1].pkts),
-		unsafe.Offsetof(c.id),
-	}
-	for i, off := range ahead {
-		if off/64 != uintptr(i) {
-			t.Errorf("word %d of touchAhead is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+	for name, offsets := range words {
+		for _, start := range []uintptr{0, 32} {
+			lines := map[uintptr]bool{}
+			for _, off := range offsets {
+				lines[(start+off)/64] = true
+			}
+			for l := start / 64; l <= (start+unsafe.Sizeof(c)-1)/64; l++ {
+				if !lines[l] {
+					t.Errorf("%s reads nothing on line %d of a conn starting at byte %d of a line", name, l, start)
+				}
+			}
 		}
 	}
 }
 
 // TestEvidenceSize keeps a connection's evidence (evidence.go) at 36
-// bytes in the conn and 64 in the cold store, for a connection that
-// needs them.
+// bytes in the conn and 96 in the cold store (with the endpoints' resends,
+// gaps and last gaps), for a connection that needs them.
 func TestEvidenceSize(t *testing.T) {
 	if n := unsafe.Sizeof(evHot{}); n != 36 {
 		t.Fatalf("evHot is %d bytes, want 36", n)
 	}
-	if n := unsafe.Sizeof(evCold{}); n != 64 {
-		t.Fatalf("evCold is %d bytes, want 64", n)
+	if n := unsafe.Sizeof(evCold{}); n != 96 {
+		t.Fatalf("evCold is %d bytes, want 96", n)
 	}
 }
 

@@ -128,7 +128,7 @@ func (c *conn) timerEnd(e *endpoint, cfg *Config) int64 {
 		}
 		// From the last SYN (or SYN-ACK) seen, the rest of the schedule:
 		// the number of retransmissions seen says where it is.
-		return last + int64(remaining(sched, int(e.retrans)))
+		return last + int64(remaining(sched, int(cfg.cold.peek(c).eps[c.index(e)].retrans)))
 	}
 	return 0
 }
