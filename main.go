@@ -136,6 +136,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.diag.TimeWait, o.diag.IdleTimeout = o.table.TimeWait, o.table.IdleTimeout
+	k := &o.table.Kernel // the hosts' settings (--syn-retries, ...): the rules follow the same schedules as the states
+	o.diag.Kernel = diag.Kernel{SynRetries: k.SynRetries, SynLinearTimeouts: k.SynLinearTimeouts, FinTimeout: k.FinTimeout,
+		RTOMin: k.RTOMin, RTOInit: k.RTOInit, RTOMax: k.RTOMax}
+	o.export.judge = diag.New(o.diag)
 	if err := o.check(fs.Args(), stderr); err != nil {
 		return nil, err
 	}
@@ -290,7 +294,7 @@ func watch(ctx context.Context, o *options, stderr io.Writer) error {
 	defer src.Close()
 	s := uiSession{Src: src, Live: o.iface != "", Filter: o.filter, Table: o.table,
 		Linger: o.linger, MaxFrames: o.count, Duration: o.duration,
-		Names: !o.numeric, Report: stderr, tracker: tr}
+		Names: !o.numeric, Problems: o.diag, Report: stderr, tracker: tr}
 	if len(o.files) > 0 {
 		pacer := capture.NewPacer(src, float64(o.speed))
 		s.Src, s.Replay = pacer, pacer

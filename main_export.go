@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/export"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
@@ -24,6 +25,7 @@ type exportOptions struct {
 	activeTimeout time.Duration // periodic records of long connections, capture time
 	metrics       string        // listen address of /metrics
 	metricsNames  int           // server names with a series of their own (0: none)
+	judge         *diag.Judge   // judges the connections for both (main sets it from the problems' flags)
 }
 
 // addFlags registers --ipfix, --ipfix-active-timeout and --metrics.
@@ -87,6 +89,7 @@ func startExporters(o *exportOptions, replay bool, annotate local.Lookup, stderr
 			ActiveTimeout: active,
 			Replay:        replay,
 			Annotate:      annotate,
+			Judge:         o.judge,
 		})
 		if err != nil {
 			return nil, err
@@ -103,7 +106,7 @@ func startExporters(o *exportOptions, replay bool, annotate local.Lookup, stderr
 		}
 		x.capture = &captureStats{}
 		x.metrics = export.NewMetrics(export.MetricsConfig{IPFIX: x.ipfix, Capture: x.capture.stats,
-			Annotate: annotate, TopNames: o.metricsNames})
+			Annotate: annotate, TopNames: o.metricsNames, Judge: o.judge})
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", x.metrics.Handler())
 		x.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/names"
 	"github.com/flowtrack/flowtrack/sockets"
@@ -36,6 +37,9 @@ type uiSession struct {
 	// background) in place of addresses; false starts numeric, as -n asks.
 	// Either way the n key toggles them.
 	Names bool
+	// Problems are the thresholds the view judges problems with (-o
+	// table's, --problems's).
+	Problems diag.Config
 	// Report, if set, gets the local sockets' report of a live capture
 	// (how often the kernel agreed with the inferred states, what could
 	// not be seen) once the terminal is restored.
@@ -90,6 +94,7 @@ func interactive(ctx context.Context, s uiSession) (*flows.Table, *capture.Count
 		Screen:    s.Screen,
 		Names:     names.New(0, 0, 0),
 		ShowNames: s.Names,
+		Judge:     diag.New(s.Problems),
 	}
 	ucfg.Local = annotator(sock, c.names)
 	ucfg.Processes = sock != nil

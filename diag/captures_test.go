@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -91,6 +92,11 @@ var problemsInPublicCaptures = map[string][]string{
 	// packets missing): a client segment numbered 19 bytes ahead makes
 	// its next real one look resent, and the gaps look lost. These are
 	// false positives of the damage, counted as such in docs/problems.md.
+	// Two segments of the client damaged into FINs (270.9 s: CWR, PSH,
+	// FIN at its next sequence number; 451.5 s) are followed by its new
+	// data past them, which no sender that closed sends (a Linux peer in
+	// CLOSE_WAIT would reset on it; this one goes on answering): the FIN
+	// is belied, and no close-wait or fin-wait-2 is judged on it.
 	"sll-oversized-addr.pcapng": {"51218 loss/client", "51218 loss/server", "51218 timeout-retransmit/client"},
 }
 
@@ -113,4 +119,29 @@ func TestProblemsInPublicCaptures(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
 		}
 	}
+}
+
+// TestResetIgnoredInSynSent: rst-inject.pcap's forged RST comes before any
+// SYN-ACK, while the client is in SYN_SENT, where an RST counts only if it
+// acknowledges the SYN (RFC 9293 3.10.7.3; this one's acknowledgement is
+// the ISN itself): there is no window to be outside of yet. Its
+// acknowledgement number, not kept for an ignored RST, is not shown.
+func TestResetIgnoredInSynSent(t *testing.T) {
+	conns, _, err := judgecap.File(filepath.Join("..", "pcaps", "rst-inject.pcap"), diag.Config{})
+	if err != nil || len(conns) != 1 {
+		t.Fatalf("%d connections, %v", len(conns), err)
+	}
+	for _, p := range conns[0].Problems {
+		if p.Kind != diag.ResetIgnored {
+			continue
+		}
+		if !strings.Contains(p.Detail, "SYN_SENT") || strings.Contains(p.Detail, "window") {
+			t.Errorf("detail %q: want the SYN_SENT rule, not the window's", p.Detail)
+		}
+		if len(p.Evidence) != 1 || p.Evidence[0].HasAck || !p.Evidence[0].HasSeq || p.Evidence[0].Seq != 0 {
+			t.Errorf("evidence %+v: want the RST, seq 0, without an acknowledgement number", p.Evidence)
+		}
+		return
+	}
+	t.Errorf("no reset-ignored in %v", conns[0].Problems)
 }

@@ -48,9 +48,10 @@ func (c *judging) waiting(k Kind, client, finByClient bool, limit time.Duration,
 }
 
 // finTime returns when the client's (or the server's) FIN was seen, if
-// it was the connection's first FIN.
+// it was the connection's first FIN and its sender did not belie it with
+// data past it (a damaged segment: no close, so no wait to judge).
 func (c *judging) finTime(client bool) time.Time {
-	if f := &c.ev.FIN; f.Seen && f.FromClient == client {
+	if f := &c.ev.FIN; f.Seen && f.FromClient == client && !f.Belied {
 		return f.At
 	}
 	return time.Time{}

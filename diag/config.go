@@ -102,8 +102,10 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HalfOpenResends, "half-open-resends", d.HalfOpenResends, "problems: resends in a row left unanswered before their peer counts as vanished (half-open)")
 	fs.Float64Var(&c.SlowFactor, "slow-rtt-factor", d.SlowFactor, "problems: a handshake RTT this many times its service's median is slow-connect ...")
 	fs.DurationVar(&c.SlowMargin, "slow-rtt-margin", d.SlowMargin, "problems: ... and this much above it")
+	fs.IntVar(&c.SlowSamples, "slow-rtt-samples", d.SlowSamples, "problems: ... once the service has this many handshakes")
 	fs.IntVar(&c.PortPressure, "port-pressure", d.PortPressure, "problems: TIME_WAIT sockets one client may hold to one service before its ports run short")
-	fs.DurationVar(&c.TrendStep, "leak-step", d.TrendStep, "problems: the interval between samples of a service's CLOSE_WAIT count (the last 5 tell a leak)")
+	fs.DurationVar(&c.TrendStep, "leak-step", d.TrendStep, "problems: the interval between samples of a service's CLOSE_WAIT count")
+	fs.IntVar(&c.TrendSamples, "leak-samples", d.TrendSamples, "problems: how many samples of a service's CLOSE_WAIT count tell a leak: it leaks when they (3 at least) never fall and the last is above the first")
 }
 
 // percent is a share given on the command line as a percentage ("2",

@@ -172,8 +172,9 @@ func (c *judging) rst(rs *flows.ResetEvidence, note string) Packet {
 	if rs.HasACK {
 		f |= flows.ACK
 	}
+	// An ignored RST's acknowledgement number is not kept (flows.ResetEvidence).
 	return Packet{At: rs.At, FromClient: rs.FromClient, Flags: f, Seq: rs.Seq, Ack: rs.Ack,
-		HasSeq: true, HasAck: rs.HasACK, Note: note}
+		HasSeq: true, HasAck: rs.HasACK && rs != &c.ev.IgnoredReset, Note: note}
 }
 
 // count returns "1 SYN" or "3 SYNs".

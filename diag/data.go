@@ -55,7 +55,7 @@ func (c *judging) loss(client bool) {
 	}
 	c.add(Loss, func() Problem {
 		p := Problem{Side: side(client), Since: c.r.FirstSeen,
-			Detail: fmt.Sprintf("%.1f%% of the %s's %d data segments lost: %d resent, %d missed before the capture point (gaps)",
+			Detail: fmt.Sprintf("%.1f%% of the %s's %d data segments resent or missed: %d resent (lost, or resent too soon), %d missed before the capture point (gaps)",
 				100*float64(lost)/float64(s.Segments), side(client), s.Segments, s.Resent, gaps)}
 		if st := &c.ev.Stall; st.Seen && st.FromClient == client {
 			p.Evidence = []Packet{{At: st.At, FromClient: client, Flags: flows.ACK, Seq: st.Seq, HasSeq: true,

@@ -14,6 +14,14 @@ func (c *judging) resets() {
 	}
 	if ig := &c.ev.IgnoredReset; ig.Seen {
 		c.add(ResetIgnored, func() Problem {
+			if hs := &c.ev.Handshake; !ig.FromClient && hs.SYNs > 0 && (hs.SYNACKs == 0 || ig.At.Before(hs.FirstSYNACK)) {
+				// Before any SYN-ACK the client is in SYN_SENT, where an RST
+				// counts only if it acknowledges the SYN (RFC 9293
+				// 3.10.7.3): there is no window yet.
+				return Problem{Side: SideServer, Since: ig.At,
+					Detail:   "an RST from the server that does not acknowledge the client's SYN came while the client waited in SYN_SENT, and was ignored (RFC 9293): stale, or forged",
+					Evidence: []Packet{c.rst(ig, "does not acknowledge the SYN")}}
+			}
 			return Problem{Side: side(ig.FromClient), Since: ig.At,
 				Detail: fmt.Sprintf("an RST from the %s with seq %d, outside the window the %s accepts, was ignored (RFC 5961): stale, or forged",
 					side(ig.FromClient), ig.Seq, side(!ig.FromClient)),

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -46,6 +47,10 @@ type IPFIXConfig struct {
 	// Annotate, if set, names each connection (Info.ServerName and
 	// NameSource) in flowtrack's ServerName and NameSource elements.
 	Annotate local.Lookup
+	// Judge, if set, judges each connection as of the record's capture
+	// time, for flowtrack's Problems element: a bitmap of its problems'
+	// kinds (docs/problems.md). Nil: the element is 0.
+	Judge *diag.Judge
 	// Replay says the records come from a capture file, which nothing is
 	// lost by waiting for: the exporter then waits for room in the queue
 	// instead of dropping a message when the network is slower than the
@@ -140,6 +145,7 @@ type IPFIX struct {
 	v4, v6   []field
 	tmplSet  []byte // the template set, both templates
 	nextScan atomic.Int64
+	now      atomic.Int64 // the latest capture time Tick was given (ns): what final records are judged at
 	queue    chan queued
 	done     chan struct{}     // closed when the sender has finished
 	scanReq  chan *flows.Table // wakes the tick goroutine for a look at the table (live)
@@ -266,7 +272,7 @@ func (x *IPFIX) final(r *flows.Record, reason EndReason) {
 	if x.scanning {
 		x.gone[r.ID] = struct{}{}
 	}
-	x.add(r, &prev, start, reason)
+	x.add(r, &prev, start, reason, time.Unix(0, x.now.Load()))
 }
 
 // Tick exports the periodic records of long connections when capture time
@@ -276,6 +282,9 @@ func (x *IPFIX) final(r *flows.Record, reason EndReason) {
 // Replay, the look happens on a goroutine of the exporter's, so that the
 // capture does not wait for a large table's snapshot.
 func (x *IPFIX) Tick(t *flows.Table, ts int64) {
+	if ts > x.now.Load() {
+		x.now.Store(ts) // the capture time the last records are judged at (one goroutine calls Tick)
+	}
 	if x.cfg.ActiveTimeout < 0 {
 		return
 	}
@@ -358,7 +367,7 @@ func (x *IPFIX) activeRecord(r *flows.Record, now time.Time) {
 	if now.Sub(since) < x.cfg.ActiveTimeout {
 		return
 	}
-	x.add(r, &prev, clampTime(since, r.FirstSeen, r.LastSeen), EndActive)
+	x.add(r, &prev, clampTime(since, r.FirstSeen, r.LastSeen), EndActive, now)
 	// The next record starts here. Packets may have come between reading
 	// the clock and copying r: it is then r's last packet.
 	x.reported[r.ID] = reported{c2s: r.C2S, s2c: r.S2C, at: maxTime(now, r.LastSeen)}
@@ -385,7 +394,8 @@ func clampTime(t, lo, hi time.Time) time.Time {
 
 // add appends r's record to the message being filled, sending the message
 // first if the record does not fit. x.mu is held.
-func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason EndReason) {
+// now is the capture time its problems are judged at (Judge.Until).
+func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason EndReason, now time.Time) {
 	if x.closed {
 		return
 	}
@@ -413,7 +423,11 @@ func (x *IPFIX) add(r *flows.Record, prev *reported, start time.Time, reason End
 		x.msg = binary.BigEndian.AppendUint16(x.msg, id)
 		x.msg = append(x.msg, 0, 0) // length, set by closeSet
 	}
-	x.msg = appendRecord(x.msg, r, prev, start, reason, &name)
+	var problems diag.Set
+	if j := x.cfg.Judge; j != nil {
+		problems = j.Kinds(r, j.Until(r, now), nil)
+	}
+	x.msg = appendRecord(x.msg, r, prev, start, reason, &name, problems)
 	x.nrec++
 }
 

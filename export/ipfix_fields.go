@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -34,6 +35,7 @@ const (
 	ieFlowtrackFlags = 5 // unsigned8: 1 the connection was picked up mid-stream, 2 gaps in sequence space
 	ieServerName     = 6 // string, variable length (at most maxIPFIXName): the name the client asked for
 	ieNameSource     = 7 // unsigned8: where ieServerName was read: 0 none, 1 TLS SNI, 2 HTTP Host, 3 DNS
+	ieProblems       = 8 // unsigned32: the connection's problems, bit k set for diag.Kind k (docs/problems.md)
 
 	ieReverseBit = 0x4000 // RFC 5103 section 6.1: this bit marks the reverse of an enterprise element
 )
@@ -105,6 +107,7 @@ func fields(v6 bool, pen uint32) []field {
 		{id: ieRetransmits | ieReverseBit, length: 8, pen: pen},
 		{id: ieFlowtrackFlags, length: 1, pen: pen},
 		{id: ieNameSource, length: 1, pen: pen},
+		{id: ieProblems, length: 4, pen: pen},
 		{id: ieServerName, length: varLength, pen: pen},
 	}
 }
@@ -317,7 +320,7 @@ type reported struct {
 // appendRecord appends r's data record for the template fields(v6, ...):
 // the traffic since prev (zero for a first report), from start to r's last
 // packet.
-func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason, name *local.Info) []byte {
+func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, reason EndReason, name *local.Info, problems diag.Set) []byte {
 	be := binary.BigEndian
 	ca, sa := r.Client.Addr(), r.Server.Addr()
 	if r.Key.V6 {
@@ -374,6 +377,7 @@ func appendRecord(b []byte, r *flows.Record, prev *reported, start time.Time, re
 		ff |= 2
 	}
 	b = append(b, ff, nameSource(name.NameSource))
+	b = be.AppendUint32(b, uint32(problems))
 	n := name.ServerName[:min(len(name.ServerName), maxIPFIXName)]
 	b = append(b, uint8(len(n)))
 	return append(b, n...)

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -821,4 +823,75 @@ func TestRetireReasons(t *testing.T) {
 				r.r.Client.Port(), r.r.C2S.Packets, r.r.ClientState, r.r.ServerState, r.reason, w.port, w.packets, w.reason)
 		}
 	}
+}
+
+var ieProblemBits = ie{32473, 8}
+
+// TestIPFIXProblems replays captures of pcaps/problems (real kernel
+// sockets made to fail: tools/netns-problems) into an exporter that judges
+// them, decodes the messages, and finds in each record's problem bitmap
+// the problems the scenario's design makes (SCENARIOS.tsv), at the bits
+// docs/problems.md assigns: bit k for the k-th kind of its table.
+func TestIPFIXProblems(t *testing.T) {
+	const (
+		timeoutRetransmit = 1 << 3
+		loss              = 1 << 4
+		closeWait         = 1 << 6
+		finWait2          = 1 << 7
+		halfOpen          = 1 << 9
+		abort             = 1 << 10
+		earlyReuse        = 1 << 14
+	)
+	quick := diag.Config{CloseWait: 2 * time.Second, FinWait2: 2 * time.Second, TrendStep: time.Second}
+	for _, c := range []struct {
+		pcap string
+		cfg  diag.Config
+		want []uint64 // the records' bitmaps, sorted
+	}{
+		{"clean", diag.Config{}, []uint64{0, 0, 0}},
+		// Four connections whose server never closes, and a clean fifth.
+		{"close-wait", quick, []uint64{0, closeWait | finWait2, closeWait | finWait2, closeWait | finWait2, closeWait | finWait2}},
+		{"half-open", diag.Config{}, []uint64{halfOpen | timeoutRetransmit | loss}},
+		{"abort", diag.Config{}, []uint64{abort}},
+		{"port-pressure", diag.Config{}, []uint64{0, 0, 0, 0, earlyReuse, earlyReuse, earlyReuse, earlyReuse}},
+	} {
+		t.Run(c.pcap, func(t *testing.T) {
+			col := newUDPCollector(t)
+			x := col.exporter(IPFIXConfig{FlushEvery: time.Hour, ActiveTimeout: -1, Replay: true, Judge: diag.New(c.cfg)})
+			col.read(false) // the templates
+			tab := flows.NewTable(flows.Config{OnRetire: x.Retire})
+			replayInto(t, "../pcaps/problems/"+c.pcap+".pcap", ipfixTicker{tab, x})
+			if err := x.Stop(tab.Flush()); err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for len(got) < len(c.want) {
+				for _, r := range col.read(false).records {
+					if b, ok := r.v[ieProblemBits]; !ok || len(b) != 4 {
+						t.Fatalf("record without a 4-byte problem bitmap: %v", b)
+					}
+					got = append(got, r.uint(ieProblemBits))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("problem bitmaps %b, want %b", got, c.want)
+			}
+		})
+	}
+	if diag.Set(0).Add(diag.EarlyReuse) != earlyReuse || diag.Set(0).Add(diag.CloseWait) != closeWait {
+		t.Error("the kinds' bits moved: docs/problems.md and collectors rely on them")
+	}
+}
+
+// ipfixTicker applies packets to a table and ticks the exporter with
+// their time, as flowtrack does with --ipfix.
+type ipfixTicker struct {
+	t *flows.Table
+	x *IPFIX
+}
+
+func (s ipfixTicker) Apply(p *flows.Packet) {
+	s.t.Apply(p)
+	s.x.Tick(s.t, p.TS)
 }

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -41,6 +43,13 @@ type MetricsConfig struct {
 	// do, the others are counted as "(other)". 0: no such metric, so that
 	// no label ever takes a value from the traffic.
 	TopNames int
+	// Judge, if set, judges the connections (docs/problems.md): those
+	// that end are counted by problem kind and side
+	// (flowtrack_problems_total), those tracked by kind at each scrape
+	// (flowtrack_connections_with_problem). Judged without their
+	// service's usual RTT, which a long run would have to keep for every
+	// server: slow-connect counts only resent handshake segments.
+	Judge *diag.Judge
 }
 
 // nStates is the number of endpoint states.
@@ -77,6 +86,8 @@ type Metrics struct {
 	nameSeen map[string]struct{}
 	closedBy [EndLackOfResource + 1]prometheus.Counter
 	retired  [2]atomic.Uint64 // retransmits of retired connections, c2s and s2c
+	judge    *diag.Judge
+	problems *prometheus.CounterVec // by kind and side: bounded by diag.NumKinds × 3
 
 	rttMu   sync.Mutex          // guards rttSeen
 	rttSeen map[uint64]struct{} // connections whose RTT was observed, until they retire
@@ -85,9 +96,10 @@ type Metrics struct {
 	snap      []flows.Record
 	lastRetx  [2]uint64
 	shownPair [nStates][nStates]bool // state pairs exported once, kept (at 0) so that series do not vanish
+	shownKind diag.Set               // kinds exported once in dProblemConns, kept likewise
 
 	dFrames, dBytes, dTCP, dOther, dMalformed, dDropped *prometheus.Desc
-	dOpened, dConns, dRetx                              *prometheus.Desc
+	dOpened, dConns, dRetx, dProblemConns               *prometheus.Desc
 	dXMsgs, dXRecs, dXDropped, dXErrors                 *prometheus.Desc
 }
 
@@ -144,6 +156,15 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 			}, []string{"server_name"})
 			m.reg.MustRegister(m.byName)
 		}
+	}
+	if cfg.Judge != nil {
+		m.judge = cfg.Judge
+		m.dProblemConns = desc("connections_with_problem", "Connections tracked now that have a problem of the kind (docs/problems.md), judged at the scrape.", "kind")
+		m.problems = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowtrack_problems_total",
+			Help: "Connections retired with a problem of the kind, by the side it is about (client or server): each connection counted once per kind and side, as its final verdict (docs/problems.md).",
+		}, []string{"kind", "side"})
+		m.reg.MustRegister(m.problems)
 	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -218,8 +239,31 @@ func (m *Metrics) countName(r *flows.Record) {
 	m.byName.WithLabelValues(name).Inc()
 }
 
+// countProblems counts r's problems as of the table's time now.
+func (m *Metrics) countProblems(r *flows.Record, now time.Time) {
+	if m.judge == nil {
+		return
+	}
+	var seen [diag.NumKinds][3]bool // a kind resting on both of two FINs, say, counts once
+	for _, p := range m.judge.Problems(r, m.judge.Until(r, now), nil) {
+		if p.Kind < diag.NumKinds && p.Side <= diag.SideService && !seen[p.Kind][p.Side] {
+			seen[p.Kind][p.Side] = true
+			m.problems.WithLabelValues(p.Kind.String(), p.Side.String()).Inc()
+		}
+	}
+}
+
+// now returns the table's capture time (zero without a table).
+func (m *Metrics) now() time.Time {
+	if t := m.table.Load(); t != nil {
+		return t.Now()
+	}
+	return time.Time{}
+}
+
 func (m *Metrics) end(r *flows.Record, reason EndReason) {
 	m.countName(r)
+	m.countProblems(r, m.now())
 	m.retired[0].Add(r.C2S.Retransmits)
 	m.retired[1].Add(r.S2C.Retransmits)
 	m.closedBy[reason].Inc()
@@ -237,6 +281,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.dFrames, m.dBytes, m.dTCP, m.dOther, m.dMalformed, m.dDropped,
 		m.dOpened, m.dConns, m.dRetx, m.dXMsgs, m.dXRecs, m.dXDropped, m.dXErrors} {
 		ch <- d
+	}
+	if m.judge != nil {
+		ch <- m.dProblemConns
 	}
 	m.rtt.Describe(ch)
 	m.closed.Describe(ch)
@@ -285,6 +332,8 @@ func (m *Metrics) collectTable(t *flows.Table, ch chan<- prometheus.Metric) {
 	opened := t.Opened()
 	m.snap = t.AppendSnapshot(m.snap[:0])
 	var pairs [nStates][nStates]uint64
+	var kinds [diag.NumKinds]uint64
+	now := t.Now()
 	for i := range m.snap {
 		r := &m.snap[i]
 		if int(r.ClientState) < nStates && int(r.ServerState) < nStates {
@@ -292,6 +341,11 @@ func (m *Metrics) collectTable(t *flows.Table, ch chan<- prometheus.Metric) {
 		}
 		retx[0] += r.C2S.Retransmits
 		retx[1] += r.S2C.Retransmits
+		if m.judge != nil {
+			for _, k := range m.judge.Kinds(r, now, nil).Kinds() {
+				kinds[k]++
+			}
+		}
 	}
 	if cap(m.snap) > 1<<16 {
 		m.snap = nil // do not keep a huge table's copy between scrapes
@@ -305,6 +359,15 @@ func (m *Metrics) collectTable(t *flows.Table, ch chan<- prometheus.Metric) {
 			m.shownPair[c][s] = true
 			ch <- prometheus.MustNewConstMetric(m.dConns, prometheus.GaugeValue, float64(pairs[c][s]),
 				flows.State(c).String(), flows.State(s).String())
+		}
+	}
+	if m.judge != nil {
+		for k := range diag.NumKinds {
+			if kinds[k] == 0 && !m.shownKind.Has(k) {
+				continue
+			}
+			m.shownKind = m.shownKind.Add(k)
+			ch <- prometheus.MustNewConstMetric(m.dProblemConns, prometheus.GaugeValue, float64(kinds[k]), k.String())
 		}
 	}
 	for i, dir := range []string{"c2s", "s2c"} {

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowtrack/flowtrack/capture"
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -286,6 +289,117 @@ func TestMetricsNames(t *testing.T) {
 			if series != top+1 {
 				t.Errorf("%d series by name, want %d", series, top+1)
 			}
+		}
+	}
+}
+
+// TestMetricsProblems replays captures of pcaps/problems (real kernel
+// sockets made to fail: tools/netns-problems) and finds the problems their
+// design makes (SCENARIOS.tsv) counted by kind and side when the
+// connections end, and, while they are still tracked, in the gauge of the
+// connections with each kind. port-pressure, a service's problem, is not a
+// connection's.
+func TestMetricsProblems(t *testing.T) {
+	quick := diag.Config{CloseWait: 2 * time.Second, FinWait2: 2 * time.Second, TrendStep: time.Second}
+	for _, c := range []struct {
+		pcap string
+		cfg  diag.Config
+		open map[string]float64 // connections_with_problem by kind, before the flush
+		want map[string]float64 // problems_total by kind/side, after it
+	}{
+		{"clean", diag.Config{}, nil, nil},
+		// A closed connection stays tracked for a while (--closed-timeout).
+		{"refused", diag.Config{}, map[string]float64{"refused": 1}, map[string]float64{"refused/server": 1}},
+		{"close-wait", quick, map[string]float64{"close-wait": 4, "fin-wait-2": 4},
+			map[string]float64{"close-wait/server": 4, "fin-wait-2/client": 4}},
+		{"half-open", diag.Config{}, map[string]float64{"half-open": 1, "timeout-retransmit": 1, "loss": 1},
+			map[string]float64{"half-open/server": 1, "timeout-retransmit/client": 1, "loss/client": 1}},
+		{"port-pressure", diag.Config{}, map[string]float64{"early-reuse": 4}, map[string]float64{"early-reuse/client": 4}},
+	} {
+		t.Run(c.pcap, func(t *testing.T) {
+			m := NewMetrics(MetricsConfig{Judge: diag.New(c.cfg)})
+			tab := flows.NewTable(flows.Config{OnRetire: m.Retire})
+			m.SetTable(tab)
+			replayInto(t, "../pcaps/problems/"+c.pcap+".pcap", tab)
+			srv := httptest.NewServer(m.Handler())
+			defer srv.Close()
+			s := scrape(t, srv.URL+"/metrics")
+			got := samplesOf(t, s, "flowtrack_connections_with_problem", func(l map[string]string) string { return l["kind"] })
+			if !maps.Equal(got, nonzero(c.open)) {
+				t.Errorf("connections with a problem at the end of the capture: %v, want %v", got, c.open)
+			}
+			m.Stop(tab.Flush())
+			s = scrape(t, srv.URL+"/metrics")
+			got = samplesOf(t, s, "flowtrack_problems_total", func(l map[string]string) string { return l["kind"] + "/" + l["side"] })
+			if !maps.Equal(got, nonzero(c.want)) {
+				t.Errorf("problems counted: %v, want %v", got, c.want)
+			}
+			if g := samplesOf(t, s, "flowtrack_connections_with_problem", func(l map[string]string) string { return l["kind"] }); len(g) != 0 {
+				t.Errorf("connections with a problem after the flush: %v, want none", g)
+			}
+		})
+	}
+}
+
+func nonzero(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// samplesOf returns metric name's nonzero samples keyed by key(labels),
+// and fails on a label value that is not a problem kind or a side: the
+// labels stay bounded whatever the traffic.
+func samplesOf(t *testing.T, s map[string]float64, name string, key func(map[string]string) string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for k, v := range s {
+		rest, ok := strings.CutPrefix(k, name+"{")
+		if !ok {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
+			n, val, _ := strings.Cut(kv, "=")
+			labels[n] = strings.Trim(val, `"`)
+		}
+		if _, ok := diag.ParseKind(labels["kind"]); !ok {
+			t.Errorf("%s: kind %q", k, labels["kind"])
+		}
+		if sd, ok := labels["side"]; ok && sd != "client" && sd != "server" && sd != "service" {
+			t.Errorf("%s: side %q", k, sd)
+		}
+		if len(labels) > 2 {
+			t.Errorf("%s: more labels than kind and side", k)
+		}
+		if v != 0 {
+			out[key(labels)] = v
+		}
+	}
+	return out
+}
+
+// replayInto applies the TCP packets of a capture file to tab.
+func replayInto(t *testing.T, path string, tab interface{ Apply(*flows.Packet) }) {
+	t.Helper()
+	src, err := capture.OpenFile(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	d := capture.NewDecoder()
+	var p flows.Packet
+	for {
+		data, ci, link, err := src.Next()
+		if err != nil {
+			break
+		}
+		if d.Decode(link, data, ci, &p) == capture.ResultTCP {
+			tab.Apply(&p)
 		}
 	}
 }

@@ -124,6 +124,7 @@ const (
 	evReuseTSKnown                      // ... both it and the old connection's client carried timestamps
 	evReuseTSAbove                      // ... and its timestamp was newer
 	evLastDir                           // endpoint 1 sent the last packet
+	evFINBelied                         // the first FIN's sender later sent data past it
 )
 
 // hsUnit is the unit of the handshake's times, in nanoseconds.
@@ -171,6 +172,7 @@ type prior struct {
 	pkts       uint64 // packets the connection had carried
 	nxt, acked uint32 // the sender's next sequence number; what the receiver acknowledged
 	ownAcked   uint32 // what the sender acknowledged
+	finSeq     uint32 // the sender's FIN's sequence number, if flags[0] has sentFIN
 	ownAckSent bool   // ownAcked is valid
 	retrans    uint32 // the sender's retransmission count
 	window     uint16 // the receiver's last advertised window
@@ -186,7 +188,7 @@ func (c *conn) look(s int, cs *coldStore) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
 		last: c.last, pkts: uint64(S.pkts) + uint64(c.ep[1-s].pkts), nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
-		retrans: cs.peek(c).eps[s].retrans, window: R.window,
+		finSeq: S.finSeq, retrans: cs.peek(c).eps[s].retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
 	}
@@ -240,6 +242,15 @@ func (c *conn) note(p *Packet, s int, b *prior, cs *coldStore) bool {
 	}
 	if p.PayloadLen > 0 && b.flags[1]&sentFIN != 0 {
 		ev.bits |= evDataToClosed0 << (1 - s)
+	}
+	if p.PayloadLen > 0 && b.flags[0]&sentFIN != 0 && ev.bits&evFINDir == dirBit(s, evFINDir) &&
+		seqGT(p.Seq+p.PayloadLen, b.finSeq+1) {
+		// New data past its own FIN, which no stack sends (RFC 9293
+		// 3.10.2: SEND in the FIN-WAIT states is an error; the FIN took the
+		// last sequence number). More than one byte past it: a keep-alive
+		// may carry one garbage byte at the FIN's number. The "FIN" was a
+		// damaged or crafted segment, not a close.
+		ev.bits |= evFINBelied
 	}
 	w := c.noteWindow(p, s, b, cs)
 	return c.noteSegment(p, s, b, cs) || w

@@ -377,3 +377,29 @@ func TestColdEvidenceStaysWithItsConnection(t *testing.T) {
 		}
 	}
 }
+
+// A FIN whose sender later sends new data past it (a segment damaged into
+// a FIN, as in sll-oversized-addr.pcapng) is belied; a keep-alive's one
+// garbage byte at the FIN's number, and data from its peer (a
+// half-close), are not new data from the closer.
+func TestEvidenceFINBelied(t *testing.T) {
+	closing := evs(opened, []ev{
+		{from: 'c', flags: FIN | ACK, seq: 1001, ack: 5001, at: ms(10)},
+		{from: 's', flags: ACK, seq: 5001, ack: 1002, at: ms(11)},
+	})
+	for _, tc := range []struct {
+		name   string
+		then   []ev
+		belied bool
+	}{
+		{"data past the FIN", []ev{{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 13, at: ms(20)}}, true},
+		{"a keep-alive byte", []ev{{from: 'c', flags: ACK, seq: 1001, ack: 5001, len: 1, at: ms(20)}}, false},
+		{"the peer's data", []ev{{from: 's', flags: PSH | ACK, seq: 5001, ack: 1002, len: 13, at: ms(20)}}, false},
+		{"nothing", nil, false},
+	} {
+		e := one(t, evs(closing, tc.then))
+		if !e.FIN.Seen || !e.FIN.FromClient || e.FIN.Belied != tc.belied {
+			t.Errorf("%s: FIN %+v, want the client's, belied %v", tc.name, e.FIN, tc.belied)
+		}
+	}
+}

@@ -110,6 +110,10 @@ type FINEvidence struct {
 	Seen       bool
 	FromClient bool
 	At         time.Time
+	// Belied: its sender later sent new data past it, which a sender that
+	// closed never does: the segment was damaged or crafted, and the
+	// states it led to are not a close.
+	Belied bool
 }
 
 // LastAckEvidence is a FIN resent in LAST_ACK.
@@ -215,7 +219,7 @@ func (r *Record) closingEvidence(out *Evidence, at func(uint32) time.Time, isCli
 		out.ZeroWindow = z
 	}
 	if ev.bits&evFIN != 0 {
-		out.FIN = FINEvidence{Seen: true, FromClient: isClient(evFINDir), At: at(ev.finAt)}
+		out.FIN = FINEvidence{Seen: true, FromClient: isClient(evFINDir), At: at(ev.finAt), Belied: ev.bits&evFINBelied != 0}
 	}
 	if ev.laResends > 0 {
 		e := int(r.seqs.client)

@@ -214,6 +214,9 @@ func checkEvidence(t *testing.T, r *Record) {
 	if e.Stall.Silence > span || e.ZeroWindow.Longest > span || e.Reuse.TimeWaitAge < 0 {
 		t.Fatalf("a silence or window longer than the connection's %v: %+v", span, e)
 	}
+	if e.FIN.Belied && !e.FIN.Seen {
+		t.Fatalf("a FIN belied that was never seen: %+v", e.FIN)
+	}
 	if e.Handshake.SYNs == 0 && !e.Handshake.FirstSYN.IsZero() || e.Handshake.LastSYN.Before(e.Handshake.FirstSYN) {
 		t.Fatalf("handshake %+v", e.Handshake)
 	}

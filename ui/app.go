@@ -9,6 +9,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -38,6 +39,9 @@ type ui struct {
 	scope         *scope
 	frozen        bool
 	hideClosed    bool
+	onlyProblems  bool      // only the connections with a problem
+	probFilter    string    // the filter the Problems view's Enter set, which Esc takes back
+	selKind       diag.Kind // the selected kind in the Problems view
 	helpShown     bool
 	filterOpen    bool
 	showNames     bool   // host names rather than numeric addresses
@@ -46,12 +50,13 @@ type ui struct {
 	svcByName     bool   // Services grouped by name
 	detailID      uint64
 	detailKey     flows.Key
-	detailRec     *flows.Record // last record the detail view got
-	detailRetired bool          // it had left the table
-	detailLocal   local.Info    // its process and kernel states then
-	following     bool          // the UI, not the user, is moving the selection
-	barrier       bool          // a test waits for the frame to catch up
-	connCols      []colID       // the connection columns on screen, for s
+	detailRec     *flows.Record  // last record the detail view got
+	detailRetired bool           // it had left the table
+	detailLocal   local.Info     // its process and kernel states then
+	detailProbs   []diag.Problem // its problems then
+	following     bool           // the UI, not the user, is moving the selection
+	barrier       bool           // a test waits for the frame to catch up
+	connCols      []colID        // the connection columns on screen, for s
 	svcCols       []svcCol
 
 	// Widgets.
@@ -63,6 +68,7 @@ type ui struct {
 	footer      *lineView
 	conns       *connTable
 	svcs        *svcTable
+	probs       *probTable
 	detail      *tview.TextView
 	help        *tview.TextView
 	input       *tview.InputField
@@ -255,6 +261,7 @@ func (u *ui) publish() {
 		scope:      u.scope,
 		frozen:     u.frozen,
 		hideClosed: u.hideClosed,
+		problems:   u.onlyProblems,
 		svcByName:  u.svcByName,
 		names:      u.showNames,
 	}
@@ -280,9 +287,12 @@ func (u *ui) swap(f *frame) {
 	u.svcs.SetOffset(u.svcs.GetOffset())
 	u.followConn()
 	u.followSvc()
+	u.probs.setFrame(f)
+	u.followProb()
 	if u.view == viewDetail && f.req.detailID == u.detailID {
 		if f.detail != nil {
 			u.detailRec, u.detailRetired, u.detailLocal = f.detail, f.detailRetired, f.detailLocal
+			u.detailProbs = f.detailProbs
 		}
 		u.showDetail(f.detail == nil)
 	}
@@ -303,6 +313,33 @@ func (u *ui) followConn() {
 		row, _ := t.GetSelection()
 		idx = min(max(row-1, 0), len(f.order)-1)
 		u.selID = f.at(idx).id
+	}
+	if row, _ := t.GetSelection(); row != idx+1 {
+		u.following = true
+		t.Select(idx+1, 0)
+		u.following = false
+	}
+}
+
+// followProb keeps the selection on the same kind of problem across
+// frames.
+func (u *ui) followProb() {
+	f := u.frame
+	t := u.probs.Table
+	if len(f.probs) == 0 {
+		return
+	}
+	idx := -1
+	for i := range f.probs {
+		if f.probs[i].kind == u.selKind {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		row, _ := t.GetSelection()
+		idx = min(max(row-1, 0), len(f.probs)-1)
+		u.selKind = f.probs[idx].kind
 	}
 	if row, _ := t.GetSelection(); row != idx+1 {
 		u.following = true
@@ -344,12 +381,13 @@ func (u *ui) build() {
 	u.footer = newLineView(u.footerSegs)
 	u.conns = newConnTable(u)
 	u.svcs = newSvcTable(u)
+	u.probs = newProbTable(u)
 	u.detail = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(true).SetWordWrap(true)
 	u.help.SetBorder(true).SetTitle(" flowtrack: keys and columns (Esc closes) ")
-	what := "address, :port, prefix, state or conn_state"
+	what := "address, :port, state, conn_state or problem:KIND"
 	if u.cfg.Processes {
-		what = "address, :port, prefix, state, conn_state or process"
+		what = "address, :port, state, conn_state, process or problem:KIND"
 	}
 	if u.cfg.Local != nil {
 		what += "; name:text for names"
@@ -366,6 +404,7 @@ func (u *ui) build() {
 	u.body = tview.NewPages().
 		AddPage("conns", u.conns, true, true).
 		AddPage("services", u.svcs, true, false).
+		AddPage("problems", u.probs, true, false).
 		AddPage("detail", u.detail, true, false)
 	u.footerPages = tview.NewPages().
 		AddPage("keys", u.footer, true, true).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -25,6 +26,7 @@ type request struct {
 	scope      *scope // the service the connection list is limited to
 	frozen     bool
 	hideClosed bool
+	problems   bool   // only the connections with a problem
 	svcByName  bool   // the Services view groups connections by name where they have one
 	names      bool   // host names shown: the filter matches them too
 	detailID   uint64 // the connection the detail view shows
@@ -37,6 +39,7 @@ type frame struct {
 	req    *request
 	seq    uint64 // the builder numbers its frames
 	now    int64  // capture time of the snapshot, Unix ns
+	judged int64  // the table's clock then, as of which problems were judged
 	wall   int64  // the builder's clock at the snapshot, for new-row highlights
 	rows   []row  // every connection in the table and every lingering retired one, by ID
 	order  []int32
@@ -47,7 +50,9 @@ type frame struct {
 	detail *flows.Record // nil if not asked for, or gone
 	// detailRetired says the detail's connection has left the table.
 	detailRetired bool
-	detailLocal   local.Info // the detail's process and kernel states (Config.Local)
+	detailLocal   local.Info     // the detail's process and kernel states (Config.Local)
+	detailProbs   []diag.Problem // the detail's problems, in full
+	probs         []probRow      // the Problems view's rows (when it is shown)
 	procs         procNames
 	head          header
 
@@ -94,6 +99,10 @@ type builder struct {
 	local   local.Lookup
 	listen  func() []Listener
 	names   Names
+	judge   *diag.Judge
+	judgeAt time.Time // the table's clock at the last snapshot: problems are judged as of it
+	usual   usualRTTs // the services' usual handshake RTTs, for slow-connect
+	tally   probTally // the problems of the connections that left the table
 
 	procs    procTable
 	namesVer uint64 // the names' version the shown frame was filtered with
@@ -132,6 +141,10 @@ func newBuilder(cfg *Config, clock func() time.Time) *builder {
 		local:   cfg.Local,
 		listen:  cfg.Listeners,
 		names:   cfg.Names,
+		judge:   cfg.Judge,
+	}
+	if b.judge == nil {
+		b.judge = diag.New(diag.Config{})
 	}
 	b.inc.min, b.inc.fullEvery = incrementalFrom, fullEvery
 	if b.retired == nil {
@@ -159,7 +172,9 @@ func (b *builder) newFrame(req *request) *frame {
 	b.seq++
 	f := &frame{req: req, seq: b.seq, rowsSeq: b.seq, wall: b.clock().UnixNano(), newRows: true, newOrder: true}
 	b.poll(&f.head)
-	f.now = b.table.Now().UnixNano()
+	b.judgeAt = b.table.Now()
+	f.now = b.judgeAt.UnixNano()
+	f.judged = f.now
 	if b.live {
 		f.now = max(f.now, f.head.capture)
 	}
@@ -184,6 +199,7 @@ func (b *builder) full(req *request) *frame {
 	f.procs = b.procs.view()
 	b.sortByID(rows)
 	rows = b.mergeShown(f, rows)
+	b.usual.update(rows)
 	b.rowBuf[1-b.rowCur] = rows
 	f.rows = rows
 	f.layout = true
@@ -217,6 +233,7 @@ func (b *builder) appendRow(rows []row, rec *flows.Record, retired bool) []row {
 	r := &rows[len(rows)-1]
 	r.setRecord(rec, retired)
 	b.setLocal(r, rec)
+	b.judgeRow(r, rec)
 	return rows
 }
 
@@ -340,6 +357,7 @@ func (b *builder) takeRetired(now int64) []uint64 {
 		if b.lingering[i].at == 0 {
 			b.lingering[i].at = now
 		}
+		b.tally.add(b, &b.lingering[i].rec)
 	}
 	expired := b.inc.expired[:0]
 	keep := b.lingering[:0]
@@ -370,7 +388,7 @@ func (b *builder) derived(req *request) *frame {
 	f := *b.shown
 	b.seq++
 	f.req, f.seq, f.newRows, f.newOrder = req, b.seq, false, true
-	f.detail, f.detailRetired, f.detailLocal = nil, false, local.Info{}
+	f.detail, f.detailRetired, f.detailLocal, f.detailProbs = nil, false, local.Info{}, nil
 	b.derive(&f, req)
 	return &f
 }
@@ -411,10 +429,14 @@ func (b *builder) derive(f *frame, req *request) {
 	svcIdx := b.svcIdx[:0]
 	exact := true
 	f.w = widths{}
+	agg := probAgg{now: b.judgeAt.UnixNano()}
 	for i := range rows {
 		r := &rows[i]
 		if !req.lists(r, flt) {
 			continue
+		}
+		if req.view == viewProblems && r.probs != 0 {
+			agg.add(r)
 		}
 		if req.view == viewServices {
 			svcIdx = append(svcIdx, int32(i))
@@ -442,6 +464,10 @@ func (b *builder) derive(f *frame, req *request) {
 	f.order, f.keys, f.exact = order, keys, exact
 	f.pos = b.positions(len(rows), order)
 
+	f.probs = nil
+	if req.view == viewProblems {
+		f.probs = agg.rows(&b.tally)
+	}
 	f.svcs, f.svcW = nil, 0
 	if req.view == viewServices {
 		if !b.svc.follows(f, req) { // else only their order changes
@@ -493,6 +519,9 @@ func (b *builder) fetchDetail(f *frame, req *request) {
 		if f.detail != nil && b.local != nil {
 			f.detailLocal = b.local(f.detail)
 		}
+		if f.detail != nil {
+			f.detailProbs = b.detailProblems(f.detail)
+		}
 	}
 }
 
@@ -521,7 +550,8 @@ func (b *builder) lookup(key flows.Key, id uint64) (*flows.Record, bool) {
 // lists reports whether the view req asks for shows row r (the Services
 // view counts it), whatever the service it is limited to.
 func (req *request) lists(r *row, flt *filter) bool {
-	return r.flags&rowGone == 0 && !(req.hideClosed && r.ended()) && (flt.empty() || flt.match(r))
+	return r.flags&rowGone == 0 && !(req.hideClosed && r.ended()) && !(req.problems && r.probs == 0) &&
+		(flt.empty() || flt.match(r))
 }
 
 // key returns row r's sort key in the view req asks for, and whether the

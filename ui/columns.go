@@ -18,6 +18,7 @@ const (
 	colCState
 	colSState
 	colProcess
+	colProblem
 	colAge
 	colIdle
 	colPkts
@@ -46,6 +47,7 @@ var columns = [numCols]column{
 	colName:    {name: "Name", keep: 1, help: "the name the client asked for, marked by where it was read: S TLS server name (SNI), H HTTP Host, D a DNS answer before the connection, R reverse DNS"},
 	colCState:  {name: "Client state", short: "Client st", width: 12, help: "the client's RFC 793 state, as its kernel would show it; ? when the packets cannot tell it for sure"},
 	colSState:  {name: "Server state", short: "Server st", width: 12, help: "the server's RFC 793 state; ? when the packets cannot tell it for sure"},
+	colProblem: {name: "Problem", keep: 1, desc: true, help: "its most severe problem (the details list them all)"},
 	colProcess: {name: "Process", keep: 1, help: "PID/command of the client's local socket, else the server's"},
 	colAge:     {name: "Age", width: 6, right: true, keep: 4, desc: true, help: "capture time since the first packet"},
 	colIdle:    {name: "Idle", width: 6, right: true, keep: 5, help: "capture time since the last packet"},
@@ -147,6 +149,8 @@ func (w *widths) data(c colID) int {
 		return int(w[widProc])
 	case colName:
 		return max(int(w[widName]), 16) // room for a reverse DNS name, known only when drawn
+	case colProblem:
+		return int(w[widProb])
 	}
 	return columns[c].width
 }
@@ -197,6 +201,8 @@ func (r *row) sortKey(c colID, now int64, procs *procNames) (k uint64, exact, mi
 		return uint64(r.retrans[0]) + uint64(r.retrans[1]), true, false
 	case colZeek:
 		return uint64(r.zeek), true, r.zeek == 0
+	case colProblem:
+		return problemKey(r.probs), true, r.probs == 0
 	}
 	return 0, true, false
 }
@@ -247,6 +253,8 @@ func (r *row) text(c colID, f *frame, short bool) string {
 			return "-"
 		}
 		return zeekStates[r.zeek]
+	case colProblem:
+		return problemText(r.probs)
 	}
 	return ""
 }

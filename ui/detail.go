@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -27,12 +28,22 @@ func (u *ui) detailText(r *flows.Record, retired, gone bool, now int64) string {
 		return "\n " + th.tagDim + "the connection is gone: it left the table and its linger is over[-:-:-]\n"
 	}
 	d := &detailWriter{th: th, cw: max(26, len(r.Client.String())+2)}
+	_, _, width, _ := u.detail.GetInnerRect()
+	if width <= 0 {
+		width = 80
+	}
 	d.heading(r, retired, gone)
 	u.detailEndpoints(d, r)
 	d.WriteString("\n")
+	if len(u.detailProbs) > 0 {
+		d.problems(u.detailProbs, now, width)
+		d.WriteString("\n")
+	}
 	d.timing(r, now)
+	if len(u.detailProbs) == 0 {
+		d.label("problems", "none")
+	}
 	d.WriteString("\n")
-	_, _, width, _ := u.detail.GetInnerRect()
 	d.transitions(r, width)
 	return d.String()
 }
@@ -233,4 +244,79 @@ func nameRows(l *local.Info, row func(label, client, server string)) {
 	if l.ECH {
 		row("ECH", "", "offered: the TLS server name may be a front's public name")
 	}
+}
+
+// problems writes what is wrong with the connection, the most severe
+// first: each problem's kind, the end it is about, when it began and
+// what was seen, then the packets that show it (capture time, direction,
+// flags, sequence and acknowledgement numbers, what each shows), in
+// lines of at most width. Their times are written to the millisecond:
+// flows keeps the evidence's times coarser than the packets' (the
+// transitions below have the exact ones).
+func (d *detailWriter) problems(ps []diag.Problem, now int64, width int) {
+	th := d.th
+	d.printf(" %sProblems[-:-:-] %s(the most severe first; capture time, to the millisecond)[-:-:-]\n", th.tagHeading, th.tagDim)
+	indent := strings.Repeat(" ", 1+labelWidth)
+	for i := range ps {
+		p := &ps[i]
+		since := fmtMilli(p.Since) + " (" + fmtAge(time.Duration(now-p.Since.UnixNano())) + " ago)"
+		// A long kind's name pushes the rest along, a space after it.
+		d.printf(" %s%s[-:-:-] the %s, since %s\n", th.tagProblem, pad(p.Kind.String(), labelWidth-1), p.Side, since)
+		d.WriteString(indent)
+		d.words(len(indent), indent, p.Detail, width, "")
+		for _, e := range p.Evidence {
+			ev := "   " + evidenceText(&e)
+			d.WriteString(ev)
+			switch {
+			case e.Note == "":
+				d.WriteString("\n")
+			case strlen(ev)+2+strlen(e.Note) <= width:
+				d.WriteString("  " + th.tagDim + escape(e.Note) + "[-:-:-]\n")
+			default:
+				d.WriteString("\n" + indent)
+				d.words(len(indent), indent, e.Note, width, th.tagDim)
+			}
+		}
+	}
+}
+
+// evidenceText is one evidence packet: capture time, direction, flags,
+// and its sequence and acknowledgement numbers when known.
+func evidenceText(e *diag.Packet) string {
+	dir := "server→client"
+	if e.FromClient {
+		dir = "client→server"
+	}
+	t := fmtMilli(e.At) + "  " + dir + "  " + pad(e.Flags.String(), 3)
+	if e.HasSeq {
+		t += "  seq " + strconv.FormatUint(uint64(e.Seq), 10)
+	}
+	if e.HasAck {
+		t += "  ack " + strconv.FormatUint(uint64(e.Ack), 10)
+	}
+	return t
+}
+
+// words writes the words of text on a line where col cells are taken,
+// wrapping at width onto lines that start with indent, each word in tag
+// (a tview style tag, or ""), and ends the line.
+func (d *detailWriter) words(col int, indent, text string, width int, tag string) {
+	n := col
+	for i, w := range strings.Fields(text) {
+		if i > 0 {
+			if n+1+strlen(w) > width && n > len(indent) {
+				d.WriteString("\n" + indent)
+				n = len(indent)
+			} else {
+				d.WriteString(" ")
+				n++
+			}
+		}
+		d.WriteString(tag + escape(w))
+		if tag != "" {
+			d.WriteString("[-:-:-]")
+		}
+		n += strlen(w)
+	}
+	d.WriteString("\n")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -19,7 +20,9 @@ import (
 // other), ignoring case. ":443" matches port 443 exactly, "10.0.0.0/8"
 // addresses in that prefix, "proc:NAME" the connections whose local
 // process's command name (or container) contains NAME, "name:wiki" only
-// the Name column, and a leading "!" negates a word.
+// the Name column, "problem:KIND" the connections with a problem of that
+// kind (any kind whose name contains KIND; problem:any, any problem), and
+// a leading "!" negates a word.
 type filter struct {
 	terms []term
 	procs *procNames // the frame's process names; nil: none
@@ -34,10 +37,12 @@ type term struct {
 	addr   bool   // text could be part of an address
 	port   int    // >= 0: exact port match
 	prefix netip.Prefix
-	name   bool   // "name:text": only the Name column
-	str    string // text, as a string
-	proc   bool   // proc:NAME: the process name only
-	ptext  string // NAME
+	name   bool     // "name:text": only the Name column
+	str    string   // text, as a string
+	proc   bool     // proc:NAME: the process name only
+	ptext  string   // NAME
+	prob   bool     // problem:KIND: the row's problems only
+	probs  diag.Set // the kinds it takes
 }
 
 func compileFilter(expr string) *filter {
@@ -50,6 +55,11 @@ func compileFilter(expr string) *filter {
 		w = strings.ToLower(w)
 		if n, ok := strings.CutPrefix(w, "name:"); ok && n != "" {
 			t.name, t.text, t.str = true, []byte(n), n
+			f.terms = append(f.terms, t)
+			continue
+		}
+		if k, ok := strings.CutPrefix(w, "problem:"); ok {
+			t.prob, t.probs = true, problemKinds(k)
 			f.terms = append(f.terms, t)
 			continue
 		}
@@ -111,6 +121,12 @@ func (f *filter) match(r *row) bool {
 		t := &f.terms[i]
 		if t.name {
 			if f.connNameContains(r, t.str) == t.neg {
+				return false
+			}
+			continue
+		}
+		if t.prob {
+			if (r.probs&t.probs != 0) == t.neg {
 				return false
 			}
 			continue
@@ -187,4 +203,17 @@ func (f *filter) connNameContains(r *row, text string) bool {
 	}
 	name, ok := f.names.Name(r.server().Addr())
 	return ok && name != "" && strings.Contains(strings.ToLower(name), text)
+}
+
+// problemKinds returns the kinds a problem:NAME word takes: those whose
+// name, or name in the Problem column, contains NAME; every kind for
+// "any" or nothing.
+func problemKinds(name string) diag.Set {
+	var s diag.Set
+	for k := range diag.NumKinds {
+		if name == "" || name == "any" || strings.Contains(k.String(), name) || strings.Contains(shortKind(k), name) {
+			s = s.Add(k)
+		}
+	}
+	return s
 }

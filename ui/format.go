@@ -99,6 +99,9 @@ func fmtSpeed(s float64) string {
 // fmtClock formats a capture time of day with microseconds, UTC.
 func fmtClock(t time.Time) string { return t.UTC().Format("15:04:05.000000") }
 
+// fmtMilli formats a capture time of day to the millisecond, UTC.
+func fmtMilli(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
 // fmtStamp formats a full capture timestamp with microseconds, UTC.
 func fmtStamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
 

@@ -74,6 +74,8 @@ func (u *ui) focusBody() {
 		u.app.SetFocus(u.svcs)
 	case viewDetail:
 		u.app.SetFocus(u.detail)
+	case viewProblems:
+		u.app.SetFocus(u.probs)
 	}
 }
 
@@ -87,6 +89,8 @@ func (u *ui) setView(v view) {
 		u.body.SwitchToPage("services")
 	case viewDetail:
 		u.body.SwitchToPage("detail")
+	case viewProblems:
+		u.body.SwitchToPage("problems")
 	}
 	u.focusBody()
 	u.publish()
@@ -138,17 +142,55 @@ func (u *ui) clickView(v view) {
 	u.setView(v)
 }
 
-func (u *ui) switchView() {
-	if u.view == viewConns {
-		u.setView(viewServices)
-	} else {
-		u.setView(viewConns)
+// viewCycle is the order Tab goes through the views in.
+var viewCycle = [...]view{viewConns, viewServices, viewProblems}
+
+// viewNames name the views in the footer.
+var viewNames = [...]string{viewConns: "connections", viewServices: "services", viewProblems: "problems", viewDetail: "details"}
+
+// nextView returns the view step places after v in viewCycle.
+func nextView(v view, step int) view {
+	for i, w := range viewCycle {
+		if w == v {
+			return viewCycle[(i+step+len(viewCycle))%len(viewCycle)]
+		}
 	}
+	return viewConns
 }
 
-// escape clears the filter, and then the service the list is limited to.
+func (u *ui) nextView() { u.setView(nextView(u.view, 1)) }
+func (u *ui) prevView() { u.setView(nextView(u.view, -1)) }
+
+// openProblem lists the connections with the selected kind of problem:
+// the connection view, filtered by problem:KIND.
+func (u *ui) openProblem() {
+	f := u.frame
+	row, _ := u.probs.GetSelection()
+	if row < 1 || row > len(f.probs) {
+		return
+	}
+	u.selKind = f.probs[row-1].kind
+	u.scope = nil
+	u.probFilter = "problem:" + u.selKind.String()
+	u.input.SetText(u.probFilter) // its changed func sets the filter and publishes
+	u.selID = 0
+	u.setView(viewConns)
+}
+
+func (u *ui) toggleProblems() {
+	u.onlyProblems = !u.onlyProblems
+	u.publish()
+}
+
+// escape clears the filter, and then the service the list is limited to;
+// a problem's connections (openProblem) go back to the Problems view.
 func (u *ui) escape() {
 	switch {
+	case u.filter != "" && u.filter == u.probFilter && u.view == viewConns:
+		u.probFilter = ""
+		u.input.SetText("")
+		u.setView(viewProblems)
+		return
 	case u.filter != "":
 		u.filter = ""
 		u.input.SetText("")

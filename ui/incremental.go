@@ -30,6 +30,9 @@ import (
 //     last (a row that changed then and not now falls to zero).
 //   - The Services view's counts are updated from the changed rows
 //     (svcState.update).
+//   - Problems are judged on the rows that changed, and once a second of
+//     capture time on those whose problems may begin with time alone
+//     (rejudge, problems.go).
 //
 // Column widths only grow between full frames. When gone rows pile up (a
 // quarter of all), a frame drops them and sorts every row again (compact).
@@ -57,6 +60,8 @@ type incState struct {
 	inserts   int // frames that inserted rows, for tests
 	compacts  int // frames that dropped gone rows, for tests
 	remap     []int32
+	rejudged  time.Time // when rejudge last began a pass (capture time)
+	watchAt   int       // the row its pass goes on from; 0: none under way
 }
 
 const (
@@ -96,7 +101,9 @@ func (b *builder) incremental(req *request) *frame {
 		b.clock().Sub(s.lastFull) >= s.fullEvery || len(b.procs.names) > maxProcNames {
 		return nil
 	}
-	// What changed: IDs up to the mark, from the table and the retired.
+	// What changed: IDs up to the mark, from the table and the retired,
+	// judged as of the table's clock now.
+	b.judgeAt = b.table.Now()
 	upto := b.table.IDMark()
 	if !b.takeChanges(upto) {
 		return nil
@@ -110,6 +117,7 @@ func (b *builder) incremental(req *request) *frame {
 	x.markGone(expired)
 	x.update()
 	x.fadeRates()
+	x.rejudge() // after fadeRates: a row it touches keeps no rate it lost
 	x.placeFresh()
 	b.builds++
 	if x.f.gone > len(x.rows)/4 {
@@ -428,7 +436,7 @@ func (s *incState) locate(id uint64, at *int) (int, bool) {
 // order.
 func orderEqual(a, b *request) bool {
 	return a.view == b.view && a.sort == b.sort && a.desc == b.desc && a.filter == b.filter &&
-		a.scope == b.scope && a.hideClosed == b.hideClosed && a.names == b.names
+		a.scope == b.scope && a.hideClosed == b.hideClosed && a.names == b.names && a.problems == b.problems
 }
 
 // deriveChanged is derive for an incremental frame: the shown order with
@@ -462,9 +470,12 @@ func (b *builder) deriveChanged(f *frame, req *request, prev *frame, shift func(
 	b.ordBuf[1-b.ordCur], b.keyBuf[1-b.ordCur] = order, keys
 	f.order, f.keys, f.exact, f.w = order, keys, true, w
 	f.pos = b.positions(len(f.rows), order)
-	f.svcs, f.svcW = nil, 0
+	f.svcs, f.svcW, f.probs = nil, 0, nil
 	if req.view == viewServices {
 		b.svc.publish(f, req, b.listeners())
+	}
+	if req.view == viewProblems {
+		f.probs = b.problemRows(f, req, flt)
 	}
 	b.fetchDetail(f, req)
 }

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/internal/tcpgen"
 )
@@ -44,6 +46,9 @@ func TestIncrementalFramesMatchFull(t *testing.T) {
 			if st.svcFrames < 50 {
 				t.Errorf("only %d frames in the services view", st.svcFrames)
 			}
+			if st.probFrames < 25 || st.withProblems < 100 {
+				t.Errorf("only %d frames in the Problems view, %d frames with a problem", st.probFrames, st.withProblems)
+			}
 			t.Logf("%+v", st)
 		})
 	}
@@ -78,6 +83,7 @@ type incRun struct {
 
 type incStats struct {
 	incFrames, svcFrames, inserts, compacts int
+	probFrames, withProblems                int
 	opened, evicted                         uint64
 }
 
@@ -107,6 +113,9 @@ func (r incRun) check(t *testing.T) incStats {
 		{view: viewServices, sort: colAge, desc: true, svcSort: scRate, svcDesc: true},
 		{view: viewServices, sort: colAge, desc: true, svcSort: scConns, filter: "10.1.0.2"},
 		{view: viewServices, sort: colBytes, svcSort: scEstablished, hideClosed: true},
+		{view: viewProblems, sort: colAge, desc: true},
+		{view: viewProblems, sort: colAge, desc: true, filter: "problem:reset"},
+		{sort: colProblem, desc: true, problems: true},
 	}
 	rng := rand.New(rand.NewPCG(r.seed, 7))
 	gen := tcpgen.New(rng, r.tuples)
@@ -127,6 +136,9 @@ func (r incRun) check(t *testing.T) incStats {
 		if req.view == viewServices {
 			st.svcFrames++
 		}
+		if req.view == viewProblems {
+			st.probFrames++
+		}
 		fi := inc.refresh(req)
 		inc.commit(fi)
 		if inc.inc.fulls == fulls {
@@ -135,6 +147,9 @@ func (r incRun) check(t *testing.T) incStats {
 		fr := ref.full(req)
 		ref.commit(fr)
 		compareFrames(t, step, fi, fr)
+		if slices.ContainsFunc(fr.rows, func(r row) bool { return r.probs != 0 }) {
+			st.withProblems++
+		}
 	}
 	st.inserts, st.compacts, st.opened, st.evicted = inc.inc.inserts, inc.inc.compacts, tab.Opened(), tab.Evicted()
 	return st
@@ -173,6 +188,9 @@ func compareFrames(t *testing.T, step int, fi, fr *frame) {
 		if fi.w[i] < w {
 			t.Fatalf("step %d: width %d is %d, narrower than %d", step, i, fi.w[i], w)
 		}
+	}
+	if !reflect.DeepEqual(fi.probs, fr.probs) {
+		t.Fatalf("step %d: problems differ:\ngot  %+v\nwant %+v", step, fi.probs, fr.probs)
 	}
 	if !reflect.DeepEqual(fi.svcs, fr.svcs) || fi.svcW != fr.svcW {
 		t.Fatalf("step %d: services differ:\ngot  %+v\nwant %+v", step, fi.svcs, fr.svcs)
@@ -258,4 +276,62 @@ func TestIncrementalFramesUnderConcurrentTraffic(t *testing.T) {
 	}
 	t.Logf("%d frames (%d full, %d inserting), %d rows; %d connections opened, %d evicted",
 		frames, inc.inc.fulls, inc.inc.inserts, len(live), tab.Opened(), tab.Evicted())
+}
+
+// TestIncrementalFramesJudgeWithTime: a problem that begins with time
+// alone (a socket left in CLOSE_WAIT, with no packet since) shows in an
+// incremental frame once the capture's clock has passed its threshold,
+// without a full frame.
+func TestIncrementalFramesJudgeWithTime(t *testing.T) {
+	tab := flows.NewTable(flows.Config{Changes: true})
+	judge := diag.New(diag.Config{CloseWait: 5 * time.Second, FinWait2: 5 * time.Second})
+	b := newBuilder(&Config{Table: tab, Judge: judge}, func() time.Time { return t0 })
+	b.inc.min, b.inc.fullEvery = 0, time.Hour
+	var ps []flows.Packet
+	// The server closes; the client's application does not: CLOSE_WAIT.
+	(&conv{c: "10.0.0.1:40001", s: "10.0.0.2:80", out: &ps}).handshake().
+		send(false, flows.FIN|flows.ACK, 5001, 1001, 0, ms(5)).
+		send(true, flows.ACK, 1001, 5002, 0, ms(1))
+	for i := range ps {
+		tab.Apply(&ps[i])
+	}
+	req := &request{view: viewProblems, sort: colAge, desc: true}
+	b.commit(b.full(req))
+	if f := b.shown; len(f.rows) != 1 || f.rows[0].probs != 0 || len(f.probs) != 0 {
+		t.Fatalf("problems before the threshold: %v", f.probs)
+	}
+	fulls := b.inc.fulls
+	// 10 s later, another connection's SYN moves the capture's clock.
+	for _, at := range []time.Duration{3 * time.Second, 10 * time.Second} {
+		p := pkt("10.0.0.9:1234", "10.0.0.2:80", flows.SYN, 1000, 0, 0, at)
+		tab.Apply(&p)
+		b.commit(b.refresh(req))
+	}
+	f := b.shown
+	if b.inc.fulls != fulls {
+		t.Fatal("a full frame: the test proves nothing")
+	}
+	i, ok := f.find(1)
+	if !ok {
+		t.Fatal("no row for the connection")
+	}
+	want := diag.Set(0).Add(diag.CloseWait).Add(diag.FinWait2)
+	if got := f.rows[i].probs; got != want {
+		t.Errorf("the connection in CLOSE_WAIT for 10 s has %v, want %v", got, want)
+	}
+	// The other connection's SYNs are unanswered after 7 s; the
+	// connection in CLOSE_WAIT adds its kinds.
+	var kinds []diag.Kind
+	for _, p := range f.probs {
+		kinds = append(kinds, p.kind)
+		if p.conns != 1 {
+			t.Errorf("%v: %d connections, want 1", p.kind, p.conns)
+		}
+	}
+	if !slices.Equal(kinds, []diag.Kind{diag.Unanswered, diag.CloseWait, diag.FinWait2}) {
+		t.Errorf("the Problems view: %v", kinds)
+	}
+	if f.w[widProb] == 0 {
+		t.Error("the Problem column is not as wide as its text")
+	}
 }

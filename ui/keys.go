@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
+
+	"github.com/flowtrack/flowtrack/diag"
 )
 
 // view is what the body of the screen shows.
@@ -13,6 +15,7 @@ const (
 	viewConns view = iota
 	viewServices
 	viewDetail
+	viewProblems
 )
 
 // views is a set of views an action applies in.
@@ -22,8 +25,10 @@ const (
 	inConns    views = 1 << viewConns
 	inServices views = 1 << viewServices
 	inDetail   views = 1 << viewDetail
+	inProblems views = 1 << viewProblems
 	inLists          = inConns | inServices
-	inAll            = inLists | inDetail
+	inViews          = inLists | inProblems // the lists and the Problems view
+	inAll            = inViews | inDetail
 )
 
 // binding is one key that triggers an action.
@@ -68,25 +73,22 @@ func keys() []action {
 		{keys: []binding{ch('?')}, shown: "?", label: "help", help: "show or hide this help", in: inAll, do: (*ui).toggleHelp},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "details", help: "details: both ends, each state transition and its cause", in: inConns, do: (*ui).openDetail},
 		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections of the selected service", in: inServices, do: (*ui).openService},
+		{keys: []binding{key(tcell.KeyEnter)}, shown: "Enter", label: "connections", help: "list the connections with the selected problem", in: inProblems, do: (*ui).openProblem},
 		{keys: []binding{key(tcell.KeyEnter), key(tcell.KeyEscape), key(tcell.KeyBackspace), key(tcell.KeyBackspace2)}, shown: "Esc Enter", label: "back", help: "back to the list", in: inDetail, do: (*ui).closeDetail},
-		{keys: []binding{key(tcell.KeyTab), key(tcell.KeyBacktab)}, shown: "Tab", label: "services", help: "switch between connections and services", in: inLists, do: (*ui).switchView,
-			labelFn: func(u *ui) string {
-				if u.view == viewServices {
-					return "connections"
-				}
-				return "services"
-			}},
-		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inLists, do: (*ui).openFilter,
+		{keys: []binding{key(tcell.KeyTab)}, shown: "Tab", label: "services", help: "next view: connections, services, problems", in: inViews, do: (*ui).nextView,
+			labelFn: func(u *ui) string { return viewNames[nextView(u.view, 1)] }},
+		{keys: []binding{key(tcell.KeyBacktab)}, shown: "Shift-Tab", help: "the view before", in: inViews, do: (*ui).prevView},
+		{keys: []binding{ch('/')}, shown: "/", label: "filter", help: "filter by address, port, state or conn_state", in: inViews, do: (*ui).openFilter,
 			helpFn: func(u *ui) string {
 				switch {
 				case u.cfg.Processes && u.cfg.Names != nil:
-					return "filter by address, port, state, process or host name"
+					return "filter by address, port, state, process, host name or problem"
 				case u.cfg.Processes:
-					return "filter by address, port, state, conn_state or process"
+					return "filter by address, port, state, conn_state, process or problem"
 				case u.cfg.Names != nil:
-					return "filter by address, port, state, conn_state or host name"
+					return "filter by address, port, state, conn_state, host name or problem"
 				}
-				return "filter by address, port, state or conn_state"
+				return "filter by address, port, state, conn_state or problem"
 			}},
 		{keys: []binding{ch('n')}, shown: "n", label: "names", help: "host names (reverse DNS) or numeric addresses", in: inAll, names: true, do: (*ui).toggleNames,
 			labelFn: func(u *ui) string {
@@ -111,7 +113,14 @@ func keys() []action {
 				}
 				return "freeze"
 			}},
-		{keys: []binding{ch('c')}, shown: "c", label: "hide closed", help: "hide or show closed connections (the dimmed rows)", in: inLists, do: (*ui).toggleClosed,
+		{keys: []binding{ch('!')}, shown: "!", label: "problems only", help: "show only the connections with a problem, or all", in: inLists, do: (*ui).toggleProblems,
+			labelFn: func(u *ui) string {
+				if u.onlyProblems {
+					return "all"
+				}
+				return "problems only"
+			}},
+		{keys: []binding{ch('c')}, shown: "c", label: "hide closed", help: "hide or show closed connections (the dimmed rows)", in: inViews, do: (*ui).toggleClosed,
 			labelFn: func(u *ui) string {
 				if u.hideClosed {
 					return "show closed"
@@ -128,7 +137,7 @@ func keys() []action {
 		{keys: []binding{ch('+'), ch('=')}, shown: "+", label: "faster", help: "replay faster", in: inAll, replay: true, do: (*ui).faster},
 		{keys: []binding{ch('-'), ch('_')}, shown: "-", label: "slower", help: "replay slower", in: inAll, replay: true, do: (*ui).slower},
 		{keys: []binding{ch('.')}, shown: ".", label: "step", help: "pause the replay and step one packet", in: inAll, replay: true, do: (*ui).step},
-		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter, then leave a service's connections", in: inLists, do: (*ui).escape},
+		{keys: []binding{key(tcell.KeyEscape)}, shown: "Esc", help: "clear the filter; then back to Services or Problems", in: inViews, do: (*ui).escape},
 		{keys: []binding{key(tcell.KeyUp), key(tcell.KeyDown), ch('k'), ch('j')}, shown: "↑ ↓ k j", help: "move", in: inAll},
 		{keys: []binding{key(tcell.KeyPgUp), key(tcell.KeyPgDn), key(tcell.KeyCtrlB), key(tcell.KeyCtrlF)}, shown: "PgUp PgDn", help: "move a page", in: inAll},
 		{keys: []binding{key(tcell.KeyHome), key(tcell.KeyEnd), ch('g'), ch('G')}, shown: "Home End g G", help: "first or last row", in: inAll},
@@ -195,9 +204,11 @@ func (u *ui) helpText() string {
 		replay bool
 	}{
 		{"Everywhere", inAll, false},
-		{"Lists (connections and services)", inLists, false},
+		{"Lists (connections, services, problems)", inViews, false},
+		{"Connections and services", inLists, false},
 		{"Connections", inConns, false},
 		{"Services", inServices, false},
+		{"Problems", inProblems, false},
 		{"Details", inDetail, false},
 		{"Replay", inAll, true},
 	}
@@ -229,7 +240,8 @@ func (u *ui) helpText() string {
 		list = what[0] + ", " + what[1] + " or " + what[2]
 	}
 	b.WriteString(wrap("Words separated by spaces must all match. A word matches part of "+list+
-		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match."+nameFilterHelp(u), 70))
+		", ignoring case. :443 is exactly port 443, 10.0.0.0/8 a prefix, and !word keeps what does not match."+nameFilterHelp(u)+
+		" problem:KIND keeps the connections with that problem (problem:close-wait; part of a name, such as problem:reset, takes every kind it names), problem:any those with any.", 70))
 	section("Connection columns")
 	for c := range numCols {
 		if c == colProcess && !u.cfg.Processes || c == colName && u.cfg.Local == nil {
@@ -241,6 +253,12 @@ func (u *ui) helpText() string {
 	for c := range numSvcCols {
 		line(svcColumns[c].name, svcColumns[c].help)
 	}
+	section("Problems view columns")
+	for c := range numProbCols {
+		line(probColumns[c].name, probColumns[c].help)
+	}
+	section("Problems")
+	b.WriteString(problemsHelp(th))
 	section("Colours")
 	b.WriteString(" " + th.tagGroup[1] + "SYN_SENT SYN_RECEIVED[-:-:-] connecting  " + th.tagGroup[2] + "ESTABLISHED[-:-:-]\n")
 	b.WriteString(" " + th.tagGroup[3] + "FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT[-:-:-] closing\n")
@@ -280,4 +298,22 @@ func nameFilterHelp(u *ui) string {
 		return ""
 	}
 	return " While names are shown, a word also matches the Name column; name:text matches the Name column alone (name:wikipedia)."
+}
+
+// problemsHelp lists the kinds of problems for the help: each name (with
+// the Problem column's, when shorter) and what it means.
+func problemsHelp(th *theme) string {
+	var b strings.Builder
+	for k := range diag.NumKinds {
+		name := k.String()
+		if s := shortKind(k); s != name {
+			name += " (" + s + ")"
+		}
+		b.WriteString(" " + th.tagProblem + name + "[-:-:-]\n")
+		for _, l := range strings.SplitAfter(strings.TrimSuffix(wrap(problemHelp[k], 66), "\n"), "\n") {
+			b.WriteString("  " + l) // under the name
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -263,14 +263,22 @@ func (u *ui) barSegs(width int) []seg {
 	if u.view == viewServices {
 		svcs += " " + strconv.Itoa(len(f.svcs))
 	}
-	parts = append(parts, tab(conns, u.view == viewConns, viewConns), tab(svcs, u.view == viewServices, viewServices))
+	probs := "Problems"
+	if u.view == viewProblems {
+		probs += " " + strconv.Itoa(len(f.probs))
+	}
+	parts = append(parts, tab(conns, u.view == viewConns, viewConns), tab(svcs, u.view == viewServices, viewServices),
+		tab(probs, u.view == viewProblems, viewProblems))
 	if u.view == viewDetail {
 		parts = append(parts, tab("Connection #"+strconv.FormatUint(u.detailID, 10), true, viewDetail))
 	}
 	f2 := f.req
-	if u.view == viewServices {
+	switch u.view {
+	case viewProblems:
+		parts = append(parts, part{text: "most severe first", style: th.dim, prio: 3})
+	case viewServices:
 		parts = append(parts, part{text: "sorted by " + svcColumns[f2.svcSort].name + " " + sortArrow(f2.svcDesc), style: th.dim, prio: 3})
-	} else {
+	default:
 		parts = append(parts, part{text: "sorted by " + columns[f2.sort].name + " " + sortArrow(f2.desc), style: th.dim, prio: 3})
 	}
 	if u.scope != nil {
@@ -284,6 +292,9 @@ func (u *ui) barSegs(width int) []seg {
 	}
 	if u.hideClosed {
 		parts = append(parts, part{text: "closed hidden", short: "-closed", style: th.dim, prio: 2})
+	}
+	if u.onlyProblems {
+		parts = append(parts, part{text: "problems only", short: "!only", style: th.key, prio: 1})
 	}
 	return fit(parts, width, "")
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -31,6 +32,7 @@ type row struct {
 	sst     flows.State
 	zeek    uint8 // index in zeekStates
 	flags   rowFlags
+	probs   diag.Set      // what is wrong with it (problems.go)
 	wid     [numWid]uint8 // display widths of the variable-width values
 }
 
@@ -47,6 +49,7 @@ const (
 	widRetransD
 	widProc
 	widName
+	widProb // 0: no problem
 	numWid
 )
 
@@ -59,6 +62,7 @@ const (
 	rowGone                             // not shown: left the table, or its linger ended (incremental.go)
 	rowClientDoubt                      // the packets cannot tell the client's state for sure
 	rowServerDoubt                      // nor the server's
+	rowWatch                            // its problems may begin with time alone (problems.go)
 )
 
 // zeekStates are Zeek's conn_state codes in sort order; index 0 is unknown.

@@ -18,6 +18,7 @@ type service struct {
 	proc   string // the process listening, "" if unknown (Config.Listeners)
 	conns  int
 	groups [4]int // connections by connGroup
+	probs  int    // connections with a problem
 	pkts   uint64
 	bytes  [2]uint64
 	rate   [2]float64
@@ -33,6 +34,7 @@ const (
 	scEstablished
 	scClosing
 	scClosed
+	scProblems
 	scPkts
 	scBytes
 	scRate
@@ -46,6 +48,7 @@ var svcColumns = [numSvcCols]column{
 	scEstablished: {name: "Established", width: 11, right: true, desc: true, help: "connections ESTABLISHED at both ends"},
 	scClosing:     {name: "Closing", width: 7, right: true, keep: 2, desc: true, help: "connections being closed (one end not yet CLOSED)"},
 	scClosed:      {name: "Closed", width: 6, right: true, keep: 3, desc: true, help: "connections CLOSED at both ends (reset, refused...)"},
+	scProblems:    {name: "Problems", width: 8, right: true, keep: 2, desc: true, help: "connections with a problem (the Problems view says which)"},
 	scPkts:        {name: "Pkts", width: 5, right: true, keep: 5, desc: true, help: "packets, both directions"},
 	scBytes:       {name: "Bytes ↑/↓", width: 11, right: true, keep: 1, desc: true, help: "bytes to / from the service"},
 	scRate:        {name: "Rate ↑/↓", width: 11, right: true, keep: 4, desc: true, help: "bytes per second to / from the service"},
@@ -88,6 +91,9 @@ func aggregate(rows []row, idx []int32, hint int, byName bool) []service {
 		s := &svcs[j]
 		s.conns++
 		s.groups[connGroup(r)]++
+		if r.probs != 0 {
+			s.probs++
+		}
 		s.pkts += r.pkts
 		s.bytes[0] += r.bytes[0]
 		s.bytes[1] += r.bytes[1]
@@ -128,6 +134,8 @@ func cmpService(a, b *service, c svcCol, procs *procNames) int {
 	case scConnecting, scEstablished, scClosing, scClosed:
 		g := int(c - scConnecting)
 		return cmp.Compare(a.groups[g], b.groups[g])
+	case scProblems:
+		return cmp.Compare(a.probs, b.probs)
 	case scPkts:
 		return cmp.Compare(a.pkts, b.pkts)
 	case scBytes:
@@ -166,6 +174,8 @@ func (s *service) text(c svcCol) string {
 		return fmtCount(uint64(s.conns))
 	case scConnecting, scEstablished, scClosing, scClosed:
 		return fmtCount(uint64(s.groups[c-scConnecting]))
+	case scProblems:
+		return fmtCount(uint64(s.probs))
 	case scPkts:
 		return fmtCount(s.pkts)
 	case scBytes:
@@ -201,6 +211,7 @@ func (s *svcState) set(svcs []service, rowsSeq uint64, req *request) {
 func (s *svcState) follows(prev *frame, req *request) bool {
 	return s.idx != nil && s.rowsSeq == prev.rowsSeq &&
 		s.req.filter == req.filter && s.req.hideClosed == req.hideClosed && s.req.names == req.names &&
+		s.req.problems == req.problems &&
 		s.req.svcByName == req.svcByName
 }
 
@@ -223,6 +234,9 @@ func (s *svcState) update(f, prev *frame, changed []uint32, inserted []int32, mo
 		v := &s.list[j]
 		v.conns += sign
 		v.groups[connGroup(r)] += sign
+		if r.probs != 0 {
+			v.probs += sign
+		}
 		if sign > 0 {
 			v.pkts += r.pkts
 			v.bytes[0] += r.bytes[0]

@@ -152,6 +152,9 @@ func (c *svcContent) cells(row int) []*tview.TableCell {
 		if g := int(id - scConnecting); id >= scConnecting && id <= scClosed && s.groups[g] > 0 {
 			style = th.group[[4]int{1, 2, 3, 0}[g]]
 		}
+		if id == scProblems && s.probs > 0 {
+			style = th.problem
+		}
 		text := s.text(id)
 		if id == scServer {
 			text = c.u.endpointText(s.ep)

@@ -196,6 +196,8 @@ func (c *connContent) rowCells(i int) []*tview.TableCell {
 			style = th.group[r.cst.Group()]
 		case id == colSState:
 			style = th.group[r.sst.Group()]
+		case id == colProblem && r.probs != 0:
+			style = th.problem
 		}
 		if fresh {
 			style = overlay(style, th.fresh)
@@ -287,6 +289,20 @@ const namesKeep = 4
 // optional says which optional columns may be shown.
 type optional struct{ process, name bool }
 
+// allows reports whether column c may be shown: the Process and Name
+// columns as opt says, the Problem column once a row has a problem.
+func (opt optional) allows(c colID, w *widths) bool {
+	switch c {
+	case colProcess:
+		return opt.process
+	case colName:
+		return opt.name
+	case colProblem:
+		return w[widProb] > 0
+	}
+	return true
+}
+
 func tryLayout(w *widths, width int, short bool, sorted colID, opt optional, names nameWidths) connLayout {
 	cw := func(c colID) int {
 		col := &columns[c]
@@ -312,7 +328,7 @@ func tryLayout(w *widths, width int, short bool, sorted colID, opt optional, nam
 	var extra [2]int // room given to the names of the address columns
 	for prio := 1; prio <= int(numCols); prio++ {
 		for c := range numCols {
-			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width && (c != colProcess || opt.process) && (c != colName || opt.name) {
+			if columns[c].keep == prio && !in[c] && total+1+cw(c) <= width && opt.allows(c, w) {
 				in[c] = true
 				total += cw(c) + 1
 				value += 1 << (int(numCols) - prio) // any column beats all the lesser ones

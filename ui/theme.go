@@ -21,6 +21,7 @@ type theme struct {
 	fresh      tcell.Style // new rows, briefly
 	selected   tcell.Style
 	warn       tcell.Style
+	problem    tcell.Style // a row's problem
 	bar        tcell.Style // view bar
 	barActive  tcell.Style
 	key        tcell.Style // key names in the footer
@@ -30,6 +31,7 @@ type theme struct {
 	tagGroup   [4]string
 	tagWarn    string
 	tagHeading string
+	tagProblem string
 }
 
 func newTheme(noColor bool) *theme {
@@ -48,6 +50,8 @@ func newTheme(noColor bool) *theme {
 		t.fresh = d.Underline(true)
 		t.selected = d.Reverse(true)
 		t.warn = d.Bold(true).Reverse(true)
+		t.problem = d.Bold(true)
+		t.tagProblem = "[::b]"
 		t.bar = d
 		t.barActive = d.Reverse(true)
 		t.key = d.Bold(true)
@@ -68,6 +72,8 @@ func newTheme(noColor bool) *theme {
 	t.fresh = d.Background(tcell.ColorNavy)
 	t.selected = d.Reverse(true)
 	t.warn = d.Foreground(tcell.ColorBlack).Background(tcell.ColorYellow).Bold(true)
+	t.problem = d.Foreground(tcell.ColorRed).Bold(true)
+	t.tagProblem = "[red::b]"
 	t.bar = d.Foreground(tcell.ColorSilver)
 	t.barActive = d.Foreground(tcell.ColorBlack).Background(tcell.ColorAqua).Bold(true)
 	t.key = d.Foreground(tcell.ColorAqua).Bold(true)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 	"github.com/flowtrack/flowtrack/local"
 )
@@ -115,6 +116,10 @@ type Config struct {
 	// ShowNames starts with the names shown; else addresses are numeric
 	// until n is pressed (as with -n).
 	ShowNames bool
+	// Judge judges what is wrong with each connection: the Problem
+	// column, the Problems view and the detail view's problems. Nil:
+	// diag's default thresholds.
+	Judge *diag.Judge
 }
 
 // Run shows the UI until the user quits (q or Ctrl-C) or ctx is done, then

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -101,6 +102,8 @@ func rowOf(t *testing.T, c, s string, cst, sst flows.State) row {
 func TestFilter(t *testing.T) {
 	r := rowOf(t, "10.0.0.1:40000", "192.168.7.9:443", flows.StateFinWait2, flows.StateCloseWait)
 	r6 := rowOf(t, "[2001:db8::1]:40000", "[2001:db8::2]:8443", flows.StateEstablished, flows.StateEstablished)
+	r.probs = diag.Set(0).Add(diag.CloseWait).Add(diag.FinWait2)
+	r6.probs = diag.Set(0).Add(diag.ResetSuspect)
 	for _, c := range []struct {
 		expr   string
 		r4, r6 bool
@@ -122,6 +125,18 @@ func TestFilter(t *testing.T) {
 		{"wait :8443", false, false},
 		{"S0", true, true}, // conn_state of a lone SYN
 		{"nothing", false, false},
+		{"problem:close-wait", true, false},
+		{"PROBLEM:Close-Wait", true, false},
+		{"problem:fin-wait-2 :443", true, false},
+		{"problem:wait", true, false},
+		{"problem:reset", false, true}, // every reset-* kind
+		{"problem:rst-suspect", false, true},
+		{"problem:zero-window", false, false},
+		{"problem:any", true, true},
+		{"problem:", true, true},
+		{"!problem:any", false, false},
+		{"!problem:reset", true, false},
+		{"problem:nonsense", false, false},
 	} {
 		f := compileFilter(c.expr)
 		if got := f.match(&r); got != c.r4 {
@@ -187,7 +202,7 @@ func TestRetiredBound(t *testing.T) {
 }
 
 func TestLayout(t *testing.T) {
-	w := widths{widClient: 21, widServer: 17, widPkts: 2, widBytesUp: 4, widBytesDn: 4, widRateUp: 1, widRateDn: 1, widRetransU: 1, widRetransD: 1}
+	w := widths{widClient: 21, widServer: 17, widPkts: 2, widBytesUp: 4, widBytesDn: 4, widRateUp: 1, widRateDn: 1, widRetransU: 1, widRetransD: 1, widProb: 10}
 	for _, width := range []int{40, 60, 80, 100, 120, 160, 200} {
 		for sorted := range numCols {
 			l := layoutConns(&w, width, sorted, optional{true, true}, nameWidths{})
@@ -211,5 +226,39 @@ func TestLayout(t *testing.T) {
 			names = append(names, columns[c].name)
 		}
 		t.Errorf("200 wide: only %s", strings.Join(names, ", "))
+	}
+}
+
+// TestProblemColumn: the Problem column names a row's most severe kind
+// (diag's order), and sorts by it, then by the number of problems.
+func TestProblemColumn(t *testing.T) {
+	set := func(ks ...diag.Kind) diag.Set {
+		var s diag.Set
+		for _, k := range ks {
+			s = s.Add(k)
+		}
+		return s
+	}
+	if got := problemText(set(diag.SlowConnect, diag.CloseWait)); got != "close-wait" {
+		t.Errorf("slow-connect and close-wait: %q, want close-wait (diag ranks it above)", got)
+	}
+	if got := problemText(set(diag.TimeoutRetransmit)); got != "timeout-rtx" {
+		t.Errorf("timeout-retransmit: %q", got)
+	}
+	if got := problemText(0); got != "-" {
+		t.Errorf("no problem: %q", got)
+	}
+	for a := range diag.NumKinds {
+		for b := range diag.NumKinds {
+			if diag.MoreSevere(a, b) && problemKey(set(a)) <= problemKey(set(b)) {
+				t.Errorf("%v sorts below %v", a, b)
+			}
+		}
+		if n := len(shortKind(a)); n > 11 {
+			t.Errorf("%v is %d wide in the column", a, n)
+		}
+	}
+	if problemKey(set(diag.Loss, diag.SlowConnect)) <= problemKey(set(diag.Loss)) {
+		t.Error("two problems sort below one of the same kind")
 	}
 }

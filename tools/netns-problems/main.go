@@ -193,14 +193,20 @@ func logs(roles []*role) string {
 	return b.String()
 }
 
-// writeManifest writes SCENARIOS.tsv: name, port, flags, expected
-// problems, description.
+// writeManifest writes SCENARIOS.tsv (manifest).
 func writeManifest(path string) error {
+	return os.WriteFile(path, manifest(), 0o644)
+}
+
+// manifest is the text of SCENARIOS.tsv, made from the scenario table
+// (its one source of truth): name, port, flags, expected problems (in
+// the grammar of scenario.expect), description.
+func manifest() []byte {
 	var b bytes.Buffer
 	b.WriteString("# The scenarios of pcaps/problems (tools/netns-problems): name, server port, the thresholds\n" +
 		"# flowtrack judges the capture with, the problems the design makes (see README.md), what happens.\n")
 	for _, sc := range scenarios {
 		fmt.Fprintf(&b, "%s\t%d\t%s\t%s\t%s\n", sc.name, sc.port, strings.Join(sc.flags, " "), sc.expect, sc.desc)
 	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return b.Bytes()
 }

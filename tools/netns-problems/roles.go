@@ -173,17 +173,6 @@ func zeroWindowClient(e *env) {
 	time.Sleep(3500 * time.Millisecond)
 }
 
-// uploadClient sends n bytes, waits for the server's 100-byte answer,
-// and closes.
-func uploadClient(n int) func(e *env) {
-	return func(e *env) {
-		c := e.mustDial(0)
-		e.write(c, n)
-		e.read(c, 100)
-		c.Close()
-	}
-}
-
 // upload reads n bytes in pieces, calling at(k) after each k-th 16 kB.
 func (e *env) upload(c net.Conn, n int, at func(read int)) {
 	buf := make([]byte, 16<<10)

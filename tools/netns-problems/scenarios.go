@@ -178,6 +178,3 @@ func (e *env) quickack(c *net.TCPConn) {
 var errNoPort = syscall.EADDRNOTAVAIL
 
 func isNoPort(err error) bool { return errors.Is(err, errNoPort) }
-
-// ports returns the local port of a connection.
-func port(c net.Conn) int { return c.LocalAddr().(*net.TCPAddr).Port }
