@@ -151,12 +151,6 @@ func TestProblemsViewOnRecordedScenarios(t *testing.T) {
 			h.key(tcell.KeyTab)
 			h.key(tcell.KeyTab)
 			got := h.problemsView()
-			if sc.name == "random-loss" && got["timeout-retransmit"] == 0 {
-				// diag does not find the design's timeout-retransmit there
-				// yet (tools/netns-problems' TestRecordedScenarios): the
-				// view shows what diag judges.
-				delete(sc.conns, "timeout-retransmit")
-			}
 			if !maps.Equal(got, sc.conns) {
 				t.Fatalf("the Problems view shows %v, the design makes %v:\n%s", got, sc.conns, h.text())
 			}
