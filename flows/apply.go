@@ -83,6 +83,9 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 		var reuse *conn
 		retire, reuse = t.makeRoom(sh, p.TS)
 		if halfFits(p) {
+			if reuse != nil {
+				t.release(sh, reuse)
+			}
 			ev := t.openHalf(sh, p, key, d, hash, l)
 			sh.mu.Unlock()
 			t.finish(l, retire, ev)
@@ -92,8 +95,8 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	default:
 		var reused reuse
 		if retire, reused = t.retireEnded(sh, c, p, d); retire != nil {
-			c, opened = t.open(sh, p, key, d, hash, l, nil), true
-			c.inherit(reused)
+			c, opened = t.open(sh, p, key, d, hash, l, c), true // in the old one's memory
+			c.inherit(reused, t.cfg.cold)
 		}
 	}
 	ev := t.update(sh, c, p, d, opened)
@@ -118,7 +121,10 @@ func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *c
 		// An evicted handshake comes back (limbo.go), in room made by
 		// evicting another.
 		t.evicted.Add(^uint64(0))
-		spill, _ = t.makeRoom(sh, p.TS)
+		var freed *conn
+		if spill, freed = t.makeRoom(sh, p.TS); freed != nil {
+			t.release(sh, freed)
+		}
 	}
 	if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
 		sh.half.set(key, hash, h)
@@ -127,7 +133,7 @@ func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *c
 	}
 	// Anything else makes it a full connection.
 	sh.half.del(key, hash)
-	c = h.conn(*key, &t.cfg, nil)
+	c = h.conn(*key, &t.cfg, sh.m.alloc())
 	sh.m.set(c, hash)
 	sh.track(c)
 	return c, spill, false
@@ -145,9 +151,15 @@ func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *
 	return &Event{Kind: EventOpen, TS: p.TS, Record: h.record(*key, &t.cfg, &sh.tmp, p.TS, p.TS, EndNone, false)}
 }
 
-// open starts a full connection with p, in reuse's memory if not nil, in
-// place of any other of its key. sh.mu is held.
+// open starts a full connection with p, in reuse's memory (a connection
+// of sh's slab that left the table) if not nil, in place of any other of
+// its key. sh.mu is held.
 func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane, reuse *conn) *conn {
+	if reuse == nil {
+		reuse = sh.m.alloc()
+	} else {
+		t.cfg.cold.release(reuse)
+	}
 	c := newConn(*key, p, d, reuse)
 	c.id = t.newID(l)
 	sh.m.set(c, hash)
@@ -172,10 +184,19 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 	} else {
 		return nil, reused
 	}
-	r := t.retireBuf(c.record(why, true))
+	r := t.retireBuf(c.record(why, &t.cfg, true))
 	sh.untrack(c)
 	t.left(sh, c, c.id)
+	t.cfg.logs.drop(c)
 	return r, reused
+}
+
+// release gives c, which left the table, back to its shard's slab. sh.mu
+// is held.
+func (t *Table) release(sh *shard, c *conn) {
+	t.cfg.logs.drop(c)
+	t.cfg.cold.release(c)
+	sh.m.release(c)
 }
 
 // update applies p, sent in direction d, to c (just opened, or not), keeps
@@ -195,7 +216,7 @@ func (t *Table) update(sh *shard, c *conn, p *Packet, d Dir, opened bool) *Event
 	if t.cfg.OnChange == nil || !opened && same && !notable {
 		return nil // allocated only for an event: a Record is large to zero per packet
 	}
-	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, false)}
+	ev := &Event{Kind: EventState, TS: p.TS, Record: c.record(EndNone, &t.cfg, false)}
 	switch {
 	case opened:
 		ev.Kind = EventOpen

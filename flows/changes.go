@@ -137,7 +137,7 @@ func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Reco
 			default:
 				c.dirty = false
 				c.expireTimers(now, seen, &t.cfg)
-				c.fill(&r, EndNone, false)
+				c.fill(&r, EndNone, &t.cfg, false)
 				changed(&r)
 			}
 		}
@@ -155,7 +155,7 @@ func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Reco
 			default:
 				c := h.conn(k, &noLog, &sh.tmp)
 				c.expireTimers(now, seen, &noLog)
-				c.fill(&r, EndNone, false)
+				c.fill(&r, EndNone, &t.cfg, false)
 				changed(&r)
 			}
 		}

@@ -25,9 +25,10 @@ const (
 
 // endpoint is what the observer knows of one side of a connection.
 //
-// Its fields are ordered so that it packs into 104 bytes without padding,
-// and a conn into 384 (a size class of Go's allocator: at 385 it would take
-// 448).
+// Its times are stamps: milliseconds since the connection's first packet,
+// plus one, in 32 bits (conn.stamp), so that 0 means none; they stop at
+// 49 days. Its packet and resend counts stop at their maximum; its byte
+// counts do not.
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -37,29 +38,27 @@ type endpoint struct {
 	window  uint16 // last raw window it advertised
 	isn     uint32 // initial sequence number (its SYN's)
 	nxt     uint32 // highest sequence number it sent, plus one
-	finSeq  uint32 // sequence number of its FIN
 	acked   uint32 // highest acknowledgement number it sent
-	holeLo  uint32 // the last gap it left in sequence space,
-	holeHi  uint32 // [holeLo, holeHi), not yet filled
-	twStart int64  // capture time it entered TIME_WAIT, or FIN_WAIT_2 before that
-	lastTx  int64  // capture time it last sent a SYN or FIN
-	rto     int64  // interval between its last two SYNs or FINs, 0 after a first one
-	// pending is the capture time a doubtful delivery to it was seen, or,
-	// after an RST closed it, the RST's time until silence confirms it
-	// arrived; 0 if none.
-	pending int64
+	finSeq  uint32 // sequence number of its FIN
+	twStart uint32 // stamp of its entering TIME_WAIT, or FIN_WAIT_2 before that
+	lastTx  uint32 // stamp of the last SYN or FIN it sent
+	rto     uint32 // milliseconds between its last two SYNs or FINs, 0 after a first one
+	// pending is the stamp of a doubtful delivery to it, or, after an RST
+	// closed it, the RST's until silence confirms it arrived; 0 if none.
+	pending uint32
 
-	// What it sent (EndpointStats); the rarer counts in 32 bits, which
-	// stop at their maximum.
-	pkts, bytes, ipBytes, payload uint64
-	retrans, gaps                 uint32
+	// What it sent (EndpointStats); its resends and gaps, which only
+	// trouble counts, are kept with the cold evidence (epCold).
+	pkts                    uint32
+	bytes, ipBytes, payload uint64
 }
 
-// stats returns the endpoint's counters.
-func (e *endpoint) stats() EndpointStats {
+// stats returns endpoint i's counters; cs holds the cold ones.
+func (c *conn) stats(i int, cs *coldStore) EndpointStats {
+	e, ce := &c.ep[i], &cs.peek(c).eps[i]
 	return EndpointStats{
-		Packets: e.pkts, Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
-		Retransmits: uint64(e.retrans), Gaps: uint64(e.gaps),
+		Packets: uint64(e.pkts), Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Retransmits: uint64(ce.retrans), Gaps: uint64(ce.gaps),
 	}
 }
 
@@ -114,47 +113,45 @@ func (r Role) String() string {
 }
 
 // conn is one tracked connection. Its fields are guarded by the lock of the
-// shard that holds it.
+// shard that holds it, in whose slab it lives (slab.go): it holds no
+// pointer, so that the garbage collector never scans it.
 //
-// It is 384 bytes, a size class of Go's allocator (TestConnSize), with
-// nothing to spare: the key and the Zeek state, which need only 4-byte
-// alignment, sit side by side and end on an 8-byte boundary, and the
-// one-byte fields fill the 8 bytes before the endpoints.
+// The first cache line holds what finds it and what every packet changes
+// besides the endpoints: its key, roles, marks and last time
+// (TestConnLayout).
 type conn struct {
-	id        uint64 // unique in its table, in order of creation
 	key       Key
-	zeek      zeekConn
 	client    uint8 // index of the client in ep
 	firstDir  Dir   // direction of the first packet seen
 	midstream bool  // the connection's opening SYN was not seen
 	role      Role
-	isCheap   bool        // on the cheap list (see evict.go)
-	ref       bool        // saw a packet since the CLOCK hand passed
-	dirty     bool        // on its shard's change list (changes.go)
-	rttKnown  bool        // synOrRTT holds the handshake's round-trip time
-	ep        [2]endpoint // indexed like key's endpoints
-	first     int64       // capture time of first and last packet
-	last      int64
+	isCheap   bool   // on the cheap list (see evict.go)
+	ref       bool   // saw a packet since the CLOCK hand passed
+	dirty     bool   // on its shard's change list (changes.go)
+	rttKnown  bool   // synOrRTT holds the handshake's round-trip time
+	self      uint32 // its index in its shard's slab
+	last      int64  // capture time of the last packet
+	logged    bool   // it has a transition log (transition.go)
+	// Its neighbours on the shard's eviction list, by slab index (0:
+	// none); next also links the slab's released connections.
+	prev, next uint32
+	zeek       zeekConn
+	ep         [2]endpoint // indexed like key's endpoints
+	first      int64       // capture time of the first packet
+	id         uint64      // unique in its table, in order of creation
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.
 	synOrRTT int64
-	log      *[]transition // state changes, when the table keeps them
-	prev     *conn         // neighbours on the shard's eviction list
-	next     *conn
-	ev       evidence // for a diagnosis (evidence.go)
+	ev       evHot  // for a diagnosis (evidence.go)
+	cold     uint32 // the rest of it, in the table's coldStore (0: none yet)
 }
 
-// newConn starts a connection with packet p, sent in direction d.
-//
-// reuse, if not nil, is a connection that left the table, whose memory is
-// used again (a SYN flood evicts one for every new one).
-func newConn(key Key, p *Packet, d Dir, reuse *conn) *conn {
-	c := reuse
-	if c == nil {
-		c = new(conn)
-	}
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS}
+// newConn starts a connection with packet p, sent in direction d, in c's
+// memory: a connection from a slab (keeping its index), which may have
+// left the table (a SYN flood evicts one for every new one), or scratch.
+func newConn(key Key, p *Packet, d Dir, c *conn) *conn {
+	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, self: c.self}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -245,9 +242,9 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 // checks whether c expired).
 func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	before := [2]State{c.ep[0].state, c.ep[1].state}
-	b := c.look(s)
-	c.update(p, s)
-	notable = c.note(p, s, &b)
+	b := c.look(s, cfg.cold)
+	c.update(p, s, cfg.cold)
+	notable = c.note(p, s, &b, cfg.cold)
 	if cfg.Transitions > 0 {
 		for i := range c.ep {
 			if c.ep[i].state != before[i] {
@@ -262,8 +259,9 @@ func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
 	return notable
 }
 
-// update applies packet p, sent by endpoint s, to both endpoints.
-func (c *conn) update(p *Packet, s int) {
+// update applies packet p, sent by endpoint s, to both endpoints; cs
+// holds the cold evidence and counts.
+func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	S := &c.ep[s]
 	if p.TS > c.last {
 		c.last = p.TS
@@ -280,12 +278,12 @@ func (c *conn) update(p *Packet, s int) {
 	}
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
-	S.pkts++
+	inc(&S.pkts)
 	S.bytes += uint64(p.FrameLen)
 	S.ipBytes += uint64(p.IPLen)
 	S.payload += uint64(p.PayloadLen)
 	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
-		S.outOfOrder(p, end, inOrder)
+		c.outOfOrder(p, s, end, inOrder, cs)
 	}
 	if f&SYN != 0 && p.WScale >= 0 {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
@@ -302,31 +300,34 @@ func (c *conn) update(p *Packet, s int) {
 	if f&ACK != 0 {
 		c.acknowledged(p, s, sameWindow)
 	}
-	c.transmit(p, s, inOrder)
+	c.transmit(p, s, inOrder, cs)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
 		S.nxt = end
 		S.flags |= seqKnown
 	}
 }
 
-// outOfOrder counts p, a segment that e sent which does not extend its
-// sequence space in order: one that starts beyond it leaves a gap before
-// it; one that ends within it is a retransmission, unless it is a
-// keep-alive or fills the last gap seen (it was overtaken, not resent).
-func (e *endpoint) outOfOrder(p *Packet, end uint32, inOrder bool) {
+// outOfOrder counts p, a segment that endpoint s sent which does not
+// extend its sequence space in order: one that starts beyond it leaves a
+// gap before it; one that ends within it is a retransmission, unless it is
+// a keep-alive or fills the last gap seen (it was overtaken, not resent).
+// The counts and the gap are kept in cs (epCold).
+func (c *conn) outOfOrder(p *Packet, s int, end uint32, inOrder bool, cs *coldStore) {
+	e, hole := &c.ep[s], &cs.peek(c).eps[s]
 	switch {
 	case !inOrder:
-		inc(&e.gaps)
-		e.holeLo, e.holeHi = e.nxt, p.Seq
+		ce := &cs.get(c).eps[s]
+		inc(&ce.gaps)
+		ce.holeLo, ce.holeHi = e.nxt, p.Seq
 	case keepalive(p, e):
-	case e.holeLo != e.holeHi && seqGE(p.Seq, e.holeLo) && seqLE(end, e.holeHi):
-		if p.Seq == e.holeLo {
-			e.holeLo = end
-		} else if end == e.holeHi {
-			e.holeHi = p.Seq
+	case hole.holeLo != hole.holeHi && seqGE(p.Seq, hole.holeLo) && seqLE(end, hole.holeHi):
+		if p.Seq == hole.holeLo { // (a gap, so a record of its own: hole can be written)
+			hole.holeLo = end
+		} else if end == hole.holeHi {
+			hole.holeHi = p.Seq
 		}
 	default:
-		inc(&e.retrans)
+		inc(&cs.get(c).eps[s].retrans)
 	}
 }
 
@@ -348,10 +349,10 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 		c.receiveFIN(S, p.TS)
 	}
 	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-		S.ackArrived(p.TS) // it only ACKs a SYN-ACK it accepted
+		S.ackArrived(c.stamp(p.TS)) // it only ACKs a SYN-ACK it accepted
 	}
 	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-		S.ackArrived(p.TS) // it only sends a plain ACK once established
+		S.ackArrived(c.stamp(p.TS)) // it only sends a plain ACK once established
 	}
 	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 		S.state = S.preRST // a challenge ACK: the RST did not close it
@@ -362,8 +363,9 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 
 // transmit applies what sending p, without RST, does to its sender
 // (endpoint s) and what receiving it does to the peer. inOrder is whether
-// p starts at or below the sender's next sequence number.
-func (c *conn) transmit(p *Packet, s int, inOrder bool) {
+// p starts at or below the sender's next sequence number; cs holds the
+// cold counts.
+func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	if S.has(finInferred) && p.PayloadLen > 0 && seqGT(p.Seq+p.PayloadLen, S.finSeq) {
@@ -371,7 +373,7 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool) {
 	}
 	if f&SYN != 0 {
 		if f&ACK == 0 {
-			c.sendSYN(p, s)
+			c.sendSYN(p, s, cs)
 		} else {
 			c.sendSYNACK(p, S, R)
 		}
@@ -412,15 +414,15 @@ func keepalive(p *Packet, e *endpoint) bool {
 	return p.PayloadLen <= 1 && p.Flags&(SYN|FIN|RST) == 0 && p.Seq == e.nxt-1
 }
 
-func (c *conn) sendSYN(p *Packet, s int) {
+func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	retransmit := S.has(sentSYN) && p.Seq == S.isn
-	if retransmit && duplicate(p, S) {
+	if retransmit && c.duplicate(p, S) {
 		return
 	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
-	S.resent(p.TS, retransmit)
+	S.resent(c.stamp(p.TS), retransmit)
 	if s == int(c.client) {
 		if !c.rttKnown {
 			c.synOrRTT = p.TS
@@ -429,8 +431,8 @@ func (c *conn) sendSYN(p *Packet, s int) {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
 			c.midstream, c.role = false, RoleBySYN
-			if S.retrans > 0 {
-				S.retrans--
+			if ce := &cs.peek(c).eps[s]; ce.retrans > 0 { // (so a record of its own)
+				ce.retrans--
 			}
 			retransmit = false
 		}
@@ -455,21 +457,27 @@ func (c *conn) sendSYN(p *Packet, s int) {
 // a capture of two interfaces) rather than sent again: Linux never resends
 // one within a millisecond (its least timeout, the tail loss probe's, is
 // 10 ms).
-func duplicate(p *Packet, e *endpoint) bool {
-	return p.TS-e.lastTx < int64(time.Millisecond)
+//
+// Its last one's time is kept to the millisecond (a stamp): a packet in
+// the same millisecond or the next is the same one again.
+func (c *conn) duplicate(p *Packet, e *endpoint) bool {
+	return e.lastTx != 0 && c.stamp(p.TS)-e.lastTx < 2
 }
 
 // resent notes the time of a SYN or FIN transmission and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
 // A first transmission starts a new schedule.
-func (e *endpoint) resent(ts int64, retransmit bool) {
+func (e *endpoint) resent(now uint32, retransmit bool) {
 	e.rto = 0
 	if retransmit {
-		e.rto = ts - e.lastTx
+		e.rto = ^uint32(0) // no earlier one seen: the longest interval
+		if e.lastTx != 0 {
+			e.rto = now - e.lastTx
+		}
 		e.pending = 0
 	}
-	e.lastTx = ts
+	e.lastTx = now
 }
 
 func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
@@ -480,12 +488,12 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 	}
 	// A SYN-ACK inferred from the peer's ACK, seen now, was not sent again.
 	retransmit := snd.has(sentSYNACK) && p.Seq == snd.isn && !snd.has(synInferred)
-	if retransmit && duplicate(p, snd) {
+	if retransmit && c.duplicate(p, snd) {
 		return
 	}
 	snd.isn = p.Seq
 	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
-	snd.resent(p.TS, retransmit)
+	snd.resent(c.stamp(p.TS), retransmit)
 	switch snd.state {
 	case StateClosed, StateSynSent:
 		snd.state = StateSynReceived
@@ -524,14 +532,14 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 			snd.flags &^= finInferred
 			return false
 		}
-		if !duplicate(p, snd) {
+		if !c.duplicate(p, snd) {
 			c.resendFIN(p, snd, rcv)
 		}
 		return true
 	}
 	snd.finSeq = fs
 	snd.flags = snd.flags&^finInferred | sentFIN
-	snd.resent(p.TS, false)
+	snd.resent(c.stamp(p.TS), false)
 	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
@@ -542,7 +550,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	if rcv.has(ackSent) && seqGE(rcv.acked, fs+1) {
 		// The peer's ACK of this FIN was captured before it (reordered
 		// at the capture point): it still counts.
-		snd.deliver(p.TS, snd.ackArrived)
+		snd.deliver(c.stamp(p.TS), snd.ackArrived)
 	}
 	return false
 }
@@ -551,7 +559,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
 func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
-	snd.resent(p.TS, true)
+	snd.resent(c.stamp(p.TS), true)
 	if snd.has(finAcked) || snd.pending != 0 {
 		snd.flags = snd.flags&^finAcked | doubt
 		switch {
@@ -578,15 +586,15 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
 		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
-			rcv.deliver(p.TS, rcv.ackArrived)
+			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 		}
 	case StateSynReceived:
 		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
-			rcv.deliver(p.TS, rcv.ackArrived)
+			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 		}
 	}
 	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
-		rcv.deliver(p.TS, rcv.ackArrived)
+		rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
 	}
 }
 
@@ -594,20 +602,20 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 // the same kind evidently failed: then it waits, until e shows it arrived
 // or until e's retransmission timer has run out twice without e sending
 // again (see expireTimers).
-func (e *endpoint) deliver(ts int64, apply func(int64)) {
+func (e *endpoint) deliver(now uint32, apply func(uint32)) {
 	if !e.has(doubt) {
-		apply(ts)
+		apply(now)
 		return
 	}
 	if e.pending == 0 {
-		e.pending = ts
+		e.pending = now
 	}
 }
 
 // ackArrived applies the arrival at e of what it waits for in its state:
 // the SYN-ACK in SYN_SENT, the ACK of its SYN in SYN_RECEIVED, or the ACK
 // of its FIN.
-func (e *endpoint) ackArrived(ts int64) {
+func (e *endpoint) ackArrived(now uint32) {
 	e.pending = 0
 	e.flags &^= doubt
 	switch e.state {
@@ -622,9 +630,9 @@ func (e *endpoint) ackArrived(ts int64) {
 	switch e.state {
 	case StateFinWait1:
 		e.state = StateFinWait2
-		e.twStart = ts // tcp_fin_timeout runs from here (timers.go)
+		e.twStart = now // tcp_fin_timeout runs from here (timers.go)
 	case StateClosing:
-		e.enterTimeWait(ts)
+		e.enterTimeWait(now)
 	case StateLastAck:
 		e.state = StateClosed
 	}
@@ -642,20 +650,20 @@ func (c *conn) receiveFIN(e *endpoint, ts int64) {
 	case StateFinWait1:
 		e.state = StateClosing
 	case StateFinWait2:
-		e.enterTimeWait(ts)
+		e.enterTimeWait(c.stamp(ts))
 	case StateClosed:
 		if e.assumed == DoubtOrphan {
 			// Taken for an orphan gone after tcp_fin_timeout: were it
 			// gone it would answer with an RST, which closes it again.
 			e.assumed = DoubtNone
-			e.enterTimeWait(ts)
+			e.enterTimeWait(c.stamp(ts))
 		}
 	}
 }
 
-func (e *endpoint) enterTimeWait(ts int64) {
+func (e *endpoint) enterTimeWait(now uint32) {
 	e.state = StateTimeWait
-	e.twStart = ts
+	e.twStart = now
 }
 
 // reset applies an RST sent by endpoint s. An RST that its receiver would
@@ -686,7 +694,7 @@ func (c *conn) reset(p *Packet, s int) {
 	// again (timers.go settles it by R's silence); otherwise nothing will.
 	R.assumed, R.pending = DoubtReset, 0
 	if R.state == StateSynSent || R.awaiting() || R.has(seqKnown) && !(S.has(ackSent) && seqGE(S.acked, R.nxt)) {
-		R.pending = p.TS
+		R.pending = c.stamp(p.TS)
 	}
 	R.state = StateClosed
 }
@@ -748,10 +756,52 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
-// touch reads a word from each of the conn's six cache lines, so that a
-// walk can fetch a group of connections before it uses them (eachConn).
-// TestConnTouch checks that the words are on six lines.
+// touchAhead reads a word from each cache line of the conn, for a lane's
+// load ahead (Lanes.applyBatch), which runs without the shard's lock
+// beside a view that may be running the conn's timers under it: it reads
+// no field that timers write (TestTouchConnBesideTimers). A conn in a
+// slab starts on a line or half-way through one (TestConnSize), and
+// TestConnTouch checks that the words fall on every line either way.
+func (c *conn) touchAhead() uint64 {
+	return uint64(c.key.Addr[0][0]) + uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
+		c.ep[0].bytes + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
+}
+
+// touch reads a word from each cache line of the conn, so that a walk can
+// fetch a group of connections before it uses them (eachConn).
+// TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
-	return uint32(c.id) + c.zeek.bits + uint32(c.ep[0].state) + uint32(c.ep[1].state) +
-		c.ep[1].holeHi + uint32(c.last)
+	return uint32(c.key.Addr[0][0]) + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
+		uint32(c.ep[0].bytes) + c.ep[1].pkts + uint32(c.ev.bits)
+}
+
+// stamp returns capture time ts as an endpoint's times keep it: the
+// milliseconds since the connection's first packet, plus one (0 is
+// none), stopping at the largest 32-bit value (49 days). A time before
+// the first packet (a capture merged out of order) counts as the first.
+func (c *conn) stamp(ts int64) uint32 {
+	d := (ts - c.first) / int64(time.Millisecond)
+	switch {
+	case d < 0:
+		return 1
+	case d >= 1<<32-1:
+		return 1<<32 - 1
+	}
+	return uint32(d) + 1
+}
+
+// at returns the capture time of a stamp, to the millisecond; 0 for none.
+func (c *conn) at(s uint32) int64 {
+	if s == 0 {
+		return 0
+	}
+	return c.first + int64(s-1)*int64(time.Millisecond)
+}
+
+// index returns the index in c.ep of e, one of c's endpoints.
+func (c *conn) index(e *endpoint) int {
+	if e == &c.ep[0] {
+		return 0
+	}
+	return 1
 }

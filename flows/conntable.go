@@ -1,37 +1,47 @@
 package flows
 
-// connTable is a shard's table of full connections (robin.go), whose
-// 16-byte slots hold a connection and its key's 64-bit hash. The key itself
-// is only in the conn: a lookup compares hashes, then the key of the
-// connection whose hash matches, a cache line the update reads anyway.
+// connTable is a shard's table of full connections: the connections, in
+// the table's slab (slab.go), and an index of them (robin.go) whose 8-byte slots hold a
+// connection's slab index and the high 32 bits of its key's hash. The key
+// itself is only in the conn, on the cache line that the update reads
+// anyway: a lookup compares hash bits, then the key of the connection
+// whose bits match.
 //
 // A Go map[Key]*conn keeps a copy of the 44-byte key in 56-byte slots and
 // doubles when it grows: 64 to 128 bytes per connection, and a cache miss
-// on the slot's key before the one on the conn. This table takes 19 to 24
-// bytes per connection, and a million connections' slots fit in 20 MB.
+// on the slot's key before the one on the conn. This index takes 10 to 12
+// bytes per connection (a slot and its distance byte at robin's load), and
+// a million connections' slots fit in 12 MB.
 type connTable struct {
 	robin[connSlot, *connSlot]
+	slab *slab // shared by the shards
 }
 
 type connSlot struct {
-	hash uint64
-	c    *conn
+	tag uint32 // the high 32 bits of its key's hash
+	i   uint32 // its index in the slab
 }
 
-func (s *connSlot) keyHash() uint64 { return s.hash }
+// keyHash returns the slot's key's hash as the index places it: the high
+// bits (home takes those), the low ones zero.
+func (s *connSlot) keyHash() uint64 { return uint64(s.tag) << 32 }
+
+// placed returns hash as the index places it (connSlot.keyHash).
+func placed(hash uint64) uint64 { return hash &^ (1<<32 - 1) }
 
 // find returns the slot holding the connection with key k, or -1.
 func (t *connTable) find(k *Key, hash uint64) int {
 	if t.n == 0 {
 		return -1
 	}
-	i := t.home(hash)
+	tag := uint32(hash >> 32)
+	i := t.home(placed(hash))
 	for d := uint8(1); ; d++ {
 		sd := t.dist[i]
 		if sd < d { // free, or richer than k would be: k is not here
 			return -1
 		}
-		if sd == d && t.slots[i].hash == hash && t.slots[i].c.key == *k {
+		if sd == d && t.slots[i].tag == tag && t.slab.at(t.slots[i].i).key == *k {
 			return i
 		}
 		if i++; i == len(t.slots) {
@@ -43,21 +53,29 @@ func (t *connTable) find(k *Key, hash uint64) int {
 // get returns the connection with key k, or nil.
 func (t *connTable) get(k *Key, hash uint64) *conn {
 	if i := t.find(k, hash); i >= 0 {
-		return t.slots[i].c
+		return t.slab.at(t.slots[i].i)
 	}
 	return nil
 }
 
-// set makes c the connection of its key, in place of any other.
+// alloc returns a zeroed connection of the table's slab, not yet in the
+// index (set puts it there).
+func (t *connTable) alloc() *conn { return t.slab.alloc() }
+
+// release gives c, out of the index, back to the slab.
+func (t *connTable) release(c *conn) { t.slab.release(c) }
+
+// set makes c, of the table's slab, the connection of its key, in place
+// of any other (which the caller releases).
 func (t *connTable) set(c *conn, hash uint64) {
 	if i := t.find(&c.key, hash); i >= 0 {
-		t.slots[i].c = c
+		t.slots[i].i = c.self
 		return
 	}
-	t.add(connSlot{hash, c}, hash)
+	t.add(connSlot{uint32(hash >> 32), c.self}, placed(hash))
 }
 
-// del removes the connection with key k, if there.
+// del removes the connection with key k from the index, if there.
 func (t *connTable) del(k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
 		t.delAt(i)
@@ -66,7 +84,7 @@ func (t *connTable) del(k *Key, hash uint64) {
 
 // eachConn calls fn for every connection. fn must not change the table.
 func (t *connTable) eachConn(fn func(c *conn)) {
-	t.each(func(s *connSlot) { fn(s.c) })
+	t.each(func(s *connSlot) { fn(t.slab.at(s.i)) })
 }
 
 // touchSlot loads the slot where a key of this hash would be found first,
@@ -75,8 +93,8 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
-	i := t.home(hash)
-	return uint64(t.dist[i]) + t.slots[i].hash
+	i := t.home(placed(hash))
+	return uint64(t.dist[i]) + uint64(t.slots[i].tag)
 }
 
 // touchConn loads the connection of this hash (the first near its home,
@@ -87,14 +105,14 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
-	i := t.home(hash)
+	i := t.home(placed(hash))
+	tag := uint32(hash >> 32)
 	for d := uint8(1); d <= 8; d++ {
 		if t.dist[i] < d {
 			return 0
 		}
-		if s := &t.slots[i]; s.hash == hash {
-			c := s.c
-			return uint64(c.key.Port[0]) + uint64(c.ep[0].isn) + uint64(c.ep[1].isn) + uint64(c.zeek.bits)
+		if s := &t.slots[i]; s.tag == tag {
+			return t.slab.at(s.i).touchAhead()
 		}
 		if i++; i == len(t.slots) {
 			i = 0

@@ -13,7 +13,7 @@ import (
 // checks that they always hold the same connections.
 func TestConnTableMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var ct connTable
+	ct := connTable{slab: new(slab)}
 	ref := map[Key]*conn{}
 	keyOf := func(i int) Key {
 		var k Key
@@ -51,12 +51,22 @@ func TestConnTableMatchesMap(t *testing.T) {
 		}
 		switch op := rng.IntN(10); {
 		case op < 5 && step <= 100000 || op < 2: // add, or replace
-			c := &conn{id: uint64(step), key: k}
+			c := ct.alloc()
+			c.id, c.key = uint64(step), k
 			ct.set(c, hash)
+			if old := ref[k]; old != nil {
+				ct.release(old)
+			}
 			ref[k] = c
 		default:
 			ct.del(&k, hash)
+			if old := ref[k]; old != nil {
+				ct.release(old)
+			}
 			delete(ref, k)
+		}
+		if ct.slab.live != len(ref) {
+			t.Fatalf("step %d: %d connections in the slab, want %d", step, ct.slab.live, len(ref))
 		}
 		if step%997 == 0 {
 			check(step)

@@ -10,31 +10,32 @@ package flows
 // eviction is O(1) amortised, and a packet costs one store (the reference
 // bit) unless it moves its connection to the other list.
 
-// list is a doubly linked list of connections, oldest first.
-type list struct{ head, tail *conn }
+// list is a doubly linked list of a shard's connections, oldest first, by
+// their indices in its slab (0: none).
+type list struct{ head, tail uint32 }
 
-func (l *list) push(c *conn) {
-	c.prev, c.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = c
+func (l *list) push(sl *slab, c *conn) {
+	c.prev, c.next = l.tail, 0
+	if l.tail != 0 {
+		sl.at(l.tail).next = c.self
 	} else {
-		l.head = c
+		l.head = c.self
 	}
-	l.tail = c
+	l.tail = c.self
 }
 
-func (l *list) remove(c *conn) {
-	if c.prev != nil {
-		c.prev.next = c.next
+func (l *list) remove(sl *slab, c *conn) {
+	if c.prev != 0 {
+		sl.at(c.prev).next = c.next
 	} else {
 		l.head = c.next
 	}
-	if c.next != nil {
-		c.next.prev = c.prev
+	if c.next != 0 {
+		sl.at(c.next).prev = c.prev
 	} else {
 		l.tail = c.prev
 	}
-	c.prev, c.next = nil, nil
+	c.prev, c.next = 0, 0
 }
 
 // cheap reports whether c is among the first to go: an unanswered
@@ -52,7 +53,7 @@ func (c *conn) cheap() bool {
 // track puts a new connection on its list.
 func (sh *shard) track(c *conn) {
 	c.isCheap = c.cheap()
-	sh.lists[b2i(c.isCheap)].push(c)
+	sh.lists[b2i(c.isCheap)].push(sh.m.slab, c)
 }
 
 // retrack moves c to the other list if its class changed, and marks it
@@ -60,29 +61,31 @@ func (sh *shard) track(c *conn) {
 func (sh *shard) retrack(c *conn) {
 	c.ref = true
 	if ch := c.cheap(); ch != c.isCheap {
-		sh.lists[b2i(c.isCheap)].remove(c)
+		sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c)
 		c.isCheap = ch
-		sh.lists[b2i(ch)].push(c)
+		sh.lists[b2i(ch)].push(sh.m.slab, c)
 	}
 }
 
 // untrack removes c from its list.
-func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(c) }
+func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c) }
 
 // victim picks the connection to evict: the oldest cheap one, else the
 // first established one the CLOCK hand finds unreferenced.
 func (sh *shard) victim() *conn {
-	if c := sh.lists[1].head; c != nil {
-		return c
+	sl := sh.m.slab
+	if i := sh.lists[1].head; i != 0 {
+		return sl.at(i)
 	}
 	l := &sh.lists[0]
-	for c := l.head; c != nil; c = l.head {
+	for i := l.head; i != 0; i = l.head {
+		c := sl.at(i)
 		if !c.ref {
 			return c
 		}
 		c.ref = false
-		l.remove(c)
-		l.push(c)
+		l.remove(sl, c)
+		l.push(sl, c)
 	}
 	return nil
 }
@@ -98,8 +101,8 @@ func b2i(b bool) int {
 const evictSample = 16
 
 // makeRoom evicts a connection if sh is full, for a new one. It returns
-// the record to retire and, for a full connection, its memory for reuse.
-// sh.mu is held.
+// the record to retire and, for a full connection, its memory for reuse,
+// which the caller uses or releases. sh.mu is held.
 func (t *Table) makeRoom(sh *shard, now int64) (*[]Record, *conn) {
 	if sh.max > 0 && sh.m.len()+sh.half.len() >= sh.max {
 		return t.evict(sh, now)
@@ -132,13 +135,14 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 		return nil, nil
 	}
 	v.expireTimers(now, now, &t.cfg)
-	r := t.retireBuf(v.record(EndEvicted, true))
+	r := t.retireBuf(v.record(EndEvicted, &t.cfg, true))
 	if t.zk != nil {
 		t.zeekDetach(v, &(*r)[0])
 	}
 	sh.untrack(v)
 	t.left(sh, v, v.id)
 	sh.m.del(&v.key, v.key.hash64())
+	t.cfg.logs.drop(v)
 	t.evicted.Add(1)
 	return r, v
 }

@@ -13,29 +13,21 @@ import "time"
 // 16 bits (262 s: a SYN is given up after 131 s); both stop at their
 // largest value. Counts stop at theirs. Endpoints are indexed like conn.ep.
 
-// evidence is what a connection's packets showed; see the top of the file.
-// TestEvidenceSize keeps it at 96 bytes.
+// evidence is what a connection's packets showed; see the top of the
+// file. A record carries it whole; a conn keeps the part that every
+// connection's packets write (evHot) in itself, and the rest (evCold),
+// which only trouble writes, apart: a connection without trouble has none
+// (coldStore). TestEvidenceSize keeps them at 36 and 64 bytes.
 type evidence struct {
-	// The longest silence (both ways) before a segment that resent the
-	// first byte its peer had not acknowledged, when it came (ms) and
-	// that segment's sequence number; evStallDir is its sender.
-	stallMs, stallAt, stallSeq uint32
-	// The first RST its receiver accepted (it changed a state): when
-	// (ms), its sequence and acknowledgement numbers. Its TTL and the
-	// states before it are in rstTTL and rstStates.
-	rstAt, rstSeq, rstAck uint32
-	// The first RST its receiver ignored (out of its window: RFC 793,
-	// RFC 5961): when, and its sequence number.
-	ignAt, ignSeq uint32
-	// Zero windows advertised by one endpoint (evZWDir): the latest one
-	// began at zwAt (still open if evZWOpen); the longest that ended
-	// began at zwLongAt and lasted zwMs.
-	zwAt, zwLongAt, zwMs uint32
-	finAt                uint32 // the first FIN (evFINDir sent it)
-	runAt                uint32 // the first of runN segments one end (evRunDir) resent since its peer last sent anything
-	tsval                uint32 // the client's latest timestamp value (evTSVal)
-	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
-	bits                 evBits
+	evHot
+	evCold
+}
+
+// evHot is the evidence that the packets of every connection write.
+type evHot struct {
+	finAt uint32 // the first FIN (evFINDir sent it)
+	tsval uint32 // the client's latest timestamp value (evTSVal)
+	bits  evBits
 
 	// Handshake, in hsUnit: the client's latest SYN, the server's first
 	// and latest SYN-ACK. (Its first SYN is the connection's first packet,
@@ -53,19 +45,51 @@ type evidence struct {
 	// sequence space already sent. When a count reaches its maximum both
 	// of that endpoint's are halved: their ratio is what is read.
 	segs, resent [2]uint16
-	twAge        uint16 // a reused 4-tuple: how long the old end had been in TIME_WAIT (10 ms units)
 
 	syns, synacks uint8    // SYNs the client sent, SYN-ACKs the server sent
-	stalls        [2]uint8 // resends after a silence of at least minRTO, by sender
 	ttl           [2]uint8 // the TTL (hop limit) of each endpoint's first packet other than an RST
-	rstTTL        uint8    // the accepted RST's TTL
-	ignTTL        uint8    // the ignored RST's
+}
+
+// evCold is the evidence that only trouble writes: resends after a
+// silence, resets, zero windows, unanswered resends, a reused 4-tuple.
+type evCold struct {
+	// The longest silence (both ways) before a segment that resent the
+	// first byte its peer had not acknowledged, when it came (ms) and
+	// that segment's sequence number; evStallDir is its sender.
+	stallMs, stallAt, stallSeq uint32
+	// The first RST its receiver accepted (it changed a state): when
+	// (ms), its sequence and acknowledgement numbers. Its TTL and the
+	// states before it are in rstTTL and rstStates.
+	rstAt, rstSeq, rstAck uint32
+	// The first RST its receiver ignored (out of its window: RFC 793,
+	// RFC 5961): when, and its sequence number.
+	ignAt, ignSeq uint32
+	// Zero windows advertised by one endpoint (evZWDir): the latest one
+	// began at zwAt (still open if evZWOpen); the longest that ended
+	// began at zwLongAt and lasted zwMs.
+	zwAt, zwLongAt, zwMs uint32
+	runAt                uint32 // the first of runN segments one end (evRunDir) resent since its peer last sent anything
+	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
+	twAge                uint16 // a reused 4-tuple: how long the old end had been in TIME_WAIT (10 ms units)
+
+	stalls [2]uint8 // resends after a silence of at least minRTO, by sender
+	rstTTL uint8    // the accepted RST's TTL
+	ignTTL uint8    // the ignored RST's
 	// The states of the accepted RST's sender (high four bits) and
 	// receiver (low four) before it.
 	rstStates uint8
 	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
 	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
 	runN      uint8
+
+	eps [2]epCold // indexed like conn.ep
+}
+
+// epCold is what only trouble writes of an endpoint's counts and
+// sequence space.
+type epCold struct {
+	retrans, gaps  uint32 // EndpointStats's Retransmits and Gaps, stopping at their maximum
+	holeLo, holeHi uint32 // the last gap it left in sequence space, [holeLo, holeHi), not yet filled
 }
 
 // evBits are evidence's one-bit facts.
@@ -160,20 +184,21 @@ type prior struct {
 
 // look takes what note needs from c before packet p, from endpoint s,
 // changes it.
-func (c *conn) look(s int) prior {
+func (c *conn) look(s int, cs *coldStore) prior {
 	S, R := &c.ep[s], &c.ep[1-s]
 	return prior{
-		last: c.last, pkts: S.pkts + c.ep[1-s].pkts, nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
-		finSeq: S.finSeq, retrans: S.retrans, window: R.window,
+		last: c.last, pkts: uint64(S.pkts) + uint64(c.ep[1-s].pkts), nxt: S.nxt, acked: R.acked, ownAcked: S.acked, ownAckSent: S.has(ackSent),
+		finSeq: S.finSeq, retrans: cs.peek(c).eps[s].retrans, window: R.window,
 		states: [2]State{S.state, R.state}, flags: [2]epFlags{S.flags, R.flags},
 		known: S.has(seqKnown), ackSent: R.has(ackSent),
 	}
 }
 
 // note records the evidence of packet p, sent by endpoint s, once c has
-// applied it; b is what c was before. It reports whether p was notable:
-// what may start a problem, beyond a change of state (EventNote).
-func (c *conn) note(p *Packet, s int, b *prior) bool {
+// applied it; b is what c was before; cs holds the cold evidence. It
+// reports whether p was notable: what may start a problem, beyond a
+// change of state (EventNote).
+func (c *conn) note(p *Packet, s int, b *prior, cs *coldStore) bool {
 	ev := &c.ev
 	sig := digest(p)
 	soon := p.TS-b.last < int64(copyWithin)
@@ -186,18 +211,18 @@ func (c *conn) note(p *Packet, s int, b *prior) bool {
 	ev.sig[s] = sig
 	ev.bits = ev.bits&^evLastDir | dirBit(s, evLastDir)
 	if p.Flags&RST != 0 {
-		return c.noteRST(p, s, b)
+		return c.noteRST(p, s, b, cs)
 	}
-	switch {
-	case ev.runN == 0:
+	switch run := &cs.peek(c).runN; {
+	case *run == 0:
 	case ev.bits&evRunDir != dirBit(s, evRunDir):
-		ev.runN = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
+		*run = 0 // its peer answered (an RST is no answer: a peer without the connection sends one to each resend)
 	case p.Flags&ACK != 0 && b.ownAckSent && seqGT(p.Ack, b.ownAcked),
 		p.PayloadLen == 0 && p.Flags&(FIN|SYN) == 0 && b.known && p.Seq != b.nxt-1:
 		// It acknowledges more of its peer's data, or sends a bare ACK
 		// (TCP sends one only for what it received; keep-alives aside):
 		// its peer sends, if the capture misses it.
-		ev.runN = 0
+		*run = 0
 	}
 	switch {
 	case ev.ttl[s] == 0:
@@ -227,8 +252,8 @@ func (c *conn) note(p *Packet, s int, b *prior) bool {
 		// damaged or crafted segment, not a close.
 		ev.bits |= evFINBelied
 	}
-	w := c.noteWindow(p, s, b)
-	return c.noteSegment(p, s, b) || w
+	w := c.noteWindow(p, s, b, cs)
+	return c.noteSegment(p, s, b, cs) || w
 }
 
 // copyWithin is how soon after the last packet the same packet again is
@@ -268,18 +293,18 @@ func (c *conn) noteSYN(p *Packet, s int) {
 // noteWindow records zero windows that endpoint s advertises, and the
 // probes it sends into its peer's. It reports a zero window opening or
 // closing.
-func (c *conn) noteWindow(p *Packet, s int, b *prior) bool {
+func (c *conn) noteWindow(p *Packet, s int, b *prior, cs *coldStore) bool {
 	ev := &c.ev
 	open := ev.bits&evZWOpen != 0
 	mine := ev.bits&evZW == 0 || ev.bits&evZWDir == dirBit(s, evZWDir)
 	switch {
 	case p.Window == 0 && !open && mine:
-		ev.zwAt = c.ms(p.TS)
+		cs.get(c).zwAt = c.ms(p.TS)
 		ev.bits |= evZW | evZWOpen | dirBit(s, evZWDir)
 		return true
 	case p.Window != 0 && open && mine:
-		if d := c.ms(p.TS) - ev.zwAt; d >= ev.zwMs {
-			ev.zwMs, ev.zwLongAt = d, ev.zwAt
+		if cd := cs.get(c); c.ms(p.TS)-cd.zwAt >= cd.zwMs {
+			cd.zwMs, cd.zwLongAt = c.ms(p.TS)-cd.zwAt, cd.zwAt
 		}
 		ev.bits &^= evZWOpen
 		return true
@@ -287,7 +312,7 @@ func (c *conn) noteWindow(p *Packet, s int, b *prior) bool {
 		(p.Seq == b.nxt-1 || p.Seq == b.nxt && p.PayloadLen == 1):
 		// A zero-window probe: Linux sends one below the next sequence
 		// number without data; others send the next byte.
-		inc8(&ev.zwProbes)
+		inc8(&cs.get(c).zwProbes)
 	}
 	return false
 }
@@ -295,9 +320,9 @@ func (c *conn) noteWindow(p *Packet, s int, b *prior) bool {
 // noteSegment records segment p from endpoint s (no SYN, no RST) that
 // counts towards the data sent and resent, the stalls, FINs resent in
 // LAST_ACK and resends nobody answers. It reports a resend.
-func (c *conn) noteSegment(p *Packet, s int, b *prior) bool {
+func (c *conn) noteSegment(p *Packet, s int, b *prior, cs *coldStore) bool {
 	ev := &c.ev
-	resent := c.ep[s].retrans != b.retrans
+	resent := cs.peek(c).eps[s].retrans != b.retrans
 	if p.PayloadLen > 0 {
 		if ev.segs[s] == 0xffff {
 			ev.segs[s], ev.resent[s] = ev.segs[s]>>1, ev.resent[s]>>1
@@ -320,22 +345,23 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior) bool {
 	}
 	if p.Flags&FIN != 0 && b.states[0] == StateLastAck && p.TS-b.last >= int64(minRTO) {
 		// Resent by its timer: nothing came back for a timeout.
-		inc8(&ev.laResends)
+		inc8(&cs.get(c).laResends)
 		ev.bits = ev.bits&^evLADir | dirBit(s, evLADir)
 	}
-	if ev.runN == 0 {
-		ev.runAt, ev.bits = c.ms(p.TS), ev.bits&^evRunDir|dirBit(s, evRunDir)
+	cd := cs.get(c)
+	if cd.runN == 0 {
+		cd.runAt, ev.bits = c.ms(p.TS), ev.bits&^evRunDir|dirBit(s, evRunDir)
 	}
-	inc8(&ev.runN)
+	inc8(&cd.runN)
 	if b.ackSent && p.Seq == b.acked && b.window != 0 {
 		// It resent the first byte its peer had not acknowledged, into an
 		// open window: what a retransmission timer resends.
 		stall := p.TS - b.last
 		if stall >= int64(minRTO) {
-			inc8(&ev.stalls[s])
+			inc8(&cd.stalls[s])
 		}
-		if ms := uint32(min(stall/1e6, 1<<32-1)); ms > ev.stallMs {
-			ev.stallMs, ev.stallAt, ev.stallSeq = ms, c.ms(p.TS), p.Seq
+		if ms := uint32(min(stall/1e6, 1<<32-1)); ms > cd.stallMs {
+			cd.stallMs, cd.stallAt, cd.stallSeq = ms, c.ms(p.TS), p.Seq
 			ev.bits = ev.bits&^evStallDir | dirBit(s, evStallDir)
 		}
 	}
@@ -344,7 +370,7 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior) bool {
 
 // noteRST records an RST from endpoint s: the first its receiver
 // accepted, and the first it ignored. It reports a first one.
-func (c *conn) noteRST(p *Packet, s int, b *prior) bool {
+func (c *conn) noteRST(p *Packet, s int, b *prior, cs *coldStore) bool {
 	ev := &c.ev
 	if p.Flags&(SYN|FIN) != 0 {
 		return false // no stack sends these: a crafted or damaged segment
@@ -355,7 +381,8 @@ func (c *conn) noteRST(p *Packet, s int, b *prior) bool {
 	ack := p.Flags&ACK != 0
 	switch {
 	case changed && ev.bits&evRST == 0:
-		ev.rstAt, ev.rstSeq, ev.rstAck, ev.rstTTL, ev.rstStates = c.ms(p.TS), p.Seq, p.Ack, p.TTL, states
+		cd := cs.get(c)
+		cd.rstAt, cd.rstSeq, cd.rstAck, cd.rstTTL, cd.rstStates = c.ms(p.TS), p.Seq, p.Ack, p.TTL, states
 		ev.bits |= evRST | dirBit(s, evRSTDir)
 		if ack {
 			ev.bits |= evRSTAck
@@ -364,7 +391,8 @@ func (c *conn) noteRST(p *Packet, s int, b *prior) bool {
 			ev.bits |= evRSTAfterFIN
 		}
 	case !changed && b.states[1] != StateClosed && ev.bits&evIgn == 0:
-		ev.ignAt, ev.ignSeq, ev.ignTTL = c.ms(p.TS), p.Seq, p.TTL
+		cd := cs.get(c)
+		cd.ignAt, cd.ignSeq, cd.ignTTL = c.ms(p.TS), p.Seq, p.TTL
 		ev.bits |= evIgn | dirBit(s, evIgnDir)
 		if ack {
 			ev.bits |= evIgnAck
@@ -402,7 +430,7 @@ func (c *conn) reuseFacts(p *Packet, s int) (r reuse) {
 	if tw == s {
 		r.bits |= evReuseTWSelf
 	}
-	r.age = uint16(min(max(p.TS-c.ep[tw].twStart, 0)/1e7, 0xffff))
+	r.age = uint16(min(max(p.TS-c.at(c.ep[tw].twStart), 0)/1e7, 0xffff))
 	if S.has(seqKnown) {
 		r.nxt = S.nxt
 		if seqGT(p.Seq, S.nxt) {
@@ -419,7 +447,11 @@ func (c *conn) reuseFacts(p *Packet, s int) (r reuse) {
 }
 
 // inherit keeps in a new connection's evidence what reuseFacts found.
-func (c *conn) inherit(r reuse) {
+func (c *conn) inherit(r reuse, cs *coldStore) {
+	if r.bits == 0 {
+		return
+	}
 	c.ev.bits |= r.bits
-	c.ev.twAge, c.ev.reuseNxt = r.age, r.nxt
+	cd := cs.get(c)
+	cd.twAge, cd.reuseNxt = r.age, r.nxt
 }

@@ -323,6 +323,61 @@ func TestEvidenceUnansweredEndsWhenThePeerIsHeardFrom(t *testing.T) {
 	}
 }
 
+// TestColdEvidenceStaysWithItsConnection gives a connection cold evidence
+// (a resend after a silence, a zero window, a reset: cold.go), then opens
+// connections in its memory that need cold evidence of their own (a zero
+// window): one that replaces it on its 4-tuple, and one on another
+// 4-tuple after a sweep retired both. Neither may show what the first
+// one had.
+func TestColdEvidenceStaysWithItsConnection(t *testing.T) {
+	var out retired
+	tab := NewTable(out.config())
+	apply := func(port uint16, pkts []ev) {
+		for _, e := range pkts {
+			p := e.packet()
+			if e.from == 'c' {
+				p.Tuple.SrcPort = port
+			} else {
+				p.Tuple.DstPort = port
+			}
+			tab.Apply(&p)
+		}
+	}
+	apply(40000, evs(opened, []ev{
+		{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: ms(10)},
+		{from: 'c', flags: PSH | ACK, seq: 1001, ack: 5001, len: 100, at: ms(500)},
+		{from: 's', flags: ACK, seq: 5001, ack: 1101, at: ms(501), win: -1},
+		{from: 'c', flags: RST | ACK, seq: 1101, ack: 5001, at: ms(600)},
+	}))
+	again := func(port uint16, at time.Duration) {
+		apply(port, []ev{
+			{from: 'c', flags: SYN, seq: 9000, at: at},
+			{from: 's', flags: SYN | ACK, seq: 7000, ack: 9001, at: at + ms(1)},
+			{from: 'c', flags: ACK, seq: 9001, ack: 7001, at: at + ms(2)},
+			{from: 's', flags: ACK, seq: 7001, ack: 9001, at: at + ms(3), win: -1},
+			{from: 'c', flags: FIN | ACK, seq: 9001, ack: 7001, at: at + ms(4)},
+		})
+	}
+	again(40000, time.Second) // a new SYN replaces the closed connection
+	again(40001, 5*time.Minute)
+	out.recs = append(out.recs, tab.Flush()...)
+	recs := out.recs
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	first := recs[0].Evidence()
+	if !first.Stall.Seen || !first.ZeroWindow.Seen || !first.Reset.Seen {
+		t.Fatalf("the first connection lost its evidence: %+v", first)
+	}
+	for _, r := range recs[1:] {
+		e := r.Evidence()
+		if e.Stall.Seen || e.Reset.Seen || e.ZeroWindow.Since != r.FirstSeen.Add(ms(3)) {
+			t.Errorf("connection from port %d has the first one's evidence: stall %+v, reset %+v, zero window %+v",
+				r.Client.Port(), e.Stall, e.Reset, e.ZeroWindow)
+		}
+	}
+}
+
 // A FIN whose sender later sends new data past it (a segment damaged into
 // a FIN, as in sll-oversized-addr.pcapng) is belied; a keep-alive's one
 // garbage byte at the FIN's number, and data from its peer (a

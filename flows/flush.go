@@ -24,10 +24,15 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	f.take()
 	f.sort()
 	f.emit(fn)
-	clear(f.refs) // no reference into limbo's memory is left
+	clear(f.refs) // no reference into limbo's or a slab's memory is left
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
+	if f.slab != nil {
+		f.slab.unmap()
+	}
+	t.cfg.logs.reset()
+	t.cfg.cold.reset()
 }
 
 // flusher is one Flush: it takes every connection out of the table (take),
@@ -44,6 +49,7 @@ type flusher struct {
 
 	refs   []flushRef
 	limbos []limbo      // taken from the shards, released at the end
+	slab   *slab        // the full connections, likewise
 	runs   [][]flushRef // refs in sorted pieces, each consumed from its front
 }
 
@@ -73,6 +79,10 @@ func (f *flusher) take() {
 		sh.mu.Unlock()
 	}
 	f.refs = make([]flushRef, 0, n)
+	// The shards move to a new slab together; the old one goes once
+	// every record is made.
+	fresh := new(slab)
+	t.slab.Store(fresh)
 	var halves []halfTable
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -87,7 +97,8 @@ func (f *flusher) take() {
 			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
 			sh.untrack(c)
 		})
-		sh.m = connTable{}
+		f.slab = sh.m.slab
+		sh.m = connTable{slab: fresh}
 		if sh.half.len() > 0 {
 			halves = append(halves, sh.half)
 			sh.half = halfTable{}
@@ -184,7 +195,7 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				c = r.e.h.conn(r.e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
-			ch.recs = append(ch.recs, c.record(r.end, true))
+			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
 			if r.zl != nil {
 				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
 			}

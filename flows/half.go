@@ -99,6 +99,7 @@ func (h *halfOpen) packet(k *Key) Packet {
 func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 	p := h.packet(&k)
 	d := h.dir()
+	cfg.cold.release(reuse) // scratch, which held another replay
 	c := newConn(k, &p, d, reuse)
 	c.id = h.ident()
 	c.apply(&p, int(d), cfg)
@@ -114,7 +115,7 @@ func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 func (h *halfOpen) record(k Key, cfg *Config, scratch *conn, now, seen int64, end EndReason, withLog bool) Record {
 	c := h.conn(k, cfg, scratch)
 	c.expireTimers(now, seen, cfg)
-	return c.record(end, withLog)
+	return c.record(end, cfg, withLog)
 }
 
 // mayExpire reports whether a half-open connection could have expired by

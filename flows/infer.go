@@ -28,7 +28,7 @@ func (c *conn) inferSent(p *Packet, snd, rcv *endpoint) {
 	if snd.state == StateSynSent && snd.has(sentSYN) && !rcv.has(sentSYN) {
 		rcv.isn = p.Ack - 1
 		rcv.flags |= sentSYN | sentSYNACK | synInferred
-		rcv.lastTx = p.TS
+		rcv.lastTx = c.stamp(p.TS)
 		if rcv.state == StateClosed {
 			rcv.state = StateSynReceived
 		}
@@ -44,11 +44,11 @@ func (c *conn) inferSent(p *Packet, snd, rcv *endpoint) {
 		case StateEstablished, StateSynReceived, StateCloseWait:
 			rcv.finSeq = top
 			rcv.flags |= sentFIN | finInferred
-			rcv.resent(p.TS, false)
+			rcv.resent(c.stamp(p.TS), false)
 			rcv.finSent()
 			if rcv.has(gotFIN) && snd.has(sentFIN) && !snd.has(finAcked) {
 				// rcv had snd's FIN: its own FIN acknowledged it.
-				snd.deliver(p.TS, snd.ackArrived)
+				snd.deliver(c.stamp(p.TS), snd.ackArrived)
 			}
 		}
 	}
@@ -125,7 +125,7 @@ func (e *endpoint) unreceiveFIN() {
 // arrived: the capture missed R's retransmission.
 func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint) {
 	if p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 || !snd.has(gotFIN) || !snd.has(ackSent) || p.Ack != snd.acked ||
-		!rcv.has(sentFIN) || !rcv.has(finAcked) || rcv.has(resetClosed) || p.TS-rcv.lastTx < int64(10*time.Millisecond) {
+		!rcv.has(sentFIN) || !rcv.has(finAcked) || rcv.has(resetClosed) || p.TS-c.at(rcv.lastTx) < int64(10*time.Millisecond) {
 		// (Within 10 ms of rcv's FIN, the least time in which Linux sends
 		// anything again (the tail loss probe's), it is the same ACK
 		// captured twice.)
@@ -140,5 +140,5 @@ func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint) {
 	case rcv.state == StateClosed && rcv.has(gotFIN):
 		rcv.state = StateLastAck
 	}
-	rcv.resent(p.TS, true)
+	rcv.resent(c.stamp(p.TS), true)
 }

@@ -70,16 +70,17 @@ func (e EndReason) String() string {
 	return "unknown"
 }
 
-// record copies c into a Record; the transition log only if withLog.
-func (c *conn) record(end EndReason, withLog bool) Record {
+// record copies c, of a table with configuration cfg, into a Record; its
+// transition log only if withLog.
+func (c *conn) record(end EndReason, cfg *Config, withLog bool) Record {
 	var r Record
-	c.fill(&r, end, withLog)
+	c.fill(&r, end, cfg, withLog)
 	return r
 }
 
 // fill writes c into r in place: a Record built on the stack and copied
 // out is a visible cost of a snapshot.
-func (c *conn) fill(r *Record, end EndReason, withLog bool) {
+func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
 	r.Key = c.key
@@ -91,8 +92,8 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.ServerDoubt = c.doubt(sv)
 	r.Midstream = c.midstream
 	r.Role = c.role
-	r.C2S = c.ep[cl].stats()
-	r.S2C = c.ep[sv].stats()
+	r.C2S = c.stats(cl, cfg.cold)
+	r.S2C = c.stats(sv, cfg.cold)
 	r.RTT = -1
 	if c.rttKnown {
 		r.RTT = time.Duration(c.synOrRTT)
@@ -104,15 +105,15 @@ func (c *conn) fill(r *Record, end EndReason, withLog bool) {
 	r.End = end
 	r.zeek = c.zeek
 	r.zx = nil
-	r.ev = c.ev
+	r.ev = evidence{c.ev, *cfg.cold.peek(c)}
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
 		e := &c.ep[i]
-		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, e.lastTx, e.flags
+		r.seqs.isn[i], r.seqs.finSeq[i], r.seqs.finTx[i], r.seqs.flags[i] = e.isn, e.finSeq, c.at(e.lastTx), e.flags
 	}
 	r.Transitions = nil
-	if withLog && c.log != nil {
-		r.Transitions = c.transitions()
+	if withLog && cfg.logs != nil {
+		r.Transitions = c.transitions(cfg.logs)
 	}
 }
 

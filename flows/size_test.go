@@ -2,6 +2,7 @@ package flows
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -33,45 +34,101 @@ func TestHalfOpenBytes(t *testing.T) {
 	}
 }
 
-// TestConnSize keeps a conn at 480 bytes, a size class of Go's allocator:
-// one byte more and each connection would take 512. It is the 384 bytes
-// the state machine needs and 96 of evidence (TestEvidenceSize).
+// TestConnSize keeps a conn at 352 bytes, five and a half cache lines:
+// in a slab, every other one starts on a line and the rest half-way
+// through one, and each spans six. It is the 312 bytes the state machine
+// needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 480 {
-		t.Fatalf("conn is %d bytes, want 480", n)
+	if n := unsafe.Sizeof(conn{}); n != 352 {
+		t.Fatalf("conn is %d bytes, want 352", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 104 {
-		t.Fatalf("endpoint is %d bytes, want 104", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 72 {
+		t.Fatalf("endpoint is %d bytes, want 72", n)
 	}
-}
-
-// TestEvidenceSize keeps a connection's evidence (evidence.go) at 96
-// bytes.
-func TestEvidenceSize(t *testing.T) {
-	if n := unsafe.Sizeof(evidence{}); n != 96 {
-		t.Fatalf("evidence is %d bytes, want 96", n)
+	if n := unsafe.Sizeof(connSlot{}); n != 8 {
+		t.Fatalf("connSlot is %d bytes, want 8", n)
 	}
 }
 
-// TestConnTouch checks that conn.touch reads a word from each of a conn's
-// six cache lines (if the conn starts on a line, as every object of Go's
-// 384-byte size class does: they lie at multiples of 384 from a page).
+// TestConnLayout checks that a conn's first 64 bytes hold its key and its
+// last time, which every packet compares and writes: one cache line for
+// a conn that starts on one.
+func TestConnLayout(t *testing.T) {
+	var c conn
+	if end := unsafe.Offsetof(c.key) + unsafe.Sizeof(c.key); end > 64 {
+		t.Errorf("key ends at byte %d, beyond the first line", end)
+	}
+	if end := unsafe.Offsetof(c.last) + unsafe.Sizeof(c.last); end > 64 {
+		t.Errorf("last ends at byte %d, beyond the first line", end)
+	}
+}
+
+// TestConnHasNoPointers keeps conn free of pointers, so that the garbage
+// collector never scans a slab (slab.go), and slabs can live outside the
+// Go heap.
+func TestConnHasNoPointers(t *testing.T) {
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		switch typ.Kind() {
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Slice, reflect.String,
+			reflect.Chan, reflect.Func, reflect.Interface:
+			t.Errorf("%s is a %s: conn must hold no pointer", path, typ.Kind())
+		case reflect.Array:
+			walk(typ.Elem(), path+"[]")
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				walk(f.Type, path+"."+f.Name)
+			}
+		}
+	}
+	walk(reflect.TypeFor[conn](), "conn")
+}
+
+// TestConnTouch checks that conn.touch and conn.touchAhead read a word
+// from every cache line of a conn, whether it starts on a line or
+// half-way through one (TestConnSize).
 func TestConnTouch(t *testing.T) {
 	var c conn
 	ep := unsafe.Offsetof(c.ep)
 	size := unsafe.Sizeof(endpoint{})
-	offsets := []uintptr{
-		unsafe.Offsetof(c.id),
-		unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
-		ep + unsafe.Offsetof(c.ep[0].state),
-		ep + size + unsafe.Offsetof(c.ep[1].state),
-		ep + size + unsafe.Offsetof(c.ep[1].holeHi),
-		unsafe.Offsetof(c.last),
+	keyAt, evAt := unsafe.Offsetof(c.key), unsafe.Offsetof(c.ev)
+	words := map[string][]uintptr{
+		"touch": {
+			keyAt, unsafe.Offsetof(c.last), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+			ep + unsafe.Offsetof(c.ep[0].state), ep + unsafe.Offsetof(c.ep[0].bytes),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits),
+		},
+		"touchAhead": {
+			keyAt, keyAt + unsafe.Offsetof(c.key.Port), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
+			ep + unsafe.Offsetof(c.ep[0].isn), ep + unsafe.Offsetof(c.ep[0].bytes),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits),
+		},
 	}
-	for i, off := range offsets {
-		if off/64 != uintptr(i) {
-			t.Errorf("word %d of touch is at offset %d, on cache line %d, not %d", i, off, off/64, i)
+	for name, offsets := range words {
+		for _, start := range []uintptr{0, 32} {
+			lines := map[uintptr]bool{}
+			for _, off := range offsets {
+				lines[(start+off)/64] = true
+			}
+			for l := start / 64; l <= (start+unsafe.Sizeof(c)-1)/64; l++ {
+				if !lines[l] {
+					t.Errorf("%s reads nothing on line %d of a conn starting at byte %d of a line", name, l, start)
+				}
+			}
 		}
+	}
+}
+
+// TestEvidenceSize keeps a connection's evidence (evidence.go) at 36
+// bytes in the conn and 96 in the cold store (with the endpoints' resends,
+// gaps and last gaps), for a connection that needs them.
+func TestEvidenceSize(t *testing.T) {
+	if n := unsafe.Sizeof(evHot{}); n != 36 {
+		t.Fatalf("evHot is %d bytes, want 36", n)
+	}
+	if n := unsafe.Sizeof(evCold{}); n != 96 {
+		t.Fatalf("evCold is %d bytes, want 96", n)
 	}
 }
 

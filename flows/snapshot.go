@@ -49,7 +49,7 @@ func (t *Table) EachSnapshotUpTo(upto uint64, fn func(*Record)) {
 				return
 			}
 			c.expireTimers(now, seen, &t.cfg) // states as of now, even without a packet since
-			c.fill(&r, EndNone, false)
+			c.fill(&r, EndNone, &t.cfg, false)
 			fn(&r)
 		})
 		sh.half.each(func(s *halfSlot) {
@@ -59,7 +59,7 @@ func (t *Table) EachSnapshotUpTo(upto uint64, fn func(*Record)) {
 			}
 			c := s.h.conn(s.key, &noLog, &sh.tmp)
 			c.expireTimers(now, seen, &noLog)
-			c.fill(&r, EndNone, false)
+			c.fill(&r, EndNone, &t.cfg, false)
 			fn(&r)
 		})
 		sh.mu.Unlock()
@@ -104,7 +104,7 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c := sh.m.get(&key, hash); c != nil && c.id == id {
-		return c.record(EndNone, true), true
+		return c.record(EndNone, &t.cfg, true), true
 	}
 	if h, ok := sh.half.get(&key, hash); ok && h.ident() == id {
 		now, seen := t.now.Load(), t.seen.Load()

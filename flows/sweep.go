@@ -60,7 +60,7 @@ func (s *sweeper) shard(sh *shard) {
 		}
 		c := e.h.conn(e.key, &s.t.cfg, &sh.tmp)
 		if ok, _ := c.expired(s.now, s.seen, &s.t.cfg); ok {
-			s.recs = append(s.recs, c.record(EndEvicted, true))
+			s.recs = append(s.recs, c.record(EndEvicted, &s.t.cfg, true))
 			return true
 		}
 		return false
@@ -77,7 +77,7 @@ func (s *sweeper) full(sh *shard) {
 	sh.eachConn(func(c *conn) {
 		before := [2]State{c.ep[0].state, c.ep[1].state}
 		if ok, why := c.expired(s.now, s.seen, &t.cfg); ok {
-			s.recs = append(s.recs, c.record(why, true))
+			s.recs = append(s.recs, c.record(why, &t.cfg, true))
 			s.done = append(s.done, c)
 		} else if before != [2]State{c.ep[0].state, c.ep[1].state} {
 			t.changed(sh, c) // a timer changed a state
@@ -87,6 +87,7 @@ func (s *sweeper) full(sh *shard) {
 		sh.untrack(c)
 		sh.m.del(&c.key, c.key.hash64())
 		t.left(sh, c, c.id)
+		t.release(sh, c)
 	}
 	clear(s.done)
 }
@@ -101,7 +102,7 @@ func (s *sweeper) half(sh *shard) {
 		}
 		c := e.h.conn(e.key, &t.cfg, &sh.tmp)
 		if ok, why := c.expired(s.now, s.seen, &t.cfg); ok {
-			s.recs = append(s.recs, c.record(why, true))
+			s.recs = append(s.recs, c.record(why, &t.cfg, true))
 			s.gone = append(s.gone, e.key)
 			t.left(sh, nil, e.h.ident())
 		}

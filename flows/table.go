@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Config sets a Table's timers (all on capture time) and its output.
@@ -68,6 +70,10 @@ type Config struct {
 
 	// Kernel's schedules, worked out once by setDefaults.
 	synIntervals, synAckIntervals []time.Duration
+	// logs holds the transition logs, if Transitions is set, and cold
+	// the connections' cold evidence; shared by the copies of the Config.
+	logs *transitionLogs
+	cold *coldStore
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +90,10 @@ func (c *Config) setDefaults() {
 		c.Kernel = Linux
 	}
 	c.synIntervals, c.synAckIntervals = c.Kernel.SynIntervals(), c.Kernel.SynAckIntervals()
+	if c.Transitions > 0 {
+		c.logs = &transitionLogs{m: map[*conn][]transition{}}
+	}
+	c.cold = new(coldStore)
 	if c.Shards <= 0 {
 		// A fixed count, not one per core: under MaxConns the bound and
 		// the choice of whom to evict are per shard, and a replay must
@@ -121,6 +131,9 @@ type Table struct {
 	evicted atomic.Uint64
 	_       [64]byte
 	chgMax  int // entries a shard's change list may hold (changes.go)
+	// slab holds the full connections (slab.go); Flush moves the shards
+	// to a new one.
+	slab *atomic.Pointer[slab]
 	// With Lanes, IDs are packet numbers, and settled is the last packet
 	// that every lane has applied (IDMark).
 	laned   atomic.Bool
@@ -133,6 +146,12 @@ type Table struct {
 }
 
 type shard struct {
+	shardFields
+	// A multiple of 64 bytes: neighbours share no cache line (TestShardSize).
+	_ [(64 - unsafe.Sizeof(shardFields{})%64) % 64]byte
+}
+
+type shardFields struct {
 	mu    sync.Mutex // guards the following
 	m     connTable  // full connections (conntable.go)
 	half  halfTable  // connections with SYNs from one side only (half.go)
@@ -141,7 +160,6 @@ type shard struct {
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)
 	chg   changes    // what changed since the last EachChange (changes.go)
-	_     [64]byte   // a multiple of 64 bytes: neighbours share no cache line (TestShardSize)
 }
 
 // NewTable returns an empty table.
@@ -152,6 +170,15 @@ func NewTable(cfg Config) *Table {
 	if cfg.Zeek {
 		t.zk = newZeekClock(cfg.Shards)
 	}
+	sl := new(slab)
+	t.slab = &atomic.Pointer[slab]{}
+	t.slab.Store(sl)
+	for i := range t.shards {
+		t.shards[i].m.slab = sl
+	}
+	// The slab's memory outside the heap goes back to the system once the
+	// table is unreachable: no conn is reachable but through it.
+	runtime.AddCleanup(t, func(p *atomic.Pointer[slab]) { p.Load().unmap() }, t.slab)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -223,6 +250,10 @@ func (t *Table) IDMark() uint64 {
 // An evicted handshake that came back from limbo (limbo.go) is no longer
 // counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
+
+// slabBytes returns the bytes of the slab mapped outside the Go heap (for
+// BenchmarkMemoryPerConn, which reads the heap's size).
+func (t *Table) slabBytes() int { return t.slab.Load().bytesMapped() }
 
 // defaultShards is Config.Shards's default.
 const defaultShards = 64

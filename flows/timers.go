@@ -42,7 +42,7 @@ func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 func (c *conn) settle(i int, seen int64, cfg *Config) {
 	e := &c.ep[i]
 	if e.assumed == DoubtReset {
-		if seen >= e.pending+late(c.retransmitWait(e, e.preRST, cfg)) {
+		if seen >= c.at(e.pending)+late(c.retransmitWait(e, e.preRST, cfg)) {
 			e.assumed, e.pending = DoubtNone, 0
 		}
 		return
@@ -54,7 +54,7 @@ func (c *conn) settle(i int, seen int64, cfg *Config) {
 		// show: it would have answered it at once.
 		return
 	}
-	at := e.lastTx + late(c.retransmitWait(e, e.state, cfg))
+	at := c.at(e.lastTx) + late(c.retransmitWait(e, e.state, cfg))
 	if seen < at {
 		return
 	}
@@ -79,9 +79,9 @@ func (c *conn) retransmitWait(e *endpoint, st State, cfg *Config) time.Duration 
 	var wait time.Duration
 	switch {
 	case e.rto > 0 && handshake:
-		wait = max(2*time.Duration(e.rto), k.RTOInit)
+		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOInit)
 	case e.rto > 0:
-		wait = max(2*time.Duration(e.rto), k.RTOMin)
+		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOMin)
 	case !handshake && c.rttKnown:
 		wait = k.RTOMin + 2*time.Duration(c.synOrRTT)
 	default:
@@ -103,7 +103,7 @@ func late(d time.Duration) int64 {
 func (c *conn) timerEnd(e *endpoint, cfg *Config) int64 {
 	switch e.state {
 	case StateTimeWait:
-		return e.twStart + int64(cfg.TimeWait)
+		return c.at(e.twStart) + int64(cfg.TimeWait)
 	case StateFinWait2:
 		// Linux ends FIN_WAIT_2 after tcp_fin_timeout only for a socket
 		// its application closed; the wire cannot tell (DoubtOrphan),
@@ -113,7 +113,7 @@ func (c *conn) timerEnd(e *endpoint, cfg *Config) int64 {
 		if e.twStart == 0 {
 			return 0
 		}
-		return max(e.twStart, c.last) + int64(cfg.Kernel.FinTimeout)
+		return max(c.at(e.twStart), c.last) + int64(cfg.Kernel.FinTimeout)
 	case StateSynSent, StateSynReceived:
 		if cfg.HandshakeTimeout > 0 {
 			return c.last + int64(cfg.HandshakeTimeout)
@@ -122,13 +122,13 @@ func (c *conn) timerEnd(e *endpoint, cfg *Config) int64 {
 		if e.state == StateSynReceived && e.has(sentSYNACK) {
 			sched = cfg.synAckIntervals
 		}
-		last := e.lastTx
+		last := c.at(e.lastTx)
 		if last == 0 {
 			last = c.first
 		}
 		// From the last SYN (or SYN-ACK) seen, the rest of the schedule:
 		// the number of retransmissions seen says where it is.
-		return last + int64(remaining(sched, int(e.retrans)))
+		return last + int64(remaining(sched, int(cfg.cold.peek(c).eps[c.index(e)].retrans)))
 	}
 	return 0
 }
@@ -154,7 +154,7 @@ func (c *conn) refuteSilence(p *Packet, snd, rcv *endpoint) {
 		return
 	}
 	rcv.flags &^= finAcked
-	rcv.lastTx = p.TS
+	rcv.lastTx = c.stamp(p.TS)
 	switch {
 	case rcv.state == StateFinWait2, rcv.state == StateClosed && rcv.assumed == DoubtOrphan:
 		rcv.state, rcv.assumed = StateFinWait1, DoubtNone

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -98,11 +99,16 @@ func (p transition) unpack() Transition {
 // opened and closed normally has 9 or 10, which fill 240 bytes exactly (a
 // size class), where doubling would have taken 16.
 func (c *conn) logTransition(cfg *Config, t Transition) {
-	if c.log == nil {
-		l := make([]transition, 0, min(4, cfg.Transitions))
-		c.log = &l
+	lg := cfg.logs
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	l := lg.m[c]
+	if !c.logged {
+		// A new connection in the memory of one that left, whose log
+		// may still be here.
+		c.logged = true
+		l = make([]transition, 0, min(4, cfg.Transitions))
 	}
-	l := *c.log
 	if len(l) >= cfg.Transitions {
 		keep := cfg.Transitions / 2
 		copy(l[keep:], l[keep+1:])
@@ -112,18 +118,50 @@ func (c *conn) logTransition(cfg *Config, t Transition) {
 		n := min(cfg.Transitions, max(4, len(l)*5/2, len(l)*2))
 		l = append(make([]transition, 0, n), l...)
 	}
-	l = append(l, packTransition(&t))
-	*c.log = l
+	lg.m[c] = append(l, packTransition(&t))
 }
 
 // transitions returns the log as Transitions, oldest first.
-func (c *conn) transitions() []Transition {
-	if c.log == nil {
+func (c *conn) transitions(lg *transitionLogs) []Transition {
+	if !c.logged {
 		return nil
 	}
-	out := make([]Transition, len(*c.log))
-	for i, p := range *c.log {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	l := lg.m[c]
+	out := make([]Transition, len(l))
+	for i, p := range l {
 		out[i] = p.unpack()
 	}
 	return out
+}
+
+// transitionLogs holds a table's transition logs (Config.Transitions), by
+// connection: a conn holds no pointer (slab.go). Lanes log on several
+// goroutines at once, so a lock guards them; only a table that keeps
+// transitions (for a detailed view) pays for it.
+type transitionLogs struct {
+	mu sync.Mutex
+	m  map[*conn][]transition
+}
+
+// drop forgets c's log, if any, as c leaves the table.
+func (lg *transitionLogs) drop(c *conn) {
+	if lg == nil || !c.logged {
+		return
+	}
+	lg.mu.Lock()
+	delete(lg.m, c)
+	lg.mu.Unlock()
+	c.logged = false
+}
+
+// reset forgets every log, once no connection is left.
+func (lg *transitionLogs) reset() {
+	if lg == nil {
+		return
+	}
+	lg.mu.Lock()
+	clear(lg.m)
+	lg.mu.Unlock()
 }

@@ -31,12 +31,13 @@ func TestTransitionPacking(t *testing.T) {
 func TestTransitionLogKeepsEnds(t *testing.T) {
 	for _, limit := range []int{1, 2, 7, 32} {
 		cfg := Config{Transitions: limit}
+		cfg.setDefaults()
 		var c conn
 		const n = 100
 		for i := range n {
 			c.logTransition(&cfg, Transition{TS: int64(i)})
 		}
-		got := c.transitions()
+		got := c.transitions(cfg.logs)
 		if len(got) != limit {
 			t.Fatalf("limit %d: %d kept", limit, len(got))
 		}

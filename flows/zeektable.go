@@ -141,6 +141,7 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 	}
 	r := t.zeekRetire(sh, c, why)
 	sh.m.del(&c.key, w.hash)
+	t.release(sh, c)
 	return r, true
 }
 
@@ -148,7 +149,7 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 // Zeek's fields. sh.mu is held; the caller removes c from sh.m.
 func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 	c.expireTimers(c.last, c.last, &t.cfg)
-	r := c.record(why, true)
+	r := c.record(why, &t.cfg, true)
 	t.zeekDetach(c, &r)
 	sh.untrack(c)
 	t.left(sh, c, c.id)
@@ -192,6 +193,7 @@ func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash u
 	if c != nil && c.zeek.reuse(p, d == c.firstDir) {
 		retire = t.retireBuf(t.zeekRetire(sh, c, EndReplaced))
 		sh.m.del(key, hash)
+		t.release(sh, c)
 		c = nil
 	}
 	opened := c == nil

@@ -1,0 +1,87 @@
+package flows
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// coldStore holds the cold evidence (evCold) of a table's connections
+// that have some: a conn refers to its record by a 32-bit index (conn.cold,
+// 0 for none), so that a connection whose packets show no trouble spends
+// 4 bytes on it instead of 64.
+//
+// Records come in chunks that double in size and never move, so that a
+// lane reads and writes its connections' records without a lock; the lock
+// guards only handing records out and taking them back, which trouble
+// alone causes.
+type coldStore struct {
+	mu     sync.Mutex
+	chunks [slabChunks][]evCold
+	next   uint32 // the lowest index never handed out
+	free   []uint32
+}
+
+// coldNone is what a connection without a record reads: all zero. It is
+// never written.
+var coldNone evCold
+
+// at returns the record at index i, which is in use.
+func (s *coldStore) at(i uint32) *evCold {
+	k := bits.Len32(i/slabFirst+1) - 1
+	return &s.chunks[k][i-slabFirst*(1<<k-1)]
+}
+
+// peek returns c's record to read: coldNone if it has none.
+func (s *coldStore) peek(c *conn) *evCold {
+	if c.cold == 0 {
+		return &coldNone
+	}
+	return s.at(c.cold)
+}
+
+// get returns c's record to write, giving it one if it has none.
+func (s *coldStore) get(c *conn) *evCold {
+	if c.cold != 0 {
+		return s.at(c.cold)
+	}
+	s.mu.Lock()
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		if s.next == 0 {
+			s.next = 1
+		}
+		i = s.next
+		s.next++
+		if k, _ := chunkOf(i); s.chunks[k] == nil {
+			s.chunks[k] = make([]evCold, slabFirst<<k)
+		}
+	}
+	s.mu.Unlock()
+	c.cold = i
+	return s.at(i)
+}
+
+// release takes back c's record, if it has one, as c leaves the table or
+// its memory starts another connection.
+func (s *coldStore) release(c *conn) {
+	if c.cold == 0 {
+		return
+	}
+	*s.at(c.cold) = evCold{}
+	s.mu.Lock()
+	s.free = append(s.free, c.cold)
+	s.mu.Unlock()
+	c.cold = 0
+}
+
+// reset takes back every record, once no connection is left.
+func (s *coldStore) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.chunks {
+		clear(s.chunks[k])
+	}
+	s.next, s.free = 0, s.free[:0]
+}

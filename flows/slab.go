@@ -1,0 +1,131 @@
+package flows
+
+import (
+	"math/bits"
+	"sync"
+	"unsafe"
+)
+
+// slab holds a table's full connections, each at a 32-bit index that
+// never changes while it is in use: the shards' index slots and eviction
+// lists refer to connections by index, so that a conn holds no pointer
+// and the garbage collector never scans one.
+//
+// Its memory comes in chunks that double in size, and chunks are never
+// moved, so a *conn stays valid until the connection is released. Small
+// chunks are on the Go heap; large ones are mapped outside it with huge
+// pages asked for (slab_linux.go): the heap's growth target (twice the
+// live heap by default) does not double their cost, and a table of a
+// million connections takes a few hundred TLB entries instead of a
+// hundred thousand.
+//
+// The shards share one slab: the kernel backs a huge page whole at its
+// first touch, so a slab per shard left one partly used huge page in
+// each (128 MB of 64 shards). A lock guards handing connections out and
+// taking them back, once per connection; reading and writing a
+// connection takes none (only its shard's lock), as chunks never move.
+//
+// Index 0 is never handed out: it means "none" in the eviction lists.
+type slab struct {
+	mu     sync.Mutex // guards the following but chunks' contents
+	chunks [slabChunks][]conn
+	next   uint32 // the lowest index never handed out
+	free   uint32 // the first released index, its successors linked through conn.next; 0 if none
+	onMap  uint32 // the chunks mapped outside the Go heap, a bit each
+	live   int    // connections in use
+	mapped int    // bytes mapped outside the Go heap
+}
+
+const (
+	slabFirst  = 32 // connections in the first chunk; chunk i holds slabFirst<<i
+	slabChunks = 27 // enough for 2^32 connections
+	// slabMapAt is the size from which a chunk is mapped outside the
+	// heap: a huge page is 2 MiB, and a table of a few connections
+	// should not take one per shard.
+	slabMapAt = 1 << 20
+)
+
+// chunkOf returns the chunk and the position in it of index i.
+func chunkOf(i uint32) (int, uint32) {
+	k := bits.Len32(i/slabFirst+1) - 1
+	return k, i - slabFirst*(1<<k-1)
+}
+
+// at returns the connection at index i, which is in use.
+func (s *slab) at(i uint32) *conn {
+	k, o := chunkOf(i)
+	return &s.chunks[k][o]
+}
+
+// alloc returns a zeroed connection, with its index set.
+func (s *slab) alloc() *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live++
+	if i := s.free; i != 0 {
+		c := s.at(i)
+		s.free = c.next
+		c.next = 0
+		return c
+	}
+	if s.next == 0 {
+		s.next = 1
+	}
+	i := s.next
+	k, o := chunkOf(i)
+	if s.chunks[k] == nil {
+		s.grow(k)
+	}
+	s.next++
+	c := &s.chunks[k][o]
+	c.self = i
+	return c
+}
+
+// grow makes chunk k.
+func (s *slab) grow(k int) {
+	n := slabFirst << k
+	size := n * int(unsafe.Sizeof(conn{}))
+	if size < slabMapAt {
+		s.chunks[k] = make([]conn, n)
+		return
+	}
+	var mapped bool
+	if s.chunks[k], mapped = mapConns(n); mapped {
+		s.onMap |= 1 << k
+		s.mapped += size
+	}
+}
+
+// release takes c back, zeroed, for a connection to come. Nothing may
+// use c after.
+func (s *slab) release(c *conn) {
+	i := c.self
+	*c = conn{self: i}
+	s.mu.Lock()
+	c.next = s.free
+	s.free = i
+	s.live--
+	s.mu.Unlock()
+}
+
+// bytesMapped returns the bytes mapped outside the Go heap.
+func (s *slab) bytesMapped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mapped
+}
+
+// unmap gives the chunks outside the heap back to the system. Nothing may
+// use the slab after.
+func (s *slab) unmap() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.chunks {
+		if s.onMap&(1<<k) != 0 {
+			unmapConns(s.chunks[k])
+		}
+		s.chunks[k] = nil
+	}
+	s.onMap, s.mapped = 0, 0
+}
