@@ -150,14 +150,7 @@ func closeWaitSpan(r *flows.Record, ev *flows.Evidence, until time.Time) (start,
 func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 	client := r.Client.Addr()
 	tc := sv.clients[client]
-	if tc == nil {
-		if sv.clients == nil {
-			sv.clients = map[netip.Addr]*twClient{}
-		}
-		tc = &twClient{}
-		sv.clients[client] = tc
-	}
-	if syn := ev.Handshake.FirstSYN; ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
+	if syn := ev.Handshake.FirstSYN; tc != nil && ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
 		// It took a port still in TIME_WAIT while holding another: not a
 		// client bound to one port, but one whose ports ran out.
 		tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(syn) })
@@ -170,6 +163,16 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 		return
 	}
 	start := ev.FINAt[1]
+	if tc == nil {
+		// Only clients with a TIME_WAIT socket are kept: a SYN flood from
+		// millions of spoofed addresses must not grow the map.
+		if sv.clients == nil {
+			sv.clients = map[netip.Addr]*twClient{}
+		}
+		sv.pruneClients(start)
+		tc = &twClient{}
+		sv.clients[client] = tc
+	}
 	tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(start) })
 	if len(tc.ends) <= cfg.PortPressure { // enough to know the bound was reached
 		tc.ends = append(tc.ends, start.Add(cfg.TimeWait))
@@ -179,6 +182,24 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 	}
 	if tc.most >= cfg.PortPressure && !sv.pressure {
 		sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureSockets = true, client, tc.at, tc.most
+	}
+}
+
+// maxTWClients is how many clients a service keeps TIME_WAIT sockets of
+// before it forgets those whose sockets have all ended.
+const maxTWClients = 1 << 16
+
+// pruneClients forgets, once the service keeps maxTWClients clients, the
+// clients none of whose TIME_WAIT sockets is left at now: what they held
+// can no longer add to a later count (their most is already weighed).
+func (sv *service) pruneClients(now time.Time) {
+	if len(sv.clients) < maxTWClients {
+		return
+	}
+	for addr, tc := range sv.clients {
+		if len(tc.ends) == 0 || !tc.ends[len(tc.ends)-1].After(now) {
+			delete(sv.clients, addr)
+		}
 	}
 }
 

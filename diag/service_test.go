@@ -2,6 +2,7 @@ package diag
 
 import (
 	"math"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -140,5 +141,54 @@ func TestServicesPortPressure(t *testing.T) {
 	svc, _ := judgeAll(Config{PortPressure: 2}, spread)
 	if sm := svc.Summaries()[0]; sm.Counts[PortPressure] != 0 {
 		t.Errorf("one TIME_WAIT socket at a time: %+v", sm.Problems)
+	}
+}
+
+// A service keeps TIME_WAIT counts only for clients that have TIME_WAIT
+// sockets, and forgets those whose sockets all ended once it keeps
+// maxTWClients: a SYN flood from spoofed addresses, or a long run of
+// clients each closing once, leaves the map bounded.
+func TestServicesForgetClients(t *testing.T) {
+	const n = maxTWClients + 5000
+	for _, how := range []string{"flood", "closes"} {
+		var recs []flows.Record
+		tab := flows.NewTable(flows.Config{OnRetire: func(r []flows.Record) { recs = append(recs, r...) }})
+		for i := range n {
+			c := netip.AddrFrom4([4]byte{10, byte(1 + i>>16), byte(i >> 8), byte(i)})
+			start := time.Duration(i) * time.Millisecond
+			pkts := conn(40000, start, ms(1), "")
+			if how == "flood" {
+				pkts = pkts[:1]
+			}
+			for _, x := range pkts {
+				p := x.packet()
+				cl, sv := c.As4(), srvAP.Addr().As4()
+				if x.from == 's' {
+					p.Tuple.SetV4(sv[:], cl[:])
+				} else {
+					p.Tuple.SetV4(cl[:], sv[:])
+				}
+				tab.Apply(&p)
+			}
+		}
+		recs = append(recs, tab.Flush()...)
+		flows.SortByStart(recs)
+		svc := NewServices(New(Config{}))
+		for i := range recs {
+			svc.Judge(&recs[i], tab.Now())
+		}
+		sv := svc.m[srvAP]
+		if sv == nil || sv.conns != n {
+			t.Fatalf("%s: %d records, the service counted some other number of connections, want %d", how, len(recs), n)
+		}
+		switch got := len(sv.clients); {
+		case how == "flood" && got != 0:
+			t.Errorf("a SYN flood left %d clients with TIME_WAIT counts", got)
+		case how == "closes" && (got == 0 || got > maxTWClients):
+			t.Errorf("%d clients closing once, 1 ms apart: %d kept (want some, at most %d)", n, got, maxTWClients)
+		}
+		if sv.pressure {
+			t.Errorf("%s: port-pressure from clients holding one socket each", how)
+		}
 	}
 }
