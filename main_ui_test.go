@@ -350,7 +350,7 @@ func TestTmux(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
-			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max; echo \"exit status $?\"; sleep 60", bin, pcap))
+			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max; echo \"exit status $?\"; sleep 60", shellQuote(bin), shellQuote(pcap)))
 			tm.waitFor("end of file")
 			tm.waitFor("Connections 10 ")
 			// The capture's path is as long as the clone's: the header
@@ -416,6 +416,10 @@ func (s *tmuxSession) run(args ...string) string {
 	}
 	return string(out)
 }
+
+// shellQuote quotes a path for the shell tmux runs a command with: the
+// repository may lie in a directory whose name has spaces.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (s *tmuxSession) start(w, h int, command string) {
 	s.t.Helper()
@@ -494,7 +498,7 @@ func TestTmuxProblems(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
-			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max --close-wait 2s --fin-wait-2 2s; echo \"exit status $?\"; sleep 60", bin, pcap))
+			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max --close-wait 2s --fin-wait-2 2s; echo \"exit status $?\"; sleep 60", shellQuote(bin), shellQuote(pcap)))
 			tm.waitFor("end of file")
 			tm.waitFor("Problem ") // the column: four rows have one
 			tm.keys("Tab", "Tab")

@@ -191,11 +191,17 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 	return r, reused
 }
 
-// release gives c, which left the table, back to its shard's slab. sh.mu
-// is held.
+// release gives c, which left the table, back to the slab (with change
+// lists, once its shard's list no longer holds it). sh.mu is held.
 func (t *Table) release(sh *shard, c *conn) {
 	t.cfg.logs.drop(c)
 	t.cfg.cold.release(c)
+	if t.cfg.Changes {
+		// The change list may still point to it (changes.freed).
+		c.dirty = false
+		sh.chg.freed = append(sh.chg.freed, c)
+		return
+	}
 	sh.m.release(c)
 }
 

@@ -14,6 +14,11 @@ type changes struct {
 	halves []Key    // changed half-open connections (may repeat)
 	gone   []uint64 // IDs of connections that left the table
 	over   bool     // too much changed: the lists were dropped
+	// freed holds connections that left the table while conns may still
+	// point to them: the slab is shared by the shards, and another shard
+	// given one back would write it under its own lock while this one
+	// reads it under this one's. They go back once the list is emptied.
+	freed []*conn
 }
 
 // maxChanges bounds the entries a table's change lists hold in all, beyond
@@ -28,10 +33,21 @@ func (t *Table) room(sh *shard) bool {
 	}
 	if len(ch.conns)+len(ch.halves)+len(ch.gone) >= t.chgMax {
 		ch.drop()
+		sh.releaseFreed()
 		ch.over = true
 		return false
 	}
 	return true
+}
+
+// releaseFreed gives the connections held for the change list back to
+// the slab, once the list no longer holds them. sh.mu is held.
+func (sh *shard) releaseFreed() {
+	for _, c := range sh.chg.freed {
+		sh.m.release(c)
+	}
+	clear(sh.chg.freed)
+	sh.chg.freed = sh.chg.freed[:0]
 }
 
 // drop empties the lists, clearing the listed connections' marks.
@@ -121,6 +137,7 @@ func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Reco
 		}
 		if !ok {
 			ch.drop()
+			sh.releaseFreed()
 			sh.mu.Unlock()
 			continue
 		}
@@ -143,6 +160,7 @@ func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Reco
 		}
 		clear(ch.conns[len(keep):])
 		ch.conns = keep
+		sh.releaseFreed() // keep holds none of them: they are not dirty
 		keepH := ch.halves[:0]
 		for _, k := range ch.halves {
 			hash := k.hash64()

@@ -88,6 +88,8 @@ func (f *flusher) take() {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		sh.chg.drop()
+		clear(sh.chg.freed) // they go with the old slab
+		sh.chg.freed = sh.chg.freed[:0]
 		sh.chg.over = true // the view must look again
 		var lives map[*conn]*zeekLife
 		if t.zk != nil {

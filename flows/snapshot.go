@@ -42,6 +42,7 @@ func (t *Table) EachSnapshotUpTo(upto uint64, fn func(*Record)) {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		sh.chg.drop() // what changed before is in this snapshot
+		sh.releaseFreed()
 		sh.chg.over = false
 		sh.eachConn(func(c *conn) {
 			if c.id > upto {
