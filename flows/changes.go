@@ -103,6 +103,29 @@ func (t *Table) listGone(sh *shard, c *conn, id uint64) {
 	}
 }
 
+// changedConns hands over the listed full connections of shard sh, as
+// EachChange does, keeping those opened after upto. sh.mu is held.
+func (t *Table) changedConns(sh *shard, upto uint64, now, seen int64, r *Record, changed func(*Record)) {
+	ch := &sh.chg
+	keep := ch.conns[:0]
+	for _, c := range ch.conns {
+		switch {
+		case !c.dirty:
+			// It left the table (or was listed again as a new one).
+		case c.id > upto:
+			keep = append(keep, c)
+		default:
+			c.dirty = false
+			c.expireTimers(now, seen, &t.cfg)
+			c.fill(r, EndNone, &t.cfg, false)
+			changed(r)
+		}
+	}
+	clear(ch.conns[len(keep):])
+	ch.conns = keep
+	sh.releaseFreed() // keep holds none of them: they are not dirty
+}
+
 // TracksChanges reports whether the table keeps change lists
 // (Config.Changes).
 func (t *Table) TracksChanges() bool { return t.cfg.Changes }
@@ -144,23 +167,7 @@ func (t *Table) EachChange(upto uint64, gone func(id uint64), changed func(*Reco
 		for _, id := range ch.gone {
 			gone(id)
 		}
-		keep := ch.conns[:0]
-		for _, c := range ch.conns {
-			switch {
-			case !c.dirty:
-				// It left the table (or was listed again as a new one).
-			case c.id > upto:
-				keep = append(keep, c)
-			default:
-				c.dirty = false
-				c.expireTimers(now, seen, &t.cfg)
-				c.fill(&r, EndNone, &t.cfg, false)
-				changed(&r)
-			}
-		}
-		clear(ch.conns[len(keep):])
-		ch.conns = keep
-		sh.releaseFreed() // keep holds none of them: they are not dirty
+		t.changedConns(sh, upto, now, seen, &r, changed)
 		keepH := ch.halves[:0]
 		for _, k := range ch.halves {
 			hash := k.hash64()
