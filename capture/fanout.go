@@ -41,6 +41,11 @@ type fanBatch struct {
 	p       [batchSize]flows.Packet
 }
 
+// afHorizonLag is how far behind the time a read began a reader whose
+// read timed out says it has read: a block's timeout, and room for the
+// kernel's block timer to fire late on a busy machine.
+const afHorizonLag = 10 * afBlockTimeout
+
 // fanBatches is how many batches each reader may have in flight: enough
 // for a socket whose packets wait while an idle one is heard from.
 const fanBatches = 32
@@ -209,15 +214,24 @@ func (r *fanReader) run(f *fanout) {
 	}()
 	var first int64  // capture time of the batch's first packet
 	var handed int64 // the capture time last put in a batch
+	// asOf is a time before the read in progress began. A read that timed
+	// out saw no block handed over since then, so every frame captured
+	// before asOf less a block's timeout (and the kernel timer's delay) was
+	// in a block handed over already. Taken after the read instead, a
+	// goroutine descheduled on a loaded machine claimed frames still in a
+	// block, and the merge put them after newer ones.
+	asOf := time.Now()
 	for n := 0; !f.stop.Load() && !r.s.closing.Load(); n++ {
 		if n%64 == 0 {
 			r.l.flush(r.c, r.d)
+			asOf = time.Now()
 		}
 		data, ci, link, err := r.s.read(r.sk)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			r.c.Timeouts.Add(1)
-			b = r.send(b, time.Now().Add(-2*afBlockTimeout).UnixNano())
+			b = r.send(b, asOf.Add(-afHorizonLag).UnixNano())
+			asOf = time.Now()
 			continue
 		case err != nil:
 			f.fail(err)
