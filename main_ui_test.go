@@ -338,67 +338,54 @@ func TestTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no end-to-end run in tmux")
 	}
-	tmux := testenv.LookPath(t, "tmux", "tmux")
-	bin := filepath.Join(t.TempDir(), "flowtrack")
-	if out, err := exec.Command(testenv.LookPath(t, "go", "golang"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	pcap, err := filepath.Abs("pcaps/wikipedia.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, size := range [][2]int{{80, 24}, {200, 50}} {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
-			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max; echo \"exit status $?\"; sleep 60", shellQuote(bin), shellQuote(pcap)))
-			tm.waitFor("end of file")
-			tm.waitFor("Connections 10 ")
-			// The capture's path is as long as the clone's: the header
-			// shortens it, not the counts.
+	replayInTmux(t, "pcaps/wikipedia.pcap", nil, func(t *testing.T, tm *tmuxSession, size [2]int) {
+		tm.waitFor("end of file")
+		tm.waitFor("Connections 10 ")
+		// The capture's path is as long as the clone's: the header
+		// shortens it, not the counts.
+		tm.waitFor("10 active / 10 connections")
+		tm.keys("s")
+		tm.waitGone("sorted by Age ▼")
+		tm.keys("S")
+		tm.keys("/")
+		tm.literal("208.80.152.2:")
+		tm.keys("Enter")
+		tm.waitFor("Connections 2 ")
+		tm.waitFor("filter: 208.80.152.2:")
+		tm.keys("Escape")
+		tm.waitFor("Connections 10 ")
+		tm.keys("Tab")
+		tm.waitFor("Services 4 ")
+		tm.waitFor("Established")
+		tm.keys("Enter")
+		tm.waitFor("service 208.80.152.3:80")
+		tm.waitFor("Connections 6 ")
+		tm.keys("Escape")
+		tm.waitFor("Services 4 ")
+		tm.keys("BTab", "g", "Enter") // Shift-Tab: back from the services to the connections
+		if size[1] > 24 {
+			tm.waitFor("Transitions")
+		} else {
+			// Sorted by bytes here, the first row is the lone
+			// SYN-ACK: the detail view says why neither state is
+			// certain, and its transitions are off the pane.
+			tm.waitFor("uncertain       client: none of its packets were captured")
+		}
+		tm.waitFor("roles")
+		tm.keys("Escape", "?")
+		tm.waitFor("Everywhere")
+		tm.keys("Escape", "Space")
+		tm.waitFor("FROZEN")
+		tm.keys("Space")
+		tm.waitGone("FROZEN")
+		if size[0] == 80 {
+			tm.resize(120, 30)
 			tm.waitFor("10 active / 10 connections")
-			tm.keys("s")
-			tm.waitGone("sorted by Age ▼")
-			tm.keys("S")
-			tm.keys("/")
-			tm.literal("208.80.152.2:")
-			tm.keys("Enter")
-			tm.waitFor("Connections 2 ")
-			tm.waitFor("filter: 208.80.152.2:")
-			tm.keys("Escape")
-			tm.waitFor("Connections 10 ")
-			tm.keys("Tab")
-			tm.waitFor("Services 4 ")
-			tm.waitFor("Established")
-			tm.keys("Enter")
-			tm.waitFor("service 208.80.152.3:80")
-			tm.waitFor("Connections 6 ")
-			tm.keys("Escape")
-			tm.waitFor("Services 4 ")
-			tm.keys("BTab", "g", "Enter") // Shift-Tab: back from the services to the connections
-			if size[1] > 24 {
-				tm.waitFor("Transitions")
-			} else {
-				// Sorted by bytes here, the first row is the lone
-				// SYN-ACK: the detail view says why neither state is
-				// certain, and its transitions are off the pane.
-				tm.waitFor("uncertain       client: none of its packets were captured")
-			}
-			tm.waitFor("roles")
-			tm.keys("Escape", "?")
-			tm.waitFor("Everywhere")
-			tm.keys("Escape", "Space")
-			tm.waitFor("FROZEN")
-			tm.keys("Space")
-			tm.waitGone("FROZEN")
-			if size[0] == 80 {
-				tm.resize(120, 30)
-				tm.waitFor("10 active / 10 connections")
-			}
-			tm.keys("q")
-			tm.waitFor("exit status 0")
-			tm.waitFor("136 packets")
-		})
-	}
+		}
+		tm.keys("q")
+		tm.waitFor("exit status 0")
+		tm.waitFor("136 packets")
+	})
 }
 
 // tmuxSession is one tmux server and session of a test's own, on a socket
@@ -415,6 +402,33 @@ func (s *tmuxSession) run(args ...string) string {
 		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// replayInTmux builds flowtrack and replays pcap (a path in the repo) in
+// its interactive view in tmux, with flags, at 80x24 and at 200x50, and
+// drives each run with drive.
+func replayInTmux(t *testing.T, pcap string, flags []string, drive func(t *testing.T, tm *tmuxSession, size [2]int)) {
+	t.Helper()
+	tmux := testenv.LookPath(t, "tmux", "tmux")
+	bin := filepath.Join(t.TempDir(), "flowtrack")
+	if out, err := exec.Command(testenv.LookPath(t, "go", "golang"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	abs, err := filepath.Abs(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	command := shellQuote(bin) + " -n -r " + shellQuote(abs) + " --speed max"
+	for _, f := range flags {
+		command += " " + shellQuote(f)
+	}
+	for _, size := range [][2]int{{80, 24}, {200, 50}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
+			tm.start(size[0], size[1], command+"; echo \"exit status $?\"; sleep 60")
+			drive(t, tm, size)
+		})
+	}
 }
 
 // shellQuote quotes a path for the shell tmux runs a command with: the
@@ -486,50 +500,37 @@ func TestTmuxProblems(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no end-to-end run in tmux")
 	}
-	tmux := testenv.LookPath(t, "tmux", "tmux")
-	bin := filepath.Join(t.TempDir(), "flowtrack")
-	if out, err := exec.Command(testenv.LookPath(t, "go", "golang"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	pcap, err := filepath.Abs("pcaps/problems/close-wait.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, size := range [][2]int{{80, 24}, {200, 50}} {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			tm := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(t.TempDir(), "tmux")}
-			tm.start(size[0], size[1], fmt.Sprintf("%s -n -r %s --speed max --close-wait 2s --fin-wait-2 2s; echo \"exit status $?\"; sleep 60", shellQuote(bin), shellQuote(pcap)))
-			tm.waitFor("end of file")
-			tm.waitFor("Problem ") // the column: four rows have one
-			tm.keys("Tab", "Tab")
-			tm.waitFor("Problems 2 ")
-			p := tm.waitMatch(`(?m)^close-wait +4 +0 +1 +now 10\.99\.0\.2:7107 *$`)
-			if !regexp.MustCompile(`(?m)^fin-wait-2 +4 +0 +1 +now 10\.99\.0\.2:7107 *$`).MatchString(p) {
-				t.Errorf("no fin-wait-2 row for the four clients:\n%s", p)
+	replayInTmux(t, "pcaps/problems/close-wait.pcap", []string{"--close-wait", "2s", "--fin-wait-2", "2s"}, func(t *testing.T, tm *tmuxSession, size [2]int) {
+		tm.waitFor("end of file")
+		tm.waitFor("Problem ") // the column: four rows have one
+		tm.keys("Tab", "Tab")
+		tm.waitFor("Problems 2 ")
+		p := tm.waitMatch(`(?m)^close-wait +4 +0 +1 +now 10\.99\.0\.2:7107 *$`)
+		if !regexp.MustCompile(`(?m)^fin-wait-2 +4 +0 +1 +now 10\.99\.0\.2:7107 *$`).MatchString(p) {
+			t.Errorf("no fin-wait-2 row for the four clients:\n%s", p)
+		}
+		tm.keys("Enter")
+		tm.waitFor("Connections 4 ")
+		tm.waitFor("filter: problem:close-wait")
+		tm.keys("Enter")
+		p = tm.waitMatch(`(?m)^ close-wait +the server, since \d\d:\d\d:\d\d\.\d{3} \(6\.0s ago\)`)
+		for _, want := range []string{
+			"the server has been in CLOSE_WAIT for",
+			"client→server  F.   seq ",
+			"fin-wait-2      the client, since",
+		} {
+			if !strings.Contains(p, want) {
+				t.Errorf("the detail lacks %q:\n%s", want, p)
 			}
-			tm.keys("Enter")
-			tm.waitFor("Connections 4 ")
-			tm.waitFor("filter: problem:close-wait")
-			tm.keys("Enter")
-			p = tm.waitMatch(`(?m)^ close-wait +the server, since \d\d:\d\d:\d\d\.\d{3} \(6\.0s ago\)`)
-			for _, want := range []string{
-				"the server has been in CLOSE_WAIT for",
-				"client→server  F.   seq ",
-				"fin-wait-2      the client, since",
-			} {
-				if !strings.Contains(p, want) {
-					t.Errorf("the detail lacks %q:\n%s", want, p)
-				}
-			}
-			tm.keys("Escape", "Escape")
-			tm.waitFor("Problems 2 ")
-			tm.keys("Tab", "!")
-			tm.waitFor("problems only")
-			tm.waitFor("Connections 4 ")
-			tm.keys("q")
-			tm.waitFor("exit status 0")
-		})
-	}
+		}
+		tm.keys("Escape", "Escape")
+		tm.waitFor("Problems 2 ")
+		tm.keys("Tab", "!")
+		tm.waitFor("problems only")
+		tm.waitFor("Connections 4 ")
+		tm.keys("q")
+		tm.waitFor("exit status 0")
+	})
 }
 
 // waitMatch waits until the pane matches re, and returns the pane.
