@@ -39,6 +39,7 @@ type service struct {
 	rtt              *rttHist
 	closeWait        trend
 	clients          map[netip.Addr]*twClient
+	pruneAt          int // clients kept before pruneClients looks again
 	pressure         bool // a client's ports ran short
 	pressureClient   netip.Addr
 	pressureAt       time.Time
@@ -193,7 +194,7 @@ const maxTWClients = 1 << 16
 // clients none of whose TIME_WAIT sockets is left at now: what they held
 // can no longer add to a later count (their most is already weighed).
 func (sv *service) pruneClients(now time.Time) {
-	if len(sv.clients) < maxTWClients {
+	if len(sv.clients) < max(maxTWClients, sv.pruneAt) {
 		return
 	}
 	for addr, tc := range sv.clients {
@@ -201,6 +202,9 @@ func (sv *service) pruneClients(now time.Time) {
 			delete(sv.clients, addr)
 		}
 	}
+	// When most clients still hold sockets, a look per new client would
+	// cost the whole map each time: look again once it has doubled.
+	sv.pruneAt = 2 * len(sv.clients)
 }
 
 // Summary is what a service's connections showed.
