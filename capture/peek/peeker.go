@@ -422,17 +422,25 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 	default:
 		k.stats.Unnamed.Add(1)
 	}
-	switch {
-	case n.Server == "" && chain != nil:
-		n.Server, n.Source, n.Chain = chain[0], SourceDNS, chain
-	case chain != nil && contains(chain, n.Server):
-		n.Chain = chain
-	}
+	n = n.withDNS(chain)
 	if n.Server == "" && n.ALPN == "" && !n.ECH {
 		return
 	}
 	key, _ := e.tuple.Key()
 	k.store.put(&key, e.syn, n)
+}
+
+// withDNS completes n with a DNS answer's chain for its server: the name
+// when the first payload gave none, the chain when it names n's server.
+func (n Name) withDNS(chain Chain) Name {
+	switch {
+	case chain == nil:
+	case n.Server == "":
+		n.Server, n.Source, n.Chain = chain[0], SourceDNS, chain
+	case contains(chain, n.Server):
+		n.Chain = chain
+	}
+	return n
 }
 
 // DNS reads a DNS response (a UDP datagram's payload, or one message of a

@@ -149,15 +149,7 @@ func (s *Store) withChain(n Name, server netip.Addr, syn int64) Name {
 	if n.Chain != nil {
 		return n
 	}
-	ch := s.dns.lookup(server, syn, syn)
-	switch {
-	case ch == nil:
-	case n.Server == "":
-		n.Server, n.Source, n.Chain = ch[0], SourceDNS, ch
-	case contains(ch, n.Server):
-		n.Chain = ch
-	}
-	return n
+	return n.withDNS(s.dns.lookup(server, syn, syn))
 }
 
 // Len returns how many connections' names the store holds, and how many
