@@ -39,7 +39,7 @@ type service struct {
 	rtt              *rttHist
 	closeWait        trend
 	clients          map[netip.Addr]*twClient
-	pruneAt          int // clients kept before pruneClients looks again
+	pruneAt          int  // clients kept before pruneClients looks again
 	pressure         bool // a client's ports ran short
 	pressureClient   netip.Addr
 	pressureAt       time.Time
