@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -117,11 +116,7 @@ func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFra
 	defer tk.end()
 	switch src.(type) {
 	case *pcapSource, *pcapngSource, *fileSource, *setSource:
-		// On one core the reading goroutine could only take turns with
-		// the table's: handing packets over would cost, and gain nothing.
-		if runtime.GOMAXPROCS(0) > 1 {
-			return runPipelined(ctx, src, d, c, maxFrames, sink, tk)
-		}
+		return runPipelined(ctx, src, d, c, maxFrames, sink, tk)
 	}
 	if fan, polled := fanoutOf(src); fan != nil {
 		return runFanout(ctx, fan, polled, d, c, maxFrames, sink, tk)
