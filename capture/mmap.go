@@ -23,11 +23,11 @@ import (
 // through libpcap as before. Records are checked as libpcap checks them.
 type pcapSource struct {
 	window
-	order binary.ByteOrder
-	nsec  bool
-	link  layers.LinkType
-	bpf   *pcap.BPF
-	err   error // sticky
+	le   bool // little-endian (not through binary.ByteOrder: a call per field of every record)
+	nsec bool
+	link layers.LinkType
+	bpf  *pcap.BPF
+	err  error // sticky
 }
 
 // window reads a capture file front to back into a buffer that is used
@@ -167,7 +167,7 @@ func openPcapFile(path string, b []byte, size int64, filter string) (Source, err
 	w.skip(len(w.peek(24)))
 	s := &pcapSource{
 		window: w,
-		order:  order,
+		le:     order == binary.LittleEndian,
 		nsec:   order.Uint32(b) == 0xa1b23c4d,
 		link:   layers.LinkType(order.Uint32(b[20:]) & 0xffff),
 	}
@@ -187,6 +187,14 @@ func (s *pcapSource) Close() {
 	}
 }
 
+// u32 reads a 32-bit field of the file.
+func (s *pcapSource) u32(b []byte) uint32 {
+	if s.le {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
 func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	for s.err == nil {
 		h := s.peek(16)
@@ -201,7 +209,7 @@ func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 			}
 			break
 		}
-		caplen := s.order.Uint32(h[8:])
+		caplen := s.u32(h[8:])
 		if caplen > maxCaplen {
 			s.err = newError(ErrDamaged, nil, "%s: damaged capture file: invalid packet capture length %d, bigger than maximum of %d", s.path, caplen, maxCaplen)
 			break
@@ -213,14 +221,14 @@ func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 			}
 			break
 		}
-		sec, frac := int64(s.order.Uint32(rec)), int64(s.order.Uint32(rec[4:]))
+		sec, frac := int64(s.u32(rec)), int64(s.u32(rec[4:]))
 		if !s.nsec {
 			frac *= 1000
 		}
 		ci := gopacket.CaptureInfo{
 			Timestamp:     time.Unix(sec, frac),
 			CaptureLength: int(caplen),
-			Length:        int(s.order.Uint32(rec[12:])),
+			Length:        int(s.u32(rec[12:])),
 		}
 		data := rec[16:]
 		s.skip(len(rec))
