@@ -376,11 +376,12 @@ type headless struct {
 
 // record makes the table and runs the capture into it until it ends, ctx
 // is done or -c frames were read. The table is updated on every core (up
-// to four lanes, flows.Lanes), with the records and events that one
-// goroutine would give in the same order, unless an exporter must see the
-// table at each packet of a replay (the IPFIX active timeout on capture
-// time). A live capture's timers also run on the wall clock, and its
-// output is flushed every second.
+// to four lanes, flows.Lanes; on one core, one lane, which loads a large
+// table ahead), with the records and events that one goroutine would give
+// in the same order, unless an exporter must see the table at each packet
+// of a replay (the IPFIX active timeout on capture time). A live
+// capture's timers also run on the wall clock, and its output is flushed
+// every second.
 func (h *headless) record(ctx context.Context) error {
 	cfg := h.o.table
 	h.out.hook(&cfg)
@@ -394,7 +395,7 @@ func (h *headless) record(ctx context.Context) error {
 	var sink capture.Sink = h.table
 	var lanes *flows.Lanes
 	var tick func(time.Time)
-	if n := tableLanes(); live || !h.ex.perPacket() && n > 1 {
+	if n := tableLanes(); live || !h.ex.perPacket() {
 		lanes = flows.NewLanes(h.table, n)
 		sink = lanes
 		if live {

@@ -89,10 +89,11 @@ func checkHeader(path string, b []byte) error {
 // filter, if not "", is a BPF filter expression (pcap-filter(7)) that
 // frames must match.
 //
-// A classic pcap file is mapped into memory and read in place (see
-// mmapSource); other files are read by libpcap. A pcapng file whose interfaces have different
-// link types or snapshot lengths, which libpcap refuses, and a gzip-
-// compressed file are read by gopacket's pcapgo instead.
+// A classic pcap file, and a pcapng file in its common shape, is read by
+// a reader of flowtrack's own (pcapSource, pcapngSource); other files are
+// read by libpcap. A pcapng file whose interfaces have different link
+// types or snapshot lengths, which libpcap refuses, and a gzip-compressed
+// file are read by gopacket's pcapgo instead.
 func OpenFile(path, filter string) (Source, error) {
 	src, err := openFile(path, filter)
 	if err != nil {
@@ -110,9 +111,9 @@ func OpenFile(path, filter string) (Source, error) {
 // flowtrack cannot decode are counted by Run as undecoded.
 func firstLinkType(src Source) (layers.LinkType, bool) {
 	switch s := src.(type) {
-	case *mmapSource:
+	case *pcapSource:
 		return s.link, true
-	case *mmapNgSource:
+	case *pcapngSource:
 		return s.first, true
 	case *fileSource:
 		switch {
@@ -164,11 +165,11 @@ func openFile(path, filter string) (Source, error) {
 		if err := checkHeader(path, head); err != nil {
 			return nil, err
 		}
-		if src, err := openMmap(path, head, fi.Size(), filter); src != nil || err != nil {
+		if src, err := openPcapFile(path, head, fi.Size(), filter); src != nil || err != nil {
 			return src, err
 		}
 		if filter == "" && bytes.HasPrefix(head, magicPcapng) {
-			if src, err := openMmapNg(path, head, fi.Size()); src != nil || err != nil {
+			if src, err := openPcapngFile(path, head, fi.Size()); src != nil || err != nil {
 				return src, err
 			}
 		}

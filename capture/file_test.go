@@ -380,7 +380,7 @@ func TestOpenFileStdin(t *testing.T) {
 }
 
 // What reads each bundled capture: classic pcap files are mapped
-// (mmapSource), and so are pcapng files (mmapNgSource). Where the pcapng
+// (pcapSource), and so are pcapng files (pcapngSource). Where the pcapng
 // reader hands a file to libpcap (a file cut short), libpcap reads on,
 // except past interfaces that differ in link type or snapshot length,
 // where it gives up (after the packets of the first interfaces) and pcapgo
@@ -403,7 +403,7 @@ func TestLibpcapFallback(t *testing.T) {
 				break
 			}
 		}
-		if ng, ok := src.(*mmapNgSource); ok {
+		if ng, ok := src.(*pcapngSource); ok {
 			// A pcapng file is mapped; the reader hands what it does not
 			// take to libpcap.
 			if fs, ok := ng.rest.(*fileSource); ok {
@@ -412,8 +412,8 @@ func TestLibpcapFallback(t *testing.T) {
 		}
 		fs, ok := src.(*fileSource)
 		if !ok {
-			_, mm := src.(*mmapSource)
-			_, ng := src.(*mmapNgSource)
+			_, mm := src.(*pcapSource)
+			_, ng := src.(*pcapngSource)
 			if !(mm && strings.HasSuffix(name, ".pcap") || ng && strings.HasSuffix(name, ".pcapng")) {
 				t.Errorf("%s: read by %T", name, src)
 			}

@@ -2,9 +2,9 @@ package capture
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -12,111 +12,164 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// mmapSource reads a classic pcap file (version 2.4, either byte order,
-// micro- or nanosecond timestamps) that is mapped into memory, handing out
-// each frame as a slice of the mapping.
+// pcapSource reads a classic pcap file (version 2.4, either byte order,
+// micro- or nanosecond timestamps) through a window, handing out each
+// frame as a slice of it, good until the next call to Next.
 //
-// It is one of flowtrack's two hand-written readers (with mmapNgSource):
+// It is one of flowtrack's two hand-written readers (with pcapngSource):
 // reading through libpcap costs a cgo call and a copy per frame, the
 // largest single cost of a replay (docs/performance-notes-ui.md). Standard
 // input and a header that is not plain version 2.4 go
 // through libpcap as before. Records are checked as libpcap checks them.
-type mmapSource struct {
-	mapping
-	order binary.ByteOrder
-	nsec  bool
-	link  layers.LinkType
-	bpf   *pcap.BPF
-	err   error // sticky
+type pcapSource struct {
+	window
+	le   bool // little-endian (not through binary.ByteOrder: a call per field of every record)
+	nsec bool
+	link layers.LinkType
+	bpf  *pcap.BPF
+	err  error // sticky
 }
 
-// mapping is a capture file mapped into memory and read front to back.
-type mapping struct {
+// window reads a capture file front to back into a buffer that is used
+// again and again, so that the bytes a reader parses are in the caches: a
+// mapping of the file (which these readers used before) made every record
+// a cache miss, or several, however sequential the walk (docs/performance.md).
+// A slice that peek returns stays good until the next peek that must read.
+type window struct {
 	path  string
-	data  []byte // the whole file
-	off   int    // where reading has got to
-	freed int    // the mapping before this offset has been released
+	f     *os.File
+	size  int64  // the file's size when opened: reading stops there
+	buf   []byte // buf[:n] holds the file from offset start
+	start int64
+	off   int   // where reading has got to in buf
+	n     int   // bytes of buf read from the file
+	err   error // the read error that stopped reading, io.EOF at size
 }
 
-// mapFile maps the regular file at path, of the given size. It returns
-// false, and no error, when the file cannot be mapped (e.g. a file system
-// without mmap): libpcap reads it then.
-func mapFile(path string, size int64) (mapping, bool, error) {
+// windowSize is the buffer's size, a few times a cache of the second
+// level's; a block larger than it (a frame of up to maxCaplen, a pcapng
+// block of up to ngMaxBlock) grows the buffer.
+const windowSize = 256 << 10
+
+// openWindow opens the regular file at path, of the given size.
+func openWindow(path string, size int64) (window, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return mapping{}, false, fileError(path, err)
+		return window{}, fileError(path, err)
 	}
-	defer f.Close()
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return mapping{}, false, nil
-	}
-	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
-	return mapping{path: path, data: data}, true, nil
+	return window{path: path, f: f, size: size, buf: make([]byte, windowSize)}, nil
 }
 
-func (m *mapping) Name() string { return m.path }
+// peek returns the next k bytes of the file, or fewer at its end (w.err
+// then says why), without moving past them.
+func (w *window) peek(k int) []byte {
+	if w.n-w.off >= k {
+		return w.buf[w.off : w.off+k : w.off+k]
+	}
+	return w.fill(k)
+}
+
+// fill reads until k bytes are in the window or reading stops.
+func (w *window) fill(k int) []byte {
+	if w.off+k > len(w.buf) {
+		buf := w.buf
+		if k > len(buf) {
+			buf = make([]byte, max(k, 2*len(buf)))
+		}
+		w.n = copy(buf, w.buf[w.off:w.n])
+		w.start += int64(w.off)
+		w.buf, w.off = buf, 0
+	}
+	for w.n-w.off < k && w.err == nil {
+		room := min(int64(len(w.buf)-w.n), w.size-w.start-int64(w.n))
+		if room <= 0 {
+			w.err = io.EOF
+			break
+		}
+		m, err := w.f.Read(w.buf[w.n : w.n+int(room)])
+		w.n += m
+		if err != nil {
+			w.err = err
+		} else if m == 0 {
+			w.err = io.ErrUnexpectedEOF
+		}
+	}
+	end := min(w.off+k, w.n)
+	return w.buf[w.off:end:end]
+}
+
+// skip moves past k bytes that peek returned.
+func (w *window) skip(k int) { w.off += k }
+
+// pos is the offset in the file reading has got to.
+func (w *window) pos() int64 { return w.start + int64(w.off) }
+
+// back moves reading back to p, an offset no earlier than where the last
+// peek began.
+func (w *window) back(p int64) { w.off = int(p - w.start) }
+
+// seek moves reading to offset p of the file.
+func (w *window) seek(p int64) error {
+	if _, err := w.f.Seek(p, io.SeekStart); err != nil {
+		return fileError(w.path, err)
+	}
+	w.start, w.off, w.n, w.err = p, 0, 0, nil
+	return nil
+}
+
+// readErr is the error that stopped reading before the file's end, if any.
+func (w *window) readErr() error {
+	if w.err == nil || errors.Is(w.err, io.EOF) {
+		return nil
+	}
+	return newError(ErrDamaged, w.err, "%s: cannot read the file: %v", w.path, w.err)
+}
+
+func (w *window) Name() string { return w.path }
 
 // Progress returns the fraction of the file read so far.
-func (m *mapping) Progress() float64 {
-	if len(m.data) == 0 {
+func (w *window) Progress() float64 {
+	if w.size == 0 {
 		return 1
 	}
-	return float64(m.off) / float64(len(m.data))
+	return float64(w.pos()) / float64(w.size)
 }
 
-func (m *mapping) Stats() (Stats, error) { return Stats{}, nil }
+func (w *window) Stats() (Stats, error) { return Stats{}, nil }
 
-// progress reports the bytes read, for Run.
-func (m *mapping) ReadProgress() Progress {
-	return Progress{File: m.path, Files: 1, Bytes: int64(len(m.data)), BytesDone: int64(m.off)}
+// ReadProgress reports the bytes read, for Run.
+func (w *window) ReadProgress() Progress {
+	return Progress{File: w.path, Files: 1, Bytes: w.size, BytesDone: w.pos()}
 }
 
-// release lets the pages behind what has been read go, a few MiB at a time,
-// so that the process's resident size stays small however large the file
-// (the pages stay in the page cache). It keeps the last quarter-window: a
-// frame handed out earlier may still be in use until the next read.
-func (m *mapping) release() {
-	if m.off-m.freed >= releaseEvery+releaseEvery/4 {
-		end := (m.off - releaseEvery/4) &^ (os.Getpagesize() - 1)
-		_ = syscall.Madvise(m.data[m.freed:end], syscall.MADV_DONTNEED)
-		m.freed = end
+// close closes the file.
+func (w *window) close() {
+	if w.f != nil {
+		_ = w.f.Close()
+		w.f = nil
 	}
 }
-
-// unmap releases the mapping.
-func (m *mapping) unmap() {
-	if m.data != nil {
-		_ = syscall.Munmap(m.data)
-		m.data = nil
-	}
-}
-
-// releaseEvery is how much of the mapping is read before the pages behind
-// it are released (mapping.release).
-const releaseEvery = 4 << 20
 
 // maxCaplen is libpcap's MAXIMUM_SNAPLEN: no record may say it captured more.
 const maxCaplen = 262144
 
-// openMmap maps a regular file whose 24-byte header is b. It returns nil
-// and no error when the file is better left to libpcap.
-func openMmap(path string, b []byte, size int64, filter string) (Source, error) {
+// openPcapFile opens a regular file whose 24-byte header is b. It returns
+// nil and no error when the file is better left to libpcap.
+func openPcapFile(path string, b []byte, size int64, filter string) (Source, error) {
 	order, ok := pcapMagic(b)
 	if !ok || len(b) < 24 || order.Uint16(b[4:]) != 2 || order.Uint16(b[6:]) != 4 || size > 1<<40 || size < 24 {
 		return nil, nil
 	}
-	m, ok, err := mapFile(path, size)
-	if !ok {
+	w, err := openWindow(path, size)
+	if err != nil {
 		return nil, err
 	}
-	magic := order.Uint32(m.data)
-	m.off = 24
-	s := &mmapSource{
-		mapping: m,
-		order:   order,
-		nsec:    magic == 0xa1b23c4d,
-		link:    layers.LinkType(order.Uint32(m.data[20:]) & 0xffff),
+	w.skip(len(w.peek(24)))
+	s := &pcapSource{
+		window: w,
+		le:     order == binary.LittleEndian,
+		nsec:   order.Uint32(b) == 0xa1b23c4d,
+		link:   layers.LinkType(order.Uint32(b[20:]) & 0xffff),
 	}
 	if filter != "" {
 		if s.bpf, err = pcap.NewBPF(dltOf(s.link), maxCaplen, filter); err != nil {
@@ -127,46 +180,58 @@ func openMmap(path string, b []byte, size int64, filter string) (Source, error) 
 	return s, nil
 }
 
-func (s *mmapSource) Close() {
-	s.unmap()
+func (s *pcapSource) Close() {
+	s.close()
 	if s.err == nil {
 		s.err = io.EOF
 	}
 }
 
-func (s *mmapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+// u32 reads a 32-bit field of the file.
+func (s *pcapSource) u32(b []byte) uint32 {
+	if s.le {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	for s.err == nil {
-		rest := len(s.data) - s.off
-		if rest == 0 {
-			s.err = io.EOF
+		h := s.peek(16)
+		if len(h) < 16 {
+			s.err = s.readErr()
+			switch {
+			case s.err != nil:
+			case len(h) == 0:
+				s.err = io.EOF
+			default:
+				s.err = newError(ErrTruncated, nil, "%s: file is cut short in the middle of a packet header (truncated capture?)", s.path)
+			}
 			break
 		}
-		if rest < 16 {
-			s.err = newError(ErrTruncated, nil, "%s: file is cut short in the middle of a packet header (truncated capture?)", s.path)
-			break
-		}
-		h := s.data[s.off : s.off+16]
-		caplen := s.order.Uint32(h[8:])
+		caplen := s.u32(h[8:])
 		if caplen > maxCaplen {
 			s.err = newError(ErrDamaged, nil, "%s: damaged capture file: invalid packet capture length %d, bigger than maximum of %d", s.path, caplen, maxCaplen)
 			break
 		}
-		if int(caplen) > rest-16 {
-			s.err = newError(ErrTruncated, nil, "%s: file is cut short in the middle of a packet (truncated capture?)", s.path)
+		rec := s.peek(16 + int(caplen))
+		if len(rec) < 16+int(caplen) {
+			if s.err = s.readErr(); s.err == nil {
+				s.err = newError(ErrTruncated, nil, "%s: file is cut short in the middle of a packet (truncated capture?)", s.path)
+			}
 			break
 		}
-		sec, frac := int64(s.order.Uint32(h)), int64(s.order.Uint32(h[4:]))
+		sec, frac := int64(s.u32(rec)), int64(s.u32(rec[4:]))
 		if !s.nsec {
 			frac *= 1000
 		}
 		ci := gopacket.CaptureInfo{
 			Timestamp:     time.Unix(sec, frac),
 			CaptureLength: int(caplen),
-			Length:        int(s.order.Uint32(h[12:])),
+			Length:        int(s.u32(rec[12:])),
 		}
-		data := s.data[s.off+16 : s.off+16+int(caplen) : s.off+16+int(caplen)]
-		s.off += 16 + int(caplen)
-		s.release()
+		data := rec[16:]
+		s.skip(len(rec))
 		if s.bpf != nil && !s.bpf.Matches(ci, data) {
 			continue
 		}

@@ -10,10 +10,11 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// mmapNgSource reads a pcapng file that is mapped into memory, handing out
-// the frame of each Enhanced Packet Block as a slice of the mapping.
+// pcapngSource reads a pcapng file through a window, handing out the frame
+// of each Enhanced Packet Block as a slice of it, good until the next call
+// to Next.
 //
-// Like mmapSource, it exists because libpcap reads pcapng with a cgo call
+// Like pcapSource, it exists because libpcap reads pcapng with a cgo call
 // per frame, the largest cost of reading a replay, and gopacket's pure Go
 // pcapng reader is no faster (docs/performance-notes-ui.md has the
 // profile's figures). It reads what libpcap reads alone —
@@ -24,8 +25,8 @@ import (
 // options or a record that libpcap would refuse or truncate, a file cut
 // short) it hands the rest of the file to libpcap, which skips the packets
 // already read, then reads on and names what is wrong as it always has.
-type mmapNgSource struct {
-	mapping
+type pcapngSource struct {
+	window
 	order binary.ByteOrder
 	ifs   []ngIface
 	first layers.LinkType // the first interface's, as libpcap read it at open
@@ -57,9 +58,9 @@ const (
 	ngOptTSOffset = 14
 )
 
-// openMmapNg maps a regular pcapng file whose first bytes are b. It returns
+// openPcapngFile opens a regular pcapng file whose first bytes are b. It returns
 // nil and no error when the file is better left to libpcap from the start.
-func openMmapNg(path string, b []byte, size int64) (Source, error) {
+func openPcapngFile(path string, b []byte, size int64) (Source, error) {
 	if len(b) < 12 || size > 1<<40 {
 		return nil, nil
 	}
@@ -80,82 +81,86 @@ func openMmapNg(path string, b []byte, size int64) (Source, error) {
 	}
 	first := h.LinkType()
 	h.Close()
-	m, ok, err := mapFile(path, size)
-	if !ok {
+	w, err := openWindow(path, size)
+	if err != nil {
 		return nil, err
 	}
-	s := &mmapNgSource{mapping: m, order: order, first: first}
+	s := &pcapngSource{window: w, order: order, first: first}
 	// The section header: version 1, and a length that fits.
-	if body, ok := s.block(ngSHB); !ok || len(body) < 16 || order.Uint16(body[4:]) != 1 {
-		s.unmap()
+	if _, body, ok := s.block(ngSHB); !ok || len(body) < 16 || order.Uint16(body[4:]) != 1 {
+		s.close()
 		return nil, nil
 	}
 	return s, nil
 }
 
-// block returns the body of the block at s.off if it is well formed (and of
-// type want, if want is not 0), and moves past it.
-func (s *mmapNgSource) block(want uint32) ([]byte, bool) {
-	rest := s.data[s.off:]
-	if len(rest) < 12 {
-		return nil, false
+// block returns the type and body of the block where reading has got to,
+// if it is well formed (and of type want, if want is not 0), and moves
+// past it.
+func (s *pcapngSource) block(want uint32) (uint32, []byte, bool) {
+	head := s.peek(12)
+	if len(head) < 12 {
+		return 0, nil, false
 	}
-	typ, n := s.order.Uint32(rest), s.order.Uint32(rest[4:])
-	if want != 0 && typ != want || n < 12 || n%4 != 0 || n > ngMaxBlock || uint64(n) > uint64(len(rest)) || s.order.Uint32(rest[n-4:]) != n {
-		return nil, false
+	typ, n := s.order.Uint32(head), s.order.Uint32(head[4:])
+	if want != 0 && typ != want || n < 12 || n%4 != 0 || n > ngMaxBlock {
+		return 0, nil, false
 	}
-	s.off += int(n)
-	return rest[8 : n-4], true
+	b := s.peek(int(n))
+	if len(b) < int(n) || s.order.Uint32(b[n-4:]) != n {
+		return 0, nil, false
+	}
+	s.skip(int(n))
+	return typ, b[8 : n-4], true
 }
 
 // Progress returns the fraction of the file read so far.
-func (s *mmapNgSource) Progress() float64 {
+func (s *pcapngSource) Progress() float64 {
 	if r, ok := s.rest.(interface{ Progress() float64 }); ok {
 		return r.Progress()
 	}
-	return s.mapping.Progress()
+	return s.window.Progress()
 }
 
-func (s *mmapNgSource) Close() {
+func (s *pcapngSource) Close() {
 	if s.rest != nil {
 		s.rest.Close()
 	}
-	s.unmap()
+	s.close()
 	if s.err == nil {
 		s.err = io.EOF
 	}
 }
 
-func (s *mmapNgSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+func (s *pcapngSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	for s.err == nil && s.rest == nil {
-		if s.off == len(s.data) {
+		if len(s.peek(1)) == 0 && s.readErr() == nil {
 			s.err = io.EOF
 			break
 		}
-		start := s.off
-		body, ok := s.block(0)
+		start := s.pos()
+		typ, body, ok := s.block(0)
 		if !ok {
 			s.handOver()
 			break
 		}
-		switch s.order.Uint32(s.data[start:]) {
+		switch typ {
 		case ngEPB:
 			data, ci, link, ok := s.packet(body)
 			if !ok {
-				s.off = start
+				s.back(start)
 				s.handOver()
 				continue
 			}
 			s.read++
-			s.release()
 			return data, ci, link, nil
 		case ngIDB:
 			if !s.iface(body) {
-				s.off = start
+				s.back(start)
 				s.handOver()
 			}
 		case ngSHB, ngPB, ngSPB:
-			s.off = start
+			s.back(start)
 			s.handOver()
 		}
 		// Any other block (statistics, name resolution, custom) says
@@ -169,7 +174,7 @@ func (s *mmapNgSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, er
 
 // packet reads an Enhanced Packet Block's body, if libpcap would hand out
 // its frame as it stands.
-func (s *mmapNgSource) packet(b []byte) ([]byte, gopacket.CaptureInfo, layers.LinkType, bool) {
+func (s *pcapngSource) packet(b []byte) ([]byte, gopacket.CaptureInfo, layers.LinkType, bool) {
 	if len(b) < 20 {
 		return nil, gopacket.CaptureInfo{}, 0, false
 	}
@@ -194,7 +199,7 @@ func (s *mmapNgSource) packet(b []byte) ([]byte, gopacket.CaptureInfo, layers.Li
 // iface reads an Interface Description Block's body; false if it has what
 // this reader leaves to libpcap (a binary or finer than nanosecond
 // timestamp resolution, a timestamp offset).
-func (s *mmapNgSource) iface(b []byte) bool {
+func (s *pcapngSource) iface(b []byte) bool {
 	if len(b) < 8 {
 		return false
 	}
@@ -239,7 +244,7 @@ func (s *mmapNgSource) iface(b []byte) bool {
 // snapshot length differs from the first's: libpcap gives up there, and
 // pcapgo reads on (fileSource), which judges the blocks that follow (the
 // options of packets, too) by its own rules.
-func (s *mmapNgSource) addIface(ifc ngIface) bool {
+func (s *pcapngSource) addIface(ifc ngIface) bool {
 	if len(s.ifs) > 0 && (ifc.link != s.ifs[0].link || ifc.snaplen != s.ifs[0].snaplen) {
 		return false
 	}
@@ -249,7 +254,7 @@ func (s *mmapNgSource) addIface(ifc ngIface) bool {
 
 // handOver gives the file to libpcap (fileSource, which turns to pcapgo
 // where libpcap gives up), past the packets already handed out.
-func (s *mmapNgSource) handOver() {
+func (s *pcapngSource) handOver() {
 	h, err := pcap.OpenOffline(s.path)
 	if err != nil {
 		s.err = libpcapOpenError(s.path, err)

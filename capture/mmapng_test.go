@@ -57,7 +57,7 @@ func libpcapFrames(t *testing.T, path string) ([]frame, error, bool) {
 
 // sameFrames compares the mapped reader's frames with libpcap's: bytes,
 // times, lengths and link types, and the error at the end.
-func sameFrames(t *testing.T, path string) *mmapNgSource {
+func sameFrames(t *testing.T, path string) *pcapngSource {
 	t.Helper()
 	want, wantErr, ok := libpcapFrames(t, path)
 	src, err := OpenFile(path, "")
@@ -71,7 +71,7 @@ func sameFrames(t *testing.T, path string) *mmapNgSource {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	ng, isNg := src.(*mmapNgSource)
+	ng, isNg := src.(*pcapngSource)
 	if !isNg {
 		t.Fatalf("%s: read by %T, want the mapped pcapng reader", path, src)
 	}
@@ -241,10 +241,44 @@ func FuzzMmapNg(f *testing.F) {
 		if err != nil {
 			t.Fatalf("libpcap opens it, OpenFile: %v", err)
 		}
-		_, isNg := src.(*mmapNgSource)
+		_, isNg := src.(*pcapngSource)
 		src.Close()
 		if isNg {
 			sameFrames(t, path)
 		}
 	})
+}
+
+// TestMmapNgWindow: a file larger than the reader's buffer, with Enhanced
+// Packet Blocks of every size up to libpcap's largest frame and other
+// blocks larger than the buffer (which grows for them), gives libpcap's
+// frames.
+func TestMmapNgWindow(t *testing.T) {
+	f := (&ngFile{}).shb().idb(0)
+	sizes := []int{maxCaplen, 0, 1, 1514, windowSize - 40, 9000, maxCaplen - 3}
+	for i := range 300 {
+		sizes = append(sizes, (i*7919)%5000)
+	}
+	for i, n := range sizes {
+		if i == 5 {
+			f.block(0x0bad, make([]byte, windowSize+100)) // a custom block, skipped
+		}
+		b := binary.LittleEndian.AppendUint32(nil, 0)
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(1_700_000_000_000_000+i*1000))
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		b = binary.LittleEndian.AppendUint32(b, uint32(n+i))
+		for j := range n {
+			b = append(b, byte(i*j))
+		}
+		f.block(ngEPB, b)
+	}
+	path := filepath.Join(t.TempDir(), "window.pcapng")
+	if err := os.WriteFile(path, f.b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ng := sameFrames(t, path)
+	if ng == nil || ng.rest != nil || ng.read != uint64(len(sizes)) {
+		t.Fatalf("the pcapng reader handed the file over or read too few frames: %+v", ng)
+	}
 }

@@ -53,7 +53,7 @@ func (c *Counters) Progress() (Progress, bool) {
 }
 
 // progressReporter is a Source that can say how far it has read: the
-// mapped file readers, a set of files, and a Pacer or other wrapper over one.
+// file readers, a set of files, and a Pacer or other wrapper over one.
 type progressReporter interface{ ReadProgress() Progress }
 
 // progressEvery is how many frames go by between two reports of progress.
@@ -115,7 +115,7 @@ func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFra
 	tk.start()
 	defer tk.end()
 	switch src.(type) {
-	case *mmapSource, *mmapNgSource, *fileSource, *setSource:
+	case *pcapSource, *pcapngSource, *fileSource, *setSource:
 		return runPipelined(ctx, src, d, c, maxFrames, sink, tk)
 	}
 	if fan, polled := fanoutOf(src); fan != nil {

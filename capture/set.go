@@ -181,7 +181,7 @@ type setFile struct {
 
 	src      Source   // nil when not open
 	consumed uint64   // frames read from the file so far (to find the place again)
-	offset   int      // for a mapped pcap file: where reading had got to
+	offset   int64    // for a classic pcap file: where reading had got to
 	head     setFrame // the next frame to hand out
 	ahead    []setFrame
 	done     bool
@@ -334,9 +334,11 @@ func (s *setSource) reopen(f *setFile) error {
 	if err != nil {
 		return err
 	}
-	if m, ok := src.(*mmapSource); ok && f.offset > 0 {
-		m.off = f.offset
-		m.freed = f.offset &^ (os.Getpagesize() - 1)
+	if m, ok := src.(*pcapSource); ok && f.offset > 0 {
+		if err := m.seek(f.offset); err != nil {
+			src.Close()
+			return err
+		}
 	} else {
 		for i := uint64(0); i < f.consumed; i++ {
 			if _, _, _, err := src.Next(); err != nil {
@@ -374,8 +376,8 @@ func (s *setSource) park() {
 		victim.ahead = append(victim.ahead, fr)
 		n += len(data)
 	}
-	if m, ok := victim.src.(*mmapSource); ok {
-		victim.offset = m.off
+	if m, ok := victim.src.(*pcapSource); ok {
+		victim.offset = m.pos()
 	}
 	victim.src.Close()
 	victim.src = nil

@@ -75,7 +75,12 @@ func (j *Judge) Until(r *flows.Record, now time.Time) time.Time {
 // capture time now (see Until), the most severe first, or nil. usual, if
 // not nil, gives the service's usual handshake RTT (slow-connect).
 func (j *Judge) Problems(r *flows.Record, now time.Time, usual RTTs) []Problem {
-	c := judging{j: j, r: r, ev: r.Evidence(), now: now, detail: true, usual: usual}
+	return j.problems(r, r.Evidence(), now, usual)
+}
+
+// problems is Problems with r's evidence.
+func (j *Judge) problems(r *flows.Record, ev flows.Evidence, now time.Time, usual RTTs) []Problem {
+	c := judging{j: j, r: r, ev: ev, now: now, detail: true, usual: usual}
 	c.run()
 	slices.SortStableFunc(c.out, func(a, b Problem) int { return int(rank[a.Kind]) - int(rank[b.Kind]) })
 	return c.out

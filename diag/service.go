@@ -59,12 +59,13 @@ type twClient struct {
 // against the service's handshakes added before it, and adds r.
 func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 	until := s.j.Until(r, now)
-	ps := s.j.Problems(r, until, s)
+	ev := r.Evidence()
+	ps := s.j.problems(r, ev, until, s)
 	var set Set
 	for i := range ps {
 		set = set.Add(ps[i].Kind)
 	}
-	s.Add(r, until, set)
+	s.add(r, &ev, until, set)
 	return ps
 }
 
@@ -77,12 +78,18 @@ func (s *Services) UsualRTT(server netip.AddrPort) (time.Duration, int) {
 	if sv == nil || sv.rtt == nil {
 		return 0, 0
 	}
-	return sv.rtt.quantile(0.5), sv.rtt.n
+	return sv.rtt.median(), sv.rtt.n
 }
 
 // Add counts record r, judged as of until with the problems kinds, in its
 // service.
 func (s *Services) Add(r *flows.Record, until time.Time, kinds Set) {
+	ev := r.Evidence()
+	s.add(r, &ev, until, kinds)
+}
+
+// add is Add with r's evidence.
+func (s *Services) add(r *flows.Record, ev *flows.Evidence, until time.Time, kinds Set) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if until.After(s.latest) {
@@ -93,11 +100,10 @@ func (s *Services) Add(r *flows.Record, until time.Time, kinds Set) {
 		sv = &service{closeWait: newTrend(s.j.cfg.TrendStep, s.j.cfg.TrendSamples)}
 		s.m[r.Server] = sv
 	}
-	sv.add(r, until, kinds, &s.j.cfg)
+	sv.add(r, ev, until, kinds, &s.j.cfg)
 }
 
-func (sv *service) add(r *flows.Record, until time.Time, kinds Set, cfg *Config) {
-	ev := r.Evidence()
+func (sv *service) add(r *flows.Record, ev *flows.Evidence, until time.Time, kinds Set, cfg *Config) {
 	sv.conns++
 	if ev.Handshake.SYNs > 0 {
 		sv.attempts++
@@ -119,11 +125,11 @@ func (sv *service) add(r *flows.Record, until time.Time, kinds Set, cfg *Config)
 		}
 		sv.rtt.add(r.RTT)
 	}
-	if start, end, ok := closeWaitSpan(r, &ev, until); ok {
+	if start, end, ok := closeWaitSpan(r, ev, until); ok {
 		sv.closeWait.addSpan(start, end)
 	}
 	sv.closeWait.advance(until)
-	sv.timeWait(r, &ev, cfg)
+	sv.timeWait(r, ev, cfg)
 }
 
 // closeWaitSpan returns when the server's end of r was in CLOSE_WAIT:
@@ -149,9 +155,14 @@ func closeWaitSpan(r *flows.Record, ev *flows.Evidence, until time.Time) (start,
 // them at once, or reusing its own TIME_WAIT port (Linux's tcp_tw_reuse
 // does when the ports it would rather take are gone).
 func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
+	recycled := ev.Reuse.Reused && ev.Reuse.SelfInTimeWait
+	entered := ev.FIN.Seen && ev.FIN.FromClient && ev.SentFIN[1] && !ev.Reset.Seen
+	if sv.pressure || !recycled && !entered {
+		return // the service's pressure is known, or r adds nothing to a client's count
+	}
 	client := r.Client.Addr()
 	tc := sv.clients[client]
-	if syn := ev.Handshake.FirstSYN; tc != nil && ev.Reuse.Reused && ev.Reuse.SelfInTimeWait && !sv.pressure {
+	if syn := ev.Handshake.FirstSYN; tc != nil && recycled {
 		// It took a port still in TIME_WAIT while holding another: not a
 		// client bound to one port, but one whose ports ran out.
 		tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(syn) })
@@ -160,7 +171,7 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 			sv.pressureSockets = len(tc.ends)
 		}
 	}
-	if !ev.FIN.Seen || !ev.FIN.FromClient || !ev.SentFIN[1] || ev.Reset.Seen {
+	if !entered {
 		return
 	}
 	start := ev.FINAt[1]
@@ -262,7 +273,7 @@ func (sv *service) summary(addr netip.AddrPort, latest time.Time) Summary {
 	sm := Summary{Server: addr, Conns: sv.conns, Attempts: sv.attempts, Refused: sv.refused,
 		Resets: sv.resets, Counts: sv.counts, Last: sv.last}
 	if sv.rtt != nil {
-		sm.RTTs, sm.RTTMedian, sm.RTTP99 = sv.rtt.n, sv.rtt.quantile(0.5), sv.rtt.quantile(0.99)
+		sm.RTTs, sm.RTTMedian, sm.RTTP99 = sv.rtt.n, sv.rtt.median(), sv.rtt.quantile(0.99)
 	}
 	sv.closeWait.advance(latest)
 	sm.CloseWait, sm.Leaking = sv.closeWait.samples(), sv.closeWait.growing()
@@ -290,9 +301,22 @@ func maxTime(a, b time.Time) time.Time {
 type rttHist struct {
 	b [256]uint32
 	n int
+	// The median's bucket and the RTTs in the buckets before it, kept as
+	// RTTs come: the median is asked for every record judged (slowRTT).
+	mid, below int
 }
 
 const rttRatio = 1.1
+
+// rttBucketMid is each bucket's middle, geometrically.
+var rttBucketMid = func() (m [256]time.Duration) {
+	m[0] = time.Microsecond / 2
+	for i := 1; i < len(m); i++ {
+		lo := math.Pow(rttRatio, float64(i-1))
+		m[i] = time.Duration(lo * math.Sqrt(rttRatio) * float64(time.Microsecond))
+	}
+	return m
+}()
 
 func (h *rttHist) add(d time.Duration) {
 	i := 0
@@ -301,6 +325,26 @@ func (h *rttHist) add(d time.Duration) {
 	}
 	h.b[i]++
 	h.n++
+	if i < h.mid {
+		h.below++
+	}
+	want := (h.n + 1) / 2 // as quantile(0.5) counts
+	for h.below >= want {
+		h.mid--
+		h.below -= int(h.b[h.mid])
+	}
+	for h.below+int(h.b[h.mid]) < want {
+		h.below += int(h.b[h.mid])
+		h.mid++
+	}
+}
+
+// median is quantile(0.5), without a walk over the buckets.
+func (h *rttHist) median() time.Duration {
+	if h.n == 0 {
+		return 0
+	}
+	return rttBucketMid[h.mid]
 }
 
 // quantile returns the q-quantile (0 < q < 1): the middle of its
@@ -310,11 +354,7 @@ func (h *rttHist) quantile(q float64) time.Duration {
 	seen := 0
 	for i, c := range h.b {
 		if seen += int(c); seen >= want {
-			if i == 0 {
-				return time.Microsecond / 2
-			}
-			lo := math.Pow(rttRatio, float64(i-1))
-			return time.Duration(lo * math.Sqrt(rttRatio) * float64(time.Microsecond))
+			return rttBucketMid[i]
 		}
 	}
 	return 0

@@ -2,6 +2,7 @@ package diag
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -189,6 +190,28 @@ func TestServicesForgetClients(t *testing.T) {
 		}
 		if sv.pressure {
 			t.Errorf("%s: port-pressure from clients holding one socket each", how)
+		}
+	}
+}
+
+// The median kept as RTTs come is the one a walk over the buckets finds,
+// after every RTT: spread over many buckets, piled in one, and coming in
+// rising, falling and random order.
+func TestRTTMedianKept(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 1))
+	for name, rtt := range map[string]func(i int) time.Duration{
+		"random":  func(int) time.Duration { return time.Duration(rng.Int64N(int64(10 * time.Second))) },
+		"rising":  func(i int) time.Duration { return time.Duration(i) * 37 * time.Microsecond },
+		"falling": func(i int) time.Duration { return time.Duration(3000-i) * 37 * time.Microsecond },
+		"one":     func(int) time.Duration { return 10 * time.Millisecond },
+		"tiny":    func(i int) time.Duration { return time.Duration(i%3) * 700 * time.Nanosecond },
+	} {
+		var h rttHist
+		for i := range 3000 {
+			h.add(rtt(i))
+			if got, want := h.median(), h.quantile(0.5); got != want {
+				t.Fatalf("%s: after %d RTTs the median kept is %v, the buckets' %v", name, i+1, got, want)
+			}
 		}
 	}
 }

@@ -275,13 +275,16 @@ func (l *Lanes) Sync() { l.drain() }
 
 // maybeSplit shares the shards out among the lanes once the table holds
 // splitAbove connections; until then lane 0 has them all, and applies each
-// packet as it comes. A small table stays in the caches, and handing its
+// packet as it comes. A single lane "splits" too: it then takes its
+// packets in batches, as the others do, to load their slots and
+// connections ahead (applyBatch), so that one core, too, waits on a
+// group's cache misses side by side. A small table stays in the caches, and handing its
 // packets to another goroutine costs more than it saves (see
 // docs/performance-notes-flows.md). The lanes are idle while the shards
 // change hands.
 func (l *Lanes) maybeSplit() {
 	t := l.t
-	if l.split || len(l.lanes) == 1 || t.opened.Load()-t.retired.Load() < l.splitAbove {
+	if l.split || t.opened.Load()-t.retired.Load() < l.splitAbove {
 		return
 	}
 	l.drain()

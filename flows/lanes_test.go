@@ -32,7 +32,7 @@ func TestLanesMatchApply(t *testing.T) {
 	}{
 		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}, false},
 		{8, 12, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3, 5}, false}, // evictions, limbo
-		{8, 12, 40, 6000, time.Second, []int{2, 3}, false},                  // long epochs: lanes' records merge
+		{8, 12, 40, 6000, time.Second, []int{1, 2, 3}, false},               // long epochs: lanes' records merge
 		{16, 0, 1000, 8000, time.Millisecond, []int{2, 3}, false},
 		{1, 0, 40, 5000, 100 * time.Microsecond, []int{2}, false}, // one shard: one lane
 		{8, 0, 40, 6000, 100 * time.Microsecond, []int{1, 2, 3}, true},
