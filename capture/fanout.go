@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -60,6 +63,8 @@ type fanReader struct {
 	free chan *fanBatch
 	out  chan<- *fanBatch
 	l    runCounts
+	// handed is the capture time last put in a batch.
+	handed int64
 }
 
 // fanout is one Run over a fanout group.
@@ -127,7 +132,7 @@ func runFanout(ctx context.Context, s *afpacketSource, polled *Polled, d *Decode
 		}
 		f.take(b)
 		f.merge(sink, polled, tk)
-		tk.maybe()
+		tk.maybeBy(f.settledUpTo())
 	}
 	wg.Wait()
 	for _, r := range f.readers {
@@ -182,8 +187,28 @@ func (f *fanout) merge(sink Sink, polled *Polled, tk *ticker) {
 				polled.poll(time.Now())
 			}
 		}
-		tk.maybe()
+		tk.maybeBy(f.settledUpTo())
 	}
+}
+
+// settledUpTo returns the capture time before which every frame of every
+// reader has been applied: the oldest packet held, or the horizon of a
+// reader that holds none. A live capture's clock moves to the wall clock
+// between packets (RunTicking), and its timers run out on it; here it may
+// not pass that time, or a timer would run out on packets the merge still
+// holds, which libpcap's capture would have applied first (a FIN taken
+// for unanswered, a handshake for slow).
+func (f *fanout) settledUpTo() int64 {
+	t := int64(math.MaxInt64)
+	for i := range f.feeds {
+		switch fd := &f.feeds[i]; {
+		case len(fd.q) > 0:
+			t = min(t, fd.q[0].p[fd.at].TS)
+		case !fd.done:
+			t = min(t, fd.horizon)
+		}
+	}
+	return t
 }
 
 // settled reports whether a packet of reader k at capture time ts may be
@@ -212,8 +237,7 @@ func (r *fanReader) run(f *fanout) {
 		b.from, b.done = r.i, true
 		r.out <- b
 	}()
-	var first int64  // capture time of the batch's first packet
-	var handed int64 // the capture time last put in a batch
+	var first int64 // capture time of the batch's first packet
 	// asOf is a time before the read in progress began. A read that timed
 	// out saw no block handed over since then, so every frame captured
 	// before asOf less a block's timeout (and the kernel timer's delay) was
@@ -237,30 +261,54 @@ func (r *fanReader) run(f *fanout) {
 			f.fail(err)
 			return
 		}
-		if f.maxFrames > 0 && f.frames.Add(1) > f.maxFrames {
+		last, over := f.counted()
+		if over {
 			f.stop.Store(true)
 			return
 		}
-		r.l.frames++
-		r.l.bytes += uint64(max(ci.Length, len(data)))
-		p := &b.p[b.n]
-		b.tick[b.n] = false
-		if !r.l.count(r.d.Decode(link, data, ci, p), r.d) {
-			// Other traffic moves the clock too, as in run.
-			ts := ci.Timestamp.UnixNano()
-			if ts <= handed+int64(time.Millisecond) {
-				continue
-			}
-			*p, b.tick[b.n] = flows.Packet{TS: ts}, true
+		if r.add(b, link, data, ci) && b.n == 1 {
+			first = b.p[0].TS
 		}
-		handed = p.TS
-		if b.n++; b.n == 1 {
-			first = p.TS
+		if last {
+			f.stop.Store(true)
+			return
 		}
-		if b.n == batchSize || p.TS-first >= int64(time.Millisecond) {
-			b = r.send(b, p.TS)
+		if ts := b.p[max(b.n-1, 0)].TS; b.n == batchSize || b.n > 0 && ts-first >= int64(time.Millisecond) {
+			b = r.send(b, ts)
 		}
 	}
+}
+
+// counted counts a frame read against maxFrames (if any): whether it is
+// the last to read, or one too many. The reader that reads the last hands
+// it over and stops the others, so that a capture of maxFrames ends once
+// they are read, not at the frame after them.
+func (f *fanout) counted() (last, over bool) {
+	if f.maxFrames == 0 {
+		return false, false
+	}
+	k := f.frames.Add(1)
+	return k == f.maxFrames, k > f.maxFrames
+}
+
+// add decodes a frame into the next entry of b, and reports whether it
+// did: a frame without TCP only carries its time, at most once a
+// millisecond, as in run.
+func (r *fanReader) add(b *fanBatch, link layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {
+	r.l.frames++
+	r.l.bytes += uint64(max(ci.Length, len(data)))
+	p := &b.p[b.n]
+	b.tick[b.n] = false
+	if !r.l.count(r.d.Decode(link, data, ci, p), r.d) {
+		ts := ci.Timestamp.UnixNano()
+		if ts <= r.handed+int64(time.Millisecond) {
+			return false
+		}
+		*p, b.tick[b.n] = flows.Packet{TS: ts}, true
+	}
+	r.handed = p.TS
+	b.n++
+	return true
 }
 
 // send hands a batch over with its horizon, and returns an empty one.
