@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -351,30 +350,6 @@ func sortedLines(t *testing.T, out string) []string {
 	}
 	slices.Sort(lines)
 	return lines
-}
-
-// withoutStates returns NDJSON records without the fields that depend on
-// the order of the two directions' packets: the states and what is
-// judged from them.
-func withoutStates(t *testing.T, out string) string {
-	t.Helper()
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("%v: %s", err, l)
-		}
-		for _, k := range []string{"client_state", "server_state", "client_state_certain", "server_state_certain", "conn_state", "history", "problems"} {
-			delete(m, k)
-		}
-		j, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(j)
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // lineDiff lists the lines of a not in b and of b not in a.
