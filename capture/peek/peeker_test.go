@@ -234,6 +234,29 @@ func TestDNSExpiry(t *testing.T) {
 	})
 }
 
+// TestDNSAnswerReadLate: the answers for two names of one address, and a
+// connection after each named by DNS alone. The second answer is read
+// after the second connection's first payload, as a fanout group's reader
+// may read it (its socket is another one than the connection's), though
+// it came before the SYN: the connection still has the second name.
+func TestDNSAnswerReadLate(t *testing.T) {
+	c := newConv(t, Config{})
+	c.dns(dnsAnswer(t, "plain.example.", []string{"plain.example"}, web.Addr(), 300), 0)
+	e1 := ends{netip.MustParseAddrPort("10.0.0.2:41003"), web}
+	c.handshake(e1, 1)
+	c.seg(e1, true, flows.ACK|flows.PSH, 2, 9001, []byte("hello\r\n\r\n"), time.Millisecond)
+	c.ts += int64(time.Millisecond)
+	answered := c.ts
+	e2 := ends{netip.MustParseAddrPort("10.0.0.2:41007"), web}
+	c.handshake(e2, 1)
+	c.seg(e2, true, flows.ACK|flows.PSH, 2, 9001, []byte("hello\r\n\r\n"), time.Millisecond)
+	c.k.DNS(answered, dnsAnswer(t, "raw.example.", []string{"raw.example"}, web.Addr(), 300), false)
+	sameNames(t, c.names(), []Name{
+		{Server: "plain.example", Source: SourceDNS, Chain: Chain{"plain.example"}},
+		{Server: "raw.example", Source: SourceDNS, Chain: Chain{"raw.example"}},
+	})
+}
+
 // TestPendingBound: a full table of connections waiting for their first
 // payload evicts the oldest of a set, counted; the newest still get named.
 func TestPendingBound(t *testing.T) {
