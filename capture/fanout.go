@@ -132,7 +132,7 @@ func runFanout(ctx context.Context, s *afpacketSource, polled *Polled, d *Decode
 		}
 		f.take(b)
 		f.merge(sink, polled, tk)
-		tk.maybeBy(f.settledUpTo())
+		f.maybeTick(tk)
 	}
 	wg.Wait()
 	for _, r := range f.readers {
@@ -187,6 +187,13 @@ func (f *fanout) merge(sink Sink, polled *Polled, tk *ticker) {
 				polled.poll(time.Now())
 			}
 		}
+		f.maybeTick(tk)
+	}
+}
+
+// maybeTick calls the tick if it is due, no later than settledUpTo.
+func (f *fanout) maybeTick(tk *ticker) {
+	if tk.due.Load() {
 		tk.maybeBy(f.settledUpTo())
 	}
 }
