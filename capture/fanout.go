@@ -76,8 +76,11 @@ type fanout struct {
 	stop      atomic.Bool
 	readers   []*fanReader
 	feeds     []fanFeed
-	err       error
-	errOnce   sync.Once
+	// read is, per reader, the capture time up to which it has decoded
+	// every frame it will: the newest it decoded, or its horizon.
+	read    []atomic.Int64
+	err     error
+	errOnce sync.Once
 }
 
 // fanFeed is what the merge holds of one reader.
@@ -107,10 +110,13 @@ func runFanout(ctx context.Context, s *afpacketSource, polled *Polled, d *Decode
 	defer s.mu.Unlock()
 	n := len(s.socks)
 	out := make(chan *fanBatch, n*fanBatches)
-	f := &fanout{s: s, c: c, maxFrames: maxFrames, feeds: make([]fanFeed, n)}
+	f := &fanout{s: s, c: c, maxFrames: maxFrames, feeds: make([]fanFeed, n), read: make([]atomic.Int64, n)}
 	var wg sync.WaitGroup
 	for i, sk := range s.socks {
 		r := &fanReader{i: i, s: s, sk: sk, d: d.fork(), c: c, free: make(chan *fanBatch, fanBatches), out: out}
+		if r.d.peek != nil {
+			r.d.peek.SetSettled(func(ts int64) bool { return f.readPast(i, ts) })
+		}
 		for range fanBatches {
 			r.free <- new(fanBatch)
 		}
@@ -230,6 +236,25 @@ func (f *fanout) settled(k int, ts int64) bool {
 	return true
 }
 
+// readPast reports whether every reader but reader i has decoded every
+// frame it will before capture time ts: a DNS answer sent before a SYN
+// that reader i read has then been read, whichever socket it came through.
+func (f *fanout) readPast(i int, ts int64) bool {
+	for j := range f.read {
+		if j != i && f.read[j].Load() < ts {
+			return false
+		}
+	}
+	return true
+}
+
+// hasRead records that reader i has decoded every frame before ts.
+func (f *fanout) hasRead(i int, ts int64) {
+	if ts > f.read[i].Load() {
+		f.read[i].Store(ts)
+	}
+}
+
 // fail keeps the first error of a reader, and stops the others.
 func (f *fanout) fail(err error) {
 	f.errOnce.Do(func() { f.err = err })
@@ -241,6 +266,7 @@ func (f *fanout) fail(err error) {
 func (r *fanReader) run(f *fanout) {
 	b := <-r.free
 	defer func() {
+		f.hasRead(r.i, math.MaxInt64)
 		b.from, b.done = r.i, true
 		r.out <- b
 	}()
@@ -261,7 +287,12 @@ func (r *fanReader) run(f *fanout) {
 		switch {
 		case errors.Is(err, ErrTimeout):
 			r.c.Timeouts.Add(1)
-			b = r.send(b, asOf.Add(-afHorizonLag).UnixNano())
+			horizon := asOf.Add(-afHorizonLag).UnixNano()
+			f.hasRead(r.i, horizon)
+			if r.d.peek != nil {
+				r.d.peek.Retry()
+			}
+			b = r.send(b, horizon)
 			asOf = time.Now()
 			continue
 		case err != nil:
@@ -276,6 +307,7 @@ func (r *fanReader) run(f *fanout) {
 		if r.add(b, link, data, ci) && b.n == 1 {
 			first = b.p[0].TS
 		}
+		f.hasRead(r.i, ci.Timestamp.UnixNano())
 		if last {
 			f.stop.Store(true)
 			return

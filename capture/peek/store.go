@@ -139,24 +139,17 @@ func (s *Store) Lookup(r *flows.Record) Name {
 	return Name{}
 }
 
-// withChain completes a name with the DNS answer for its server that was
-// the newest at the connection's SYN. An AF_PACKET fanout group decodes
-// the answer and the connection on different goroutines, so the answer,
-// sent before the SYN, may be read after the connection's first payload,
-// which then found an older answer for the address (another of the
-// server's names) or none. Looked up again when the record is read, once
-// the merge by capture time has applied the SYN and so every frame before
-// it, the name is what it would have been in capture order.
+// withChain completes a name concluded before the DNS answer for its
+// server was read: an AF_PACKET fanout group decodes the answer and the
+// connection on different goroutines, so the answer, sent before the SYN,
+// may be read after the connection's first payload. Looked up again when
+// the record is written, the name is what it would have been in capture
+// order.
 func (s *Store) withChain(n Name, server netip.Addr, syn int64) Name {
-	chain := s.dns.lookup(server, syn, syn)
-	switch {
-	case n.Source == SourceDNS && chain != nil:
-		n.Server, n.Chain = chain[0], chain
-		return n
-	case n.Chain != nil:
+	if n.Chain != nil {
 		return n
 	}
-	return n.withDNS(chain)
+	return n.withDNS(s.dns.lookup(server, syn, syn))
 }
 
 // Len returns how many connections' names the store holds, and how many
