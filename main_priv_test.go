@@ -103,7 +103,10 @@ func TestInterfaceDisappears(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// Its capture is open once it holds its packet sockets (one per lane
+	// through AF_PACKET, the default): a fixed second was too short on a
+	// loaded machine, where flowtrack had not yet looked for v0.
+	netnsPair{b: ns}.waitCapturing(t, &ftProc{cmd: cmd}, tableLanes())
 	if out, err := exec.Command("ip", "-n", ns, "link", "del", "v0").CombinedOutput(); err != nil {
 		t.Fatalf("deleting v0: %v %s", err, out)
 	}

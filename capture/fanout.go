@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/flowtrack/flowtrack/flows"
 )
 
@@ -60,6 +63,8 @@ type fanReader struct {
 	free chan *fanBatch
 	out  chan<- *fanBatch
 	l    runCounts
+	// handed is the capture time last put in a batch.
+	handed int64
 }
 
 // fanout is one Run over a fanout group.
@@ -71,8 +76,11 @@ type fanout struct {
 	stop      atomic.Bool
 	readers   []*fanReader
 	feeds     []fanFeed
-	err       error
-	errOnce   sync.Once
+	// read is, per reader, the capture time up to which it has decoded
+	// every frame it will: the newest it decoded, or its horizon.
+	read    []atomic.Int64
+	err     error
+	errOnce sync.Once
 }
 
 // fanFeed is what the merge holds of one reader.
@@ -102,10 +110,13 @@ func runFanout(ctx context.Context, s *afpacketSource, polled *Polled, d *Decode
 	defer s.mu.Unlock()
 	n := len(s.socks)
 	out := make(chan *fanBatch, n*fanBatches)
-	f := &fanout{s: s, c: c, maxFrames: maxFrames, feeds: make([]fanFeed, n)}
+	f := &fanout{s: s, c: c, maxFrames: maxFrames, feeds: make([]fanFeed, n), read: make([]atomic.Int64, n)}
 	var wg sync.WaitGroup
 	for i, sk := range s.socks {
 		r := &fanReader{i: i, s: s, sk: sk, d: d.fork(), c: c, free: make(chan *fanBatch, fanBatches), out: out}
+		if r.d.peek != nil {
+			r.d.peek.SetSettled(func(ts int64) bool { return f.readPast(i, ts) })
+		}
 		for range fanBatches {
 			r.free <- new(fanBatch)
 		}
@@ -127,7 +138,7 @@ func runFanout(ctx context.Context, s *afpacketSource, polled *Polled, d *Decode
 		}
 		f.take(b)
 		f.merge(sink, polled, tk)
-		tk.maybe()
+		f.maybeTick(tk)
 	}
 	wg.Wait()
 	for _, r := range f.readers {
@@ -182,8 +193,35 @@ func (f *fanout) merge(sink Sink, polled *Polled, tk *ticker) {
 				polled.poll(time.Now())
 			}
 		}
-		tk.maybe()
+		f.maybeTick(tk)
 	}
+}
+
+// maybeTick calls the tick if it is due, no later than settledUpTo.
+func (f *fanout) maybeTick(tk *ticker) {
+	if tk.due.Load() {
+		tk.maybeBy(f.settledUpTo())
+	}
+}
+
+// settledUpTo returns the capture time before which every frame of every
+// reader has been applied: the oldest packet held, or the horizon of a
+// reader that holds none. A live capture's clock moves to the wall clock
+// between packets (RunTicking), and its timers run out on it; here it may
+// not pass that time, or a timer would run out on packets the merge still
+// holds, which libpcap's capture would have applied first (a FIN taken
+// for unanswered, a handshake for slow).
+func (f *fanout) settledUpTo() int64 {
+	t := int64(math.MaxInt64)
+	for i := range f.feeds {
+		switch fd := &f.feeds[i]; {
+		case len(fd.q) > 0:
+			t = min(t, fd.q[0].p[fd.at].TS)
+		case !fd.done:
+			t = min(t, fd.horizon)
+		}
+	}
+	return t
 }
 
 // settled reports whether a packet of reader k at capture time ts may be
@@ -198,6 +236,25 @@ func (f *fanout) settled(k int, ts int64) bool {
 	return true
 }
 
+// readPast reports whether every reader but reader i has decoded every
+// frame it will before capture time ts: a DNS answer sent before a SYN
+// that reader i read has then been read, whichever socket it came through.
+func (f *fanout) readPast(i int, ts int64) bool {
+	for j := range f.read {
+		if j != i && f.read[j].Load() < ts {
+			return false
+		}
+	}
+	return true
+}
+
+// hasRead records that reader i has decoded every frame before ts.
+func (f *fanout) hasRead(i int, ts int64) {
+	if ts > f.read[i].Load() {
+		f.read[i].Store(ts)
+	}
+}
+
 // fail keeps the first error of a reader, and stops the others.
 func (f *fanout) fail(err error) {
 	f.errOnce.Do(func() { f.err = err })
@@ -209,11 +266,11 @@ func (f *fanout) fail(err error) {
 func (r *fanReader) run(f *fanout) {
 	b := <-r.free
 	defer func() {
+		f.hasRead(r.i, math.MaxInt64)
 		b.from, b.done = r.i, true
 		r.out <- b
 	}()
-	var first int64  // capture time of the batch's first packet
-	var handed int64 // the capture time last put in a batch
+	var first int64 // capture time of the batch's first packet
 	// asOf is a time before the read in progress began. A read that timed
 	// out saw no block handed over since then, so every frame captured
 	// before asOf less a block's timeout (and the kernel timer's delay) was
@@ -230,37 +287,67 @@ func (r *fanReader) run(f *fanout) {
 		switch {
 		case errors.Is(err, ErrTimeout):
 			r.c.Timeouts.Add(1)
-			b = r.send(b, asOf.Add(-afHorizonLag).UnixNano())
+			horizon := asOf.Add(-afHorizonLag).UnixNano()
+			f.hasRead(r.i, horizon)
+			if r.d.peek != nil {
+				r.d.peek.Retry()
+			}
+			b = r.send(b, horizon)
 			asOf = time.Now()
 			continue
 		case err != nil:
 			f.fail(err)
 			return
 		}
-		if f.maxFrames > 0 && f.frames.Add(1) > f.maxFrames {
+		last, over := f.counted()
+		if over {
 			f.stop.Store(true)
 			return
 		}
-		r.l.frames++
-		r.l.bytes += uint64(max(ci.Length, len(data)))
-		p := &b.p[b.n]
-		b.tick[b.n] = false
-		if !r.l.count(r.d.Decode(link, data, ci, p), r.d) {
-			// Other traffic moves the clock too, as in run.
-			ts := ci.Timestamp.UnixNano()
-			if ts <= handed+int64(time.Millisecond) {
-				continue
-			}
-			*p, b.tick[b.n] = flows.Packet{TS: ts}, true
+		if r.add(b, link, data, ci) && b.n == 1 {
+			first = b.p[0].TS
 		}
-		handed = p.TS
-		if b.n++; b.n == 1 {
-			first = p.TS
+		f.hasRead(r.i, ci.Timestamp.UnixNano())
+		if last {
+			f.stop.Store(true)
+			return
 		}
-		if b.n == batchSize || p.TS-first >= int64(time.Millisecond) {
-			b = r.send(b, p.TS)
+		if ts := b.p[max(b.n-1, 0)].TS; b.n == batchSize || b.n > 0 && ts-first >= int64(time.Millisecond) {
+			b = r.send(b, ts)
 		}
 	}
+}
+
+// counted counts a frame read against maxFrames (if any): whether it is
+// the last to read, or one too many. The reader that reads the last hands
+// it over and stops the others, so that a capture of maxFrames ends once
+// they are read, not at the frame after them.
+func (f *fanout) counted() (last, over bool) {
+	if f.maxFrames == 0 {
+		return false, false
+	}
+	k := f.frames.Add(1)
+	return k == f.maxFrames, k > f.maxFrames
+}
+
+// add decodes a frame into the next entry of b, and reports whether it
+// did: a frame without TCP only carries its time, at most once a
+// millisecond, as in run.
+func (r *fanReader) add(b *fanBatch, link layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {
+	r.l.frames++
+	r.l.bytes += uint64(max(ci.Length, len(data)))
+	p := &b.p[b.n]
+	b.tick[b.n] = false
+	if !r.l.count(r.d.Decode(link, data, ci, p), r.d) {
+		ts := ci.Timestamp.UnixNano()
+		if ts <= r.handed+int64(time.Millisecond) {
+			return false
+		}
+		*p, b.tick[b.n] = flows.Packet{TS: ts}, true
+	}
+	r.handed = p.TS
+	b.n++
+	return true
 }
 
 // send hands a batch over with its horizon, and returns an empty one.

@@ -158,6 +158,51 @@ func testRunStopsOnCancel(t *testing.T, method string, sockets int) {
 	}
 }
 
+// Run with maxFrames returns once it has read that many frames, whatever
+// reads them, without waiting for another (-c).
+func TestLiveRunStopsAtCount(t *testing.T) {
+	for _, m := range methods {
+		t.Run(m.name, func(t *testing.T) { testRunStopsAtCount(t, m.method, m.sockets) })
+	}
+}
+
+func testRunStopsAtCount(t *testing.T, method string, sockets int) {
+	ln, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.LocalAddr().(*net.UDPAddr).Port
+	src := openLoopback(t, fmt.Sprintf("udp dst port %d", port), method, sockets)
+	conn, err := net.Dial("udp4", ln.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n = 3
+	for i := range n {
+		if _, err := conn.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	var c Counters
+	go func() { done <- Run(ctx, src, NewDecoder(), &c, n, PacketFunc(func(*flows.Packet) {})) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("Run still reading 3 s after %d datagrams with maxFrames %d (%d frames read)", n, n, c.Frames.Load())
+	}
+	if c.Frames.Load() != n {
+		t.Errorf("%d frames read, want %d", c.Frames.Load(), n)
+	}
+}
+
 // Both methods refuse an unknown interface and a bad filter with the
 // same message; AF_PACKET refuses "any", which it cannot read.
 func TestOpenLiveErrors(t *testing.T) {

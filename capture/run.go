@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -156,10 +157,18 @@ func (t *ticker) start() {
 }
 
 // maybe calls tick if it is due.
-func (t *ticker) maybe() {
+func (t *ticker) maybe() { t.maybeBy(math.MaxInt64) }
+
+// maybeBy calls tick if it is due, with the wall clock's time or limit
+// (nanoseconds since 1970), whichever is earlier.
+func (t *ticker) maybeBy(limit int64) {
 	if t.due.Load() {
 		t.due.Store(false)
-		t.tick(time.Now())
+		now := time.Now()
+		if limit < now.UnixNano() {
+			now = time.Unix(0, limit)
+		}
+		t.tick(now)
 	}
 }
 

@@ -59,6 +59,10 @@ type Peeker struct {
 	busy    int    // reassemblies in progress
 	free    []*reasm
 	scratch []byte
+
+	settled func(ts int64) bool // nil: name connections at once (SetSettled)
+	waiting []concluded         // connections held back until settled
+	waitMin int64               // the earliest SYN among them
 }
 
 // pending is a connection whose SYN was seen and whose first client
@@ -148,6 +152,9 @@ func le64(b []byte) uint64 {
 // p.PayloadLen when the snapshot length cut it). Any other segment costs
 // a hash and one probe of a small table.
 func (k *Peeker) TCP(p *flows.Packet, payload []byte) {
+	if len(k.waiting) > 0 {
+		k.Retry()
+	}
 	if p.Flags&(flows.SYN|flows.ACK) == flows.SYN {
 		k.syn(p, payload)
 		return
@@ -229,6 +236,7 @@ func (k *Peeker) Flush() {
 			k.giveUp(i)
 		}
 	}
+	k.nameWaiting(true)
 }
 
 // drop forgets slot i.
@@ -389,18 +397,37 @@ func (k *Peeker) read(e *pending, b []byte, final bool) bool {
 	return true
 }
 
-// conclude names e's connection in the store from what its first payload
-// said (a ClientHello, or a request's Host) and the DNS answers for its
-// server seen before its SYN, by precedence: SNI, Host, DNS. With
-// Encrypted Client Hello, the server_name may be the public name of a
-// client-facing server rather than the one asked for, so a DNS answer for
-// the server's address wins unless the server_name is among its names.
+// conclude names e's connection from what its first payload said (a
+// ClientHello h, or a request's host), now or, if the DNS answers sent
+// before its SYN may not all have been read yet, once they have been
+// (SetSettled).
 func (k *Peeker) conclude(e *pending, h *Hello, host string) {
+	c := concluded{tuple: e.tuple, syn: e.syn, host: host}
+	if h != nil {
+		c.hello, c.isHello = *h, true
+	}
+	if k.settled != nil && len(k.waiting) < maxWaiting && !k.settled(c.syn) {
+		if len(k.waiting) == 0 || c.syn < k.waitMin {
+			k.waitMin = c.syn
+		}
+		k.waiting = append(k.waiting, c)
+		return
+	}
+	k.name(&c)
+}
+
+// name names c's connection in the store from what its first payload said
+// and the DNS answers for its server seen before its SYN, by precedence:
+// SNI, Host, DNS. With Encrypted Client Hello, the server_name may be the
+// public name of a client-facing server rather than the one asked for, so
+// a DNS answer for the server's address wins unless the server_name is
+// among its names.
+func (k *Peeker) name(c *concluded) {
 	var n Name
-	server := e.tuple.DstAddrPort().Addr()
-	chain := k.dns.lookup(server, e.syn, e.syn)
-	switch {
-	case h != nil:
+	server := c.tuple.DstAddrPort().Addr()
+	chain := k.dns.lookup(server, c.syn, c.syn)
+	switch h := &c.hello; {
+	case c.isHello:
 		n.ALPN, n.ECH = h.ALPN, h.ECH
 		if h.ECH {
 			k.stats.ECH.Add(1)
@@ -408,11 +435,11 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 		if h.ServerName != "" {
 			n.Server, n.Source = h.ServerName, SourceSNI
 		}
-		if h.ECH && chain != nil && !k.dns.has(server, e.syn, h.ServerName) {
+		if h.ECH && chain != nil && !k.dns.has(server, c.syn, h.ServerName) {
 			n.Server, n.Source = "", SourceNone
 		}
-	case host != "":
-		n.Server, n.Source = host, SourceHost
+	case c.host != "":
+		n.Server, n.Source = c.host, SourceHost
 	}
 	switch {
 	case n.Source == SourceSNI:
@@ -426,8 +453,58 @@ func (k *Peeker) conclude(e *pending, h *Hello, host string) {
 	if n.Server == "" && n.ALPN == "" && !n.ECH {
 		return
 	}
-	key, _ := e.tuple.Key()
-	k.store.put(&key, e.syn, n)
+	key, _ := c.tuple.Key()
+	k.store.put(&key, c.syn, n)
+}
+
+// concluded is what a connection's first payload said, to name it by.
+type concluded struct {
+	tuple   flows.Tuple // client to server
+	syn     int64
+	hello   Hello
+	isHello bool
+	host    string
+}
+
+// maxWaiting bounds the connections a Peeker holds back until the DNS
+// answers before their SYN are read; beyond it, they are named at once.
+const maxWaiting = 4096
+
+// SetSettled makes k name a connection only once settled(its SYN's capture
+// time) holds: once every other goroutine that reads a share of the same
+// capture (Fork) has read past that time. A fanout group reads its sockets
+// on goroutines of their own, and a DNS answer comes through another
+// socket than the connections it names: read on a goroutine that lags
+// behind, the answer before a SYN could come after the connection's first
+// payload, which then took the name of an older answer for the address.
+// Retry names those whose time has come; Flush names them all.
+func (k *Peeker) SetSettled(settled func(ts int64) bool) { k.settled = settled }
+
+// Retry names the connections held back whose SYN's time is settled.
+func (k *Peeker) Retry() {
+	if len(k.waiting) == 0 || !k.settled(k.waitMin) {
+		return
+	}
+	k.nameWaiting(false)
+}
+
+// nameWaiting names the connections held back whose SYN's time is
+// settled, or all of them.
+func (k *Peeker) nameWaiting(all bool) {
+	left := k.waiting[:0]
+	for i := range k.waiting {
+		c := &k.waiting[i]
+		if all || k.settled(c.syn) {
+			k.name(c)
+			continue
+		}
+		if len(left) == 0 || c.syn < k.waitMin {
+			k.waitMin = c.syn
+		}
+		left = append(left, *c)
+	}
+	clear(k.waiting[len(left):])
+	k.waiting = left
 }
 
 // withDNS completes n with a DNS answer's chain for its server: the name

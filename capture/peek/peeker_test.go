@@ -234,6 +234,39 @@ func TestDNSExpiry(t *testing.T) {
 	})
 }
 
+// TestDNSAnswerReadLate: the answers for two names of one address, and a
+// connection after each named by DNS alone. The second answer is read
+// after the second connection's first payload, as a fanout group's
+// reader of another socket may read it, though it came before the SYN:
+// held back until the other readers have read past its SYN (SetSettled),
+// the connection still gets the second name, not the first.
+func TestDNSAnswerReadLate(t *testing.T) {
+	c := newConv(t, Config{})
+	var readPast int64 // how far the other readers have read
+	c.k.SetSettled(func(ts int64) bool { return ts <= readPast })
+	c.dns(dnsAnswer(t, "plain.example.", []string{"plain.example"}, web.Addr(), 300), 0)
+	readPast = c.ts
+	e1 := ends{netip.MustParseAddrPort("10.0.0.2:41003"), web}
+	c.handshake(e1, 1)
+	readPast = c.ts
+	c.seg(e1, true, flows.ACK|flows.PSH, 2, 9001, []byte("hello\r\n\r\n"), time.Millisecond)
+	c.ts += int64(time.Millisecond)
+	answered := c.ts
+	e2 := ends{netip.MustParseAddrPort("10.0.0.2:41007"), web}
+	c.handshake(e2, 1)
+	c.seg(e2, true, flows.ACK|flows.PSH, 2, 9001, []byte("hello\r\n\r\n"), time.Millisecond)
+	c.k.DNS(answered, dnsAnswer(t, "raw.example.", []string{"raw.example"}, web.Addr(), 300), false)
+	readPast = c.ts
+	c.k.Retry()
+	if n, _ := c.k.Store().Len(); n != 2 {
+		t.Errorf("%d connections named once the other readers read past their SYNs, want 2", n)
+	}
+	sameNames(t, c.names(), []Name{
+		{Server: "plain.example", Source: SourceDNS, Chain: Chain{"plain.example"}},
+		{Server: "raw.example", Source: SourceDNS, Chain: Chain{"raw.example"}},
+	})
+}
+
 // TestPendingBound: a full table of connections waiting for their first
 // payload evicts the oldest of a set, counted; the newest still get named.
 func TestPendingBound(t *testing.T) {
