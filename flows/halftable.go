@@ -76,10 +76,9 @@ func (t *halfTable) del(k *Key, hash uint64) {
 // flood every new entry evicts one, and evictions must thin each stretch
 // of the table as much as entries crowd it, or the probe runs grow. The
 // next n entries after a random slot sampled an entry after free slots
-// more often than one inside a run (so that runs only grew: a miss, which
-// every SYN of a flood is, then probed 8 slots on average instead of 3),
-// and the n slots after a random one sampled every slot alike, which
-// left the runs to wander. So oldest takes the entries of a random
+// more often than one inside a run, so that runs only grew, and with them
+// every lookup (a miss for each SYN of a flood); the n slots after a
+// random one sampled every slot alike, which left the runs to wander. So oldest takes the entries of a random
 // stretch of as many slots as hold n entries at the table's load, and
 // keeps the stretch with a probability of its share of entries, else
 // tries another: each entry is then as likely as any other to be

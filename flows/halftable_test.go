@@ -123,14 +123,15 @@ func TestHalfTableUnderFlood(t *testing.T) {
 	for _, d := range ht.dist {
 		dist += int(d)
 	}
-	// Uniform deletions leave about 2.6 slots probed per entry found at
-	// this load; the next-16-entries sample left over 8.
+	// About 3 slots probed per entry found at this load; the next-16-entries
+	// sample left over 6.
 	if mean := float64(dist) / float64(ht.len()); mean > 4 {
 		t.Errorf("%.1f slots probed per entry found, want at most 4", mean)
 	}
-	// The oldest of 16 taken at random is on average older than all but
-	// 1/17 of the entries (6%).
-	if mean := rankSum / float64(ranks); mean > 0.1 {
-		t.Errorf("the entries evicted were on average younger than %.0f%% of the entries, want 10%% at most", 100*mean)
+	// The oldest of 16 entries drawn independently would be older than all
+	// but 1/17 of them (6%); neighbours in a stretch are a little less
+	// independent (9% here), the next 16 entries far less (19%).
+	if mean := rankSum / float64(ranks); mean > 0.12 {
+		t.Errorf("the entries evicted were on average younger than %.0f%% of the entries, want 12%% at most", 100*mean)
 	}
 }
