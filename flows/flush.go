@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"container/heap"
 	"runtime"
 	"slices"
 	"sync"
@@ -25,6 +26,7 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	f.sort()
 	f.emit(fn)
 	clear(f.refs) // no reference into limbo's or a slab's memory is left
+	clear(f.runs)
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
@@ -41,16 +43,21 @@ func (t *Table) FlushEach(fn func([]Record)) {
 //
 // Half-open connections stay small values, where they are, until their
 // turn comes: under a flood they are most of the table, and limbo holds as
-// many. The flusher takes the shards' half tables and limbos whole.
+// many. The flusher takes the shards' half tables and limbos whole, and
+// sorts each one's entries in place, into a run of its own: a reference
+// to each, as the full connections have, would add half again to the
+// memory of a flood's table at the moment of its flush.
 type flusher struct {
 	t         *Table
 	now, seen int64
 	workers   int
 
-	refs   []flushRef
-	limbos []limbo      // taken from the shards, released at the end
-	slab   *slab        // the full connections, likewise
-	runs   [][]flushRef // refs in sorted pieces, each consumed from its front
+	refs   []flushRef  // the full connections
+	halves []halfTable // taken from the shards; their slots become runs
+	limbos []limbo     // likewise, released at the end
+	slab   *slab       // the full connections' memory, likewise
+	runs   []flushRun  // sorted runs, consumed from their fronts
+	n      int         // connections in the runs
 }
 
 // flushRef is a connection to flush, with what it sorts by copied beside
@@ -65,17 +72,54 @@ type flushRef struct {
 	zl    *zeekLife // with Config.Zeek, c's
 }
 
+// flushRun is a sorted stretch of the connections to flush: full ones
+// (refs) or half-open ones (slots), which all end for the reason end.
+type flushRun struct {
+	refs  []flushRef
+	slots []halfSlot
+	end   EndReason
+}
+
+// head returns what the run's first connection sorts by.
+func (r *flushRun) head() (int64, uint64) {
+	if len(r.refs) > 0 {
+		return r.refs[0].first, r.refs[0].id
+	}
+	return r.slots[0].h.firstTS(), r.slots[0].h.ident()
+}
+
+// pop takes the run's first connection.
+func (r *flushRun) pop() flushRef {
+	if len(r.refs) > 0 {
+		ref := r.refs[0]
+		r.refs[0].c = nil // the chunk holds it now
+		r.refs = r.refs[1:]
+		return ref
+	}
+	e := &r.slots[0]
+	r.slots = r.slots[1:]
+	return flushRef{first: e.h.firstTS(), id: e.h.ident(), e: e, end: r.end}
+}
+
+func (r *flushRun) len() int { return len(r.refs) + len(r.slots) }
+
 // byStart orders references by start time, then ID.
 func byStart(a, b flushRef) int { return cmpStart(a.first, a.id, b.first, b.id) }
 
-// take empties the table's shards into f.refs.
+// slotByStart orders half-open connections by start time, then ID.
+func slotByStart(a, b halfSlot) int {
+	return cmpStart(a.h.firstTS(), a.h.ident(), b.h.firstTS(), b.h.ident())
+}
+
+// take empties the table's shards: the full connections into f.refs, the
+// half tables and limbos whole into f.halves and f.limbos.
 func (f *flusher) take() {
 	t := f.t
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += sh.m.len() + sh.half.len() + sh.limbo.n
+		n += sh.m.len()
 		sh.mu.Unlock()
 	}
 	f.refs = make([]flushRef, 0, n)
@@ -83,7 +127,6 @@ func (f *flusher) take() {
 	// every record is made.
 	fresh := new(slab)
 	t.slab.Store(fresh)
-	var halves []halfTable
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
@@ -102,40 +145,65 @@ func (f *flusher) take() {
 		f.slab = sh.m.slab
 		sh.m = connTable{slab: fresh}
 		if sh.half.len() > 0 {
-			halves = append(halves, sh.half)
+			f.halves = append(f.halves, sh.half)
+			f.n += sh.half.len()
 			sh.half = halfTable{}
 		}
 		if sh.limbo.n > 0 {
 			f.limbos = append(f.limbos, sh.limbo)
+			f.n += sh.limbo.n
 			sh.limbo = newLimbo(sh.limbo.size)
 		}
 		sh.mu.Unlock()
 	}
+	f.n += len(f.refs)
+	t.retired.Add(uint64(f.n))
+}
+
+// sort makes the sorted runs, on every core: the full connections in
+// pieces, one per core, and each half table's and limbo's entries, moved
+// to the front of its slots and sorted there.
+func (f *flusher) sort() {
+	for _, p := range pieces(f.refs, f.workers) {
+		f.runs = append(f.runs, flushRun{refs: p})
+	}
 	// The connections are out of the table: no lock guards them now.
-	for i := range halves {
-		halves[i].each(func(s *halfSlot) {
-			f.refs = append(f.refs, flushRef{first: s.h.firstTS(), id: s.h.ident(), e: s, end: EndFlushed})
-		})
+	for i := range f.halves {
+		h := &f.halves[i]
+		f.runs = append(f.runs, flushRun{slots: compact(h.slots, func(j int) bool { return h.dist[j] != 0 }), end: EndFlushed})
 	}
 	for i := range f.limbos {
 		l := &f.limbos[i]
-		for j := range l.slots {
-			if e := &l.slots[j]; l.tags[j] != 0 {
-				f.refs = append(f.refs, flushRef{first: e.h.firstTS(), id: e.h.ident(), e: e, end: EndEvicted})
-			}
-		}
+		f.runs = append(f.runs, flushRun{slots: compact(l.slots, func(j int) bool { return l.tags[j] != 0 }), end: EndEvicted})
 	}
-	t.retired.Add(uint64(len(f.refs)))
+	jobs := make(chan *flushRun)
+	var wg sync.WaitGroup
+	for range f.workers {
+		wg.Go(func() {
+			for r := range jobs {
+				slices.SortFunc(r.refs, byStart)
+				slices.SortFunc(r.slots, slotByStart)
+			}
+		})
+	}
+	for i := range f.runs {
+		jobs <- &f.runs[i]
+	}
+	close(jobs)
+	wg.Wait()
 }
 
-// sort sorts f.refs in pieces, one per core; emit merges them.
-func (f *flusher) sort() {
-	f.runs = pieces(f.refs, f.workers)
-	var wg sync.WaitGroup
-	for _, r := range f.runs {
-		wg.Go(func() { slices.SortFunc(r, byStart) })
+// compact moves the slots for which used is true to the front of s, in
+// order, and returns them.
+func compact(s []halfSlot, used func(int) bool) []halfSlot {
+	n := 0
+	for j := range s {
+		if used(j) {
+			s[n] = s[j]
+			n++
+		}
 	}
-	wg.Wait()
+	return s[:n]
 }
 
 // pieces splits s into at most n pieces of about equal length.
@@ -206,9 +274,10 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 	}
 }
 
-// merge takes the sorted pieces' references in order, a chunk at a time
+// merge takes the sorted runs' connections in order, a chunk at a time
 // from free, and hands each chunk both to be made (jobs) and to be handed
-// on in order (order).
+// on in order (order). The runs wait in a heap by their first connection:
+// a flood's table makes over a hundred.
 func (f *flusher) merge(free <-chan *flushChunk, jobs, order chan<- *flushChunk) {
 	defer close(jobs)
 	defer close(order)
@@ -218,16 +287,21 @@ func (f *flusher) merge(free <-chan *flushChunk, jobs, order chan<- *flushChunk)
 		order <- ch
 		ch = <-free
 	}
-	for range len(f.refs) {
-		next := -1 // the piece whose first entry is the earliest
-		for k, r := range f.runs {
-			if len(r) > 0 && (next < 0 || byStart(r[0], f.runs[next][0]) < 0) {
-				next = k
-			}
+	h := runHeap{runs: f.runs}
+	for i := range f.runs {
+		if f.runs[i].len() > 0 {
+			h.at = append(h.at, i)
 		}
-		ch.refs = append(ch.refs, f.runs[next][0])
-		f.runs[next][0].c = nil // the chunk holds it now
-		f.runs[next] = f.runs[next][1:]
+	}
+	heap.Init(&h)
+	for h.Len() > 0 {
+		r := &f.runs[h.at[0]]
+		ch.refs = append(ch.refs, r.pop())
+		if r.len() == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
+		}
 		if len(ch.refs) == flushChunkLen {
 			send()
 		}
@@ -235,4 +309,24 @@ func (f *flusher) merge(free <-chan *flushChunk, jobs, order chan<- *flushChunk)
 	if len(ch.refs) > 0 {
 		send()
 	}
+}
+
+// runHeap orders the runs that are not empty by their first connection.
+type runHeap struct {
+	runs []flushRun
+	at   []int // indices in runs
+}
+
+func (h *runHeap) Len() int { return len(h.at) }
+func (h *runHeap) Less(i, j int) bool {
+	f1, id1 := h.runs[h.at[i]].head()
+	f2, id2 := h.runs[h.at[j]].head()
+	return cmpStart(f1, id1, f2, id2) < 0
+}
+func (h *runHeap) Swap(i, j int) { h.at[i], h.at[j] = h.at[j], h.at[i] }
+func (h *runHeap) Push(x any)    { h.at = append(h.at, x.(int)) }
+func (h *runHeap) Pop() any {
+	x := h.at[len(h.at)-1]
+	h.at = h.at[:len(h.at)-1]
+	return x
 }

@@ -68,35 +68,57 @@ func (t *halfTable) del(k *Key, hash uint64) {
 }
 
 // oldest returns the slot of the entry whose latest SYN is the oldest of
-// up to n entries, taken from a random place; -1 if the table is empty.
-// Where an entry sits depends on its key's hash only, not on its age, so
-// the entries found are a fair sample (as Redis approximates LRU).
+// about n entries taken at random; -1 if the table is empty. Where an
+// entry sits depends on its key's hash only, not on its age, so the
+// entries found are a fair sample (as Redis approximates LRU).
+//
+// The sample must be one of entries, not of places in the table: under a
+// flood every new entry evicts one, and evictions must thin each stretch
+// of the table as much as entries crowd it, or the probe runs grow. The
+// next n entries after a random slot sampled an entry after free slots
+// more often than one inside a run, so that runs only grew, and with them
+// every lookup (a miss for each SYN of a flood); the n slots after a
+// random one sampled every slot alike, which left the runs to wander. So oldest takes the entries of a random
+// stretch of as many slots as hold n entries at the table's load, and
+// keeps the stretch with a probability of its share of entries, else
+// tries another: each entry is then as likely as any other to be
+// compared, and the stretch is read in order.
 func (t *halfTable) oldest(n int) int {
 	if t.n == 0 {
 		return -1
 	}
-	t.rng ^= t.rng << 13 // xorshift64
+	span := min(len(t.slots), (n*len(t.slots)+t.n-1)/t.n)
+	for {
+		r := t.random()
+		i := t.home(r)
+		best, m := -1, 0
+		for range span {
+			if t.dist[i] != 0 {
+				m++
+				if best < 0 || t.slots[i].h.lastTS() < t.slots[best].h.lastTS() {
+					best = i
+				}
+			}
+			if i++; i == len(t.slots) {
+				i = 0
+			}
+		}
+		// Keep it with probability m/span, from the bits home did not use.
+		if best >= 0 && uint64(uint32(r))*uint64(span) < uint64(m)<<32 {
+			return best
+		}
+	}
+}
+
+// random returns the next number of the table's xorshift generator.
+func (t *halfTable) random() uint64 {
+	t.rng ^= t.rng << 13
 	t.rng ^= t.rng >> 7
 	t.rng ^= t.rng << 17
 	if t.rng == 0 {
 		t.rng = 0x9e3779b97f4a7c15
 	}
-	best, seen := -1, 0
-	i := t.home(t.rng)
-	for range t.slots {
-		if t.dist[i] != 0 {
-			if best < 0 || t.slots[i].h.lastTS() < t.slots[best].h.lastTS() {
-				best = i
-			}
-			if seen++; seen == n {
-				break
-			}
-		}
-		if i++; i == len(t.slots) {
-			i = 0
-		}
-	}
-	return best
+	return t.rng
 }
 
 // touchSlot loads the slot where a key of this hash would be found first,

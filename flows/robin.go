@@ -32,7 +32,7 @@ type slotOf[S any] interface {
 
 const (
 	robinMinSlots = 16
-	robinMaxDist  = 250 // a longer run makes the table grow
+	robinMaxDist  = 250 // an entry further from its home makes the table grow
 )
 
 func (t *robin[S, P]) len() int { return t.n }
@@ -57,15 +57,20 @@ func (t *robin[S, P]) add(s S, hash uint64) {
 
 // insert puts s, whose key is absent, in its place from slot i, taking the
 // place of any entry nearer its home than s would be (which then moves on).
-// It reports false, changing nothing, if a run would grow too long.
+// It reports false, changing nothing, if an entry would end up too far
+// from its home.
 func (t *robin[S, P]) insert(s S, i int) bool {
-	// Find the free slot first, so that a failure changes nothing: no
-	// entry of the run moves further than the run is long.
-	run, far := 0, 0
+	// Find the free slot first, so that a failure changes nothing. A
+	// run keeps its entries in the order of their homes, and an insert
+	// shifts those after the new one's place by one slot: no distance
+	// grows past the run's largest plus one. The run's length does not
+	// matter (bounding it too made a table under a flood grow to twice
+	// its entries' room, on the rare long run that linear probing makes
+	// at 80% load).
+	far := 0
 	for j := i; t.dist[j] != 0; {
-		run++
 		far = max(far, int(t.dist[j]))
-		if far+run > robinMaxDist {
+		if far >= robinMaxDist {
 			return false
 		}
 		if j++; j == len(t.slots) {
