@@ -28,7 +28,9 @@ const (
 // Its times are stamps: milliseconds since the connection's first packet,
 // plus one, in 32 bits (conn.stamp), so that 0 means none; they stop at
 // 49 days. Its packet and resend counts stop at their maximum; its byte
-// counts do not.
+// counts do not: they keep their low 32 bits here, and what carries out of
+// them in the cold record (epCold), which a connection needs only once one
+// of its directions has sent 4 GiB.
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -48,18 +50,45 @@ type endpoint struct {
 	pending uint32
 
 	// What it sent (EndpointStats); its resends and gaps, which only
-	// trouble counts, are kept with the cold evidence (epCold).
+	// trouble counts, are kept with the cold evidence (epCold), as are its
+	// byte counts' high 32 bits (addBytes).
 	pkts                    uint32
-	bytes, ipBytes, payload uint64
+	bytes, ipBytes, payload uint32
 }
 
 // stats returns endpoint i's counters; cs holds the cold ones.
 func (c *conn) stats(i int, cs *coldStore) EndpointStats {
 	e, ce := &c.ep[i], &cs.peek(c).eps[i]
 	return EndpointStats{
-		Packets: uint64(e.pkts), Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Packets: uint64(e.pkts),
+		Bytes:   uint64(ce.bytesHi)<<32 | uint64(e.bytes), IPBytes: uint64(ce.ipBytesHi)<<32 | uint64(e.ipBytes),
+		Payload: uint64(ce.payloadHi)<<32 | uint64(e.payload),
 		Retransmits: uint64(ce.retrans), Gaps: uint64(ce.gaps),
 	}
+}
+
+// addBytes counts a packet's frame, IP and payload lengths to what
+// endpoint s sent: the low 32 bits in the endpoint, a carry out of them in
+// its cold record.
+func (c *conn) addBytes(s int, frame, ip, payload uint32, cs *coldStore) {
+	e := &c.ep[s]
+	e.bytes += frame
+	e.ipBytes += ip
+	e.payload += payload
+	if e.bytes < frame || e.ipBytes < ip || e.payload < payload {
+		ce := &cs.get(c).eps[s]
+		ce.bytesHi += carry(e.bytes, frame)
+		ce.ipBytesHi += carry(e.ipBytes, ip)
+		ce.payloadHi += carry(e.payload, payload)
+	}
+}
+
+// carry returns 1 if sum, a 32-bit sum that ended in n, wrapped.
+func carry(sum, n uint32) uint32 {
+	if sum < n {
+		return 1
+	}
+	return 0
 }
 
 // inc adds one to a 32-bit counter that stops at its maximum.
@@ -279,9 +308,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
 	inc(&S.pkts)
-	S.bytes += uint64(p.FrameLen)
-	S.ipBytes += uint64(p.IPLen)
-	S.payload += uint64(p.PayloadLen)
+	c.addBytes(s, p.FrameLen, p.IPLen, p.PayloadLen, cs)
 	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
 		c.outOfOrder(p, s, end, inOrder, cs)
 	}
@@ -764,7 +791,7 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 // TestConnTouch checks that the words fall on every line either way.
 func (c *conn) touchAhead() uint64 {
 	return uint64(c.key.Addr[0][0]) + uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
-		c.ep[0].bytes + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
+		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
 }
 
 // touch reads a word from each cache line of the conn, so that a walk can
@@ -772,7 +799,7 @@ func (c *conn) touchAhead() uint64 {
 // TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
 	return uint32(c.key.Addr[0][0]) + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
-		uint32(c.ep[0].bytes) + c.ep[1].pkts + uint32(c.ev.bits)
+		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the

@@ -90,6 +90,9 @@ type evCold struct {
 type epCold struct {
 	retrans, gaps  uint32 // EndpointStats's Retransmits and Gaps, stopping at their maximum
 	holeLo, holeHi uint32 // the last gap it left in sequence space, [holeLo, holeHi), not yet filled
+	// The high 32 bits of its byte counts (endpoint.bytes, ipBytes,
+	// payload), which carry into them past 4 GiB.
+	bytesHi, ipBytesHi, payloadHi uint32
 }
 
 // evBits are evidence's one-bit facts.

@@ -39,11 +39,11 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 352 {
-		t.Fatalf("conn is %d bytes, want 352", n)
+	if n := unsafe.Sizeof(conn{}); n != 320 {
+		t.Fatalf("conn is %d bytes, want 320", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 72 {
-		t.Fatalf("endpoint is %d bytes, want 72", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 56 {
+		t.Fatalf("endpoint is %d bytes, want 56", n)
 	}
 	if n := unsafe.Sizeof(connSlot{}); n != 8 {
 		t.Fatalf("connSlot is %d bytes, want 8", n)
@@ -127,8 +127,8 @@ func TestEvidenceSize(t *testing.T) {
 	if n := unsafe.Sizeof(evHot{}); n != 36 {
 		t.Fatalf("evHot is %d bytes, want 36", n)
 	}
-	if n := unsafe.Sizeof(evCold{}); n != 96 {
-		t.Fatalf("evCold is %d bytes, want 96", n)
+	if n := unsafe.Sizeof(evCold{}); n != 120 {
+		t.Fatalf("evCold is %d bytes, want 120", n)
 	}
 }
 
