@@ -14,7 +14,11 @@ import (
 // lane reads and writes its connections' records without a lock; the lock
 // guards only handing records out and taking them back, which trouble
 // alone causes.
+//
+// It also holds the addresses of the connections' keys that are not IPv4
+// (connKey), which are let go of with the record.
 type coldStore struct {
+	addrs  addrPool
 	mu     sync.Mutex
 	chunks [slabChunks][]evCold
 	next   uint32 // the lowest index never handed out
@@ -63,9 +67,11 @@ func (s *coldStore) get(c *conn) *evCold {
 	return s.at(i)
 }
 
-// release takes back c's record, if it has one, as c leaves the table or
-// its memory starts another connection.
+// release takes back c's record, if it has one, and its key's pooled
+// addresses, as c leaves the table or its memory starts another
+// connection.
 func (s *coldStore) release(c *conn) {
+	c.key.drop(&s.addrs)
 	if c.cold == 0 {
 		return
 	}
@@ -84,4 +90,5 @@ func (s *coldStore) reset() {
 		clear(s.chunks[k])
 	}
 	s.next, s.free = 0, s.free[:0]
+	s.addrs.reset()
 }

@@ -149,7 +149,7 @@ func (r Role) String() string {
 // besides the endpoints: its key, roles, marks and last time
 // (TestConnLayout).
 type conn struct {
-	key       Key
+	key       connKey // its Key, compact (connkey.go)
 	client    uint8 // index of the client in ep
 	firstDir  Dir   // direction of the first packet seen
 	midstream bool  // the connection's opening SYN was not seen
@@ -179,8 +179,10 @@ type conn struct {
 // newConn starts a connection with packet p, sent in direction d, in c's
 // memory: a connection from a slab (keeping its index), which may have
 // left the table (a SYN flood evicts one for every new one), or scratch.
-func newConn(key Key, p *Packet, d Dir, c *conn) *conn {
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, self: c.self}
+// Its key's addresses that are not IPv4 go to cs's address pool, until
+// cs.release(c).
+func newConn(key *Key, p *Packet, d Dir, c *conn, cs *coldStore) *conn {
+	*c = conn{key: compact(key, &cs.addrs), firstDir: d, first: p.TS, last: p.TS, self: c.self}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -787,19 +789,19 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 // load ahead (Lanes.applyBatch), which runs without the shard's lock
 // beside a view that may be running the conn's timers under it: it reads
 // no field that timers write (TestTouchConnBesideTimers). A conn in a
-// slab starts on a line or half-way through one (TestConnSize), and
-// TestConnTouch checks that the words fall on every line either way.
+// slab starts at any multiple of 8 bytes into a line, and TestConnTouch
+// checks that the words fall on every line whichever.
 func (c *conn) touchAhead() uint64 {
-	return uint64(c.key.Addr[0][0]) + uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
-		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
+	return uint64(c.key.addr[0]) + uint64(c.last) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
+		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits) + uint64(c.cold)
 }
 
 // touch reads a word from each cache line of the conn, so that a walk can
 // fetch a group of connections before it uses them (eachConn).
 // TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
-	return uint32(c.key.Addr[0][0]) + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
-		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits)
+	return c.key.addr[0] + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
+		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits) + c.cold
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the

@@ -141,7 +141,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	}
 	sh.untrack(v)
 	t.left(sh, v, v.id)
-	sh.m.del(&v.key, v.key.hash64())
+	sh.m.delConn(v)
 	t.cfg.logs.drop(v)
 	t.evicted.Add(1)
 	return r, v

@@ -100,7 +100,7 @@ func (f *flusher) take() {
 			sh.untrack(c)
 		})
 		f.slab = sh.m.slab
-		sh.m = connTable{slab: fresh}
+		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		if sh.half.len() > 0 {
 			halves = append(halves, sh.half)
 			sh.half = halfTable{}

@@ -83,9 +83,9 @@ func (c *conn) record(end EndReason, cfg *Config, withLog bool) Record {
 func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
-	r.Key = c.key
-	r.Client = c.key.Endpoint(cl)
-	r.Server = c.key.Endpoint(sv)
+	r.Key = c.fullKey(cfg.cold)
+	r.Client = r.Key.Endpoint(cl)
+	r.Server = r.Key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
 	r.ClientDoubt = c.doubt(cl)

@@ -175,6 +175,7 @@ func NewTable(cfg Config) *Table {
 	t.slab.Store(sl)
 	for i := range t.shards {
 		t.shards[i].m.slab = sl
+		t.shards[i].m.cold = t.cfg.cold
 	}
 	// The slab's memory outside the heap goes back to the system once the
 	// table is unreachable: no conn is reachable but through it.

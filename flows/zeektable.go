@@ -90,7 +90,8 @@ func (t *Table) schedule(c *conn, l *zeekLife) {
 	}
 	z := t.zk
 	z.mu.Lock()
-	heap.Push(&z.wake, zeekWake{at: at, id: c.id, hash: c.key.hash64(), key: c.key})
+	key := c.fullKey(t.cfg.cold)
+	heap.Push(&z.wake, zeekWake{at: at, id: c.id, hash: key.hash64(), key: key})
 	z.mu.Unlock()
 }
 
@@ -140,7 +141,7 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 		return Record{}, false
 	}
 	r := t.zeekRetire(sh, c, why)
-	sh.m.del(&c.key, w.hash)
+	sh.m.delConn(c)
 	t.release(sh, c)
 	return r, true
 }
@@ -159,7 +160,8 @@ func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 // zeekDetach adds c's Zeek fields to its record r and forgets them. The
 // lock of c's shard is held.
 func (t *Table) zeekDetach(c *conn, r *Record) {
-	lives := t.lives(c.key.hash64())
+	k := c.fullKey(t.cfg.cold)
+	lives := t.lives(k.hash64())
 	if l := lives[c]; l != nil {
 		r.zx = l.extra(c)
 		delete(lives, c)
