@@ -62,7 +62,7 @@ func (c *conn) stats(i int, cs *coldStore) EndpointStats {
 	return EndpointStats{
 		Packets: uint64(e.pkts),
 		Bytes:   uint64(ce.bytesHi)<<32 | uint64(e.bytes), IPBytes: uint64(ce.ipBytesHi)<<32 | uint64(e.ipBytes),
-		Payload: uint64(ce.payloadHi)<<32 | uint64(e.payload),
+		Payload:     uint64(ce.payloadHi)<<32 | uint64(e.payload),
 		Retransmits: uint64(ce.retrans), Gaps: uint64(ce.gaps),
 	}
 }
@@ -150,9 +150,9 @@ func (r Role) String() string {
 // (TestConnLayout).
 type conn struct {
 	key       connKey // its Key, compact (connkey.go)
-	client    uint8 // index of the client in ep
-	firstDir  Dir   // direction of the first packet seen
-	midstream bool  // the connection's opening SYN was not seen
+	client    uint8   // index of the client in ep
+	firstDir  Dir     // direction of the first packet seen
+	midstream bool    // the connection's opening SYN was not seen
 	role      Role
 	isCheap   bool   // on the cheap list (see evict.go)
 	ref       bool   // saw a packet since the CLOCK hand passed
