@@ -198,7 +198,7 @@ func (t *Table) release(sh *shard, c *conn) {
 	t.cfg.cold.release(c)
 	if t.cfg.Changes {
 		// The change list may still point to it (changes.freed).
-		c.dirty = false
+		c.marks &^= mDirty
 		sh.chg.freed = append(sh.chg.freed, c)
 		return
 	}

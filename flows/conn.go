@@ -149,18 +149,13 @@ func (r Role) String() string {
 // besides the endpoints: its key, roles, marks and last time
 // (TestConnLayout).
 type conn struct {
-	key       connKey // its Key, compact (connkey.go)
-	client    uint8   // index of the client in ep
-	firstDir  Dir     // direction of the first packet seen
-	midstream bool    // the connection's opening SYN was not seen
-	role      Role
-	isCheap   bool   // on the cheap list (see evict.go)
-	ref       bool   // saw a packet since the CLOCK hand passed
-	dirty     bool   // on its shard's change list (changes.go)
-	rttKnown  bool   // synOrRTT holds the handshake's round-trip time
-	self      uint32 // its index in its shard's slab
-	last      int64  // capture time of the last packet
-	logged    bool   // it has a transition log (transition.go)
+	key      connKey // its Key, compact (connkey.go)
+	client   uint8   // index of the client in ep
+	firstDir Dir     // direction of the first packet seen
+	role     Role
+	marks    marks  // one-bit facts
+	self     uint32 // its index in its shard's slab
+	last     int64  // capture time of the last packet
 	// Its neighbours on the shard's eviction list, by slab index (0:
 	// none); next also links the slab's released connections.
 	prev, next uint32
@@ -176,6 +171,30 @@ type conn struct {
 	cold     uint32 // the rest of it, in the table's coldStore (0: none yet)
 }
 
+// marks are a conn's one-bit facts.
+type marks uint8
+
+const (
+	mMidstream marks = 1 << iota // the connection's opening SYN was not seen
+	mCheap                       // on the cheap list (see evict.go)
+	mRef                         // saw a packet since the CLOCK hand passed
+	mDirty                       // on its shard's change list (changes.go)
+	mRTTKnown                    // synOrRTT holds the handshake's round-trip time
+	mLogged                      // it has a transition log (transition.go)
+)
+
+// is reports whether c has mark m.
+func (c *conn) is(m marks) bool { return c.marks&m != 0 }
+
+// mark sets mark m of c to on.
+func (c *conn) mark(m marks, on bool) {
+	if on {
+		c.marks |= m
+	} else {
+		c.marks &^= m
+	}
+}
+
 // newConn starts a connection with packet p, sent in direction d, in c's
 // memory: a connection from a slab (keeping its index), which may have
 // left the table (a SYN flood evicts one for every new one), or scratch.
@@ -188,14 +207,14 @@ func newConn(key *Key, p *Packet, d Dir, c *conn, cs *coldStore) *conn {
 	case p.Flags&(SYN|ACK) == SYN:
 		c.client, c.role = s, RoleBySYN
 	case p.Flags.Has(SYN | ACK):
-		c.client, c.role, c.midstream = 1-s, RoleBySYNACK, true
+		c.client, c.role, c.marks = 1-s, RoleBySYNACK, c.marks|mMidstream
 		// The client must have sent a SYN that the SYN-ACK acknowledges.
 		cl := &c.ep[c.client]
 		cl.state = StateSynSent
 		cl.isn, cl.nxt = p.Ack-1, p.Ack
 		cl.flags |= sentSYN | seqKnown
 	default:
-		c.midstream = true
+		c.marks |= mMidstream
 		c.client, c.role = clientByPort(p, s)
 		c.ep[0].state, c.ep[1].state = StateEstablished, StateEstablished
 	}
@@ -426,13 +445,14 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
 		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 	}
-	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.rttKnown && c.synOrRTT != 0 &&
+	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.is(mRTTKnown) && c.synOrRTT != 0 &&
 		R.has(sentSYN) && !R.has(synInferred) && p.Ack == R.isn+1 {
 		// The client's ACK of the SYN-ACK. An ACK captured before its
 		// SYN (a merge of captures out of order) gives no RTT yet, nor
 		// one of a SYN-ACK not seen: the first ACK seen may be late.
 		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
-			c.synOrRTT, c.rttKnown = rtt, true
+			c.synOrRTT = rtt
+			c.marks |= mRTTKnown
 		}
 	}
 }
@@ -453,13 +473,14 @@ func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	S.flags |= sentSYN
 	S.resent(c.stamp(p.TS), retransmit)
 	if s == int(c.client) {
-		if !c.rttKnown {
+		if !c.is(mRTTKnown) {
 			c.synOrRTT = p.TS
 		}
-		if c.midstream && c.role == RoleBySYNACK && retransmit {
+		if c.is(mMidstream) && c.role == RoleBySYNACK && retransmit {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
-			c.midstream, c.role = false, RoleBySYN
+			c.role = RoleBySYN
+			c.marks &^= mMidstream
 			if ce := &cs.peek(c).eps[s]; ce.retrans > 0 { // (so a record of its own)
 				ce.retrans--
 			}

@@ -52,23 +52,23 @@ func (c *conn) cheap() bool {
 
 // track puts a new connection on its list.
 func (sh *shard) track(c *conn) {
-	c.isCheap = c.cheap()
-	sh.lists[b2i(c.isCheap)].push(sh.m.slab, c)
+	c.mark(mCheap, c.cheap())
+	sh.lists[b2i(c.is(mCheap))].push(sh.m.slab, c)
 }
 
 // retrack moves c to the other list if its class changed, and marks it
 // referenced.
 func (sh *shard) retrack(c *conn) {
-	c.ref = true
-	if ch := c.cheap(); ch != c.isCheap {
-		sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c)
-		c.isCheap = ch
+	c.marks |= mRef
+	if ch := c.cheap(); ch != c.is(mCheap) {
+		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
+		c.mark(mCheap, ch)
 		sh.lists[b2i(ch)].push(sh.m.slab, c)
 	}
 }
 
 // untrack removes c from its list.
-func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c) }
+func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c) }
 
 // victim picks the connection to evict: the oldest cheap one, else the
 // first established one the CLOCK hand finds unreferenced.
@@ -80,10 +80,10 @@ func (sh *shard) victim() *conn {
 	l := &sh.lists[0]
 	for i := l.head; i != 0; i = l.head {
 		c := sl.at(i)
-		if !c.ref {
+		if !c.is(mRef) {
 			return c
 		}
-		c.ref = false
+		c.marks &^= mRef
 		l.remove(sl, c)
 		l.push(sl, c)
 	}

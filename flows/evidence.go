@@ -285,7 +285,7 @@ func (c *conn) noteSYN(p *Packet, s int) {
 	case p.Flags&ACK != 0 && s != int(c.client):
 		if ev.synacks == 0 {
 			ev.synackAt = t
-		} else if c.rttKnown {
+		} else if c.is(mRTTKnown) {
 			ev.bits |= evSynAckAfterAck
 		}
 		ev.synackLastAt = t

@@ -90,12 +90,12 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.ServerState = c.ep[sv].state
 	r.ClientDoubt = c.doubt(cl)
 	r.ServerDoubt = c.doubt(sv)
-	r.Midstream = c.midstream
+	r.Midstream = c.is(mMidstream)
 	r.Role = c.role
 	r.C2S = c.stats(cl, cfg.cold)
 	r.S2C = c.stats(sv, cfg.cold)
 	r.RTT = -1
-	if c.rttKnown {
+	if c.is(mRTTKnown) {
 		r.RTT = time.Duration(c.synOrRTT)
 	}
 	r.FirstSeen = time.Unix(0, c.first).UTC()

@@ -39,8 +39,8 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 296 {
-		t.Fatalf("conn is %d bytes, want 296", n)
+	if n := unsafe.Sizeof(conn{}); n != 288 {
+		t.Fatalf("conn is %d bytes, want 288", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 56 {
 		t.Fatalf("endpoint is %d bytes, want 56", n)

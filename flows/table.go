@@ -155,7 +155,7 @@ type shardFields struct {
 	mu    sync.Mutex // guards the following
 	m     connTable  // full connections (conntable.go)
 	half  halfTable  // connections with SYNs from one side only (half.go)
-	lists [2]list    // by conn.isCheap; see evict.go
+	lists [2]list    // by conn's mCheap; see evict.go
 	tmp   conn       // scratch for replaying a halfOpen
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)

@@ -82,7 +82,7 @@ func (c *conn) retransmitWait(e *endpoint, st State, cfg *Config) time.Duration 
 		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOInit)
 	case e.rto > 0:
 		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOMin)
-	case !handshake && c.rttKnown:
+	case !handshake && c.is(mRTTKnown):
 		wait = k.RTOMin + 2*time.Duration(c.synOrRTT)
 	default:
 		wait = k.RTOInit
