@@ -39,8 +39,8 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 288 {
-		t.Fatalf("conn is %d bytes, want 288", n)
+	if n := unsafe.Sizeof(conn{}); n != 280 {
+		t.Fatalf("conn is %d bytes, want 280", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 56 {
 		t.Fatalf("endpoint is %d bytes, want 56", n)
@@ -124,11 +124,11 @@ func TestConnTouch(t *testing.T) {
 // bytes in the conn and 96 in the cold store (with the endpoints' resends,
 // gaps and last gaps), for a connection that needs them.
 func TestEvidenceSize(t *testing.T) {
-	if n := unsafe.Sizeof(evHot{}); n != 36 {
-		t.Fatalf("evHot is %d bytes, want 36", n)
+	if n := unsafe.Sizeof(evHot{}); n != 24 {
+		t.Fatalf("evHot is %d bytes, want 24", n)
 	}
-	if n := unsafe.Sizeof(evCold{}); n != 120 {
-		t.Fatalf("evCold is %d bytes, want 120", n)
+	if n := unsafe.Sizeof(evCold{}); n != 128 {
+		t.Fatalf("evCold is %d bytes, want 128", n)
 	}
 }
 
