@@ -44,10 +44,8 @@ type endpoint struct {
 	finSeq  uint32 // sequence number of its FIN
 	twStart uint32 // stamp of its entering TIME_WAIT, or FIN_WAIT_2 before that
 	lastTx  uint32 // stamp of the last SYN or FIN it sent
-	rto     uint32 // milliseconds between its last two SYNs or FINs, 0 after a first one
-	// pending is the stamp of a doubtful delivery to it, or, after an RST
-	// closed it, the RST's until silence confirms it arrived; 0 if none.
-	pending uint32
+	// Its retransmission interval and a pending delivery, which only
+	// trouble sets, are in its cold record (epCold.rto, pending).
 
 	// What it sent (EndpointStats); its resends and gaps, which only
 	// trouble counts, are kept with the cold evidence (epCold), as are its
@@ -337,7 +335,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
 	}
 	if f&RST != 0 {
-		c.reset(p, s)
+		c.reset(p, s, cs)
 		return
 	}
 	sameWindow := S.window == p.Window
@@ -346,7 +344,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 		S.flags |= sentData
 	}
 	if f&ACK != 0 {
-		c.acknowledged(p, s, sameWindow)
+		c.acknowledged(p, s, sameWindow, cs)
 	}
 	c.transmit(p, s, inOrder, cs)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
@@ -380,13 +378,14 @@ func (c *conn) outOfOrder(p *Packet, s int, end uint32, inOrder bool, cs *coldSt
 }
 
 // acknowledged applies what an ACK that endpoint s sent proves s has
-// received. sameWindow is whether it advertises the window it did last.
-func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
+// received. sameWindow is whether it advertises the window it did last;
+// cs holds the cold record.
+func (c *conn) acknowledged(p *Packet, s int, sameWindow bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
-	c.inferSent(p, S, R)
+	c.inferSent(p, S, R, cs)
 	if sameWindow {
-		c.resentUnseen(p, S, R)
+		c.resentUnseen(p, S, R, cs)
 	}
 	c.refuteSilence(p, S, R)
 	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
@@ -397,14 +396,15 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 		c.receiveFIN(S, p.TS)
 	}
 	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-		S.ackArrived(c.stamp(p.TS)) // it only ACKs a SYN-ACK it accepted
+		c.ackArrived(S, c.stamp(p.TS), cs) // it only ACKs a SYN-ACK it accepted
 	}
 	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-		S.ackArrived(c.stamp(p.TS)) // it only sends a plain ACK once established
+		c.ackArrived(S, c.stamp(p.TS), cs) // it only sends a plain ACK once established
 	}
 	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 		S.state = S.preRST // a challenge ACK: the RST did not close it
-		S.assumed, S.pending = DoubtNone, 0
+		S.assumed = DoubtNone
+		c.setPending(S, 0, cs)
 	}
 	S.flags &^= fuzzyRST
 }
@@ -417,24 +417,24 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	if S.has(finInferred) && p.PayloadLen > 0 && seqGT(p.Seq+p.PayloadLen, S.finSeq) {
-		c.uninferFIN(S, R) // data where its FIN was inferred: that was data
+		c.uninferFIN(S, R, cs) // data where its FIN was inferred: that was data
 	}
 	if f&SYN != 0 {
 		if f&ACK == 0 {
 			c.sendSYN(p, s, cs)
 		} else {
-			c.sendSYNACK(p, S, R)
+			c.sendSYNACK(p, S, R, cs)
 		}
 	}
 	resent := false
 	if f&FIN != 0 {
-		resent = c.sendFIN(p, S, R)
+		resent = c.sendFIN(p, S, R, cs)
 	}
 	// A FIN sent again shows that the first did not arrive or was not
 	// acknowledged: whether this one arrives is left to the evidence that
 	// follows.
 	if f&ACK != 0 && !resent {
-		c.receiveACK(p, R)
+		c.receiveACK(p, R, cs)
 	}
 	switch {
 	case resent:
@@ -471,7 +471,7 @@ func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
-	S.resent(c.stamp(p.TS), retransmit)
+	c.resent(S, c.stamp(p.TS), retransmit, cs)
 	if s == int(c.client) {
 		if !c.is(mRTTKnown) {
 			c.synOrRTT = p.TS
@@ -514,23 +514,52 @@ func (c *conn) duplicate(p *Packet, e *endpoint) bool {
 	return e.lastTx != 0 && c.stamp(p.TS)-e.lastTx < 2
 }
 
-// resent notes the time of a SYN or FIN transmission and, for a
+// resent notes the time of a SYN or FIN transmission by e and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
-// A first transmission starts a new schedule.
-func (e *endpoint) resent(now uint32, retransmit bool) {
-	e.rto = 0
+// A first transmission starts a new schedule. cs holds the cold record.
+func (c *conn) resent(e *endpoint, now uint32, retransmit bool, cs *coldStore) {
+	rto := uint32(0)
 	if retransmit {
-		e.rto = ^uint32(0) // no earlier one seen: the longest interval
+		rto = ^uint32(0) // no earlier one seen: the longest interval
 		if e.lastTx != 0 {
-			e.rto = now - e.lastTx
+			rto = now - e.lastTx
 		}
-		e.pending = 0
+		c.setPending(e, 0, cs)
+	}
+	if rto != 0 || c.cold != 0 {
+		cs.get(c).eps[c.index(e)].rto = rto
 	}
 	e.lastTx = now
 }
 
-func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
+// pending returns the stamp of a doubtful delivery to e or, after an RST
+// closed it, the RST's until silence confirms it arrived; 0 if none. cs
+// holds it (epCold.pending).
+func (c *conn) pending(e *endpoint, cs *coldStore) uint32 {
+	if c.cold == 0 {
+		return 0
+	}
+	return cs.at(c.cold).eps[c.index(e)].pending
+}
+
+// setPending sets e's pending delivery (see pending).
+func (c *conn) setPending(e *endpoint, at uint32, cs *coldStore) {
+	if at != 0 || c.cold != 0 {
+		cs.get(c).eps[c.index(e)].pending = at
+	}
+}
+
+// rto returns the milliseconds between e's last two SYNs or FINs, 0
+// after a first one.
+func (c *conn) rto(e *endpoint, cs *coldStore) uint32 {
+	if c.cold == 0 {
+		return 0
+	}
+	return cs.at(c.cold).eps[c.index(e)].rto
+}
+
+func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint, cs *coldStore) {
 	if rcv.has(sentSYN) && rcv.state != StateClosed && (seqLT(p.Ack, rcv.isn+1) || seqGT(p.Ack, rcv.nxt)) {
 		// It answers another SYN than the peer's (an earlier
 		// connection's, on a reused port): not this connection's.
@@ -543,7 +572,7 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 	}
 	snd.isn = p.Seq
 	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
-	snd.resent(c.stamp(p.TS), retransmit)
+	c.resent(snd, c.stamp(p.TS), retransmit, cs)
 	switch snd.state {
 	case StateClosed, StateSynSent:
 		snd.state = StateSynReceived
@@ -570,8 +599,9 @@ func (c *conn) seesClient(e *endpoint) bool {
 	return e == &c.ep[c.client] && c.role == RoleBySYN
 }
 
-// sendFIN applies a FIN sent by S and reports whether it was sent before.
-func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
+// sendFIN applies a FIN sent by S and reports whether it was sent before;
+// cs holds the cold record.
+func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint, cs *coldStore) (resent bool) {
 	fs := p.Seq + p.PayloadLen
 	if p.Flags&SYN != 0 {
 		fs++
@@ -583,13 +613,13 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 			return false
 		}
 		if !c.duplicate(p, snd) {
-			c.resendFIN(p, snd, rcv)
+			c.resendFIN(p, snd, rcv, cs)
 		}
 		return true
 	}
 	snd.finSeq = fs
 	snd.flags = snd.flags&^finInferred | sentFIN
-	snd.resent(c.stamp(p.TS), false)
+	c.resent(snd, c.stamp(p.TS), false, cs)
 	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
@@ -600,7 +630,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	if rcv.has(ackSent) && seqGE(rcv.acked, fs+1) {
 		// The peer's ACK of this FIN was captured before it (reordered
 		// at the capture point): it still counts.
-		snd.deliver(c.stamp(p.TS), snd.ackArrived)
+		c.deliver(snd, c.stamp(p.TS), cs)
 	}
 	return false
 }
@@ -608,9 +638,9 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 // resendFIN applies what a retransmitted FIN from S proves: S has not
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
-func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
-	snd.resent(c.stamp(p.TS), true)
-	if snd.has(finAcked) || snd.pending != 0 {
+func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint, cs *coldStore) {
+	c.resent(snd, c.stamp(p.TS), true, cs)
+	if snd.has(finAcked) || c.pending(snd, cs) != 0 {
 		snd.flags = snd.flags&^finAcked | doubt
 		switch {
 		case snd.state == StateFinWait2:
@@ -628,23 +658,24 @@ func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
 	}
 }
 
-// receiveACK applies the acknowledgement in p to its receiver R.
-func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
+// receiveACK applies the acknowledgement in p to its receiver R; cs holds
+// the cold record.
+func (c *conn) receiveACK(p *Packet, rcv *endpoint, cs *coldStore) {
 	a := p.Ack
 	switch rcv.state {
 	case StateSynSent:
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
 		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
-			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+			c.deliver(rcv, c.stamp(p.TS), cs)
 		}
 	case StateSynReceived:
 		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
-			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+			c.deliver(rcv, c.stamp(p.TS), cs)
 		}
 	}
 	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
-		rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+		c.deliver(rcv, c.stamp(p.TS), cs)
 	}
 }
 
@@ -652,21 +683,21 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 // the same kind evidently failed: then it waits, until e shows it arrived
 // or until e's retransmission timer has run out twice without e sending
 // again (see expireTimers).
-func (e *endpoint) deliver(now uint32, apply func(uint32)) {
+func (c *conn) deliver(e *endpoint, now uint32, cs *coldStore) {
 	if !e.has(doubt) {
-		apply(now)
+		c.ackArrived(e, now, cs)
 		return
 	}
-	if e.pending == 0 {
-		e.pending = now
+	if c.pending(e, cs) == 0 {
+		c.setPending(e, now, cs)
 	}
 }
 
 // ackArrived applies the arrival at e of what it waits for in its state:
 // the SYN-ACK in SYN_SENT, the ACK of its SYN in SYN_RECEIVED, or the ACK
 // of its FIN.
-func (e *endpoint) ackArrived(now uint32) {
-	e.pending = 0
+func (c *conn) ackArrived(e *endpoint, now uint32, cs *coldStore) {
+	c.setPending(e, 0, cs)
 	e.flags &^= doubt
 	switch e.state {
 	case StateSynSent, StateSynReceived:
@@ -717,8 +748,8 @@ func (e *endpoint) enterTimeWait(now uint32) {
 }
 
 // reset applies an RST sent by endpoint s. An RST that its receiver would
-// not accept changes nothing (rstAcceptable).
-func (c *conn) reset(p *Packet, s int) {
+// not accept changes nothing (rstAcceptable). cs holds the cold record.
+func (c *conn) reset(p *Packet, s int, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	ok, exact := rstAcceptable(p, S, R)
 	if !ok {
@@ -730,7 +761,8 @@ func (c *conn) reset(p *Packet, s int) {
 	} else {
 		S.state = StateClosed
 		S.flags |= resetClosed
-		S.assumed, S.pending = DoubtNone, 0
+		S.assumed = DoubtNone
+		c.setPending(S, 0, cs)
 	}
 	if R.state == StateClosed {
 		return
@@ -742,10 +774,12 @@ func (c *conn) reset(p *Packet, s int) {
 	}
 	// Whether the RST arrived shows only if R had something to send
 	// again (timers.go settles it by R's silence); otherwise nothing will.
-	R.assumed, R.pending = DoubtReset, 0
+	R.assumed = DoubtReset
+	pending := uint32(0)
 	if R.state == StateSynSent || R.awaiting() || R.has(seqKnown) && !(S.has(ackSent) && seqGE(S.acked, R.nxt)) {
-		R.pending = c.stamp(p.TS)
+		pending = c.stamp(p.TS)
 	}
+	c.setPending(R, pending, cs)
 	R.state = StateClosed
 }
 

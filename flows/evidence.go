@@ -96,6 +96,7 @@ type evCold struct {
 // sequence space.
 type epCold struct {
 	retrans, gaps  uint32 // EndpointStats's Retransmits and Gaps, stopping at their maximum
+	rto, pending   uint32 // see conn.rto and conn.pending
 	holeLo, holeHi uint32 // the last gap it left in sequence space, [holeLo, holeHi), not yet filled
 	// The high 32 bits of its byte counts (endpoint.bytes, ipBytes,
 	// payload), which carry into them past 4 GiB.

@@ -88,8 +88,8 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.Server = r.Key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
-	r.ClientDoubt = c.doubt(cl)
-	r.ServerDoubt = c.doubt(sv)
+	r.ClientDoubt = c.doubt(cl, cfg.cold)
+	r.ServerDoubt = c.doubt(sv, cfg.cold)
 	r.Midstream = c.is(mMidstream)
 	r.Role = c.role
 	r.C2S = c.stats(cl, cfg.cold)

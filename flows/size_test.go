@@ -39,11 +39,11 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 280 {
-		t.Fatalf("conn is %d bytes, want 280", n)
+	if n := unsafe.Sizeof(conn{}); n != 264 {
+		t.Fatalf("conn is %d bytes, want 264", n)
 	}
-	if n := unsafe.Sizeof(endpoint{}); n != 56 {
-		t.Fatalf("endpoint is %d bytes, want 56", n)
+	if n := unsafe.Sizeof(endpoint{}); n != 48 {
+		t.Fatalf("endpoint is %d bytes, want 48", n)
 	}
 	if n := unsafe.Sizeof(connSlot{}); n != 8 {
 		t.Fatalf("connSlot is %d bytes, want 8", n)
@@ -127,8 +127,8 @@ func TestEvidenceSize(t *testing.T) {
 	if n := unsafe.Sizeof(evHot{}); n != 24 {
 		t.Fatalf("evHot is %d bytes, want 24", n)
 	}
-	if n := unsafe.Sizeof(evCold{}); n != 128 {
-		t.Fatalf("evCold is %d bytes, want 128", n)
+	if n := unsafe.Sizeof(evCold{}); n != 144 {
+		t.Fatalf("evCold is %d bytes, want 144", n)
 	}
 }
 

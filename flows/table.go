@@ -146,9 +146,10 @@ type Table struct {
 }
 
 type shard struct {
-	shardFields
 	// A multiple of 64 bytes: neighbours share no cache line (TestShardSize).
+	// (First: a zero-size last field would be given padding.)
 	_ [(64 - unsafe.Sizeof(shardFields{})%64) % 64]byte
+	shardFields
 }
 
 type shardFields struct {
