@@ -154,13 +154,10 @@ type conn struct {
 	marks    marks  // one-bit facts
 	self     uint32 // its index in its shard's slab
 	last     int64  // capture time of the last packet
-	// Its neighbours on the shard's eviction list, by slab index (0:
-	// none); next also links the slab's released connections.
-	prev, next uint32
-	zeek       zeekConn
-	ep         [2]endpoint // indexed like key's endpoints
-	first      int64       // capture time of the first packet
-	id         uint64      // unique in its table, in order of creation
+	zeek     zeekConn
+	ep       [2]endpoint // indexed like key's endpoints
+	first    int64       // capture time of the first packet
+	id       uint64      // unique in its table, in order of creation
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.

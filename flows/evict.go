@@ -10,14 +10,18 @@ package flows
 // eviction is O(1) amortised, and a packet costs one store (the reference
 // bit) unless it moves its connection to the other list.
 
+//
+// A shard without a bound keeps no lists, and its slab no links: a conn
+// does not hold them (slab.links).
+
 // list is a doubly linked list of a shard's connections, oldest first, by
-// their indices in its slab (0: none).
+// their indices in its slab (0: none), linked through the slab's links.
 type list struct{ head, tail uint32 }
 
 func (l *list) push(sl *slab, c *conn) {
-	c.prev, c.next = l.tail, 0
+	*sl.link(c.self) = links{prev: l.tail}
 	if l.tail != 0 {
-		sl.at(l.tail).next = c.self
+		sl.link(l.tail).next = c.self
 	} else {
 		l.head = c.self
 	}
@@ -25,17 +29,18 @@ func (l *list) push(sl *slab, c *conn) {
 }
 
 func (l *list) remove(sl *slab, c *conn) {
-	if c.prev != 0 {
-		sl.at(c.prev).next = c.next
+	ln := sl.link(c.self)
+	if ln.prev != 0 {
+		sl.link(ln.prev).next = ln.next
 	} else {
-		l.head = c.next
+		l.head = ln.next
 	}
-	if c.next != 0 {
-		sl.at(c.next).prev = c.prev
+	if ln.next != 0 {
+		sl.link(ln.next).prev = ln.prev
 	} else {
-		l.tail = c.prev
+		l.tail = ln.prev
 	}
-	c.prev, c.next = 0, 0
+	*ln = links{}
 }
 
 // cheap reports whether c is among the first to go: an unanswered
@@ -50,8 +55,11 @@ func (c *conn) cheap() bool {
 	return cl == StateSynSent && sv == StateClosed
 }
 
-// track puts a new connection on its list.
+// track puts a new connection on its list, in a shard with a bound.
 func (sh *shard) track(c *conn) {
+	if sh.max == 0 {
+		return
+	}
 	c.mark(mCheap, c.cheap())
 	sh.lists[b2i(c.is(mCheap))].push(sh.m.slab, c)
 }
@@ -59,6 +67,9 @@ func (sh *shard) track(c *conn) {
 // retrack moves c to the other list if its class changed, and marks it
 // referenced.
 func (sh *shard) retrack(c *conn) {
+	if sh.max == 0 {
+		return
+	}
 	c.marks |= mRef
 	if ch := c.cheap(); ch != c.is(mCheap) {
 		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
@@ -68,7 +79,11 @@ func (sh *shard) retrack(c *conn) {
 }
 
 // untrack removes c from its list.
-func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c) }
+func (sh *shard) untrack(c *conn) {
+	if sh.max > 0 {
+		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
+	}
+}
 
 // victim picks the connection to evict: the oldest cheap one, else the
 // first established one the CLOCK hand finds unreferenced.

@@ -81,7 +81,7 @@ func (f *flusher) take() {
 	f.refs = make([]flushRef, 0, n)
 	// The shards move to a new slab together; the old one goes once
 	// every record is made.
-	fresh := new(slab)
+	fresh := newSlab(t.cfg.MaxConns > 0)
 	t.slab.Store(fresh)
 	var halves []halfTable
 	for i := range t.shards {

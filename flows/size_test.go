@@ -39,8 +39,8 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 264 {
-		t.Fatalf("conn is %d bytes, want 264", n)
+	if n := unsafe.Sizeof(conn{}); n != 256 {
+		t.Fatalf("conn is %d bytes, want 256", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 48 {
 		t.Fatalf("endpoint is %d bytes, want 48", n)

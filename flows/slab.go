@@ -25,12 +25,19 @@ import (
 // taking them back, once per connection; reading and writing a
 // connection takes none (only its shard's lock), as chunks never move.
 //
+// The eviction lists' links (evict.go), which only a table with a bound
+// on its connections keeps, are beside the conns, at the same index.
+//
 // Index 0 is never handed out: it means "none" in the eviction lists.
 type slab struct {
-	mu     sync.Mutex // guards the following but chunks' contents
-	chunks [slabChunks][]conn
-	next   uint32 // the lowest index never handed out
-	free   uint32 // the first released index, its successors linked through conn.next; 0 if none
+	mu        sync.Mutex // guards the following but chunks' contents
+	chunks    [slabChunks][]conn
+	links     [slabChunks][]links // beside chunks, if withLinks
+	withLinks bool
+	next      uint32 // the lowest index never handed out
+	// free is the first released index, 0 if none; the rest follow,
+	// each linked through the id of the one before (unused while free).
+	free   uint32
 	onMap  uint32 // the chunks mapped outside the Go heap, a bit each
 	live   int    // connections in use
 	mapped int    // bytes mapped outside the Go heap
@@ -44,6 +51,20 @@ const (
 	// should not take one per shard.
 	slabMapAt = 1 << 20
 )
+
+// links are a connection's neighbours on its shard's eviction list, by
+// slab index (0: none).
+type links struct{ prev, next uint32 }
+
+// newSlab returns an empty slab, keeping eviction links if withLinks.
+func newSlab(withLinks bool) *slab { return &slab{withLinks: withLinks} }
+
+// link returns the eviction links of the connection at index i, which is
+// in use, of a slab withLinks.
+func (s *slab) link(i uint32) *links {
+	k, o := chunkOf(i)
+	return &s.links[k][o]
+}
 
 // chunkOf returns the chunk and the position in it of index i.
 func chunkOf(i uint32) (int, uint32) {
@@ -64,8 +85,8 @@ func (s *slab) alloc() *conn {
 	s.live++
 	if i := s.free; i != 0 {
 		c := s.at(i)
-		s.free = c.next
-		c.next = 0
+		s.free = uint32(c.id)
+		c.id = 0
 		return c
 	}
 	if s.next == 0 {
@@ -85,6 +106,9 @@ func (s *slab) alloc() *conn {
 // grow makes chunk k.
 func (s *slab) grow(k int) {
 	n := slabFirst << k
+	if s.withLinks {
+		s.links[k] = make([]links, n)
+	}
 	size := n * int(unsafe.Sizeof(conn{}))
 	if size < slabMapAt {
 		s.chunks[k] = make([]conn, n)
@@ -103,7 +127,7 @@ func (s *slab) release(c *conn) {
 	i := c.self
 	*c = conn{self: i}
 	s.mu.Lock()
-	c.next = s.free
+	c.id = uint64(s.free)
 	s.free = i
 	s.live--
 	s.mu.Unlock()
@@ -125,7 +149,7 @@ func (s *slab) unmap() {
 		if s.onMap&(1<<k) != 0 {
 			unmapConns(s.chunks[k])
 		}
-		s.chunks[k] = nil
+		s.chunks[k], s.links[k] = nil, nil
 	}
 	s.onMap, s.mapped = 0, 0
 }

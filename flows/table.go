@@ -171,7 +171,7 @@ func NewTable(cfg Config) *Table {
 	if cfg.Zeek {
 		t.zk = newZeekClock(cfg.Shards)
 	}
-	sl := new(slab)
+	sl := newSlab(cfg.MaxConns > 0)
 	t.slab = &atomic.Pointer[slab]{}
 	t.slab.Store(sl)
 	for i := range t.shards {
