@@ -151,10 +151,10 @@ type conn struct {
 	client   uint8   // index of the client in ep
 	firstDir Dir     // direction of the first packet seen
 	role     Role
-	marks    marks  // one-bit facts
-	self     uint32 // its index in its shard's slab
-	last     int64  // capture time of the last packet
-	zeek     zeekConn
+	marks    marks       // one-bit facts
+	self     uint32      // its index in its shard's slab
+	last     int64       // capture time of the last packet
+	zeek     zeekHot     // and zeekMore in its cold record (zeekFull)
 	ep       [2]endpoint // indexed like key's endpoints
 	first    int64       // capture time of the first packet
 	id       uint64      // unique in its table, in order of creation
@@ -311,7 +311,9 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	if p.TS > c.last {
 		c.last = p.TS
 	}
-	c.zeek.observe(p, Dir(s) == c.firstDir)
+	z := c.zeekFull(cs)
+	z.observe(p, Dir(s) == c.firstDir)
+	c.setZeek(&z, cs)
 	f := p.Flags
 
 	seqLen := p.PayloadLen
@@ -877,6 +879,28 @@ func (c *conn) at(s uint32) int64 {
 		return 0
 	}
 	return c.first + int64(s-1)*int64(time.Millisecond)
+}
+
+// zeekFull returns c's Zeek emulation whole: what it keeps itself, and
+// what its cold record in cs holds.
+func (c *conn) zeekFull(cs *coldStore) zeekConn {
+	return zeekConn{zeekHot: c.zeek, zeekMore: cs.peek(c).zeek}
+}
+
+// zeekReuse reports whether Zeek would end c and start a new connection
+// with packet p, sent in direction d (zeekConn.reuse).
+func (c *conn) zeekReuse(p *Packet, d Dir, cs *coldStore) bool {
+	z := c.zeekFull(cs)
+	return z.reuse(p, d == c.firstDir)
+}
+
+// setZeek keeps z as c's Zeek emulation, its zeekMore in c's cold record
+// (which it needs only once that is not zero).
+func (c *conn) setZeek(z *zeekConn, cs *coldStore) {
+	c.zeek = z.zeekHot
+	if c.cold != 0 || z.zeekMore != (zeekMore{}) {
+		cs.get(c).zeek = z.zeekMore
+	}
 }
 
 // index returns the index in c.ep of e, one of c's endpoints.

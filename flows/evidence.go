@@ -89,7 +89,8 @@ type evCold struct {
 	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
 	runN      uint8
 
-	eps [2]epCold // indexed like conn.ep
+	eps  [2]epCold // indexed like conn.ep
+	zeek zeekMore  // what only retransmissions and long histories write of its Zeek emulation
 }
 
 // epCold is what only trouble writes of an endpoint's counts and

@@ -103,7 +103,7 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.ClientWindow = c.ep[cl].window
 	r.ServerWindow = c.ep[sv].window
 	r.End = end
-	r.zeek = c.zeek
+	r.zeek = c.zeekFull(cfg.cold)
 	r.zx = nil
 	r.ev = evidence{c.ev, *cfg.cold.peek(c)}
 	r.seqs = recordSeqs{client: c.client}

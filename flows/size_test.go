@@ -39,8 +39,8 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 256 {
-		t.Fatalf("conn is %d bytes, want 256", n)
+	if n := unsafe.Sizeof(conn{}); n != 240 {
+		t.Fatalf("conn is %d bytes, want 240", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 48 {
 		t.Fatalf("endpoint is %d bytes, want 48", n)
@@ -127,8 +127,8 @@ func TestEvidenceSize(t *testing.T) {
 	if n := unsafe.Sizeof(evHot{}); n != 24 {
 		t.Fatalf("evHot is %d bytes, want 24", n)
 	}
-	if n := unsafe.Sizeof(evCold{}); n != 144 {
-		t.Fatalf("evCold is %d bytes, want 144", n)
+	if n := unsafe.Sizeof(evCold{}); n != 160 {
+		t.Fatalf("evCold is %d bytes, want 160", n)
 	}
 }
 

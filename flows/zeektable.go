@@ -134,7 +134,9 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 	if l == nil || l.wake != w.at {
 		return Record{}, false
 	}
-	gone, why := l.fire(&c.zeek, now)
+	z := c.zeekFull(t.cfg.cold)
+	gone, why := l.fire(&z, now)
+	c.setZeek(&z, t.cfg.cold)
 	if !gone {
 		l.wake = 0 // w was taken off the queue
 		t.schedule(c, l)
@@ -192,7 +194,7 @@ func (t *Table) applyZeekPacket(p *Packet) {
 // (IPBasedAnalyzer::AnalyzePacket). sh.mu is held, and released here.
 func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash uint64) {
 	var retire, spill *[]Record
-	if c != nil && c.zeek.reuse(p, d == c.firstDir) {
+	if c != nil && c.zeekReuse(p, d, t.cfg.cold) {
 		retire = t.retireBuf(t.zeekRetire(sh, c, EndReplaced))
 		sh.m.del(key, hash)
 		t.release(sh, c)
@@ -211,13 +213,15 @@ func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash u
 		c.expireTimers(p.TS, p.TS, &t.cfg) // the kernel states, for the JSON
 	}
 	l := t.lives(hash)[c]
-	pre := c.zeek
+	pre := c.zeekFull(t.cfg.cold)
 	s := 0
 	if d != c.firstDir {
 		s = 1
 	}
 	ev := t.update(sh, c, p, d, opened)
-	l.after(&pre, &c.zeek, p, s)
+	post := c.zeekFull(t.cfg.cold)
+	l.after(&pre, &post, p, s)
+	c.setZeek(&post, t.cfg.cold)
 	t.schedule(c, l)
 	sh.mu.Unlock()
 	t.finish(nil, spill, nil)
