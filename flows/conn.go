@@ -152,18 +152,17 @@ type conn struct {
 	firstDir Dir     // direction of the first packet seen
 	role     Role
 	marks    marks       // one-bit facts
-	self     uint32      // its index in its shard's slab
+	cold     uint32      // the rest of it, in the table's coldStore (0: none yet)
 	last     int64       // capture time of the last packet
+	first    int64       // capture time of the first packet
 	zeek     zeekHot     // and zeekMore in its cold record (zeekFull)
 	ep       [2]endpoint // indexed like key's endpoints
-	first    int64       // capture time of the first packet
+	ev       evHot       // for a diagnosis (evidence.go)
 	id       uint64      // unique in its table, in order of creation
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.
 	synOrRTT int64
-	ev       evHot  // for a diagnosis (evidence.go)
-	cold     uint32 // the rest of it, in the table's coldStore (0: none yet)
 }
 
 // marks are a conn's one-bit facts.
@@ -191,12 +190,12 @@ func (c *conn) mark(m marks, on bool) {
 }
 
 // newConn starts a connection with packet p, sent in direction d, in c's
-// memory: a connection from a slab (keeping its index), which may have
+// memory: a connection from a slab, which may have
 // left the table (a SYN flood evicts one for every new one), or scratch.
 // Its key's addresses that are not IPv4 go to cs's address pool, until
 // cs.release(c).
 func newConn(key *Key, p *Packet, d Dir, c *conn, cs *coldStore) *conn {
-	*c = conn{key: compact(key, &cs.addrs), firstDir: d, first: p.TS, last: p.TS, self: c.self}
+	*c = conn{key: compact(key, &cs.addrs), firstDir: d, first: p.TS, last: p.TS}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
@@ -847,7 +846,7 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 // checks that the words fall on every line whichever.
 func (c *conn) touchAhead() uint64 {
 	return uint64(c.key.addr[0]) + uint64(c.last) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
-		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits) + uint64(c.cold)
+		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits) + uint64(c.synOrRTT)
 }
 
 // touch reads a word from each cache line of the conn, so that a walk can
@@ -855,7 +854,7 @@ func (c *conn) touchAhead() uint64 {
 // TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
 	return c.key.addr[0] + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
-		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits) + c.cold
+		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits) + uint32(c.synOrRTT)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the

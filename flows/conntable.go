@@ -70,10 +70,10 @@ func (t *connTable) release(c *conn) { t.slab.release(c) }
 // place of any other (which the caller releases).
 func (t *connTable) set(c *conn, k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
-		t.slots[i].i = c.self
+		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}
-	t.add(connSlot{uint32(hash >> 32), c.self}, placed(hash))
+	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
 }
 
 // del removes the connection with key k from the index, if there.
@@ -91,11 +91,12 @@ func (t *connTable) hashOf(c *conn) uint64 {
 
 // delConn removes c, which is in the index, from it.
 func (t *connTable) delConn(c *conn) {
+	self := t.slab.indexOf(c)
 	for i := t.home(placed(t.hashOf(c))); ; {
 		if t.dist[i] == 0 {
 			return
 		}
-		if t.slots[i].i == c.self {
+		if t.slots[i].i == self {
 			t.delAt(i)
 			return
 		}

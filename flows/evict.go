@@ -19,17 +19,18 @@ package flows
 type list struct{ head, tail uint32 }
 
 func (l *list) push(sl *slab, c *conn) {
-	*sl.link(c.self) = links{prev: l.tail}
+	self := sl.indexOf(c)
+	*sl.link(self) = links{prev: l.tail}
 	if l.tail != 0 {
-		sl.link(l.tail).next = c.self
+		sl.link(l.tail).next = self
 	} else {
-		l.head = c.self
+		l.head = self
 	}
-	l.tail = c.self
+	l.tail = self
 }
 
 func (l *list) remove(sl *slab, c *conn) {
-	ln := sl.link(c.self)
+	ln := sl.link(sl.indexOf(c))
 	if ln.prev != 0 {
 		sl.link(ln.prev).next = ln.next
 	} else {

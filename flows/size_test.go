@@ -39,8 +39,8 @@ func TestHalfOpenBytes(t *testing.T) {
 // through one, and each spans six. It is the 312 bytes the state machine
 // needs, 36 of evidence and the index of the rest (TestEvidenceSize).
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n != 240 {
-		t.Fatalf("conn is %d bytes, want 240", n)
+	if n := unsafe.Sizeof(conn{}); n != 232 {
+		t.Fatalf("conn is %d bytes, want 232", n)
 	}
 	if n := unsafe.Sizeof(endpoint{}); n != 48 {
 		t.Fatalf("endpoint is %d bytes, want 48", n)
@@ -97,12 +97,12 @@ func TestConnTouch(t *testing.T) {
 		"touch": {
 			keyAt, unsafe.Offsetof(c.last), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
 			ep + unsafe.Offsetof(c.ep[0].state), ep + unsafe.Offsetof(c.ep[0].bytes),
-			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits), unsafe.Offsetof(c.cold),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits), unsafe.Offsetof(c.synOrRTT),
 		},
 		"touchAhead": {
 			keyAt, unsafe.Offsetof(c.last), unsafe.Offsetof(c.zeek) + unsafe.Offsetof(c.zeek.bits),
 			ep + unsafe.Offsetof(c.ep[0].isn), ep + unsafe.Offsetof(c.ep[0].bytes),
-			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits), unsafe.Offsetof(c.cold),
+			ep + size + unsafe.Offsetof(c.ep[1].pkts), evAt + unsafe.Offsetof(c.ev.bits), unsafe.Offsetof(c.synOrRTT),
 		},
 	}
 	for name, offsets := range words {

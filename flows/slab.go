@@ -72,13 +72,29 @@ func chunkOf(i uint32) (int, uint32) {
 	return k, i - slabFirst*(1<<k-1)
 }
 
+// indexOf returns the index of c, which is in use.
+//
+// It looks for c's chunk from the first: those before it were made
+// before c was handed out, and are read without the lock like c's own.
+func (s *slab) indexOf(c *conn) uint32 {
+	const size = unsafe.Sizeof(conn{})
+	p := uintptr(unsafe.Pointer(c))
+	for k := range s.chunks {
+		ch := s.chunks[k]
+		if base := uintptr(unsafe.Pointer(unsafe.SliceData(ch))); p >= base && p < base+uintptr(len(ch))*size {
+			return slabFirst*(1<<k-1) + uint32((p-base)/size)
+		}
+	}
+	panic("flows: a conn outside its slab")
+}
+
 // at returns the connection at index i, which is in use.
 func (s *slab) at(i uint32) *conn {
 	k, o := chunkOf(i)
 	return &s.chunks[k][o]
 }
 
-// alloc returns a zeroed connection, with its index set.
+// alloc returns a zeroed connection.
 func (s *slab) alloc() *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,9 +114,7 @@ func (s *slab) alloc() *conn {
 		s.grow(k)
 	}
 	s.next++
-	c := &s.chunks[k][o]
-	c.self = i
-	return c
+	return &s.chunks[k][o]
 }
 
 // grow makes chunk k.
@@ -124,8 +138,8 @@ func (s *slab) grow(k int) {
 // release takes c back, zeroed, for a connection to come. Nothing may
 // use c after.
 func (s *slab) release(c *conn) {
-	i := c.self
-	*c = conn{self: i}
+	i := s.indexOf(c)
+	*c = conn{}
 	s.mu.Lock()
 	c.id = uint64(s.free)
 	s.free = i
