@@ -19,28 +19,7 @@ func TestConnTableMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	ct := connTable{slab: new(slab), cold: new(coldStore)}
 	ref := map[Key]*conn{}
-	keyOf := func(i int) Key {
-		var k Key
-		binary.BigEndian.PutUint32(k.Addr[1][12:], uint32(i))
-		switch i % 3 {
-		case 0:
-			k.Addr[0], k.Addr[1] = v4mapped([]byte{10, 0, 0, 1}), v4mapped(k.Addr[1][12:])
-		case 1:
-			k.V6, k.Addr[0][0], k.Addr[1][0] = true, 0x20, 0x20
-		}
-		k.Port[0], k.Port[1] = 443, uint16(i>>16)
-		k.VLAN = VLAN{Outer: uint16(i % 5), N: uint8(min(i%5, 1))}
-		return k
-	}
-	pooled := func() int {
-		addrs := map[[16]byte]bool{}
-		for k := range ref {
-			if k.V6 || k.Addr[1][10] != 0xff {
-				addrs[k.Addr[0]], addrs[k.Addr[1]] = true, true
-			}
-		}
-		return len(addrs)
-	}
+	keyOf := tableTestKey
 	check := func(step int) {
 		if ct.len() != len(ref) {
 			t.Fatalf("step %d: %d connections, want %d", step, ct.len(), len(ref))
@@ -55,7 +34,7 @@ func TestConnTableMatchesMap(t *testing.T) {
 		if n != len(ref) {
 			t.Fatalf("step %d: walked %d, want %d", step, n, len(ref))
 		}
-		if got, want := ct.cold.addrs.len(), pooled(); got != want {
+		if got, want := ct.cold.addrs.len(), pooledAddrs(ref); got != want {
 			t.Fatalf("step %d: %d addresses pooled, want %d", step, got, want)
 		}
 		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > robinMinSlots && ct.n*4 < len(ct.slots)) {
@@ -102,6 +81,34 @@ func TestConnTableMatchesMap(t *testing.T) {
 		}
 	}
 	check(-1)
+}
+
+// tableTestKey returns the i-th key of TestConnTableMatchesMap: IPv4,
+// IPv6 or neither (V6 false, not IPv4-mapped), by i modulo 3.
+func tableTestKey(i int) Key {
+	var k Key
+	binary.BigEndian.PutUint32(k.Addr[1][12:], uint32(i))
+	switch i % 3 {
+	case 0:
+		k.Addr[0], k.Addr[1] = v4mapped([]byte{10, 0, 0, 1}), v4mapped(k.Addr[1][12:])
+	case 1:
+		k.V6, k.Addr[0][0], k.Addr[1][0] = true, 0x20, 0x20
+	}
+	k.Port[0], k.Port[1] = 443, uint16(i>>16)
+	k.VLAN = VLAN{Outer: uint16(i % 5), N: uint8(min(i%5, 1))}
+	return k
+}
+
+// pooledAddrs returns the number of different addresses of the keys of
+// ref that are not IPv4.
+func pooledAddrs(ref map[Key]*conn) int {
+	addrs := map[[16]byte]bool{}
+	for k := range ref {
+		if k.V6 || k.Addr[1][10] != 0xff {
+			addrs[k.Addr[0]], addrs[k.Addr[1]] = true, true
+		}
+	}
+	return len(addrs)
 }
 
 // TestTouchConnBesideTimers has a lane's load ahead (touchConn, without
