@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // Flush retires every connection left, expiring timers by the newest packet
@@ -48,21 +50,30 @@ type flusher struct {
 	workers   int
 
 	refs   []flushRef
-	limbos []limbo      // taken from the shards, released at the end
-	slab   *slab        // the full connections, likewise
-	runs   [][]flushRef // refs in sorted pieces, each consumed from its front
+	lives  map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
+	limbos []limbo             // taken from the shards, released at the end
+	slab   *slab               // the full connections, likewise
+	runs   [][]flushRef        // refs in sorted pieces, each consumed from its front
 }
 
 // flushRef is a connection to flush, with what it sorts by copied beside
 // it: a comparison that followed the pointer would miss the cache twice,
-// and the sort waits on memory enough as it is.
+// and the sort waits on memory enough as it is. It is 32 bytes: there is
+// one for every connection of the table at once.
 type flushRef struct {
 	first int64
 	id    uint64
-	c     *conn     // a full connection, or
-	e     *halfSlot // a half-open one
+	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
 	end   EndReason
-	zl    *zeekLife // with Config.Zeek, c's
+	half  bool
+}
+
+// conn returns the full connection r refers to, or nil.
+func (r *flushRef) conn() *conn {
+	if r.half {
+		return nil
+	}
+	return (*conn)(r.p)
 }
 
 // byStart orders references by start time, then ID.
@@ -91,12 +102,14 @@ func (f *flusher) take() {
 		clear(sh.chg.freed) // they go with the old slab
 		sh.chg.freed = sh.chg.freed[:0]
 		sh.chg.over = true // the view must look again
-		var lives map[*conn]*zeekLife
 		if t.zk != nil {
-			lives = t.zk.take(i)
+			if f.lives == nil {
+				f.lives = map[*conn]*zeekLife{}
+			}
+			maps.Copy(f.lives, t.zk.take(i))
 		}
 		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
+			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed})
 			sh.untrack(c)
 		})
 		f.slab = sh.m.slab
@@ -114,14 +127,14 @@ func (f *flusher) take() {
 	// The connections are out of the table: no lock guards them now.
 	for i := range halves {
 		halves[i].each(func(s *halfSlot) {
-			f.refs = append(f.refs, flushRef{first: s.h.firstTS(), id: s.h.ident(), e: s, end: EndFlushed})
+			f.refs = append(f.refs, flushRef{first: s.h.firstTS(), id: s.h.ident(), p: unsafe.Pointer(s), end: EndFlushed, half: true})
 		})
 	}
 	for i := range f.limbos {
 		l := &f.limbos[i]
 		for j := range l.slots {
 			if e := &l.slots[j]; l.tags[j] != 0 {
-				f.refs = append(f.refs, flushRef{first: e.h.firstTS(), id: e.h.ident(), e: e, end: EndEvicted})
+				f.refs = append(f.refs, flushRef{first: e.h.firstTS(), id: e.h.ident(), p: unsafe.Pointer(e), end: EndEvicted, half: true})
 			}
 		}
 	}
@@ -192,14 +205,15 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 	for ch := range jobs {
 		for i := range ch.refs {
 			r := &ch.refs[i]
-			c := r.c
+			c := r.conn()
 			if c == nil {
-				c = r.e.h.conn(r.e.key, cfg, &scratch)
+				e := (*halfSlot)(r.p)
+				c = e.h.conn(e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
 			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
-			if r.zl != nil {
-				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
+			if zl := f.lives[c]; zl != nil && !r.half {
+				ch.recs[len(ch.recs)-1].zx = zl.extra(c)
 			}
 		}
 		ch.done <- struct{}{}
@@ -226,7 +240,7 @@ func (f *flusher) merge(free <-chan *flushChunk, jobs, order chan<- *flushChunk)
 			}
 		}
 		ch.refs = append(ch.refs, f.runs[next][0])
-		f.runs[next][0].c = nil // the chunk holds it now
+		f.runs[next][0].p = nil // the chunk holds it now
 		f.runs[next] = f.runs[next][1:]
 		if len(ch.refs) == flushChunkLen {
 			send()
