@@ -88,7 +88,14 @@ type evCold struct {
 	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
 	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
 	runN      uint8
+}
 
+// coldRec is a connection's cold record (coldStore): the evidence that
+// only trouble writes, and what only trouble writes of its endpoints and
+// of its Zeek emulation, which a Record carries elsewhere (its counters,
+// Record.zeek) or not at all.
+type coldRec struct {
+	evCold
 	eps  [2]epCold // indexed like conn.ep
 	zeek zeekMore  // what only retransmissions and long histories write of its Zeek emulation
 }

@@ -105,7 +105,7 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.End = end
 	r.zeek = c.zeekFull(cfg.cold)
 	r.zx = nil
-	r.ev = evidence{c.ev, *cfg.cold.peek(c)}
+	r.ev = evidence{c.ev, cfg.cold.peek(c).evCold}
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
 		e := &c.ep[i]
