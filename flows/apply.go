@@ -134,7 +134,7 @@ func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *c
 	// Anything else makes it a full connection.
 	sh.half.del(key, hash)
 	c = h.conn(*key, &t.cfg, sh.m.alloc())
-	sh.m.set(c, hash)
+	sh.m.set(c, key, hash)
 	sh.track(c)
 	return c, spill, false
 }
@@ -160,9 +160,9 @@ func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane
 	} else {
 		t.cfg.cold.release(reuse)
 	}
-	c := newConn(*key, p, d, reuse)
+	c := newConn(key, p, d, reuse, t.cfg.cold)
 	c.id = t.newID(l)
-	sh.m.set(c, hash)
+	sh.m.set(c, key, hash)
 	return c
 }
 
@@ -198,7 +198,7 @@ func (t *Table) release(sh *shard, c *conn) {
 	t.cfg.cold.release(c)
 	if t.cfg.Changes {
 		// The change list may still point to it (changes.freed).
-		c.dirty = false
+		c.marks &^= mDirty
 		sh.chg.freed = append(sh.chg.freed, c)
 		return
 	}

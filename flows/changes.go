@@ -10,7 +10,7 @@ package flows
 
 // changes is one shard's change list. It is guarded by the shard's lock.
 type changes struct {
-	conns  []*conn  // changed full connections, each once (conn.dirty)
+	conns  []*conn  // changed full connections, each once (mDirty)
 	halves []Key    // changed half-open connections (may repeat)
 	gone   []uint64 // IDs of connections that left the table
 	over   bool     // too much changed: the lists were dropped
@@ -53,7 +53,7 @@ func (sh *shard) releaseFreed() {
 // drop empties the lists, clearing the listed connections' marks.
 func (ch *changes) drop() {
 	for _, c := range ch.conns {
-		c.dirty = false
+		c.marks &^= mDirty
 	}
 	clear(ch.conns)
 	ch.conns, ch.halves, ch.gone = ch.conns[:0], ch.halves[:0], ch.gone[:0]
@@ -64,7 +64,7 @@ func (ch *changes) drop() {
 // off the list. sh.mu is held. They run for every packet, so each inlines
 // to a test when Config.Changes is off (or c is listed already).
 func (t *Table) changed(sh *shard, c *conn) {
-	if t.cfg.Changes && !c.dirty {
+	if t.cfg.Changes && !c.is(mDirty) {
 		t.listConn(sh, c)
 	}
 }
@@ -83,7 +83,7 @@ func (t *Table) left(sh *shard, c *conn, id uint64) {
 
 func (t *Table) listConn(sh *shard, c *conn) {
 	if t.room(sh) {
-		c.dirty = true
+		c.marks |= mDirty
 		sh.chg.conns = append(sh.chg.conns, c)
 	}
 }
@@ -96,7 +96,7 @@ func (t *Table) listHalf(sh *shard, k *Key) {
 
 func (t *Table) listGone(sh *shard, c *conn, id uint64) {
 	if c != nil {
-		c.dirty = false // its entry in conns is skipped
+		c.marks &^= mDirty // its entry in conns is skipped
 	}
 	if t.room(sh) {
 		sh.chg.gone = append(sh.chg.gone, id)
@@ -110,12 +110,12 @@ func (t *Table) changedConns(sh *shard, upto uint64, now, seen int64, r *Record,
 	keep := ch.conns[:0]
 	for _, c := range ch.conns {
 		switch {
-		case !c.dirty:
+		case !c.is(mDirty):
 			// It left the table (or was listed again as a new one).
 		case c.id > upto:
 			keep = append(keep, c)
 		default:
-			c.dirty = false
+			c.marks &^= mDirty
 			c.expireTimers(now, seen, &t.cfg)
 			c.fill(r, EndNone, &t.cfg, false)
 			changed(r)

@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// coldStore holds the cold evidence (evCold) of a table's connections
+// coldStore holds the cold records (coldRec) of a table's connections
 // that have some: a conn refers to its record by a 32-bit index (conn.cold,
 // 0 for none), so that a connection whose packets show no trouble spends
 // 4 bytes on it instead of 64.
@@ -14,25 +14,29 @@ import (
 // lane reads and writes its connections' records without a lock; the lock
 // guards only handing records out and taking them back, which trouble
 // alone causes.
+//
+// It also holds the addresses of the connections' keys that are not IPv4
+// (connKey), which are let go of with the record.
 type coldStore struct {
+	addrs  addrPool
 	mu     sync.Mutex
-	chunks [slabChunks][]evCold
+	chunks [slabChunks][]coldRec
 	next   uint32 // the lowest index never handed out
 	free   []uint32
 }
 
 // coldNone is what a connection without a record reads: all zero. It is
 // never written.
-var coldNone evCold
+var coldNone coldRec
 
 // at returns the record at index i, which is in use.
-func (s *coldStore) at(i uint32) *evCold {
+func (s *coldStore) at(i uint32) *coldRec {
 	k := bits.Len32(i/slabFirst+1) - 1
 	return &s.chunks[k][i-slabFirst*(1<<k-1)]
 }
 
 // peek returns c's record to read: coldNone if it has none.
-func (s *coldStore) peek(c *conn) *evCold {
+func (s *coldStore) peek(c *conn) *coldRec {
 	if c.cold == 0 {
 		return &coldNone
 	}
@@ -40,7 +44,7 @@ func (s *coldStore) peek(c *conn) *evCold {
 }
 
 // get returns c's record to write, giving it one if it has none.
-func (s *coldStore) get(c *conn) *evCold {
+func (s *coldStore) get(c *conn) *coldRec {
 	if c.cold != 0 {
 		return s.at(c.cold)
 	}
@@ -55,7 +59,7 @@ func (s *coldStore) get(c *conn) *evCold {
 		i = s.next
 		s.next++
 		if k, _ := chunkOf(i); s.chunks[k] == nil {
-			s.chunks[k] = make([]evCold, slabFirst<<k)
+			s.chunks[k] = make([]coldRec, slabFirst<<k)
 		}
 	}
 	s.mu.Unlock()
@@ -63,13 +67,15 @@ func (s *coldStore) get(c *conn) *evCold {
 	return s.at(i)
 }
 
-// release takes back c's record, if it has one, as c leaves the table or
-// its memory starts another connection.
+// release takes back c's record, if it has one, and its key's pooled
+// addresses, as c leaves the table or its memory starts another
+// connection.
 func (s *coldStore) release(c *conn) {
+	c.key.drop(&s.addrs)
 	if c.cold == 0 {
 		return
 	}
-	*s.at(c.cold) = evCold{}
+	*s.at(c.cold) = coldRec{}
 	s.mu.Lock()
 	s.free = append(s.free, c.cold)
 	s.mu.Unlock()
@@ -84,4 +90,5 @@ func (s *coldStore) reset() {
 		clear(s.chunks[k])
 	}
 	s.next, s.free = 0, s.free[:0]
+	s.addrs.reset()
 }

@@ -28,7 +28,9 @@ const (
 // Its times are stamps: milliseconds since the connection's first packet,
 // plus one, in 32 bits (conn.stamp), so that 0 means none; they stop at
 // 49 days. Its packet and resend counts stop at their maximum; its byte
-// counts do not.
+// counts do not: they keep their low 32 bits here, and what carries out of
+// them in the cold record (epCold), which a connection needs only once one
+// of its directions has sent 4 GiB.
 type endpoint struct {
 	state   State
 	preRST  State // state before a fuzzy RST, restored if it answers with an ACK
@@ -42,24 +44,49 @@ type endpoint struct {
 	finSeq  uint32 // sequence number of its FIN
 	twStart uint32 // stamp of its entering TIME_WAIT, or FIN_WAIT_2 before that
 	lastTx  uint32 // stamp of the last SYN or FIN it sent
-	rto     uint32 // milliseconds between its last two SYNs or FINs, 0 after a first one
-	// pending is the stamp of a doubtful delivery to it, or, after an RST
-	// closed it, the RST's until silence confirms it arrived; 0 if none.
-	pending uint32
+	// Its retransmission interval and a pending delivery, which only
+	// trouble sets, are in its cold record (epCold.rto, pending).
 
 	// What it sent (EndpointStats); its resends and gaps, which only
-	// trouble counts, are kept with the cold evidence (epCold).
+	// trouble counts, are kept with the cold evidence (epCold), as are its
+	// byte counts' high 32 bits (addBytes).
 	pkts                    uint32
-	bytes, ipBytes, payload uint64
+	bytes, ipBytes, payload uint32
 }
 
 // stats returns endpoint i's counters; cs holds the cold ones.
 func (c *conn) stats(i int, cs *coldStore) EndpointStats {
 	e, ce := &c.ep[i], &cs.peek(c).eps[i]
 	return EndpointStats{
-		Packets: uint64(e.pkts), Bytes: e.bytes, IPBytes: e.ipBytes, Payload: e.payload,
+		Packets: uint64(e.pkts),
+		Bytes:   uint64(ce.bytesHi)<<32 | uint64(e.bytes), IPBytes: uint64(ce.ipBytesHi)<<32 | uint64(e.ipBytes),
+		Payload:     uint64(ce.payloadHi)<<32 | uint64(e.payload),
 		Retransmits: uint64(ce.retrans), Gaps: uint64(ce.gaps),
 	}
+}
+
+// addBytes counts a packet's frame, IP and payload lengths to what
+// endpoint s sent: the low 32 bits in the endpoint, a carry out of them in
+// its cold record.
+func (c *conn) addBytes(s int, frame, ip, payload uint32, cs *coldStore) {
+	e := &c.ep[s]
+	e.bytes += frame
+	e.ipBytes += ip
+	e.payload += payload
+	if e.bytes < frame || e.ipBytes < ip || e.payload < payload {
+		ce := &cs.get(c).eps[s]
+		ce.bytesHi += carry(e.bytes, frame)
+		ce.ipBytesHi += carry(e.ipBytes, ip)
+		ce.payloadHi += carry(e.payload, payload)
+	}
+}
+
+// carry returns 1 if sum, a 32-bit sum that ended in n, wrapped.
+func carry(sum, n uint32) uint32 {
+	if sum < n {
+		return 1
+	}
+	return 0
 }
 
 // inc adds one to a 32-bit counter that stops at its maximum.
@@ -120,51 +147,68 @@ func (r Role) String() string {
 // besides the endpoints: its key, roles, marks and last time
 // (TestConnLayout).
 type conn struct {
-	key       Key
-	client    uint8 // index of the client in ep
-	firstDir  Dir   // direction of the first packet seen
-	midstream bool  // the connection's opening SYN was not seen
-	role      Role
-	isCheap   bool   // on the cheap list (see evict.go)
-	ref       bool   // saw a packet since the CLOCK hand passed
-	dirty     bool   // on its shard's change list (changes.go)
-	rttKnown  bool   // synOrRTT holds the handshake's round-trip time
-	self      uint32 // its index in its shard's slab
-	last      int64  // capture time of the last packet
-	logged    bool   // it has a transition log (transition.go)
-	// Its neighbours on the shard's eviction list, by slab index (0:
-	// none); next also links the slab's released connections.
-	prev, next uint32
-	zeek       zeekConn
-	ep         [2]endpoint // indexed like key's endpoints
-	first      int64       // capture time of the first packet
-	id         uint64      // unique in its table, in order of creation
+	key      connKey // its Key, compact (connkey.go)
+	client   uint8   // index of the client in ep
+	firstDir Dir     // direction of the first packet seen
+	role     Role
+	marks    marks       // one-bit facts
+	cold     uint32      // the rest of it, in the table's coldStore (0: none yet)
+	last     int64       // capture time of the last packet
+	first    int64       // capture time of the first packet
+	zeek     zeekHot     // and zeekMore in its cold record (zeekFull)
+	ep       [2]endpoint // indexed like key's endpoints
+	ev       evHot       // for a diagnosis (evidence.go)
+	id       uint64      // unique in its table, in order of creation
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
 	// Once the RTT is known the SYN's time is not needed again.
 	synOrRTT int64
-	ev       evHot  // for a diagnosis (evidence.go)
-	cold     uint32 // the rest of it, in the table's coldStore (0: none yet)
+}
+
+// marks are a conn's one-bit facts.
+type marks uint8
+
+const (
+	mMidstream marks = 1 << iota // the connection's opening SYN was not seen
+	mCheap                       // on the cheap list (see evict.go)
+	mRef                         // saw a packet since the CLOCK hand passed
+	mDirty                       // on its shard's change list (changes.go)
+	mRTTKnown                    // synOrRTT holds the handshake's round-trip time
+	mLogged                      // it has a transition log (transition.go)
+)
+
+// is reports whether c has mark m.
+func (c *conn) is(m marks) bool { return c.marks&m != 0 }
+
+// mark sets mark m of c to on.
+func (c *conn) mark(m marks, on bool) {
+	if on {
+		c.marks |= m
+	} else {
+		c.marks &^= m
+	}
 }
 
 // newConn starts a connection with packet p, sent in direction d, in c's
-// memory: a connection from a slab (keeping its index), which may have
+// memory: a connection from a slab, which may have
 // left the table (a SYN flood evicts one for every new one), or scratch.
-func newConn(key Key, p *Packet, d Dir, c *conn) *conn {
-	*c = conn{key: key, firstDir: d, first: p.TS, last: p.TS, self: c.self}
+// Its key's addresses that are not IPv4 go to cs's address pool, until
+// cs.release(c).
+func newConn(key *Key, p *Packet, d Dir, c *conn, cs *coldStore) *conn {
+	*c = conn{key: compact(key, &cs.addrs), firstDir: d, first: p.TS, last: p.TS}
 	s := uint8(d)
 	switch {
 	case p.Flags&(SYN|ACK) == SYN:
 		c.client, c.role = s, RoleBySYN
 	case p.Flags.Has(SYN | ACK):
-		c.client, c.role, c.midstream = 1-s, RoleBySYNACK, true
+		c.client, c.role, c.marks = 1-s, RoleBySYNACK, c.marks|mMidstream
 		// The client must have sent a SYN that the SYN-ACK acknowledges.
 		cl := &c.ep[c.client]
 		cl.state = StateSynSent
 		cl.isn, cl.nxt = p.Ack-1, p.Ack
 		cl.flags |= sentSYN | seqKnown
 	default:
-		c.midstream = true
+		c.marks |= mMidstream
 		c.client, c.role = clientByPort(p, s)
 		c.ep[0].state, c.ep[1].state = StateEstablished, StateEstablished
 	}
@@ -266,7 +310,9 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	if p.TS > c.last {
 		c.last = p.TS
 	}
-	c.zeek.observe(p, Dir(s) == c.firstDir)
+	z := c.zeekFull(cs)
+	z.observe(p, Dir(s) == c.firstDir)
+	c.setZeek(&z, cs)
 	f := p.Flags
 
 	seqLen := p.PayloadLen
@@ -279,9 +325,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 	end := p.Seq + seqLen
 	inOrder := !S.has(seqKnown) || seqLE(p.Seq, S.nxt)
 	inc(&S.pkts)
-	S.bytes += uint64(p.FrameLen)
-	S.ipBytes += uint64(p.IPLen)
-	S.payload += uint64(p.PayloadLen)
+	c.addBytes(s, p.FrameLen, p.IPLen, p.PayloadLen, cs)
 	if f&RST == 0 && S.has(seqKnown) && (!inOrder || seqLen > 0 && seqLE(end, S.nxt)) {
 		c.outOfOrder(p, s, end, inOrder, cs)
 	}
@@ -289,7 +333,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 		S.wscale, S.flags = uint8(p.WScale), S.flags|wsKnown
 	}
 	if f&RST != 0 {
-		c.reset(p, s)
+		c.reset(p, s, cs)
 		return
 	}
 	sameWindow := S.window == p.Window
@@ -298,7 +342,7 @@ func (c *conn) update(p *Packet, s int, cs *coldStore) {
 		S.flags |= sentData
 	}
 	if f&ACK != 0 {
-		c.acknowledged(p, s, sameWindow)
+		c.acknowledged(p, s, sameWindow, cs)
 	}
 	c.transmit(p, s, inOrder, cs)
 	if !S.has(seqKnown) || seqGT(end, S.nxt) {
@@ -332,13 +376,14 @@ func (c *conn) outOfOrder(p *Packet, s int, end uint32, inOrder bool, cs *coldSt
 }
 
 // acknowledged applies what an ACK that endpoint s sent proves s has
-// received. sameWindow is whether it advertises the window it did last.
-func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
+// received. sameWindow is whether it advertises the window it did last;
+// cs holds the cold record.
+func (c *conn) acknowledged(p *Packet, s int, sameWindow bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
-	c.inferSent(p, S, R)
+	c.inferSent(p, S, R, cs)
 	if sameWindow {
-		c.resentUnseen(p, S, R)
+		c.resentUnseen(p, S, R, cs)
 	}
 	c.refuteSilence(p, S, R)
 	if !S.has(ackSent) || seqGT(p.Ack, S.acked) {
@@ -349,14 +394,15 @@ func (c *conn) acknowledged(p *Packet, s int, sameWindow bool) {
 		c.receiveFIN(S, p.TS)
 	}
 	if S.state == StateSynSent && f&SYN == 0 && R.has(sentSYN) && p.Ack == R.isn+1 {
-		S.ackArrived(c.stamp(p.TS)) // it only ACKs a SYN-ACK it accepted
+		c.ackArrived(S, c.stamp(p.TS), cs) // it only ACKs a SYN-ACK it accepted
 	}
 	if S.state == StateSynReceived && f&SYN == 0 && S.has(sentSYN) {
-		S.ackArrived(c.stamp(p.TS)) // it only sends a plain ACK once established
+		c.ackArrived(S, c.stamp(p.TS), cs) // it only sends a plain ACK once established
 	}
 	if S.has(fuzzyRST) && f&(SYN|FIN) == 0 && p.PayloadLen == 0 {
 		S.state = S.preRST // a challenge ACK: the RST did not close it
-		S.assumed, S.pending = DoubtNone, 0
+		S.assumed = DoubtNone
+		c.setPending(S, 0, cs)
 	}
 	S.flags &^= fuzzyRST
 }
@@ -369,24 +415,24 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	f := p.Flags
 	if S.has(finInferred) && p.PayloadLen > 0 && seqGT(p.Seq+p.PayloadLen, S.finSeq) {
-		c.uninferFIN(S, R) // data where its FIN was inferred: that was data
+		c.uninferFIN(S, R, cs) // data where its FIN was inferred: that was data
 	}
 	if f&SYN != 0 {
 		if f&ACK == 0 {
 			c.sendSYN(p, s, cs)
 		} else {
-			c.sendSYNACK(p, S, R)
+			c.sendSYNACK(p, S, R, cs)
 		}
 	}
 	resent := false
 	if f&FIN != 0 {
-		resent = c.sendFIN(p, S, R)
+		resent = c.sendFIN(p, S, R, cs)
 	}
 	// A FIN sent again shows that the first did not arrive or was not
 	// acknowledged: whether this one arrives is left to the evidence that
 	// follows.
 	if f&ACK != 0 && !resent {
-		c.receiveACK(p, R)
+		c.receiveACK(p, R, cs)
 	}
 	switch {
 	case resent:
@@ -397,13 +443,14 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
 		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 	}
-	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.rttKnown && c.synOrRTT != 0 &&
+	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.is(mRTTKnown) && c.synOrRTT != 0 &&
 		R.has(sentSYN) && !R.has(synInferred) && p.Ack == R.isn+1 {
 		// The client's ACK of the SYN-ACK. An ACK captured before its
 		// SYN (a merge of captures out of order) gives no RTT yet, nor
 		// one of a SYN-ACK not seen: the first ACK seen may be late.
 		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
-			c.synOrRTT, c.rttKnown = rtt, true
+			c.synOrRTT = rtt
+			c.marks |= mRTTKnown
 		}
 	}
 }
@@ -422,15 +469,16 @@ func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	}
 	S.isn = p.Seq
 	S.flags |= sentSYN
-	S.resent(c.stamp(p.TS), retransmit)
+	c.resent(S, c.stamp(p.TS), retransmit, cs)
 	if s == int(c.client) {
-		if !c.rttKnown {
+		if !c.is(mRTTKnown) {
 			c.synOrRTT = p.TS
 		}
-		if c.midstream && c.role == RoleBySYNACK && retransmit {
+		if c.is(mMidstream) && c.role == RoleBySYNACK && retransmit {
 			// The SYN was only captured after the SYN-ACK: not a
 			// retransmission, and not a connection picked up mid-stream.
-			c.midstream, c.role = false, RoleBySYN
+			c.role = RoleBySYN
+			c.marks &^= mMidstream
 			if ce := &cs.peek(c).eps[s]; ce.retrans > 0 { // (so a record of its own)
 				ce.retrans--
 			}
@@ -464,23 +512,52 @@ func (c *conn) duplicate(p *Packet, e *endpoint) bool {
 	return e.lastTx != 0 && c.stamp(p.TS)-e.lastTx < 2
 }
 
-// resent notes the time of a SYN or FIN transmission and, for a
+// resent notes the time of a SYN or FIN transmission by e and, for a
 // retransmission, the interval since the last one (the sender's current
 // retransmission timeout), clearing any delivery that was waiting for it.
-// A first transmission starts a new schedule.
-func (e *endpoint) resent(now uint32, retransmit bool) {
-	e.rto = 0
+// A first transmission starts a new schedule. cs holds the cold record.
+func (c *conn) resent(e *endpoint, now uint32, retransmit bool, cs *coldStore) {
+	rto := uint32(0)
 	if retransmit {
-		e.rto = ^uint32(0) // no earlier one seen: the longest interval
+		rto = ^uint32(0) // no earlier one seen: the longest interval
 		if e.lastTx != 0 {
-			e.rto = now - e.lastTx
+			rto = now - e.lastTx
 		}
-		e.pending = 0
+		c.setPending(e, 0, cs)
+	}
+	if rto != 0 || c.cold != 0 {
+		cs.get(c).eps[c.index(e)].rto = rto
 	}
 	e.lastTx = now
 }
 
-func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
+// pending returns the stamp of a doubtful delivery to e or, after an RST
+// closed it, the RST's until silence confirms it arrived; 0 if none. cs
+// holds it (epCold.pending).
+func (c *conn) pending(e *endpoint, cs *coldStore) uint32 {
+	if c.cold == 0 {
+		return 0
+	}
+	return cs.at(c.cold).eps[c.index(e)].pending
+}
+
+// setPending sets e's pending delivery (see pending).
+func (c *conn) setPending(e *endpoint, at uint32, cs *coldStore) {
+	if at != 0 || c.cold != 0 {
+		cs.get(c).eps[c.index(e)].pending = at
+	}
+}
+
+// rto returns the milliseconds between e's last two SYNs or FINs, 0
+// after a first one.
+func (c *conn) rto(e *endpoint, cs *coldStore) uint32 {
+	if c.cold == 0 {
+		return 0
+	}
+	return cs.at(c.cold).eps[c.index(e)].rto
+}
+
+func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint, cs *coldStore) {
 	if rcv.has(sentSYN) && rcv.state != StateClosed && (seqLT(p.Ack, rcv.isn+1) || seqGT(p.Ack, rcv.nxt)) {
 		// It answers another SYN than the peer's (an earlier
 		// connection's, on a reused port): not this connection's.
@@ -493,7 +570,7 @@ func (c *conn) sendSYNACK(p *Packet, snd, rcv *endpoint) {
 	}
 	snd.isn = p.Seq
 	snd.flags = snd.flags&^synInferred | sentSYN | sentSYNACK
-	snd.resent(c.stamp(p.TS), retransmit)
+	c.resent(snd, c.stamp(p.TS), retransmit, cs)
 	switch snd.state {
 	case StateClosed, StateSynSent:
 		snd.state = StateSynReceived
@@ -520,8 +597,9 @@ func (c *conn) seesClient(e *endpoint) bool {
 	return e == &c.ep[c.client] && c.role == RoleBySYN
 }
 
-// sendFIN applies a FIN sent by S and reports whether it was sent before.
-func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
+// sendFIN applies a FIN sent by S and reports whether it was sent before;
+// cs holds the cold record.
+func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint, cs *coldStore) (resent bool) {
 	fs := p.Seq + p.PayloadLen
 	if p.Flags&SYN != 0 {
 		fs++
@@ -533,13 +611,13 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 			return false
 		}
 		if !c.duplicate(p, snd) {
-			c.resendFIN(p, snd, rcv)
+			c.resendFIN(p, snd, rcv, cs)
 		}
 		return true
 	}
 	snd.finSeq = fs
 	snd.flags = snd.flags&^finInferred | sentFIN
-	snd.resent(c.stamp(p.TS), false)
+	c.resent(snd, c.stamp(p.TS), false, cs)
 	if snd.state == StateCloseWait && rcv.has(sentFIN) && p.Flags&ACK != 0 && seqLT(p.Ack, rcv.finSeq+1) {
 		// Its FIN does not acknowledge the peer's: the FINs crossed, and
 		// it processes the peer's FIN from FIN_WAIT_1 (RFC 793 figure 13).
@@ -550,7 +628,7 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 	if rcv.has(ackSent) && seqGE(rcv.acked, fs+1) {
 		// The peer's ACK of this FIN was captured before it (reordered
 		// at the capture point): it still counts.
-		snd.deliver(c.stamp(p.TS), snd.ackArrived)
+		c.deliver(snd, c.stamp(p.TS), cs)
 	}
 	return false
 }
@@ -558,9 +636,9 @@ func (c *conn) sendFIN(p *Packet, snd, rcv *endpoint) (resent bool) {
 // resendFIN applies what a retransmitted FIN from S proves: S has not
 // received an acknowledgement of it, and R, if it never acknowledged it,
 // has not received it.
-func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
-	snd.resent(c.stamp(p.TS), true)
-	if snd.has(finAcked) || snd.pending != 0 {
+func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint, cs *coldStore) {
+	c.resent(snd, c.stamp(p.TS), true, cs)
+	if snd.has(finAcked) || c.pending(snd, cs) != 0 {
 		snd.flags = snd.flags&^finAcked | doubt
 		switch {
 		case snd.state == StateFinWait2:
@@ -578,23 +656,24 @@ func (c *conn) resendFIN(p *Packet, snd, rcv *endpoint) {
 	}
 }
 
-// receiveACK applies the acknowledgement in p to its receiver R.
-func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
+// receiveACK applies the acknowledgement in p to its receiver R; cs holds
+// the cold record.
+func (c *conn) receiveACK(p *Packet, rcv *endpoint, cs *coldStore) {
 	a := p.Ack
 	switch rcv.state {
 	case StateSynSent:
 		// A SYN-ACK must acknowledge the SYN and no more than was sent
 		// with it (data on a SYN, RFC 7413).
 		if p.Flags&SYN != 0 && (!rcv.has(sentSYN) || seqGE(a, rcv.isn+1) && seqLE(a, rcv.nxt)) {
-			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+			c.deliver(rcv, c.stamp(p.TS), cs)
 		}
 	case StateSynReceived:
 		if !rcv.has(sentSYN) || seqGE(a, rcv.isn+1) {
-			rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+			c.deliver(rcv, c.stamp(p.TS), cs)
 		}
 	}
 	if rcv.has(sentFIN) && seqGE(a, rcv.finSeq+1) && !rcv.has(finAcked) {
-		rcv.deliver(c.stamp(p.TS), rcv.ackArrived)
+		c.deliver(rcv, c.stamp(p.TS), cs)
 	}
 }
 
@@ -602,21 +681,21 @@ func (c *conn) receiveACK(p *Packet, rcv *endpoint) {
 // the same kind evidently failed: then it waits, until e shows it arrived
 // or until e's retransmission timer has run out twice without e sending
 // again (see expireTimers).
-func (e *endpoint) deliver(now uint32, apply func(uint32)) {
+func (c *conn) deliver(e *endpoint, now uint32, cs *coldStore) {
 	if !e.has(doubt) {
-		apply(now)
+		c.ackArrived(e, now, cs)
 		return
 	}
-	if e.pending == 0 {
-		e.pending = now
+	if c.pending(e, cs) == 0 {
+		c.setPending(e, now, cs)
 	}
 }
 
 // ackArrived applies the arrival at e of what it waits for in its state:
 // the SYN-ACK in SYN_SENT, the ACK of its SYN in SYN_RECEIVED, or the ACK
 // of its FIN.
-func (e *endpoint) ackArrived(now uint32) {
-	e.pending = 0
+func (c *conn) ackArrived(e *endpoint, now uint32, cs *coldStore) {
+	c.setPending(e, 0, cs)
 	e.flags &^= doubt
 	switch e.state {
 	case StateSynSent, StateSynReceived:
@@ -667,8 +746,8 @@ func (e *endpoint) enterTimeWait(now uint32) {
 }
 
 // reset applies an RST sent by endpoint s. An RST that its receiver would
-// not accept changes nothing (rstAcceptable).
-func (c *conn) reset(p *Packet, s int) {
+// not accept changes nothing (rstAcceptable). cs holds the cold record.
+func (c *conn) reset(p *Packet, s int, cs *coldStore) {
 	S, R := &c.ep[s], &c.ep[1-s]
 	ok, exact := rstAcceptable(p, S, R)
 	if !ok {
@@ -680,7 +759,8 @@ func (c *conn) reset(p *Packet, s int) {
 	} else {
 		S.state = StateClosed
 		S.flags |= resetClosed
-		S.assumed, S.pending = DoubtNone, 0
+		S.assumed = DoubtNone
+		c.setPending(S, 0, cs)
 	}
 	if R.state == StateClosed {
 		return
@@ -692,10 +772,12 @@ func (c *conn) reset(p *Packet, s int) {
 	}
 	// Whether the RST arrived shows only if R had something to send
 	// again (timers.go settles it by R's silence); otherwise nothing will.
-	R.assumed, R.pending = DoubtReset, 0
+	R.assumed = DoubtReset
+	pending := uint32(0)
 	if R.state == StateSynSent || R.awaiting() || R.has(seqKnown) && !(S.has(ackSent) && seqGE(S.acked, R.nxt)) {
-		R.pending = c.stamp(p.TS)
+		pending = c.stamp(p.TS)
 	}
+	c.setPending(R, pending, cs)
 	R.state = StateClosed
 }
 
@@ -760,19 +842,19 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 // load ahead (Lanes.applyBatch), which runs without the shard's lock
 // beside a view that may be running the conn's timers under it: it reads
 // no field that timers write (TestTouchConnBesideTimers). A conn in a
-// slab starts on a line or half-way through one (TestConnSize), and
-// TestConnTouch checks that the words fall on every line either way.
+// slab starts at any multiple of 8 bytes into a line, and TestConnTouch
+// checks that the words fall on every line whichever.
 func (c *conn) touchAhead() uint64 {
-	return uint64(c.key.Addr[0][0]) + uint64(c.key.Port[0]) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
-		c.ep[0].bytes + uint64(c.ep[1].pkts) + uint64(c.ev.bits)
+	return uint64(c.key.addr[0]) + uint64(c.last) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
+		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits) + uint64(c.synOrRTT)
 }
 
 // touch reads a word from each cache line of the conn, so that a walk can
 // fetch a group of connections before it uses them (eachConn).
 // TestConnTouch checks that the words fall on every line.
 func (c *conn) touch() uint32 {
-	return uint32(c.key.Addr[0][0]) + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
-		uint32(c.ep[0].bytes) + c.ep[1].pkts + uint32(c.ev.bits)
+	return c.key.addr[0] + uint32(c.last) + c.zeek.bits + uint32(c.ep[0].state) +
+		c.ep[0].bytes + c.ep[1].pkts + uint32(c.ev.bits) + uint32(c.synOrRTT)
 }
 
 // stamp returns capture time ts as an endpoint's times keep it: the
@@ -796,6 +878,28 @@ func (c *conn) at(s uint32) int64 {
 		return 0
 	}
 	return c.first + int64(s-1)*int64(time.Millisecond)
+}
+
+// zeekFull returns c's Zeek emulation whole: what it keeps itself, and
+// what its cold record in cs holds.
+func (c *conn) zeekFull(cs *coldStore) zeekConn {
+	return zeekConn{zeekHot: c.zeek, zeekMore: cs.peek(c).zeek}
+}
+
+// zeekReuse reports whether Zeek would end c and start a new connection
+// with packet p, sent in direction d (zeekConn.reuse).
+func (c *conn) zeekReuse(p *Packet, d Dir, cs *coldStore) bool {
+	z := c.zeekFull(cs)
+	return z.reuse(p, d == c.firstDir)
+}
+
+// setZeek keeps z as c's Zeek emulation, its zeekMore in c's cold record
+// (which it needs only once that is not zero).
+func (c *conn) setZeek(z *zeekConn, cs *coldStore) {
+	c.zeek = z.zeekHot
+	if c.cold != 0 || z.zeekMore != (zeekMore{}) {
+		cs.get(c).zeek = z.zeekMore
+	}
 }
 
 // index returns the index in c.ep of e, one of c's endpoints.

@@ -14,7 +14,8 @@ package flows
 // a million connections' slots fit in 12 MB.
 type connTable struct {
 	robin[connSlot, *connSlot]
-	slab *slab // shared by the shards
+	slab *slab      // shared by the shards
+	cold *coldStore // the table's, whose address pool holds keys' IPv6 addresses
 }
 
 type connSlot struct {
@@ -41,7 +42,7 @@ func (t *connTable) find(k *Key, hash uint64) int {
 		if sd < d { // free, or richer than k would be: k is not here
 			return -1
 		}
-		if sd == d && t.slots[i].tag == tag && t.slab.at(t.slots[i].i).key == *k {
+		if sd == d && t.slots[i].tag == tag && t.slab.at(t.slots[i].i).key.is(k, &t.cold.addrs) {
 			return i
 		}
 		if i++; i == len(t.slots) {
@@ -65,20 +66,43 @@ func (t *connTable) alloc() *conn { return t.slab.alloc() }
 // release gives c, out of the index, back to the slab.
 func (t *connTable) release(c *conn) { t.slab.release(c) }
 
-// set makes c, of the table's slab, the connection of its key, in place
-// of any other (which the caller releases).
-func (t *connTable) set(c *conn, hash uint64) {
-	if i := t.find(&c.key, hash); i >= 0 {
-		t.slots[i].i = c.self
+// set makes c, of the table's slab, the connection of its key k, in
+// place of any other (which the caller releases).
+func (t *connTable) set(c *conn, k *Key, hash uint64) {
+	if i := t.find(k, hash); i >= 0 {
+		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}
-	t.add(connSlot{uint32(hash >> 32), c.self}, placed(hash))
+	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
 }
 
 // del removes the connection with key k from the index, if there.
 func (t *connTable) del(k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
 		t.delAt(i)
+	}
+}
+
+// hashOf returns the hash of c's key.
+func (t *connTable) hashOf(c *conn) uint64 {
+	k := c.key.full(&t.cold.addrs)
+	return k.hash64()
+}
+
+// delConn removes c, which is in the index, from it.
+func (t *connTable) delConn(c *conn) {
+	self := t.slab.indexOf(c)
+	for i := t.home(placed(t.hashOf(c))); ; {
+		if t.dist[i] == 0 {
+			return
+		}
+		if t.slots[i].i == self {
+			t.delAt(i)
+			return
+		}
+		if i++; i == len(t.slots) {
+			i = 0
+		}
 	}
 }
 

@@ -10,17 +10,16 @@ import (
 
 // TestConnTableMatchesMap runs random adds, replacements and deletions on
 // a connTable and on a Go map side by side, growing and shrinking it, and
-// checks that they always hold the same connections.
+// checks that they always hold the same connections, and that the address
+// pool holds exactly the addresses of their keys that are not IPv4: keys
+// of IPv4, IPv6 (sharing one address, each with one of its own) and, as
+// no decoder makes but a Key can hold, an address that V6 false calls
+// IPv4 but is not IPv4-mapped.
 func TestConnTableMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	ct := connTable{slab: new(slab)}
+	ct := connTable{slab: new(slab), cold: new(coldStore)}
 	ref := map[Key]*conn{}
-	keyOf := func(i int) Key {
-		var k Key
-		binary.BigEndian.PutUint32(k.Addr[1][12:], uint32(i))
-		k.Port[0], k.Port[1] = 443, uint16(i>>16)
-		return k
-	}
+	keyOf := tableTestKey
 	check := func(step int) {
 		if ct.len() != len(ref) {
 			t.Fatalf("step %d: %d connections, want %d", step, ct.len(), len(ref))
@@ -28,12 +27,15 @@ func TestConnTableMatchesMap(t *testing.T) {
 		n := 0
 		ct.eachConn(func(c *conn) {
 			n++
-			if ref[c.key] != c {
-				t.Fatalf("step %d: %v holds conn %d, want %v", step, c.key.Endpoint(1), c.id, ref[c.key])
+			if k := c.fullKey(ct.cold); ref[k] != c {
+				t.Fatalf("step %d: %v holds conn %d, want %v", step, k.Endpoint(1), c.id, ref[k])
 			}
 		})
 		if n != len(ref) {
 			t.Fatalf("step %d: walked %d, want %d", step, n, len(ref))
+		}
+		if got, want := ct.cold.addrs.len(), pooledAddrs(ref); got != want {
+			t.Fatalf("step %d: %d addresses pooled, want %d", step, got, want)
 		}
 		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > robinMinSlots && ct.n*4 < len(ct.slots)) {
 			t.Fatalf("step %d: %d connections in %d slots", step, ct.n, len(ct.slots))
@@ -52,15 +54,21 @@ func TestConnTableMatchesMap(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 5 && step <= 100000 || op < 2: // add, or replace
 			c := ct.alloc()
-			c.id, c.key = uint64(step), k
-			ct.set(c, hash)
+			c.id, c.key = uint64(step), compact(&k, &ct.cold.addrs)
+			ct.set(c, &k, hash)
 			if old := ref[k]; old != nil {
+				ct.cold.release(old)
 				ct.release(old)
 			}
 			ref[k] = c
 		default:
-			ct.del(&k, hash)
 			if old := ref[k]; old != nil {
+				if step%2 == 0 {
+					ct.del(&k, hash)
+				} else {
+					ct.delConn(old)
+				}
+				ct.cold.release(old)
 				ct.release(old)
 			}
 			delete(ref, k)
@@ -73,6 +81,34 @@ func TestConnTableMatchesMap(t *testing.T) {
 		}
 	}
 	check(-1)
+}
+
+// tableTestKey returns the i-th key of TestConnTableMatchesMap: IPv4,
+// IPv6 or neither (V6 false, not IPv4-mapped), by i modulo 3.
+func tableTestKey(i int) Key {
+	var k Key
+	binary.BigEndian.PutUint32(k.Addr[1][12:], uint32(i))
+	switch i % 3 {
+	case 0:
+		k.Addr[0], k.Addr[1] = v4mapped([]byte{10, 0, 0, 1}), v4mapped(k.Addr[1][12:])
+	case 1:
+		k.V6, k.Addr[0][0], k.Addr[1][0] = true, 0x20, 0x20
+	}
+	k.Port[0], k.Port[1] = 443, uint16(i>>16)
+	k.VLAN = VLAN{Outer: uint16(i % 5), N: uint8(min(i%5, 1))}
+	return k
+}
+
+// pooledAddrs returns the number of different addresses of the keys of
+// ref that are not IPv4.
+func pooledAddrs(ref map[Key]*conn) int {
+	addrs := map[[16]byte]bool{}
+	for k := range ref {
+		if k.V6 || k.Addr[1][10] != 0xff {
+			addrs[k.Addr[0]], addrs[k.Addr[1]] = true, true
+		}
+	}
+	return len(addrs)
 }
 
 // TestTouchConnBesideTimers has a lane's load ahead (touchConn, without

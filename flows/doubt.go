@@ -53,15 +53,16 @@ func (d Doubt) String() string {
 	return "unknown"
 }
 
-// doubt returns why endpoint i's state is not certain, if it is not. It
+// doubt returns why endpoint i's state is not certain, if it is not (cs
+// holds its cold record). It
 // is read after the timers have run (expireTimers), which settle what
 // silence proves once the sender's retransmission timer has run out.
-func (c *conn) doubt(i int) Doubt {
+func (c *conn) doubt(i int, cs *coldStore) Doubt {
 	e, peer := &c.ep[i], &c.ep[1-i]
 	switch {
 	case e.assumed != DoubtNone:
 		return e.assumed
-	case e.pending != 0:
+	case c.pending(e, cs) != 0:
 		return DoubtDelivery
 	case e.awaiting():
 		return DoubtAwaiting

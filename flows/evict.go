@@ -10,32 +10,38 @@ package flows
 // eviction is O(1) amortised, and a packet costs one store (the reference
 // bit) unless it moves its connection to the other list.
 
+//
+// A shard without a bound keeps no lists, and its slab no links: a conn
+// does not hold them (slab.links).
+
 // list is a doubly linked list of a shard's connections, oldest first, by
-// their indices in its slab (0: none).
+// their indices in its slab (0: none), linked through the slab's links.
 type list struct{ head, tail uint32 }
 
 func (l *list) push(sl *slab, c *conn) {
-	c.prev, c.next = l.tail, 0
+	self := sl.indexOf(c)
+	*sl.link(self) = links{prev: l.tail}
 	if l.tail != 0 {
-		sl.at(l.tail).next = c.self
+		sl.link(l.tail).next = self
 	} else {
-		l.head = c.self
+		l.head = self
 	}
-	l.tail = c.self
+	l.tail = self
 }
 
 func (l *list) remove(sl *slab, c *conn) {
-	if c.prev != 0 {
-		sl.at(c.prev).next = c.next
+	ln := sl.link(sl.indexOf(c))
+	if ln.prev != 0 {
+		sl.link(ln.prev).next = ln.next
 	} else {
-		l.head = c.next
+		l.head = ln.next
 	}
-	if c.next != 0 {
-		sl.at(c.next).prev = c.prev
+	if ln.next != 0 {
+		sl.link(ln.next).prev = ln.prev
 	} else {
-		l.tail = c.prev
+		l.tail = ln.prev
 	}
-	c.prev, c.next = 0, 0
+	*ln = links{}
 }
 
 // cheap reports whether c is among the first to go: an unanswered
@@ -50,25 +56,35 @@ func (c *conn) cheap() bool {
 	return cl == StateSynSent && sv == StateClosed
 }
 
-// track puts a new connection on its list.
+// track puts a new connection on its list, in a shard with a bound.
 func (sh *shard) track(c *conn) {
-	c.isCheap = c.cheap()
-	sh.lists[b2i(c.isCheap)].push(sh.m.slab, c)
+	if sh.max == 0 {
+		return
+	}
+	c.mark(mCheap, c.cheap())
+	sh.lists[b2i(c.is(mCheap))].push(sh.m.slab, c)
 }
 
 // retrack moves c to the other list if its class changed, and marks it
 // referenced.
 func (sh *shard) retrack(c *conn) {
-	c.ref = true
-	if ch := c.cheap(); ch != c.isCheap {
-		sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c)
-		c.isCheap = ch
+	if sh.max == 0 {
+		return
+	}
+	c.marks |= mRef
+	if ch := c.cheap(); ch != c.is(mCheap) {
+		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
+		c.mark(mCheap, ch)
 		sh.lists[b2i(ch)].push(sh.m.slab, c)
 	}
 }
 
 // untrack removes c from its list.
-func (sh *shard) untrack(c *conn) { sh.lists[b2i(c.isCheap)].remove(sh.m.slab, c) }
+func (sh *shard) untrack(c *conn) {
+	if sh.max > 0 {
+		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
+	}
+}
 
 // victim picks the connection to evict: the oldest cheap one, else the
 // first established one the CLOCK hand finds unreferenced.
@@ -80,10 +96,10 @@ func (sh *shard) victim() *conn {
 	l := &sh.lists[0]
 	for i := l.head; i != 0; i = l.head {
 		c := sl.at(i)
-		if !c.ref {
+		if !c.is(mRef) {
 			return c
 		}
-		c.ref = false
+		c.marks &^= mRef
 		l.remove(sl, c)
 		l.push(sl, c)
 	}
@@ -141,7 +157,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	}
 	sh.untrack(v)
 	t.left(sh, v, v.id)
-	sh.m.del(&v.key, v.key.hash64())
+	sh.m.delConn(v)
 	t.cfg.logs.drop(v)
 	t.evicted.Add(1)
 	return r, v

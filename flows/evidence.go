@@ -29,10 +29,10 @@ type evHot struct {
 	tsval uint32 // the client's latest timestamp value (evTSVal)
 	bits  evBits
 
-	// Handshake, in hsUnit: the client's latest SYN, the server's first
-	// and latest SYN-ACK. (Its first SYN is the connection's first packet,
-	// but where a capture put its SYN-ACK first.)
-	synLastAt, synackAt, synackLastAt uint16
+	// The server's first SYN-ACK, in hsUnit. (The client's first SYN is
+	// the connection's first packet, but where a capture put its SYN-ACK
+	// first; its latest, and the latest SYN-ACK, are in evCold.)
+	synackAt uint16
 	// sig is a digest of each endpoint's last packet (its numbers,
 	// length, flags and IPv4 identification): the same packet again soon
 	// after (copyWithin) is the capture's copy (a SPAN port's, a capture
@@ -41,13 +41,12 @@ type evHot struct {
 	// keeps it). Without one (IPv6, or a stack that sends 0) only the
 	// same packet right after it, within a millisecond, is a copy.
 	sig [2]uint16
-	// Data segments each endpoint sent, and how many of them resent
-	// sequence space already sent. When a count reaches its maximum both
-	// of that endpoint's are halved: their ratio is what is read.
-	segs, resent [2]uint16
-
-	syns, synacks uint8    // SYNs the client sent, SYN-ACKs the server sent
-	ttl           [2]uint8 // the TTL (hop limit) of each endpoint's first packet other than an RST
+	// Data segments each endpoint sent (evCold.resent counts those that
+	// resent sequence space already sent). When a count reaches its
+	// maximum both of that endpoint's are halved: their ratio is what is
+	// read.
+	segs [2]uint16
+	ttl  [2]uint8 // the TTL (hop limit) of each endpoint's first packet other than an RST
 }
 
 // evCold is the evidence that only trouble writes: resends after a
@@ -72,6 +71,14 @@ type evCold struct {
 	reuseNxt             uint32 // a reused 4-tuple (evReused): the reusing end's next sequence number in the old connection
 	twAge                uint16 // a reused 4-tuple: how long the old end had been in TIME_WAIT (10 ms units)
 
+	// What the handshake's resends write: the client's SYNs and the
+	// server's SYN-ACKs after the first (evSYN, evSYNACK), and the times,
+	// in hsUnit, of the latest of each. synLastAt is also the client's
+	// only SYN's, when that is not the connection's first packet.
+	synLastAt, synackLastAt uint16
+	synsMore, synacksMore   uint8
+	resent                  [2]uint16 // of evHot.segs, those that resent sequence space already sent
+
 	stalls [2]uint8 // resends after a silence of at least minRTO, by sender
 	rstTTL uint8    // the accepted RST's TTL
 	ignTTL uint8    // the ignored RST's
@@ -81,15 +88,27 @@ type evCold struct {
 	zwProbes  uint8 // segments probing the zero window (its advertiser's peer sent them)
 	laResends uint8 // FINs resent in LAST_ACK by one end (evLADir)
 	runN      uint8
+}
 
-	eps [2]epCold // indexed like conn.ep
+// coldRec is a connection's cold record (coldStore): the evidence that
+// only trouble writes, and what only trouble writes of its endpoints and
+// of its Zeek emulation, which a Record carries elsewhere (its counters,
+// Record.zeek) or not at all.
+type coldRec struct {
+	evCold
+	eps  [2]epCold // indexed like conn.ep
+	zeek zeekMore  // what only retransmissions and long histories write of its Zeek emulation
 }
 
 // epCold is what only trouble writes of an endpoint's counts and
 // sequence space.
 type epCold struct {
 	retrans, gaps  uint32 // EndpointStats's Retransmits and Gaps, stopping at their maximum
+	rto, pending   uint32 // see conn.rto and conn.pending
 	holeLo, holeHi uint32 // the last gap it left in sequence space, [holeLo, holeHi), not yet filled
+	// The high 32 bits of its byte counts (endpoint.bytes, ipBytes,
+	// payload), which carry into them past 4 GiB.
+	bytesHi, ipBytesHi, payloadHi uint32
 }
 
 // evBits are evidence's one-bit facts.
@@ -125,6 +144,8 @@ const (
 	evReuseTSAbove                      // ... and its timestamp was newer
 	evLastDir                           // endpoint 1 sent the last packet
 	evFINBelied                         // the first FIN's sender later sent data past it
+	evSYN                               // the client sent a SYN (more: evCold.synsMore)
+	evSYNACK                            // the server sent a SYN-ACK (more: evCold.synacksMore)
 )
 
 // hsUnit is the unit of the handshake's times, in nanoseconds.
@@ -234,7 +255,7 @@ func (c *conn) note(p *Packet, s int, b *prior, cs *coldStore) bool {
 		ev.tsval, ev.bits = p.TSVal, ev.bits|evTSVal
 	}
 	if p.Flags&SYN != 0 {
-		c.noteSYN(p, s)
+		c.noteSYN(p, s, cs)
 		return false // a handshake's problems come with its states
 	}
 	if ev.bits&evFIN == 0 && p.Flags&FIN != 0 {
@@ -268,25 +289,37 @@ func digest(p *Packet) uint16 {
 	return uint16(h ^ h>>16)
 }
 
-// noteSYN records a SYN or SYN-ACK from endpoint s.
-func (c *conn) noteSYN(p *Packet, s int) {
+// noteSYN records a SYN or SYN-ACK from endpoint s; cs holds what
+// resends write.
+func (c *conn) noteSYN(p *Packet, s int, cs *coldStore) {
 	ev := &c.ev
 	t := c.hs(p.TS)
 	switch {
 	case p.Flags&ACK == 0 && s == int(c.client):
-		if ev.syns > 0 && ev.synacks > 0 {
+		if ev.bits&(evSYN|evSYNACK) == evSYN|evSYNACK {
 			ev.bits |= evSynAfterSynAck
 		}
-		ev.synLastAt = t
-		inc8(&ev.syns)
+		if ev.bits&evSYN == 0 {
+			ev.bits |= evSYN
+			if t != 0 || c.cold != 0 { // (0 is what a connection without a record reads)
+				cs.get(c).synLastAt = t
+			}
+			return
+		}
+		cd := cs.get(c)
+		cd.synLastAt = t
+		cd.synsMore = min(cd.synsMore+1, 254) // counts stop at 255, the first included
 	case p.Flags&ACK != 0 && s != int(c.client):
-		if ev.synacks == 0 {
-			ev.synackAt = t
-		} else if c.rttKnown {
+		if ev.bits&evSYNACK == 0 {
+			ev.synackAt, ev.bits = t, ev.bits|evSYNACK
+			return
+		}
+		if c.is(mRTTKnown) {
 			ev.bits |= evSynAckAfterAck
 		}
-		ev.synackLastAt = t
-		inc8(&ev.synacks)
+		cd := cs.get(c)
+		cd.synackLastAt = t
+		cd.synacksMore = min(cd.synacksMore+1, 254)
 	}
 }
 
@@ -325,11 +358,14 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior, cs *coldStore) bool {
 	resent := cs.peek(c).eps[s].retrans != b.retrans
 	if p.PayloadLen > 0 {
 		if ev.segs[s] == 0xffff {
-			ev.segs[s], ev.resent[s] = ev.segs[s]>>1, ev.resent[s]>>1
+			ev.segs[s] >>= 1
+			if c.cold != 0 {
+				cs.at(c.cold).resent[s] >>= 1
+			}
 		}
 		ev.segs[s]++
 		if resent {
-			ev.resent[s]++
+			cs.get(c).resent[s]++
 		}
 	}
 	// A segment that carries sequence space below what its sender had

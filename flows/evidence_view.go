@@ -170,11 +170,22 @@ func (r *Record) Evidence() Evidence {
 		}
 		return r.FirstSeen.Add(time.Duration(u) * hsUnit)
 	}
+	syns, synacks := 0, 0
+	if ev.bits&evSYN != 0 {
+		syns = 1 + int(ev.synsMore)
+	}
+	synackLast := ev.synackAt
+	if ev.bits&evSYNACK != 0 {
+		synacks = 1 + int(ev.synacksMore)
+	}
+	if synacks > 1 {
+		synackLast = ev.synackLastAt
+	}
 	var out Evidence
 	out.Handshake = HandshakeEvidence{
-		SYNs: int(ev.syns), SYNACKs: int(ev.synacks),
-		FirstSYN: hs(int(ev.syns), 0), LastSYN: hs(int(ev.syns), ev.synLastAt),
-		FirstSYNACK: hs(int(ev.synacks), ev.synackAt), LastSYNACK: hs(int(ev.synacks), ev.synackLastAt),
+		SYNs: syns, SYNACKs: synacks,
+		FirstSYN: hs(syns, 0), LastSYN: hs(syns, ev.synLastAt),
+		FirstSYNACK: hs(synacks, ev.synackAt), LastSYNACK: hs(synacks, synackLast),
 		SYNAfterSYNACK: ev.bits&evSynAfterSynAck != 0, SYNACKAfterACK: ev.bits&evSynAckAfterAck != 0,
 	}
 	for i := range 2 {

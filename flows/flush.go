@@ -2,9 +2,11 @@ package flows
 
 import (
 	"container/heap"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // Flush retires every connection left, expiring timers by the newest packet
@@ -52,24 +54,33 @@ type flusher struct {
 	now, seen int64
 	workers   int
 
-	refs   []flushRef  // the full connections
-	halves []halfTable // taken from the shards; their slots become runs
-	limbos []limbo     // likewise, released at the end
-	slab   *slab       // the full connections' memory, likewise
-	runs   []flushRun  // sorted runs, consumed from their fronts
-	n      int         // connections in the runs
+	refs   []flushRef          // the full connections
+	lives  map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
+	halves []halfTable         // taken from the shards; their slots become runs
+	limbos []limbo             // likewise, released at the end
+	slab   *slab               // the full connections' memory, likewise
+	runs   []flushRun          // sorted runs, consumed from their fronts
+	n      int                 // connections in the runs
 }
 
 // flushRef is a connection to flush, with what it sorts by copied beside
 // it: a comparison that followed the pointer would miss the cache twice,
-// and the sort waits on memory enough as it is.
+// and the sort waits on memory enough as it is. It is 32 bytes: there is
+// one for every full connection of the table at once.
 type flushRef struct {
 	first int64
 	id    uint64
-	c     *conn     // a full connection, or
-	e     *halfSlot // a half-open one
+	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
 	end   EndReason
-	zl    *zeekLife // with Config.Zeek, c's
+	half  bool
+}
+
+// conn returns the full connection r refers to, or nil.
+func (r *flushRef) conn() *conn {
+	if r.half {
+		return nil
+	}
+	return (*conn)(r.p)
 }
 
 // flushRun is a sorted stretch of the connections to flush: full ones
@@ -92,13 +103,13 @@ func (r *flushRun) head() (int64, uint64) {
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
 		ref := r.refs[0]
-		r.refs[0].c = nil // the chunk holds it now
+		r.refs[0].p = nil // the chunk holds it now
 		r.refs = r.refs[1:]
 		return ref
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
-	return flushRef{first: e.h.firstTS(), id: e.h.ident(), e: e, end: r.end}
+	return flushRef{first: e.h.firstTS(), id: e.h.ident(), p: unsafe.Pointer(e), end: r.end, half: true}
 }
 
 func (r *flushRun) len() int { return len(r.refs) + len(r.slots) }
@@ -125,7 +136,7 @@ func (f *flusher) take() {
 	f.refs = make([]flushRef, 0, n)
 	// The shards move to a new slab together; the old one goes once
 	// every record is made.
-	fresh := new(slab)
+	fresh := newSlab(t.cfg.MaxConns > 0)
 	t.slab.Store(fresh)
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -134,16 +145,18 @@ func (f *flusher) take() {
 		clear(sh.chg.freed) // they go with the old slab
 		sh.chg.freed = sh.chg.freed[:0]
 		sh.chg.over = true // the view must look again
-		var lives map[*conn]*zeekLife
 		if t.zk != nil {
-			lives = t.zk.take(i)
+			if f.lives == nil {
+				f.lives = map[*conn]*zeekLife{}
+			}
+			maps.Copy(f.lives, t.zk.take(i))
 		}
 		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, c: c, end: EndFlushed, zl: lives[c]})
+			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed})
 			sh.untrack(c)
 		})
 		f.slab = sh.m.slab
-		sh.m = connTable{slab: fresh}
+		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		if sh.half.len() > 0 {
 			f.halves = append(f.halves, sh.half)
 			f.n += sh.half.len()
@@ -170,11 +183,11 @@ func (f *flusher) sort() {
 	// The connections are out of the table: no lock guards them now.
 	for i := range f.halves {
 		h := &f.halves[i]
-		f.runs = append(f.runs, flushRun{slots: compact(h.slots, func(j int) bool { return h.dist[j] != 0 }), end: EndFlushed})
+		f.runs = append(f.runs, flushRun{slots: usedSlots(h.slots, func(j int) bool { return h.dist[j] != 0 }), end: EndFlushed})
 	}
 	for i := range f.limbos {
 		l := &f.limbos[i]
-		f.runs = append(f.runs, flushRun{slots: compact(l.slots, func(j int) bool { return l.tags[j] != 0 }), end: EndEvicted})
+		f.runs = append(f.runs, flushRun{slots: usedSlots(l.slots, func(j int) bool { return l.tags[j] != 0 }), end: EndEvicted})
 	}
 	jobs := make(chan *flushRun)
 	var wg sync.WaitGroup
@@ -193,9 +206,9 @@ func (f *flusher) sort() {
 	wg.Wait()
 }
 
-// compact moves the slots for which used is true to the front of s, in
+// usedSlots moves the slots for which used is true to the front of s, in
 // order, and returns them.
-func compact(s []halfSlot, used func(int) bool) []halfSlot {
+func usedSlots(s []halfSlot, used func(int) bool) []halfSlot {
 	n := 0
 	for j := range s {
 		if used(j) {
@@ -260,14 +273,15 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 	for ch := range jobs {
 		for i := range ch.refs {
 			r := &ch.refs[i]
-			c := r.c
+			c := r.conn()
 			if c == nil {
-				c = r.e.h.conn(r.e.key, cfg, &scratch)
+				e := (*halfSlot)(r.p)
+				c = e.h.conn(e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
 			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
-			if r.zl != nil {
-				ch.recs[len(ch.recs)-1].zx = r.zl.extra(c)
+			if zl := f.lives[c]; zl != nil && !r.half {
+				ch.recs[len(ch.recs)-1].zx = zl.extra(c)
 			}
 		}
 		ch.done <- struct{}{}

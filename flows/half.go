@@ -100,7 +100,7 @@ func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 	p := h.packet(&k)
 	d := h.dir()
 	cfg.cold.release(reuse) // scratch, which held another replay
-	c := newConn(k, &p, d, reuse)
+	c := newConn(&k, &p, d, reuse, cfg.cold)
 	c.id = h.ident()
 	c.apply(&p, int(d), cfg)
 	p.TS = h.lastTS()

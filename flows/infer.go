@@ -21,7 +21,7 @@ import "time"
 //
 // It runs before S's ACK is applied, which then delivers the SYN-ACK or
 // FIN to S and the ACK to R as if both had been seen.
-func (c *conn) inferSent(p *Packet, snd, rcv *endpoint) {
+func (c *conn) inferSent(p *Packet, snd, rcv *endpoint, cs *coldStore) {
 	if p.Flags&SYN != 0 {
 		return
 	}
@@ -38,17 +38,17 @@ func (c *conn) inferSent(p *Packet, snd, rcv *endpoint) {
 	switch {
 	case !known || !seqGT(p.Ack, top):
 	case rcv.has(finInferred) && seqGT(p.Ack, rcv.finSeq+1):
-		c.uninferFIN(rcv, snd)
+		c.uninferFIN(rcv, snd, cs)
 	case !rcv.has(sentFIN) && p.Ack == top+1:
 		switch rcv.state {
 		case StateEstablished, StateSynReceived, StateCloseWait:
 			rcv.finSeq = top
 			rcv.flags |= sentFIN | finInferred
-			rcv.resent(c.stamp(p.TS), false)
+			c.resent(rcv, c.stamp(p.TS), false, cs)
 			rcv.finSent()
 			if rcv.has(gotFIN) && snd.has(sentFIN) && !snd.has(finAcked) {
 				// rcv had snd's FIN: its own FIN acknowledged it.
-				snd.deliver(c.stamp(p.TS), snd.ackArrived)
+				c.deliver(snd, c.stamp(p.TS), cs)
 			}
 		}
 	}
@@ -76,9 +76,9 @@ func (e *endpoint) finSent() {
 
 // uninferFIN undoes the FIN inferred for R, and its receipt by S: what
 // was taken for R's FIN was a byte of data.
-func (c *conn) uninferFIN(rcv, snd *endpoint) {
+func (c *conn) uninferFIN(rcv, snd *endpoint, cs *coldStore) {
 	rcv.flags &^= sentFIN | finInferred | finAcked
-	rcv.pending = 0
+	c.setPending(rcv, 0, cs)
 	if rcv.has(resetClosed) {
 		return
 	}
@@ -123,7 +123,7 @@ func (e *endpoint) unreceiveFIN() {
 // (RFC 793; Linux answers it from CLOSE_WAIT, LAST_ACK and TIME_WAIT
 // alike). If R's FIN was taken as acknowledged, that acknowledgement never
 // arrived: the capture missed R's retransmission.
-func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint) {
+func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint, cs *coldStore) {
 	if p.Flags&(SYN|FIN|RST) != 0 || p.PayloadLen != 0 || !snd.has(gotFIN) || !snd.has(ackSent) || p.Ack != snd.acked ||
 		!rcv.has(sentFIN) || !rcv.has(finAcked) || rcv.has(resetClosed) || p.TS-c.at(rcv.lastTx) < int64(10*time.Millisecond) {
 		// (Within 10 ms of rcv's FIN, the least time in which Linux sends
@@ -140,5 +140,5 @@ func (c *conn) resentUnseen(p *Packet, snd, rcv *endpoint) {
 	case rcv.state == StateClosed && rcv.has(gotFIN):
 		rcv.state = StateLastAck
 	}
-	rcv.resent(c.stamp(p.TS), true)
+	c.resent(rcv, c.stamp(p.TS), true, cs)
 }

@@ -83,19 +83,19 @@ func (c *conn) record(end EndReason, cfg *Config, withLog bool) Record {
 func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
 	r.ID = c.id
-	r.Key = c.key
-	r.Client = c.key.Endpoint(cl)
-	r.Server = c.key.Endpoint(sv)
+	r.Key = c.fullKey(cfg.cold)
+	r.Client = r.Key.Endpoint(cl)
+	r.Server = r.Key.Endpoint(sv)
 	r.ClientState = c.ep[cl].state
 	r.ServerState = c.ep[sv].state
-	r.ClientDoubt = c.doubt(cl)
-	r.ServerDoubt = c.doubt(sv)
-	r.Midstream = c.midstream
+	r.ClientDoubt = c.doubt(cl, cfg.cold)
+	r.ServerDoubt = c.doubt(sv, cfg.cold)
+	r.Midstream = c.is(mMidstream)
 	r.Role = c.role
 	r.C2S = c.stats(cl, cfg.cold)
 	r.S2C = c.stats(sv, cfg.cold)
 	r.RTT = -1
-	if c.rttKnown {
+	if c.is(mRTTKnown) {
 		r.RTT = time.Duration(c.synOrRTT)
 	}
 	r.FirstSeen = time.Unix(0, c.first).UTC()
@@ -103,9 +103,9 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.ClientWindow = c.ep[cl].window
 	r.ServerWindow = c.ep[sv].window
 	r.End = end
-	r.zeek = c.zeek
+	r.zeek = c.zeekFull(cfg.cold)
 	r.zx = nil
-	r.ev = evidence{c.ev, *cfg.cold.peek(c)}
+	r.ev = evidence{c.ev, cfg.cold.peek(c).evCold}
 	r.seqs = recordSeqs{client: c.client}
 	for i := range c.ep {
 		e := &c.ep[i]

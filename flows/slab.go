@@ -25,12 +25,19 @@ import (
 // taking them back, once per connection; reading and writing a
 // connection takes none (only its shard's lock), as chunks never move.
 //
+// The eviction lists' links (evict.go), which only a table with a bound
+// on its connections keeps, are beside the conns, at the same index.
+//
 // Index 0 is never handed out: it means "none" in the eviction lists.
 type slab struct {
-	mu     sync.Mutex // guards the following but chunks' contents
-	chunks [slabChunks][]conn
-	next   uint32 // the lowest index never handed out
-	free   uint32 // the first released index, its successors linked through conn.next; 0 if none
+	mu        sync.Mutex // guards the following but chunks' contents
+	chunks    [slabChunks][]conn
+	links     [slabChunks][]links // beside chunks, if withLinks
+	withLinks bool
+	next      uint32 // the lowest index never handed out
+	// free is the first released index, 0 if none; the rest follow,
+	// each linked through the id of the one before (unused while free).
+	free   uint32
 	onMap  uint32 // the chunks mapped outside the Go heap, a bit each
 	live   int    // connections in use
 	mapped int    // bytes mapped outside the Go heap
@@ -45,10 +52,40 @@ const (
 	slabMapAt = 1 << 20
 )
 
+// links are a connection's neighbours on its shard's eviction list, by
+// slab index (0: none).
+type links struct{ prev, next uint32 }
+
+// newSlab returns an empty slab, keeping eviction links if withLinks.
+func newSlab(withLinks bool) *slab { return &slab{withLinks: withLinks} }
+
+// link returns the eviction links of the connection at index i, which is
+// in use, of a slab withLinks.
+func (s *slab) link(i uint32) *links {
+	k, o := chunkOf(i)
+	return &s.links[k][o]
+}
+
 // chunkOf returns the chunk and the position in it of index i.
 func chunkOf(i uint32) (int, uint32) {
 	k := bits.Len32(i/slabFirst+1) - 1
 	return k, i - slabFirst*(1<<k-1)
+}
+
+// indexOf returns the index of c, which is in use.
+//
+// It looks for c's chunk from the first: those before it were made
+// before c was handed out, and are read without the lock like c's own.
+func (s *slab) indexOf(c *conn) uint32 {
+	const size = unsafe.Sizeof(conn{})
+	p := uintptr(unsafe.Pointer(c))
+	for k := range s.chunks {
+		ch := s.chunks[k]
+		if base := uintptr(unsafe.Pointer(unsafe.SliceData(ch))); p >= base && p < base+uintptr(len(ch))*size {
+			return slabFirst*(1<<k-1) + uint32((p-base)/size)
+		}
+	}
+	panic("flows: a conn outside its slab")
 }
 
 // at returns the connection at index i, which is in use.
@@ -57,15 +94,15 @@ func (s *slab) at(i uint32) *conn {
 	return &s.chunks[k][o]
 }
 
-// alloc returns a zeroed connection, with its index set.
+// alloc returns a zeroed connection.
 func (s *slab) alloc() *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.live++
 	if i := s.free; i != 0 {
 		c := s.at(i)
-		s.free = c.next
-		c.next = 0
+		s.free = uint32(c.id)
+		c.id = 0
 		return c
 	}
 	if s.next == 0 {
@@ -77,14 +114,15 @@ func (s *slab) alloc() *conn {
 		s.grow(k)
 	}
 	s.next++
-	c := &s.chunks[k][o]
-	c.self = i
-	return c
+	return &s.chunks[k][o]
 }
 
 // grow makes chunk k.
 func (s *slab) grow(k int) {
 	n := slabFirst << k
+	if s.withLinks {
+		s.links[k] = make([]links, n)
+	}
 	size := n * int(unsafe.Sizeof(conn{}))
 	if size < slabMapAt {
 		s.chunks[k] = make([]conn, n)
@@ -100,10 +138,10 @@ func (s *slab) grow(k int) {
 // release takes c back, zeroed, for a connection to come. Nothing may
 // use c after.
 func (s *slab) release(c *conn) {
-	i := c.self
-	*c = conn{self: i}
+	i := s.indexOf(c)
+	*c = conn{}
 	s.mu.Lock()
-	c.next = s.free
+	c.id = uint64(s.free)
 	s.free = i
 	s.live--
 	s.mu.Unlock()
@@ -125,7 +163,7 @@ func (s *slab) unmap() {
 		if s.onMap&(1<<k) != 0 {
 			unmapConns(s.chunks[k])
 		}
-		s.chunks[k] = nil
+		s.chunks[k], s.links[k] = nil, nil
 	}
 	s.onMap, s.mapped = 0, 0
 }

@@ -85,7 +85,7 @@ func (s *sweeper) full(sh *shard) {
 	})
 	for _, c := range s.done { // deleting moves entries: not while walking them
 		sh.untrack(c)
-		sh.m.del(&c.key, c.key.hash64())
+		sh.m.delConn(c)
 		t.left(sh, c, c.id)
 		t.release(sh, c)
 	}

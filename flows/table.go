@@ -146,16 +146,17 @@ type Table struct {
 }
 
 type shard struct {
-	shardFields
 	// A multiple of 64 bytes: neighbours share no cache line (TestShardSize).
+	// (First: a zero-size last field would be given padding.)
 	_ [(64 - unsafe.Sizeof(shardFields{})%64) % 64]byte
+	shardFields
 }
 
 type shardFields struct {
 	mu    sync.Mutex // guards the following
 	m     connTable  // full connections (conntable.go)
 	half  halfTable  // connections with SYNs from one side only (half.go)
-	lists [2]list    // by conn.isCheap; see evict.go
+	lists [2]list    // by conn's mCheap; see evict.go
 	tmp   conn       // scratch for replaying a halfOpen
 	limbo limbo      // evicted half-open connections, for a while (limbo.go)
 	max   int        // connections this shard may hold (0: no limit)
@@ -170,11 +171,12 @@ func NewTable(cfg Config) *Table {
 	if cfg.Zeek {
 		t.zk = newZeekClock(cfg.Shards)
 	}
-	sl := new(slab)
+	sl := newSlab(cfg.MaxConns > 0)
 	t.slab = &atomic.Pointer[slab]{}
 	t.slab.Store(sl)
 	for i := range t.shards {
 		t.shards[i].m.slab = sl
+		t.shards[i].m.cold = t.cfg.cold
 	}
 	// The slab's memory outside the heap goes back to the system once the
 	// table is unreachable: no conn is reachable but through it.

@@ -59,6 +59,47 @@ func TestCountersAndRTT(t *testing.T) {
 	}
 }
 
+// TestByteCountsPast32Bits sends more than 2^32 bytes each way, in frames
+// of lengths near 2^31 and 2^32, so that the counts carry out of the
+// endpoint's 32 bits (into the cold record) several times, and once more
+// by the smallest frame: the counts must be the exact 64-bit sums.
+func TestByteCountsPast32Bits(t *testing.T) {
+	tab := NewTable(Config{})
+	var want [2][3]uint64
+	add := func(p *Packet, d int) {
+		tab.Apply(p)
+		want[d][0] += uint64(p.FrameLen)
+		want[d][1] += uint64(p.IPLen)
+		want[d][2] += uint64(p.PayloadLen)
+	}
+	for _, s := range handshake {
+		p := pkt(s.from, s.flags, s.seq, s.ack, s.len, s.at)
+		add(&p, map[byte]int{'c': 0, 's': 1}[s.from])
+	}
+	cseq, sseq := uint32(1001), uint32(5001)
+	for i := range 9 {
+		c := pkt('c', PSH|ACK, cseq, sseq, 1<<31+uint32(i), ms(3+i))
+		c.FrameLen, c.IPLen = ^uint32(0)-uint32(i), 1<<31+uint32(i)+40
+		cseq += c.PayloadLen
+		add(&c, 0)
+		s := pkt('s', PSH|ACK, sseq, cseq, 1<<30, ms(3+i))
+		s.FrameLen, s.IPLen = 1<<31+uint32(i), 1<<30+40
+		sseq += s.PayloadLen
+		add(&s, 1)
+	}
+	last := pkt('c', ACK, cseq, sseq, 0, ms(20))
+	add(&last, 0)
+	r := tab.Flush()[0]
+	for d, st := range []EndpointStats{r.C2S, r.S2C} {
+		if got := [3]uint64{st.Bytes, st.IPBytes, st.Payload}; got != want[d] {
+			t.Errorf("direction %d: bytes, IP bytes, payload %v, want %v", d, got, want[d])
+		}
+	}
+	if r.C2S.Packets != 12 || r.S2C.Packets != 10 {
+		t.Errorf("packets %d/%d, want 12/10", r.C2S.Packets, r.S2C.Packets)
+	}
+}
+
 func TestMidstreamRolesByPort(t *testing.T) {
 	cases := []struct {
 		sport, dport uint16

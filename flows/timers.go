@@ -16,7 +16,7 @@ import "time"
 func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
-		if e.pending != 0 || e.awaiting() {
+		if c.pending(e, cfg.cold) != 0 || e.awaiting() {
 			c.settle(i, seen, cfg)
 		}
 		at := c.timerEnd(e, cfg)
@@ -42,12 +42,13 @@ func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 func (c *conn) settle(i int, seen int64, cfg *Config) {
 	e := &c.ep[i]
 	if e.assumed == DoubtReset {
-		if seen >= c.at(e.pending)+late(c.retransmitWait(e, e.preRST, cfg)) {
-			e.assumed, e.pending = DoubtNone, 0
+		if seen >= c.at(c.pending(e, cfg.cold))+late(c.retransmitWait(e, e.preRST, cfg)) {
+			e.assumed = DoubtNone
+			c.setPending(e, 0, cfg.cold)
 		}
 		return
 	}
-	if e.state == StateSynSent && (e.pending == 0 || c.seesClient(e)) {
+	if e.state == StateSynSent && (c.pending(e, cfg.cold) == 0 || c.seesClient(e)) {
 		// Silence proves nothing of a SYN: an RST, or the application
 		// giving up, would end it as quietly as the capture missing its
 		// retransmissions. Nor of a SYN-ACK, once the client's packets
@@ -59,7 +60,7 @@ func (c *conn) settle(i int, seen int64, cfg *Config) {
 		return
 	}
 	from := e.state
-	e.ackArrived(max(e.pending, e.lastTx))
+	c.ackArrived(e, max(c.pending(e, cfg.cold), e.lastTx), cfg.cold)
 	if cfg.Transitions > 0 && e.state != from {
 		c.logTransition(cfg, Transition{TS: at, Client: i == int(c.client), From: from, To: e.state, Confirmed: true})
 	}
@@ -77,12 +78,12 @@ func (c *conn) retransmitWait(e *endpoint, st State, cfg *Config) time.Duration 
 	k := &cfg.Kernel
 	handshake := st == StateSynSent || st == StateSynReceived
 	var wait time.Duration
-	switch {
-	case e.rto > 0 && handshake:
-		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOInit)
-	case e.rto > 0:
-		wait = max(2*time.Duration(e.rto)*time.Millisecond, k.RTOMin)
-	case !handshake && c.rttKnown:
+	switch rto := c.rto(e, cfg.cold); {
+	case rto > 0 && handshake:
+		wait = max(2*time.Duration(rto)*time.Millisecond, k.RTOInit)
+	case rto > 0:
+		wait = max(2*time.Duration(rto)*time.Millisecond, k.RTOMin)
+	case !handshake && c.is(mRTTKnown):
 		wait = k.RTOMin + 2*time.Duration(c.synOrRTT)
 	default:
 		wait = k.RTOInit

@@ -103,10 +103,10 @@ func (c *conn) logTransition(cfg *Config, t Transition) {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
 	l := lg.m[c]
-	if !c.logged {
+	if !c.is(mLogged) {
 		// A new connection in the memory of one that left, whose log
 		// may still be here.
-		c.logged = true
+		c.marks |= mLogged
 		l = make([]transition, 0, min(4, cfg.Transitions))
 	}
 	if len(l) >= cfg.Transitions {
@@ -123,7 +123,7 @@ func (c *conn) logTransition(cfg *Config, t Transition) {
 
 // transitions returns the log as Transitions, oldest first.
 func (c *conn) transitions(lg *transitionLogs) []Transition {
-	if !c.logged {
+	if !c.is(mLogged) {
 		return nil
 	}
 	lg.mu.Lock()
@@ -147,13 +147,13 @@ type transitionLogs struct {
 
 // drop forgets c's log, if any, as c leaves the table.
 func (lg *transitionLogs) drop(c *conn) {
-	if lg == nil || !c.logged {
+	if lg == nil || !c.is(mLogged) {
 		return
 	}
 	lg.mu.Lock()
 	delete(lg.m, c)
 	lg.mu.Unlock()
-	c.logged = false
+	c.marks &^= mLogged
 }
 
 // reset forgets every log, once no connection is left.

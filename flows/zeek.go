@@ -130,7 +130,6 @@ type zeekEnd struct {
 	start   uint32 // start_seq: the ISN, or seq-1 of the first packet if no SYN was seen
 	last    uint32 // last_seq: one past the highest sequence number sent
 	reassem uint32 // the reassembler's last_reassem_seq minus 1: data is contiguous up to here (relative)
-	rxmt    uint32 // retransmissions ('T')
 	gap     uint16 // content gaps ('G'), saturating
 	win0    uint16 // zero windows ('W'), saturating
 	fin     uint16 // low 16 bits of FIN_seq (relative, one past the latest FIN)
@@ -140,11 +139,40 @@ type zeekEnd struct {
 // zeekConn emulates Zeek's TCP analyzer endpoint states and history for one
 // connection. ep[0] is the endpoint that sent the connection's first packet
 // seen. The zero value means nothing seen yet.
+//
+// A conn keeps its zeekHot in itself, and its zeekMore, which only
+// retransmissions and long histories write, in its cold record
+// (conn.zeekFull, setZeek).
 type zeekConn struct {
-	ep   [2]zeekEnd
-	bits uint32                        // states, per-role history bits, roles
-	hist [(zeekMaxHist + 5) / 6]uint32 // history letters, 5-bit codes, six a word
+	zeekHot
+	zeekMore
 }
+
+// zeekHot is all of zeekConn but zeekMore.
+type zeekHot struct {
+	ep   [2]zeekEnd
+	bits uint32    // states, per-role history bits, roles
+	hist [2]uint32 // the first 12 history letters, 5-bit codes, six a word
+}
+
+// zeekMore is what only retransmissions and histories of more than 12
+// letters write of a zeekConn.
+type zeekMore struct {
+	rxmt     [2]uint32 // retransmissions ('T'), indexed like zeekConn.ep
+	histMore [2]uint32 // the history's letters after the first 12, as in hist
+}
+
+// histWord returns the i-th word of six history letters (of
+// zeekMaxHist/6).
+func (z *zeekConn) histWord(i int) *uint32 {
+	if i < len(z.hist) {
+		return &z.hist[i]
+	}
+	return &z.histMore[i-len(z.hist)]
+}
+
+// zeekHistWords is the number of words the history's letters take.
+const zeekHistWords = (zeekMaxHist + 5) / 6
 
 // observe is called for every packet of the connection in capture order.
 // fromFirst is true when the packet was sent by the endpoint that sent the
@@ -530,7 +558,7 @@ func (z *zeekConn) updateLastSeq(s int, isOrig bool, end uint32, syn, fin, rst b
 	case d > 0:
 		e.last = end
 	case length > 0:
-		if zeekScaled32(&e.rxmt) {
+		if zeekScaled32(&z.rxmt[s]) {
 			z.add(zhT, isOrig)
 		}
 	}
@@ -729,10 +757,11 @@ func (z *zeekConn) add(letter int, isOrig bool) {
 }
 
 func (z *zeekConn) addCode(c uint8) {
-	for i, w := range z.hist {
+	for i := range zeekHistWords {
+		w := z.histWord(i)
 		for j := 0; j < 30; j += 5 {
-			if w>>j&31 == 0 {
-				z.hist[i] = w | uint32(c)<<j
+			if *w>>j&31 == 0 {
+				*w |= uint32(c) << j
 				return
 			}
 		}
@@ -741,7 +770,8 @@ func (z *zeekConn) addCode(c uint8) {
 }
 
 func (z *zeekConn) codes() (c [zeekMaxHist]uint8, n int) {
-	for _, w := range z.hist {
+	for i := range zeekHistWords {
+		w := *z.histWord(i)
 		for j := 0; j < 30; j += 5 {
 			x := uint8(w >> j & 31)
 			if x == 0 || n == zeekMaxHist {
@@ -755,12 +785,12 @@ func (z *zeekConn) codes() (c [zeekMaxHist]uint8, n int) {
 }
 
 func (z *zeekConn) setCodes(c *[zeekMaxHist]uint8) {
-	for i := range z.hist {
+	for i := range zeekHistWords {
 		var w uint32
 		for j := 0; j < 6 && 6*i+j < zeekMaxHist; j++ {
 			w |= uint32(c[6*i+j]) << (5 * j)
 		}
-		z.hist[i] = w
+		*z.histWord(i) = w
 	}
 }
 

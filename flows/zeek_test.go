@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -295,5 +296,47 @@ func TestZeekStateNames(t *testing.T) {
 	}
 	if s := zeekState(7).String(); s != "UNKNOWN" {
 		t.Errorf("state 7 is %q", s)
+	}
+}
+
+// TestZeekInTableKeepsLongHistory runs a connection whose history is
+// longer than the 12 letters a conn keeps in itself, with retransmissions
+// counted to the tens ('T' at 1 and 10), through a table, where the rest
+// and the counts are in its cold record: its history and conn_state must
+// be the standalone emulation's.
+func TestZeekInTableKeepsLongHistory(t *testing.T) {
+	const S, SA, A, PA, FA = SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK
+	steps := []zkStep{{'c', S, 1000, 0, 0, 0}, {'s', SA, 5000, 1001, 0, 0}, {'c', A, 1001, 5001, 0, 0},
+		{'c', PA, 1001, 5001, 100, 0}, {'s', PA, 5001, 1101, 100, 0}}
+	for range 10 {
+		steps = append(steps, zkStep{'c', PA, 1001, 5101, 100, 0}, zkStep{'s', PA, 5001, 1101, 100, 0})
+	}
+	steps = append(steps, zkStep{'c', A, 1101, 5101, 0, 0}, zkStep{'s', A, 5101, 1101, 0, 0},
+		zkStep{'c', FA, 1101, 5101, 0, 0}, zkStep{'s', FA, 5101, 1102, 0, 0}, zkStep{'c', A, 1102, 5102, 0, 0})
+	zeroWin := map[int]bool{len(steps) - 5: true, len(steps) - 4: true}
+	want := zkRun(zkCli, zkSrv, steps, zeroWin, nil)
+	if h := want.history(); len(h) <= 12 || strings.Count(h, "T") != 2 {
+		t.Fatalf("standalone history %q: want more than 12 letters, with two 'T'", h)
+	}
+	tab := NewTable(Config{})
+	for i, s := range steps {
+		src, dst := zkCli, zkSrv
+		if s.from == 's' {
+			src, dst = zkSrv, zkCli
+		}
+		var p Packet
+		p.Tuple.SetV4(src.Addr().AsSlice(), dst.Addr().AsSlice())
+		p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
+		p.Flags, p.Seq, p.Ack, p.PayloadLen, p.Window, p.WScale = s.flags, s.seq, s.ack, s.n, 8192, -1
+		if zeroWin[i] {
+			p.Window = 0
+		}
+		p.TS = t0.Add(time.Duration(i) * 300 * time.Millisecond).UnixNano()
+		p.FrameLen, p.IPLen = 54+s.n, 40+s.n
+		tab.Apply(&p)
+	}
+	r := tab.Flush()[0]
+	if r.History() != want.history() || r.ConnState() != want.connState() {
+		t.Fatalf("in a table: %s %q, want %s %q", r.ConnState(), r.History(), want.connState(), want.history())
 	}
 }

@@ -479,8 +479,9 @@ type zeekExtra struct {
 // extra returns l's conn.log fields for its connection c.
 func (l *zeekLife) extra(c *conn) *zeekExtra {
 	x := &zeekExtra{firstDir: c.firstDir, lastTime: l.lastTime, missed: l.missed}
+	z := zeekConn{zeekHot: c.zeek} // (size reads nothing of zeekMore)
 	for i := range x.size {
-		x.size[i] = l.size(&c.zeek, i)
+		x.size[i] = l.size(&z, i)
 	}
 	return x
 }

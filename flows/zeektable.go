@@ -90,7 +90,8 @@ func (t *Table) schedule(c *conn, l *zeekLife) {
 	}
 	z := t.zk
 	z.mu.Lock()
-	heap.Push(&z.wake, zeekWake{at: at, id: c.id, hash: c.key.hash64(), key: c.key})
+	key := c.fullKey(t.cfg.cold)
+	heap.Push(&z.wake, zeekWake{at: at, id: c.id, hash: key.hash64(), key: key})
 	z.mu.Unlock()
 }
 
@@ -133,14 +134,16 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 	if l == nil || l.wake != w.at {
 		return Record{}, false
 	}
-	gone, why := l.fire(&c.zeek, now)
+	z := c.zeekFull(t.cfg.cold)
+	gone, why := l.fire(&z, now)
+	c.setZeek(&z, t.cfg.cold)
 	if !gone {
 		l.wake = 0 // w was taken off the queue
 		t.schedule(c, l)
 		return Record{}, false
 	}
 	r := t.zeekRetire(sh, c, why)
-	sh.m.del(&c.key, w.hash)
+	sh.m.delConn(c)
 	t.release(sh, c)
 	return r, true
 }
@@ -159,7 +162,8 @@ func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 // zeekDetach adds c's Zeek fields to its record r and forgets them. The
 // lock of c's shard is held.
 func (t *Table) zeekDetach(c *conn, r *Record) {
-	lives := t.lives(c.key.hash64())
+	k := c.fullKey(t.cfg.cold)
+	lives := t.lives(k.hash64())
 	if l := lives[c]; l != nil {
 		r.zx = l.extra(c)
 		delete(lives, c)
@@ -190,7 +194,7 @@ func (t *Table) applyZeekPacket(p *Packet) {
 // (IPBasedAnalyzer::AnalyzePacket). sh.mu is held, and released here.
 func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash uint64) {
 	var retire, spill *[]Record
-	if c != nil && c.zeek.reuse(p, d == c.firstDir) {
+	if c != nil && c.zeekReuse(p, d, t.cfg.cold) {
 		retire = t.retireBuf(t.zeekRetire(sh, c, EndReplaced))
 		sh.m.del(key, hash)
 		t.release(sh, c)
@@ -209,13 +213,15 @@ func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash u
 		c.expireTimers(p.TS, p.TS, &t.cfg) // the kernel states, for the JSON
 	}
 	l := t.lives(hash)[c]
-	pre := c.zeek
+	pre := c.zeekFull(t.cfg.cold)
 	s := 0
 	if d != c.firstDir {
 		s = 1
 	}
 	ev := t.update(sh, c, p, d, opened)
-	l.after(&pre, &c.zeek, p, s)
+	post := c.zeekFull(t.cfg.cold)
+	l.after(&pre, &post, p, s)
+	c.setZeek(&post, t.cfg.cold)
 	t.schedule(c, l)
 	sh.mu.Unlock()
 	t.finish(nil, spill, nil)
