@@ -91,11 +91,12 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 			t.finish(l, retire, ev)
 			return
 		}
-		c, opened = t.open(sh, p, key, d, hash, l, reuse), true
+		c, opened = t.open(sh, p, key, d, l, reuse), true
+		sh.m.put(c, hash) // apply looked the key up; makeRoom only takes others out
 	default:
 		var reused reuse
 		if retire, reused = t.retireEnded(sh, c, p, d); retire != nil {
-			c, opened = t.open(sh, p, key, d, hash, l, c), true // in the old one's memory
+			c, opened = t.open(sh, p, key, d, l, c), true // in the old one's memory, and its slot
 			c.inherit(reused, t.cfg.cold)
 		}
 	}
@@ -113,8 +114,15 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 // and resent is true. spill is the record of a connection evicted to make
 // room for one back from limbo. sh.mu is held.
 func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *conn, spill *[]Record, resent bool) {
-	h, ok := sh.half.get(key, hash)
-	if !ok {
+	// One probe of the half table finds the slot to read, write back or
+	// empty; makeRoom may move the half table's entries, but runs only
+	// for a connection that was not in it.
+	var h halfOpen
+	i := sh.half.find(key, hash)
+	if i >= 0 {
+		h = sh.half.slots[i].h
+	} else {
+		var ok bool
 		if h, ok = sh.limbo.take(key, hash); !ok {
 			return nil, nil, false
 		}
@@ -127,14 +135,21 @@ func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *c
 		}
 	}
 	if !h.mayExpire(p.TS, &t.cfg) && h.resent(p, d) {
-		sh.half.set(key, hash, h)
+		if i >= 0 {
+			sh.half.slots[i].h = h
+		} else {
+			sh.half.put(key, hash, h)
+		}
 		t.changedHalf(sh, key)
 		return nil, spill, true
 	}
-	// Anything else makes it a full connection.
-	sh.half.del(key, hash)
+	// Anything else makes it a full connection, of a key that the index
+	// does not hold (apply looked it up).
+	if i >= 0 {
+		sh.half.delAt(i)
+	}
 	c = h.conn(*key, &t.cfg, sh.m.alloc())
-	sh.m.set(c, key, hash)
+	sh.m.put(c, hash)
 	sh.track(c)
 	return c, spill, false
 }
@@ -152,9 +167,10 @@ func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *
 }
 
 // open starts a full connection with p, in reuse's memory (a connection
-// of sh's slab that left the table) if not nil, in place of any other of
-// its key. sh.mu is held.
-func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane, reuse *conn) *conn {
+// of sh's slab that left the table, or the one of its key that it
+// replaces) if not nil. The caller puts it in the index, if reuse was
+// not there. sh.mu is held.
+func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, l *lane, reuse *conn) *conn {
 	if reuse == nil {
 		reuse = sh.m.alloc()
 	} else {
@@ -162,7 +178,6 @@ func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane
 	}
 	c := newConn(key, p, d, reuse, t.cfg.cold)
 	c.id = t.newID(l)
-	sh.m.set(c, key, hash)
 	return c
 }
 

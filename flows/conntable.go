@@ -76,6 +76,12 @@ func (t *connTable) set(c *conn, k *Key, hash uint64) {
 	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
 }
 
+// put adds c, of the table's slab, whose key (of this hash) the index
+// does not hold.
+func (t *connTable) put(c *conn, hash uint64) {
+	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
+}
+
 // del removes the connection with key k from the index, if there.
 func (t *connTable) del(k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {

@@ -155,6 +155,19 @@ func BenchmarkApply(b *testing.B) {
 			tab.Apply(&p)
 		}
 	})
+	// promote: a SYN and its SYN-ACK, the half-open connection made a
+	// full one; ns/op is per connection (two packets).
+	b.Run("promote", func(b *testing.B) {
+		tab := NewTable(Config{})
+		syn, synAck := pkt('c', SYN, 1000, 0, 0, 0), pkt('s', SYN|ACK, 5000, 1001, 0, 0)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			binary.BigEndian.PutUint32(syn.Tuple.Src[12:], uint32(i))
+			binary.BigEndian.PutUint32(synAck.Tuple.Dst[12:], uint32(i))
+			tab.Apply(&syn)
+			tab.Apply(&synAck)
+		}
+	})
 }
 
 // FuzzApply feeds arbitrary packet sequences on a few 4-tuples and checks

@@ -204,7 +204,8 @@ func (t *Table) applyZeek(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash u
 	if opened {
 		var reuse *conn
 		spill, reuse = t.makeRoom(sh, p.TS)
-		c = t.open(sh, p, key, d, hash, nil, reuse)
+		c = t.open(sh, p, key, d, nil, reuse)
+		sh.m.put(c, hash) // absent, or taken out above
 		t.zk.mu.Lock()
 		now := t.zk.now
 		t.zk.mu.Unlock()
