@@ -60,12 +60,12 @@ type flusher struct {
 
 	refs     []fullRef           // the full connections, outside the Go heap
 	freeRefs func()              // gives refs' memory back
-	lives  map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
-	halves []halfTable         // taken from the shards; their slots become runs
-	limbos []limbo             // likewise, released at the end
-	slab   *slab               // the full connections' memory, likewise
-	runs   []flushRun          // sorted runs, consumed from their fronts
-	n      int                 // connections in the runs
+	lives    map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
+	halves   []halfTable         // taken from the shards; their slots become runs
+	limbos   []limbo             // likewise, released at the end
+	slab     *slab               // the full connections' memory, likewise
+	runs     []flushRun          // sorted runs, consumed from their fronts
+	n        int                 // connections in the runs
 }
 
 // fullRef is a full connection to flush, by its index in the slab, with
