@@ -23,7 +23,7 @@ type coldStore struct {
 	mu     sync.Mutex
 	chunks [slabChunks][]coldRec
 	unmaps [slabChunks]func() // for the chunks outside the Go heap
-	next   uint32 // the lowest index never handed out
+	next   uint32             // the lowest index never handed out
 	free   []uint32
 }
 
