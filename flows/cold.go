@@ -3,6 +3,7 @@ package flows
 import (
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // coldStore holds the cold records (coldRec) of a table's connections
@@ -21,7 +22,8 @@ type coldStore struct {
 	addrs  addrPool
 	mu     sync.Mutex
 	chunks [slabChunks][]coldRec
-	next   uint32 // the lowest index never handed out
+	unmaps [slabChunks]func() // for the chunks outside the Go heap
+	next   uint32             // the lowest index never handed out
 	free   []uint32
 }
 
@@ -59,12 +61,24 @@ func (s *coldStore) get(c *conn) *coldRec {
 		i = s.next
 		s.next++
 		if k, _ := chunkOf(i); s.chunks[k] == nil {
-			s.chunks[k] = make([]coldRec, slabFirst<<k)
+			s.grow(k)
 		}
 	}
 	s.mu.Unlock()
 	c.cold = i
 	return s.at(i)
+}
+
+// grow makes chunk k. Like the slab's, the large ones are outside the Go
+// heap: a record holds no pointer, and on the heap the collector's growth
+// target would double their cost.
+func (s *coldStore) grow(k int) {
+	n := slabFirst << k
+	if n*int(unsafe.Sizeof(coldRec{})) < slabMapAt {
+		s.chunks[k] = make([]coldRec, n)
+		return
+	}
+	s.chunks[k], s.unmaps[k] = offHeap[coldRec](n)
 }
 
 // release takes back c's record, if it has one, and its key's pooled
@@ -82,13 +96,23 @@ func (s *coldStore) release(c *conn) {
 	c.cold = 0
 }
 
-// reset takes back every record, once no connection is left.
+// reset takes back every record and gives their memory back, once no
+// connection is left.
 func (s *coldStore) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range s.chunks {
-		clear(s.chunks[k])
-	}
+	s.unmap()
 	s.next, s.free = 0, s.free[:0]
 	s.addrs.reset()
+}
+
+// unmap lets go of the chunks, giving those outside the heap back to the
+// system. No record may be used after.
+func (s *coldStore) unmap() {
+	for k := range s.chunks {
+		if s.unmaps[k] != nil {
+			s.unmaps[k]()
+		}
+		s.chunks[k], s.unmaps[k] = nil, nil
+	}
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"container/heap"
 	"maps"
 	"runtime"
@@ -27,8 +28,11 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	f.take()
 	f.sort()
 	f.emit(fn)
-	clear(f.refs) // no reference into limbo's or a slab's memory is left
-	clear(f.runs)
+	clear(f.runs) // no reference into limbo's or a slab's memory is left
+	f.refs = nil
+	if f.freeRefs != nil {
+		f.freeRefs()
+	}
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
@@ -54,19 +58,43 @@ type flusher struct {
 	now, seen int64
 	workers   int
 
-	refs   []flushRef          // the full connections
-	lives  map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
-	halves []halfTable         // taken from the shards; their slots become runs
-	limbos []limbo             // likewise, released at the end
-	slab   *slab               // the full connections' memory, likewise
-	runs   []flushRun          // sorted runs, consumed from their fronts
-	n      int                 // connections in the runs
+	refs     []fullRef           // the full connections, outside the Go heap
+	freeRefs func()              // gives refs' memory back
+	lives    map[*conn]*zeekLife // with Config.Zeek, the connections' (taken from the shards)
+	halves   []halfTable         // taken from the shards; their slots become runs
+	limbos   []limbo             // likewise, released at the end
+	slab     *slab               // the full connections' memory, likewise
+	runs     []flushRun          // sorted runs, consumed from their fronts
+	n        int                 // connections in the runs
 }
 
-// flushRef is a connection to flush, with what it sorts by copied beside
-// it: a comparison that followed the pointer would miss the cache twice,
-// and the sort waits on memory enough as it is. It is 32 bytes: there is
-// one for every full connection of the table at once.
+// fullRef is a full connection to flush, by its index in the slab, with
+// its start time copied beside it: a comparison that followed the index
+// would miss the cache twice, and the sort waits on memory enough as it
+// is. Only starts that tie look at the connections' IDs. There is one for
+// every full connection of the table at once, so it is 12 bytes, not the
+// 32 of a flushRef, and they are kept outside the Go heap, where the
+// collector's headroom does not double them.
+type fullRef struct{ lo, hi, i uint32 }
+
+func newFullRef(c *conn, i uint32) fullRef {
+	return fullRef{lo: uint32(c.first), hi: uint32(uint64(c.first) >> 32), i: i}
+}
+
+func (r fullRef) first() int64 { return int64(uint64(r.hi)<<32 | uint64(r.lo)) }
+
+// fullByStart orders references into sl by start time, then ID.
+func fullByStart(sl *slab) func(a, b fullRef) int {
+	return func(a, b fullRef) int {
+		if c := cmp.Compare(a.first(), b.first()); c != 0 {
+			return c
+		}
+		return cmp.Compare(sl.at(a.i).id, sl.at(b.i).id)
+	}
+}
+
+// flushRef is a connection to flush, on its way to its record, with what
+// it sorts by beside it.
 type flushRef struct {
 	first int64
 	id    uint64
@@ -84,9 +112,11 @@ func (r *flushRef) conn() *conn {
 }
 
 // flushRun is a sorted stretch of the connections to flush: full ones
-// (refs) or half-open ones (slots), which all end for the reason end.
+// (refs, into slab) or half-open ones (slots), which all end for the
+// reason end.
 type flushRun struct {
-	refs  []flushRef
+	refs  []fullRef
+	slab  *slab
 	slots []halfSlot
 	end   EndReason
 }
@@ -94,7 +124,7 @@ type flushRun struct {
 // head returns what the run's first connection sorts by.
 func (r *flushRun) head() (int64, uint64) {
 	if len(r.refs) > 0 {
-		return r.refs[0].first, r.refs[0].id
+		return r.refs[0].first(), r.slab.at(r.refs[0].i).id
 	}
 	return r.slots[0].h.firstTS(), r.slots[0].h.ident()
 }
@@ -102,10 +132,9 @@ func (r *flushRun) head() (int64, uint64) {
 // pop takes the run's first connection.
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
-		ref := r.refs[0]
-		r.refs[0].p = nil // the chunk holds it now
+		c := r.slab.at(r.refs[0].i)
 		r.refs = r.refs[1:]
-		return ref
+		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
@@ -113,9 +142,6 @@ func (r *flushRun) pop() flushRef {
 }
 
 func (r *flushRun) len() int { return len(r.refs) + len(r.slots) }
-
-// byStart orders references by start time, then ID.
-func byStart(a, b flushRef) int { return cmpStart(a.first, a.id, b.first, b.id) }
 
 // slotByStart orders half-open connections by start time, then ID.
 func slotByStart(a, b halfSlot) int {
@@ -133,7 +159,8 @@ func (f *flusher) take() {
 		n += sh.m.len()
 		sh.mu.Unlock()
 	}
-	f.refs = make([]flushRef, 0, n)
+	f.refs, f.freeRefs = offHeap[fullRef](n)
+	f.refs = f.refs[:0]
 	// The shards move to a new slab together; the old one goes once
 	// every record is made.
 	fresh := newSlab(t.cfg.MaxConns > 0)
@@ -151,8 +178,9 @@ func (f *flusher) take() {
 			}
 			maps.Copy(f.lives, t.zk.take(i))
 		}
+		sl := sh.m.slab
 		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed})
+			f.refs = append(f.refs, newFullRef(c, sl.indexOf(c)))
 			sh.untrack(c)
 		})
 		f.slab = sh.m.slab
@@ -178,7 +206,7 @@ func (f *flusher) take() {
 // to the front of its slots and sorted there.
 func (f *flusher) sort() {
 	for _, p := range pieces(f.refs, f.workers) {
-		f.runs = append(f.runs, flushRun{refs: p})
+		f.runs = append(f.runs, flushRun{refs: p, slab: f.slab})
 	}
 	// The connections are out of the table: no lock guards them now.
 	for i := range f.halves {
@@ -194,7 +222,9 @@ func (f *flusher) sort() {
 	for range f.workers {
 		wg.Go(func() {
 			for r := range jobs {
-				slices.SortFunc(r.refs, byStart)
+				if len(r.refs) > 0 {
+					slices.SortFunc(r.refs, fullByStart(r.slab))
+				}
 				slices.SortFunc(r.slots, slotByStart)
 			}
 		})

@@ -181,6 +181,12 @@ func NewTable(cfg Config) *Table {
 	// The slab's memory outside the heap goes back to the system once the
 	// table is unreachable: no conn is reachable but through it.
 	runtime.AddCleanup(t, func(p *atomic.Pointer[slab]) { p.Load().unmap() }, t.slab)
+	// Likewise the cold records'.
+	runtime.AddCleanup(t, func(s *coldStore) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.unmap()
+	}, t.cfg.cold)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
