@@ -253,6 +253,18 @@ func (ns netnsPair) endCapture(t *testing.T) {
 // and returns its output.
 func (p *ftProc) wait(t *testing.T, n uint64) (stdout, stderr string) {
 	t.Helper()
+	return p.await(t, 20*time.Second, func(done <-chan error) {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		<-done
+		t.Fatalf("flowtrack had not read all %d frames after 20 s: %s", n, firstLine(p.stderr.String()))
+	})
+}
+
+// await waits up to limit for the flowtrack to exit, failing the test if
+// it exits with an error, and calls late (which must fail the test) if it
+// is still running then; it returns the flowtrack's output.
+func (p *ftProc) await(t *testing.T, limit time.Duration, late func(done <-chan error)) (stdout, stderr string) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
@@ -260,10 +272,8 @@ func (p *ftProc) wait(t *testing.T, n uint64) (stdout, stderr string) {
 		if err != nil {
 			t.Fatalf("flowtrack: %v\n%s", err, p.stderr.String())
 		}
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		<-done
-		t.Fatalf("flowtrack had not read all %d frames after 20 s: %s", n, firstLine(p.stderr.String()))
+	case <-time.After(limit):
+		late(done)
 	}
 	return p.stdout.String(), p.stderr.String()
 }
@@ -301,18 +311,10 @@ func sendable(t *testing.T, paths ...string) uint64 {
 func (p *ftProc) stop(t *testing.T) (stdout, stderr string) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("flowtrack: %v\n%s", err, p.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
+	return p.await(t, 10*time.Second, func(<-chan error) {
 		_ = p.cmd.Process.Kill()
 		t.Fatalf("flowtrack still running 10 s after SIGINT")
-	}
-	return p.stdout.String(), p.stderr.String()
+	})
 }
 
 // replay sends files from namespace a with tcpreplay and returns how many

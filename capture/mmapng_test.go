@@ -76,17 +76,7 @@ func sameFrames(t *testing.T, path string) *pcapngSource {
 		t.Fatalf("%s: read by %T, want the mapped pcapng reader", path, src)
 	}
 	got, gotErr := readAll(src)
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d frames, libpcap %d", path, len(got), len(want))
-	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if !bytes.Equal(g.data, w.data) || !g.ci.Timestamp.Equal(w.ci.Timestamp) ||
-			g.ci.CaptureLength != w.ci.CaptureLength || g.ci.Length != w.ci.Length || g.link != w.link && dltOf(g.link) != w.link {
-			t.Fatalf("%s: frame %d differs:\n got %v %d/%d link %d\nwant %v %d/%d link %d", path, i,
-				g.ci.Timestamp, g.ci.CaptureLength, g.ci.Length, g.link, w.ci.Timestamp, w.ci.CaptureLength, w.ci.Length, w.link)
-		}
-	}
+	sameAsLibpcap(t, path, got, want)
 	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
 		t.Fatalf("%s: ends with %v, libpcap with %v", path, gotErr, wantErr)
 	}
