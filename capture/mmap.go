@@ -26,6 +26,7 @@ type pcapSource struct {
 	le   bool // little-endian (not through binary.ByteOrder: a call per field of every record)
 	nsec bool
 	link layers.LinkType
+	snap uint32 // the file's snapshot length, as libpcap adjusts it
 	bpf  *pcap.BPF
 	err  error // sticky
 }
@@ -170,6 +171,10 @@ func openPcapFile(path string, b []byte, size int64, filter string) (Source, err
 		le:     order == binary.LittleEndian,
 		nsec:   order.Uint32(b) == 0xa1b23c4d,
 		link:   layers.LinkType(order.Uint32(b[20:]) & 0xffff),
+		snap:   order.Uint32(b[16:]),
+	}
+	if s.snap == 0 || s.snap > maxCaplen {
+		s.snap = maxCaplen // pcap_adjust_snapshot
 	}
 	if filter != "" {
 		if s.bpf, err = pcap.NewBPF(dltOf(s.link), maxCaplen, filter); err != nil {
@@ -231,6 +236,11 @@ func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 			Length:        int(s.u32(rec[12:])),
 		}
 		data := rec[16:]
+		if caplen > s.snap {
+			// libpcap cuts such a record (written by old Solaris, or
+			// damaged) to the file's snapshot length and skips the rest.
+			data, ci.CaptureLength = data[:s.snap:s.snap], int(s.snap)
+		}
 		s.skip(len(rec))
 		if s.bpf != nil && !s.bpf.Matches(ci, data) {
 			continue

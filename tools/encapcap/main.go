@@ -132,14 +132,16 @@ func write(path string, k kind, pkts []packet) error {
 	if err != nil {
 		return err
 	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(snaplen, k.link); err != nil {
-		f.Close()
-		return err
-	}
 	cut := snaplen
 	if k.link == 239 {
 		cut = 1 << 16 // tcpdump -i nflog takes whole packets; tshark misreads NFLOG cut short
+	}
+	// The header says the records' real limit: libpcap cuts a record longer
+	// than the file's snapshot length.
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(uint32(cut), k.link); err != nil {
+		f.Close()
+		return err
 	}
 	put := func(ts time.Time, frame []byte, wire int) error {
 		ci := gopacket.CaptureInfo{Timestamp: ts, Length: wire, CaptureLength: min(len(frame), cut)}
