@@ -178,13 +178,12 @@ func (f *flusher) take() {
 			}
 			maps.Copy(f.lives, t.zk.take(i))
 		}
-		sl := sh.m.slab
-		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, newFullRef(c, sl.indexOf(c)))
-			sh.untrack(c)
-		})
+		f.refs = sh.m.appendRefs(f.refs)
 		f.slab = sh.m.slab
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
+		// The eviction lists link connections of the old slab, which
+		// leaves with them: no need to unlink them one by one.
+		sh.lists = [2]list{}
 		if sh.half.len() > 0 {
 			f.halves = append(f.halves, sh.half)
 			f.n += sh.half.len()
