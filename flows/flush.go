@@ -121,12 +121,22 @@ type flushRun struct {
 	end   EndReason
 }
 
-// head returns what the run's first connection sorts by.
-func (r *flushRun) head() (int64, uint64) {
+// headFirst returns the start of the run's first connection, which it
+// sorts by first.
+func (r *flushRun) headFirst() int64 {
 	if len(r.refs) > 0 {
-		return r.refs[0].first(), r.slab.at(r.refs[0].i).id
+		return r.refs[0].first()
 	}
-	return r.slots[0].h.firstTS(), r.slots[0].h.ident()
+	return r.slots[0].h.firstTS()
+}
+
+// headID returns the ID of the run's first connection, which it sorts by
+// when starts tie: only then is a full connection read.
+func (r *flushRun) headID() uint64 {
+	if len(r.refs) > 0 {
+		return r.slab.at(r.refs[0].i).id
+	}
+	return r.slots[0].h.ident()
 }
 
 // pop takes the run's first connection.
@@ -362,9 +372,11 @@ type runHeap struct {
 
 func (h *runHeap) Len() int { return len(h.at) }
 func (h *runHeap) Less(i, j int) bool {
-	f1, id1 := h.runs[h.at[i]].head()
-	f2, id2 := h.runs[h.at[j]].head()
-	return cmpStart(f1, id1, f2, id2) < 0
+	a, b := &h.runs[h.at[i]], &h.runs[h.at[j]]
+	if f1, f2 := a.headFirst(), b.headFirst(); f1 != f2 {
+		return f1 < f2
+	}
+	return a.headID() < b.headID()
 }
 func (h *runHeap) Swap(i, j int) { h.at[i], h.at[j] = h.at[j], h.at[i] }
 func (h *runHeap) Push(x any)    { h.at = append(h.at, x.(int)) }
