@@ -23,6 +23,23 @@ type Services struct {
 	mu     sync.Mutex
 	m      map[netip.AddrPort]*service
 	latest time.Time // the latest capture time added
+	// The service found last, and its address: judging a record looks
+	// its service up twice (UsualRTT, add), and a capture's records
+	// mostly come in runs of one service.
+	lastAt netip.AddrPort
+	lastSv *service
+}
+
+// lookup returns the service at server, or nil. s.mu is held.
+func (s *Services) lookup(server netip.AddrPort) *service {
+	if s.lastSv != nil && s.lastAt == server {
+		return s.lastSv
+	}
+	sv := s.m[server]
+	if sv != nil {
+		s.lastAt, s.lastSv = server, sv
+	}
+	return sv
 }
 
 // NewServices returns an empty set of services judged by j.
@@ -74,7 +91,7 @@ func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 func (s *Services) UsualRTT(server netip.AddrPort) (time.Duration, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sv := s.m[server]
+	sv := s.lookup(server)
 	if sv == nil || sv.rtt == nil {
 		return 0, 0
 	}
@@ -95,7 +112,7 @@ func (s *Services) add(r *flows.Record, ev *flows.Evidence, until time.Time, kin
 	if until.After(s.latest) {
 		s.latest = until
 	}
-	sv := s.m[r.Server]
+	sv := s.lookup(r.Server)
 	if sv == nil {
 		sv = &service{closeWait: newTrend(s.j.cfg.TrendStep, s.j.cfg.TrendSamples)}
 		s.m[r.Server] = sv

@@ -407,9 +407,9 @@ func appendName(b []byte, l *local.Info) []byte {
 	}
 	if l.ServerName != "" {
 		b = append(b, `"server_name":`...)
-		b = strconv.AppendQuote(b, l.ServerName)
+		b = appendQuoted(b, l.ServerName)
 		b = append(b, `,"name_source":`...)
-		b = strconv.AppendQuote(b, l.NameSource)
+		b = appendQuoted(b, l.NameSource)
 		b = append(b, ',')
 	}
 	if l.ALPN != "" {
@@ -424,6 +424,21 @@ func appendName(b []byte, l *local.Info) []byte {
 	return b
 }
 
+// appendQuoted appends v quoted as strconv.AppendQuote quotes it. A name
+// from the wire is almost always printable ASCII without a quote or a
+// backslash, which AppendQuote leaves as it is: such a string is copied
+// between quotes without AppendQuote's per-rune work.
+func appendQuoted(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, v)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
 // appendQuotedList appends the field name, a list of quoted strings.
 func appendQuotedList(b []byte, name string, list []string) []byte {
 	b = append(b, '"')
@@ -433,7 +448,7 @@ func appendQuotedList(b []byte, name string, list []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, v)
+		b = appendQuoted(b, v)
 	}
 	return append(b, "],"...)
 }

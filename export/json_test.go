@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,17 @@ func TestAnnotate(t *testing.T) {
 	if len(rows) != 3 || !strings.HasSuffix(rows[0], "Process") || !strings.HasSuffix(rows[1], " curl[42]") || !strings.HasSuffix(rows[2], " -") {
 		t.Errorf("table:\n%s", out.String())
 	}
+}
+
+// FuzzAppendQuoted: the fast path for plain names writes what
+// strconv.AppendQuote writes, for any string.
+func FuzzAppendQuoted(f *testing.F) {
+	for _, s := range []string{"", "example.com", "h2", `a"b`, `a\b`, "tab\there", "caf\u00e9", "\x7f", "\xff\xfe", "~ !"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendQuoted([]byte("x"), s), strconv.AppendQuote([]byte("x"), s); !bytes.Equal(got, want) {
+			t.Fatalf("appendQuoted(%q) = %s, want %s", s, got, want)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package export
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -30,7 +29,7 @@ func appendProblemFields(b []byte, p *diag.Problem) []byte {
 	b = p.Since.UTC().AppendFormat(appendKey(b, "since"), time.RFC3339Nano)
 	b = append(b, `",`...)
 	b = append(b, `"detail":`...)
-	b = strconv.AppendQuote(b, p.Detail) // sentences may hold anything a name does
+	b = appendQuoted(b, p.Detail) // sentences may hold anything a name does
 	b = append(b, `,"evidence":[`...)
 	for i := range p.Evidence {
 		if i > 0 {
@@ -64,7 +63,7 @@ func appendEvidence(b []byte, e *diag.Packet) []byte {
 	}
 	if e.Note != "" {
 		b = append(b, `"note":`...)
-		b = strconv.AppendQuote(b, e.Note)
+		b = appendQuoted(b, e.Note)
 		b = append(b, ',')
 	}
 	b[len(b)-1] = '}'

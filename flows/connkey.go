@@ -25,6 +25,9 @@ const (
 	ckPooled     = 1 << 27 // addr holds pool indices
 )
 
+// noTags is no key's tags (tagsOf never sets the high bits).
+const noTags = ^uint32(0)
+
 // v4mappedPrefix is the first 12 bytes of an IPv4-mapped IPv6 address.
 var v4mappedPrefix = [12]byte{10: 0xff, 11: 0xff}
 
@@ -40,10 +43,11 @@ func tagsOf(k *Key) uint32 {
 	return t
 }
 
-// is reports whether ck is the compact form of k; pool holds ck's
-// addresses if pooled.
-func (ck *connKey) is(k *Key, pool *addrPool) bool {
-	if ck.port != k.Port || ck.tags != tagsOf(k) {
+// is reports whether ck is the compact form of k, whose tags (tagsOf)
+// are given: a lookup computes them once for all the keys it compares.
+// pool holds ck's addresses if pooled.
+func (ck *connKey) is(k *Key, tags uint32, pool *addrPool) bool {
+	if ck.port != k.Port || ck.tags != tags {
 		return false
 	}
 	if ck.tags&ckPooled == 0 {

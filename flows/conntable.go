@@ -36,14 +36,20 @@ func (t *connTable) find(k *Key, hash uint64) int {
 		return -1
 	}
 	tag := uint32(hash >> 32)
+	tags := noTags // k's, once a slot's hash bits match
 	i := t.home(placed(hash))
 	for d := uint8(1); ; d++ {
 		sd := t.dist[i]
 		if sd < d { // free, or richer than k would be: k is not here
 			return -1
 		}
-		if sd == d && t.slots[i].tag == tag && t.slab.at(t.slots[i].i).key.is(k, &t.cold.addrs) {
-			return i
+		if sd == d && t.slots[i].tag == tag {
+			if tags == noTags {
+				tags = tagsOf(k)
+			}
+			if t.slab.at(t.slots[i].i).key.is(k, tags, &t.cold.addrs) {
+				return i
+			}
 		}
 		if i++; i == len(t.slots) {
 			i = 0
@@ -112,6 +118,23 @@ func (t *connTable) delConn(c *conn) {
 	}
 }
 
+// appendRefs appends a flush reference to each connection to refs. It
+// reads the index's slots for the slab indices and only the connection's
+// first line (its start time): a flush of a large table waits on memory
+// at each connection, and the loads of consecutive slots overlap.
+func (t *connTable) appendRefs(refs []fullRef) []fullRef {
+	if t.n == 0 {
+		return refs
+	}
+	for i := range t.slots {
+		if t.dist[i] != 0 {
+			s := t.slots[i].i
+			refs = append(refs, newFullRef(t.slab.at(s), s))
+		}
+	}
+	return refs
+}
+
 // eachConn calls fn for every connection. fn must not change the table.
 func (t *connTable) eachConn(fn func(c *conn)) {
 	t.each(func(s *connSlot) { fn(t.slab.at(s.i)) })
@@ -142,7 +165,13 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 			return 0
 		}
 		if s := &t.slots[i]; s.tag == tag {
-			return t.slab.at(s.i).touchAhead()
+			v := t.slab.at(s.i).touchAhead()
+			if t.slab.withLinks {
+				// Its eviction links: a packet that closes it moves
+				// it to the other list (shard.retrack).
+				v += uint64(t.slab.link(s.i).prev)
+			}
+			return v
 		}
 		if i++; i == len(t.slots) {
 			i = 0

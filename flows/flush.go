@@ -121,12 +121,22 @@ type flushRun struct {
 	end   EndReason
 }
 
-// head returns what the run's first connection sorts by.
-func (r *flushRun) head() (int64, uint64) {
+// headFirst returns the start of the run's first connection, which it
+// sorts by first.
+func (r *flushRun) headFirst() int64 {
 	if len(r.refs) > 0 {
-		return r.refs[0].first(), r.slab.at(r.refs[0].i).id
+		return r.refs[0].first()
 	}
-	return r.slots[0].h.firstTS(), r.slots[0].h.ident()
+	return r.slots[0].h.firstTS()
+}
+
+// headID returns the ID of the run's first connection, which it sorts by
+// when starts tie: only then is a full connection read.
+func (r *flushRun) headID() uint64 {
+	if len(r.refs) > 0 {
+		return r.slab.at(r.refs[0].i).id
+	}
+	return r.slots[0].h.ident()
 }
 
 // pop takes the run's first connection.
@@ -178,13 +188,12 @@ func (f *flusher) take() {
 			}
 			maps.Copy(f.lives, t.zk.take(i))
 		}
-		sl := sh.m.slab
-		sh.eachConn(func(c *conn) {
-			f.refs = append(f.refs, newFullRef(c, sl.indexOf(c)))
-			sh.untrack(c)
-		})
+		f.refs = sh.m.appendRefs(f.refs)
 		f.slab = sh.m.slab
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
+		// The eviction lists link connections of the old slab, which
+		// leaves with them: no need to unlink them one by one.
+		sh.lists = [2]list{}
 		if sh.half.len() > 0 {
 			f.halves = append(f.halves, sh.half)
 			f.n += sh.half.len()
@@ -363,9 +372,11 @@ type runHeap struct {
 
 func (h *runHeap) Len() int { return len(h.at) }
 func (h *runHeap) Less(i, j int) bool {
-	f1, id1 := h.runs[h.at[i]].head()
-	f2, id2 := h.runs[h.at[j]].head()
-	return cmpStart(f1, id1, f2, id2) < 0
+	a, b := &h.runs[h.at[i]], &h.runs[h.at[j]]
+	if f1, f2 := a.headFirst(), b.headFirst(); f1 != f2 {
+		return f1 < f2
+	}
+	return a.headID() < b.headID()
 }
 func (h *runHeap) Swap(i, j int) { h.at[i], h.at[j] = h.at[j], h.at[i] }
 func (h *runHeap) Push(x any)    { h.at = append(h.at, x.(int)) }

@@ -122,11 +122,14 @@ func (t *halfTable) random() uint64 {
 }
 
 // touchSlot loads the slot where a key of this hash would be found first,
-// for Lanes.applyBatch, and returns something of it.
+// for Lanes.applyBatch, and returns something of it. An 84-byte slot
+// straddles two cache lines as often as not, and a lookup compares the
+// whole key: it reads the slot's first byte and its last.
 func (t *halfTable) touchSlot(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(hash)
-	return uint64(t.dist[i]) + uint64(t.slots[i].key.Port[0])
+	s := &t.slots[i]
+	return uint64(t.dist[i]) + uint64(s.key.Addr[0][0]) + uint64(s.h.bits)
 }

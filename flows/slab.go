@@ -3,6 +3,7 @@ package flows
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -30,6 +31,9 @@ import (
 //
 // Index 0 is never handed out: it means "none" in the eviction lists.
 type slab struct {
+	// made is the number of chunks made: chunks below it are read
+	// without the lock (indexOf), as they never change until unmap.
+	made      atomic.Int32
 	mu        sync.Mutex // guards the following but chunks' contents
 	chunks    [slabChunks][]conn
 	links     [slabChunks][]links // beside chunks, if withLinks
@@ -40,6 +44,7 @@ type slab struct {
 	free   uint32
 	onMap  uint32 // the chunks mapped outside the Go heap, a bit each
 	live   int    // connections in use
+	warm   uint64 // keeps alloc's load ahead from being optimised away
 	mapped int    // bytes mapped outside the Go heap
 }
 
@@ -74,12 +79,13 @@ func chunkOf(i uint32) (int, uint32) {
 
 // indexOf returns the index of c, which is in use.
 //
-// It looks for c's chunk from the first: those before it were made
-// before c was handed out, and are read without the lock like c's own.
+// It looks for c's chunk from the last one made: chunks double, so that
+// most connections are in the last two. The chunks below made are read
+// without the lock, like c's own.
 func (s *slab) indexOf(c *conn) uint32 {
 	const size = unsafe.Sizeof(conn{})
 	p := uintptr(unsafe.Pointer(c))
-	for k := range s.chunks {
+	for k := int(s.made.Load()) - 1; k >= 0; k-- {
 		ch := s.chunks[k]
 		if base := uintptr(unsafe.Pointer(unsafe.SliceData(ch))); p >= base && p < base+uintptr(len(ch))*size {
 			return slabFirst*(1<<k-1) + uint32((p-base)/size)
@@ -103,6 +109,12 @@ func (s *slab) alloc() *conn {
 		c := s.at(i)
 		s.free = uint32(c.id)
 		c.id = 0
+		if s.free != 0 {
+			// The next one to hand out: a released connection is
+			// anywhere in the slab, and reading its link now
+			// overlaps the miss with the work before the next alloc.
+			s.warm += s.at(s.free).id
+		}
 		return c
 	}
 	if s.next == 0 {
@@ -112,6 +124,7 @@ func (s *slab) alloc() *conn {
 	k, o := chunkOf(i)
 	if s.chunks[k] == nil {
 		s.grow(k)
+		s.made.Store(int32(k + 1))
 	}
 	s.next++
 	return &s.chunks[k][o]
@@ -165,5 +178,6 @@ func (s *slab) unmap() {
 		}
 		s.chunks[k], s.links[k] = nil, nil
 	}
+	s.made.Store(0)
 	s.onMap, s.mapped = 0, 0
 }
