@@ -115,11 +115,12 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 // predicted applies p, sent in direction d, to c if the fast path takes it
 // (fastpath.go), and reports whether it did. It is what retireEnded and
 // update do for such a packet: c has not expired, since an established
-// connection without a cold record runs no timer and only its idle time
-// counts; it gives no event, since no state changed and nothing notable
+// connection with no delivery pending runs no timer and only its idle
+// time counts; it gives no event, since no state changed and nothing notable
 // happened. sh.mu is held.
 func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
-	if predict == nil || c.cold != 0 || p.TS-c.last >= int64(t.cfg.IdleTimeout) || !predict(c, p, int(d), t.cfg.cold) {
+	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.cold != 0 && c.anyPending(t.cfg.cold) ||
+		!predict(c, p, int(d), t.cfg.cold) {
 		return false
 	}
 	sh.retrack(c)

@@ -544,6 +544,12 @@ func (c *conn) pending(e *endpoint, cs *coldStore) uint32 {
 	return cs.at(c.cold).eps[c.index(e)].pending
 }
 
+// anyPending reports whether either endpoint has a pending delivery.
+func (c *conn) anyPending(cs *coldStore) bool {
+	r := cs.peek(c)
+	return r.eps[0].pending != 0 || r.eps[1].pending != 0
+}
+
 // setPending sets e's pending delivery (see pending).
 func (c *conn) setPending(e *endpoint, at uint32, cs *coldStore) {
 	if at != 0 || c.cold != 0 {

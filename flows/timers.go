@@ -16,10 +16,11 @@ import "time"
 func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
-		if e.state == StateEstablished && c.cold == 0 {
-			continue // no timer, nothing pending (the commonest case, at every packet)
+		pending := c.pending(e, cfg.cold)
+		if e.state == StateEstablished && pending == 0 {
+			continue // no timer, nothing to settle (the commonest case, at every packet)
 		}
-		if c.pending(e, cfg.cold) != 0 || e.awaiting() {
+		if pending != 0 || e.awaiting() {
 			c.settle(i, seen, cfg)
 		}
 		at := c.timerEnd(e, cfg)
