@@ -44,19 +44,19 @@ func (c *ZeekConn) States() (orig, resp ZeekState, origClosed, respClosed bool) 
 // FastSlowDiff applies pkts, in order, to two tables made with cfg: one
 // with the fast path (fastpath.go), one without. After each packet it
 // compares the connection the packet went to in both, whole: every byte of
-// it in the slab and of its cold record. It returns how many packets took
+// it in the slab and of its cold record. It returns which packets took
 // the fast path, and the first difference.
-func FastSlowDiff(pkts []Packet, cfg Config) (fast int, err error) {
+func FastSlowDiff(pkts []Packet, cfg Config) (fast []bool, err error) {
 	fastT, slowT := NewTable(cfg), NewTable(cfg)
+	fast = make([]bool, len(pkts))
+	var i int
 	counted := func(c *conn, p *Packet, s int, cs *coldStore) bool {
 		ok := c.predicted(p, s, cs)
-		if ok {
-			fast++
-		}
+		fast[i] = fast[i] || ok
 		return ok
 	}
 	defer func() { predict = (*conn).predicted }()
-	for i := range pkts {
+	for i = range pkts {
 		p := pkts[i]
 		predict = counted
 		fastT.Apply(&p)
