@@ -29,14 +29,13 @@ func (c *conn) predicted(p *Packet, s int, cs *coldStore) bool {
 		return false
 	case S.state != StateEstablished || R.state != StateEstablished:
 		return false
-	case (S.flags|R.flags)&notFast != 0 || S.flags&R.flags&seqKnown == 0:
-		return false
-	case p.Seq != S.nxt || seqGT(p.Ack, R.nxt):
-		// Not in order, or it acknowledges what was not seen sent (an
-		// inferred FIN, SYN-ACK or lost data: infer.go).
-		return false
+	case (S.flags|R.flags)&notFast != 0 || !S.has(seqKnown) || p.Seq != S.nxt:
+		return false // not in order
 	case s == int(c.client) && !c.is(mRTTKnown) && c.synOrRTT != 0:
 		return false // it may be the ACK that gives the handshake's RTT
+	}
+	if top, known := sentTop(S, R); known && seqGT(p.Ack, top) {
+		return false // it acknowledges what was not seen sent (infer.go)
 	}
 	sig := digest(p)
 	if !c.evidencePredicts(p, s, sig, cs) || !c.zeek.predicted(p, Dir(s) == c.firstDir) {
@@ -108,8 +107,11 @@ func (z *zeekHot) predicted(p *Packet, fromFirst bool) bool {
 	}
 	e, peer := &z.ep[s], &z.ep[1-s]
 	st, pst := zeekState(z.bits>>(zbStateBits*s))&7, zeekState(z.bits>>(zbStateBits*(1-s)))&7
-	if z.bits&(zbStarted|zbFinSeen|zbFinSeen<<1) != zbStarted ||
-		st != zeekEstablished && st != zeekPartial || pst != zeekEstablished && pst != zeekPartial {
+	// The sender established or partial, the peer so too or silent (a
+	// capture of one direction), no FIN seen: the state machine does
+	// nothing with a plain ACK.
+	if z.bits&(zbStarted|zbFinSeen|zbFinSeen<<1) != zbStarted || st != zeekEstablished && st != zeekPartial ||
+		pst != zeekEstablished && pst != zeekPartial && pst != zeekInactive {
 		return false
 	}
 	seen := uint32(zseenACK)
@@ -123,7 +125,10 @@ func (z *zeekHot) predicted(p *Packet, fromFirst bool) bool {
 	end := p.Seq + p.PayloadLen
 	advances := int32(end-e.last) > 0
 	relAck := p.Ack - peer.start
-	if int32(relAck) < 0 {
+	switch {
+	case pst == zeekInactive:
+		relAck = 1 // the silent peer is numbered as though its SYN was seen
+	case int32(relAck) < 0:
 		relAck = 0
 	}
 	gap := !seqLE(relAck, peer.reassem+1)
@@ -134,6 +139,9 @@ func (z *zeekHot) predicted(p *Packet, fromFirst bool) bool {
 	}
 	if advances {
 		e.last = end
+	}
+	if pst == zeekInactive {
+		peer.start, peer.last = p.Ack-1, p.Ack-1
 	}
 	if gap {
 		if clean && peer.gap != 1<<16-1 {
