@@ -12,7 +12,8 @@ import (
 
 // TestFastPathSameAsSlow runs every bundled capture through the table
 // twice, with the fast path (header prediction) and without, and compares
-// the connection of every packet after it, field for field.
+// the connection of every packet after it, field for field; and again
+// with Zeek's record boundaries (Config.Zeek).
 func TestFastPathSameAsSlow(t *testing.T) {
 	var paths []string
 	err := filepath.WalkDir("../pcaps", func(path string, d fs.DirEntry, err error) error {
@@ -30,14 +31,16 @@ func TestFastPathSameAsSlow(t *testing.T) {
 		if len(pkts) == 0 {
 			continue
 		}
-		took, err := flows.FastSlowDiff(pkts, flows.Config{})
-		if err != nil {
-			t.Errorf("%s: %v", path, err)
-		}
-		total += len(pkts)
-		for _, f := range took {
-			if f {
-				fast++
+		for _, zeek := range []bool{false, true} {
+			took, err := flows.FastSlowDiff(pkts, flows.Config{Zeek: zeek})
+			if err != nil {
+				t.Errorf("%s (Zeek's records %v): %v", path, zeek, err)
+			}
+			total += len(pkts)
+			for _, f := range took {
+				if f {
+					fast++
+				}
 			}
 		}
 	}
