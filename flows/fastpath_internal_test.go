@@ -130,3 +130,64 @@ func TestFastPathBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastPathSameAsSlow compares the fast path with the slow path on
+// arbitrary sequences of packets on two 4-tuples, most of them in order
+// (where the fast path may take them), some out of order, with other
+// flags, zero windows, copies and long silences.
+func FuzzFastPathSameAsSlow(f *testing.F) {
+	f.Add([]byte{
+		0, 2, 0, 0, 0, 0, 1, 0x10, // SYN
+		1, 3, 0, 0, 0, 0, 1, 0x10, // SYN-ACK
+		0, 0, 15, 0, 0, 0, 1, 0x10, // ACK
+		0, 1, 15, 0, 0, 40, 1, 0x10, // data
+		1, 0, 15, 0, 0, 0, 1, 0x10, // ACK
+		1, 1, 15, 0, 0, 40, 1, 0x10, // data
+		0, 0, 15, 0, 0, 0, 1, 0x10, // ACK
+		0, 1, 15, 0, 0, 40, 1, 0x10, // data
+		1, 0, 15, 0, 0, 0, 0, 0x10, // zero window
+		0, 4, 15, 0, 0, 0, 1, 0x10, // FIN
+	})
+	f.Add(make([]byte, 96))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		flags := [...]Flags{ACK, PSH | ACK, SYN, SYN | ACK, FIN | ACK, RST, RST | ACK, ACK}
+		cfg := Config{IdleTimeout: 2 * time.Second, SweepEvery: time.Minute, Zeek: len(data)%2 == 1}
+		var next [2][2]uint32 // per connection, per direction
+		var pkts []Packet
+		at := time.Duration(0)
+		for ; len(data) >= 8; data = data[8:] {
+			b := data[:8]
+			d, k := int(b[0]&1), int(b[0]>>1&1)
+			fl := flags[b[1]&7]
+			seq, ack := next[k][d], next[k][1-d]
+			if b[2]&3 == 0 {
+				seq += uint32(int8(b[3]))
+			}
+			if b[2]&12 == 0 {
+				ack += uint32(int8(b[4]))
+			}
+			n := uint32(b[5] & 0x3f)
+			at += time.Duration(b[7]>>4) * 50 * time.Millisecond
+			p := pkt("cs"[d], fl, seq, ack, n, at)
+			p.Tuple.SrcPort += uint16(k) * uint16(1-d) // the second connection's client port
+			p.Tuple.DstPort += uint16(k) * uint16(d)
+			if b[6] == 0 {
+				p.Window = 0
+			}
+			p.TTL = 64 + b[7]&1
+			if fl&SYN != 0 {
+				n++
+			}
+			if fl&FIN != 0 {
+				n++
+			}
+			if end := seq + n; int32(end-next[k][d]) > 0 || b[2]&3 == 0 {
+				next[k][d] = end
+			}
+			pkts = append(pkts, p)
+		}
+		if _, err := FastSlowDiff(pkts, cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
