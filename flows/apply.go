@@ -68,6 +68,10 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	sh.mu.Lock()
 	var spill *[]Record
 	c := sh.m.get(key, hash)
+	if c != nil && t.predicted(sh, c, p, d) {
+		sh.mu.Unlock()
+		return
+	}
 	if c == nil {
 		var resent bool
 		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
@@ -106,6 +110,22 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	if spill != nil {
 		t.finish(l, spill, nil)
 	}
+}
+
+// predicted applies p, sent in direction d, to c if the fast path takes it
+// (fastpath.go), and reports whether it did. It is what retireEnded and
+// update do for such a packet: c has not expired, since an established
+// connection with no delivery pending runs no timer and only its idle
+// time counts; it gives no event, since no state changed and nothing notable
+// happened. sh.mu is held.
+func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
+	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.cold != 0 && c.anyPending(t.cfg.cold) ||
+		!predict(c, p, int(d), t.cfg.cold) {
+		return false
+	}
+	sh.retrack(c)
+	t.changed(sh, c)
+	return true
 }
 
 // revive returns the connection of key in sh that is not a full one: a

@@ -285,6 +285,9 @@ func (c *conn) supersede(p *Packet, s int, cfg *Config) {
 // Its timers must have been run to p's time first (Table.Apply does, as it
 // checks whether c expired).
 func (c *conn) apply(p *Packet, s int, cfg *Config) (notable bool) {
+	if predict != nil && predict(c, p, s, cfg.cold) {
+		return false // no state changed, nothing notable (fastpath.go)
+	}
 	before := [2]State{c.ep[0].state, c.ep[1].state}
 	b := c.look(s, cfg.cold)
 	c.update(p, s, cfg.cold)
@@ -539,6 +542,12 @@ func (c *conn) pending(e *endpoint, cs *coldStore) uint32 {
 		return 0
 	}
 	return cs.at(c.cold).eps[c.index(e)].pending
+}
+
+// anyPending reports whether either endpoint has a pending delivery.
+func (c *conn) anyPending(cs *coldStore) bool {
+	r := cs.peek(c)
+	return r.eps[0].pending != 0 || r.eps[1].pending != 0
 }
 
 // setPending sets e's pending delivery (see pending).

@@ -69,8 +69,21 @@ func (v *VLAN) Push(id uint16) {
 // SetV4 stores IPv4 source and destination addresses.
 func (t *Tuple) SetV4(src, dst []byte) {
 	t.V6 = false
-	t.Src = v4mapped(src)
-	t.Dst = v4mapped(dst)
+	setV4(&t.Src, src)
+	setV4(&t.Dst, dst)
+}
+
+// setV4 stores IPv4 address a in m, v4-mapped, in two 8-byte stores: the
+// decoder calls it twice for every IPv4 packet, and an array built and
+// then copied, with a copy of a slice into it, cost more than the rest of
+// the IP header's decoding.
+func setV4(m *[16]byte, a []byte) {
+	if len(a) < 4 {
+		*m = v4mapped(a)
+		return
+	}
+	binary.LittleEndian.PutUint64(m[:8], 0)
+	binary.BigEndian.PutUint64(m[8:], 0xffff<<32|uint64(binary.BigEndian.Uint32(a)))
 }
 
 // SetV6 stores IPv6 source and destination addresses.

@@ -16,7 +16,11 @@ import "time"
 func (c *conn) expireTimers(now, seen int64, cfg *Config) {
 	for i := range c.ep {
 		e := &c.ep[i]
-		if c.pending(e, cfg.cold) != 0 || e.awaiting() {
+		pending := c.pending(e, cfg.cold)
+		if e.state == StateEstablished && pending == 0 {
+			continue // no timer, nothing to settle (the commonest case, at every packet)
+		}
+		if pending != 0 || e.awaiting() {
 			c.settle(i, seen, cfg)
 		}
 		at := c.timerEnd(e, cfg)

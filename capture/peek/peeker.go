@@ -56,6 +56,7 @@ type Peeker struct {
 	tags    []uint32 // per slot: 0 empty, else the tuple hash's top bits | 1
 	pend    []pending
 	mask    uint32 // sets - 1
+	live    int    // slots in use
 	busy    int    // reassemblies in progress
 	free    []*reasm
 	scratch []byte
@@ -165,6 +166,9 @@ func (k *Peeker) TCP(p *flows.Packet, payload []byte) {
 	if p.Tuple.SrcPort == 53 {
 		k.tcpDNS(p, payload)
 	}
+	if k.live == 0 {
+		return // no connection waits for its first payload
+	}
 	h := tupleHash(&p.Tuple)
 	tag := uint32(h>>32) | 1
 	base := int(uint32(h)&k.mask) * pendingWays
@@ -211,6 +215,7 @@ func (k *Peeker) syn(p *flows.Packet, payload []byte) {
 		}
 	}
 	k.tags[slot] = tag
+	k.live++
 	k.pend[slot] = pending{tuple: p.Tuple, syn: p.TS, isn: p.Seq}
 	if p.PayloadLen > 0 { // TCP Fast Open: the first payload rides on the SYN
 		k.segment(slot, 0, payload, len(payload) < int(p.PayloadLen))
@@ -247,6 +252,7 @@ func (k *Peeker) drop(i int) {
 		k.busy--
 	}
 	k.tags[i] = 0
+	k.live--
 	k.pend[i] = pending{}
 }
 

@@ -56,6 +56,16 @@ func (c *conv) seg(e ends, toServer bool, fl flows.Flags, seq, ack uint32, paylo
 	}
 	c.k.TCP(&p, payload)
 	c.table.Apply(&p)
+	// TCP skips its probe when no slot is in use: the count must be exact.
+	used := 0
+	for _, tag := range c.k.tags {
+		if tag != 0 {
+			used++
+		}
+	}
+	if used != c.k.live {
+		c.t.Fatalf("%d slots in use, the Peeker counts %d", used, c.k.live)
+	}
 }
 
 // handshake opens a connection with client ISN isn and server ISN 9000.
