@@ -36,6 +36,9 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	for i := range f.limbos {
 		f.limbos[i].release()
 	}
+	for i := range f.halves {
+		f.halves[i].giveBack()
+	}
 	if f.slab != nil {
 		f.slab.unmap()
 	}
@@ -184,6 +187,7 @@ func (f *flusher) take() {
 			sh.untrack(c)
 		})
 		f.slab = sh.m.slab
+		sh.m.giveBack() // the index, outside the heap, goes now
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		if sh.half.len() > 0 {
 			f.halves = append(f.halves, sh.half)
