@@ -421,6 +421,7 @@ func (h *headless) finish(states *stateTally) error {
 			werr = err
 		}
 	}
+	defer flushGC()()
 	h.table.FlushEach(func(batch []flows.Record) {
 		states.add(batch)
 		keep(h.out.end(batch, h.table.Now()))

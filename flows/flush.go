@@ -26,6 +26,7 @@ func (t *Table) Flush() []Record {
 func (t *Table) FlushEach(fn func([]Record)) {
 	f := flusher{t: t, now: t.now.Load(), seen: t.seen.Load(), workers: max(1, runtime.GOMAXPROCS(0))}
 	f.take()
+	f.pages = newFlushPages(f.slab, f.refs)
 	f.sort()
 	f.emit(fn)
 	clear(f.runs) // no reference into limbo's or a slab's memory is left
@@ -68,6 +69,7 @@ type flusher struct {
 	limbos   []limbo             // likewise, released at the end
 	slab     *slab               // the full connections' memory, likewise
 	runs     []flushRun          // sorted runs, consumed from their fronts
+	pages    *flushPages         // the slab's pages left to make records of
 	n        int                 // connections in the runs
 }
 
@@ -102,6 +104,7 @@ type flushRef struct {
 	first int64
 	id    uint64
 	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
+	i     uint32         // a full connection's slab index
 	end   EndReason
 	half  bool
 }
@@ -135,9 +138,10 @@ func (r *flushRun) head() (int64, uint64) {
 // pop takes the run's first connection.
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
-		c := r.slab.at(r.refs[0].i)
+		i := r.refs[0].i
+		c := r.slab.at(i)
 		r.refs = r.refs[1:]
-		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed}
+		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), i: i, end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
@@ -316,6 +320,9 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
 			if zl := f.lives[c]; zl != nil && !r.half {
 				ch.recs[len(ch.recs)-1].zx = zl.extra(c)
+			}
+			if !r.half {
+				f.pages.done(r.i)
 			}
 		}
 		ch.done <- struct{}{}

@@ -43,7 +43,7 @@ type slotOf[S any] interface {
 const (
 	// robinMapAt is the size of slots from which a table is outside the
 	// heap: a mapping is whole pages, and costs a system call.
-	robinMapAt    = 64 << 10
+	robinMapAt    = 4 << 10
 	robinMinSlots = 16
 	robinMaxDist  = 250 // an entry further from its home makes the table grow
 )
