@@ -66,9 +66,11 @@ func slabResident(t *testing.T, sl *slab) int {
 }
 
 // TestFlushGivesSlabPagesBack checks that a flush gives the slab's pages
-// back to the system as it makes their connections' records, halfway
-// through by about half, and that the records are those of a flush that
-// keeps every page to the end.
+// back to the system as it makes their connections' records, and that the
+// records are those of a flush that keeps every page to the end. Three
+// quarters through, the pages of the first 75,000 of 100,000 connections
+// are back: 8 of the 11 huge pages (the slab's chunks of 1 MiB and more
+// start at connection 8,160; a page holds about 9,000).
 func TestFlushGivesSlabPagesBack(t *testing.T) {
 	const n = 100_000
 	flushDropsPages = false
@@ -84,15 +86,15 @@ func TestFlushGivesSlabPagesBack(t *testing.T) {
 		t.Fatalf("the slab has %d bytes in memory, want at least 8 huge pages outside the heap", before)
 	}
 	var got []Record
-	half := -1
+	part := -1
 	tab.FlushEach(func(b []Record) {
 		got = append(got, b...)
-		if half < 0 && len(got) >= n/2 {
-			half = slabResident(t, sl)
+		if part < 0 && len(got) >= n*3/4 {
+			part = slabResident(t, sl)
 		}
 	})
-	if half > before*6/10 {
-		t.Errorf("halfway through the flush %d of the slab's %d bytes are in memory, want at most 60%%", half, before)
+	if part > before*4/10 {
+		t.Errorf("three quarters through the flush %d of the slab's %d bytes are in memory, want at most 40%%", part, before)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatal("the records differ from those of a flush that keeps its pages")
