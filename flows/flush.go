@@ -275,7 +275,10 @@ type flushChunk struct {
 	done chan struct{} // receives when recs are made
 }
 
-const flushChunkLen = 512
+// flushChunkLen is the connections in a chunk of the flush order: enough
+// to spread the work over the cores, few enough that the chunks in flight
+// (3 per core) add little to the memory of a table at its largest.
+const flushChunkLen = 256
 
 // emit makes the records on every core, a chunk of the order on each, and
 // hands them to fn in order: making one misses the cache on its
