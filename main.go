@@ -27,6 +27,7 @@ import (
 )
 
 func main() {
+	setGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -421,6 +422,7 @@ func (h *headless) finish(states *stateTally) error {
 			werr = err
 		}
 	}
+	defer flushGC()()
 	h.table.FlushEach(func(batch []flows.Record) {
 		states.add(batch)
 		keep(h.out.end(batch, h.table.Now()))

@@ -72,7 +72,11 @@ func (a *asyncJSON) failed() error {
 	return a.err
 }
 
-const asyncBatchLen = 512
+// asyncBatchLen is the records in a batch handed to an encoder. At the end
+// of a replay a dozen batches are on the heap at once, on top of a table
+// at its largest: 256 records (of 568 bytes) keep the encoders busy
+// without adding to the peak.
+const asyncBatchLen = 256
 
 // NewJSON returns a writer to w that writes each call's records at once.
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }

@@ -26,6 +26,7 @@ func (t *Table) Flush() []Record {
 func (t *Table) FlushEach(fn func([]Record)) {
 	f := flusher{t: t, now: t.now.Load(), seen: t.seen.Load(), workers: max(1, runtime.GOMAXPROCS(0))}
 	f.take()
+	f.pages = newFlushPages(f.slab, f.refs)
 	f.sort()
 	f.emit(fn)
 	clear(f.runs) // no reference into limbo's or a slab's memory is left
@@ -35,6 +36,9 @@ func (t *Table) FlushEach(fn func([]Record)) {
 	}
 	for i := range f.limbos {
 		f.limbos[i].release()
+	}
+	for i := range f.halves {
+		f.halves[i].giveBack()
 	}
 	if f.slab != nil {
 		f.slab.unmap()
@@ -65,6 +69,7 @@ type flusher struct {
 	limbos   []limbo             // likewise, released at the end
 	slab     *slab               // the full connections' memory, likewise
 	runs     []flushRun          // sorted runs, consumed from their fronts
+	pages    *flushPages         // the slab's pages left to make records of
 	n        int                 // connections in the runs
 }
 
@@ -99,6 +104,7 @@ type flushRef struct {
 	first int64
 	id    uint64
 	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
+	i     uint32         // a full connection's slab index
 	end   EndReason
 	half  bool
 }
@@ -142,9 +148,10 @@ func (r *flushRun) headID() uint64 {
 // pop takes the run's first connection.
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
-		c := r.slab.at(r.refs[0].i)
+		i := r.refs[0].i
+		c := r.slab.at(i)
 		r.refs = r.refs[1:]
-		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), end: EndFlushed}
+		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), i: i, end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
@@ -190,6 +197,7 @@ func (f *flusher) take() {
 		}
 		f.refs = sh.m.appendRefs(f.refs)
 		f.slab = sh.m.slab
+		sh.m.giveBack() // the index, outside the heap, goes now
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		// The eviction lists link connections of the old slab, which
 		// leaves with them: no need to unlink them one by one.
@@ -276,7 +284,10 @@ type flushChunk struct {
 	done chan struct{} // receives when recs are made
 }
 
-const flushChunkLen = 512
+// flushChunkLen is the connections in a chunk of the flush order: enough
+// to spread the work over the cores, few enough that the chunks in flight
+// (3 per core) add little to the memory of a table at its largest.
+const flushChunkLen = 256
 
 // emit makes the records on every core, a chunk of the order on each, and
 // hands them to fn in order: making one misses the cache on its
@@ -321,6 +332,9 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
 			if zl := f.lives[c]; zl != nil && !r.half {
 				ch.recs[len(ch.recs)-1].zx = zl.extra(c)
+			}
+			if !r.half {
+				f.pages.done(r.i)
 			}
 		}
 		ch.done <- struct{}{}

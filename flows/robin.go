@@ -1,6 +1,9 @@
 package flows
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // robin is the core of the shards' hash tables (halfTable, connTable): open
 // addressing with Robin Hood hashing and linear probing, over slots of type
@@ -17,10 +20,17 @@ import "math/bits"
 // empties. Each table looks its keys up itself (find), the hot path: a
 // shared generic find, comparing keys through a method of the slot, made
 // Apply allocate the key (docs/performance-notes-flows.md).
+//
+// A large table's slots are outside the Go heap (robinMapAt), where the
+// heap's growth target (twice the live heap) does not double them and
+// where they go back to the system as soon as the table lets go of them:
+// on a resize, and when a flush takes a shard's connections (giveBack).
+// S must hold no pointer.
 type robin[S any, P slotOf[S]] struct {
 	slots []S
 	dist  []uint8 // per slot: 0 if free, else 1 + its distance from its home
 	n     int
+	free  func() // gives slots and dist back, if outside the heap
 }
 
 // slotOf is what robin needs of a slot: its key's hash, to move it when
@@ -31,6 +41,9 @@ type slotOf[S any] interface {
 }
 
 const (
+	// robinMapAt is the size of slots from which a table is outside the
+	// heap: a mapping is whole pages, and costs a system call.
+	robinMapAt    = 4 << 10
 	robinMinSlots = 16
 	robinMaxDist  = 250 // an entry further from its home makes the table grow
 )
@@ -122,8 +135,9 @@ func (t *robin[S, P]) delAt(i int) {
 func (t *robin[S, P]) resize(size int) {
 	size = max(size, robinMinSlots, t.n+1)
 	for {
-		old, oldDist, n := t.slots, t.dist, t.n
-		t.slots, t.dist, t.n = make([]S, size), make([]uint8, size), 0
+		old, oldDist, n, oldFree := t.slots, t.dist, t.n, t.free
+		t.slots, t.dist, t.free = robinSlots[S](size)
+		t.n = 0
 		ok := true
 		for i := range old {
 			if oldDist[i] != 0 && !t.insert(old[i], t.home(P(&old[i]).keyHash())) {
@@ -132,11 +146,47 @@ func (t *robin[S, P]) resize(size int) {
 			}
 		}
 		if ok {
+			if oldFree != nil {
+				oldFree()
+			}
 			return
 		}
-		t.slots, t.dist, t.n = old, oldDist, n // start again from the old table, larger
+		if t.free != nil {
+			t.free()
+		}
+		t.slots, t.dist, t.n, t.free = old, oldDist, n, oldFree // start again from the old table, larger
 		size += size / 4
 	}
+}
+
+// robinSlots returns size free slots and their distance bytes, outside the
+// heap if they are large, with what gives those back (nil if on the heap).
+func robinSlots[S any](size int) ([]S, []uint8, func()) {
+	var zero S
+	if size*int(unsafe.Sizeof(zero)) < robinMapAt {
+		return make([]S, size), make([]uint8, size), nil
+	}
+	slots, freeSlots := offHeap[S](size)
+	dist, freeDist := offHeap[uint8](size)
+	return slots, dist, func() { freeSlots(); freeDist() }
+}
+
+// bytesMapped returns the bytes of the table outside the heap.
+func (t *robin[S, P]) bytesMapped() int {
+	if t.free == nil {
+		return 0
+	}
+	var zero S
+	return len(t.slots) * (int(unsafe.Sizeof(zero)) + 1)
+}
+
+// giveBack empties the table, giving its slots back to the system at once
+// if they are outside the heap. Nothing may use what it held after.
+func (t *robin[S, P]) giveBack() {
+	if t.free != nil {
+		t.free()
+	}
+	t.slots, t.dist, t.n, t.free = nil, nil, 0, nil
 }
 
 // each calls fn for every entry. fn must not change the table.

@@ -37,6 +37,7 @@ type slab struct {
 	mu        sync.Mutex // guards the following but chunks' contents
 	chunks    [slabChunks][]conn
 	links     [slabChunks][]links // beside chunks, if withLinks
+	freeLinks [slabChunks]func()  // for the links outside the Go heap
 	withLinks bool
 	next      uint32 // the lowest index never handed out
 	// free is the first released index, 0 if none; the rest follow,
@@ -133,13 +134,19 @@ func (s *slab) alloc() *conn {
 // grow makes chunk k.
 func (s *slab) grow(k int) {
 	n := slabFirst << k
-	if s.withLinks {
-		s.links[k] = make([]links, n)
-	}
 	size := n * int(unsafe.Sizeof(conn{}))
 	if size < slabMapAt {
 		s.chunks[k] = make([]conn, n)
+		if s.withLinks {
+			s.links[k] = make([]links, n)
+		}
 		return
+	}
+	if s.withLinks {
+		// Beside a chunk outside the heap, for the same reason: on the
+		// heap, a million connections' links (8 MB) took twice that.
+		s.links[k], s.freeLinks[k] = offHeap[links](n)
+		s.mapped += n * int(unsafe.Sizeof(links{}))
 	}
 	var mapped bool
 	if s.chunks[k], mapped = mapConns(n); mapped {
@@ -176,7 +183,10 @@ func (s *slab) unmap() {
 		if s.onMap&(1<<k) != 0 {
 			unmapConns(s.chunks[k])
 		}
-		s.chunks[k], s.links[k] = nil, nil
+		if s.freeLinks[k] != nil {
+			s.freeLinks[k]()
+		}
+		s.chunks[k], s.links[k], s.freeLinks[k] = nil, nil, nil
 	}
 	s.made.Store(0)
 	s.onMap, s.mapped = 0, 0

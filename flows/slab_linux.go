@@ -48,3 +48,7 @@ func mappedSize(n int) int {
 func unmapConns(s []conn) {
 	_ = syscall.Munmap(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), mappedSize(len(s))))
 }
+
+// dropPages gives the memory of b, mapped by mapConns and no longer used,
+// back to the system; the mapping stays (and reads as zeros).
+func dropPages(b []byte) { _ = syscall.Madvise(b, syscall.MADV_DONTNEED) }

@@ -7,3 +7,6 @@ func mapConns(n int) ([]conn, bool) { return make([]conn, n), false }
 
 // unmapConns is never called where mapConns maps nothing.
 func unmapConns([]conn) {}
+
+// dropPages is never called where mapConns maps nothing.
+func dropPages([]byte) {}

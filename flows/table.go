@@ -187,6 +187,13 @@ func NewTable(cfg Config) *Table {
 		defer s.mu.Unlock()
 		s.unmap()
 	}, t.cfg.cold)
+	// And the shards' indexes'.
+	runtime.AddCleanup(t, func(shards []shard) {
+		for i := range shards {
+			shards[i].m.giveBack()
+			shards[i].half.giveBack()
+		}
+	}, t.shards)
 	for i := range t.shards {
 		if cfg.MaxConns > 0 {
 			t.shards[i].max = max(1, (cfg.MaxConns+cfg.Shards-1)/cfg.Shards)
@@ -259,9 +266,19 @@ func (t *Table) IDMark() uint64 {
 // counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
-// slabBytes returns the bytes of the slab mapped outside the Go heap (for
-// BenchmarkMemoryPerConn, which reads the heap's size).
-func (t *Table) slabBytes() int { return t.slab.Load().bytesMapped() }
+// slabBytes returns the bytes of the slab and of the shards' indexes
+// mapped outside the Go heap (for BenchmarkMemoryPerConn, which reads the
+// heap's size).
+func (t *Table) slabBytes() int {
+	n := t.slab.Load().bytesMapped()
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += sh.m.bytesMapped() + sh.half.bytesMapped()
+		sh.mu.Unlock()
+	}
+	return n
+}
 
 // defaultShards is Config.Shards's default.
 const defaultShards = 64
