@@ -197,7 +197,7 @@ func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, l *lane, reuse *conn
 		t.cfg.cold.release(reuse)
 	}
 	c := newConn(key, p, d, reuse, t.cfg.cold)
-	c.id = t.newID(l)
+	c.setID(t.newID(l), t.cfg.cold)
 	return c
 }
 
@@ -221,7 +221,7 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 	}
 	r := t.retireBuf(c.record(why, &t.cfg, true))
 	sh.untrack(c)
-	t.left(sh, c, c.id)
+	t.left(sh, c, c.ident(t.cfg.cold))
 	t.cfg.logs.drop(c)
 	return r, reused
 }

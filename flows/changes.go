@@ -112,7 +112,7 @@ func (t *Table) changedConns(sh *shard, upto uint64, now, seen int64, r *Record,
 		switch {
 		case !c.is(mDirty):
 			// It left the table (or was listed again as a new one).
-		case c.id > upto:
+		case c.ident(t.cfg.cold) > upto:
 			keep = append(keep, c)
 		default:
 			c.marks &^= mDirty

@@ -158,11 +158,16 @@ type conn struct {
 	zeek     zeekHot     // and zeekMore in its cold record (zeekFull)
 	ep       [2]endpoint // indexed like key's endpoints
 	ev       evHot       // for a diagnosis (evidence.go)
-	id       uint64      // unique in its table, in order of creation
+	// id is the low 32 bits of its ID, unique in its table, in order of
+	// creation; the high ones, once the table has handed out 2^32, are in
+	// its cold record (ident).
+	id uint32
 	// synOrRTT is, until the handshake's round-trip time is known, the
 	// time of the client's latest SYN (0: none seen); then that time (ns).
-	// Once the RTT is known the SYN's time is not needed again.
-	synOrRTT int64
+	// Once the RTT is known the SYN's time is not needed again. Either is
+	// kept in 32 bits where it fits, else in the cold record (synSeen,
+	// synTime, rtt).
+	synOrRTT uint32
 }
 
 // marks are a conn's one-bit facts.
@@ -446,14 +451,13 @@ func (c *conn) transmit(p *Packet, s int, inOrder bool, cs *coldStore) {
 	case R.has(finPending) && S.has(sentFIN) && p.Seq+p.PayloadLen == S.finSeq:
 		c.receiveFIN(R, p.TS) // the gap before the FIN is filled
 	}
-	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.is(mRTTKnown) && c.synOrRTT != 0 &&
+	if s == int(c.client) && f&(SYN|ACK) == ACK && !c.is(mRTTKnown) && c.synSeen() &&
 		R.has(sentSYN) && !R.has(synInferred) && p.Ack == R.isn+1 {
 		// The client's ACK of the SYN-ACK. An ACK captured before its
 		// SYN (a merge of captures out of order) gives no RTT yet, nor
 		// one of a SYN-ACK not seen: the first ACK seen may be late.
-		if rtt := p.TS - c.synOrRTT; rtt >= 0 {
-			c.synOrRTT = rtt
-			c.marks |= mRTTKnown
+		if rtt := p.TS - c.synTime(cs); rtt >= 0 {
+			c.setRTT(rtt, cs)
 		}
 	}
 }
@@ -475,7 +479,7 @@ func (c *conn) sendSYN(p *Packet, s int, cs *coldStore) {
 	c.resent(S, c.stamp(p.TS), retransmit, cs)
 	if s == int(c.client) {
 		if !c.is(mRTTKnown) {
-			c.synOrRTT = p.TS
+			c.setSYN(p.TS, cs)
 		}
 		if c.is(mMidstream) && c.role == RoleBySYNACK && retransmit {
 			// The SYN was only captured after the SYN-ACK: not a

@@ -54,7 +54,7 @@ func TestConnTableMatchesMap(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 5 && step <= 100000 || op < 2: // add, or replace
 			c := ct.alloc()
-			c.id, c.key = uint64(step), compact(&k, &ct.cold.addrs)
+			c.id, c.key = uint32(step), compact(&k, &ct.cold.addrs)
 			ct.set(c, &k, hash)
 			if old := ref[k]; old != nil {
 				ct.cold.release(old)

@@ -156,7 +156,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 		t.zeekDetach(v, &(*r)[0])
 	}
 	sh.untrack(v)
-	t.left(sh, v, v.id)
+	t.left(sh, v, v.ident(t.cfg.cold))
 	sh.m.delConn(v)
 	t.cfg.logs.drop(v)
 	t.evicted.Add(1)

@@ -97,7 +97,12 @@ type evCold struct {
 type coldRec struct {
 	evCold
 	eps  [2]epCold // indexed like conn.ep
-	zeek zeekMore  // what only retransmissions and long histories write of its Zeek emulation
+	zeek zeekMore  // what only retransmissions, zero windows and long histories write of its Zeek emulation
+	// What does not fit in the conn's 32 bits (conn.id, conn.synOrRTT):
+	// the high bits of an ID past 2^32, and a SYN time or handshake RTT
+	// (connwide.go).
+	idHi     uint32
+	synOrRTT u64
 }
 
 // epCold is what only trouble writes of an endpoint's counts and

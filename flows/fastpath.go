@@ -31,7 +31,7 @@ func (c *conn) predicted(p *Packet, s int, cs *coldStore) bool {
 		return false
 	case (S.flags|R.flags)&notFast != 0 || !S.has(seqKnown) || p.Seq != S.nxt:
 		return false // not in order
-	case s == int(c.client) && !c.is(mRTTKnown) && c.synOrRTT != 0:
+	case s == int(c.client) && !c.is(mRTTKnown) && c.synSeen():
 		return false // it may be the ACK that gives the handshake's RTT
 	}
 	if top, known := sentTop(S, R); known && seqGT(p.Ack, top) {

@@ -89,12 +89,12 @@ func newFullRef(c *conn, i uint32) fullRef {
 func (r fullRef) first() int64 { return int64(uint64(r.hi)<<32 | uint64(r.lo)) }
 
 // fullByStart orders references into sl by start time, then ID.
-func fullByStart(sl *slab) func(a, b fullRef) int {
+func fullByStart(sl *slab, cs *coldStore) func(a, b fullRef) int {
 	return func(a, b fullRef) int {
 		if c := cmp.Compare(a.first(), b.first()); c != 0 {
 			return c
 		}
-		return cmp.Compare(sl.at(a.i).id, sl.at(b.i).id)
+		return cmp.Compare(sl.at(a.i).ident(cs), sl.at(b.i).ident(cs))
 	}
 }
 
@@ -123,6 +123,7 @@ func (r *flushRef) conn() *conn {
 type flushRun struct {
 	refs  []fullRef
 	slab  *slab
+	cold  *coldStore // the slab's connections' cold records
 	slots []halfSlot
 	end   EndReason
 }
@@ -140,7 +141,7 @@ func (r *flushRun) headFirst() int64 {
 // when starts tie: only then is a full connection read.
 func (r *flushRun) headID() uint64 {
 	if len(r.refs) > 0 {
-		return r.slab.at(r.refs[0].i).id
+		return r.slab.at(r.refs[0].i).ident(r.cold)
 	}
 	return r.slots[0].h.ident()
 }
@@ -151,7 +152,7 @@ func (r *flushRun) pop() flushRef {
 		i := r.refs[0].i
 		c := r.slab.at(i)
 		r.refs = r.refs[1:]
-		return flushRef{first: c.first, id: c.id, p: unsafe.Pointer(c), i: i, end: EndFlushed}
+		return flushRef{first: c.first, id: c.ident(r.cold), p: unsafe.Pointer(c), i: i, end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
@@ -223,7 +224,7 @@ func (f *flusher) take() {
 // to the front of its slots and sorted there.
 func (f *flusher) sort() {
 	for _, p := range pieces(f.refs, f.workers) {
-		f.runs = append(f.runs, flushRun{refs: p, slab: f.slab})
+		f.runs = append(f.runs, flushRun{refs: p, slab: f.slab, cold: f.t.cfg.cold})
 	}
 	// The connections are out of the table: no lock guards them now.
 	for i := range f.halves {
@@ -240,7 +241,7 @@ func (f *flusher) sort() {
 		wg.Go(func() {
 			for r := range jobs {
 				if len(r.refs) > 0 {
-					slices.SortFunc(r.refs, fullByStart(r.slab))
+					slices.SortFunc(r.refs, fullByStart(r.slab, r.cold))
 				}
 				slices.SortFunc(r.slots, slotByStart)
 			}

@@ -101,7 +101,7 @@ func (h *halfOpen) conn(k Key, cfg *Config, reuse *conn) *conn {
 	d := h.dir()
 	cfg.cold.release(reuse) // scratch, which held another replay
 	c := newConn(&k, &p, d, reuse, cfg.cold)
-	c.id = h.ident()
+	c.setID(h.ident(), cfg.cold)
 	c.apply(&p, int(d), cfg)
 	p.TS = h.lastTS()
 	for i := 1; i < int(h.pkts); i++ {

@@ -82,7 +82,7 @@ func (c *conn) record(end EndReason, cfg *Config, withLog bool) Record {
 // out is a visible cost of a snapshot.
 func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	cl, sv := int(c.client), 1-int(c.client)
-	r.ID = c.id
+	r.ID = c.ident(cfg.cold)
 	r.Key = c.fullKey(cfg.cold)
 	r.Client = r.Key.Endpoint(cl)
 	r.Server = r.Key.Endpoint(sv)
@@ -96,7 +96,7 @@ func (c *conn) fill(r *Record, end EndReason, cfg *Config, withLog bool) {
 	r.S2C = c.stats(sv, cfg.cold)
 	r.RTT = -1
 	if c.is(mRTTKnown) {
-		r.RTT = time.Duration(c.synOrRTT)
+		r.RTT = time.Duration(c.rtt(cfg.cold))
 	}
 	r.FirstSeen = time.Unix(0, c.first).UTC()
 	r.LastSeen = time.Unix(0, c.last).UTC()

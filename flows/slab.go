@@ -108,13 +108,13 @@ func (s *slab) alloc() *conn {
 	s.live++
 	if i := s.free; i != 0 {
 		c := s.at(i)
-		s.free = uint32(c.id)
+		s.free = c.id
 		c.id = 0
 		if s.free != 0 {
 			// The next one to hand out: a released connection is
 			// anywhere in the slab, and reading its link now
 			// overlaps the miss with the work before the next alloc.
-			s.warm += s.at(s.free).id
+			s.warm += uint64(s.at(s.free).id)
 		}
 		return c
 	}
@@ -161,7 +161,7 @@ func (s *slab) release(c *conn) {
 	i := s.indexOf(c)
 	*c = conn{}
 	s.mu.Lock()
-	c.id = uint64(s.free)
+	c.id = s.free
 	s.free = i
 	s.live--
 	s.mu.Unlock()

@@ -45,7 +45,7 @@ func (t *Table) EachSnapshotUpTo(upto uint64, fn func(*Record)) {
 		sh.releaseFreed()
 		sh.chg.over = false
 		sh.eachConn(func(c *conn) {
-			if c.id > upto {
+			if c.ident(t.cfg.cold) > upto {
 				t.changed(sh, c)
 				return
 			}
@@ -104,7 +104,7 @@ func (t *Table) Lookup(key Key, id uint64) (Record, bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c := sh.m.get(&key, hash); c != nil && c.id == id {
+	if c := sh.m.get(&key, hash); c != nil && c.ident(t.cfg.cold) == id {
 		return c.record(EndNone, &t.cfg, true), true
 	}
 	if h, ok := sh.half.get(&key, hash); ok && h.ident() == id {

@@ -86,7 +86,7 @@ func (s *sweeper) full(sh *shard) {
 	for _, c := range s.done { // deleting moves entries: not while walking them
 		sh.untrack(c)
 		sh.m.delConn(c)
-		t.left(sh, c, c.id)
+		t.left(sh, c, c.ident(t.cfg.cold))
 		t.release(sh, c)
 	}
 	clear(s.done)

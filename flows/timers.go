@@ -88,7 +88,7 @@ func (c *conn) retransmitWait(e *endpoint, st State, cfg *Config) time.Duration 
 	case rto > 0:
 		wait = max(2*time.Duration(rto)*time.Millisecond, k.RTOMin)
 	case !handshake && c.is(mRTTKnown):
-		wait = k.RTOMin + 2*time.Duration(c.synOrRTT)
+		wait = k.RTOMin + 2*time.Duration(c.rtt(cfg.cold))
 	default:
 		wait = k.RTOInit
 	}

@@ -131,9 +131,7 @@ type zeekEnd struct {
 	last    uint32 // last_seq: one past the highest sequence number sent
 	reassem uint32 // the reassembler's last_reassem_seq minus 1: data is contiguous up to here (relative)
 	gap     uint16 // content gaps ('G'), saturating
-	win0    uint16 // zero windows ('W'), saturating
 	fin     uint16 // low 16 bits of FIN_seq (relative, one past the latest FIN)
-	rst     uint16 // low 16 bits of hist_last_RST (relative)
 }
 
 // zeekConn emulates Zeek's TCP analyzer endpoint states and history for one
@@ -141,7 +139,7 @@ type zeekEnd struct {
 // seen. The zero value means nothing seen yet.
 //
 // A conn keeps its zeekHot in itself, and its zeekMore, which only
-// retransmissions and long histories write, in its cold record
+// retransmissions, zero windows and long histories write, in its cold record
 // (conn.zeekFull, setZeek).
 type zeekConn struct {
 	zeekHot
@@ -150,16 +148,20 @@ type zeekConn struct {
 
 // zeekHot is all of zeekConn but zeekMore.
 type zeekHot struct {
-	ep   [2]zeekEnd
+	ep [2]zeekEnd
+	// The low 16 bits of each end's hist_last_RST (relative), beside
+	// zeekEnd so that neither has two bytes of padding.
+	rst  [2]uint16
 	bits uint32    // states, per-role history bits, roles
 	hist [2]uint32 // the first 12 history letters, 5-bit codes, six a word
 }
 
-// zeekMore is what only retransmissions and histories of more than 12
-// letters write of a zeekConn.
+// zeekMore is what only retransmissions, zero windows and histories of
+// more than 12 letters write of a zeekConn.
 type zeekMore struct {
 	rxmt     [2]uint32 // retransmissions ('T'), indexed like zeekConn.ep
 	histMore [2]uint32 // the history's letters after the first 12, as in hist
+	win0     [2]uint16 // zero windows ('W'), saturating, as rxmt
 }
 
 // histWord returns the i-th word of six history letters (of
@@ -226,7 +228,7 @@ func (z *zeekConn) observe(p *Packet, fromFirst bool) {
 
 	// update_window: a zero window counts unless it comes with or after a
 	// RST, or after the peer's FIN. Scaling never makes a window zero.
-	if p.Window == 0 && !rst && z.state(1-s) != zeekClosed && z.state(s) != zeekReset && zeekScaled16(&e.win0) {
+	if p.Window == 0 && !rst && z.state(1-s) != zeekClosed && z.state(s) != zeekReset && zeekScaled16(&z.win0[s]) {
 		z.add(zhW, isOrig)
 	}
 
@@ -534,10 +536,10 @@ func (z *zeekConn) updateHistory(s int, isOrig, syn, fin, rst, ack bool, relSeq,
 			z.add(zhF, isOrig)
 		}
 	case rst:
-		if z.check(zseenRST, zhR, isOrig) && uint16(relSeq) != e.rst {
+		if z.check(zseenRST, zhR, isOrig) && uint16(relSeq) != z.rst[s] {
 			z.add(zhR, isOrig)
 		}
-		e.rst = uint16(relSeq)
+		z.rst[s] = uint16(relSeq)
 	case length > 0:
 		z.check(zseenData, zhD, isOrig)
 	case ack:

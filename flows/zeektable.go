@@ -91,7 +91,7 @@ func (t *Table) schedule(c *conn, l *zeekLife) {
 	z := t.zk
 	z.mu.Lock()
 	key := c.fullKey(t.cfg.cold)
-	heap.Push(&z.wake, zeekWake{at: at, id: c.id, hash: key.hash64(), key: key})
+	heap.Push(&z.wake, zeekWake{at: at, id: c.ident(t.cfg.cold), hash: key.hash64(), key: key})
 	z.mu.Unlock()
 }
 
@@ -127,7 +127,7 @@ func (t *Table) zeekFire(w *zeekWake, now int64) (Record, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.m.get(&w.key, w.hash)
-	if c == nil || c.id != w.id {
+	if c == nil || c.ident(t.cfg.cold) != w.id {
 		return Record{}, false
 	}
 	l := t.lives(w.hash)[c]
@@ -155,7 +155,7 @@ func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 	r := c.record(why, &t.cfg, true)
 	t.zeekDetach(c, &r)
 	sh.untrack(c)
-	t.left(sh, c, c.id)
+	t.left(sh, c, c.ident(t.cfg.cold))
 	return r
 }
 
