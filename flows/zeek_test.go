@@ -340,3 +340,45 @@ func TestZeekInTableKeepsLongHistory(t *testing.T) {
 		t.Fatalf("in a table: %s %q, want %s %q", r.ConnState(), r.History(), want.connState(), want.history())
 	}
 }
+
+// TestZeekInTableZeroWindows runs zero windows from both ends through a
+// table, where their counts are in the cold record: after the responder's
+// first pure ACK ('a'), Zeek adds 'w' for the
+// responder's 1st and 10th zero window and 'W' for the originator's 1st
+// (of 5), so "ShAawwW", as the standalone emulation does; a count shared
+// by the two ends would give one letter fewer.
+func TestZeekInTableZeroWindows(t *testing.T) {
+	steps := []zkStep{{'c', SYN, 1000, 0, 0, 0}, {'s', SYN | ACK, 5000, 1001, 0, 0}, {'c', ACK, 1001, 5001, 0, 0}}
+	zeroWin := map[int]bool{}
+	for range 10 {
+		zeroWin[len(steps)] = true
+		steps = append(steps, zkStep{'s', ACK, 5001, 1001, 0, 0})
+	}
+	for range 5 {
+		zeroWin[len(steps)] = true
+		steps = append(steps, zkStep{'c', ACK, 1001, 5001, 0, 0})
+	}
+	if h := zkRun(zkCli, zkSrv, steps, zeroWin, nil).history(); h != "ShAawwW" {
+		t.Fatalf("standalone history %q, want ShAawwW", h)
+	}
+	tab := NewTable(Config{})
+	for i, s := range steps {
+		src, dst := zkCli, zkSrv
+		if s.from == 's' {
+			src, dst = zkSrv, zkCli
+		}
+		var p Packet
+		p.Tuple.SetV4(src.Addr().AsSlice(), dst.Addr().AsSlice())
+		p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
+		p.Flags, p.Seq, p.Ack, p.Window, p.WScale = s.flags, s.seq, s.ack, 8192, -1
+		if zeroWin[i] {
+			p.Window = 0
+		}
+		p.TS = t0.Add(time.Duration(i) * 300 * time.Millisecond).UnixNano()
+		p.FrameLen, p.IPLen = 54, 40
+		tab.Apply(&p)
+	}
+	if h := tab.Flush()[0].History(); h != "ShAawwW" {
+		t.Fatalf("in a table: history %q, want ShAawwW", h)
+	}
+}
