@@ -74,9 +74,9 @@ func (a *asyncJSON) failed() error {
 
 // asyncBatchLen is the records in a batch handed to an encoder. At the end
 // of a replay a dozen batches are on the heap at once, on top of a table
-// at its largest: 256 records (of 568 bytes) keep the encoders busy
+// at its largest: 128 records (of 568 bytes) keep the encoders busy
 // without adding to the peak.
-const asyncBatchLen = 256
+const asyncBatchLen = 128
 
 // NewJSON returns a writer to w that writes each call's records at once.
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }

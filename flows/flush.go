@@ -288,7 +288,7 @@ type flushChunk struct {
 // flushChunkLen is the connections in a chunk of the flush order: enough
 // to spread the work over the cores, few enough that the chunks in flight
 // (3 per core) add little to the memory of a table at its largest.
-const flushChunkLen = 256
+const flushChunkLen = 128
 
 // emit makes the records on every core, a chunk of the order on each, and
 // hands them to fn in order: making one misses the cache on its
