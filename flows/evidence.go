@@ -250,15 +250,7 @@ func (c *conn) note(p *Packet, s int, b *prior, cs *coldStore) bool {
 		// its peer sends, if the capture misses it.
 		*run = 0
 	}
-	switch {
-	case ev.ttl[s] == 0:
-		ev.ttl[s] = p.TTL
-	case p.TTL != 0 && p.TTL != ev.ttl[s]:
-		ev.bits |= evTTLVaries0 << s
-	}
-	if p.HasTS && s == int(c.client) {
-		ev.tsval, ev.bits = p.TSVal, ev.bits|evTSVal
-	}
+	c.noteTTLAndTS(p, s)
 	if p.Flags&SYN != 0 {
 		c.noteSYN(p, s, cs)
 		return false // a handshake's problems come with its states
@@ -495,4 +487,19 @@ func (c *conn) inherit(r reuse, cs *coldStore) {
 	c.ev.bits |= r.bits
 	cd := cs.get(c)
 	cd.twAge, cd.reuseNxt = r.age, r.nxt
+}
+
+// noteTTLAndTS adds what every packet p from endpoint s tells: its TTL
+// (or hop limit), and the client's latest timestamp value.
+func (c *conn) noteTTLAndTS(p *Packet, s int) {
+	ev := &c.ev
+	switch {
+	case ev.ttl[s] == 0:
+		ev.ttl[s] = p.TTL
+	case p.TTL != 0 && p.TTL != ev.ttl[s]:
+		ev.bits |= evTTLVaries0 << s
+	}
+	if p.HasTS && s == int(c.client) {
+		ev.tsval, ev.bits = p.TSVal, ev.bits|evTSVal
+	}
 }

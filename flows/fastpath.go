@@ -82,15 +82,7 @@ func (c *conn) evidencePredicted(p *Packet, s int, sig uint16) {
 	ev := &c.ev
 	ev.sig[s] = sig
 	ev.bits = ev.bits&^evLastDir | dirBit(s, evLastDir)
-	switch {
-	case ev.ttl[s] == 0:
-		ev.ttl[s] = p.TTL
-	case p.TTL != 0 && p.TTL != ev.ttl[s]:
-		ev.bits |= evTTLVaries0 << s
-	}
-	if p.HasTS && s == int(c.client) {
-		ev.tsval, ev.bits = p.TSVal, ev.bits|evTSVal
-	}
+	c.noteTTLAndTS(p, s)
 	if p.PayloadLen > 0 {
 		ev.segs[s]++
 	}

@@ -171,12 +171,7 @@ func slotByStart(a, b halfSlot) int {
 func (f *flusher) take() {
 	t := f.t
 	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += sh.m.len()
-		sh.mu.Unlock()
-	}
+	t.eachShardLocked(func(sh *shard) { n += sh.m.len() })
 	f.refs, f.freeRefs = offHeap[fullRef](n)
 	f.refs = f.refs[:0]
 	// The shards move to a new slab together; the old one goes once

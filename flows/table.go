@@ -234,13 +234,18 @@ func (t *Table) Now() time.Time { return time.Unix(0, t.now.Load()).UTC() }
 // with concurrent updates; it is meant for status lines and metrics.
 func (t *Table) Len() int {
 	n := 0
+	t.eachShardLocked(func(sh *shard) { n += sh.m.len() + sh.half.len() })
+	return n
+}
+
+// eachShardLocked calls fn with each shard, its lock held.
+func (t *Table) eachShardLocked(fn func(sh *shard)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += sh.m.len() + sh.half.len()
+		fn(sh)
 		sh.mu.Unlock()
 	}
-	return n
 }
 
 // Opened returns how many connection records have been started.
@@ -271,12 +276,7 @@ func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 // heap's size).
 func (t *Table) slabBytes() int {
 	n := t.slab.Load().bytesMapped()
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += sh.m.bytesMapped() + sh.half.bytesMapped()
-		sh.mu.Unlock()
-	}
+	t.eachShardLocked(func(sh *shard) { n += sh.m.bytesMapped() + sh.half.bytesMapped() })
 	return n
 }
 

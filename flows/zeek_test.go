@@ -318,24 +318,7 @@ func TestZeekInTableKeepsLongHistory(t *testing.T) {
 	if h := want.history(); len(h) <= 12 || strings.Count(h, "T") != 2 {
 		t.Fatalf("standalone history %q: want more than 12 letters, with two 'T'", h)
 	}
-	tab := NewTable(Config{})
-	for i, s := range steps {
-		src, dst := zkCli, zkSrv
-		if s.from == 's' {
-			src, dst = zkSrv, zkCli
-		}
-		var p Packet
-		p.Tuple.SetV4(src.Addr().AsSlice(), dst.Addr().AsSlice())
-		p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
-		p.Flags, p.Seq, p.Ack, p.PayloadLen, p.Window, p.WScale = s.flags, s.seq, s.ack, s.n, 8192, -1
-		if zeroWin[i] {
-			p.Window = 0
-		}
-		p.TS = t0.Add(time.Duration(i) * 300 * time.Millisecond).UnixNano()
-		p.FrameLen, p.IPLen = 54+s.n, 40+s.n
-		tab.Apply(&p)
-	}
-	r := tab.Flush()[0]
+	r := zkInTable(steps, zeroWin)
 	if r.History() != want.history() || r.ConnState() != want.connState() {
 		t.Fatalf("in a table: %s %q, want %s %q", r.ConnState(), r.History(), want.connState(), want.history())
 	}
@@ -361,6 +344,15 @@ func TestZeekInTableZeroWindows(t *testing.T) {
 	if h := zkRun(zkCli, zkSrv, steps, zeroWin, nil).history(); h != "ShAawwW" {
 		t.Fatalf("standalone history %q, want ShAawwW", h)
 	}
+	if r := zkInTable(steps, zeroWin); r.History() != "ShAawwW" {
+		t.Fatalf("in a table: history %q, want ShAawwW", r.History())
+	}
+}
+
+// zkInTable applies steps, between zkCli and zkSrv 300 ms apart, to a
+// table (zeroWin: the steps sent with a zero window) and returns the
+// connection's record.
+func zkInTable(steps []zkStep, zeroWin map[int]bool) Record {
 	tab := NewTable(Config{})
 	for i, s := range steps {
 		src, dst := zkCli, zkSrv
@@ -370,15 +362,13 @@ func TestZeekInTableZeroWindows(t *testing.T) {
 		var p Packet
 		p.Tuple.SetV4(src.Addr().AsSlice(), dst.Addr().AsSlice())
 		p.Tuple.SrcPort, p.Tuple.DstPort = src.Port(), dst.Port()
-		p.Flags, p.Seq, p.Ack, p.Window, p.WScale = s.flags, s.seq, s.ack, 8192, -1
+		p.Flags, p.Seq, p.Ack, p.PayloadLen, p.Window, p.WScale = s.flags, s.seq, s.ack, s.n, 8192, -1
 		if zeroWin[i] {
 			p.Window = 0
 		}
 		p.TS = t0.Add(time.Duration(i) * 300 * time.Millisecond).UnixNano()
-		p.FrameLen, p.IPLen = 54, 40
+		p.FrameLen, p.IPLen = 54+s.n, 40+s.n
 		tab.Apply(&p)
 	}
-	if h := tab.Flush()[0].History(); h != "ShAawwW" {
-		t.Fatalf("in a table: history %q, want ShAawwW", h)
-	}
+	return tab.Flush()[0]
 }
