@@ -2,9 +2,7 @@ package main
 
 import (
 	"io"
-	"os"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -60,39 +58,6 @@ func newSink(o *options, w io.Writer, annotate local.Lookup, judge *problemJudge
 		return noSink{}
 	}
 	return &tableSink{w: w, annotate: annotate, judge: judge}
-}
-
-// gcPercent is the garbage collector's goal (GOGC), unless the user set
-// one. The table's connections, indexes and cold records are outside the
-// Go heap (flows' slab), so what the heap holds is buffers and the
-// garbage of records, a few megabytes: the default goal of twice that
-// would be memory the table needs, and a collection of so small a heap
-// costs little.
-const gcPercent = 50
-
-// setGC sets the garbage collector's goal, unless the user set GOGC.
-func setGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-}
-
-// flushGCPercent is the garbage collector's goal (GOGC) while the table's
-// last connections are written. The records, their problems and the
-// encoders' buffers are garbage that would let the heap grow to twice
-// what it holds, just when the table is at its largest (its connections
-// are outside the heap and go as they are written, flows.Table.FlushEach);
-// the heap is small then, so a collection costs little.
-const flushGCPercent = 25
-
-// flushGC sets the garbage collector's goal for the final flush, unless
-// the user set GOGC, and returns what restores it.
-func flushGC() (restore func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
-	}
-	old := debug.SetGCPercent(flushGCPercent)
-	return func() { debug.SetGCPercent(old) }
 }
 
 // jsonSink writes one NDJSON record per connection, when it leaves the

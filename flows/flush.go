@@ -294,7 +294,11 @@ func (f *flusher) emit(fn func([]Record)) {
 	order := make(chan *flushChunk, 2*f.workers)
 	free := make(chan *flushChunk, 3*f.workers+1)
 	for range cap(free) {
-		free <- &flushChunk{refs: make([]flushRef, 0, flushChunkLen), recs: make([]Record, 0, flushChunkLen), done: make(chan struct{}, 1)}
+		// A chunk's slices are made when it is first used: a small table's
+		// flush uses one or two, and the records' (72 KiB, with pointers)
+		// would otherwise be scanned by every collection, untouched pages
+		// faulted in.
+		free <- &flushChunk{done: make(chan struct{}, 1)}
 	}
 	var wg sync.WaitGroup
 	for range f.workers {
@@ -317,6 +321,9 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 	var scratch conn
 	cfg := &f.t.cfg
 	for ch := range jobs {
+		if ch.recs == nil {
+			ch.recs = make([]Record, 0, flushChunkLen)
+		}
 		for i := range ch.refs {
 			r := &ch.refs[i]
 			c := r.conn()
@@ -344,11 +351,17 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 func (f *flusher) merge(free <-chan *flushChunk, jobs, order chan<- *flushChunk) {
 	defer close(jobs)
 	defer close(order)
-	ch := <-free
+	var ch *flushChunk
+	take := func() {
+		if ch = <-free; ch.refs == nil {
+			ch.refs = make([]flushRef, 0, flushChunkLen)
+		}
+	}
+	take()
 	send := func() {
 		jobs <- ch
 		order <- ch
-		ch = <-free
+		take()
 	}
 	h := runHeap{runs: f.runs}
 	for i := range f.runs {

@@ -55,10 +55,11 @@ type Peeker struct {
 
 	tags    []uint32 // per slot: 0 empty, else the tuple hash's top bits | 1
 	pend    []pending
-	mask    uint32 // sets - 1
-	live    int    // slots in use
-	busy    int    // reassemblies in progress
-	free    []*reasm
+	mask    uint32   // sets - 1
+	live    int      // slots in use
+	busy    int      // reassemblies in progress
+	reasms  []*reasm // every reassembly made, at most maxReassembling
+	free    []uint16 // the ones not in use, as pending.r
 	scratch []byte
 
 	settled func(ts int64) bool // nil: name connections at once (SetSettled)
@@ -72,7 +73,12 @@ type pending struct {
 	tuple flows.Tuple // client to server
 	syn   int64       // capture time of its first SYN
 	isn   uint32      // the client's initial sequence number
-	r     *reasm      // the payload gathered so far, when it spans segments
+	// r is 1 + the index in Peeker.reasms of the payload gathered so far,
+	// when it spans segments; 0 for none. An index, not a pointer, keeps
+	// the table of pending connections (a megabyte) free of pointers: the
+	// garbage collector then neither scans it nor faults in its untouched
+	// pages.
+	r uint16
 }
 
 // reasm gathers the start of a client's stream from several segments.
@@ -225,7 +231,7 @@ func (k *Peeker) syn(p *flows.Packet, payload []byte) {
 // giveUp reads what slot i's connection sent so far as all there is,
 // and forgets it.
 func (k *Peeker) giveUp(i int) {
-	if r := k.pend[i].r; r != nil {
+	if r := k.reasmOf(&k.pend[i]); r != nil {
 		if b := r.prefix(); len(b) > 0 {
 			k.read(&k.pend[i], b, true)
 		}
@@ -237,7 +243,7 @@ func (k *Peeker) giveUp(i int) {
 // the end of a capture.
 func (k *Peeker) Flush() {
 	for i := range k.pend {
-		if k.tags[i] != 0 && k.pend[i].r != nil {
+		if k.tags[i] != 0 && k.pend[i].r != 0 {
 			k.giveUp(i)
 		}
 	}
@@ -246,9 +252,9 @@ func (k *Peeker) Flush() {
 
 // drop forgets slot i.
 func (k *Peeker) drop(i int) {
-	if r := k.pend[i].r; r != nil {
+	if r := k.reasmOf(&k.pend[i]); r != nil {
 		r.buf, r.n, r.cut, r.segs = r.buf[:0], 0, 0, 0
-		k.free = append(k.free, r)
+		k.free = append(k.free, k.pend[i].r)
 		k.busy--
 	}
 	k.tags[i] = 0
@@ -261,12 +267,12 @@ func (k *Peeker) drop(i int) {
 // snapshot length cut it short.
 func (k *Peeker) segment(i int, off uint32, data []byte, cut bool) {
 	e := &k.pend[i]
-	if e.r == nil && off == 0 {
+	if e.r == 0 && off == 0 {
 		if k.read(e, data, cut) {
 			k.drop(i)
 			return
 		}
-		if e.r = k.take(); e.r == nil {
+		if e.r = k.take(); e.r == 0 {
 			k.stats.Unreassembled.Add(1)
 			k.read(e, data, true)
 			k.drop(i)
@@ -276,12 +282,12 @@ func (k *Peeker) segment(i int, off uint32, data []byte, cut bool) {
 	if off >= maxStream {
 		return // beyond what is read: a later segment, or an old one before the ISN
 	}
-	if e.r == nil {
-		if e.r = k.take(); e.r == nil {
+	if e.r == 0 {
+		if e.r = k.take(); e.r == 0 {
 			return // no room yet: the segment at the start may find some
 		}
 	}
-	r := e.r
+	r := k.reasms[e.r-1]
 	r.segs++
 	end := min(off+uint32(len(data)), maxStream)
 	if cut && (r.cut == 0 || end < r.cut) {
@@ -300,9 +306,11 @@ func (k *Peeker) segment(i int, off uint32, data []byte, cut bool) {
 	}
 }
 
-func (k *Peeker) take() *reasm {
+// take returns a reassembly not in use, as pending.r, or 0 when
+// maxReassembling are.
+func (k *Peeker) take() uint16 {
 	if k.busy >= maxReassembling {
-		return nil
+		return 0
 	}
 	k.busy++
 	if n := len(k.free); n > 0 {
@@ -310,7 +318,16 @@ func (k *Peeker) take() *reasm {
 		k.free = k.free[:n-1]
 		return r
 	}
-	return &reasm{}
+	k.reasms = append(k.reasms, &reasm{})
+	return uint16(len(k.reasms))
+}
+
+// reasmOf returns e's reassembly, or nil.
+func (k *Peeker) reasmOf(e *pending) *reasm {
+	if e.r == 0 {
+		return nil
+	}
+	return k.reasms[e.r-1]
 }
 
 // add copies data, which starts at stream offset off, into the buffer. It
