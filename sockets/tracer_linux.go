@@ -13,7 +13,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,7 +56,7 @@ type loadOptions struct {
 // loadBPF loads and attaches the eBPF programs. Its error is an
 // *Unavailable saying why, and what to do.
 func loadBPF(opt loadOptions) (*bpfTracer, error) {
-	_ = rlimit.RemoveMemlock() // kernels before 5.11 count BPF memory against RLIMIT_MEMLOCK
+	removeMemlock()
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
 		return nil, &Unavailable{Reason: "the kernel has no BTF (/sys/kernel/btf/vmlinux)", Fix: "a kernel built with CONFIG_DEBUG_INFO_BTF=y", Err: err}
@@ -493,4 +492,13 @@ func lockdown() string {
 		return ""
 	}
 	return s[i+1 : j]
+}
+
+// removeMemlock lifts RLIMIT_MEMLOCK, against which kernels before 5.11
+// count BPF memory; later ones ignore it. It is done here, not through
+// cilium/ebpf's rlimit package, whose init probes the kernel by creating
+// a BPF map in every process that links it, a replay of a file too.
+func removeMemlock() {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf) // without the privilege, loading says why
 }
