@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strconv"
@@ -38,7 +39,10 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup, kinds f
 			sockets = sockets || locals[i].Sockets
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// tabwriter writes a cell's text and its padding in separate calls:
+	// straight to a file, a system call each.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	head := "Proto\tClient\tServer"
 	if names {
 		head += "\tName"
@@ -82,7 +86,10 @@ func WriteTable(w io.Writer, recs []flows.Record, annotate local.Lookup, kinds f
 		}
 		fmt.Fprintln(tw)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // StateText returns a state as the table shows it: its name, with a '?'
