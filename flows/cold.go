@@ -26,6 +26,7 @@ type coldStore struct {
 	unmaps [slabChunks]func() // for the chunks outside the Go heap
 	next   uint32             // the lowest index never handed out
 	free   []uint32
+	mapped int // bytes of the chunks outside the Go heap
 	// epoch is the high 32 bits of the IDs of the connections that have
 	// no record (connwide.go).
 	epoch atomic.Uint32
@@ -87,6 +88,14 @@ func (s *coldStore) grow(k int) {
 		return
 	}
 	s.chunks[k], s.unmaps[k] = offHeap[coldRec](n)
+	s.mapped += n * int(unsafe.Sizeof(coldRec{}))
+}
+
+// bytesMapped returns the bytes of the chunks outside the Go heap.
+func (s *coldStore) bytesMapped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mapped
 }
 
 // release takes back c's record, if it has one, and its key's pooled
@@ -123,4 +132,5 @@ func (s *coldStore) unmap() {
 		}
 		s.chunks[k], s.unmaps[k] = nil, nil
 	}
+	s.mapped = 0
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
 	"testing"
@@ -278,5 +279,45 @@ func TestIDEpochFromGoroutines(t *testing.T) {
 	}
 	if e := tab.cfg.cold.epoch.Load(); e != 1 {
 		t.Errorf("epoch %d after 2^32 IDs, want 1", e)
+	}
+}
+
+// TestColdRecordsAcross2To32 opens 3000 connections, 1000 of them before
+// the table's 2^32nd ID, with Table.Apply and through two lanes, which
+// take them in batches on two goroutines: the 1000 alive across the
+// boundary each get a cold record for their ID, the 2000 after it none.
+func TestColdRecordsAcross2To32(t *testing.T) {
+	const before, after = 1000, 2000
+	for _, mode := range []string{"table", "split lanes"} {
+		t.Run(mode, func(t *testing.T) {
+			r := newIDRig(mode)
+			r.startAt(1<<32 - 1 - before)
+			for i := range before + after {
+				p := pkt('c', PSH|ACK, 1001, 5001, 100, ms(1))
+				binary.BigEndian.PutUint32(p.Tuple.Src[12:], uint32(i))
+				if r.l != nil {
+					r.l.Apply(&p)
+				} else {
+					r.tab.Apply(&p)
+				}
+			}
+			if r.l != nil {
+				r.l.Close()
+			}
+			var old, cold int
+			r.tab.eachShardLocked(func(sh *shard) {
+				sh.m.eachConn(func(c *conn) {
+					if id := c.ident(r.tab.cfg.cold); id < 1<<32 {
+						old++
+					}
+					if c.cold != 0 {
+						cold++
+					}
+				})
+			})
+			if old != before || cold != before {
+				t.Errorf("%d connections of IDs below 2^32, %d cold records: want %d of each", old, cold, before)
+			}
+		})
 	}
 }
