@@ -2,9 +2,11 @@ package flows
 
 import (
 	"encoding/binary"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The IDs of a table's connections that have handed out 2^32 IDs, and
@@ -319,5 +321,28 @@ func TestColdRecordsAcross2To32(t *testing.T) {
 				t.Errorf("%d connections of IDs below 2^32, %d cold records: want %d of each", old, cold, before)
 			}
 		})
+	}
+}
+
+// TestIDEpochZeekTimers runs Zeek's inactivity timers of two connections
+// opened either side of 2^32 IDs, one alive across it: a timer fires only
+// for the connection of the ID it was queued with (zeekFire), so each
+// must end with its own ID, and none be left.
+func TestIDEpochZeekTimers(t *testing.T) {
+	var out []Record
+	tab := NewTable(Config{Zeek: true, OnRetire: func(recs []Record) { out = append(out, recs...) }})
+	tab.opened.Store(1<<32 - 2)
+	for i, port := range []uint16{portA, portC, portA} {
+		p := pkt('c', PSH|ACK, 1001+100*uint32(i/2), 5001, 100, ms(1+i))
+		p.Tuple.SrcPort = port
+		tab.Apply(&p)
+	}
+	tab.Tick(t0.Add(time.Hour))
+	got := map[uint16]uint64{}
+	for _, r := range out {
+		got[r.Client.Port()] = r.ID
+	}
+	if want := map[uint16]uint64{portA: 1<<32 - 1, portC: 1 << 32}; !maps.Equal(got, want) || tab.Len() != 0 {
+		t.Errorf("retired %#v with %d left, want %#v", got, tab.Len(), want)
 	}
 }
