@@ -346,3 +346,24 @@ func TestIDEpochZeekTimers(t *testing.T) {
 		t.Errorf("retired %#v with %d left, want %#v", got, tab.Len(), want)
 	}
 }
+
+// TestIDEpochReplacedInPlace opens the connection of ID 2^32 with a SYN
+// that replaces the 4-tuple's connection of ID 2^32 - 1, in its memory and
+// its index slot, while Table.Apply moves the epoch on (newIDEpoch, from
+// newID with the shard's lock held): the old one must retire with its ID,
+// and the new one, of the new epoch, must have no cold record.
+func TestIDEpochReplacedInPlace(t *testing.T) {
+	var out []Record
+	r := &idRig{tab: NewTable(Config{OnRetire: func(recs []Record) { out = append(out, recs...) }}), want: map[uint16]uint64{}}
+	r.startAt(1<<32 - 2)
+	r.apply('c', portA, PSH|ACK, 1001, 5001, 100, true)
+	old := r.want[portA]
+	r.apply('c', portA, SYN, 77777, 0, 0, true)
+	if len(out) != 1 || out[0].ID != old || out[0].End != EndReplaced {
+		t.Errorf("retired %+v, want the connection of ID %#x, replaced", out, old)
+	}
+	r.check(t, map[uint16]bool{portA: false})
+	if r.want[portA] != 1<<32 {
+		t.Fatalf("the new connection opened as %#x, want 2^32", r.want[portA])
+	}
+}
