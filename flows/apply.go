@@ -177,7 +177,7 @@ func (t *Table) revive(sh *shard, p *Packet, key *Key, d Dir, hash uint64) (c *c
 // openHalf starts a half-open connection with the SYN p, and returns the
 // event of its opening if OnChange wants one. sh.mu is held.
 func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *lane) *Event {
-	h := newHalf(t.newID(l), p, d)
+	h := newHalf(t.newID(sh, l), p, d)
 	sh.half.put(key, hash, h)
 	t.changedHalf(sh, key)
 	if t.cfg.OnChange == nil {
@@ -191,13 +191,14 @@ func (t *Table) openHalf(sh *shard, p *Packet, key *Key, d Dir, hash uint64, l *
 // replaces) if not nil. The caller puts it in the index, if reuse was
 // not there. sh.mu is held.
 func (t *Table) open(sh *shard, p *Packet, key *Key, d Dir, l *lane, reuse *conn) *conn {
+	id := t.newID(sh, l) // first: it may walk the shard (newIDEpoch), which should find reuse as it was
 	if reuse == nil {
 		reuse = sh.m.alloc()
 	} else {
 		t.cfg.cold.release(reuse)
 	}
 	c := newConn(key, p, d, reuse, t.cfg.cold)
-	c.setID(t.newID(l), t.cfg.cold)
+	c.setID(id, t.cfg.cold)
 	return c
 }
 

@@ -3,6 +3,7 @@ package flows
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -25,6 +26,10 @@ type coldStore struct {
 	unmaps [slabChunks]func() // for the chunks outside the Go heap
 	next   uint32             // the lowest index never handed out
 	free   []uint32
+	mapped int // bytes of the chunks outside the Go heap
+	// epoch is the high 32 bits of the IDs of the connections that have
+	// no record (connwide.go).
+	epoch atomic.Uint32
 }
 
 // coldNone is what a connection without a record reads: all zero. It is
@@ -45,7 +50,9 @@ func (s *coldStore) peek(c *conn) *coldRec {
 	return s.at(c.cold)
 }
 
-// get returns c's record to write, giving it one if it has none.
+// get returns c's record to write, giving it one if it has none: a new
+// one holds the high bits of c's ID, which are the epoch's while c has
+// none.
 func (s *coldStore) get(c *conn) *coldRec {
 	if c.cold != 0 {
 		return s.at(c.cold)
@@ -66,7 +73,9 @@ func (s *coldStore) get(c *conn) *coldRec {
 	}
 	s.mu.Unlock()
 	c.cold = i
-	return s.at(i)
+	r := s.at(i)
+	r.idHi = s.epoch.Load()
+	return r
 }
 
 // grow makes chunk k. Like the slab's, the large ones are outside the Go
@@ -79,6 +88,14 @@ func (s *coldStore) grow(k int) {
 		return
 	}
 	s.chunks[k], s.unmaps[k] = offHeap[coldRec](n)
+	s.mapped += n * int(unsafe.Sizeof(coldRec{}))
+}
+
+// bytesMapped returns the bytes of the chunks outside the Go heap.
+func (s *coldStore) bytesMapped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mapped
 }
 
 // release takes back c's record, if it has one, and its key's pooled
@@ -97,7 +114,7 @@ func (s *coldStore) release(c *conn) {
 }
 
 // reset takes back every record and gives their memory back, once no
-// connection is left.
+// connection is left. The epoch stays: the IDs go on.
 func (s *coldStore) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,4 +132,5 @@ func (s *coldStore) unmap() {
 		}
 		s.chunks[k], s.unmaps[k] = nil, nil
 	}
+	s.mapped = 0
 }

@@ -1,10 +1,17 @@
 package flows
 
 // A conn keeps its ID and its SYN time or handshake RTT in 32 bits each,
-// which is where they fit for every connection but those of a table that
-// has handed out 2^32 IDs, a SYN more than 4 s after the connection's
-// first packet (or before it) and a handshake slower than 4 s: those keep
-// the rest in their cold record.
+// which is where they fit for every connection but a few: those whose
+// ID's high 32 bits are not the table's ID epoch (coldStore.epoch), a SYN
+// more than 4 s after the connection's first packet (or before it) and a
+// handshake slower than 4 s keep the rest in their cold record.
+//
+// The epoch is the high bits of the IDs being handed out: a connection
+// without a cold record has an ID of the epoch, and a record made for it
+// later takes the epoch's bits (coldStore.get). When the IDs reach the
+// next epoch (every 2^32 connections, or packets with Lanes), the
+// connections of the old one that have no record are given one first
+// (newIDEpoch): only those alive across the boundary pay, once.
 
 // wide is a conn.synOrRTT whose value is in the cold record.
 const wide = ^uint32(0)
@@ -12,17 +19,46 @@ const wide = ^uint32(0)
 // ident returns c's ID.
 func (c *conn) ident(cs *coldStore) uint64 {
 	if c.cold == 0 {
-		return uint64(c.id)
+		return uint64(cs.epoch.Load())<<32 | uint64(c.id)
 	}
 	return uint64(cs.at(c.cold).idHi)<<32 | uint64(c.id)
 }
 
-// setID makes id c's ID.
+// setID makes id c's ID: one of an epoch other than the table's (a
+// half-open connection's from before the boundary, or one handed out
+// while another goroutine moves the epoch on) needs a cold record.
 func (c *conn) setID(id uint64, cs *coldStore) {
 	c.id = uint32(id)
-	if hi := uint32(id >> 32); hi != 0 || c.cold != 0 {
+	if hi := uint32(id >> 32); hi != cs.epoch.Load() || c.cold != 0 {
 		cs.get(c).idHi = hi
 	}
+}
+
+// newIDEpoch moves the table's ID epoch on to e, once the IDs handed out
+// reach it: every connection without a cold record has an ID of the old
+// epoch, and is given a record with the old epoch's bits first. The
+// caller holds held's lock (nil: none). Packets applied meanwhile by other
+// goroutines (Table.Apply from several) find the shards walked or not: a
+// connection one opens before the walk reaches its shard is walked, and
+// one with an ID of the new epoch opened before the epoch moves gets a
+// record of its own (setID). With Lanes, no lane is running.
+func (t *Table) newIDEpoch(held *shard, e uint32) {
+	cs := t.cfg.cold
+	for i := range t.shards {
+		sh := &t.shards[i]
+		if sh != held {
+			sh.mu.Lock()
+		}
+		sh.m.eachConn(func(c *conn) {
+			if c.cold == 0 {
+				cs.get(c) // which takes the old epoch's bits
+			}
+		})
+		if sh != held {
+			sh.mu.Unlock()
+		}
+	}
+	cs.epoch.Store(e)
 }
 
 // synSeen reports whether, until the RTT is known, the client sent a SYN

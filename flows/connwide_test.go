@@ -6,8 +6,9 @@ import (
 )
 
 // TestIDsPast32Bits opens three connections at the same capture time
-// whose IDs straddle 2^32: the conn keeps an ID's low 32 bits and its cold
-// record the rest, so each record must carry its whole ID, and the flush,
+// whose IDs straddle 2^32: the conn keeps an ID's low 32 bits, and the
+// table (or the cold record of one alive across 2^32) the rest, so each
+// record must carry its whole ID, and the flush,
 // which orders connections that start together by ID, must put them in
 // the order they were opened (with the high bits lost, the last two would
 // be IDs 0 and 1, and come first).

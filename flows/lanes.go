@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -323,6 +324,20 @@ func (l *Lanes) endEpoch() {
 		ln.in <- ln.cur
 		ln.cur = <-ln.free
 	}
+	// The packet routed last may be the last of an ID epoch (IDs are
+	// packet numbers): the table's epoch moves on before the next one is
+	// routed, at a barrier. Otherwise the next epoch of the lanes ends at
+	// the last packet of the ID epoch, if that is nearer than epochLen: the
+	// router checks no packet's number on its own.
+	left := math.MaxUint32 - uint32(l.seq)
+	if next := uint32(l.seq>>32) + 1; left == 0 && l.t.cfg.cold.epoch.Load() != next {
+		l.collect(true)
+		l.t.newIDEpoch(nil, next)
+		return
+	}
+	if left > 0 && left < epochLen {
+		l.inEpoch = epochLen - int(left)
+	}
 	l.collect(false)
 }
 
@@ -451,12 +466,17 @@ func (ln *lane) bundle() *bundle {
 }
 
 // newID returns the ID of a connection that the packet being applied
-// opens: the count of connections opened so far, or for a lane the
-// number of the packet.
-func (t *Table) newID(l *lane) uint64 {
+// opens, in shard sh (whose lock is held): the count of connections
+// opened so far, or for a lane the number of the packet. The first count
+// of an ID epoch moves the table's epoch on (connwide.go); the lanes' epoch
+// moves on at a barrier instead (endEpoch).
+func (t *Table) newID(sh *shard, l *lane) uint64 {
 	n := t.opened.Add(1)
 	if l != nil {
 		return l.seq
+	}
+	if uint32(n) == 0 {
+		t.newIDEpoch(sh, uint32(n>>32))
 	}
 	return n
 }

@@ -271,11 +271,11 @@ func (t *Table) IDMark() uint64 {
 // counted, so the count can go down.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
-// slabBytes returns the bytes of the slab and of the shards' indexes
-// mapped outside the Go heap (for BenchmarkMemoryPerConn, which reads the
-// heap's size).
+// slabBytes returns the bytes of the slab, of the shards' indexes and of
+// the cold records mapped outside the Go heap (for BenchmarkMemoryPerConn,
+// which reads the heap's size).
 func (t *Table) slabBytes() int {
-	n := t.slab.Load().bytesMapped()
+	n := t.slab.Load().bytesMapped() + t.cfg.cold.bytesMapped()
 	t.eachShardLocked(func(sh *shard) { n += sh.m.bytesMapped() + sh.half.bytesMapped() })
 	return n
 }

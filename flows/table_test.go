@@ -529,16 +529,22 @@ func TestMaxConnsEvictsEstablishedByClock(t *testing.T) {
 // BenchmarkMemoryPerConn reports the memory (heap, and slabs outside it)
 // that a table holds per connection, for half-open ones (a SYN only) and established ones (a
 // handshake and data both ways), at b.N connections (use -benchtime=1000000x).
+// "established-past-2^32" opens its connections after the table has
+// handed out 2^32 IDs (the count starts there): they must cost what the
+// first 2^32 do.
 func BenchmarkMemoryPerConn(b *testing.B) {
-	for _, kind := range []string{"half-open", "established"} {
+	for _, kind := range []string{"half-open", "established", "established-past-2^32"} {
 		b.Run(kind, func(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			tab := NewTable(Config{})
+			if kind == "established-past-2^32" {
+				tab.opened.Store(1<<32 - 1)
+			}
 			for i := 0; i < b.N; i++ {
 				steps := handshake[:1]
-				if kind == "established" {
+				if kind != "half-open" {
 					steps = seq(handshake, []step{
 						{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES},
 						{'s', PSH | ACK, 5001, 1101, 100, ms(4), ES, ES},
