@@ -40,21 +40,28 @@ func offHeapRoom[T any](n, room int) (s []T, free func()) {
 
 // dropTail zeroes s, the part of a slice from offHeapRoom past its new
 // length, no longer used: the whole pages in it go back to the system
-// (and read as zeros), the rest is cleared.
+// (and read as zeros), the rest is cleared. Its last page goes back whole
+// if the room holds it: past s, nothing was written.
 func dropTail[T any](s []T) {
 	if len(s) == 0 {
 		return
 	}
 	var zero T
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
-	page := syscall.Getpagesize()
-	start := uintptr(unsafe.Pointer(&b[0]))
-	lo := int((uintptr(page) - start%uintptr(page)) % uintptr(page))
-	hi := lo + (len(b)-lo)/page*page
-	if lo >= len(b) || hi <= lo || syscall.Madvise(b[lo:hi], syscall.MADV_DONTNEED) != nil {
-		clear(b)
+	size := uintptr(unsafe.Sizeof(zero))
+	page := uintptr(syscall.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	end, room := start+uintptr(len(s))*size, start+uintptr(cap(s))*size
+	lo, hi := (start+page-1)/page*page, (end+page-1)/page*page
+	if hi > room {
+		hi = end / page * page
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), room-start)
+	if hi <= lo || syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) != nil {
+		clear(b[:end-start])
 		return
 	}
-	clear(b[:lo])
-	clear(b[hi:])
+	clear(b[:lo-start])
+	if hi < end {
+		clear(b[hi-start : end-start])
+	}
 }
