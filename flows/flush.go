@@ -174,6 +174,8 @@ func (f *flusher) take() {
 	t.eachShardLocked(func(sh *shard) { n += sh.m.len() })
 	f.refs, f.freeRefs = offHeap[fullRef](n)
 	f.refs = f.refs[:0]
+	f.slab = t.slab.Load()
+	live := make([]uint64, (f.slab.span()+63)/64) // the slab's entries in use, a bit each
 	// The shards move to a new slab together; the old one goes once
 	// every record is made.
 	fresh := newSlab(t.cfg.MaxConns > 0)
@@ -191,8 +193,13 @@ func (f *flusher) take() {
 			}
 			maps.Copy(f.lives, t.zk.take(i))
 		}
-		f.refs = sh.m.appendRefs(f.refs)
-		f.slab = sh.m.slab
+		sh.m.each(func(s *connSlot) {
+			w := int(s.i / 64)
+			if w >= len(live) {
+				live = append(live, make([]uint64, w+1-len(live))...)
+			}
+			live[w] |= 1 << (s.i % 64)
+		})
 		sh.m.giveBack() // the index, outside the heap, goes now
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		// The eviction lists link connections of the old slab, which
@@ -210,6 +217,7 @@ func (f *flusher) take() {
 		}
 		sh.mu.Unlock()
 	}
+	f.refs = f.slab.appendRefs(f.refs, live)
 	f.n += len(f.refs)
 	t.retired.Add(uint64(f.n))
 }
