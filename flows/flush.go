@@ -244,7 +244,7 @@ func (f *flusher) sort() {
 		wg.Go(func() {
 			for r := range jobs {
 				if len(r.refs) > 0 {
-					slices.SortFunc(r.refs, fullByStart(r.slab, r.cold))
+					sortRefs(r.refs, fullByStart(r.slab, r.cold))
 				}
 				slices.SortFunc(r.slots, slotByStart)
 			}
