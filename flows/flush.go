@@ -98,11 +98,10 @@ func fullByStart(sl *slab, cs *coldStore) func(a, b fullRef) int {
 	}
 }
 
-// flushRef is a connection to flush, on its way to its record, with what
-// it sorts by beside it.
+// flushRef is a connection to flush, on its way to its record: the merge
+// has put it in its place, so that it need not read the connection (the
+// worker making its record does).
 type flushRef struct {
-	first int64
-	id    uint64
 	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
 	i     uint32         // a full connection's slab index
 	end   EndReason
@@ -150,13 +149,12 @@ func (r *flushRun) headID() uint64 {
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
 		i := r.refs[0].i
-		c := r.slab.at(i)
 		r.refs = r.refs[1:]
-		return flushRef{first: c.first, id: c.ident(r.cold), p: unsafe.Pointer(c), i: i, end: EndFlushed}
+		return flushRef{p: unsafe.Pointer(r.slab.at(i)), i: i, end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
-	return flushRef{first: e.h.firstTS(), id: e.h.ident(), p: unsafe.Pointer(e), end: r.end, half: true}
+	return flushRef{p: unsafe.Pointer(e), end: r.end, half: true}
 }
 
 func (r *flushRun) len() int { return len(r.refs) + len(r.slots) }
