@@ -102,10 +102,10 @@ func fullByStart(sl *slab, cs *coldStore) func(a, b fullRef) int {
 // has put it in its place, so that it need not read the connection (the
 // worker making its record does).
 type flushRef struct {
-	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
-	i     uint32         // a full connection's slab index
-	end   EndReason
-	half  bool
+	p    unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
+	i    uint32         // a full connection's slab index
+	end  EndReason
+	half bool
 }
 
 // conn returns the full connection r refers to, or nil.
@@ -284,6 +284,7 @@ type flushChunk struct {
 	refs []flushRef
 	recs []Record
 	done chan struct{} // receives when recs are made
+	warm uint64        // keeps makeRecords' loads ahead from being optimised away
 }
 
 // flushChunkLen is the connections in a chunk of the flush order: enough
@@ -323,7 +324,14 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 	var scratch conn
 	cfg := &f.t.cfg
 	for ch := range jobs {
+		var warm uint64
 		for i := range ch.refs {
+			if j := i + flushAhead; j < len(ch.refs) && !ch.refs[j].half {
+				// Load a connection to come: its misses overlap
+				// with the work on this one.
+				a := (*conn)(ch.refs[j].p)
+				warm += uint64(a.last) + uint64(a.ep[1].state)
+			}
 			r := &ch.refs[i]
 			c := r.conn()
 			if c == nil {
@@ -339,9 +347,14 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				f.pages.done(r.i)
 			}
 		}
+		ch.warm = warm
 		ch.done <- struct{}{}
 	}
 }
+
+// flushAhead is how many connections ahead of the one made into a record
+// makeRecords loads.
+const flushAhead = 4
 
 // merge takes the sorted runs' connections in order, a chunk at a time
 // from free, and hands each chunk both to be made (jobs) and to be handed
