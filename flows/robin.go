@@ -218,9 +218,13 @@ func (t *robin[S, P]) move(size int) {
 }
 
 // robinRoom is how many times its size a table outside the heap reserves
-// of address space, to grow into in place: from robinMapAt, a table of
-// 8-byte slots grows to 128 k entries before it must move.
-const robinRoom = 256
+// of address space, to grow into in place (at most robinRoomMax bytes of
+// slots, or its size if larger): from robinMapAt, a table of 8-byte slots
+// grows to 128 k entries before it must move.
+const (
+	robinRoom    = 256
+	robinRoomMax = 64 << 20
+)
 
 // robinSlots returns size free slots and their distance bytes, outside the
 // heap if they are large, with what gives those back (nil if on the heap).
@@ -229,8 +233,9 @@ func robinSlots[S any](size int) ([]S, []uint8, func()) {
 	if size*int(unsafe.Sizeof(zero)) < robinMapAt {
 		return make([]S, size), make([]uint8, size), nil
 	}
-	slots, freeSlots := offHeapRoom[S](size, size*robinRoom)
-	dist, freeDist := offHeapRoom[uint8](size, size*robinRoom)
+	room := max(size, min(size*robinRoom, robinRoomMax/int(unsafe.Sizeof(zero))))
+	slots, freeSlots := offHeapRoom[S](size, room)
+	dist, freeDist := offHeapRoom[uint8](size, room)
 	return slots, dist, func() { freeSlots(); freeDist() }
 }
 
