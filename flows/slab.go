@@ -181,11 +181,10 @@ func (s *slab) span() int {
 }
 
 // appendRefs appends a flush reference to each connection whose index is
-// set in live (a bit each) to refs, in the slab's order. The slab hands
-// its entries out in about the order connections start, so that the
-// references come nearly sorted by start, and reading each connection's
-// start walks the slab from its start instead of jumping about it (the
-// shards' indexes hold them in the order of their keys' hashes).
+// set in live (a bit each) to refs, in the slab's order: reading each
+// connection's start walks the slab from its start instead of jumping
+// about it, as the shards' indexes (in the order of their keys' hashes)
+// would have it.
 func (s *slab) appendRefs(refs []fullRef, live []uint64) []fullRef {
 	for w, word := range live {
 		for word != 0 {
