@@ -25,7 +25,8 @@ import (
 // A large table's slots are outside the Go heap (robinMapAt), where the
 // heap's growth target (twice the live heap) does not double them and
 // where they go back to the system as soon as the table lets go of them:
-// on a resize, and when a flush takes a shard's connections (giveBack).
+// when it shrinks (the pages past its new end), when it moves, and when
+// a flush takes a shard's connections (giveBack). It grows in place (resize).
 // S must hold no pointer.
 type robin[S any, P slotOf[S]] struct {
 	slots []S
