@@ -118,23 +118,6 @@ func (t *connTable) delConn(c *conn) {
 	}
 }
 
-// appendRefs appends a flush reference to each connection to refs. It
-// reads the index's slots for the slab indices and only the connection's
-// first line (its start time): a flush of a large table waits on memory
-// at each connection, and the loads of consecutive slots overlap.
-func (t *connTable) appendRefs(refs []fullRef) []fullRef {
-	if t.n == 0 {
-		return refs
-	}
-	for i := range t.slots {
-		if t.dist[i] != 0 {
-			s := t.slots[i].i
-			refs = append(refs, newFullRef(t.slab.at(s), s))
-		}
-	}
-	return refs
-}
-
 // eachConn calls fn for every connection. fn must not change the table.
 func (t *connTable) eachConn(fn func(c *conn)) {
 	t.each(func(s *connSlot) { fn(t.slab.at(s.i)) })

@@ -98,15 +98,14 @@ func fullByStart(sl *slab, cs *coldStore) func(a, b fullRef) int {
 	}
 }
 
-// flushRef is a connection to flush, on its way to its record, with what
-// it sorts by beside it.
+// flushRef is a connection to flush, on its way to its record: the merge
+// has put it in its place, so that it need not read the connection (the
+// worker making its record does).
 type flushRef struct {
-	first int64
-	id    uint64
-	p     unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
-	i     uint32         // a full connection's slab index
-	end   EndReason
-	half  bool
+	p    unsafe.Pointer // a full connection (*conn), or if half a half-open one (*halfSlot)
+	i    uint32         // a full connection's slab index
+	end  EndReason
+	half bool
 }
 
 // conn returns the full connection r refers to, or nil.
@@ -150,13 +149,12 @@ func (r *flushRun) headID() uint64 {
 func (r *flushRun) pop() flushRef {
 	if len(r.refs) > 0 {
 		i := r.refs[0].i
-		c := r.slab.at(i)
 		r.refs = r.refs[1:]
-		return flushRef{first: c.first, id: c.ident(r.cold), p: unsafe.Pointer(c), i: i, end: EndFlushed}
+		return flushRef{p: unsafe.Pointer(r.slab.at(i)), i: i, end: EndFlushed}
 	}
 	e := &r.slots[0]
 	r.slots = r.slots[1:]
-	return flushRef{first: e.h.firstTS(), id: e.h.ident(), p: unsafe.Pointer(e), end: r.end, half: true}
+	return flushRef{p: unsafe.Pointer(e), end: r.end, half: true}
 }
 
 func (r *flushRun) len() int { return len(r.refs) + len(r.slots) }
@@ -174,6 +172,8 @@ func (f *flusher) take() {
 	t.eachShardLocked(func(sh *shard) { n += sh.m.len() })
 	f.refs, f.freeRefs = offHeap[fullRef](n)
 	f.refs = f.refs[:0]
+	f.slab = t.slab.Load()
+	live := make([]uint64, (f.slab.span()+63)/64) // the slab's entries in use, a bit each
 	// The shards move to a new slab together; the old one goes once
 	// every record is made.
 	fresh := newSlab(t.cfg.MaxConns > 0)
@@ -191,8 +191,13 @@ func (f *flusher) take() {
 			}
 			maps.Copy(f.lives, t.zk.take(i))
 		}
-		f.refs = sh.m.appendRefs(f.refs)
-		f.slab = sh.m.slab
+		sh.m.each(func(s *connSlot) {
+			w := int(s.i / 64)
+			if w >= len(live) {
+				live = append(live, make([]uint64, w+1-len(live))...)
+			}
+			live[w] |= 1 << (s.i % 64)
+		})
 		sh.m.giveBack() // the index, outside the heap, goes now
 		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
 		// The eviction lists link connections of the old slab, which
@@ -210,6 +215,7 @@ func (f *flusher) take() {
 		}
 		sh.mu.Unlock()
 	}
+	f.refs = f.slab.appendRefs(f.refs, live)
 	f.n += len(f.refs)
 	t.retired.Add(uint64(f.n))
 }
@@ -236,7 +242,7 @@ func (f *flusher) sort() {
 		wg.Go(func() {
 			for r := range jobs {
 				if len(r.refs) > 0 {
-					slices.SortFunc(r.refs, fullByStart(r.slab, r.cold))
+					sortRefs(r.refs, fullByStart(r.slab, r.cold))
 				}
 				slices.SortFunc(r.slots, slotByStart)
 			}
@@ -278,6 +284,7 @@ type flushChunk struct {
 	refs []flushRef
 	recs []Record
 	done chan struct{} // receives when recs are made
+	warm uint64        // keeps makeRecords' loads ahead from being optimised away
 }
 
 // flushChunkLen is the connections in a chunk of the flush order: enough
@@ -324,7 +331,14 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 		if ch.recs == nil {
 			ch.recs = make([]Record, 0, flushChunkLen)
 		}
+		var warm uint64
 		for i := range ch.refs {
+			if j := i + flushAhead; j < len(ch.refs) && !ch.refs[j].half {
+				// Load a connection to come: its misses overlap
+				// with the work on this one.
+				a := (*conn)(ch.refs[j].p)
+				warm += uint64(a.last) + uint64(a.ep[1].state)
+			}
 			r := &ch.refs[i]
 			c := r.conn()
 			if c == nil {
@@ -340,9 +354,14 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				f.pages.done(r.i)
 			}
 		}
+		ch.warm = warm
 		ch.done <- struct{}{}
 	}
 }
+
+// flushAhead is how many connections ahead of the one made into a record
+// makeRecords loads.
+const flushAhead = 4
 
 // merge takes the sorted runs' connections in order, a chunk at a time
 // from free, and hands each chunk both to be made (jobs) and to be handed

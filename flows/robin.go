@@ -2,6 +2,7 @@ package flows
 
 import (
 	"math/bits"
+	"sync"
 	"unsafe"
 )
 
@@ -24,7 +25,8 @@ import (
 // A large table's slots are outside the Go heap (robinMapAt), where the
 // heap's growth target (twice the live heap) does not double them and
 // where they go back to the system as soon as the table lets go of them:
-// on a resize, and when a flush takes a shard's connections (giveBack).
+// when it shrinks (the pages past its new end), when it moves, and when
+// a flush takes a shard's connections (giveBack). It grows in place (resize).
 // S must hold no pointer.
 type robin[S any, P slotOf[S]] struct {
 	slots []S
@@ -132,8 +134,65 @@ func (t *robin[S, P]) delAt(i int) {
 }
 
 // resize moves every entry to a table of size slots (at least n+1).
+//
+// A table outside the heap has room to grow in place (robinRoom): its
+// entries are copied aside and put back into the same mapping, made
+// larger. That costs no system call, and only the pages added are new: a
+// new mapping for each step of a quarter, and unmapping the old one,
+// made a table fault in five times its final size and flush the TLB of
+// every core at each step.
 func (t *robin[S, P]) resize(size int) {
 	size = max(size, robinMinSlots, t.n+1)
+	if t.free == nil || size > cap(t.slots) || size > cap(t.dist) {
+		t.move(size)
+		return
+	}
+	es, done := robinScratch[S](t.n)
+	defer done()
+	k := 0
+	for i := range t.slots {
+		if t.dist[i] != 0 {
+			es[k] = t.slots[i]
+			k++
+		}
+	}
+	hi := len(t.slots) // the slots written so far
+	for ; size <= cap(t.slots) && size <= cap(t.dist); size += size / 4 {
+		clear(t.dist[:hi])
+		hi = max(hi, size)
+		t.slots, t.dist, t.n = t.slots[:size], t.dist[:size], 0
+		if t.insertAll(es) {
+			dropTail(t.slots[size:hi])
+			dropTail(t.dist[size:hi])
+			return
+		}
+	}
+	t.free()
+	for {
+		t.slots, t.dist, t.free = robinSlots[S](size)
+		t.n = 0
+		if t.insertAll(es) {
+			return
+		}
+		t.free()
+		size += size / 4
+	}
+}
+
+// insertAll inserts es, which are absent, into an empty table, reporting
+// false if one ended too far from its home.
+func (t *robin[S, P]) insertAll(es []S) bool {
+	for i := range es {
+		if !t.insert(es[i], t.home(P(&es[i]).keyHash())) {
+			return false
+		}
+	}
+	return true
+}
+
+// move moves every entry to a new table of size slots (at least n+1),
+// larger if they do not fit.
+func (t *robin[S, P]) move(size int) {
 	for {
 		old, oldDist, n, oldFree := t.slots, t.dist, t.n, t.free
 		t.slots, t.dist, t.free = robinSlots[S](size)
@@ -159,6 +218,15 @@ func (t *robin[S, P]) resize(size int) {
 	}
 }
 
+// robinRoom is how many times its size a table outside the heap reserves
+// of address space, to grow into in place (at most robinRoomMax bytes of
+// slots, or its size if larger): from robinMapAt, a table of 8-byte slots
+// grows to 128 k entries before it must move.
+const (
+	robinRoom    = 256
+	robinRoomMax = 64 << 20
+)
+
 // robinSlots returns size free slots and their distance bytes, outside the
 // heap if they are large, with what gives those back (nil if on the heap).
 func robinSlots[S any](size int) ([]S, []uint8, func()) {
@@ -166,9 +234,37 @@ func robinSlots[S any](size int) ([]S, []uint8, func()) {
 	if size*int(unsafe.Sizeof(zero)) < robinMapAt {
 		return make([]S, size), make([]uint8, size), nil
 	}
-	slots, freeSlots := offHeap[S](size)
-	dist, freeDist := offHeap[uint8](size)
+	room := max(size, min(size*robinRoom, robinRoomMax/int(unsafe.Sizeof(zero))))
+	slots, freeSlots := offHeapRoom[S](size, room)
+	dist, freeDist := offHeapRoom[uint8](size, room)
 	return slots, dist, func() { freeSlots(); freeDist() }
+}
+
+// scratch is where resize puts a table's entries aside. One is kept, up
+// to scratchKeep bytes, for the next resize: the shards grow in step, and
+// a buffer each time would be garbage to collect.
+var scratch struct {
+	sync.Mutex
+	buf []uint64
+}
+
+const scratchKeep = 1 << 20
+
+// robinScratch returns room for n values of S, which holds no pointer,
+// and what to call when done with it.
+func robinScratch[S any](n int) ([]S, func()) {
+	var zero S
+	words := (n*int(unsafe.Sizeof(zero)) + 7) / 8
+	if words == 0 {
+		return nil, func() {}
+	}
+	if words*8 > scratchKeep || !scratch.TryLock() {
+		return make([]S, n), func() {}
+	}
+	if cap(scratch.buf) < words {
+		scratch.buf = make([]uint64, min(max(words, 2*cap(scratch.buf)), scratchKeep/8))
+	}
+	return unsafe.Slice((*S)(unsafe.Pointer(unsafe.SliceData(scratch.buf))), n), scratch.Unlock
 }
 
 // bytesMapped returns the bytes of the table outside the heap.

@@ -128,7 +128,13 @@ func (s *slab) alloc() *conn {
 		s.made.Store(int32(k + 1))
 	}
 	s.next++
-	return &s.chunks[k][o]
+	c := &s.chunks[k][o]
+	// A write first: the caller reads the entry before it writes it
+	// (what it held goes back, halfOpen.conn), and a read of a fresh
+	// huge page maps the shared zero page, which the first write then
+	// replaces: two faults instead of one.
+	c.id = 0
+	return c
 }
 
 // grow makes chunk k.
@@ -165,6 +171,29 @@ func (s *slab) release(c *conn) {
 	s.free = i
 	s.live--
 	s.mu.Unlock()
+}
+
+// span returns the number of indices handed out so far (in use or not).
+func (s *slab) span() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.next)
+}
+
+// appendRefs appends a flush reference to each connection whose index is
+// set in live (a bit each) to refs, in the slab's order: reading each
+// connection's start walks the slab from its start instead of jumping
+// about it, as the shards' indexes (in the order of their keys' hashes)
+// would have it.
+func (s *slab) appendRefs(refs []fullRef, live []uint64) []fullRef {
+	for w, word := range live {
+		for word != 0 {
+			i := uint32(w*64 + bits.TrailingZeros64(word))
+			word &= word - 1
+			refs = append(refs, newFullRef(s.at(i), i))
+		}
+	}
+	return refs
 }
 
 // bytesMapped returns the bytes mapped outside the Go heap.
