@@ -2,12 +2,14 @@ package capture
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
 
 	"github.com/flowtrack/flowtrack/flows"
 )
@@ -143,4 +145,71 @@ func TestRunTicks(t *testing.T) {
 			t.Errorf("%d frames read", c.Frames.Load())
 		}
 	}
+}
+
+// callSink records every call Run makes to a Sink, packets in full.
+type callSink struct {
+	packets []flows.Packet
+	advance []int64
+}
+
+func (s *callSink) Apply(p *flows.Packet) { s.packets = append(s.packets, *p) }
+func (s *callSink) Advance(ts int64)      { s.advance = append(s.advance, ts) }
+
+// TestRunFramesMatchLibpcap: Run reads a classic pcap file through the
+// reader's own frames (frameSource), without a gopacket.CaptureInfo; over
+// every bundled one, with and without a filter, the packets, the times of
+// other frames and the counters are those of a Run over libpcap's reading
+// of the same file.
+func TestRunFramesMatchLibpcap(t *testing.T) {
+	paths, err := filepath.Glob(pcapDir + "/*.pcap")
+	if err != nil || len(paths) < 50 {
+		t.Fatalf("%d pcap files bundled: %v", len(paths), err)
+	}
+	compared := 0
+	for _, p := range paths {
+		for _, filter := range []string{"", "tcp[13] & 2 == 0"} {
+			src, err := OpenFile(p, filter)
+			if err != nil {
+				continue // refused (TestOpenFileErrors)
+			}
+			if _, ok := src.(frameSource); !ok {
+				src.Close()
+				continue
+			}
+			h, err := pcap.OpenOffline(p)
+			if err != nil {
+				src.Close()
+				continue
+			}
+			ref, err := newFileSource(p, h, filter, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotC, gotErr := runAll(src)
+			want, wantC, wantErr := runAll(wrapped{ref})
+			src.Close()
+			ref.Close()
+			compared++
+			if !slices.Equal(got.packets, want.packets) || !slices.Equal(got.advance, want.advance) {
+				t.Errorf("%s (filter %q): %d packets, %d other times; libpcap's %d, %d, or they differ",
+					p, filter, len(got.packets), len(got.advance), len(want.packets), len(want.advance))
+			}
+			if gotC != wantC || (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("%s (filter %q): counters %v, err %v; libpcap's %v, %v", p, filter, gotC, gotErr, wantC, wantErr)
+			}
+		}
+	}
+	if compared < 100 {
+		t.Errorf("compared %d runs", compared)
+	}
+}
+
+// runAll runs a fresh decoder over src, and returns the sink's calls and
+// the frame counters.
+func runAll(src Source) (*callSink, [6]uint64, error) {
+	var c Counters
+	s := &callSink{}
+	err := Run(context.Background(), src, NewDecoder(), &c, 0, s)
+	return s, [6]uint64{c.Frames.Load(), c.Bytes.Load(), c.TCP.Load(), c.NonTCP.Load(), c.Malformed.Load(), c.FragmentsHeld.Load()}, err
 }
