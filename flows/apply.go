@@ -14,7 +14,7 @@ func (t *Table) Apply(p *Packet) {
 	}
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	t.apply(p, &key, d, key.hash64(), nil)
+	t.apply(p, &key, d, key.hash64(), nil, false)
 }
 
 // Advance moves the table's clocks to ts, the capture time of a frame
@@ -63,11 +63,11 @@ func (t *Table) sweepDue(ts int64) bool {
 // or nil for Apply. Its steps run under the shard's lock; what they hand
 // out (records of connections that left, an event) goes to the callbacks
 // after it is released.
-func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
 	var spill *[]Record
-	c := sh.m.get(key, hash)
+	c := t.lookup(sh, key, hash, l, again)
 	if c != nil && t.predicted(sh, c, p, d) {
 		sh.mu.Unlock()
 		return
@@ -110,6 +110,24 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	if spill != nil {
 		t.finish(l, spill, nil)
 	}
+}
+
+// lookup returns key's connection in sh, or nil. again says key is the
+// last key l looked up (lastConn): its connection is then found without a
+// probe of the index, unless the index took one out since.
+func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *conn {
+	if again && l.last.gen == sh.m.gen {
+		return sh.m.slab.at(l.last.i)
+	}
+	i := sh.m.find(key, hash)
+	if i < 0 {
+		return nil
+	}
+	si := sh.m.slots[i].i
+	if l != nil {
+		l.last = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
+	}
+	return sh.m.slab.at(si)
 }
 
 // predicted applies p, sent in direction d, to c if the fast path takes it

@@ -16,6 +16,16 @@ type connTable struct {
 	robin[connSlot, *connSlot]
 	slab *slab      // shared by the shards
 	cold *coldStore // the table's, whose address pool holds keys' IPv6 addresses
+	// gen counts the connections taken out of the index, and the indexes
+	// replaced (Flush): a lane's last lookup (lastConn) holds while it is
+	// unchanged.
+	gen uint64
+}
+
+// delAt takes slot i's connection out of the index.
+func (t *connTable) delAt(i int) {
+	t.gen++
+	t.robin.delAt(i)
 }
 
 type connSlot struct {

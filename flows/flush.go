@@ -194,7 +194,7 @@ func (f *flusher) take() {
 		f.refs = sh.m.appendRefs(f.refs)
 		f.slab = sh.m.slab
 		sh.m.giveBack() // the index, outside the heap, goes now
-		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold}
+		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold, gen: sh.m.gen + 1}
 		// The eviction lists link connections of the old slab, which
 		// leaves with them: no need to unlink them one by one.
 		sh.lists = [2]list{}

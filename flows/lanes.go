@@ -69,12 +69,26 @@ type lane struct {
 	cur   *laneBatch      // being filled
 
 	// its goroutine:
-	seq  uint64  // number of the packet being applied
-	b    *bundle // records retired in this epoch so far
-	sink uint64  // keeps the loads of applyBatch
+	last lastConn // the connection of the last packet applied, most often the next one's too
+	seq  uint64   // number of the packet being applied
+	b    *bundle  // records retired in this epoch so far
+	sink uint64   // keeps the loads of applyBatch
 }
 
 // laneBatch is packets for a lane, with their numbers and keys' hashes.
+// lastConn is the connection a lane last found in the index (Table.lookup):
+// its key, the key's hash, and its index in the slab, good while its
+// shard's index has taken nothing out (connTable.gen). Packets come in
+// runs of one connection: a run's later packets skip the hash and the
+// probe.
+type lastConn struct {
+	key  Key
+	hash uint64
+	gen  uint64
+	i    uint32
+	ok   bool
+}
+
 type laneBatch struct {
 	n    int
 	last bool // the epoch ends with this batch
@@ -182,7 +196,7 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 			p := &b.p[i]
 			ln.seq = b.seq[i]
 			d := p.Tuple.fillKey(&key)
-			t.apply(p, &key, d, b.hash[i], ln)
+			t.apply(p, &key, d, b.hash[i], ln, ln.last.ok && ln.last.hash == b.hash[i] && ln.last.key == key)
 		}
 	}
 }
@@ -205,19 +219,24 @@ func (l *Lanes) Apply(p *Packet) {
 	l.seq++
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	hash := key.hash64()
 	if !l.split {
 		// Lane 0 has every shard, of a table small enough to stay in
 		// the caches: the packet is applied at once.
 		ln := l.lanes[0]
 		ln.seq = l.seq
-		t.apply(p, &key, d, hash, ln)
+		again := ln.last.ok && ln.last.key == key
+		hash := ln.last.hash
+		if !again {
+			hash = key.hash64()
+		}
+		t.apply(p, &key, d, hash, ln, again)
 		if l.inEpoch++; l.inEpoch == epochLen {
 			l.endEpoch()
 			l.maybeSplit()
 		}
 		return
 	}
+	hash := key.hash64()
 	ln := l.lanes[l.laneOf[uint32(hash)&t.mask]]
 	b := ln.cur
 	b.p[b.n], b.seq[b.n], b.hash[b.n] = *p, l.seq, hash
