@@ -137,7 +137,7 @@ func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *c
 // time counts; it gives no event, since no state changed and nothing notable
 // happened. sh.mu is held.
 func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
-	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.cold != 0 && c.anyPending(t.cfg.cold) ||
+	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.coldWaits(t.cfg.cold) ||
 		!predict(c, p, int(d), t.cfg.cold) {
 		return false
 	}

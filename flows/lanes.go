@@ -224,7 +224,7 @@ func (l *Lanes) Apply(p *Packet) {
 		// the caches: the packet is applied at once.
 		ln := l.lanes[0]
 		ln.seq = l.seq
-		again := ln.last.ok && ln.last.key == key
+		again := ln.last.ok && ln.last.key.Port == key.Port && ln.last.key == key
 		hash := ln.last.hash
 		if !again {
 			hash = key.hash64()
