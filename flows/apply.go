@@ -112,12 +112,14 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bo
 	}
 }
 
-// lookup returns key's connection in sh, or nil. again says key is the
-// last key l looked up (lastConn): its connection is then found without a
-// probe of the index, unless the index took one out since.
+// lookup returns key's connection in sh, or nil. again says l found key
+// recently (lastConn): its connection is then found without a probe of the
+// index, unless the index took one out since.
 func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *conn {
-	if again && l.last.gen == sh.m.gen {
-		return sh.m.slab.at(l.last.i)
+	if again {
+		if r := l.recentOf(key); r.gen == sh.m.gen {
+			return sh.m.slab.at(r.i)
+		}
 	}
 	i := sh.m.find(key, hash)
 	if i < 0 {
@@ -125,7 +127,7 @@ func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *c
 	}
 	si := sh.m.slots[i].i
 	if l != nil {
-		l.last = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
+		*l.recentOf(key) = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
 	}
 	return sh.m.slab.at(si)
 }

@@ -358,6 +358,9 @@ func TestLanesLastConn(t *testing.T) {
 	}{
 		{"evicted", flows.Config{Shards: 1, MaxConns: 1},
 			slices.Concat(run(1, 0, 3), run(2, time.Millisecond, 1), run(1, 2*time.Millisecond, 3))}, // 2 takes 1's memory
+		{"interleaved, one evicted", flows.Config{Shards: 1, MaxConns: 2}, // both remembered; 3 takes one's memory
+			slices.Concat(run(1, 0, 1), run(2, 0, 1), run(1, 10*time.Microsecond, 1), run(2, 10*time.Microsecond, 1),
+				run(3, time.Millisecond, 1), run(1, 2*time.Millisecond, 1), run(2, 2*time.Millisecond, 1))},
 		{"expired", flows.Config{Shards: 1, IdleTimeout: time.Millisecond, SweepEvery: time.Millisecond},
 			slices.Concat(run(1, 0, 3), run(2, 5*time.Millisecond, 3), run(2, 10*time.Millisecond, 1), run(1, 10*time.Millisecond, 3))},
 	} {
