@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -203,6 +204,48 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 	if compared < 100 {
 		t.Errorf("compared %d runs", compared)
 	}
+}
+
+// FuzzRunFrames: on arbitrary classic pcap files that the reader takes,
+// Run through its frames (frameSource) hands the sink what Run through
+// Source.Next and a gopacket.CaptureInfo hands it, up to the error where
+// both stop. (Against libpcap, TestRunFramesMatchLibpcap: on damaged
+// records the two readers differ, as TestPcapMatchesLibpcap allows, e.g. a
+// microsecond field past a million.)
+func FuzzRunFrames(f *testing.F) {
+	paths, _ := filepath.Glob(pcapDir + "/*.pcap")
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil && len(data) <= 16<<10 {
+			f.Add(data)
+		}
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "in.pcap")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		src, err := OpenFile(path, "")
+		if err != nil {
+			return
+		}
+		defer src.Close()
+		if _, ok := src.(frameSource); !ok {
+			return
+		}
+		ref, err := OpenFile(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ref.Close()
+		got, gotC, gotErr := runAll(src)
+		want, wantC, wantErr := runAll(wrapped{ref})
+		if !slices.Equal(got.packets, want.packets) || !slices.Equal(got.advance, want.advance) || gotC != wantC ||
+			(gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%d packets, %d other times, counters %v, error %v; through Next %d, %d, %v, %v",
+				len(got.packets), len(got.advance), gotC, gotErr, len(want.packets), len(want.advance), wantC, wantErr)
+		}
+	})
 }
 
 // runAll runs a fresh decoder over src, and returns the sink's calls and
