@@ -86,6 +86,7 @@ func (t *connTable) release(c *conn) { t.slab.release(c) }
 // place of any other (which the caller releases).
 func (t *connTable) set(c *conn, k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
+		t.gen++ // k's connection is another now
 		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}
