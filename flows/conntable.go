@@ -16,9 +16,9 @@ type connTable struct {
 	robin[connSlot, *connSlot]
 	slab *slab      // shared by the shards
 	cold *coldStore // the table's, whose address pool holds keys' IPv6 addresses
-	// gen counts the connections taken out of the index, and the indexes
-	// replaced (Flush): a lane's last lookup (lastConn) holds while it is
-	// unchanged.
+	// gen counts the connections taken out of the index or replaced in it
+	// (set), and the indexes replaced (Flush): a lane's recent lookups
+	// (lastConn) hold while it is unchanged.
 	gen uint64
 }
 
