@@ -234,8 +234,14 @@ func (d *Decoder) letPanicsThrough() {
 // Decode never panics and, for a TCP frame that is not a fragment, does
 // not allocate.
 func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
+	return d.decodeFrame(link, data, ci.Timestamp.UnixNano(), ci.Length, p)
+}
+
+// decodeFrame is Decode for a frame captured at ts (Unix nanoseconds) whose
+// original length was wire.
+func (d *Decoder) decodeFrame(link layers.LinkType, data []byte, ts int64, wire int, p *flows.Packet) Result {
 	d.payload = nil
-	r := d.decode(link, data, ci, p)
+	r := d.decode(link, data, ts, wire, p)
 	if r == ResultTCP {
 		if p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
 			// Source and destination are one endpoint (a LAND attack, or a
@@ -250,8 +256,7 @@ func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	return r
 }
 
-func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *flows.Packet) Result {
-	wire := ci.Length
+func (d *Decoder) decode(link layers.LinkType, data []byte, ts int64, wire int, p *flows.Packet) Result {
 	if wire < len(data) {
 		wire = len(data) // a broken record header: the wire carried at least what was captured
 	}
@@ -259,7 +264,7 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 	switch link {
 	case layers.LinkTypeEthernet:
 		if !d.slow {
-			if payload, ok := fastEthernet(data, wire, ci.Timestamp.UnixNano(), p); ok {
+			if payload, ok := fastEthernet(data, wire, ts, p); ok {
 				d.payload = payload
 				return ResultTCP
 			}
@@ -299,7 +304,7 @@ func (d *Decoder) decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 		}
 	}
 	d.st = state{frame: data, end: wire}
-	return d.walk(pr, data, ci.Timestamp.UnixNano(), uint64(wire), p)
+	return d.walk(pr, data, ts, uint64(wire), p)
 }
 
 // otherLink returns the parser for one of the rarer link types, or nil.

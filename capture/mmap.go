@@ -201,6 +201,16 @@ func (s *pcapSource) u32(b []byte) uint32 {
 }
 
 func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	data, ts, wire, link, err := s.nextFrame()
+	if err != nil {
+		return nil, gopacket.CaptureInfo{}, 0, err
+	}
+	return data, gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: len(data), Length: wire}, link, nil
+}
+
+// nextFrame is Next without a gopacket.CaptureInfo (see frameSource). wire
+// is the record's original length, as the file says.
+func (s *pcapSource) nextFrame() (data []byte, ts int64, wire int, link layers.LinkType, err error) {
 	for s.err == nil {
 		h := s.peek(16)
 		if len(h) < 16 {
@@ -230,22 +240,20 @@ func (s *pcapSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, erro
 		if !s.nsec {
 			frac *= 1000
 		}
-		ci := gopacket.CaptureInfo{
-			Timestamp:     time.Unix(sec, frac),
-			CaptureLength: int(caplen),
-			Length:        int(s.u32(rec[12:])),
-		}
-		data := rec[16:]
+		// time.Unix(sec, frac).UnixNano(), without building the time.Time:
+		// both fields are 32-bit, so neither overflows.
+		ts, wire = sec*1e9+frac, int(s.u32(rec[12:]))
+		data = rec[16:]
 		if caplen > s.snap {
 			// libpcap cuts such a record (written by old Solaris, or
 			// damaged) to the file's snapshot length and skips the rest.
-			data, ci.CaptureLength = data[:s.snap:s.snap], int(s.snap)
+			data = data[:s.snap:s.snap]
 		}
 		s.skip(len(rec))
-		if s.bpf != nil && !s.bpf.Matches(ci, data) {
+		if s.bpf != nil && !s.bpf.Matches(gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: len(data), Length: wire}, data) {
 			continue
 		}
-		return data, ci, s.link, nil
+		return data, ts, wire, s.link, nil
 	}
-	return nil, gopacket.CaptureInfo{}, 0, s.err
+	return nil, 0, 0, 0, s.err
 }

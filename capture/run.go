@@ -248,6 +248,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		reportProgress(pr, c)
 	}()
 	done := ctx.Done()
+	fr := readFrames(src)
 	var p flows.Packet
 	var handed int64 // the capture time last handed to sink
 	for n := uint64(0); maxFrames == 0 || n < maxFrames; {
@@ -262,7 +263,7 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 			default:
 			}
 		}
-		data, ci, link, err := src.Next()
+		data, ts, wire, link, err := fr.next()
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
 				c.Timeouts.Add(1)
@@ -282,11 +283,11 @@ func run(ctx context.Context, src Source, d *Decoder, c *Counters, maxFrames uin
 		}
 		n++
 		l.frames++
-		l.bytes += uint64(max(ci.Length, len(data)))
-		if l.count(d.Decode(link, data, ci, &p), d) {
+		l.bytes += uint64(max(wire, len(data)))
+		if l.count(d.decodeFrame(link, data, ts, wire, &p), d) {
 			sink.Apply(&p)
 			handed = p.TS
-		} else if ts := ci.Timestamp.UnixNano(); ts > handed+int64(time.Millisecond) {
+		} else if ts > handed+int64(time.Millisecond) {
 			sink.Advance(ts)
 			handed = ts
 		}

@@ -26,6 +26,34 @@ type Source interface {
 	Close()
 }
 
+// frameSource is a Source that can also hand out a frame with its capture
+// time in Unix nanoseconds and its original length, without building a
+// gopacket.CaptureInfo: that struct is too large to be returned in
+// registers, and its copies through the stack cost more per frame than
+// reading the record.
+type frameSource interface {
+	nextFrame() (data []byte, ts int64, wire int, link layers.LinkType, err error)
+}
+
+// frameReader reads a Source through nextFrame where it has one.
+type frameReader struct {
+	src Source
+	fs  frameSource
+}
+
+func readFrames(src Source) frameReader {
+	fs, _ := src.(frameSource)
+	return frameReader{src, fs}
+}
+
+func (f *frameReader) next() (data []byte, ts int64, wire int, link layers.LinkType, err error) {
+	if f.fs != nil {
+		return f.fs.nextFrame()
+	}
+	data, ci, link, err := f.src.Next()
+	return data, ci.Timestamp.UnixNano(), ci.Length, link, err
+}
+
 // Stats are the packet counters of a live capture, as libpcap reports them
 // (pcap_stats): what the kernel received for the filter, what it dropped
 // because the buffer was full, and what the interface or driver dropped.

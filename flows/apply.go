@@ -14,7 +14,7 @@ func (t *Table) Apply(p *Packet) {
 	}
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	t.apply(p, &key, d, key.hash64(), nil)
+	t.apply(p, &key, d, key.hash64(), nil, false)
 }
 
 // Advance moves the table's clocks to ts, the capture time of a frame
@@ -63,11 +63,11 @@ func (t *Table) sweepDue(ts int64) bool {
 // or nil for Apply. Its steps run under the shard's lock; what they hand
 // out (records of connections that left, an event) goes to the callbacks
 // after it is released.
-func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
 	var spill *[]Record
-	c := sh.m.get(key, hash)
+	c := t.lookup(sh, key, hash, l, again)
 	if c != nil && t.predicted(sh, c, p, d) {
 		sh.mu.Unlock()
 		return
@@ -112,6 +112,26 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 	}
 }
 
+// lookup returns key's connection in sh, or nil. again says l found key
+// recently (lastConn): its connection is then found without a probe of the
+// index, unless the index took one out since.
+func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *conn {
+	if again {
+		if r := l.recentOf(key); r.gen == sh.m.gen {
+			return sh.m.slab.at(r.i)
+		}
+	}
+	i := sh.m.find(key, hash)
+	if i < 0 {
+		return nil
+	}
+	si := sh.m.slots[i].i
+	if l != nil {
+		*l.recentOf(key) = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
+	}
+	return sh.m.slab.at(si)
+}
+
 // predicted applies p, sent in direction d, to c if the fast path takes it
 // (fastpath.go), and reports whether it did. It is what retireEnded and
 // update do for such a packet: c has not expired, since an established
@@ -119,7 +139,7 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane) {
 // time counts; it gives no event, since no state changed and nothing notable
 // happened. sh.mu is held.
 func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
-	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.cold != 0 && c.anyPending(t.cfg.cold) ||
+	if predict == nil || p.TS-c.last >= int64(t.cfg.IdleTimeout) || c.coldWaits(t.cfg.cold) ||
 		!predict(c, p, int(d), t.cfg.cold) {
 		return false
 	}

@@ -180,6 +180,11 @@ const (
 	mDirty                       // on its shard's change list (changes.go)
 	mRTTKnown                    // synOrRTT holds the handshake's round-trip time
 	mLogged                      // it has a transition log (transition.go)
+	// mColdWaits: the cold record may hold a pending delivery or a run of
+	// resends (coldWaits). Clear, it holds neither, and the fast path need
+	// not read it: most connections have one (Zeek's state), on another
+	// cache line.
+	mColdWaits
 )
 
 // is reports whether c has mark m.
@@ -548,14 +553,27 @@ func (c *conn) pending(e *endpoint, cs *coldStore) uint32 {
 	return cs.at(c.cold).eps[c.index(e)].pending
 }
 
-// anyPending reports whether either endpoint has a pending delivery.
-func (c *conn) anyPending(cs *coldStore) bool {
+// coldWaits reports whether either endpoint has a pending delivery, or
+// one is resending unanswered (a run of resends, evidence.go). The mark
+// mColdWaits is set when either starts, and cleared here once neither is
+// left.
+func (c *conn) coldWaits(cs *coldStore) bool {
+	if !c.is(mColdWaits) {
+		return false
+	}
 	r := cs.peek(c)
-	return r.eps[0].pending != 0 || r.eps[1].pending != 0
+	if r.eps[0].pending != 0 || r.eps[1].pending != 0 || r.runN != 0 {
+		return true
+	}
+	c.marks &^= mColdWaits
+	return false
 }
 
 // setPending sets e's pending delivery (see pending).
 func (c *conn) setPending(e *endpoint, at uint32, cs *coldStore) {
+	if at != 0 {
+		c.marks |= mColdWaits
+	}
 	if at != 0 || c.cold != 0 {
 		cs.get(c).eps[c.index(e)].pending = at
 	}

@@ -16,6 +16,16 @@ type connTable struct {
 	robin[connSlot, *connSlot]
 	slab *slab      // shared by the shards
 	cold *coldStore // the table's, whose address pool holds keys' IPv6 addresses
+	// gen counts the connections taken out of the index or replaced in it
+	// (set), and the indexes replaced (Flush): a lane's recent lookups
+	// (lastConn) hold while it is unchanged.
+	gen uint64
+}
+
+// delAt takes slot i's connection out of the index.
+func (t *connTable) delAt(i int) {
+	t.gen++
+	t.robin.delAt(i)
 }
 
 type connSlot struct {
@@ -76,6 +86,7 @@ func (t *connTable) release(c *conn) { t.slab.release(c) }
 // place of any other (which the caller releases).
 func (t *connTable) set(c *conn, k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
+		t.gen++ // k's connection is another now
 		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}

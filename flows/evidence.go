@@ -386,6 +386,7 @@ func (c *conn) noteSegment(p *Packet, s int, b *prior, cs *coldStore) bool {
 		cd.runAt, ev.bits = c.ms(p.TS), ev.bits&^evRunDir|dirBit(s, evRunDir)
 	}
 	inc8(&cd.runN)
+	c.marks |= mColdWaits
 	if b.ackSent && p.Seq == b.acked && b.window != 0 {
 		// It resent the first byte its peer had not acknowledged, into an
 		// open window: what a retransmission timer resends.

@@ -80,12 +80,31 @@ func sameConn(a, b *Table, p *Packet) error {
 		return sh.m.get(&key, h)
 	}
 	ca, cb := find(a), find(b)
+	// mColdWaits is a hint that only the fast path clears once its cold
+	// record holds nothing to wait for: a connection that took the slow
+	// path may keep it longer.
+	hinted := func(c *conn) conn {
+		v := *c
+		v.marks &^= mColdWaits
+		return v
+	}
+	// Clear, the hint promises that the cold record holds nothing to wait
+	// for.
+	unhinted := func(t *Table, c *conn) bool {
+		if c.is(mColdWaits) {
+			return false
+		}
+		r := t.cfg.cold.peek(c)
+		return r.eps[0].pending != 0 || r.eps[1].pending != 0 || r.runN != 0
+	}
 	switch {
 	case ca == nil && cb == nil:
 		return nil
 	case ca == nil || cb == nil:
 		return fmt.Errorf("tracked in one table only (fast %v, slow %v)", ca != nil, cb != nil)
-	case *ca != *cb:
+	case unhinted(a, ca) || unhinted(b, cb):
+		return fmt.Errorf("a pending delivery or a run of resends without mColdWaits (fast %v, slow %v)", unhinted(a, ca), unhinted(b, cb))
+	case hinted(ca) != hinted(cb):
 		return fmt.Errorf("connections differ: %s", firstDiff(fmt.Sprintf("%+v", *ca), fmt.Sprintf("%+v", *cb)))
 	case *a.cfg.cold.peek(ca) != *b.cfg.cold.peek(cb):
 		return fmt.Errorf("cold records differ: %s", firstDiff(fmt.Sprintf("%+v", *a.cfg.cold.peek(ca)), fmt.Sprintf("%+v", *b.cfg.cold.peek(cb))))

@@ -70,12 +70,34 @@ type lane struct {
 	cur   *laneBatch      // being filled
 
 	// its goroutine:
-	seq  uint64  // number of the packet being applied
-	b    *bundle // records retired in this epoch so far
-	sink uint64  // keeps the loads of applyBatch
+	recent [recentConns]lastConn // connections of the last packets applied, most often the next one's too
+	seq    uint64                // number of the packet being applied
+	b      *bundle               // records retired in this epoch so far
+	sink   uint64                // keeps the loads of applyBatch
 }
 
 // laneBatch is packets for a lane, with their numbers and keys' hashes.
+// lastConn is a connection a lane found in the index (Table.lookup): its
+// key, the key's hash, and its index in the slab, good while its shard's
+// index has taken nothing out (connTable.gen). Packets come in runs of one
+// connection, or of a few interleaved: a run's later packets skip the hash
+// and the probe. A lane keeps recentConns of them, one per pair of ports'
+// low bits.
+type lastConn struct {
+	key  Key
+	hash uint64
+	gen  uint64
+	i    uint32
+	ok   bool
+}
+
+const recentConns = 8
+
+// recentOf returns the entry of ln.recent where k's connection would be.
+func (ln *lane) recentOf(k *Key) *lastConn {
+	return &ln.recent[(k.Port[0]^k.Port[1])%recentConns]
+}
+
 type laneBatch struct {
 	n    int
 	last bool // the epoch ends with this batch
@@ -183,7 +205,8 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 			p := &b.p[i]
 			ln.seq = b.seq[i]
 			d := p.Tuple.fillKey(&key)
-			t.apply(p, &key, d, b.hash[i], ln)
+			r := ln.recentOf(&key)
+			t.apply(p, &key, d, b.hash[i], ln, r.ok && r.hash == b.hash[i] && r.key == key)
 		}
 	}
 }
@@ -206,19 +229,25 @@ func (l *Lanes) Apply(p *Packet) {
 	l.seq++
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	hash := key.hash64()
 	if !l.split {
 		// Lane 0 has every shard, of a table small enough to stay in
 		// the caches: the packet is applied at once.
 		ln := l.lanes[0]
 		ln.seq = l.seq
-		t.apply(p, &key, d, hash, ln)
+		r := ln.recentOf(&key)
+		again := r.ok && r.key.Port == key.Port && r.key == key
+		hash := r.hash
+		if !again {
+			hash = key.hash64()
+		}
+		t.apply(p, &key, d, hash, ln, again)
 		if l.inEpoch++; l.inEpoch == epochLen {
 			l.endEpoch()
 			l.maybeSplit()
 		}
 		return
 	}
+	hash := key.hash64()
 	ln := l.lanes[l.laneOf[uint32(hash)&t.mask]]
 	b := ln.cur
 	b.p[b.n], b.seq[b.n], b.hash[b.n] = *p, l.seq, hash

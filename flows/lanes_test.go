@@ -330,3 +330,82 @@ func fuzzSteps(b []byte, ticks bool) []step {
 	}
 	return steps
 }
+
+// TestLanesLastConn: a lane looks the connection of a run of packets up
+// once, and then uses it again while its shard's index is unchanged. When
+// the connection leaves between two packets of the run (evicted, expired,
+// flushed) and another takes its memory, the next packet must open a
+// connection of its own, as Table.Apply does.
+func TestLanesLastConn(t *testing.T) {
+	seg := func(conn int, at time.Duration, n uint32) flows.Packet {
+		p := flows.Packet{TS: int64(time.Second + at), Seq: 1000 + 10*n, Ack: 5000, PayloadLen: 10, FrameLen: 74, IPLen: 60,
+			Window: 1000, WScale: -1, Flags: flows.PSH | flows.ACK, TTL: 64}
+		p.Tuple.SetV4([]byte{10, 0, 0, 1}, []byte{10, 0, 0, 2})
+		p.Tuple.SrcPort, p.Tuple.DstPort = uint16(40000+conn), 80
+		return p
+	}
+	run := func(conn int, at time.Duration, n int) []step {
+		var s []step
+		for i := range n {
+			s = append(s, step{p: seg(conn, at+time.Duration(i)*time.Microsecond, uint32(i))})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   flows.Config
+		steps []step
+	}{
+		{"evicted", flows.Config{Shards: 1, MaxConns: 1},
+			slices.Concat(run(1, 0, 3), run(2, time.Millisecond, 1), run(1, 2*time.Millisecond, 3))}, // 2 takes 1's memory
+		{"interleaved, one evicted", flows.Config{Shards: 1, MaxConns: 2}, // both remembered; 3 takes one's memory
+			slices.Concat(run(1, 0, 1), run(2, 0, 1), run(1, 10*time.Microsecond, 1), run(2, 10*time.Microsecond, 1),
+				run(3, time.Millisecond, 1), run(1, 2*time.Millisecond, 1), run(2, 2*time.Millisecond, 1))},
+		{"expired", flows.Config{Shards: 1, IdleTimeout: time.Millisecond, SweepEvery: time.Millisecond},
+			slices.Concat(run(1, 0, 3), run(2, 5*time.Millisecond, 3), run(2, 10*time.Millisecond, 1), run(1, 10*time.Millisecond, 3))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := replay(tc.cfg, tc.steps, 0, 0, 0, false)
+			if len(want.retired) == 0 {
+				t.Fatal("no connection left the table")
+			}
+			got := replay(tc.cfg, tc.steps, 1, 1<<30, 1<<30, false)
+			if got.opened != want.opened {
+				t.Errorf("opened %d connections, Apply %d", got.opened, want.opened)
+			}
+			sameOutput(t, got.retired, want.retired, got.tags, want.tags)
+			sameRecords(t, "flushed", got.flushed, want.flushed)
+		})
+	}
+	t.Run("flushed", func(t *testing.T) {
+		var got, want []flows.Record
+		for _, lanes := range []bool{false, true} {
+			tab := flows.NewTable(flows.Config{Shards: 1})
+			apply, sync := tab.Apply, func() {}
+			if lanes {
+				l := flows.NewLanes(tab, 1)
+				apply, sync = l.Apply, l.Sync
+			}
+			var recs []flows.Record
+			for i, s := range slices.Concat(run(1, 0, 3), run(2, time.Millisecond, 1), run(1, 2*time.Millisecond, 2)) {
+				if i == 3 {
+					sync()
+					recs = append(recs, tab.Flush()...)
+				}
+				p := s.p
+				apply(&p)
+			}
+			sync()
+			recs = append(recs, tab.Flush()...)
+			if lanes {
+				got = recs
+			} else {
+				want = recs
+			}
+		}
+		if len(want) != 3 {
+			t.Fatalf("Apply gave %d records, want 3", len(want))
+		}
+		sameRecords(t, "flushed", got, want)
+	})
+}

@@ -53,7 +53,11 @@ type Peeker struct {
 	Stats Stats
 	stats *Stats // where it counts: its Stats, or its parent's (Fork)
 
-	tags    []uint32 // per slot: 0 empty, else the tuple hash's top bits | 1
+	tags []uint32 // per slot: 0 empty, else the tuple hash's top bits | 1
+	// inUse has a bit per set, set while a slot of it is in use. Most
+	// segments are of no connection waiting: this small bitmap tells so
+	// without a load from tags, which is large.
+	inUse   []uint64
 	pend    []pending
 	mask    uint32   // sets - 1
 	live    int      // slots in use
@@ -105,6 +109,7 @@ func New(cfg Config) *Peeker {
 		store: newStore(cfg.Conns, dns),
 		dns:   dns,
 		tags:  make([]uint32, sets*pendingWays),
+		inUse: make([]uint64, (sets+63)/64),
 		pend:  make([]pending, sets*pendingWays),
 		mask:  uint32(sets - 1),
 	}
@@ -123,6 +128,7 @@ func (k *Peeker) Fork() *Peeker {
 		dns:   k.dns,
 		stats: k.stats,
 		tags:  make([]uint32, len(k.tags)),
+		inUse: make([]uint64, len(k.inUse)),
 		pend:  make([]pending, len(k.pend)),
 		mask:  k.mask,
 	}
@@ -176,8 +182,12 @@ func (k *Peeker) TCP(p *flows.Packet, payload []byte) {
 		return // no connection waits for its first payload
 	}
 	h := tupleHash(&p.Tuple)
+	set := uint32(h) & k.mask
+	if k.inUse[set/64]&(1<<(set%64)) == 0 {
+		return
+	}
 	tag := uint32(h>>32) | 1
-	base := int(uint32(h)&k.mask) * pendingWays
+	base := int(set) * pendingWays
 	for i := base; i < base+pendingWays; i++ {
 		if k.tags[i] == tag && k.pend[i].tuple == p.Tuple {
 			k.segment(i, p.Seq-k.pend[i].isn-1, payload, len(payload) < int(p.PayloadLen))
@@ -221,6 +231,7 @@ func (k *Peeker) syn(p *flows.Packet, payload []byte) {
 		}
 	}
 	k.tags[slot] = tag
+	k.inUse[slot/pendingWays/64] |= 1 << (slot / pendingWays % 64)
 	k.live++
 	k.pend[slot] = pending{tuple: p.Tuple, syn: p.TS, isn: p.Seq}
 	if p.PayloadLen > 0 { // TCP Fast Open: the first payload rides on the SYN
@@ -258,6 +269,9 @@ func (k *Peeker) drop(i int) {
 		k.busy--
 	}
 	k.tags[i] = 0
+	if base := i - i%pendingWays; [pendingWays]uint32(k.tags[base:]) == [pendingWays]uint32{} {
+		k.inUse[i/pendingWays/64] &^= 1 << (i / pendingWays % 64)
+	}
 	k.live--
 	k.pend[i] = pending{}
 }

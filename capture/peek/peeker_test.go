@@ -66,6 +66,14 @@ func (c *conv) seg(e ends, toServer bool, fl flows.Flags, seq, ack uint32, paylo
 	if used != c.k.live {
 		c.t.Fatalf("%d slots in use, the Peeker counts %d", used, c.k.live)
 	}
+	// and skips it for a set whose bit in inUse is clear: the bits must be
+	// exact too.
+	for set := range len(c.k.tags) / pendingWays {
+		busy := [pendingWays]uint32(c.k.tags[set*pendingWays:]) != [pendingWays]uint32{}
+		if bit := c.k.inUse[set/64]&(1<<(set%64)) != 0; bit != busy {
+			c.t.Fatalf("set %d: in use %v, its bit says %v", set, busy, bit)
+		}
+	}
 }
 
 // handshake opens a connection with client ISN isn and server ISN 9000.
