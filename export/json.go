@@ -73,13 +73,13 @@ func (a *asyncJSON) failed() error {
 }
 
 // asyncBatchLen is the records in a batch handed to an encoder. At the end
-// of a replay a dozen batches are on the heap at once, on top of a table
-// at its largest: 128 records (of 568 bytes) keep the encoders busy
-// without adding to the peak.
-const asyncBatchLen = 128
+// of a replay a dozen batches are on the heap at once, with their encoded
+// lines, on top of a table at its largest: 64 records (of 528 bytes, about
+// 34 KiB of lines) keep the encoders busy without adding to the peak.
+const asyncBatchLen = 64
 
 // asyncDirectWrite is the least an encoded batch holds for the writer to
-// write it at once: a full batch is about 64 KiB. Smaller ones (a live
+// write it at once: a full batch is about 34 KiB. Smaller ones (a live
 // capture's, flushed every second) are gathered.
 const asyncDirectWrite = 16 << 10
 
