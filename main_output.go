@@ -86,12 +86,16 @@ func setGC() {
 const flushGCPercent = 25
 
 // flushGC sets the garbage collector's goal for the final flush, unless
-// the user set GOGC, and returns what restores it.
+// the user set GOGC, and returns what restores it. It also gives the
+// heap's free pages back to the system: the heap's retained pages follow
+// the run's larger goal, and the runtime would return them only slowly,
+// while the flush's records come on top of the table at its largest.
 func flushGC() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
 	old := debug.SetGCPercent(flushGCPercent)
+	debug.FreeOSMemory()
 	return func() { debug.SetGCPercent(old) }
 }
 
