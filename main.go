@@ -409,6 +409,7 @@ func (h *headless) record(ctx context.Context) error {
 	if lanes != nil {
 		lanes.Close()
 	}
+	h.names.release()
 	return err
 }
 

@@ -63,9 +63,12 @@ func setGC() {
 const flushGCPercent = 25
 
 // flushGC sets the garbage collector's goal for the final flush, unless
-// the user set GOGC, and returns what restores it. Before the first
-// collection the heap is small and the table too: the goal stays, so that
-// a short replay makes none.
+// the user set GOGC, and returns what restores it. It also gives the
+// heap's free pages back to the system: the heap's retained pages follow
+// the run's larger goal, and the runtime would return them only slowly,
+// while the flush's records come on top of the table at its largest.
+// Before the first collection the heap is small and the table too: all
+// stays as it is, so that a short replay makes no collection.
 func flushGC() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
@@ -76,6 +79,7 @@ func flushGC() (restore func()) {
 	gc.goal = flushGCPercent
 	if gc.firstDone {
 		debug.SetGCPercent(flushGCPercent)
+		debug.FreeOSMemory()
 	}
 	return func() {
 		gc.Lock()

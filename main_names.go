@@ -27,6 +27,11 @@ func (n *connNames) decoder() *capture.Decoder {
 	return d
 }
 
+// release gives back what the names needed only while packets came
+// (peek.Peeker.Release): the final flush's records come on top of the
+// table at its largest.
+func (n *connNames) release() { n.peek.Release() }
+
 // fill sets l's name fields for r.
 func (n *connNames) fill(l *local.Info, r *flows.Record) {
 	nm := n.peek.Store().Lookup(r)

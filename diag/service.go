@@ -55,7 +55,7 @@ type service struct {
 	last             [NumKinds]time.Time
 	rtt              *rttHist
 	closeWait        trend
-	clients          map[netip.Addr]*twClient
+	clients          twClients
 	pruneAt          int  // clients kept before pruneClients looks again
 	pressure         bool // a client's ports ran short
 	pressureClient   netip.Addr
@@ -64,12 +64,39 @@ type service struct {
 	pressureRecycled bool // ... as it reused its own TIME_WAIT port
 }
 
-// twClient is one client's TIME_WAIT sockets to a service: when each ends
-// (pruned as later ones come), and the most it held at once.
-type twClient struct {
-	ends []time.Time
-	most int
-	at   time.Time
+// twClients is each client's TIME_WAIT sockets to a service: when each
+// entered TIME_WAIT (the client's FIN was acknowledged by the server's,
+// as Unix nanoseconds: a record's FIN times are exactly that), in the
+// order they were counted, pruned of those that ended before a later one
+// came. They end TimeWait after they entered, so an entry time stands
+// for its end. A service keeps tens of thousands of clients at most
+// (maxTWClients), each in a slot of the map with a slice of 8-byte
+// times: most hold one or two.
+type twClients map[netip.Addr][]int64
+
+// twEndedBy returns the latest entry time of a TIME_WAIT socket that has
+// ended by t, its entry plus tw at or before t, and false if t is too
+// early for any (an entry time is a Unix nanosecond count: t-tw before
+// the earliest such). tw is positive (Config.withDefaults).
+func twEndedBy(t time.Time, tw time.Duration) (int64, bool) {
+	cut := t.Add(-tw)
+	switch {
+	case cut.Before(time.Unix(0, math.MinInt64)):
+		return 0, false
+	case cut.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64, true
+	}
+	return cut.UnixNano(), true
+}
+
+// dropEnded removes the sockets that ended by t from ends, keeping the
+// others in order.
+func dropEnded(ends []int64, t time.Time, tw time.Duration) []int64 {
+	cut, ok := twEndedBy(t, tw)
+	if !ok {
+		return ends
+	}
+	return slices.DeleteFunc(ends, func(e int64) bool { return e <= cut })
 }
 
 // Judge returns the problems of record r as of now (Judge.Until), judged
@@ -178,40 +205,50 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 		return // the service's pressure is known, or r adds nothing to a client's count
 	}
 	client := r.Client.Addr()
-	tc := sv.clients[client]
-	if syn := ev.Handshake.FirstSYN; tc != nil && recycled {
+	ends, known := sv.clients[client]
+	if syn := ev.Handshake.FirstSYN; known && recycled {
 		// It took a port still in TIME_WAIT while holding another: not a
 		// client bound to one port, but one whose ports ran out.
-		tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(syn) })
-		if len(tc.ends) >= 2 {
-			sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureRecycled = true, client, syn, true
-			sv.pressureSockets = len(tc.ends)
+		ends = dropEnded(ends, syn, cfg.TimeWait)
+		sv.clients[client] = ends
+		if len(ends) >= 2 {
+			sv.setPressure(client, syn, len(ends), true)
+			return
 		}
 	}
 	if !entered {
 		return
 	}
 	start := ev.FINAt[1]
-	if tc == nil {
+	if !known {
 		// Only clients with a TIME_WAIT socket are kept: a SYN flood from
 		// millions of spoofed addresses must not grow the map.
 		if sv.clients == nil {
-			sv.clients = map[netip.Addr]*twClient{}
+			sv.clients = twClients{}
 		}
-		sv.pruneClients(start)
-		tc = &twClient{}
-		sv.clients[client] = tc
+		sv.pruneClients(start, cfg.TimeWait)
 	}
-	tc.ends = slices.DeleteFunc(tc.ends, func(e time.Time) bool { return !e.After(start) })
-	if len(tc.ends) <= cfg.PortPressure { // enough to know the bound was reached
-		tc.ends = append(tc.ends, start.Add(cfg.TimeWait))
+	ends = dropEnded(ends, start, cfg.TimeWait)
+	if len(ends) <= cfg.PortPressure { // enough to know the bound was reached
+		ends = append(ends, start.UnixNano())
 	}
-	if n := len(tc.ends); n > tc.most {
-		tc.most, tc.at = n, start
+	sv.clients[client] = ends
+	// The client held fewer than PortPressure sockets at every count
+	// before this one, or the service's pressure would be known: this is
+	// the most it held, and the first time it reached the bound.
+	if n := len(ends); n >= cfg.PortPressure {
+		sv.setPressure(client, start, n, false)
 	}
-	if tc.most >= cfg.PortPressure && !sv.pressure {
-		sv.pressure, sv.pressureClient, sv.pressureAt, sv.pressureSockets = true, client, tc.at, tc.most
-	}
+}
+
+// setPressure records that client's ports ran short at at, holding
+// sockets TIME_WAIT sockets (recycled: while reusing one of them). The
+// clients' counts are no longer needed: a service's pressure is reported
+// once, the first.
+func (sv *service) setPressure(client netip.Addr, at time.Time, sockets int, recycled bool) {
+	sv.pressure, sv.pressureClient, sv.pressureAt = true, client, at
+	sv.pressureSockets, sv.pressureRecycled = sockets, recycled
+	sv.clients = nil
 }
 
 // maxTWClients is how many clients a service keeps TIME_WAIT sockets of
@@ -219,14 +256,15 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 const maxTWClients = 1 << 16
 
 // pruneClients forgets, once the service keeps maxTWClients clients, the
-// clients none of whose TIME_WAIT sockets is left at now: what they held
-// can no longer add to a later count (their most is already weighed).
-func (sv *service) pruneClients(now time.Time) {
+// clients none of whose TIME_WAIT sockets is left at now (the last one
+// counted has ended): what they held can no longer add to a later count.
+func (sv *service) pruneClients(now time.Time, tw time.Duration) {
 	if len(sv.clients) < max(maxTWClients, sv.pruneAt) {
 		return
 	}
-	for addr, tc := range sv.clients {
-		if len(tc.ends) == 0 || !tc.ends[len(tc.ends)-1].After(now) {
+	cut, ok := twEndedBy(now, tw)
+	for addr, ends := range sv.clients {
+		if len(ends) == 0 || ok && ends[len(ends)-1] <= cut {
 			delete(sv.clients, addr)
 		}
 	}

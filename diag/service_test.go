@@ -1,9 +1,13 @@
 package diag
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +146,122 @@ func TestServicesPortPressure(t *testing.T) {
 	svc, _ := judgeAll(Config{PortPressure: 2}, spread)
 	if sm := svc.Summaries()[0]; sm.Counts[PortPressure] != 0 {
 		t.Errorf("one TIME_WAIT socket at a time: %+v", sm.Problems)
+	}
+}
+
+// twSock is a connection its client closes first: its end enters
+// TIME_WAIT when the server's FIN comes, at fin.
+type twSock struct {
+	client netip.Addr
+	port   uint16
+	fin    time.Duration // since t0
+}
+
+// twJudge judges the connections of socks (from a service at srvAP, each
+// as conn builds it, its server's FIN 4 ms after its start) in the order
+// they started, as the JSON output does, with cfg.
+func twJudge(cfg Config, socks []twSock) *Services {
+	type cpk struct {
+		client netip.Addr
+		pk
+	}
+	var pkts []cpk
+	for _, s := range socks {
+		for _, x := range conn(s.port, s.fin-ms(4), ms(1), "") {
+			pkts = append(pkts, cpk{s.client, x})
+		}
+	}
+	slices.SortStableFunc(pkts, func(a, b cpk) int { return cmp.Compare(a.at, b.at) })
+	var recs []flows.Record
+	tab := flows.NewTable(flows.Config{OnRetire: func(r []flows.Record) { recs = append(recs, r...) }})
+	for _, x := range pkts {
+		p := x.packet()
+		cl, sv := x.client.As4(), srvAP.Addr().As4()
+		if x.from == 's' {
+			p.Tuple.SetV4(sv[:], cl[:])
+		} else {
+			p.Tuple.SetV4(cl[:], sv[:])
+		}
+		tab.Apply(&p)
+	}
+	recs = append(recs, tab.Flush()...)
+	flows.SortByStart(recs)
+	svc := NewServices(New(cfg))
+	for i := range recs {
+		svc.Judge(&recs[i], tab.Now())
+	}
+	return svc
+}
+
+// twPressure is port-pressure counted from the sockets themselves: going
+// through them as they entered TIME_WAIT, the first that finds its client
+// holding limit of them at once (each held for a TimeWait from its FIN,
+// gone at its end), the client and how many it held then; ok false if
+// none does.
+func twPressure(socks []twSock, tw time.Duration, limit int) (at twSock, held int, ok bool) {
+	for k, s := range socks {
+		n := 0
+		for _, o := range socks[:k+1] {
+			if o.client == s.client && o.fin <= s.fin && s.fin < o.fin+tw {
+				n++
+			}
+		}
+		if n >= limit {
+			return s, n, true
+		}
+	}
+	return twSock{}, 0, false
+}
+
+// A service names the first client to hold PortPressure TIME_WAIT sockets
+// at once, when, and how many it held, as counting every socket's
+// TIME_WAIT period finds: a socket is held from its FIN until TimeWait
+// later, not at that instant (Linux's TIME_WAIT timer), so sockets
+// exactly TimeWait apart are held one at a time and a nanosecond less
+// two. Once a service has port-pressure it keeps no client's count.
+func TestServicesPortPressureCounted(t *testing.T) {
+	const tw = time.Minute
+	a, b := netip.MustParseAddr("10.0.1.1"), netip.MustParseAddr("10.0.1.2")
+	cases := map[string][]twSock{
+		"TimeWait apart": {{a, 1000, tw}, {a, 1001, 2 * tw}, {a, 1002, 3 * tw}, {b, 1003, 3*tw + 1}},
+		"a ns less":      {{a, 1000, tw}, {b, 1001, 2*tw - 1}, {a, 1002, 2*tw - 1 + 1}, {a, 1003, 2*tw - 2}},
+	}
+	rng := rand.New(rand.NewPCG(17, 2))
+	for trial := range 40 {
+		// Four clients, 30 connections each over 4 minutes, at distinct
+		// times (whole milliseconds and a microsecond each), often in
+		// TIME_WAIT together.
+		var socks []twSock
+		for i := range 120 {
+			c := netip.AddrFrom4([4]byte{10, 0, 2, byte(rng.IntN(4))})
+			fin := tw + time.Duration(rng.IntN(240_000))*time.Millisecond + time.Duration(i)*time.Microsecond
+			socks = append(socks, twSock{c, uint16(2000 + i), fin})
+		}
+		cases[fmt.Sprintf("random %d", trial)] = socks
+	}
+	for name, socks := range cases {
+		slices.SortFunc(socks, func(x, y twSock) int { return cmp.Compare(x.fin, y.fin) })
+		limit := 2
+		if strings.HasPrefix(name, "random") {
+			limit = 4 + int(socks[0].fin%13)
+		}
+		svc := twJudge(Config{PortPressure: limit, TimeWait: tw}, socks)
+		sm := svc.Summaries()[0]
+		at, held, want := twPressure(socks, tw, limit)
+		if !want {
+			if sm.Counts[PortPressure] != 0 || len(sm.Problems) != 0 {
+				t.Errorf("%s (limit %d): port-pressure %+v, want none", name, limit, sm.Problems)
+			}
+			continue
+		}
+		detail := fmt.Sprintf("client %v held %d TIME_WAIT sockets ", at.client, held)
+		if sm.Counts[PortPressure] != 1 || len(sm.Problems) != 1 || !sm.Problems[0].Since.Equal(t0.Add(at.fin)) ||
+			!strings.HasPrefix(sm.Problems[0].Detail, detail) {
+			t.Errorf("%s (limit %d): port-pressure %+v, want since %v: %q", name, limit, sm.Problems, t0.Add(at.fin), detail)
+		}
+		if sv := svc.m[srvAP]; len(sv.clients) != 0 {
+			t.Errorf("%s: %d clients' counts kept after port-pressure", name, len(sv.clients))
+		}
 	}
 }
 

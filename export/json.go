@@ -73,10 +73,15 @@ func (a *asyncJSON) failed() error {
 }
 
 // asyncBatchLen is the records in a batch handed to an encoder. At the end
-// of a replay a dozen batches are on the heap at once, on top of a table
-// at its largest: 128 records (of 568 bytes) keep the encoders busy
-// without adding to the peak.
-const asyncBatchLen = 128
+// of a replay a dozen batches are on the heap at once, with their encoded
+// lines, on top of a table at its largest: 64 records (of 528 bytes, about
+// 34 KiB of lines) keep the encoders busy without adding to the peak.
+const asyncBatchLen = 64
+
+// asyncDirectWrite is the least an encoded batch holds for the writer to
+// write it at once: a full batch is about 34 KiB. Smaller ones (a live
+// capture's, flushed every second) are gathered.
+const asyncDirectWrite = 16 << 10
 
 // NewJSON returns a writer to w that writes each call's records at once.
 func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
@@ -105,7 +110,7 @@ func NewAsyncJSON(w io.Writer, encoders int) *JSON {
 		done: make(chan error),
 	}
 	for range cap(a.free) {
-		a.free <- &jsonBatch{recs: make([]flows.Record, 0, asyncBatchLen)}
+		a.free <- &jsonBatch{} // its records' room is made when first used (Write)
 	}
 	a.pending = <-a.free
 	j.async = a
@@ -176,7 +181,13 @@ func (j *JSON) write(order chan asyncJob, bufs chan []byte) {
 			continue
 		}
 		b := <-job.out
-		if err == nil {
+		switch {
+		case err != nil:
+		case len(out) == 0 && len(b) >= asyncDirectWrite:
+			// A full batch is written as it is: gathered, it would keep
+			// a buffer of a quarter megabyte for nothing.
+			_, err = j.w.Write(b)
+		default:
 			out = append(out, b...)
 			if len(out) >= 256<<10 {
 				_, err = j.w.Write(out)
@@ -257,6 +268,12 @@ func (j *JSON) Write(recs []flows.Record) error {
 		}
 		for i := range recs {
 			bt := a.pending
+			if bt.recs == nil {
+				// Batches get their room only when they are needed: a
+				// replay whose connections mostly stay until the end
+				// uses one or two until its final flush.
+				bt.recs = make([]flows.Record, 0, asyncBatchLen)
+			}
 			bt.recs = append(bt.recs, recs[i])
 			if j.Problems != nil {
 				bt.probs = append(bt.probs, j.Problems(&recs[i]))

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,6 +76,53 @@ func TestAsyncJSONMatchesBuffered(t *testing.T) {
 		if err := a.Write(recs[:1]); err == nil {
 			t.Fatal("a Write after Close was accepted")
 		}
+	}
+}
+
+// writeSizes records the size of every write.
+type writeSizes struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *writeSizes) Write(b []byte) (int, error) {
+	w.sizes = append(w.sizes, len(b))
+	return w.Buffer.Write(b)
+}
+
+// TestAsyncJSONWritesBatches: the async writer writes each full batch as
+// it was encoded, in order, rather than gathering them into a larger
+// buffer it would keep: no write holds more than a batch's lines.
+func TestAsyncJSONWritesBatches(t *testing.T) {
+	recs := synRecords(5000)
+	var want bytes.Buffer
+	if err := NewJSON(&want).Write(recs); err != nil {
+		t.Fatal(err)
+	}
+	w := &writeSizes{}
+	a := NewAsyncJSON(w, 2)
+	for i := 0; i < len(recs); i += 10 {
+		if err := a.Write(recs[i : i+10]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.Bytes(), want.Bytes()) {
+		t.Fatalf("async output differs: %d bytes, want %d", w.Len(), want.Len())
+	}
+	lines := bytes.SplitAfter(want.Bytes(), []byte("\n"))
+	most := 0
+	for i := 0; i+asyncBatchLen <= len(lines); i++ {
+		n := 0
+		for _, l := range lines[i : i+asyncBatchLen] {
+			n += len(l)
+		}
+		most = max(most, n)
+	}
+	if len(w.sizes) < len(recs)/asyncBatchLen || slices.Max(w.sizes) > most {
+		t.Errorf("%d writes, the largest %d bytes: want one per batch of %d records, at most %d bytes", len(w.sizes), slices.Max(w.sizes), asyncBatchLen, most)
 	}
 }
 

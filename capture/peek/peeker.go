@@ -134,6 +134,15 @@ func (k *Peeker) Fork() *Peeker {
 	}
 }
 
+// Release gives back the table of connections waiting for their first
+// payload, once the capture has ended (after Flush): its Store, DNS cache
+// and Stats stay. A segment read after it waits in a table of one set.
+func (k *Peeker) Release() {
+	k.tags, k.pend = make([]uint32, pendingWays), make([]pending, pendingWays)
+	k.mask, k.live, k.busy = 0, 0, 0
+	k.free, k.scratch, k.waiting = nil, nil, nil
+}
+
 // Store returns the names found.
 func (k *Peeker) Store() *Store { return k.store }
 

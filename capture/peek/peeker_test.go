@@ -327,3 +327,27 @@ func TestReassemblyBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease: once the capture has ended, Release gives back the table of
+// connections waiting for their first payload; the names found stay, and
+// a connection seen after it is still named from its ClientHello.
+func TestRelease(t *testing.T) {
+	c := newConv(t, Config{})
+	before := ends{client, web}
+	c.handshake(before, 1)
+	c.seg(before, true, flows.ACK|flows.PSH, 2, 9001, clientHello(t, &tls.Config{ServerName: "before.example"}), time.Millisecond)
+	waiting := ends{netip.AddrPortFrom(client.Addr(), 40001), web}
+	c.handshake(waiting, 1)
+	c.k.Flush()
+	if len(c.k.pend) <= pendingWays {
+		t.Fatalf("a table of %d slots before Release", len(c.k.pend))
+	}
+	c.k.Release()
+	if len(c.k.pend) != pendingWays || len(c.k.tags) != pendingWays || c.k.live != 0 {
+		t.Fatalf("after Release: %d slots (%d tags), %d live; want one set of %d, none live", len(c.k.pend), len(c.k.tags), c.k.live, pendingWays)
+	}
+	after := ends{netip.AddrPortFrom(client.Addr(), 40002), web}
+	c.handshake(after, 1)
+	c.seg(after, true, flows.ACK|flows.PSH, 2, 9001, clientHello(t, &tls.Config{ServerName: "after.example"}), time.Millisecond)
+	sameNames(t, c.names(), []Name{{Server: "before.example", Source: SourceSNI}, {}, {Server: "after.example", Source: SourceSNI}})
+}
