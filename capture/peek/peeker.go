@@ -138,9 +138,9 @@ func (k *Peeker) Fork() *Peeker {
 // payload, once the capture has ended (after Flush): its Store, DNS cache
 // and Stats stay. A segment read after it waits in a table of one set.
 func (k *Peeker) Release() {
-	k.tags, k.pend = make([]uint32, pendingWays), make([]pending, pendingWays)
+	k.tags, k.pend, k.inUse = make([]uint32, pendingWays), make([]pending, pendingWays), make([]uint64, 1)
 	k.mask, k.live, k.busy = 0, 0, 0
-	k.free, k.scratch, k.waiting = nil, nil, nil
+	k.reasms, k.free, k.scratch, k.waiting = nil, nil, nil, nil
 }
 
 // Store returns the names found.
