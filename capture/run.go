@@ -117,6 +117,13 @@ func RunTicking(ctx context.Context, src Source, d *Decoder, c *Counters, maxFra
 	defer tk.end()
 	switch src.(type) {
 	case *pcapSource, *pcapngSource, *fileSource, *setSource:
+		if _, lanes := sink.(*flows.Lanes); lanes {
+			// The lanes update the table on goroutines of their own
+			// already: a goroutine between reading and routing would
+			// move every packet from one core's cache to another's once
+			// more, which on two cores cost more than it gained.
+			return run(ctx, src, d, c, maxFrames, sink, tk)
+		}
 		return runPipelined(ctx, src, d, c, maxFrames, sink, tk)
 	}
 	if fan, polled := fanoutOf(src); fan != nil {
