@@ -27,12 +27,13 @@ import (
 // already read, then reads on and names what is wrong as it always has.
 type pcapngSource struct {
 	window
-	order binary.ByteOrder
-	ifs   []ngIface
-	first layers.LinkType // the first interface's, as libpcap read it at open
-	read  uint64          // packets handed out
-	rest  Source          // libpcap's reader, once it has taken over
-	err   error           // sticky
+	order   binary.ByteOrder
+	ifs     []ngIface
+	first   layers.LinkType // the first interface's, as libpcap read it at open
+	read    uint64          // packets handed out
+	rest    Source          // libpcap's reader, once it has taken over
+	ifIndex int             // the interface of the frame handed out last
+	err     error           // sticky
 }
 
 // ngIface is what an Interface Description Block says that matters here.
@@ -133,6 +134,32 @@ func (s *pcapngSource) Close() {
 }
 
 func (s *pcapngSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	if data, t, wire, link, ok := s.own(); ok {
+		ci := gopacket.CaptureInfo{Timestamp: t, CaptureLength: len(data), Length: wire, InterfaceIndex: s.ifIndex}
+		return data, ci, link, nil
+	}
+	if s.rest != nil {
+		return s.rest.Next()
+	}
+	return nil, gopacket.CaptureInfo{}, 0, s.err
+}
+
+// nextFrame is Next without a gopacket.CaptureInfo (see frameSource).
+func (s *pcapngSource) nextFrame() (data []byte, ts int64, wire int, link layers.LinkType, err error) {
+	if data, t, wire, link, ok := s.own(); ok {
+		return data, t.UnixNano(), wire, link, nil
+	}
+	if s.rest != nil {
+		data, ci, link, err := s.rest.Next()
+		return data, ci.Timestamp.UnixNano(), ci.Length, link, err
+	}
+	return nil, 0, 0, 0, s.err
+}
+
+// own reads the next frame this reader hands out itself, its capture time
+// and its original length; false once it has stopped (s.err) or handed the
+// file over to libpcap (s.rest).
+func (s *pcapngSource) own() (data []byte, t time.Time, wire int, link layers.LinkType, ok bool) {
 	for s.err == nil && s.rest == nil {
 		if len(s.peek(1)) == 0 && s.readErr() == nil {
 			s.err = io.EOF
@@ -146,14 +173,14 @@ func (s *pcapngSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, er
 		}
 		switch typ {
 		case ngEPB:
-			data, ci, link, ok := s.packet(body)
+			data, t, wire, link, ok := s.packet(body)
 			if !ok {
 				s.back(start)
 				s.handOver()
 				continue
 			}
 			s.read++
-			return data, ci, link, nil
+			return data, t, wire, link, true
 		case ngIDB:
 			if !s.iface(body) {
 				s.back(start)
@@ -166,34 +193,27 @@ func (s *pcapngSource) Next() ([]byte, gopacket.CaptureInfo, layers.LinkType, er
 		// Any other block (statistics, name resolution, custom) says
 		// nothing about packets.
 	}
-	if s.rest != nil {
-		return s.rest.Next()
-	}
-	return nil, gopacket.CaptureInfo{}, 0, s.err
+	return nil, time.Time{}, 0, 0, false
 }
 
 // packet reads an Enhanced Packet Block's body, if libpcap would hand out
 // its frame as it stands.
-func (s *pcapngSource) packet(b []byte) ([]byte, gopacket.CaptureInfo, layers.LinkType, bool) {
+func (s *pcapngSource) packet(b []byte) (data []byte, t time.Time, wire int, link layers.LinkType, ok bool) {
 	if len(b) < 20 {
-		return nil, gopacket.CaptureInfo{}, 0, false
+		return nil, time.Time{}, 0, 0, false
 	}
 	id, caplen := s.order.Uint32(b), s.order.Uint32(b[12:])
 	if uint64(id) >= uint64(len(s.ifs)) || caplen > maxCaplen || uint64(caplen) > uint64(len(b)-20) {
-		return nil, gopacket.CaptureInfo{}, 0, false
+		return nil, time.Time{}, 0, 0, false
 	}
 	ifc := &s.ifs[id]
 	if ifc.snaplen != 0 && caplen > ifc.snaplen {
-		return nil, gopacket.CaptureInfo{}, 0, false // libpcap would cut it to the snapshot length
+		return nil, time.Time{}, 0, 0, false // libpcap would cut it to the snapshot length
 	}
 	ts := uint64(s.order.Uint32(b[4:]))<<32 | uint64(s.order.Uint32(b[8:]))
-	ci := gopacket.CaptureInfo{
-		Timestamp:      time.Unix(int64(ts/ifc.units), int64(ts%ifc.units)*ifc.scale),
-		CaptureLength:  int(caplen),
-		Length:         int(s.order.Uint32(b[16:])),
-		InterfaceIndex: int(id),
-	}
-	return b[20 : 20+caplen : 20+caplen], ci, ifc.link, true
+	t = time.Unix(int64(ts/ifc.units), int64(ts%ifc.units)*ifc.scale)
+	s.ifIndex = int(id)
+	return b[20 : 20+caplen : 20+caplen], t, int(s.order.Uint32(b[16:])), ifc.link, true
 }
 
 // iface reads an Interface Description Block's body; false if it has what

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,17 +158,19 @@ type callSink struct {
 func (s *callSink) Apply(p *flows.Packet) { s.packets = append(s.packets, *p) }
 func (s *callSink) Advance(ts int64)      { s.advance = append(s.advance, ts) }
 
-// TestRunFramesMatchLibpcap: Run reads a classic pcap file through the
-// reader's own frames (frameSource), without a gopacket.CaptureInfo; over
-// every bundled one, with and without a filter, the packets, the times of
+// TestRunFramesMatchLibpcap: Run reads a classic pcap or pcapng file
+// through the reader's own frames (frameSource), without a
+// gopacket.CaptureInfo; over every bundled one, with and without a filter, the packets, the times of
 // other frames and the counters are those of a Run over libpcap's reading
 // of the same file.
 func TestRunFramesMatchLibpcap(t *testing.T) {
 	paths, err := filepath.Glob(pcapDir + "/*.pcap")
-	if err != nil || len(paths) < 50 {
-		t.Fatalf("%d pcap files bundled: %v", len(paths), err)
+	ng, _ := filepath.Glob(pcapDir + "/*.pcapng")
+	if err != nil || len(paths) < 50 || len(ng) < 5 {
+		t.Fatalf("%d pcap and %d pcapng files bundled: %v", len(paths), len(ng), err)
 	}
-	compared := 0
+	paths = append(paths, ng...)
+	compared, comparedNG := 0, 0
 	for _, p := range paths {
 		for _, filter := range []string{"", "tcp[13] & 2 == 0"} {
 			src, err := OpenFile(p, filter)
@@ -183,7 +186,8 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 				src.Close()
 				continue
 			}
-			ref, err := newFileSource(p, h, filter, false, true)
+			isNG := strings.HasSuffix(p, ".pcapng")
+			ref, err := newFileSource(p, h, filter, isNG, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,6 +196,9 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 			src.Close()
 			ref.Close()
 			compared++
+			if isNG {
+				comparedNG++
+			}
 			if !slices.Equal(got.packets, want.packets) || !slices.Equal(got.advance, want.advance) {
 				t.Errorf("%s (filter %q): %d packets, %d other times; libpcap's %d, %d, or they differ",
 					p, filter, len(got.packets), len(got.advance), len(want.packets), len(want.advance))
@@ -201,8 +208,8 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 			}
 		}
 	}
-	if compared < 100 {
-		t.Errorf("compared %d runs", compared)
+	if compared < 100 || comparedNG < 6 {
+		t.Errorf("compared %d runs, %d of pcapng files", compared, comparedNG)
 	}
 }
 
@@ -214,7 +221,8 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 // microsecond field past a million.)
 func FuzzRunFrames(f *testing.F) {
 	paths, _ := filepath.Glob(pcapDir + "/*.pcap")
-	for _, p := range paths {
+	ng, _ := filepath.Glob(pcapDir + "/*.pcapng")
+	for _, p := range append(paths, ng...) {
 		if data, err := os.ReadFile(p); err == nil && len(data) <= 16<<10 {
 			f.Add(data)
 		}
