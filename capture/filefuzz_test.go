@@ -15,20 +15,11 @@ import (
 // has valid states, distinct endpoints, and no more packets than frames
 // were read.
 func FuzzFile(f *testing.F) {
-	paths, _ := filepath.Glob("../pcaps/*.pcap*")
-	for _, p := range paths {
-		if data, err := os.ReadFile(p); err == nil && len(data) <= 64<<10 {
-			f.Add(data)
-		}
-	}
+	addCaptureSeeds(f, 64<<10)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(dir, "in.pcap")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		src, err := OpenFile(path, "")
-		if err != nil {
+		src, ok := openFuzzed(t, dir, data)
+		if !ok {
 			return
 		}
 		defer src.Close()
@@ -50,4 +41,27 @@ func FuzzFile(f *testing.F) {
 			t.Fatalf("%d packets in records, %d TCP frames read", pkts, c.TCP.Load())
 		}
 	})
+}
+
+// addCaptureSeeds adds the bundled pcap and pcapng files of at most max
+// bytes to f's corpus.
+func addCaptureSeeds(f *testing.F, max int) {
+	paths, _ := filepath.Glob(pcapDir + "/*.pcap*")
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil && len(data) <= max {
+			f.Add(data)
+		}
+	}
+}
+
+// openFuzzed writes data to a file in dir and opens it as a capture; false
+// if it is refused.
+func openFuzzed(t *testing.T, dir string, data []byte) (Source, bool) {
+	t.Helper()
+	path := filepath.Join(dir, "in.pcap")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := OpenFile(path, "")
+	return src, err == nil
 }

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -213,35 +212,25 @@ func TestRunFramesMatchLibpcap(t *testing.T) {
 	}
 }
 
-// FuzzRunFrames: on arbitrary classic pcap files that the reader takes,
+// FuzzRunFrames: on arbitrary pcap and pcapng files that the readers take,
 // Run through its frames (frameSource) hands the sink what Run through
 // Source.Next and a gopacket.CaptureInfo hands it, up to the error where
 // both stop. (Against libpcap, TestRunFramesMatchLibpcap: on damaged
 // records the two readers differ, as TestPcapMatchesLibpcap allows, e.g. a
 // microsecond field past a million.)
 func FuzzRunFrames(f *testing.F) {
-	paths, _ := filepath.Glob(pcapDir + "/*.pcap")
-	ng, _ := filepath.Glob(pcapDir + "/*.pcapng")
-	for _, p := range append(paths, ng...) {
-		if data, err := os.ReadFile(p); err == nil && len(data) <= 16<<10 {
-			f.Add(data)
-		}
-	}
+	addCaptureSeeds(f, 16<<10)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(dir, "in.pcap")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		src, err := OpenFile(path, "")
-		if err != nil {
+		src, ok := openFuzzed(t, dir, data)
+		if !ok {
 			return
 		}
 		defer src.Close()
 		if _, ok := src.(frameSource); !ok {
 			return
 		}
-		ref, err := OpenFile(path, "")
+		ref, err := OpenFile(filepath.Join(dir, "in.pcap"), "")
 		if err != nil {
 			t.Fatal(err)
 		}

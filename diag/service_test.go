@@ -157,6 +157,19 @@ type twSock struct {
 	fin    time.Duration // since t0
 }
 
+// applyWith applies x, a packet of a connection between client and the
+// service at srvAP, to tab.
+func applyWith(tab *flows.Table, client netip.Addr, x pk) {
+	p := x.packet()
+	cl, sv := client.As4(), srvAP.Addr().As4()
+	if x.from == 's' {
+		p.Tuple.SetV4(sv[:], cl[:])
+	} else {
+		p.Tuple.SetV4(cl[:], sv[:])
+	}
+	tab.Apply(&p)
+}
+
 // twJudge judges the connections of socks (from a service at srvAP, each
 // as conn builds it, its server's FIN 4 ms after its start) in the order
 // they started, as the JSON output does, with cfg.
@@ -175,14 +188,7 @@ func twJudge(cfg Config, socks []twSock) *Services {
 	var recs []flows.Record
 	tab := flows.NewTable(flows.Config{OnRetire: func(r []flows.Record) { recs = append(recs, r...) }})
 	for _, x := range pkts {
-		p := x.packet()
-		cl, sv := x.client.As4(), srvAP.Addr().As4()
-		if x.from == 's' {
-			p.Tuple.SetV4(sv[:], cl[:])
-		} else {
-			p.Tuple.SetV4(cl[:], sv[:])
-		}
-		tab.Apply(&p)
+		applyWith(tab, x.client, x.pk)
 	}
 	recs = append(recs, tab.Flush()...)
 	flows.SortByStart(recs)
@@ -282,14 +288,7 @@ func TestServicesForgetClients(t *testing.T) {
 				pkts = pkts[:1]
 			}
 			for _, x := range pkts {
-				p := x.packet()
-				cl, sv := c.As4(), srvAP.Addr().As4()
-				if x.from == 's' {
-					p.Tuple.SetV4(sv[:], cl[:])
-				} else {
-					p.Tuple.SetV4(cl[:], sv[:])
-				}
-				tab.Apply(&p)
+				applyWith(tab, c, x)
 			}
 		}
 		recs = append(recs, tab.Flush()...)

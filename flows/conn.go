@@ -159,14 +159,15 @@ type conn struct {
 	ep       [2]endpoint // indexed like key's endpoints
 	ev       evHot       // for a diagnosis (evidence.go)
 	// id is the low 32 bits of its ID, unique in its table, in order of
-	// creation; the high ones, once the table has handed out 2^32, are in
-	// its cold record (ident).
+	// creation; the high ones are the table's ID epoch, or in its cold
+	// record if it has one (ident, connwide.go).
 	id uint32
 	// synOrRTT is, until the handshake's round-trip time is known, the
-	// time of the client's latest SYN (0: none seen); then that time (ns).
-	// Once the RTT is known the SYN's time is not needed again. Either is
-	// kept in 32 bits where it fits, else in the cold record (synSeen,
-	// synTime, rtt).
+	// time of the client's latest SYN as 1 + its nanoseconds after first
+	// (0: none seen); then the RTT (ns). Once the RTT is known the SYN's
+	// time is not needed again. Either is kept in 32 bits where it fits,
+	// else it is wide and the value is in the cold record (setSYN,
+	// synTime, rtt in connwide.go).
 	synOrRTT uint32
 }
 

@@ -103,7 +103,7 @@ func (c *conn) setRTT(rtt int64, cs *coldStore) {
 // rtt returns the handshake's round-trip time, once mRTTKnown.
 func (c *conn) rtt(cs *coldStore) int64 {
 	if c.synOrRTT == wide {
-		return cs.peek(c).synOrRTT.get()
+		return cs.at(c.cold).synOrRTT.get()
 	}
 	return int64(c.synOrRTT)
 }

@@ -70,7 +70,7 @@ func (c *conn) evidencePredicts(p *Packet, s int, sig uint16, cs *coldStore) boo
 		return false
 	case p.PayloadLen > 0 && ev.segs[s] == 0xffff: // halves the resent count too
 		return false
-	case c.coldWaits(cs) && cs.peek(c).runN != 0: // a run of resends to end
+	case c.is(mColdWaits) && cs.peek(c).runN != 0: // a run of resends to end
 		return false
 	}
 	return true

@@ -284,7 +284,7 @@ type flushChunk struct {
 	refs []flushRef
 	recs []Record
 	done chan struct{} // receives when recs are made
-	warm uint64        // keeps makeRecords' loads ahead from being optimised away
+	warm uint32        // keeps makeRecords' loads ahead from being optimised away
 }
 
 // flushChunkLen is the connections in a chunk of the flush order: enough
@@ -302,9 +302,9 @@ func (f *flusher) emit(fn func([]Record)) {
 	free := make(chan *flushChunk, 3*f.workers+1)
 	for range cap(free) {
 		// A chunk's slices are made when it is first used: a small table's
-		// flush uses one or two, and the records' (72 KiB, with pointers)
-		// would otherwise be scanned by every collection, untouched pages
-		// faulted in.
+		// flush uses one or two, and the records' (flushChunkLen of them,
+		// with pointers) would otherwise be scanned by every collection,
+		// untouched pages faulted in.
 		free <- &flushChunk{done: make(chan struct{}, 1)}
 	}
 	var wg sync.WaitGroup
@@ -331,13 +331,12 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 		if ch.recs == nil {
 			ch.recs = make([]Record, 0, flushChunkLen)
 		}
-		var warm uint64
+		var warm uint32
 		for i := range ch.refs {
 			if j := i + flushAhead; j < len(ch.refs) && !ch.refs[j].half {
 				// Load a connection to come: its misses overlap
 				// with the work on this one.
-				a := (*conn)(ch.refs[j].p)
-				warm += uint64(a.last) + uint64(a.ep[1].state)
+				warm += (*conn)(ch.refs[j].p).touch()
 			}
 			r := &ch.refs[i]
 			c := r.conn()

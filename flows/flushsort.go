@@ -9,10 +9,10 @@ import (
 // as slices.SortFunc would, but by the bits of the start time first: a
 // radix sort in place (American flag sort), a byte of the start at a
 // time from the highest that differs, that compares whole references
-// only within the small stretches that share a start's leading bytes.
-// Comparing a million references a million times over (a comparison
-// sort's twenty each) took a flush longer than all the rest of its
-// sorting and merging; a radix pass is a count and a move of each.
+// only within the small stretches that share a start's leading bytes. A
+// comparison sort compares each reference about log2(n) times, each
+// comparison possibly reading two connections; a radix pass counts and
+// moves each reference once per byte.
 func sortRefs(refs []fullRef, byStart func(a, b fullRef) int) {
 	if len(refs) < 2 {
 		return
@@ -33,7 +33,7 @@ const radixSmall = 24
 // last byte), then each stretch that shares it by the bits below.
 func radixRefs(refs []fullRef, lo int64, shift int, byStart func(a, b fullRef) int) {
 	if len(refs) <= radixSmall {
-		insertionSortRefs(refs, byStart)
+		slices.SortFunc(refs, byStart) // an insertion sort, at this length
 		return
 	}
 	digit := func(r fullRef) int { return int((uint64(r.first()) - uint64(lo)) >> shift & 0xff) }
@@ -69,15 +69,6 @@ func radixRefs(refs []fullRef, lo int64, shift int, byStart func(a, b fullRef) i
 			slices.SortFunc(s, byStart)
 		default:
 			radixRefs(s, lo, max(shift-8, 0), byStart)
-		}
-	}
-}
-
-// insertionSortRefs sorts a few references.
-func insertionSortRefs(refs []fullRef, byStart func(a, b fullRef) int) {
-	for i := 1; i < len(refs); i++ {
-		for j := i; j > 0 && byStart(refs[j-1], refs[j]) > 0; j-- {
-			refs[j-1], refs[j] = refs[j], refs[j-1]
 		}
 	}
 }

@@ -76,12 +76,11 @@ type lane struct {
 	sink   uint64                // keeps the loads of applyBatch
 }
 
-// laneBatch is packets for a lane, with their numbers and keys' hashes.
 // lastConn is a connection a lane found in the index (Table.lookup): its
 // key, the key's hash, and its index in the slab, good while its shard's
 // index has taken nothing out (connTable.gen). Packets come in runs of one
-// connection, or of a few interleaved: a run's later packets skip the hash
-// and the probe. A lane keeps recentConns of them, one per pair of ports'
+// connection, or of a few interleaved: a run's later packets skip the
+// probe (and, while the lanes are not split, the hash). A lane keeps recentConns of them, one per pair of ports'
 // low bits.
 type lastConn struct {
 	key  Key
@@ -98,6 +97,7 @@ func (ln *lane) recentOf(k *Key) *lastConn {
 	return &ln.recent[(k.Port[0]^k.Port[1])%recentConns]
 }
 
+// laneBatch is packets for a lane, with their numbers and keys' hashes.
 type laneBatch struct {
 	n    int
 	last bool // the epoch ends with this batch

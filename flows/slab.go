@@ -150,7 +150,7 @@ func (s *slab) grow(k int) {
 	}
 	if s.withLinks {
 		// Beside a chunk outside the heap, for the same reason: on the
-		// heap, a million connections' links (8 MB) took twice that.
+		// heap, the collector's goal would let them take twice their size.
 		s.links[k], s.freeLinks[k] = offHeap[links](n)
 		s.mapped += n * int(unsafe.Sizeof(links{}))
 	}
