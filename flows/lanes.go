@@ -349,6 +349,13 @@ func (l *Lanes) endEpoch() {
 			ln.b = nil
 			continue
 		}
+		if !l.split {
+			// The lane has never had a packet: waking its goroutine
+			// for an empty epoch would cost a switch between threads
+			// every epochLen packets, for nothing.
+			e.got[k] = true
+			continue
+		}
 		ln.cur.last = true
 		ln.in <- ln.cur
 		ln.cur = <-ln.free
