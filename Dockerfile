@@ -26,13 +26,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-# cgo: gopacket's pcap binds libpcap.
+# cgo: gopacket's pcap binds libpcap, linked into the binary (pcapstatic).
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/flowtrack .
+	CGO_ENABLED=1 go build -tags pcapstatic -trimpath -ldflags='-s -w' -o /out/flowtrack .
 
 FROM debian:bookworm-slim
-# Only libpcap, and libcap2-bin for setcap (getcap shows what the binary may do).
-RUN apt-get update && apt-get install -y --no-install-recommends libpcap0.8 libcap2-bin \
+# The binary needs only the C library; libcap2-bin is for setcap (getcap
+# shows what the binary may do).
+RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
 	&& rm -rf /var/lib/apt/lists/* \
 	&& useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin flowtrack
 # File capabilities let the non-root user capture. The binary is installed

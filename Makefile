@@ -12,8 +12,8 @@ help: ## list the targets
 setup: ## install the system packages flowtrack needs (idempotent; uses sudo when not root)
 	@./scripts/setup.sh
 
-build: setup ## build ./flowtrack
-	$(GO) build -o flowtrack .
+build: setup ## build ./flowtrack (libpcap linked in where its static library is installed: scripts/build.sh)
+	GO=$(GO) ./scripts/build.sh flowtrack
 
 demo: build ## set up, build, and show every connection in a bundled capture
 	./flowtrack -r $(PCAP) -o table

@@ -103,7 +103,7 @@ log "building gencap, bench-baseline and flowtrack"
 "$GO" build -o "$bin/gencap" ./tools/gencap || { log "bench.sh: cannot build tools/gencap"; exit 1; }
 "$GO" build -o "$bin/bench-baseline" ./tools/bench-baseline || { log "bench.sh: cannot build tools/bench-baseline"; exit 1; }
 have_flowtrack=1
-"$GO" build -o "$bin/flowtrack" . 2>"$work/flowtrack-build.log" || {
+GO="$GO" ./scripts/build.sh "$bin/flowtrack" 2>"$work/flowtrack-build.log" || {
 	have_flowtrack=0
 	log "note: flowtrack does not build; it is left out:"
 	cat "$work/flowtrack-build.log" >&2
