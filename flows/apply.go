@@ -14,7 +14,7 @@ func (t *Table) Apply(p *Packet) {
 	}
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	t.apply(p, &key, d, key.hash64(), nil, false)
+	t.apply(p, &key, d, key.hash64(), nil, nil, false)
 }
 
 // Advance moves the table's clocks to ts, the capture time of a frame
@@ -60,14 +60,15 @@ func (t *Table) sweepDue(ts int64) bool {
 
 // apply is Apply after the clocks and sweeps, for packet p of key (whose
 // hash is given), sent in direction d. l is the lane applying it (Lanes),
-// or nil for Apply. Its steps run under the shard's lock; what they hand
+// or nil for Apply; r is then the lane's entry of recent connections where
+// key's would be (lane.recentOf), and again says it holds key. Its steps run under the shard's lock; what they hand
 // out (records of connections that left, an event) goes to the callbacks
 // after it is released.
-func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bool) {
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, r *lastConn, again bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
 	var spill *[]Record
-	c := t.lookup(sh, key, hash, l, again)
+	c := t.lookup(sh, key, hash, r, again)
 	if c != nil && t.predicted(sh, c, p, d) {
 		sh.mu.Unlock()
 		return
@@ -112,22 +113,22 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bo
 	}
 }
 
-// lookup returns key's connection in sh, or nil. again says l found key
-// recently (lastConn): its connection is then found without a probe of the
-// index, unless the index took one out since.
-func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *conn {
-	if again {
-		if r := l.recentOf(key); r.gen == sh.m.gen {
-			return sh.m.slab.at(r.i)
-		}
+// lookup returns key's connection in sh, or nil. r is the lane's entry
+// of recent connections for key (nil without a lane), and again says it
+// holds key (lastConn): its connection is then found without a probe of
+// the index, unless the index took one out since. A probe that finds the
+// connection keeps it in r.
+func (t *Table) lookup(sh *shard, key *Key, hash uint64, r *lastConn, again bool) *conn {
+	if again && r.gen == sh.m.gen {
+		return sh.m.slab.at(r.i)
 	}
 	i := sh.m.find(key, hash)
 	if i < 0 {
 		return nil
 	}
 	si := sh.m.slots[i].i
-	if l != nil {
-		*l.recentOf(key) = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
+	if r != nil {
+		*r = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
 	}
 	return sh.m.slab.at(si)
 }
