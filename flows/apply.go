@@ -144,7 +144,7 @@ func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
 		!predict(c, p, int(d), t.cfg.cold) {
 		return false
 	}
-	sh.retrack(c)
+	sh.retrackLive(c) // the fast path takes only packets between ESTABLISHED ends
 	t.changed(sh, c)
 	return true
 }
