@@ -61,18 +61,31 @@ func (t *Table) sweepDue(ts int64) bool {
 // apply is Apply after the clocks and sweeps, for packet p of key (whose
 // hash is given), sent in direction d. l is the lane applying it (Lanes),
 // or nil for Apply; r is then the lane's entry of recent connections where
-// key's would be (lane.recentOf), and again says it holds key. Its steps run under the shard's lock; what they hand
-// out (records of connections that left, an event) goes to the callbacks
-// after it is released.
+// key's would be (lane.recentOf), and again says it holds key. Its steps
+// run under the shard's lock; what they hand out (records of connections
+// that left, an event) goes to the callbacks after it is released.
 func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, r *lastConn, again bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
-	var spill *[]Record
-	c := t.lookup(sh, key, hash, r, again)
+	var c *conn
+	if again && r.gen == sh.m.gen {
+		// Found recently, and the index took nothing out since: no probe.
+		c = sh.m.slab.at(r.i)
+	} else {
+		c = t.lookup(sh, key, hash, r)
+	}
 	if c != nil && t.predicted(sh, c, p, d) {
 		sh.mu.Unlock()
 		return
 	}
+	t.applySlow(sh, c, p, key, d, hash, l)
+}
+
+// applySlow is apply for a packet that the fast path did not take, to c,
+// key's connection in sh (nil if the index has none). It releases sh.mu,
+// which apply took: the fast path's steps stay few, in a small frame.
+func (t *Table) applySlow(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash uint64, l *lane) {
+	var spill *[]Record
 	if c == nil {
 		var resent bool
 		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
@@ -113,15 +126,11 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, r *lastC
 	}
 }
 
-// lookup returns key's connection in sh, or nil. r is the lane's entry
-// of recent connections for key (nil without a lane), and again says it
-// holds key (lastConn): its connection is then found without a probe of
-// the index, unless the index took one out since. A probe that finds the
-// connection keeps it in r.
-func (t *Table) lookup(sh *shard, key *Key, hash uint64, r *lastConn, again bool) *conn {
-	if again && r.gen == sh.m.gen {
-		return sh.m.slab.at(r.i)
-	}
+// lookup returns key's connection in sh, or nil, by a probe of the
+// index, and keeps what it found in r, the lane's entry of recent
+// connections for key (nil without a lane): the lane's next packets of
+// the connection then skip the probe (apply).
+func (t *Table) lookup(sh *shard, key *Key, hash uint64, r *lastConn) *conn {
 	i := sh.m.find(key, hash)
 	if i < 0 {
 		return nil
