@@ -49,10 +49,7 @@ func fastEthernet(data []byte, wire int, ts int64, p *flows.Packet) (payload []b
 			return nil, false // options cut short, BIG TCP, a fragment
 		}
 		l4 = total - ipHdr
-		src, dst, meta = ip[12:16], ip[16:20], ipMeta{ttl: ip[8], id: binary.BigEndian.Uint16(ip[4:])}
-		if ipHdr > 20 { // options, which may route it elsewhere
-			dst = v4Destination(ip, ipHdr)
-		}
+		src, dst, meta = ip[12:16], v4Destination(ip, ipHdr), ipMeta{ttl: ip[8], id: binary.BigEndian.Uint16(ip[4:])}
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 || ip[6] != 6 {
 			return nil, false

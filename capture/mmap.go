@@ -196,7 +196,6 @@ func (s *pcapSource) Close() {
 	}
 }
 
-// u32 reads a 32-bit field of the file.
 // u32 reads a field of a record header in the file's byte order. Both
 // orders are read, and a mask picks one: a branch per field, in the few
 // bytes of the frame loop, made its speed depend on where the linker
