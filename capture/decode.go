@@ -240,8 +240,18 @@ func (d *Decoder) Decode(link layers.LinkType, data []byte, ci gopacket.CaptureI
 // decodeFrame is Decode for a frame captured at ts (Unix nanoseconds) whose
 // original length was wire.
 func (d *Decoder) decodeFrame(link layers.LinkType, data []byte, ts int64, wire int, p *flows.Packet) Result {
-	d.payload = nil
-	r := d.decode(link, data, ts, wire, p)
+	// A broken record header: the wire carried at least what was captured.
+	wire = max(wire, len(data))
+	r := ResultTCP
+	var fast bool
+	if link == layers.LinkTypeEthernet && !d.slow {
+		d.payload, fast = fastEthernet(data, wire, ts, p) // nil if not
+	} else {
+		d.payload = nil
+	}
+	if !fast {
+		r = d.decode(link, data, ts, wire, p)
+	}
 	if r == ResultTCP {
 		if p.Tuple.SrcPort == p.Tuple.DstPort && p.Tuple.Src == p.Tuple.Dst {
 			// Source and destination are one endpoint (a LAND attack, or a
@@ -256,19 +266,13 @@ func (d *Decoder) decodeFrame(link layers.LinkType, data []byte, ts int64, wire 
 	return r
 }
 
+// decode is decodeFrame through the gopacket layers, for a frame that
+// fastEthernet did not take (or was not shown), at least as long on the
+// wire as captured.
 func (d *Decoder) decode(link layers.LinkType, data []byte, ts int64, wire int, p *flows.Packet) Result {
-	if wire < len(data) {
-		wire = len(data) // a broken record header: the wire carried at least what was captured
-	}
 	var pr *gopacket.DecodingLayerParser
 	switch link {
 	case layers.LinkTypeEthernet:
-		if !d.slow {
-			if payload, ok := fastEthernet(data, wire, ts, p); ok {
-				d.payload = payload
-				return ResultTCP
-			}
-		}
 		pr = d.pEth
 	case layers.LinkTypeLinuxSLL:
 		pr = d.pSLL

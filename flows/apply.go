@@ -14,7 +14,7 @@ func (t *Table) Apply(p *Packet) {
 	}
 	var key Key
 	d := p.Tuple.fillKey(&key)
-	t.apply(p, &key, d, key.hash64(), nil, false)
+	t.apply(p, &key, d, key.hash64(), nil, nil, false)
 }
 
 // Advance moves the table's clocks to ts, the capture time of a frame
@@ -60,18 +60,32 @@ func (t *Table) sweepDue(ts int64) bool {
 
 // apply is Apply after the clocks and sweeps, for packet p of key (whose
 // hash is given), sent in direction d. l is the lane applying it (Lanes),
-// or nil for Apply. Its steps run under the shard's lock; what they hand
-// out (records of connections that left, an event) goes to the callbacks
-// after it is released.
-func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bool) {
+// or nil for Apply; r is then the lane's entry of recent connections where
+// key's would be (lane.recentOf), and again says it holds key. Its steps
+// run under the shard's lock; what they hand out (records of connections
+// that left, an event) goes to the callbacks after it is released.
+func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, r *lastConn, again bool) {
 	sh := &t.shards[uint32(hash)&t.mask]
 	sh.mu.Lock()
-	var spill *[]Record
-	c := t.lookup(sh, key, hash, l, again)
+	var c *conn
+	if again && r.gen == sh.m.gen {
+		// Found recently, and the index took nothing out since: no probe.
+		c = sh.m.slab.at(r.i)
+	} else {
+		c = t.lookup(sh, key, hash, r)
+	}
 	if c != nil && t.predicted(sh, c, p, d) {
 		sh.mu.Unlock()
 		return
 	}
+	t.applySlow(sh, c, p, key, d, hash, l)
+}
+
+// applySlow is apply for a packet that the fast path did not take, to c,
+// key's connection in sh (nil if the index has none). It releases sh.mu,
+// which apply took: the fast path's steps stay few, in a small frame.
+func (t *Table) applySlow(sh *shard, c *conn, p *Packet, key *Key, d Dir, hash uint64, l *lane) {
+	var spill *[]Record
 	if c == nil {
 		var resent bool
 		if c, spill, resent = t.revive(sh, p, key, d, hash); resent {
@@ -112,22 +126,18 @@ func (t *Table) apply(p *Packet, key *Key, d Dir, hash uint64, l *lane, again bo
 	}
 }
 
-// lookup returns key's connection in sh, or nil. again says l found key
-// recently (lastConn): its connection is then found without a probe of the
-// index, unless the index took one out since.
-func (t *Table) lookup(sh *shard, key *Key, hash uint64, l *lane, again bool) *conn {
-	if again {
-		if r := l.recentOf(key); r.gen == sh.m.gen {
-			return sh.m.slab.at(r.i)
-		}
-	}
+// lookup returns key's connection in sh, or nil, by a probe of the
+// index, and keeps what it found in r, the lane's entry of recent
+// connections for key (nil without a lane): the lane's next packets of
+// the connection then skip the probe (apply).
+func (t *Table) lookup(sh *shard, key *Key, hash uint64, r *lastConn) *conn {
 	i := sh.m.find(key, hash)
 	if i < 0 {
 		return nil
 	}
 	si := sh.m.slots[i].i
-	if l != nil {
-		*l.recentOf(key) = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
+	if r != nil {
+		*r = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
 	}
 	return sh.m.slab.at(si)
 }
@@ -143,7 +153,7 @@ func (t *Table) predicted(sh *shard, c *conn, p *Packet, d Dir) bool {
 		!predict(c, p, int(d), t.cfg.cold) {
 		return false
 	}
-	sh.retrack(c)
+	sh.retrackLive(c) // the fast path takes only packets between ESTABLISHED ends
 	t.changed(sh, c)
 	return true
 }

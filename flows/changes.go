@@ -62,9 +62,9 @@ func (ch *changes) drop() {
 // changed lists a full connection that changed; changedHalf a half-open
 // one; left the ID of a connection that left the table, taking a full one
 // off the list. sh.mu is held. They run for every packet, so each inlines
-// to a test when Config.Changes is off (or c is listed already).
+// to a test when Config.Changes is off.
 func (t *Table) changed(sh *shard, c *conn) {
-	if t.cfg.Changes && !c.is(mDirty) {
+	if t.cfg.Changes {
 		t.listConn(sh, c)
 	}
 }
@@ -82,7 +82,7 @@ func (t *Table) left(sh *shard, c *conn, id uint64) {
 }
 
 func (t *Table) listConn(sh *shard, c *conn) {
-	if t.room(sh) {
+	if !c.is(mDirty) && t.room(sh) {
 		c.marks |= mDirty
 		sh.chg.conns = append(sh.chg.conns, c)
 	}

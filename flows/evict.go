@@ -73,9 +73,25 @@ func (sh *shard) retrack(c *conn) {
 	}
 	c.marks |= mRef
 	if ch := c.cheap(); ch != c.is(mCheap) {
-		sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
-		c.mark(mCheap, ch)
-		sh.lists[b2i(ch)].push(sh.m.slab, c)
+		sh.reclass(c, ch)
+	}
+}
+
+// reclass moves c to the list of its class, cheap or not.
+func (sh *shard) reclass(c *conn, cheap bool) {
+	sh.lists[b2i(c.is(mCheap))].remove(sh.m.slab, c)
+	c.mark(mCheap, cheap)
+	sh.lists[b2i(cheap)].push(sh.m.slab, c)
+}
+
+// retrackLive is retrack for a connection whose endpoints are both
+// ESTABLISHED (the fast path's), which is never cheap: it tests no state.
+func (sh *shard) retrackLive(c *conn) {
+	if sh.max == 0 {
+		return
+	}
+	if c.marks |= mRef; c.marks&mCheap != 0 {
+		sh.reclass(c, false)
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 // TestFastPathSameAsSlow runs every bundled capture through the table
 // twice, with the fast path (header prediction) and without, and compares
 // the connection of every packet after it, field for field; and again
-// with Zeek's record boundaries (Config.Zeek).
+// with Zeek's record boundaries (Config.Zeek), and with a bound on the
+// connections (Config.MaxConns), under which the fast path keeps the
+// eviction lists and marks too: a loose one, and one that evicts.
 func TestFastPathSameAsSlow(t *testing.T) {
 	var paths []string
 	err := filepath.WalkDir("../pcaps", func(path string, d fs.DirEntry, err error) error {
@@ -31,10 +33,10 @@ func TestFastPathSameAsSlow(t *testing.T) {
 		if len(pkts) == 0 {
 			continue
 		}
-		for _, zeek := range []bool{false, true} {
-			took, err := flows.FastSlowDiff(pkts, flows.Config{Zeek: zeek})
+		for _, cfg := range []flows.Config{{}, {Zeek: true}, {MaxConns: 1 << 16}, {MaxConns: 64}} {
+			took, err := flows.FastSlowDiff(pkts, cfg)
 			if err != nil {
-				t.Errorf("%s (Zeek's records %v): %v", path, zeek, err)
+				t.Errorf("%s (Zeek's records %v, MaxConns %d): %v", path, cfg.Zeek, cfg.MaxConns, err)
 			}
 			total += len(pkts)
 			for _, f := range took {

@@ -206,7 +206,7 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 			ln.seq = b.seq[i]
 			d := p.Tuple.fillKey(&key)
 			r := ln.recentOf(&key)
-			t.apply(p, &key, d, b.hash[i], ln, r.ok && r.hash == b.hash[i] && r.key == key)
+			t.apply(p, &key, d, b.hash[i], ln, r, r.ok && r.hash == b.hash[i] && r.key.equal(&key))
 		}
 	}
 }
@@ -235,12 +235,12 @@ func (l *Lanes) Apply(p *Packet) {
 		ln := l.lanes[0]
 		ln.seq = l.seq
 		r := ln.recentOf(&key)
-		again := r.ok && r.key.Port == key.Port && r.key == key
+		again := r.ok && r.key.equal(&key)
 		hash := r.hash
 		if !again {
 			hash = key.hash64()
 		}
-		t.apply(p, &key, d, hash, ln, again)
+		t.apply(p, &key, d, hash, ln, r, again)
 		if l.inEpoch++; l.inEpoch == epochLen {
 			l.endEpoch()
 			l.maybeSplit()
