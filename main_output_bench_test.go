@@ -96,4 +96,3 @@ func BenchmarkOutput(b *testing.B) {
 		})
 	}
 }
-
