@@ -198,7 +198,7 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := WriteTable(&out, recs, lookup, nil); err != nil {
+	if err := WriteTable(&out, []*flows.Record{&recs[0], &recs[1]}, lookup, nil); err != nil {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
