@@ -118,6 +118,20 @@ func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 	return ps
 }
 
+// JudgeKinds is Judge for the kinds of r's problems alone (Judge.Kinds):
+// what a table's column needs, without the problems' details.
+func (s *Services) JudgeKinds(r *flows.Record, now time.Time) Set {
+	until := s.j.Until(r, now)
+	ev := r.Evidence()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv := s.service(r.Server)
+	c := judging{j: s.j, r: r, ev: ev, now: until, usual: sv}
+	c.run()
+	s.addTo(sv, r, &ev, until, c.set)
+	return c.set
+}
+
 // UsualRTT returns the median handshake RTT of the service's connections
 // added so far, and their number.
 func (s *Services) UsualRTT(server netip.AddrPort) (time.Duration, int) {
