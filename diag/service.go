@@ -105,30 +105,28 @@ func dropEnded(ends []int64, t time.Time, tw time.Duration) []int64 {
 // usual RTT is read from it directly (service.UsualRTT).
 func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 	until := s.j.Until(r, now)
-	ev := r.Evidence()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv := s.service(r.Server)
-	ps := s.j.problems(r, ev, until, sv)
-	var set Set
-	for i := range ps {
-		set = set.Add(ps[i].Kind)
-	}
-	s.addTo(sv, r, &ev, until, set)
-	return ps
+	// The evidence is built in the judging and added from there: it is
+	// over 600 bytes, and a copy of it per record shows.
+	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, detail: true, usual: sv}
+	c.run()
+	sortProblems(c.out)
+	s.addTo(sv, r, &c.ev, until, c.set)
+	return c.out
 }
 
 // JudgeKinds is Judge for the kinds of r's problems alone (Judge.Kinds):
 // what a table's column needs, without the problems' details.
 func (s *Services) JudgeKinds(r *flows.Record, now time.Time) Set {
 	until := s.j.Until(r, now)
-	ev := r.Evidence()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv := s.service(r.Server)
-	c := judging{j: s.j, r: r, ev: ev, now: until, usual: sv}
+	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, usual: sv}
 	c.run()
-	s.addTo(sv, r, &ev, until, c.set)
+	s.addTo(sv, r, &c.ev, until, c.set)
 	return c.set
 }
 
