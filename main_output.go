@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"io"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -72,27 +74,78 @@ func (s jsonSink) flush() error                                { return s.jw.Flu
 func (s jsonSink) close() error                                { return s.jw.Close() }
 
 // tableSink gathers every connection and writes them as one table, by
-// start time, at the end.
+// start time, at the end. The records are kept in chunks of a fixed size
+// and sorted through pointers: a million records are half a gigabyte,
+// which one growing slice would copy at every doubling and a sort in
+// place would copy again.
 type tableSink struct {
 	w        io.Writer
 	annotate local.Lookup
 	judge    *problemJudge
-	recs     []flows.Record
+	chunks   [][]flows.Record
 }
 
+// tableChunk is the records in a chunk of tableSink's (about 2 MiB).
+const tableChunk = 4096
+
 func (s *tableSink) hook(cfg *flows.Config) {
-	cfg.OnRetire = func(r []flows.Record) { s.recs = append(s.recs, r...) }
+	cfg.OnRetire = func(r []flows.Record) { s.keep(r) }
+}
+
+// keep adds recs to the last chunk, and new ones as it fills.
+func (s *tableSink) keep(recs []flows.Record) {
+	for len(recs) > 0 {
+		n := len(s.chunks)
+		if n == 0 || len(s.chunks[n-1]) == tableChunk {
+			s.chunks = append(s.chunks, make([]flows.Record, 0, tableChunk))
+			n++
+		}
+		c := s.chunks[n-1]
+		k := min(len(recs), tableChunk-len(c))
+		s.chunks[n-1] = append(c, recs[:k]...)
+		recs = recs[k:]
+	}
 }
 
 func (s *tableSink) end(batch []flows.Record, _ time.Time) error {
-	s.recs = append(s.recs, batch...)
+	s.keep(batch)
 	return nil
 }
 func (s *tableSink) flush() error { return nil }
 
 func (s *tableSink) close() error {
-	flows.SortByStart(s.recs)
-	return export.WriteTable(s.w, s.recs, s.annotate, s.judge.kinds)
+	return export.WriteTable(s.w, s.sorted(), s.annotate, s.judge.kinds)
+}
+
+// sorted returns the records by start time, then ID (flows.SortByStart's
+// order).
+func (s *tableSink) sorted() []*flows.Record {
+	type key struct {
+		first int64
+		id    uint64
+		r     *flows.Record
+	}
+	n := 0
+	for _, c := range s.chunks {
+		n += len(c)
+	}
+	keys := make([]key, 0, n)
+	for _, c := range s.chunks {
+		for i := range c {
+			keys = append(keys, key{c[i].FirstSeen.UnixNano(), c[i].ID, &c[i]})
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	recs := make([]*flows.Record, len(keys))
+	for i := range keys {
+		recs[i] = keys[i].r
+	}
+	return recs
 }
 
 // zeekSink writes Zeek's conn.log, a row per connection as it leaves the

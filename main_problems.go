@@ -44,13 +44,7 @@ func (p *problemJudge) problems(r *flows.Record) []diag.Problem { return p.svc.J
 
 // kinds judges r, counts it in its service, and returns its problems'
 // kinds.
-func (p *problemJudge) kinds(r *flows.Record) diag.Set {
-	var s diag.Set
-	for _, pr := range p.problems(r) {
-		s = s.Add(pr.Kind)
-	}
-	return s
-}
+func (p *problemJudge) kinds(r *flows.Record) diag.Set { return p.svc.JudgeKinds(r, p.now()) }
 
 // problemSink is --problems: it keeps the connections with problems, as
 // they are written, and at the end writes them by start time (a report,

@@ -3,6 +3,7 @@ package diag_test
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -144,4 +145,42 @@ func TestResetIgnoredInSynSent(t *testing.T) {
 		return
 	}
 	t.Errorf("no reset-ignored in %v", conns[0].Problems)
+}
+
+// TestJudgeKindsMatchesJudge: judging only the kinds (a table's column)
+// gives every record of the bundled captures the kinds of the problems
+// Judge finds, and leaves the services with the same summaries.
+func TestJudgeKindsMatchesJudge(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap*"))
+	if err != nil || len(files) < 20 {
+		t.Fatalf("%d captures in pcaps/ (%v)", len(files), err)
+	}
+	kinds := 0
+	for _, f := range files {
+		conns, _, err := judgecap.File(f, diag.Config{})
+		if err != nil || len(conns) == 0 {
+			continue
+		}
+		now := conns[len(conns)-1].Record.LastSeen
+		full, sets := diag.NewServices(diag.New(diag.Config{})), diag.NewServices(diag.New(diag.Config{}))
+		for i := range conns {
+			r := &conns[i].Record
+			var want diag.Set
+			for _, p := range full.Judge(r, now) {
+				want = want.Add(p.Kind)
+			}
+			if got := sets.JudgeKinds(r, now); got != want {
+				t.Errorf("%s: %v > %v: JudgeKinds %v, Judge's kinds %v", filepath.Base(f), r.Client, r.Server, got, want)
+			}
+			if want != 0 {
+				kinds++
+			}
+		}
+		if a, b := full.Summaries(), sets.Summaries(); !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: summaries differ:\n%+v\n%+v", filepath.Base(f), a, b)
+		}
+	}
+	if kinds < 20 {
+		t.Errorf("only %d records with problems: the comparison shows little", kinds)
+	}
 }

@@ -82,8 +82,13 @@ func (j *Judge) Problems(r *flows.Record, now time.Time, usual RTTs) []Problem {
 func (j *Judge) problems(r *flows.Record, ev flows.Evidence, now time.Time, usual RTTs) []Problem {
 	c := judging{j: j, r: r, ev: ev, now: now, detail: true, usual: usual}
 	c.run()
-	slices.SortStableFunc(c.out, func(a, b Problem) int { return int(rank[a.Kind]) - int(rank[b.Kind]) })
+	sortProblems(c.out)
 	return c.out
+}
+
+// sortProblems sorts ps the most severe first.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int { return int(rank[a.Kind]) - int(rank[b.Kind]) })
 }
 
 // Kinds returns the kinds of Problems's problems, without building them:

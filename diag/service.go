@@ -100,17 +100,34 @@ func dropEnded(ends []int64, t time.Time, tw time.Duration) []int64 {
 }
 
 // Judge returns the problems of record r as of now (Judge.Until), judged
-// against the service's handshakes added before it, and adds r.
+// against the service's handshakes added before it, and adds r. It
+// finds the service once, and holds s.mu while it judges: the service's
+// usual RTT is read from it directly (service.UsualRTT).
 func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 	until := s.j.Until(r, now)
-	ev := r.Evidence()
-	ps := s.j.problems(r, ev, until, s)
-	var set Set
-	for i := range ps {
-		set = set.Add(ps[i].Kind)
-	}
-	s.add(r, &ev, until, set)
-	return ps
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv := s.service(r.Server)
+	// The evidence is built in the judging and added from there: it is
+	// over 600 bytes, and a copy of it per record shows.
+	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, detail: true, usual: sv}
+	c.run()
+	sortProblems(c.out)
+	s.addTo(sv, r, &c.ev, until, c.set)
+	return c.out
+}
+
+// JudgeKinds is Judge for the kinds of r's problems alone (Judge.Kinds):
+// what a table's column needs, without the problems' details.
+func (s *Services) JudgeKinds(r *flows.Record, now time.Time) Set {
+	until := s.j.Until(r, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv := s.service(r.Server)
+	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, usual: sv}
+	c.run()
+	s.addTo(sv, r, &c.ev, until, c.set)
+	return c.set
 }
 
 // UsualRTT returns the median handshake RTT of the service's connections
@@ -136,15 +153,36 @@ func (s *Services) Add(r *flows.Record, until time.Time, kinds Set) {
 func (s *Services) add(r *flows.Record, ev *flows.Evidence, until time.Time, kinds Set) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addTo(s.service(r.Server), r, ev, until, kinds)
+}
+
+// service returns the service at server, made if it is new. s.mu is
+// held.
+func (s *Services) service(server netip.AddrPort) *service {
+	sv := s.lookup(server)
+	if sv == nil {
+		sv = &service{closeWait: newTrend(s.j.cfg.TrendStep, s.j.cfg.TrendSamples)}
+		s.m[server] = sv
+	}
+	return sv
+}
+
+// addTo counts r in its service sv. s.mu is held.
+func (s *Services) addTo(sv *service, r *flows.Record, ev *flows.Evidence, until time.Time, kinds Set) {
 	if until.After(s.latest) {
 		s.latest = until
 	}
-	sv := s.lookup(r.Server)
-	if sv == nil {
-		sv = &service{closeWait: newTrend(s.j.cfg.TrendStep, s.j.cfg.TrendSamples)}
-		s.m[r.Server] = sv
-	}
 	sv.add(r, ev, until, kinds, &s.j.cfg)
+}
+
+// UsualRTT is Services.UsualRTT for the service's own connections (the
+// server's address is sv's): what Services.Judge judges a record of sv
+// against, with s.mu held.
+func (sv *service) UsualRTT(netip.AddrPort) (time.Duration, int) {
+	if sv.rtt == nil {
+		return 0, 0
+	}
+	return sv.rtt.median(), sv.rtt.n
 }
 
 func (sv *service) add(r *flows.Record, ev *flows.Evidence, until time.Time, kinds Set, cfg *Config) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,23 @@ func TestServicesRTTAndRates(t *testing.T) {
 	}
 	if sm.Counts[SlowConnect] != 1 || sm.Counts[Refused] != 1 {
 		t.Errorf("counts %v", sm.Counts)
+	}
+	// Judging the kinds alone (a table's column) finds the same, the
+	// slow handshake against the same usual RTT.
+	recs, now := records(pkts)
+	flows.SortByStart(recs)
+	kinds := NewServices(New(Config{}))
+	for i := range recs {
+		var want Set
+		for _, p := range ps[recs[i].Client.Port()] {
+			want = want.Add(p.Kind)
+		}
+		if got := kinds.JudgeKinds(&recs[i], now); got != want {
+			t.Errorf("port %d: JudgeKinds %v, Judge %v", recs[i].Client.Port(), got, want)
+		}
+	}
+	if got := kinds.Summaries(); !reflect.DeepEqual(got, sums) {
+		t.Errorf("JudgeKinds' summaries %+v, Judge's %+v", got, sums)
 	}
 }
 

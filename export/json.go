@@ -564,7 +564,7 @@ func appendCounters(b []byte, r *flows.Record) []byte {
 func appendTimes(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	b = append(b, `"rtt_ms":`...)
 	if r.RTT >= 0 {
-		b = strconv.AppendFloat(b, float64(r.RTT)/float64(time.Millisecond), 'f', -1, 64)
+		b = appendMillis(b, r.RTT)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -576,6 +576,34 @@ func appendTimes(b []byte, r *flows.Record, tt *recordTimes) []byte {
 	b = append(first.append(appendKey(b, "first_seen"), r.FirstSeen), `",`...)
 	b = append(last.append(appendKey(b, "last_seen"), r.LastSeen), `",`...)
 	return b
+}
+
+// appendMillis appends d in milliseconds as strconv.AppendFloat writes
+// float64(d)/1e6 with format 'f' and precision -1: the shortest decimal
+// that reads back as that float. Below 10^15 ns the exact decimal (at
+// most 15 significant digits, whose neighbours of as many digits or
+// fewer are further apart than the float's precision) is that shortest
+// one, and is written without formatting a float.
+func appendMillis(b []byte, d time.Duration) []byte {
+	if d < 0 || d >= 1e15 {
+		return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', -1, 64)
+	}
+	b = strconv.AppendUint(b, uint64(d/time.Millisecond), 10)
+	frac := uint64(d % time.Millisecond)
+	if frac == 0 {
+		return b
+	}
+	var digits [7]byte // ".nnnnnn", without its trailing zeros
+	digits[0] = '.'
+	for i := 6; i > 0; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := len(digits)
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(b, digits[:n]...)
 }
 
 // Every string value of a record is plain ASCII without quotes or

@@ -198,7 +198,7 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := WriteTable(&out, recs, lookup, nil); err != nil {
+	if err := WriteTable(&out, []*flows.Record{&recs[0], &recs[1]}, lookup, nil); err != nil {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -216,6 +216,20 @@ func FuzzAppendQuoted(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := appendQuoted([]byte("x"), s), strconv.AppendQuote([]byte("x"), s); !bytes.Equal(got, want) {
 			t.Fatalf("appendQuoted(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// FuzzAppendMillis: a duration in milliseconds is written as
+// strconv.AppendFloat writes float64(d)/1e6 ('f', -1), for any duration.
+func FuzzAppendMillis(f *testing.F) {
+	for _, d := range []int64{0, 1, 999, 1000, 22685000, 999999, 1000000, 123456789012345, 999999999999999, 1e15, 1e15 + 1, 1<<53 + 1, 1<<63 - 1, -1} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, d int64) {
+		want := strconv.AppendFloat([]byte("x"), float64(d)/float64(time.Millisecond), 'f', -1, 64)
+		if got := appendMillis([]byte("x"), time.Duration(d)); !bytes.Equal(got, want) {
+			t.Fatalf("appendMillis(%d) = %s, want %s", d, got, want)
 		}
 	})
 }
