@@ -148,12 +148,12 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 }
 
 // touchConn brings the connection of this hash (the first near its home,
-// whose slot touchSlot brought in) into the caches (prefetchConn), and
-// its eviction links if links (a packet that closes it moves it to the
-// other list: shard.retrack), and returns something not 0 if it found one. It reads no field of the
-// connection that timers write: it takes no lock, and a view's snapshot
-// may expire a connection's timers (its states) meanwhile.
-func (t *connTable) touchConn(hash uint64, links bool) uint64 {
+// whose slot touchSlot brought in) and its eviction links into the caches
+// (prefetchConn), and returns something not 0 if it found one. It reads
+// no field of the connection that timers write: it takes no lock, and a
+// view's snapshot may expire a connection's timers (its states)
+// meanwhile.
+func (t *connTable) touchConn(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
@@ -165,8 +165,11 @@ func (t *connTable) touchConn(hash uint64, links bool) uint64 {
 		}
 		if s := &t.slots[i]; s.tag == tag {
 			v := uint64(s.i) + prefetchConn(t.slab.at(s.i))
-			if links && t.slab.withLinks {
-				v += prefetch(unsafe.Pointer(t.slab.link(s.i)), 8)
+			if t.slab.withLinks {
+				// Its eviction links: a packet that ends it moves it
+				// to the other list (shard.retrack), and only the
+				// connection tells which packet does.
+				v += prefetch(unsafe.Pointer(t.slab.link(s.i)), unsafe.Sizeof(links{}))
 			}
 			return v
 		}

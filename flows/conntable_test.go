@@ -140,7 +140,7 @@ func TestTouchConnBesideTimers(t *testing.T) {
 	wg.Go(func() { _ = tab.Snapshot() })
 	wg.Go(func() {
 		time.Sleep(20 * time.Millisecond)
-		sink = sh.m.touchConn(hash, true)
+		sink = sh.m.touchConn(hash)
 	})
 	wg.Wait()
 	if sink == 0 {

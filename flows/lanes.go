@@ -194,7 +194,7 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 			ln.sink += l.touchSlots(b.hash[i])
 		}
 		for i := range min(b.n, ahead) {
-			ln.sink += l.touchConn(b.hash[i], &b.p[i])
+			ln.sink += l.touchConn(b.hash[i])
 		}
 	}
 	for i := range b.n {
@@ -203,7 +203,7 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 				ln.sink += l.touchSlots(b.hash[j])
 			}
 			if j := i + ahead; j < b.n {
-				ln.sink += l.touchConn(b.hash[j], &b.p[j])
+				ln.sink += l.touchConn(b.hash[j])
 			}
 		}
 		p := &b.p[i]
@@ -224,13 +224,12 @@ func (l *Lanes) touchSlots(hash uint64) uint64 {
 	return l.t.shards[uint32(hash)&l.t.mask].m.touchSlot(hash)
 }
 
-// touchConn brings in the connection of packet p, of this hash, if the
-// index has one, with its eviction links if p may close it; if not, the
-// half table's slot, where a connection the index does not hold is looked
-// for next.
-func (l *Lanes) touchConn(hash uint64, p *Packet) uint64 {
+// touchConn brings in the connection of this hash, if the index has one;
+// if not, the half table's slot, where a connection the index does not
+// hold is looked for next.
+func (l *Lanes) touchConn(hash uint64) uint64 {
 	sh := &l.t.shards[uint32(hash)&l.t.mask]
-	if v := sh.m.touchConn(hash, p.Flags&(FIN|RST) != 0); v != 0 {
+	if v := sh.m.touchConn(hash); v != 0 {
 		return v
 	}
 	return sh.half.touchSlot(hash)
