@@ -214,8 +214,8 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 	}
 }
 
-// ahead is how many packets on applyBatch brings in a packet's connection,
-// and half as many as it brings in its slots.
+// ahead is how many packets before applying one applyBatch brings in its
+// connection; it brings in its slot twice as many before.
 const ahead = 8
 
 // touchSlots brings in the slot of the shard's index where the key of
