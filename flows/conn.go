@@ -870,17 +870,6 @@ func (e *endpoint) recvWindow(peer *endpoint) int64 {
 	return w
 }
 
-// touchAhead reads a word from each cache line of the conn, for a lane's
-// load ahead (Lanes.applyBatch), which runs without the shard's lock
-// beside a view that may be running the conn's timers under it: it reads
-// no field that timers write (TestTouchConnBesideTimers). A conn in a
-// slab starts at any multiple of 8 bytes into a line, and TestConnTouch
-// checks that the words fall on every line whichever.
-func (c *conn) touchAhead() uint64 {
-	return uint64(c.key.addr[0]) + uint64(c.last) + uint64(c.zeek.bits) + uint64(c.ep[0].isn) +
-		uint64(c.ep[0].bytes) + uint64(c.ep[1].pkts) + uint64(c.ev.bits) + uint64(c.synOrRTT)
-}
-
 // touch reads a word from each cache line of the conn, so that a walk can
 // fetch a group of connections before it uses them (eachConn).
 // TestConnTouch checks that the words fall on every line.

@@ -1,5 +1,7 @@
 package flows
 
+import "unsafe"
+
 // connTable is a shard's table of full connections: the connections, in
 // the table's slab (slab.go), and an index of them (robin.go) whose 8-byte slots hold a
 // connection's slab index and the high 32 bits of its key's hash. The key
@@ -134,20 +136,23 @@ func (t *connTable) eachConn(fn func(c *conn)) {
 	t.each(func(s *connSlot) { fn(t.slab.at(s.i)) })
 }
 
-// touchSlot loads the slot where a key of this hash would be found first,
-// for Lanes.applyBatch, and returns something of it.
+// touchSlot brings the slot where a key of this hash would be found
+// first, and its distance byte, into the caches (prefetch), for
+// Lanes.applyBatch, and returns something of them.
 func (t *connTable) touchSlot(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
-	return uint64(t.dist[i]) + uint64(t.slots[i].tag)
+	return prefetch(unsafe.Pointer(&t.dist[i]), 1) + prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
 }
 
-// touchConn loads the connection of this hash (the first near its home,
-// which touchSlot loaded), and returns something of it. It reads fields
-// that only packets change, never timers: it takes no lock, and a view's
-// snapshot may expire a connection's timers (its states) meanwhile.
+// touchConn brings the connection of this hash (the first near its home,
+// whose slot touchSlot brought in) and its eviction links into the caches
+// (prefetchConn), and returns something not 0 if it found one. It reads
+// no field of the connection that timers write: it takes no lock, and a
+// view's snapshot may expire a connection's timers (its states)
+// meanwhile.
 func (t *connTable) touchConn(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
@@ -159,11 +164,12 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 			return 0
 		}
 		if s := &t.slots[i]; s.tag == tag {
-			v := t.slab.at(s.i).touchAhead()
+			v := uint64(s.i) + prefetchConn(t.slab.at(s.i))
 			if t.slab.withLinks {
-				// Its eviction links: a packet that closes it moves
-				// it to the other list (shard.retrack).
-				v += uint64(t.slab.link(s.i).prev)
+				// Its eviction links: a packet that ends it moves it
+				// to the other list (shard.retrack), and only the
+				// connection tells which packet does.
+				v += prefetch(unsafe.Pointer(t.slab.link(s.i)), unsafe.Sizeof(links{}))
 			}
 			return v
 		}

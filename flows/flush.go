@@ -284,7 +284,7 @@ type flushChunk struct {
 	refs []flushRef
 	recs []Record
 	done chan struct{} // receives when recs are made
-	warm uint32        // keeps makeRecords' loads ahead from being optimised away
+	warm uint64        // keeps makeRecords' loads ahead from being optimised away
 }
 
 // flushChunkLen is the connections in a chunk of the flush order: enough
@@ -331,12 +331,12 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 		if ch.recs == nil {
 			ch.recs = make([]Record, 0, flushChunkLen)
 		}
-		var warm uint32
+		var warm uint64
 		for i := range ch.refs {
 			if j := i + flushAhead; j < len(ch.refs) && !ch.refs[j].half {
 				// Load a connection to come: its misses overlap
 				// with the work on this one.
-				warm += (*conn)(ch.refs[j].p).touch()
+				warm += prefetchConn((*conn)(ch.refs[j].p))
 			}
 			r := &ch.refs[i]
 			c := r.conn()

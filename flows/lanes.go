@@ -178,37 +178,61 @@ func (l *Lanes) run(ln *lane) {
 	}
 }
 
-// applyBatch applies a lane's batch of packets, a group at a time: first
-// it loads the table slots of the group's packets, then the connections
-// they hold, then applies the packets. The loads of a group wait on
-// memory side by side, instead of one packet's after another's.
+// applyBatch applies a lane's batch of packets in order. Once the table
+// is too large for the caches, it brings in the table slots of the packet
+// 2*ahead places on, and the connection of the packet ahead places on
+// (whose slot is in by then), before applying each packet: the misses of
+// the packets to come are served while this one is applied, instead of
+// each packet waiting on its own.
 func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
-	const group = 16
 	t := l.t
 	var key Key
 	// A small table stays in the caches, where loading ahead only costs.
 	touch := t.opened.Load()-t.retired.Load() >= l.touchAbove
-	for g := 0; g < b.n; g += group {
-		e := min(b.n, g+group)
-		if touch {
-			var sink uint64
-			for i := g; i < e; i++ {
-				sh := &t.shards[uint32(b.hash[i])&t.mask]
-				sink += sh.m.touchSlot(b.hash[i]) + sh.half.touchSlot(b.hash[i])
-			}
-			for i := g; i < e; i++ {
-				sink += t.shards[uint32(b.hash[i])&t.mask].m.touchConn(b.hash[i])
-			}
-			ln.sink += sink
+	if touch {
+		for i := range min(b.n, 2*ahead) {
+			ln.sink += l.touchSlots(b.hash[i])
 		}
-		for i := g; i < e; i++ {
-			p := &b.p[i]
-			ln.seq = b.seq[i]
-			d := p.Tuple.fillKey(&key)
-			r := ln.recentOf(&key)
-			t.apply(p, &key, d, b.hash[i], ln, r, r.ok && r.hash == b.hash[i] && r.key.equal(&key))
+		for i := range min(b.n, ahead) {
+			ln.sink += l.touchConn(b.hash[i])
 		}
 	}
+	for i := range b.n {
+		if touch {
+			if j := i + 2*ahead; j < b.n {
+				ln.sink += l.touchSlots(b.hash[j])
+			}
+			if j := i + ahead; j < b.n {
+				ln.sink += l.touchConn(b.hash[j])
+			}
+		}
+		p := &b.p[i]
+		ln.seq = b.seq[i]
+		d := p.Tuple.fillKey(&key)
+		r := ln.recentOf(&key)
+		t.apply(p, &key, d, b.hash[i], ln, r, r.ok && r.hash == b.hash[i] && r.key.equal(&key))
+	}
+}
+
+// ahead is how many packets before applying one applyBatch brings in its
+// connection; it brings in its slot twice as many before.
+const ahead = 8
+
+// touchSlots brings in the slot of the shard's index where the key of
+// this hash would be first.
+func (l *Lanes) touchSlots(hash uint64) uint64 {
+	return l.t.shards[uint32(hash)&l.t.mask].m.touchSlot(hash)
+}
+
+// touchConn brings in the connection of this hash, if the index has one;
+// if not, the half table's slot, where a connection the index does not
+// hold is looked for next.
+func (l *Lanes) touchConn(hash uint64) uint64 {
+	sh := &l.t.shards[uint32(hash)&l.t.mask]
+	if v := sh.m.touchConn(hash); v != 0 {
+		return v
+	}
+	return sh.half.touchSlot(hash)
 }
 
 // Apply applies p, as Table.Apply would. Packets must come in capture

@@ -104,7 +104,13 @@ func (s *slab) at(i uint32) *conn {
 // alloc returns a zeroed connection.
 func (s *slab) alloc() *conn {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	c := s.take()
+	s.mu.Unlock()
+	return c
+}
+
+// take is alloc's work, under s.mu.
+func (s *slab) take() *conn {
 	s.live++
 	if i := s.free; i != 0 {
 		c := s.at(i)
