@@ -4,16 +4,17 @@ import "unsafe"
 
 // connTable is a shard's table of full connections: the connections, in
 // the table's slab (slab.go), and an index of them (robin.go) whose 8-byte slots hold a
-// connection's slab index and the high 32 bits of its key's hash. The key
+// connection's slab index, the high 24 bits of its key's hash and robin's
+// distance byte. The key
 // itself is only in the conn, on the cache line that the update reads
 // anyway: a lookup compares hash bits, then the key of the connection
 // whose bits match.
 //
 // A Go map[Key]*conn keeps a copy of the 44-byte key in 56-byte slots and
 // doubles when it grows: 64 to 128 bytes per connection, and a cache miss
-// on the slot's key before the one on the conn. This index takes 10 to 12
-// bytes per connection (a slot and its distance byte at robin's load), and
-// a million connections' slots fit in 12 MB.
+// on the slot's key before the one on the conn. This index takes 9 to 11
+// bytes per connection (a slot at robin's load), and a million
+// connections' slots fit in 11 MB.
 type connTable struct {
 	robin[connSlot, *connSlot]
 	slab *slab      // shared by the shards
@@ -30,36 +31,55 @@ func (t *connTable) delAt(i int) {
 	t.robin.delAt(i)
 }
 
+// connSlot is a slot of the index. Its tag is the high 24 bits of its
+// key's hash (tagLo the low 8 of those), leaving the slot's first byte to
+// robin's distance: a lookup compares the tag for 1 key in 16 million
+// that it need not, against a second cache line and page per probe for a
+// distance kept apart.
 type connSlot struct {
-	tag uint32 // the high 32 bits of its key's hash
-	i   uint32 // its index in the slab
+	dist  uint8 // robin's (distOf): first
+	tagLo uint8
+	tagHi uint16
+	i     uint32 // its index in the slab
+}
+
+// The distance must be a connSlot's and a halfSlot's first byte (distOf).
+var _ = [1]int{}[unsafe.Offsetof(connSlot{}.dist)+unsafe.Offsetof(halfSlot{}.dist)]
+
+// connTag returns a slot's tag for a key of this hash.
+func connTag(hash uint64) (lo uint8, hi uint16) { return uint8(hash >> 40), uint16(hash >> 48) }
+
+// newConnSlot returns the slot of connection i, whose key has this hash.
+func newConnSlot(hash uint64, i uint32) connSlot {
+	lo, hi := connTag(hash)
+	return connSlot{tagLo: lo, tagHi: hi, i: i}
 }
 
 // keyHash returns the slot's key's hash as the index places it: the high
 // bits (home takes those), the low ones zero.
-func (s *connSlot) keyHash() uint64 { return uint64(s.tag) << 32 }
+func (s *connSlot) keyHash() uint64 { return (uint64(s.tagHi)<<8 | uint64(s.tagLo)) << 40 }
 
 // placed returns hash as the index places it (connSlot.keyHash).
-func placed(hash uint64) uint64 { return hash &^ (1<<32 - 1) }
+func placed(hash uint64) uint64 { return hash &^ (1<<40 - 1) }
 
 // find returns the slot holding the connection with key k, or -1.
 func (t *connTable) find(k *Key, hash uint64) int {
 	if t.n == 0 {
 		return -1
 	}
-	tag := uint32(hash >> 32)
+	lo, hi := connTag(hash)
 	tags := noTags // k's, once a slot's hash bits match
 	i := t.home(placed(hash))
 	for d := uint8(1); ; d++ {
-		sd := t.dist[i]
-		if sd < d { // free, or richer than k would be: k is not here
+		s := &t.slots[i]
+		if s.dist < d { // free, or richer than k would be: k is not here
 			return -1
 		}
-		if sd == d && t.slots[i].tag == tag {
+		if s.dist == d && s.tagLo == lo && s.tagHi == hi {
 			if tags == noTags {
 				tags = tagsOf(k)
 			}
-			if t.slab.at(t.slots[i].i).key.is(k, tags, &t.cold.addrs) {
+			if t.slab.at(s.i).key.is(k, tags, &t.cold.addrs) {
 				return i
 			}
 		}
@@ -92,13 +112,13 @@ func (t *connTable) set(c *conn, k *Key, hash uint64) {
 		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}
-	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
+	t.add(newConnSlot(hash, t.slab.indexOf(c)), placed(hash))
 }
 
 // put adds c, of the table's slab, whose key (of this hash) the index
 // does not hold.
 func (t *connTable) put(c *conn, hash uint64) {
-	t.add(connSlot{uint32(hash >> 32), t.slab.indexOf(c)}, placed(hash))
+	t.add(newConnSlot(hash, t.slab.indexOf(c)), placed(hash))
 }
 
 // del removes the connection with key k from the index, if there.
@@ -118,7 +138,7 @@ func (t *connTable) hashOf(c *conn) uint64 {
 func (t *connTable) delConn(c *conn) {
 	self := t.slab.indexOf(c)
 	for i := t.home(placed(t.hashOf(c))); ; {
-		if t.dist[i] == 0 {
+		if t.slots[i].dist == 0 {
 			return
 		}
 		if t.slots[i].i == self {
@@ -137,14 +157,14 @@ func (t *connTable) eachConn(fn func(c *conn)) {
 }
 
 // touchSlot brings the slot where a key of this hash would be found
-// first, and its distance byte, into the caches (prefetch), for
-// Lanes.applyBatch, and returns something of them.
+// first into the caches (prefetch), for Lanes.applyBatch, and returns
+// something of it.
 func (t *connTable) touchSlot(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
-	return prefetch(unsafe.Pointer(&t.dist[i]), 1) + prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
+	return prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
 }
 
 // touchConn brings the connection of this hash (the first near its home,
@@ -158,12 +178,13 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 		return 0
 	}
 	i := t.home(placed(hash))
-	tag := uint32(hash >> 32)
+	lo, hi := connTag(hash)
 	for d := uint8(1); d <= 8; d++ {
-		if t.dist[i] < d {
+		s := &t.slots[i]
+		if s.dist < d {
 			return 0
 		}
-		if s := &t.slots[i]; s.tag == tag {
+		if s.tagLo == lo && s.tagHi == hi {
 			v := uint64(s.i) + prefetchConn(t.slab.at(s.i))
 			if t.slab.withLinks {
 				// Its eviction links: a packet that ends it moves it

@@ -230,7 +230,7 @@ func (f *flusher) sort() {
 	// The connections are out of the table: no lock guards them now.
 	for i := range f.halves {
 		h := &f.halves[i]
-		f.runs = append(f.runs, flushRun{slots: usedSlots(h.slots, func(j int) bool { return h.dist[j] != 0 }), end: EndFlushed})
+		f.runs = append(f.runs, flushRun{slots: usedSlots(h.slots, func(j int) bool { return h.slots[j].dist != 0 }), end: EndFlushed})
 	}
 	for i := range f.limbos {
 		l := &f.limbos[i]

@@ -3,9 +3,9 @@ package flows
 import "unsafe"
 
 // halfTable is a shard's table of half-open connections (robin.go),
-// holding each key and its halfOpen in one 84-byte slot, and robin's
-// distance byte beside it. At robin's load, between 70% and 87.5% full,
-// that is 97 to 121 bytes per half-open connection (TestHalfOpenBytes
+// holding each key, its halfOpen and robin's distance byte in one 88-byte
+// slot. At robin's load, between 70% and 87.5% full, that is 101 to 126
+// bytes per half-open connection (TestHalfOpenBytes
 // derives the figures from the slot's size); a Go map doubles, and would
 // swing by a factor of two. BenchmarkMemoryPerConn measures the heap.
 type halfTable struct {
@@ -16,8 +16,9 @@ type halfTable struct {
 // halfSlot is a half-open connection and its key: a slot of the half
 // table, and of limbo.
 type halfSlot struct {
-	key Key
-	h   halfOpen
+	dist uint8 // robin's (distOf): first; 0 in limbo
+	key  Key
+	h    halfOpen
 }
 
 func (s *halfSlot) keyHash() uint64 { return s.key.hash64() }
@@ -29,11 +30,11 @@ func (t *halfTable) find(k *Key, hash uint64) int {
 	}
 	i := t.home(hash)
 	for d := uint8(1); ; d++ {
-		sd := t.dist[i]
-		if sd < d { // free, or richer than k would be: k is not here
+		s := &t.slots[i]
+		if s.dist < d { // free, or richer than k would be: k is not here
 			return -1
 		}
-		if sd == d && t.slots[i].key == *k {
+		if s.dist == d && s.key == *k {
 			return i
 		}
 		if i++; i == len(t.slots) {
@@ -60,7 +61,7 @@ func (t *halfTable) set(k *Key, hash uint64, h halfOpen) {
 }
 
 // put stores h under k, known to be absent.
-func (t *halfTable) put(k *Key, hash uint64, h halfOpen) { t.add(halfSlot{*k, h}, hash) }
+func (t *halfTable) put(k *Key, hash uint64, h halfOpen) { t.add(halfSlot{key: *k, h: h}, hash) }
 
 // del removes k, if there.
 func (t *halfTable) del(k *Key, hash uint64) {
@@ -95,7 +96,7 @@ func (t *halfTable) oldest(n int) int {
 		i := t.home(r)
 		best, m := -1, 0
 		for range span {
-			if t.dist[i] != 0 {
+			if t.slots[i].dist != 0 {
 				m++
 				if best < 0 || t.slots[i].h.lastTS() < t.slots[best].h.lastTS() {
 					best = i
@@ -124,14 +125,13 @@ func (t *halfTable) random() uint64 {
 }
 
 // touchSlot brings the slot where a key of this hash would be found
-// first, and its distance byte, into the caches (prefetch), for
-// Lanes.applyBatch, and returns something of them. An 84-byte slot
-// straddles two cache lines as often as not, and a lookup compares the
-// whole key.
+// first into the caches (prefetch), for Lanes.applyBatch, and returns
+// something of it. An 88-byte slot straddles two cache lines as often as
+// not, and a lookup compares the whole key.
 func (t *halfTable) touchSlot(hash uint64) uint64 {
 	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(hash)
-	return prefetch(unsafe.Pointer(&t.dist[i]), 1) + prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
+	return prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
 }

@@ -120,8 +120,8 @@ func TestHalfTableUnderFlood(t *testing.T) {
 		}
 	}
 	dist := 0
-	for _, d := range ht.dist {
-		dist += int(d)
+	for i := range ht.slots {
+		dist += int(ht.slots[i].dist)
 	}
 	// About 3 slots probed per entry found at this load; the next-16-entries
 	// sample left over 6.

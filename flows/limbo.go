@@ -77,7 +77,7 @@ func (l *limbo) set(hash uint64) (int, uint32) {
 // entry makes room and is returned, to be retired.
 func (l *limbo) put(k *Key, hash uint64, h *halfOpen) (halfSlot, bool) {
 	if l.size == 0 {
-		return halfSlot{*k, *h}, true
+		return halfSlot{key: *k, h: *h}, true
 	}
 	if l.ways == 0 {
 		l.alloc()
@@ -90,7 +90,7 @@ func (l *limbo) put(k *Key, hash uint64, h *halfOpen) (halfSlot, bool) {
 	if !full {
 		l.n++
 	}
-	l.tags[i], l.slots[i] = tag, halfSlot{*k, *h}
+	l.tags[i], l.slots[i] = tag, halfSlot{key: *k, h: *h}
 	return old, full
 }
 

@@ -8,7 +8,10 @@ import (
 
 // robin is the core of the shards' hash tables (halfTable, connTable): open
 // addressing with Robin Hood hashing and linear probing, over slots of type
-// S, with each slot's distance from its key's home in a byte beside it.
+// S, with each slot's distance from its key's home in the slot's first
+// byte (distOf): a probe reads one cache line of one page, where a
+// separate array of distance bytes made it two of two pages, each a miss
+// of the TLB as often as not in a large table.
 //
 // A Go map doubles when it grows, so that its memory per entry swings by
 // a factor of two with the number of entries; robin grows by a quarter at
@@ -27,13 +30,23 @@ import (
 // where they go back to the system as soon as the table lets go of them:
 // when it shrinks (the pages past its new end), when it moves, and when
 // a flush takes a shard's connections (giveBack). It grows in place (resize).
-// S must hold no pointer.
+// S must hold no pointer, and its first byte must be a uint8 field for
+// the distance (distOf), 0 in a zero S.
 type robin[S any, P slotOf[S]] struct {
 	slots []S
-	dist  []uint8 // per slot: 0 if free, else 1 + its distance from its home
 	n     int
-	free  func() // gives slots and dist back, if outside the heap
+	free  func() // gives slots back, if outside the heap
 }
+
+// distOf returns the distance byte of slot s, its first: 0 if the slot is
+// free, else 1 + its entry's distance from its home. The slot types say
+// so with a field of their own (connSlot.dist, halfSlot.dist), which the
+// tables' finds read directly; robin, generic, reads it here, where a
+// method of the slot would be an indirect call for every probe.
+func distOf[S any](s *S) *uint8 { return (*uint8)(unsafe.Pointer(s)) }
+
+// dist returns the distance of slot i (distOf).
+func (t *robin[S, P]) dist(i int) uint8 { return *distOf(&t.slots[i]) }
 
 // slotOf is what robin needs of a slot: its key's hash, to move it when
 // the table is resized.
@@ -83,8 +96,8 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 	// its entries' room, on the rare long run that linear probing makes
 	// at 80% load).
 	far := 0
-	for j := i; t.dist[j] != 0; {
-		far = max(far, int(t.dist[j]))
+	for j := i; t.dist(j) != 0; {
+		far = max(far, int(t.dist(j)))
 		if far >= robinMaxDist {
 			return false
 		}
@@ -92,19 +105,20 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 			j = 0
 		}
 	}
-	d := uint8(1)
+	d := distOf(&s) // s's distance, as it moves on
+	*d = 1
 	for {
-		sd := t.dist[i]
+		p := &t.slots[i]
+		sd := *distOf(p)
 		if sd == 0 {
-			t.slots[i], t.dist[i] = s, d
+			*p = s
 			t.n++
 			return true
 		}
-		if sd < d {
-			s, t.slots[i] = t.slots[i], s
-			d, t.dist[i] = sd, d
+		if sd < *d {
+			s, *p = *p, s
 		}
-		d++
+		*d++
 		if i++; i == len(t.slots) {
 			i = 0
 		}
@@ -120,13 +134,14 @@ func (t *robin[S, P]) delAt(i int) {
 		if j == len(t.slots) {
 			j = 0
 		}
-		if t.dist[j] <= 1 { // free, or at its home
+		if t.dist(j) <= 1 { // free, or at its home
 			break
 		}
-		t.slots[i], t.dist[i] = t.slots[j], t.dist[j]-1
+		t.slots[i] = t.slots[j]
+		*distOf(&t.slots[i])--
 		i = j
 	}
-	t.slots[i], t.dist[i] = zero, 0
+	t.slots[i] = zero
 	t.n--
 	if len(t.slots) > robinMinSlots && t.n*4 < len(t.slots) {
 		t.resize(t.n * 10 / 7)
@@ -143,7 +158,7 @@ func (t *robin[S, P]) delAt(i int) {
 // every core at each step.
 func (t *robin[S, P]) resize(size int) {
 	size = max(size, robinMinSlots, t.n+1)
-	if t.free == nil || size > cap(t.slots) || size > cap(t.dist) {
+	if t.free == nil || size > cap(t.slots) {
 		t.move(size)
 		return
 	}
@@ -151,25 +166,24 @@ func (t *robin[S, P]) resize(size int) {
 	defer done()
 	k := 0
 	for i := range t.slots {
-		if t.dist[i] != 0 {
+		if t.dist(i) != 0 {
 			es[k] = t.slots[i]
 			k++
 		}
 	}
 	hi := len(t.slots) // the slots written so far
-	for ; size <= cap(t.slots) && size <= cap(t.dist); size += size / 4 {
-		clear(t.dist[:hi])
+	for ; size <= cap(t.slots); size += size / 4 {
+		clear(t.slots[:hi])
 		hi = max(hi, size)
-		t.slots, t.dist, t.n = t.slots[:size], t.dist[:size], 0
+		t.slots, t.n = t.slots[:size], 0
 		if t.insertAll(es) {
 			dropTail(t.slots[size:hi])
-			dropTail(t.dist[size:hi])
 			return
 		}
 	}
 	t.free()
 	for {
-		t.slots, t.dist, t.free = robinSlots[S](size)
+		t.slots, t.free = robinSlots[S](size)
 		t.n = 0
 		if t.insertAll(es) {
 			return
@@ -194,12 +208,12 @@ func (t *robin[S, P]) insertAll(es []S) bool {
 // larger if they do not fit.
 func (t *robin[S, P]) move(size int) {
 	for {
-		old, oldDist, n, oldFree := t.slots, t.dist, t.n, t.free
-		t.slots, t.dist, t.free = robinSlots[S](size)
+		old, n, oldFree := t.slots, t.n, t.free
+		t.slots, t.free = robinSlots[S](size)
 		t.n = 0
 		ok := true
 		for i := range old {
-			if oldDist[i] != 0 && !t.insert(old[i], t.home(P(&old[i]).keyHash())) {
+			if *distOf(&old[i]) != 0 && !t.insert(old[i], t.home(P(&old[i]).keyHash())) {
 				ok = false
 				break
 			}
@@ -213,7 +227,7 @@ func (t *robin[S, P]) move(size int) {
 		if t.free != nil {
 			t.free()
 		}
-		t.slots, t.dist, t.n, t.free = old, oldDist, n, oldFree // start again from the old table, larger
+		t.slots, t.n, t.free = old, n, oldFree // start again from the old table, larger
 		size += size / 4
 	}
 }
@@ -227,17 +241,15 @@ const (
 	robinRoomMax = 64 << 20
 )
 
-// robinSlots returns size free slots and their distance bytes, outside the
-// heap if they are large, with what gives those back (nil if on the heap).
-func robinSlots[S any](size int) ([]S, []uint8, func()) {
+// robinSlots returns size free slots, outside the heap if they are large,
+// with what gives them back (nil if on the heap).
+func robinSlots[S any](size int) ([]S, func()) {
 	var zero S
 	if size*int(unsafe.Sizeof(zero)) < robinMapAt {
-		return make([]S, size), make([]uint8, size), nil
+		return make([]S, size), nil
 	}
 	room := max(size, min(size*robinRoom, robinRoomMax/int(unsafe.Sizeof(zero))))
-	slots, freeSlots := offHeapRoom[S](size, room)
-	dist, freeDist := offHeapRoom[uint8](size, room)
-	return slots, dist, func() { freeSlots(); freeDist() }
+	return offHeapRoom[S](size, room)
 }
 
 // scratch is where resize puts a table's entries aside. One is kept, up
@@ -273,7 +285,7 @@ func (t *robin[S, P]) bytesMapped() int {
 		return 0
 	}
 	var zero S
-	return len(t.slots) * (int(unsafe.Sizeof(zero)) + 1)
+	return len(t.slots) * int(unsafe.Sizeof(zero))
 }
 
 // giveBack empties the table, giving its slots back to the system at once
@@ -282,7 +294,7 @@ func (t *robin[S, P]) giveBack() {
 	if t.free != nil {
 		t.free()
 	}
-	t.slots, t.dist, t.n, t.free = nil, nil, 0, nil
+	t.slots, t.n, t.free = nil, 0, nil
 }
 
 // each calls fn for every entry. fn must not change the table.
@@ -291,7 +303,7 @@ func (t *robin[S, P]) each(fn func(*S)) {
 		return
 	}
 	for i := range t.slots {
-		if t.dist[i] != 0 {
+		if t.dist(i) != 0 {
 			fn(&t.slots[i])
 		}
 	}

@@ -82,7 +82,8 @@ func holdsHalf(t *testing.T, what string, ht *halfTable, from, to int) {
 }
 
 // checkTailGone checks that the whole pages of ht's slots past its end, up
-// to grown slots, are not in memory, and that its distances there are 0.
+// to grown slots, are not in memory, and that those slots read as free
+// (distance 0).
 func checkTailGone(t *testing.T, ht *halfTable, grown int) {
 	t.Helper()
 	const page = 4096
@@ -95,9 +96,9 @@ func checkTailGone(t *testing.T, ht *halfTable, grown int) {
 	if r, err := resident(tail); err != nil || r != 0 || len(tail) < 10*page {
 		t.Fatalf("%d of the %d bytes past the shrunk table's end are in memory (%v)", r, len(tail), err)
 	}
-	for i, d := range ht.dist[:grown][len(ht.dist):] {
-		if d != 0 {
-			t.Fatalf("slot %d past the end holds distance %d", len(ht.dist)+i, d)
+	for i, s := range ht.slots[:grown][len(ht.slots):] {
+		if s.dist != 0 {
+			t.Fatalf("slot %d past the end holds distance %d", len(ht.slots)+i, s.dist)
 		}
 	}
 }
