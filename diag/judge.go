@@ -94,7 +94,8 @@ func sortProblems(ps []Problem) {
 // Kinds returns the kinds of Problems's problems, without building them:
 // what a view's column, a filter and the counters need.
 func (j *Judge) Kinds(r *flows.Record, now time.Time, usual RTTs) Set {
-	c := judging{j: j, r: r, ev: r.Evidence(), now: now, usual: usual}
+	c := judging{j: j, r: r, now: now, usual: usual}
+	r.ReadEvidence(&c.ev)
 	c.run()
 	return c.set
 }

@@ -110,7 +110,8 @@ func (s *Services) Judge(r *flows.Record, now time.Time) []Problem {
 	sv := s.service(r.Server)
 	// The evidence is built in the judging and added from there: it is
 	// over 600 bytes, and a copy of it per record shows.
-	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, detail: true, usual: sv}
+	c := judging{j: s.j, r: r, now: until, detail: true, usual: sv}
+	r.ReadEvidence(&c.ev)
 	c.run()
 	sortProblems(c.out)
 	s.addTo(sv, r, &c.ev, until, c.set)
@@ -124,7 +125,8 @@ func (s *Services) JudgeKinds(r *flows.Record, now time.Time) Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv := s.service(r.Server)
-	c := judging{j: s.j, r: r, ev: r.Evidence(), now: until, usual: sv}
+	c := judging{j: s.j, r: r, now: until, usual: sv}
+	r.ReadEvidence(&c.ev)
 	c.run()
 	s.addTo(sv, r, &c.ev, until, c.set)
 	return c.set
@@ -266,17 +268,29 @@ func (sv *service) timeWait(r *flows.Record, ev *flows.Evidence, cfg *Config) {
 		}
 		sv.pruneClients(start, cfg.TimeWait)
 	}
+	held := ends
 	ends = dropEnded(ends, start, cfg.TimeWait)
 	if len(ends) <= cfg.PortPressure { // enough to know the bound was reached
 		ends = append(ends, start.UnixNano())
 	}
-	sv.clients[client] = ends
+	// A client that held one socket and holds the next in its place (most
+	// of them) has the same slice: it need not be stored again, a second
+	// look-up of the map for every such record.
+	if !known || !sameSlice(ends, held) {
+		sv.clients[client] = ends
+	}
 	// The client held fewer than PortPressure sockets at every count
 	// before this one, or the service's pressure would be known: this is
 	// the most it held, and the first time it reached the bound.
 	if n := len(ends); n >= cfg.PortPressure {
 		sv.setPressure(client, start, n, false)
 	}
+}
+
+// sameSlice reports whether a and b are the same slice: the same array,
+// length and capacity.
+func sameSlice(a, b []int64) bool {
+	return len(a) == len(b) && cap(a) == cap(b) && (cap(a) == 0 || &a[:cap(a)][0] == &b[:cap(b)][0])
 }
 
 // setPressure records that client's ports ran short at at, holding

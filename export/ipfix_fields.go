@@ -1,8 +1,8 @@
 package export
 
 import (
+	"bytes"
 	"encoding/binary"
-	"strings"
 	"time"
 
 	"github.com/flowtrack/flowtrack/diag"
@@ -244,7 +244,8 @@ func done(s flows.State) bool { return s == flows.StateClosed || s == flows.Stat
 // say which side is the client: both directions then get the union of both
 // sides' flags, and sided is false.
 func TCPFlags(r *flows.Record) (c2s, s2c flows.Flags, sided bool) {
-	h := r.History()
+	var buf [32]byte
+	h := r.AppendHistory(buf[:0])
 	var orig, resp flows.Flags
 	for i := 0; i < len(h); i++ {
 		f := historyFlags(h[i])
@@ -258,7 +259,7 @@ func TCPFlags(r *flows.Record) (c2s, s2c flows.Flags, sided bool) {
 	case flows.RoleBySYN:
 		return orig, resp, true
 	case flows.RoleBySYNACK:
-		if strings.IndexByte(h, 'h') >= 0 { // the responder sent the SYN-ACK: it is the server
+		if bytes.IndexByte(h, 'h') >= 0 { // the responder sent the SYN-ACK: it is the server
 			return orig, resp, true
 		}
 		return resp, orig, true

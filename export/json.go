@@ -518,7 +518,7 @@ func appendFields(b []byte, r *flows.Record, tt *recordTimes, l *local.Info, pro
 	b = appendCounters(b, r)
 	b = appendTimes(b, r, tt)
 	b = appendString(b, "conn_state", r.ConnState())
-	b = appendString(b, "history", r.History())
+	b = append(r.AppendHistory(appendKey(b, "history")), `",`...)
 	if r.End == flows.EndEvicted {
 		b = append(b, `"evicted":true,`...)
 	}

@@ -135,7 +135,10 @@ func appendZeekRow(b []byte, r *flows.Record, f *flows.ZeekFields, service strin
 	b = append(b, '\t')
 	b = strconv.AppendUint(b, f.MissedBytes, 10)
 	b = append(b, '\t')
-	b = appendOrUnset(b, r.History())
+	n := len(b)
+	if b = r.AppendHistory(b); len(b) == n {
+		b = append(b, '-') // no history: unset
+	}
 	for _, n := range [...]uint64{f.OrigPkts, f.OrigIPBytes, f.RespPkts, f.RespIPBytes} {
 		b = append(b, '\t')
 		b = strconv.AppendUint(b, n, 10)

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -47,8 +48,20 @@ func evidenceOf(t *testing.T, pkts []ev) []Evidence {
 		tab.Apply(&p)
 	}
 	var evs []Evidence
+	// ReadEvidence must set every field, whatever *out held: it is
+	// read into one that holds something in each of Evidence's
+	// conditional parts first, then each record's in turn.
+	at := time.Unix(1, 0)
+	reused := Evidence{Stall: StallEvidence{Seen: true, At: at}, Reset: ResetEvidence{Seen: true},
+		IgnoredReset: ResetEvidence{Seen: true}, ZeroWindow: ZeroWindowEvidence{Seen: true, Since: at},
+		FIN: FINEvidence{Seen: true}, LastAck: LastAckEvidence{Resends: 1}, Unanswered: UnansweredEvidence{Resends: 1},
+		Reuse: ReuseEvidence{Reused: true}, FINAt: [2]time.Time{at, at}, SentFIN: [2]bool{true, true}}
 	for _, r := range append(out.recs, tab.Flush()...) {
-		evs = append(evs, r.Evidence())
+		e := r.Evidence()
+		if r.ReadEvidence(&reused); !reflect.DeepEqual(reused, e) {
+			t.Fatalf("ReadEvidence over another evidence:\n%+v\nEvidence:\n%+v", reused, e)
+		}
+		evs = append(evs, e)
 	}
 	return evs
 }

@@ -159,6 +159,16 @@ type recordSeqs struct {
 
 // Evidence returns the record's evidence.
 func (r *Record) Evidence() Evidence {
+	var out Evidence
+	r.ReadEvidence(&out)
+	return out
+}
+
+// ReadEvidence sets *out to the record's evidence: Evidence without
+// returning its 600-odd bytes by value and copying them again, for a
+// judge of every record.
+func (r *Record) ReadEvidence(out *Evidence) {
+	*out = Evidence{}
 	ev := &r.ev
 	cl := int(r.seqs.client)
 	ep := func(i int) int { return i ^ cl } // client/server index <-> conn.ep index
@@ -181,7 +191,6 @@ func (r *Record) Evidence() Evidence {
 	if synacks > 1 {
 		synackLast = ev.synackLastAt
 	}
-	var out Evidence
 	out.Handshake = HandshakeEvidence{
 		SYNs: syns, SYNACKs: synacks,
 		FirstSYN: hs(syns, 0), LastSYN: hs(syns, ev.synLastAt),
@@ -213,8 +222,7 @@ func (r *Record) Evidence() Evidence {
 		out.IgnoredReset = ResetEvidence{Seen: true, FromClient: isClient(evIgnDir), At: at(ev.ignAt),
 			Seq: ev.ignSeq, HasACK: ev.bits&evIgnAck != 0, TTL: ev.ignTTL}
 	}
-	r.closingEvidence(&out, at, isClient)
-	return out
+	r.closingEvidence(out, at, isClient)
 }
 
 // closingEvidence fills in out what the zero windows, the FINs, the

@@ -345,9 +345,13 @@ func (f *flusher) makeRecords(jobs <-chan *flushChunk) {
 				c = e.h.conn(e.key, cfg, &scratch)
 			}
 			c.expireTimers(f.now, f.seen, cfg)
-			ch.recs = append(ch.recs, c.record(r.end, cfg, true))
+			// Filled in place: a Record made on the stack and copied
+			// in is a visible cost of a large flush.
+			ch.recs = ch.recs[:len(ch.recs)+1]
+			rec := &ch.recs[len(ch.recs)-1]
+			c.fill(rec, r.end, cfg, true)
 			if zl := f.lives[c]; zl != nil && !r.half {
-				ch.recs[len(ch.recs)-1].zx = zl.extra(c)
+				rec.zx = zl.extra(c)
 			}
 			if !r.half {
 				f.pages.done(r.i)

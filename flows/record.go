@@ -42,6 +42,10 @@ func (r *Record) ConnState() string { return r.zeek.connState() }
 // History returns Zeek's history string for the connection.
 func (r *Record) History() string { return r.zeek.history() }
 
+// AppendHistory appends Zeek's history string to dst: History without a
+// string made for each record, for a writer of many.
+func (r *Record) AppendHistory(dst []byte) []byte { return r.zeek.appendHistory(dst) }
+
 // Closed reports whether both endpoints are CLOSED.
 func (r *Record) Closed() bool {
 	return r.ClientState == StateClosed && r.ServerState == StateClosed

@@ -327,19 +327,24 @@ func (z *zeekConn) connState() string {
 
 // history returns Zeek's history string.
 func (z *zeekConn) history() string {
+	var b [zeekMaxHist]byte
+	return string(z.appendHistory(b[:0]))
+}
+
+// appendHistory appends Zeek's history string to b.
+func (z *zeekConn) appendHistory(b []byte) []byte {
 	codes, n := z.codes()
-	b := make([]byte, n)
-	for i, c := range codes[:n] {
+	for _, c := range codes[:n] {
 		switch {
 		case c == zeekCaret:
-			b[i] = '^'
+			b = append(b, '^')
 		case int(c) > len(zeekLetters):
-			b[i] = zeekLetters[int(c)-len(zeekLetters)-1] + 'a' - 'A'
+			b = append(b, zeekLetters[int(c)-len(zeekLetters)-1]+'a'-'A')
 		default:
-			b[i] = zeekLetters[c-1]
+			b = append(b, zeekLetters[c-1])
 		}
 	}
-	return string(b)
+	return b
 }
 
 // reuse reports whether Zeek would end the connection and start a new one

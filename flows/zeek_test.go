@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,4 +372,36 @@ func zkInTable(steps []zkStep, zeroWin map[int]bool) Record {
 		tab.Apply(&p)
 	}
 	return tab.Flush()[0]
+}
+
+// FuzzAppendHistory checks appendHistory, after any prefix, against the
+// letter-by-letter mapping of the codes written out independently: the
+// codes 1-11 are zeekLetters in upper case (the originator's), 12-22 in
+// lower case, 23 the caret; a zero ends the history.
+func FuzzAppendHistory(f *testing.F) {
+	f.Add([]byte("pre"), []byte{1, 13, 3, 4, 16, 23, 5})
+	f.Add([]byte(nil), []byte{})
+	f.Add([]byte("x"), []byte{23, 22, 11, 0, 1})
+	f.Add([]byte(""), []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x01\x02"))
+	const table = "SHADFRGTWIQshadfrgtwiq^"
+	f.Fuzz(func(t *testing.T, prefix, raw []byte) {
+		var codes [zeekMaxHist]uint8
+		var want []byte
+		for i, c := range raw[:min(len(raw), zeekMaxHist)] {
+			codes[i] = c % uint8(len(table)+1)
+			if codes[i] == 0 {
+				break
+			}
+			want = append(want, table[codes[i]-1])
+		}
+		var z zeekConn
+		z.setCodes(&codes)
+		got := z.appendHistory(slices.Clip(prefix))
+		if string(got[:len(prefix)]) != string(prefix) || string(got[len(prefix):]) != string(want) {
+			t.Fatalf("appendHistory(%q) = %q, want %q after the prefix", prefix, got, want)
+		}
+		if h := z.history(); h != string(want) {
+			t.Fatalf("history() = %q, want %q", h, want)
+		}
+	})
 }
