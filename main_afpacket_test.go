@@ -335,11 +335,14 @@ func (ns netnsPair) replay(t *testing.T, args ...string) uint64 {
 	return n
 }
 
-func buildFlowtrack(t *testing.T) string {
+// buildFlowtrack builds the binary, with the build tags given, into a
+// directory of the test's own, and returns its path.
+func buildFlowtrack(t *testing.T, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "flowtrack")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	args := []string{"build", "-tags", strings.Join(tags, ","), "-o", bin, "."}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin
 }

@@ -19,11 +19,8 @@ func TestDropPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "needs root: it checks that flowtrack drops root")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "flowtrack")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildFlowtrack(t)
+	dir := filepath.Dir(bin)
 	// The binary must be reachable by nobody.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -93,10 +90,7 @@ func TestInterfaceDisappears(t *testing.T) {
 			testenv.Missing(t, "ip %v: %v %s", args, err, out)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "flowtrack")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildFlowtrack(t)
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-i", "v0", "-o", "json")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,13 +18,8 @@ func TestPcapStaticBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries")
 	}
-	dir := t.TempDir()
-	static, dynamic := filepath.Join(dir, "static"), filepath.Join(dir, "dynamic")
-	for bin, tags := range map[string]string{static: "pcapstatic", dynamic: ""} {
-		if out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build -tags %q: %v\n%s\n(the tag needs libpcap.a and libdbus-1.a: Debian's libpcap-dev)", tags, err, out)
-		}
-	}
+	// The tag pcapstatic needs libpcap.a and libdbus-1.a (Debian's libpcap-dev).
+	static, dynamic := buildFlowtrack(t, "pcapstatic"), buildFlowtrack(t)
 	f, err := elf.Open(static)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ package capture
 // libraries are installed), libpcap and the libdbus that Debian's libpcap
 // uses for D-Bus capture are linked into the binary: it then needs only
 // the C library on the host it runs on, and starts without the dynamic
-// loader opening ten shared libraries (libpcap, libdbus, libsystemd and
+// loader opening nine shared libraries (libpcap, libdbus, libsystemd and
 // theirs), a large part of a short replay's time (docs/performance.md).
 // The flags come before gopacket's own -lpcap on the linker's command
 // line, so they decide where libpcap comes from.

@@ -593,17 +593,7 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	if frac == 0 {
 		return b
 	}
-	var digits [7]byte // ".nnnnnn", without its trailing zeros
-	digits[0] = '.'
-	for i := 6; i > 0; i-- {
-		digits[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	n := len(digits)
-	for digits[n-1] == '0' {
-		n--
-	}
-	return append(b, digits[:n]...)
+	return appendFraction(b, frac, 6)
 }
 
 // Every string value of a record is plain ASCII without quotes or

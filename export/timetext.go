@@ -27,19 +27,25 @@ func (c *timeText) append(b []byte, t time.Time) []byte {
 	}
 	b = append(b, c.text[:]...)
 	if ns := t.Nanosecond(); ns != 0 {
-		var d [10]byte // ".nnnnnnnnn", without its trailing zeros
-		d[0] = '.'
-		for i := 9; i > 0; i-- {
-			d[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := len(d)
-		for d[n-1] == '0' {
-			n--
-		}
-		b = append(b, d[:n]...)
+		b = appendFraction(b, uint64(ns), 9)
 	}
 	return append(b, 'Z')
+}
+
+// appendFraction appends frac, a fraction of 10^digits (not 0, at most 9
+// digits), as a decimal point and its digits without the trailing zeros.
+func appendFraction(b []byte, frac uint64, digits int) []byte {
+	var d [10]byte
+	d[0] = '.'
+	for i := digits; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := digits + 1
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(b, d[:n]...)
 }
 
 // recordTimes formats a record's first and last times, each with its own
