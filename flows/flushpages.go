@@ -35,7 +35,7 @@ func newFlushPages(sl *slab, refs []fullRef) *flushPages {
 		p.first[k] = -1
 		if sl.onMap&(1<<k) != 0 {
 			p.first[k] = int32(n)
-			n += mappedSize(len(sl.chunks[k])) / hugePage
+			n += mappedSize[conn](len(sl.chunks[k])) / hugePage
 		}
 	}
 	if n == 0 {
@@ -92,7 +92,7 @@ func (p *flushPages) release(i uint32, j int) {
 	}
 	k, _ := chunkOf(i)
 	ch := p.sl.chunks[k]
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch))), mappedSize(len(ch)))
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch))), mappedSize[conn](len(ch)))
 	off := (j - int(p.first[k])) * hugePage
 	dropPages(b[off:min(off+hugePage, len(b))])
 }

@@ -56,7 +56,7 @@ func slabResident(t *testing.T, sl *slab) int {
 		if sl.onMap&(1<<k) == 0 {
 			continue
 		}
-		r, err := resident(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch))), mappedSize(len(ch))))
+		r, err := resident(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch))), mappedSize[conn](len(ch))))
 		if err != nil {
 			t.Fatalf("mincore of chunk %d: %v", k, err)
 		}

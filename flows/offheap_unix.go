@@ -56,7 +56,7 @@ func dropTail[T any](s []T) {
 		hi = end / page * page
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), room-start)
-	if hi <= lo || syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) != nil {
+	if hi <= lo || dontNeed(b[lo-start:hi-start]) != nil {
 		clear(b[:end-start])
 		return
 	}

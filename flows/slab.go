@@ -58,6 +58,18 @@ const (
 	slabMapAt = 1 << 20
 )
 
+// hugePage is the size of a transparent huge page on x86-64 and arm64
+// (with 4 KiB base pages).
+const hugePage = 2 << 20
+
+// mappedSize returns the bytes mapHuge maps for n values of T: whole huge
+// pages.
+func mappedSize[T any](n int) int {
+	var zero T
+	size := n * int(unsafe.Sizeof(zero))
+	return (size + hugePage - 1) / hugePage * hugePage
+}
+
 // links are a connection's neighbours on its shard's eviction list, by
 // slab index (0: none).
 type links struct{ prev, next uint32 }
@@ -155,14 +167,32 @@ func (s *slab) grow(k int) {
 		return
 	}
 	if s.withLinks {
-		// Beside a chunk outside the heap, for the same reason: on the
-		// heap, the collector's goal would let them take twice their size.
-		s.links[k], s.freeLinks[k] = offHeap[links](n)
-		s.mapped += n * int(unsafe.Sizeof(links{}))
+		s.growLinks(k, n)
 	}
 	var mapped bool
 	if s.chunks[k], mapped = mapConns(n); mapped {
 		s.onMap |= 1 << k
+		s.mapped += size
+	}
+}
+
+// growLinks makes the links of chunk k, of n connections, outside the
+// heap, for the same reason as the chunk: on the heap, the collector's
+// goal would let them take twice their size. Where they fill a huge page,
+// they are on huge pages too: a packet's connection has its links read
+// beside it (touchConn), and on 4 KiB pages that read missed the TLB as
+// often as not in a table of a million connections.
+func (s *slab) growLinks(k, n int) {
+	size := n * int(unsafe.Sizeof(links{}))
+	if size < hugePage {
+		s.links[k], s.freeLinks[k] = offHeap[links](n)
+		s.mapped += size
+		return
+	}
+	l, mapped := mapHuge[links](n)
+	s.links[k] = l
+	if mapped {
+		s.freeLinks[k] = func() { unmapHuge(l) }
 		s.mapped += size
 	}
 }
