@@ -252,7 +252,7 @@ func (t *Table) retireEnded(sh *shard, c *conn, p *Packet, d Dir) (*[]Record, re
 	}
 	r := t.retireBuf(c.record(why, &t.cfg, true))
 	sh.untrack(c)
-	t.left(sh, c, c.ident(t.cfg.cold))
+	t.left(sh, c)
 	t.cfg.logs.drop(c)
 	return r, reused
 }

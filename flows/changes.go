@@ -60,9 +60,10 @@ func (ch *changes) drop() {
 }
 
 // changed lists a full connection that changed; changedHalf a half-open
-// one; left the ID of a connection that left the table, taking a full one
-// off the list. sh.mu is held. They run for every packet, so each inlines
-// to a test when Config.Changes is off.
+// one; left the ID of a full connection that left the table, taking it
+// off the list, and leftHalf a half-open one's. sh.mu is held. changed
+// runs for every packet, so it inlines to a test when Config.Changes is
+// off; left and leftHalf read the ID only when it is on.
 func (t *Table) changed(sh *shard, c *conn) {
 	if t.cfg.Changes {
 		t.listConn(sh, c)
@@ -75,9 +76,15 @@ func (t *Table) changedHalf(sh *shard, k *Key) {
 	}
 }
 
-func (t *Table) left(sh *shard, c *conn, id uint64) {
+func (t *Table) left(sh *shard, c *conn) {
 	if t.cfg.Changes {
-		t.listGone(sh, c, id)
+		t.listGone(sh, c, c.ident(t.cfg.cold))
+	}
+}
+
+func (t *Table) leftHalf(sh *shard, h *halfOpen) {
+	if t.cfg.Changes {
+		t.listGone(sh, nil, h.ident())
 	}
 }
 

@@ -5,33 +5,6 @@ import (
 	"time"
 )
 
-// TestIDsPast32Bits opens three connections at the same capture time
-// whose IDs straddle 2^32: the conn keeps an ID's low 32 bits, and the
-// table (or the cold record of one alive across 2^32) the rest, so each
-// record must carry its whole ID, and the flush,
-// which orders connections that start together by ID, must put them in
-// the order they were opened (with the high bits lost, the last two would
-// be IDs 0 and 1, and come first).
-func TestIDsPast32Bits(t *testing.T) {
-	tab := NewTable(Config{})
-	tab.opened.Store(1<<32 - 2)
-	ports := []uint16{40001, 40002, 40003}
-	for _, port := range ports {
-		p := pkt('c', PSH|ACK, 1001, 5001, 10, ms(1))
-		p.Tuple.SrcPort = port
-		tab.Apply(&p)
-	}
-	recs := tab.Flush()
-	if len(recs) != len(ports) {
-		t.Fatalf("%d records, want %d", len(recs), len(ports))
-	}
-	for i, r := range recs {
-		if want := uint64(1<<32 - 1 + i); r.ID != want || r.Client.Port() != ports[i] {
-			t.Errorf("record %d: ID %d from port %d, want ID %d from port %d", i, r.ID, r.Client.Port(), want, ports[i])
-		}
-	}
-}
-
 // TestRTTPast32Bits checks handshakes whose round trip (SYN to the ACK of
 // the SYN-ACK) is about the 2^32 ns that fit in the conn: up to 2^32 - 2
 // it is kept there, from 2^32 - 1 (the mark of a value kept in the cold

@@ -154,7 +154,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 	if i := sh.half.oldest(evictSample); i >= 0 {
 		e := sh.half.slots[i]
 		sh.half.delAt(i)
-		t.left(sh, nil, e.h.ident())
+		t.leftHalf(sh, &e.h)
 		t.evicted.Add(1)
 		out, full := sh.limbo.put(&e.key, e.key.hash64(), &e.h)
 		if !full {
@@ -172,7 +172,7 @@ func (t *Table) evict(sh *shard, now int64) (*[]Record, *conn) {
 		t.zeekDetach(v, &(*r)[0])
 	}
 	sh.untrack(v)
-	t.left(sh, v, v.ident(t.cfg.cold))
+	t.left(sh, v)
 	sh.m.delConn(v)
 	t.cfg.logs.drop(v)
 	t.evicted.Add(1)

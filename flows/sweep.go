@@ -86,7 +86,7 @@ func (s *sweeper) full(sh *shard) {
 	for _, c := range s.done { // deleting moves entries: not while walking them
 		sh.untrack(c)
 		sh.m.delConn(c)
-		t.left(sh, c, c.ident(t.cfg.cold))
+		t.left(sh, c)
 		t.release(sh, c)
 	}
 	clear(s.done)
@@ -104,7 +104,7 @@ func (s *sweeper) half(sh *shard) {
 		if ok, why := c.expired(s.now, s.seen, &t.cfg); ok {
 			s.recs = append(s.recs, c.record(why, &t.cfg, true))
 			s.gone = append(s.gone, e.key)
-			t.left(sh, nil, e.h.ident())
+			t.leftHalf(sh, &e.h)
 		}
 	})
 	for i := range s.gone { // deleting moves entries: not while walking them

@@ -155,7 +155,7 @@ func (t *Table) zeekRetire(sh *shard, c *conn, why EndReason) Record {
 	r := c.record(why, &t.cfg, true)
 	t.zeekDetach(c, &r)
 	sh.untrack(c)
-	t.left(sh, c, c.ident(t.cfg.cold))
+	t.left(sh, c)
 	return r
 }
 
