@@ -453,7 +453,10 @@ func (p *expo) sample(name string, v uint64, labels ...string) {
 		}
 		p.b = append(p.b, labels[i]...)
 		p.b = append(p.b, `="`...)
-		p.b = appendEscaped(p.b, labels[i+1], true)
+		// Prometheus refuses a whole scrape for one label value that is
+		// not UTF-8; the names flowtrack reads are host names, but a
+		// label is no place to find out.
+		p.b = appendEscaped(p.b, strings.ToValidUTF8(labels[i+1], "\uFFFD"), true)
 		p.b = append(p.b, '"')
 	}
 	if len(labels) >= 2 {

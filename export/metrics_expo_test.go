@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/flowtrack/flowtrack/diag"
 	"github.com/flowtrack/flowtrack/flows"
@@ -65,6 +66,7 @@ rpc_duration_seconds_count 2693
 		"a{b=\"c\"}\n",             // no value
 		"a{b=c} 1\n",               // unquoted
 		"a{b=\"c\\d\"} 1\n",        // an escape the format lacks
+		"a{b=\"\xff\"} 1\n",        // not UTF-8
 		"a{b=\"c\",b=\"d\"} 1\n",   // a label twice
 		"a{b-c=\"d\"} 1\n",         // a bad label name
 		"1a 1\n",                   // a bad metric name
@@ -282,6 +284,9 @@ func parseLabels(line string, labels map[string]string) (string, string) {
 		v, ok := unescape(rest[1:end], true)
 		if !ok {
 			return "", "bad escape in a label value"
+		}
+		if !utf8.ValidString(v) {
+			return "", "a label value not UTF-8"
 		}
 		if _, dup := labels[name]; dup {
 			return "", "label " + name + " twice"
@@ -545,4 +550,23 @@ func checkNames(t *testing.T, f *family, names []string, top, n int) {
 	if !got["(other)"] || len(got) != top+1 || total != float64(n) {
 		t.Errorf("by name: %v, %v in all; want %d of %q and (other), %d in all", got, total, top, names, n)
 	}
+}
+
+// FuzzMetricsLabel: whatever a label value, the exposition parses, and
+// gives the value back (not UTF-8: with U+FFFD in the place of each bad
+// sequence).
+func FuzzMetricsLabel(f *testing.F) {
+	for _, s := range []string{"", "a.example", `"`, `\`, "\n", `\n`, "\xff", "é", "}", "a\"b\\c\nd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		var p expo
+		p.family("x_total", "counter", "X.")
+		p.sample("x_total", 1, "server_name", v)
+		fams := parseExposition(t, string(p.b))
+		f := fams["flowtrack_x_total"]
+		if f == nil || len(f.samples) != 1 || f.samples[0].labels["server_name"] != strings.ToValidUTF8(v, "\uFFFD") {
+			t.Fatalf("%q: %+v", v, f)
+		}
+	})
 }
