@@ -60,6 +60,7 @@ type Peeker struct {
 	inUse   []uint64
 	pend    []pending
 	mask    uint32   // sets - 1
+	maxMask uint32   // the most sets it may grow to, - 1 (Config.Pending)
 	live    int      // slots in use
 	busy    int      // reassemblies in progress
 	reasms  []*reasm // every reassembly made, at most maxReassembling
@@ -100,21 +101,53 @@ func New(cfg Config) *Peeker {
 	if n <= 0 {
 		n = DefaultPending
 	}
-	sets := 1
-	for sets*pendingWays < n {
-		sets <<= 1
+	most := 1
+	for most*pendingWays < n {
+		most <<= 1
 	}
 	dns := newDNSCache(cfg.DNSAddrs)
-	k := &Peeker{
-		store: newStore(cfg.Conns, dns),
-		dns:   dns,
-		tags:  make([]uint32, sets*pendingWays),
-		inUse: make([]uint64, (sets+63)/64),
-		pend:  make([]pending, sets*pendingWays),
-		mask:  uint32(sets - 1),
-	}
+	k := &Peeker{store: newStore(cfg.Conns, dns), dns: dns, maxMask: uint32(most - 1)}
+	k.sized(min(most, firstSets))
 	k.stats = &k.Stats
 	return k
+}
+
+// firstSets is how many sets a Peeker starts with. It grows (grow) up to
+// Config.Pending's instead of starting there: few connections wait at
+// once between their SYN and first payload (a round trip), and a table of
+// a megabyte, touched at random, cost a replay of a few thousand
+// connections a page fault for most of its SYNs.
+const firstSets = 64
+
+// sized gives k an empty table of this many sets.
+func (k *Peeker) sized(sets int) {
+	k.tags = make([]uint32, sets*pendingWays)
+	k.inUse = make([]uint64, (sets+63)/64)
+	k.pend = make([]pending, sets*pendingWays)
+	k.mask = uint32(sets - 1)
+}
+
+// grow doubles the sets, which must be fewer than maxMask allows, moving
+// the connections waiting to their sets in the larger table: the
+// connections of one set go to two, so each finds a free way, in the
+// order they had. Connections are evicted only from a table of the
+// largest size, so that they go as they would from one that started at
+// it.
+func (k *Peeker) grow() {
+	tags, pend := k.tags, k.pend
+	k.sized(2 * len(tags) / pendingWays)
+	for i, tag := range tags {
+		if tag == 0 {
+			continue
+		}
+		base := int(uint32(tupleHash(&pend[i].tuple))&k.mask) * pendingWays
+		j := base
+		for k.tags[j] != 0 {
+			j++
+		}
+		k.tags[j], k.pend[j] = tag, pend[i]
+		k.inUse[base/pendingWays/64] |= 1 << (base / pendingWays % 64)
+	}
 }
 
 // Fork returns a Peeker for another goroutine that reads a share of the
@@ -124,13 +157,14 @@ func New(cfg Config) *Peeker {
 // Stats.
 func (k *Peeker) Fork() *Peeker {
 	return &Peeker{
-		store: k.store,
-		dns:   k.dns,
-		stats: k.stats,
-		tags:  make([]uint32, len(k.tags)),
-		inUse: make([]uint64, len(k.inUse)),
-		pend:  make([]pending, len(k.pend)),
-		mask:  k.mask,
+		store:   k.store,
+		dns:     k.dns,
+		stats:   k.stats,
+		tags:    make([]uint32, len(k.tags)),
+		inUse:   make([]uint64, len(k.inUse)),
+		pend:    make([]pending, len(k.pend)),
+		mask:    k.mask,
+		maxMask: k.maxMask,
 	}
 }
 
@@ -139,7 +173,7 @@ func (k *Peeker) Fork() *Peeker {
 // and Stats stay. A segment read after it waits in a table of one set.
 func (k *Peeker) Release() {
 	k.tags, k.pend, k.inUse = make([]uint32, pendingWays), make([]pending, pendingWays), make([]uint64, 1)
-	k.mask, k.live, k.busy = 0, 0, 0
+	k.mask, k.maxMask, k.live, k.busy = 0, 0, 0, 0
 	k.reasms, k.free, k.scratch, k.waiting = nil, nil, nil, nil
 }
 
@@ -233,6 +267,11 @@ func (k *Peeker) syn(p *flows.Packet, payload []byte) {
 			if k.pend[i].syn < k.pend[slot].syn {
 				slot = i
 			}
+		}
+		if k.tags[slot] != 0 && k.mask < k.maxMask {
+			k.grow()
+			k.syn(p, payload)
+			return
 		}
 		if k.tags[slot] != 0 {
 			k.stats.Evicted.Add(1)

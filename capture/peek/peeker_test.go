@@ -2,6 +2,9 @@ package peek
 
 import (
 	"crypto/tls"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"net/netip"
 	"slices"
 	"testing"
@@ -350,4 +353,68 @@ func TestRelease(t *testing.T) {
 	c.handshake(after, 1)
 	c.seg(after, true, flows.ACK|flows.PSH, 2, 9001, clientHello(t, &tls.Config{ServerName: "after.example"}), time.Millisecond)
 	sameNames(t, c.names(), []Name{{Server: "before.example", Source: SourceSNI}, {}, {Server: "after.example", Source: SourceSNI}})
+}
+
+// TestGrowingTableSameAsFull: a Peeker's table of waiting connections
+// starts small and grows (firstSets, grow); it must name and evict
+// exactly as a table that starts at its full size (Config.Pending), the
+// set-associative cache that bounds it. Both are fed the same interleaved
+// SYNs and first requests, up to twice as many waiting at once as the
+// bound, so that the full table evicts.
+func TestGrowingTableSameAsFull(t *testing.T) {
+	for _, c := range []struct {
+		conns, window int // connections, and how many SYNs before a connection's request
+		wantEvicted     bool
+	}{
+		{3000, 40, false},  // a few dozen waiting: the table stays small
+		{3000, 2048, true}, // twice the bound waiting: evictions
+	} {
+		grown, full := newConv(t, Config{Pending: 1024}), newConv(t, Config{Pending: 1024})
+		full.k.sized(int(full.k.maxMask) + 1)
+		if len(grown.k.tags) >= len(full.k.tags) {
+			t.Fatalf("the table starts at %d slots, as large as the full %d", len(grown.k.tags), len(full.k.tags))
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(c.window)))
+		// Connection i's SYN comes at step 2i, its request at 2(i+d)+1, d
+		// from 1 to window: about window/2 wait at once, at most window.
+		order := make([]int, 0, 2*c.conns) // i: SYN of connection i; -1-i: its request
+		at := make(map[int]int, 2*c.conns)
+		for i := range c.conns {
+			order = append(order, i, -1-i)
+			at[i], at[-1-i] = 2*i, 2*(i+1+rng.IntN(c.window))+1
+		}
+		slices.SortFunc(order, func(a, b int) int { return at[a] - at[b] })
+		for _, cv := range []*conv{grown, full} {
+			for _, o := range order {
+				i := max(o, -1-o)
+				e := ends{netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(20000+i)), web}
+				if o >= 0 {
+					cv.seg(e, true, flows.SYN, 1, 0, nil, time.Millisecond)
+					continue
+				}
+				req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: h%d.example\r\n\r\n", i)
+				cv.seg(e, true, flows.ACK|flows.PSH, 2, 9001, []byte(req), time.Millisecond)
+			}
+		}
+		ev := grown.k.Stats.Evicted.Load()
+		if ev != full.k.Stats.Evicted.Load() || (ev > 0) != c.wantEvicted {
+			t.Errorf("window %d: %d evicted by the grown table, %d by the full one; want evictions: %v", c.window, ev, full.k.Stats.Evicted.Load(), c.wantEvicted)
+		}
+		if !c.wantEvicted && len(grown.k.tags) >= len(full.k.tags) {
+			t.Errorf("window %d: the table grew to its full %d slots", c.window, len(grown.k.tags))
+		}
+		g, f := grown.names(), full.names()
+		named := 0
+		for i := range g {
+			if !reflect.DeepEqual(g[i], f[i]) {
+				t.Fatalf("window %d: connection %d named %+v by the grown table, %+v by the full one", c.window, i, g[i], f[i])
+			}
+			if g[i].Server != "" {
+				named++
+			}
+		}
+		if want := c.conns; !c.wantEvicted && named != want {
+			t.Errorf("window %d: %d of %d connections named", c.window, named, want)
+		}
+	}
 }
