@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -364,7 +364,7 @@ func TestRelease(t *testing.T) {
 func TestGrowingTableSameAsFull(t *testing.T) {
 	for _, c := range []struct {
 		conns, window int // connections, and how many SYNs before a connection's request
-		wantEvicted     bool
+		wantEvicted   bool
 	}{
 		{3000, 40, false},  // a few dozen waiting: the table stays small
 		{3000, 2048, true}, // twice the bound waiting: evictions
