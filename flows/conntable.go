@@ -83,7 +83,7 @@ func (t *connTable) find(k *Key, hash uint64) int {
 				return i
 			}
 		}
-		if i++; i == len(t.slots) {
+		if i++; i == t.size {
 			i = 0
 		}
 	}
@@ -146,7 +146,7 @@ func (t *connTable) delConn(c *conn) {
 			t.delAt(i)
 			return
 		}
-		if i++; i == len(t.slots) {
+		if i++; i == t.size {
 			i = 0
 		}
 	}
@@ -161,7 +161,7 @@ func (t *connTable) eachConn(fn func(c *conn)) {
 // first into the caches (prefetch), for Lanes.applyBatch, and returns
 // something of it.
 func (t *connTable) touchSlot(hash uint64) uint64 {
-	if len(t.slots) == 0 {
+	if t.size == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
@@ -175,7 +175,7 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 // view's snapshot may expire a connection's timers (its states)
 // meanwhile.
 func (t *connTable) touchConn(hash uint64) uint64 {
-	if len(t.slots) == 0 {
+	if t.size == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
@@ -195,7 +195,7 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 			}
 			return v
 		}
-		if i++; i == len(t.slots) {
+		if i++; i == t.size {
 			i = 0
 		}
 	}

@@ -131,7 +131,7 @@ func SetIndexArena(t *Table, from int) {
 	}
 	t.index = nil
 	for i := range t.shards {
-		t.shards[i].m.ext = nil
+		t.shards[i].m.arena = nil
 	}
 }
 
@@ -140,7 +140,7 @@ func SetIndexArena(t *Table, from int) {
 func IndexesInArena(t *Table) int {
 	n := 0
 	t.eachShardLocked(func(sh *shard) {
-		if sh.m.inArena() {
+		if sh.m.inArena {
 			n++
 		}
 	})

@@ -116,7 +116,7 @@ func TestFlushGivesIndexBack(t *testing.T) {
 		if m.free == nil {
 			t.Fatalf("shard %d's index of %d connections is on the heap", i, m.len())
 		}
-		maps = append(maps, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.slots))), len(m.slots)*int(unsafe.Sizeof(connSlot{}))))
+		maps = append(maps, unsafe.Slice((*byte)(unsafe.Pointer(m.base)), m.size*int(unsafe.Sizeof(connSlot{}))))
 		if r, err := resident(maps[i]); err != nil || r == 0 {
 			t.Fatalf("shard %d's index: %d bytes in memory (%v), want its slots", i, r, err)
 		}

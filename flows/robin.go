@@ -34,27 +34,26 @@ import (
 // the distance (distOf), 0 in a zero S.
 type robin[S any, P slotOf[S]] struct {
 	robinMem[S]
-	n   int
-	ext *robinExt // its arena, if it has one
+	n int
+
+	arena  *robinArena // where the table goes once large (nil: never)
+	col    int         // its column there
+	extent int         // slots of its column written, while in the arena
 }
 
-// robinMem is where a table's slots are: len(slots) of them, with room to
-// grow in place up to cap(slots). A table on its own has them back to
-// back, in slots. A table in an arena has a column of it (robinArena), its
-// slots in chunks of robinChunk whose starts are row bytes apart (at):
-// slots starts where its first chunk does, but is no array of them.
+// robinMem is where a table's slots are: size of them from base, with
+// room to grow in place up to room, in chunks of robinChunk slots whose
+// starts are row bytes apart (at). A table on its own has its chunks back
+// to back (row is a chunk's size), and slots is them all; a table in an
+// arena has a column of it (robinArena), and slots is nil.
 type robinMem[S any] struct {
-	slots []S
-	row   int    // in an arena; 0 on its own
-	free  func() // gives slots back, if outside the heap
-}
-
-// robinExt is what a table that goes in an arena once large knows of it:
-// its column, and the slots of the column written while it is in it.
-type robinExt struct {
-	arena  *robinArena
-	col    int
-	extent int
+	base    unsafe.Pointer
+	size    int
+	room    int
+	row     int
+	slots   []S
+	free    func() // gives slots back, if outside the heap
+	inArena bool
 }
 
 // robinChunk is how many slots are together, in a chunk, in an arena: a
@@ -63,16 +62,10 @@ const robinChunk = 512
 
 // at returns slot i.
 func (t *robin[S, P]) at(i int) *S {
-	if t.row == 0 {
-		return &t.slots[i]
-	}
 	var zero S
 	u := uint(i)
-	return (*S)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.slots)), int(u/robinChunk)*t.row+int(u%robinChunk)*int(unsafe.Sizeof(zero))))
+	return (*S)(unsafe.Add(t.base, int(u/robinChunk)*t.row+int(u%robinChunk)*int(unsafe.Sizeof(zero))))
 }
-
-// inArena reports whether the table's slots are in its arena.
-func (t *robin[S, P]) inArena() bool { return t.row != 0 }
 
 // distOf returns the distance byte of slot s, its first: 0 if the slot is
 // free, else 1 + its entry's distance from its home. The slot types say
@@ -105,17 +98,17 @@ func (t *robin[S, P]) len() int { return t.n }
 // to the table's size (Lemire's fast range), which takes the hash's high
 // bits; the shard was picked by its low ones.
 func (t *robin[S, P]) home(hash uint64) int {
-	hi, _ := bits.Mul64(hash, uint64(len(t.slots)))
+	hi, _ := bits.Mul64(hash, uint64(t.size))
 	return int(hi)
 }
 
 // add stores s, whose key (of this hash) is absent.
 func (t *robin[S, P]) add(s S, hash uint64) {
-	if (t.n+1)*8 > len(t.slots)*7 {
-		t.resize(len(t.slots) + len(t.slots)/4)
+	if (t.n+1)*8 > t.size*7 {
+		t.resize(t.size + t.size/4)
 	}
 	for !t.insert(s, t.home(hash)) {
-		t.resize(len(t.slots) + len(t.slots)/4)
+		t.resize(t.size + t.size/4)
 	}
 }
 
@@ -137,7 +130,7 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 		if far >= robinMaxDist {
 			return false
 		}
-		if j++; j == len(t.slots) {
+		if j++; j == t.size {
 			j = 0
 		}
 	}
@@ -155,7 +148,7 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 			s, *p = *p, s
 		}
 		*d++
-		if i++; i == len(t.slots) {
+		if i++; i == t.size {
 			i = 0
 		}
 	}
@@ -167,7 +160,7 @@ func (t *robin[S, P]) delAt(i int) {
 	var zero S
 	for {
 		j := i + 1
-		if j == len(t.slots) {
+		if j == t.size {
 			j = 0
 		}
 		if t.dist(j) <= 1 { // free, or at its home
@@ -179,7 +172,7 @@ func (t *robin[S, P]) delAt(i int) {
 	}
 	*t.at(i) = zero
 	t.n--
-	if len(t.slots) > robinMinSlots && t.n*4 < len(t.slots) {
+	if t.size > robinMinSlots && t.n*4 < t.size {
 		t.resize(t.n * 10 / 7)
 	}
 }
@@ -194,21 +187,21 @@ func (t *robin[S, P]) delAt(i int) {
 // every core at each step.
 func (t *robin[S, P]) resize(size int) {
 	size = max(size, robinMinSlots, t.n+1)
-	if t.free == nil || size > cap(t.slots) || !t.inArena() && t.wantsArena(size) {
+	if t.free == nil || size > t.room || !t.inArena && t.wantsArena(size) {
 		t.move(size)
 		return
 	}
 	es, done := robinScratch[S](t.n)
 	defer done()
 	k := 0
-	for i := range len(t.slots) {
+	for i := range t.size {
 		if t.dist(i) != 0 {
 			es[k] = *t.at(i)
 			k++
 		}
 	}
-	hi := len(t.slots) // the slots written so far
-	for ; size <= cap(t.slots); size += size / 4 {
+	hi := t.size // the slots written so far
+	for ; size <= t.room; size += size / 4 {
 		t.clearSlots(0, hi)
 		hi = max(hi, size)
 		t.setSize(size)
@@ -232,15 +225,18 @@ func (t *robin[S, P]) resize(size int) {
 
 // setSize makes the table size slots, within its room.
 func (t *robin[S, P]) setSize(size int) {
-	t.slots = t.slots[:size]
-	if t.inArena() {
-		t.ext.extent = max(t.ext.extent, size)
+	t.size = size
+	if t.slots != nil {
+		t.slots = t.slots[:size]
+	}
+	if t.inArena {
+		t.extent = max(t.extent, size)
 	}
 }
 
 // clearSlots zeroes slots lo to hi.
 func (t *robin[S, P]) clearSlots(lo, hi int) {
-	if !t.inArena() {
+	if !t.inArena {
 		clear(t.slots[lo:hi])
 		return
 	}
@@ -254,7 +250,7 @@ func (t *robin[S, P]) clearSlots(lo, hi int) {
 // dropSlots zeroes slots lo to hi, no longer used, giving their pages back
 // (dropTail).
 func (t *robin[S, P]) dropSlots(lo, hi int) {
-	if !t.inArena() {
+	if !t.inArena {
 		dropTail(t.slots[lo:hi])
 		return
 	}
@@ -286,7 +282,7 @@ func (t *robin[S, P]) move(size int) {
 		t.alloc(size)
 		t.n = 0
 		ok := true
-		for i := range len(old.slots) {
+		for i := range old.size {
 			if s := oldT.at(i); *distOf(s) != 0 && !t.insert(*s, t.home(P(s).keyHash())) {
 				ok = false
 				break
@@ -321,11 +317,10 @@ const (
 func (t *robin[S, P]) alloc(size int) {
 	var zero S
 	sz := int(unsafe.Sizeof(zero))
-	if t.wantsArena(size) && !t.inArena() {
-		if base, room, row := t.ext.arena.column(t.ext.col); size <= room/sz {
-			// The column's room is within the arena's mapping.
-			t.robinMem = robinMem[S]{slots: unsafe.Slice((*S)(base), room/sz)[:size], row: row, free: t.leaveArena}
-			t.ext.extent = size
+	if t.wantsArena(size) && !t.inArena {
+		if base, room, row := t.arena.column(t.col); size <= room/sz {
+			t.robinMem = robinMem[S]{base: base, size: size, room: room / sz, row: row, inArena: true, free: t.leaveArena}
+			t.extent = size
 			return
 		}
 	}
@@ -336,21 +331,21 @@ func (t *robin[S, P]) alloc(size int) {
 	} else {
 		s, free = offHeapRoom[S](size, max(size, min(size*robinRoom, robinRoomMax/sz)))
 	}
-	t.robinMem = robinMem[S]{slots: s, free: free}
+	t.robinMem = robinMem[S]{base: unsafe.Pointer(unsafe.SliceData(s)), size: size, room: cap(s), row: robinChunk * sz, slots: s, free: free}
 }
 
 // wantsArena reports whether a table of size slots belongs in its arena.
 func (t *robin[S, P]) wantsArena(size int) bool {
 	var zero S
-	return t.ext != nil && size*int(unsafe.Sizeof(zero)) >= t.ext.arena.from && !t.ext.arena.failed.Load()
+	return t.arena != nil && size*int(unsafe.Sizeof(zero)) >= t.arena.from && !t.arena.failed.Load()
 }
 
 // leaveArena gives the table's column back to its arena, whose slots it
 // no longer uses.
 func (t *robin[S, P]) leaveArena() {
 	var zero S
-	t.ext.arena.leave(t.ext.col, t.ext.extent*int(unsafe.Sizeof(zero)))
-	t.ext.extent = 0
+	t.arena.leave(t.col, t.extent*int(unsafe.Sizeof(zero)))
+	t.extent = 0
 }
 
 // scratch is where resize puts a table's entries aside. One is kept, up
@@ -383,11 +378,11 @@ func robinScratch[S any](n int) ([]S, func()) {
 // bytesMapped returns the bytes of the table outside the heap, but for
 // those in its arena (robinArena.bytesMapped counts those).
 func (t *robin[S, P]) bytesMapped() int {
-	if t.free == nil || t.inArena() {
+	if t.free == nil || t.inArena {
 		return 0
 	}
 	var zero S
-	return len(t.slots) * int(unsafe.Sizeof(zero))
+	return t.size * int(unsafe.Sizeof(zero))
 }
 
 // giveBack empties the table, giving its slots back to the system at once
@@ -404,7 +399,7 @@ func (t *robin[S, P]) each(fn func(*S)) {
 	if t.n == 0 {
 		return
 	}
-	for i := range len(t.slots) {
+	for i := range t.size {
 		if s := t.at(i); *distOf(s) != 0 {
 			fn(s)
 		}

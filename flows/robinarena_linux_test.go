@@ -25,16 +25,16 @@ func TestIndexArena(t *testing.T) {
 	col := 0
 	for i := range tab.shards {
 		m := &tab.shards[i].m
-		if !m.inArena() || m.ext.col != i {
-			t.Fatalf("shard %d's index of %d slots: in the arena %v, column %d", i, len(m.slots), m.inArena(), m.ext.col)
+		if !m.inArena || m.col != i {
+			t.Fatalf("shard %d's index of %d slots: in the arena %v, column %d", i, m.size, m.inArena, m.col)
 		}
-		for _, j := range []int{0, 1, robinChunk - 1, robinChunk, len(m.slots)/2 + 3, len(m.slots) - 1} {
+		for _, j := range []int{0, 1, robinChunk - 1, robinChunk, m.size/2 + 3, m.size - 1} {
 			want := &a.mem[j/robinChunk*a.row+i*a.chunk+j%robinChunk*int(unsafe.Sizeof(connSlot{}))]
 			if unsafe.Pointer(m.at(j)) != unsafe.Pointer(want) {
 				t.Fatalf("shard %d's slot %d is at %p, want %p", i, j, m.at(j), want)
 			}
 		}
-		col = max(col, m.ext.extent*int(unsafe.Sizeof(connSlot{})))
+		col = max(col, m.extent*int(unsafe.Sizeof(connSlot{})))
 	}
 	if !strings.Contains(vmFlags(t, a.mem), " hg") {
 		t.Error("the arena is not marked for huge pages (MADV_HUGEPAGE)")
@@ -60,13 +60,13 @@ func TestIndexArenaColumnReused(t *testing.T) {
 	defer a.unmap()
 	var r [2]robin[keySlot, *keySlot]
 	for i := range r {
-		r[i].ext = &robinExt{arena: a, col: i}
+		r[i].arena, r[i].col = a, i
 	}
 	addKeys(&r[0], 0, 3000)
 	addKeys(&r[1], 3000, 6000)
 	for i := range r {
-		if !r[i].inArena() {
-			t.Fatalf("table %d of %d slots is not in the arena", i, len(r[i].slots))
+		if !r[i].inArena {
+			t.Fatalf("table %d of %d slots is not in the arena", i, r[i].size)
 		}
 	}
 	holdsKeys(t, "first", &r[0], 0, 3000)
@@ -75,12 +75,12 @@ func TestIndexArenaColumnReused(t *testing.T) {
 	addKeys(&r[0], 6000, 7000)
 	holdsKeys(t, "first, again", &r[0], 6000, 7000)
 	holdsKeys(t, "second, still", &r[1], 3000, 6000)
-	grown := len(r[1].slots)
+	grown := r[1].size
 	for k := uint32(3000); k < 5900; k++ {
 		r[1].delAt(findKey(&r[1], k))
 	}
-	if len(r[1].slots) >= grown/4 || !r[1].inArena() {
-		t.Fatalf("the second table shrank from %d to %d slots, in the arena %v", grown, len(r[1].slots), r[1].inArena())
+	if r[1].size >= grown/4 || !r[1].inArena {
+		t.Fatalf("the second table shrank from %d to %d slots, in the arena %v", grown, r[1].size, r[1].inArena)
 	}
 	holdsKeys(t, "second, shrunk", &r[1], 5900, 6000)
 	holdsKeys(t, "first, still", &r[0], 6000, 7000)
@@ -107,7 +107,7 @@ func addKeys(r *robin[keySlot, *keySlot], from, to uint32) {
 
 // findKey returns the slot of key k in r, or -1.
 func findKey(r *robin[keySlot, *keySlot], k uint32) int {
-	if len(r.slots) == 0 {
+	if r.size == 0 {
 		return -1
 	}
 	want := keySlot{k: k}
@@ -119,7 +119,7 @@ func findKey(r *robin[keySlot, *keySlot], k uint32) int {
 		if s.dist == d && s.k == k {
 			return i
 		}
-		if i++; i == len(r.slots) {
+		if i++; i == r.size {
 			i = 0
 		}
 	}

@@ -196,8 +196,7 @@ func NewTable(cfg Config) *Table {
 			shards[i].m.giveBack()
 			shards[i].half.giveBack()
 		}
-		if e := shards[0].m.ext; e != nil {
-			a := e.arena
+		if a := shards[0].m.arena; a != nil {
 			a.unmap()
 		}
 	}, t.shards)
@@ -286,8 +285,8 @@ func (t *Table) slabBytes() int {
 	col := 0 // the largest column of the index arena in use, in bytes
 	t.eachShardLocked(func(sh *shard) {
 		n += sh.m.bytesMapped() + sh.half.bytesMapped()
-		if sh.m.inArena() {
-			col = max(col, sh.m.ext.extent*int(unsafe.Sizeof(connSlot{})))
+		if sh.m.inArena {
+			col = max(col, sh.m.extent*int(unsafe.Sizeof(connSlot{})))
 		}
 	})
 	if col > 0 {
@@ -301,7 +300,7 @@ func (t *Table) slabBytes() int {
 func (t *Table) newIndex(i int, sl *slab, gen uint64) connTable {
 	m := connTable{slab: sl, cold: t.cfg.cold, gen: gen}
 	if t.index != nil {
-		m.ext = &robinExt{arena: t.index, col: i}
+		m.arena, m.col = t.index, i
 	}
 	return m
 }
