@@ -337,7 +337,7 @@ func (t *robin[S, P]) alloc(size int) {
 // wantsArena reports whether a table of size slots belongs in its arena.
 func (t *robin[S, P]) wantsArena(size int) bool {
 	var zero S
-	return t.arena != nil && size*int(unsafe.Sizeof(zero)) >= t.arena.from && !t.arena.failed.Load()
+	return t.arena != nil && size*int(unsafe.Sizeof(zero)) >= t.arena.from
 }
 
 // leaveArena gives the table's column back to its arena, whose slots it

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -27,8 +26,6 @@ type robinArena struct {
 	from  int // bytes of slots from which an index goes in
 	chunk int // bytes of a chunk
 	row   int // bytes of a row
-
-	failed atomic.Bool // the mapping failed: no index goes in
 
 	mu    sync.Mutex // guards the following
 	mem   []byte     // mapped on first use (nil: not yet, or it failed)
@@ -73,7 +70,6 @@ func (a *robinArena) column(col int) (base unsafe.Pointer, room, row int) {
 	if !a.tried {
 		a.tried = true
 		a.mem = mapArena(robinColumnRoom / a.chunk * a.row)
-		a.failed.Store(a.mem == nil)
 	}
 	if a.mem == nil {
 		return nil, 0, 0
