@@ -135,7 +135,7 @@ func (t *Table) lookup(sh *shard, key *Key, hash uint64, r *lastConn) *conn {
 	if i < 0 {
 		return nil
 	}
-	si := sh.m.at(i).i
+	si := sh.m.slots[i].i
 	if r != nil {
 		*r = lastConn{key: *key, hash: hash, gen: sh.m.gen, i: si, ok: true}
 	}

@@ -71,7 +71,7 @@ func (t *connTable) find(k *Key, hash uint64) int {
 	tags := noTags // k's, once a slot's hash bits match
 	i := t.home(placed(hash))
 	for d := uint8(1); ; d++ {
-		s := t.at(i)
+		s := &t.slots[i]
 		if s.dist < d { // free, or richer than k would be: k is not here
 			return -1
 		}
@@ -83,7 +83,7 @@ func (t *connTable) find(k *Key, hash uint64) int {
 				return i
 			}
 		}
-		if i++; i == t.size {
+		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}
@@ -92,7 +92,7 @@ func (t *connTable) find(k *Key, hash uint64) int {
 // get returns the connection with key k, or nil.
 func (t *connTable) get(k *Key, hash uint64) *conn {
 	if i := t.find(k, hash); i >= 0 {
-		return t.slab.at(t.at(i).i)
+		return t.slab.at(t.slots[i].i)
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func (t *connTable) release(c *conn) { t.slab.release(c) }
 func (t *connTable) set(c *conn, k *Key, hash uint64) {
 	if i := t.find(k, hash); i >= 0 {
 		t.gen++ // k's connection is another now
-		t.at(i).i = t.slab.indexOf(c)
+		t.slots[i].i = t.slab.indexOf(c)
 		return
 	}
 	t.add(newConnSlot(hash, t.slab.indexOf(c)), placed(hash))
@@ -138,15 +138,14 @@ func (t *connTable) hashOf(c *conn) uint64 {
 func (t *connTable) delConn(c *conn) {
 	self := t.slab.indexOf(c)
 	for i := t.home(placed(t.hashOf(c))); ; {
-		s := t.at(i)
-		if s.dist == 0 {
+		if t.slots[i].dist == 0 {
 			return
 		}
-		if s.i == self {
+		if t.slots[i].i == self {
 			t.delAt(i)
 			return
 		}
-		if i++; i == t.size {
+		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}
@@ -161,11 +160,11 @@ func (t *connTable) eachConn(fn func(c *conn)) {
 // first into the caches (prefetch), for Lanes.applyBatch, and returns
 // something of it.
 func (t *connTable) touchSlot(hash uint64) uint64 {
-	if t.size == 0 {
+	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
-	return prefetch(unsafe.Pointer(t.at(i)), unsafe.Sizeof(connSlot{}))
+	return prefetch(unsafe.Pointer(&t.slots[i]), unsafe.Sizeof(t.slots[i]))
 }
 
 // touchConn brings the connection of this hash (the first near its home,
@@ -175,13 +174,13 @@ func (t *connTable) touchSlot(hash uint64) uint64 {
 // view's snapshot may expire a connection's timers (its states)
 // meanwhile.
 func (t *connTable) touchConn(hash uint64) uint64 {
-	if t.size == 0 {
+	if len(t.slots) == 0 {
 		return 0
 	}
 	i := t.home(placed(hash))
 	lo, hi := connTag(hash)
 	for d := uint8(1); d <= 8; d++ {
-		s := t.at(i)
+		s := &t.slots[i]
 		if s.dist < d {
 			return 0
 		}
@@ -195,7 +194,7 @@ func (t *connTable) touchConn(hash uint64) uint64 {
 			}
 			return v
 		}
-		if i++; i == t.size {
+		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}

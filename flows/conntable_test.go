@@ -37,8 +37,8 @@ func TestConnTableMatchesMap(t *testing.T) {
 		if got, want := ct.cold.addrs.len(), pooledAddrs(ref); got != want {
 			t.Fatalf("step %d: %d addresses pooled, want %d", step, got, want)
 		}
-		if ct.size > 0 && (ct.n*8 > ct.size*7 || ct.size > robinMinSlots && ct.n*4 < ct.size) {
-			t.Fatalf("step %d: %d connections in %d slots", step, ct.n, ct.size)
+		if len(ct.slots) > 0 && (ct.n*8 > len(ct.slots)*7 || len(ct.slots) > robinMinSlots && ct.n*4 < len(ct.slots)) {
+			t.Fatalf("step %d: %d connections in %d slots", step, ct.n, len(ct.slots))
 		}
 	}
 	for step := 1; step <= 200000; step++ {

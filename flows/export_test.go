@@ -121,28 +121,3 @@ func firstDiff(a, b string) string {
 	from := max(0, i-120)
 	return fmt.Sprintf("\nfast ...%s\nslow ...%s", a[from:min(len(a), i+40)], b[from:min(len(b), i+40)])
 }
-
-// SetIndexArena makes the shards' indexes of t, still empty, go in their
-// arena from from bytes of slots on (robinArena), or never if from < 0.
-func SetIndexArena(t *Table, from int) {
-	if from >= 0 {
-		t.index.from = from
-		return
-	}
-	t.index = nil
-	for i := range t.shards {
-		t.shards[i].m.arena = nil
-	}
-}
-
-// IndexesInArena returns how many of t's shards have their index in the
-// arena.
-func IndexesInArena(t *Table) int {
-	n := 0
-	t.eachShardLocked(func(sh *shard) {
-		if sh.m.inArena {
-			n++
-		}
-	})
-	return n
-}

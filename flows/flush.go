@@ -199,7 +199,7 @@ func (f *flusher) take() {
 			live[w] |= 1 << (s.i % 64)
 		})
 		sh.m.giveBack() // the index, outside the heap, goes now
-		sh.m = t.newIndex(i, fresh, sh.m.gen+1)
+		sh.m = connTable{slab: fresh, cold: f.t.cfg.cold, gen: sh.m.gen + 1}
 		// The eviction lists link connections of the old slab, which
 		// leaves with them: no need to unlink them one by one.
 		sh.lists = [2]list{}

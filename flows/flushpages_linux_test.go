@@ -14,12 +14,6 @@ import (
 // microsecond apart in the order of their slab entries.
 func establishedTable(n int) *Table {
 	tab := NewTable(Config{})
-	fillEstablished(tab, n)
-	return tab
-}
-
-// fillEstablished adds n established connections to tab.
-func fillEstablished(tab *Table, n int) {
 	steps := seq(handshake, []step{
 		{'c', PSH | ACK, 1001, 5001, 100, ms(3), ES, ES},
 		{'s', PSH | ACK, 5001, 1101, 100, ms(4), ES, ES},
@@ -35,6 +29,7 @@ func fillEstablished(tab *Table, n int) {
 			tab.Apply(&p)
 		}
 	}
+	return tab
 }
 
 // resident returns how many bytes of b are in memory, as the kernel says
@@ -116,7 +111,7 @@ func TestFlushGivesIndexBack(t *testing.T) {
 		if m.free == nil {
 			t.Fatalf("shard %d's index of %d connections is on the heap", i, m.len())
 		}
-		maps = append(maps, unsafe.Slice((*byte)(unsafe.Pointer(m.base)), m.size*int(unsafe.Sizeof(connSlot{}))))
+		maps = append(maps, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.slots))), len(m.slots)*int(unsafe.Sizeof(connSlot{}))))
 		if r, err := resident(maps[i]); err != nil || r == 0 {
 			t.Fatalf("shard %d's index: %d bytes in memory (%v), want its slots", i, r, err)
 		}

@@ -117,9 +117,8 @@ type output struct {
 // replay applies steps to a table of cfg, with Table.Apply and Table.Tick
 // if lanes is 0, else with that many Lanes, which split and load ahead at
 // the given counts. With events, OnChange's events are kept too, in one
-// stream with the retired records. setup, if given, is called with the
-// table before any packet.
-func replay(cfg flows.Config, steps []step, lanes int, split, touch uint64, events bool, setup ...func(*flows.Table)) output {
+// stream with the retired records.
+func replay(cfg flows.Config, steps []step, lanes int, split, touch uint64, events bool) output {
 	var out output
 	cfg.OnRetire = func(r []flows.Record) {
 		for range r {
@@ -135,9 +134,6 @@ func replay(cfg flows.Config, steps []step, lanes int, split, touch uint64, even
 		}
 	}
 	tab := flows.NewTable(cfg)
-	for _, f := range setup {
-		f(tab)
-	}
 	apply, advance, tick, sync, done := tab.Apply, tab.Advance, tab.Tick, func() {}, func() {}
 	if lanes > 0 {
 		l := flows.NewLanes(tab, lanes)

@@ -33,38 +33,9 @@ import (
 // S must hold no pointer, and its first byte must be a uint8 field for
 // the distance (distOf), 0 in a zero S.
 type robin[S any, P slotOf[S]] struct {
-	robinMem[S]
-	n int
-
-	arena  *robinArena // where the table goes once large (nil: never)
-	col    int         // its column there
-	extent int         // slots of its column written, while in the arena
-}
-
-// robinMem is where a table's slots are: size of them from base, with
-// room to grow in place up to room, in chunks of robinChunk slots whose
-// starts are row bytes apart (at). A table on its own has its chunks back
-// to back (row is a chunk's size), and slots is them all; a table in an
-// arena has a column of it (robinArena), and slots is nil.
-type robinMem[S any] struct {
-	base    unsafe.Pointer
-	size    int
-	room    int
-	row     int
-	slots   []S
-	free    func() // gives slots back, if outside the heap
-	inArena bool
-}
-
-// robinChunk is how many slots are together, in a chunk, in an arena: a
-// 4 KiB page of 8-byte slots.
-const robinChunk = 512
-
-// at returns slot i.
-func (t *robin[S, P]) at(i int) *S {
-	var zero S
-	u := uint(i)
-	return (*S)(unsafe.Add(t.base, int(u/robinChunk)*t.row+int(u%robinChunk)*int(unsafe.Sizeof(zero))))
+	slots []S
+	n     int
+	free  func() // gives slots back, if outside the heap
 }
 
 // distOf returns the distance byte of slot s, its first: 0 if the slot is
@@ -75,7 +46,7 @@ func (t *robin[S, P]) at(i int) *S {
 func distOf[S any](s *S) *uint8 { return (*uint8)(unsafe.Pointer(s)) }
 
 // dist returns the distance of slot i (distOf).
-func (t *robin[S, P]) dist(i int) uint8 { return *distOf(t.at(i)) }
+func (t *robin[S, P]) dist(i int) uint8 { return *distOf(&t.slots[i]) }
 
 // slotOf is what robin needs of a slot: its key's hash, to move it when
 // the table is resized.
@@ -98,17 +69,17 @@ func (t *robin[S, P]) len() int { return t.n }
 // to the table's size (Lemire's fast range), which takes the hash's high
 // bits; the shard was picked by its low ones.
 func (t *robin[S, P]) home(hash uint64) int {
-	hi, _ := bits.Mul64(hash, uint64(t.size))
+	hi, _ := bits.Mul64(hash, uint64(len(t.slots)))
 	return int(hi)
 }
 
 // add stores s, whose key (of this hash) is absent.
 func (t *robin[S, P]) add(s S, hash uint64) {
-	if (t.n+1)*8 > t.size*7 {
-		t.resize(t.size + t.size/4)
+	if (t.n+1)*8 > len(t.slots)*7 {
+		t.resize(len(t.slots) + len(t.slots)/4)
 	}
 	for !t.insert(s, t.home(hash)) {
-		t.resize(t.size + t.size/4)
+		t.resize(len(t.slots) + len(t.slots)/4)
 	}
 }
 
@@ -130,14 +101,14 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 		if far >= robinMaxDist {
 			return false
 		}
-		if j++; j == t.size {
+		if j++; j == len(t.slots) {
 			j = 0
 		}
 	}
 	d := distOf(&s) // s's distance, as it moves on
 	*d = 1
 	for {
-		p := t.at(i)
+		p := &t.slots[i]
 		sd := *distOf(p)
 		if sd == 0 {
 			*p = s
@@ -148,7 +119,7 @@ func (t *robin[S, P]) insert(s S, i int) bool {
 			s, *p = *p, s
 		}
 		*d++
-		if i++; i == t.size {
+		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}
@@ -160,19 +131,19 @@ func (t *robin[S, P]) delAt(i int) {
 	var zero S
 	for {
 		j := i + 1
-		if j == t.size {
+		if j == len(t.slots) {
 			j = 0
 		}
 		if t.dist(j) <= 1 { // free, or at its home
 			break
 		}
-		*t.at(i) = *t.at(j)
-		*distOf(t.at(i))--
+		t.slots[i] = t.slots[j]
+		*distOf(&t.slots[i])--
 		i = j
 	}
-	*t.at(i) = zero
+	t.slots[i] = zero
 	t.n--
-	if t.size > robinMinSlots && t.n*4 < t.size {
+	if len(t.slots) > robinMinSlots && t.n*4 < len(t.slots) {
 		t.resize(t.n * 10 / 7)
 	}
 }
@@ -187,78 +158,38 @@ func (t *robin[S, P]) delAt(i int) {
 // every core at each step.
 func (t *robin[S, P]) resize(size int) {
 	size = max(size, robinMinSlots, t.n+1)
-	if t.free == nil || size > t.room || !t.inArena && t.wantsArena(size) {
+	if t.free == nil || size > cap(t.slots) {
 		t.move(size)
 		return
 	}
 	es, done := robinScratch[S](t.n)
 	defer done()
 	k := 0
-	for i := range t.size {
+	for i := range t.slots {
 		if t.dist(i) != 0 {
-			es[k] = *t.at(i)
+			es[k] = t.slots[i]
 			k++
 		}
 	}
-	hi := t.size // the slots written so far
-	for ; size <= t.room; size += size / 4 {
-		t.clearSlots(0, hi)
+	hi := len(t.slots) // the slots written so far
+	for ; size <= cap(t.slots); size += size / 4 {
+		clear(t.slots[:hi])
 		hi = max(hi, size)
-		t.setSize(size)
-		t.n = 0
+		t.slots, t.n = t.slots[:size], 0
 		if t.insertAll(es) {
-			t.dropSlots(size, hi)
+			dropTail(t.slots[size:hi])
 			return
 		}
 	}
 	t.free()
 	for {
-		t.alloc(size)
+		t.slots, t.free = robinSlots[S](size)
 		t.n = 0
 		if t.insertAll(es) {
 			return
 		}
 		t.free()
 		size += size / 4
-	}
-}
-
-// setSize makes the table size slots, within its room.
-func (t *robin[S, P]) setSize(size int) {
-	t.size = size
-	if t.slots != nil {
-		t.slots = t.slots[:size]
-	}
-	if t.inArena {
-		t.extent = max(t.extent, size)
-	}
-}
-
-// clearSlots zeroes slots lo to hi.
-func (t *robin[S, P]) clearSlots(lo, hi int) {
-	if !t.inArena {
-		clear(t.slots[lo:hi])
-		return
-	}
-	for lo < hi {
-		end := min(hi, (lo/robinChunk+1)*robinChunk)
-		clear(unsafe.Slice(t.at(lo), end-lo))
-		lo = end
-	}
-}
-
-// dropSlots zeroes slots lo to hi, no longer used, giving their pages back
-// (dropTail).
-func (t *robin[S, P]) dropSlots(lo, hi int) {
-	if !t.inArena {
-		dropTail(t.slots[lo:hi])
-		return
-	}
-	for lo < hi {
-		end := min(hi, (lo/robinChunk+1)*robinChunk)
-		s := unsafe.Slice(t.at(lo), end-lo)
-		dropTail(s[:len(s):len(s)]) // the chunk's pages, not the next column's
-		lo = end
 	}
 }
 
@@ -277,27 +208,26 @@ func (t *robin[S, P]) insertAll(es []S) bool {
 // larger if they do not fit.
 func (t *robin[S, P]) move(size int) {
 	for {
-		old, n := t.robinMem, t.n
-		oldT := robin[S, P]{robinMem: old}
-		t.alloc(size)
+		old, n, oldFree := t.slots, t.n, t.free
+		t.slots, t.free = robinSlots[S](size)
 		t.n = 0
 		ok := true
-		for i := range old.size {
-			if s := oldT.at(i); *distOf(s) != 0 && !t.insert(*s, t.home(P(s).keyHash())) {
+		for i := range old {
+			if *distOf(&old[i]) != 0 && !t.insert(old[i], t.home(P(&old[i]).keyHash())) {
 				ok = false
 				break
 			}
 		}
 		if ok {
-			if old.free != nil {
-				old.free()
+			if oldFree != nil {
+				oldFree()
 			}
 			return
 		}
 		if t.free != nil {
 			t.free()
 		}
-		t.robinMem, t.n = old, n // start again from the old table, larger
+		t.slots, t.n, t.free = old, n, oldFree // start again from the old table, larger
 		size += size / 4
 	}
 }
@@ -311,41 +241,15 @@ const (
 	robinRoomMax = 64 << 20
 )
 
-// alloc gives the table size free slots: in its arena if it is large
-// enough for it and its column has room, else on the heap if small, else
-// in a mapping of its own.
-func (t *robin[S, P]) alloc(size int) {
+// robinSlots returns size free slots, outside the heap if they are large,
+// with what gives them back (nil if on the heap).
+func robinSlots[S any](size int) ([]S, func()) {
 	var zero S
-	sz := int(unsafe.Sizeof(zero))
-	if t.wantsArena(size) && !t.inArena {
-		if base, room, row := t.arena.column(t.col); size <= room/sz {
-			t.robinMem = robinMem[S]{base: base, size: size, room: room / sz, row: row, inArena: true, free: t.leaveArena}
-			t.extent = size
-			return
-		}
+	if size*int(unsafe.Sizeof(zero)) < robinMapAt {
+		return make([]S, size), nil
 	}
-	var s []S
-	var free func()
-	if size*sz < robinMapAt {
-		s = make([]S, size)
-	} else {
-		s, free = offHeapRoom[S](size, max(size, min(size*robinRoom, robinRoomMax/sz)))
-	}
-	t.robinMem = robinMem[S]{base: unsafe.Pointer(unsafe.SliceData(s)), size: size, room: cap(s), row: robinChunk * sz, slots: s, free: free}
-}
-
-// wantsArena reports whether a table of size slots belongs in its arena.
-func (t *robin[S, P]) wantsArena(size int) bool {
-	var zero S
-	return t.arena != nil && size*int(unsafe.Sizeof(zero)) >= t.arena.from
-}
-
-// leaveArena gives the table's column back to its arena, whose slots it
-// no longer uses.
-func (t *robin[S, P]) leaveArena() {
-	var zero S
-	t.arena.leave(t.col, t.extent*int(unsafe.Sizeof(zero)))
-	t.extent = 0
+	room := max(size, min(size*robinRoom, robinRoomMax/int(unsafe.Sizeof(zero))))
+	return offHeapRoom[S](size, room)
 }
 
 // scratch is where resize puts a table's entries aside. One is kept, up
@@ -375,14 +279,13 @@ func robinScratch[S any](n int) ([]S, func()) {
 	return unsafe.Slice((*S)(unsafe.Pointer(unsafe.SliceData(scratch.buf))), n), scratch.Unlock
 }
 
-// bytesMapped returns the bytes of the table outside the heap, but for
-// those in its arena (robinArena.bytesMapped counts those).
+// bytesMapped returns the bytes of the table outside the heap.
 func (t *robin[S, P]) bytesMapped() int {
-	if t.free == nil || t.inArena {
+	if t.free == nil {
 		return 0
 	}
 	var zero S
-	return t.size * int(unsafe.Sizeof(zero))
+	return len(t.slots) * int(unsafe.Sizeof(zero))
 }
 
 // giveBack empties the table, giving its slots back to the system at once
@@ -391,7 +294,7 @@ func (t *robin[S, P]) giveBack() {
 	if t.free != nil {
 		t.free()
 	}
-	t.robinMem, t.n = robinMem[S]{}, 0
+	t.slots, t.n, t.free = nil, 0, nil
 }
 
 // each calls fn for every entry. fn must not change the table.
@@ -399,9 +302,9 @@ func (t *robin[S, P]) each(fn func(*S)) {
 	if t.n == 0 {
 		return
 	}
-	for i := range t.size {
-		if s := t.at(i); *distOf(s) != 0 {
-			fn(s)
+	for i := range t.slots {
+		if t.dist(i) != 0 {
+			fn(&t.slots[i])
 		}
 	}
 }

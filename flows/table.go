@@ -134,9 +134,6 @@ type Table struct {
 	// slab holds the full connections (slab.go); Flush moves the shards
 	// to a new one.
 	slab *atomic.Pointer[slab]
-	// index holds the shards' connection indexes once large (robinArena;
-	// nil where there is none).
-	index *robinArena
 	// With Lanes, IDs are packet numbers, and settled is the last packet
 	// that every lane has applied (IDMark).
 	laned   atomic.Bool
@@ -177,9 +174,9 @@ func NewTable(cfg Config) *Table {
 	sl := newSlab(cfg.MaxConns > 0)
 	t.slab = &atomic.Pointer[slab]{}
 	t.slab.Store(sl)
-	t.index = newRobinArena(cfg.Shards, int(unsafe.Sizeof(connSlot{})))
 	for i := range t.shards {
-		t.shards[i].m = t.newIndex(i, sl, 0)
+		t.shards[i].m.slab = sl
+		t.shards[i].m.cold = t.cfg.cold
 	}
 	// The slab's memory outside the heap goes back to the system once the
 	// table is unreachable: no conn is reachable but through it.
@@ -190,14 +187,11 @@ func NewTable(cfg Config) *Table {
 		defer s.mu.Unlock()
 		s.unmap()
 	}, t.cfg.cold)
-	// And the shards' indexes', and their arena.
+	// And the shards' indexes'.
 	runtime.AddCleanup(t, func(shards []shard) {
 		for i := range shards {
 			shards[i].m.giveBack()
 			shards[i].half.giveBack()
-		}
-		if a := shards[0].m.arena; a != nil {
-			a.unmap()
 		}
 	}, t.shards)
 	for i := range t.shards {
@@ -282,27 +276,8 @@ func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 // which reads the heap's size).
 func (t *Table) slabBytes() int {
 	n := t.slab.Load().bytesMapped() + t.cfg.cold.bytesMapped()
-	col := 0 // the largest column of the index arena in use, in bytes
-	t.eachShardLocked(func(sh *shard) {
-		n += sh.m.bytesMapped() + sh.half.bytesMapped()
-		if sh.m.inArena {
-			col = max(col, sh.m.extent*int(unsafe.Sizeof(connSlot{})))
-		}
-	})
-	if col > 0 {
-		n += t.index.bytesMapped(col)
-	}
+	t.eachShardLocked(func(sh *shard) { n += sh.m.bytesMapped() + sh.half.bytesMapped() })
 	return n
-}
-
-// newIndex returns an empty index of connections of slab sl for shard i,
-// gen its count of changes (connTable.gen).
-func (t *Table) newIndex(i int, sl *slab, gen uint64) connTable {
-	m := connTable{slab: sl, cold: t.cfg.cold, gen: gen}
-	if t.index != nil {
-		m.arena, m.col = t.index, i
-	}
-	return m
 }
 
 // defaultShards is Config.Shards's default.
