@@ -215,8 +215,12 @@ func (l *Lanes) applyBatch(ln *lane, b *laneBatch) {
 }
 
 // ahead is how many packets before applying one applyBatch brings in its
-// connection; it brings in its slot twice as many before.
-const ahead = 8
+// connection; it brings in its slot twice as many before. A packet brings
+// in five or six cache lines (its slot, its connection's four or five and
+// its eviction links): with more packets ahead, more lines are on their
+// way than the core has fill buffers for, and the loads ahead wait for
+// one instead of overlapping (docs/performance.md).
+const ahead = 4
 
 // touchSlots brings in the slot of the shard's index where the key of
 // this hash would be first.
