@@ -38,6 +38,7 @@ func main() {
 type options struct {
 	files                 fileList // -r, as given: files, directories, patterns
 	iface, output, filter string
+	cpuProfile            string // --cpuprofile: where to write a CPU profile
 	user                  string
 	list, follow, numeric bool
 	noEBPF                bool
@@ -112,6 +113,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.table.Zeek, "zeek", false, "records begin and end where Zeek's would (its timers and its rule for a reused port), not with the kernel's lifetimes (docs/zeek.md)")
 	fs.StringVar(&o.filter, "f", "", "BPF filter `expression` (or give it as trailing arguments)")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces that can be captured on, and exit")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (pprof) to `file`: what scripts/pgo.sh builds default.pgo from (docs/performance.md)")
 	fs.BoolVar(&o.follow, "follow", false, "with -o json: stream one event per connection open, state change and close as they happen")
 	fs.BoolVar(&o.numeric, "n", false, "numeric addresses (always so in headless output)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `count` packets (0: no limit)")
@@ -212,6 +214,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "flowtrack:", err)
 		return 2
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "flowtrack:", err)
+			return 2
+		}
+		defer stop()
 	}
 	if o.list {
 		if err := listInterfaces(stdout); err != nil {
