@@ -32,11 +32,11 @@ lint: ## gofmt, vet, staticcheck, golangci-lint (.golangci.yml) and a go mod tid
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 check: lint ## the fast lane for every edit: lint, then the short tests (no apt, no benchmarks)
-	$(GO) test -short -count=1 ./...
+	$(GO) test -pgo=off -short -count=1 ./... # -pgo=off: tests check behaviour; default.pgo only slows their compiling
 
 test: setup lint ## the full lane (CI): set up, lint, every test with the race detector, every benchmark once
-	$(GO) test -race -count=1 ./...
-	FLOWTRACK_UI_INCREMENTAL=1 $(GO) test -race -count=1 ./ui # the UI's screens again, with incremental frames
+	$(GO) test -pgo=off -race -count=1 ./...
+	FLOWTRACK_UI_INCREMENTAL=1 $(GO) test -pgo=off -race -count=1 ./ui # the UI's screens again, with incremental frames
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 
 live: setup ## only the live test (root): flowtrack captures between two network namespaces, checked against ss
