@@ -178,12 +178,8 @@ func (m *Metrics) Retire(recs []flows.Record) {
 }
 
 // Stop counts the connections still tracked when the capture stopped (the
-// records Table.Flush returns).
-func (m *Metrics) Stop(recs []flows.Record) {
-	for i := range recs {
-		m.end(&recs[i], Reason(&recs[i]))
-	}
-}
+// records Table.Flush returns), as Retire does: their reason says so.
+func (m *Metrics) Stop(recs []flows.Record) { m.Retire(recs) }
 
 // countName counts r's name, if the metrics name connections.
 func (m *Metrics) countName(r *flows.Record) {

@@ -94,5 +94,5 @@ func (p *flushPages) release(i uint32, j int) {
 	ch := p.sl.chunks[k]
 	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch))), mappedSize[conn](len(ch)))
 	off := (j - int(p.first[k])) * hugePage
-	dropPages(b[off:min(off+hugePage, len(b))])
+	_ = dontNeed(b[off:min(off+hugePage, len(b))])
 }

@@ -170,7 +170,7 @@ func (s *slab) grow(k int) {
 		s.growLinks(k, n)
 	}
 	var mapped bool
-	if s.chunks[k], mapped = mapConns(n); mapped {
+	if s.chunks[k], mapped = mapHuge[conn](n); mapped {
 		s.onMap |= 1 << k
 		s.mapped += size
 	}
@@ -246,7 +246,7 @@ func (s *slab) unmap() {
 	defer s.mu.Unlock()
 	for k := range s.chunks {
 		if s.onMap&(1<<k) != 0 {
-			unmapConns(s.chunks[k])
+			unmapHuge(s.chunks[k])
 		}
 		if s.freeLinks[k] != nil {
 			s.freeLinks[k]()

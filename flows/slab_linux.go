@@ -5,11 +5,6 @@ import (
 	"unsafe"
 )
 
-// mapConns returns n zeroed connections outside the Go heap (see slab),
-// on huge pages (mapHuge), and true; or, if the mapping fails, n on the
-// heap and false. unmapConns gives mapped ones back.
-func mapConns(n int) ([]conn, bool) { return mapHuge[conn](n) }
-
 // mapHuge returns n zeroed values of T, which holds no pointer, outside
 // the Go heap, on memory aligned to a huge page, for which it asks the
 // kernel for transparent huge pages (which it gives under its default
@@ -55,13 +50,6 @@ func munmap(b []byte) error {
 	return nil
 }
 
-// unmapConns unmaps connections that mapConns mapped.
-func unmapConns(s []conn) { unmapHuge(s) }
-
-// dropPages gives the memory of b, mapped by mapConns and no longer used,
-// back to the system; the mapping stays (and reads as zeros).
-func dropPages(b []byte) { _ = dontNeed(b) }
-
-// dontNeed gives the pages of b back to the system; they read as zeros
-// after.
+// dontNeed gives the pages of b back to the system; the mapping stays,
+// and they read as zeros after.
 func dontNeed(b []byte) error { return syscall.Madvise(b, syscall.MADV_DONTNEED) }

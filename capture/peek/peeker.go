@@ -156,24 +156,17 @@ func (k *Peeker) grow() {
 // and names connections in k's Store, with k's DNS cache, counting in k's
 // Stats.
 func (k *Peeker) Fork() *Peeker {
-	return &Peeker{
-		store:   k.store,
-		dns:     k.dns,
-		stats:   k.stats,
-		tags:    make([]uint32, len(k.tags)),
-		inUse:   make([]uint64, len(k.inUse)),
-		pend:    make([]pending, len(k.pend)),
-		mask:    k.mask,
-		maxMask: k.maxMask,
-	}
+	f := &Peeker{store: k.store, dns: k.dns, stats: k.stats, maxMask: k.maxMask}
+	f.sized(int(k.mask) + 1)
+	return f
 }
 
 // Release gives back the table of connections waiting for their first
 // payload, once the capture has ended (after Flush): its Store, DNS cache
 // and Stats stay. A segment read after it waits in a table of one set.
 func (k *Peeker) Release() {
-	k.tags, k.pend, k.inUse = make([]uint32, pendingWays), make([]pending, pendingWays), make([]uint64, 1)
-	k.mask, k.maxMask, k.live, k.busy = 0, 0, 0, 0
+	k.sized(1)
+	k.maxMask, k.live, k.busy = 0, 0, 0
 	k.reasms, k.free, k.scratch, k.waiting = nil, nil, nil, nil
 }
 
